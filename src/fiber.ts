@@ -1,0 +1,466 @@
+/**
+ * Fibers with python-fibers semantics, built on generators.
+ *
+ * A fiber's body is a generator; every point where it may suspend is a
+ * `yield*` of one of this library's operations. A synchronous trampoline
+ * resumes exactly one generator at a time, so a switch is a plain function
+ * call: no promise, no microtask, and no stack growth with the number of
+ * switches. The event loop (`loop.ts`) and every blocking primitive are built
+ * on {@linkcode Fiber.switch}.
+ *
+ * @module
+ */
+
+/**
+ * A function a fiber runs. If the call returns a generator, that generator is
+ * driven as the fiber's body and may suspend with `yield*`; any other return
+ * value ends the fiber at once.
+ */
+// deno-lint-ignore no-explicit-any
+export type FiberTarget<A extends unknown[] = any[], R = unknown> = (
+  ...args: A
+) => Generator<unknown, R, unknown> | R;
+
+/**
+ * Misuse of a fiber: switching to a dead fiber or to the running one, a value
+ * passed to the first switch, a re-parenting that would make a cycle, a bare
+ * `yield` inside a fiber, or a synchronous switch while a fiber runs.
+ *
+ * @example
+ * ```ts
+ * import { Fiber, FiberError } from "./fiber.ts";
+ * const f = new Fiber(() => 1);
+ * f.switchSync();
+ * try {
+ *   f.switchSync();
+ * } catch (error) {
+ *   console.log(error instanceof FiberError); // true: f is dead
+ * }
+ * ```
+ */
+export class FiberError extends Error {
+  /** Creates the error with a message that names the misuse. */
+  constructor(message: string) {
+    super(message);
+    this.name = "FiberError";
+  }
+}
+
+const NEW = 0;
+const STARTED = 1;
+const DEAD = 2;
+type FiberState = typeof NEW | typeof STARTED | typeof DEAD;
+
+// The one pending transfer of control. Only one fiber runs at a time, so a
+// single request slot is enough: `switch()`/`throw()` fill it, the yield
+// carries it to the trampoline, the trampoline consumes it.
+let requestTarget: Fiber | null = null;
+let requestValue: unknown = undefined;
+let requestIsThrow = false;
+
+/**
+ * The iterator that `switch()`/`throw()` return. Reusing one object instead of
+ * creating a generator per switch halves the cost of a switch: `yield*` asks
+ * it for an iterator (marking the start), the first `next()` yields the
+ * request through every enclosing `yield*` to the trampoline, and the resume
+ * (`next(value)` or `throw(error)`) completes the `yield*` with the value or
+ * raises the error at that point.
+ */
+class SwitchOperation implements Iterator<unknown, unknown, unknown> {
+  #starting = false;
+
+  [Symbol.iterator](): this {
+    this.#starting = true;
+    return this;
+  }
+
+  next(value?: unknown): IteratorResult<unknown, unknown> {
+    if (this.#starting) {
+      this.#starting = false;
+      return SWITCH_YIELD;
+    }
+    return { done: true, value };
+  }
+
+  throw(error?: unknown): IteratorResult<unknown, unknown> {
+    this.#starting = false;
+    throw error;
+  }
+
+  return(value?: unknown): IteratorResult<unknown, unknown> {
+    this.#starting = false;
+    return { done: true, value };
+  }
+}
+
+const SWITCH_OPERATION = new SwitchOperation();
+// Yielded by identity: a sync generator's `yield*` hands the inner result
+// object to the outer `next()` caller unchanged, so the trampoline recognises
+// a real suspension by `result === SWITCH_YIELD` and anything else as a bare
+// `yield`.
+const SWITCH_YIELD: IteratorResult<unknown, unknown> = {
+  done: false,
+  value: SWITCH_OPERATION,
+};
+
+let nextFiberNumber = 1;
+
+// Module state is per isolate, so each Worker gets its own main fiber: fibers
+// belong to the thread that made them. `running` is null only while the main
+// fiber itself is being made.
+let running: Fiber = null as unknown as Fiber;
+
+/**
+ * A cooperative microthread. A fiber does not run until it is switched into;
+ * `yield* f.switch(v)` suspends the running fiber and resumes `f`, delivering
+ * `v` at `f`'s suspension point. When a fiber's target returns, its value goes
+ * to its nearest started, alive parent; an escaping error is thrown there.
+ *
+ * Fibers are ordinary objects: user properties are allowed (greenlet's
+ * instance dict).
+ *
+ * @example
+ * ```ts
+ * import { Fiber } from "./fiber.ts";
+ *
+ * const main = Fiber.current();
+ * const echo = new Fiber(function* (first: string) {
+ *   let value = first;
+ *   while (value !== "bye") {
+ *     value = (yield* main.switch(`echo: ${value}`)) as string;
+ *   }
+ *   return "done";
+ * }, { args: ["hello"] });
+ *
+ * console.log(echo.switchSync()); // "echo: hello"
+ * console.log(echo.switchSync("again")); // "echo: again"
+ * console.log(echo.switchSync("bye")); // "done"
+ * console.log(echo.isAlive()); // false
+ * ```
+ */
+export class Fiber<R = unknown> {
+  #state: FiberState = NEW;
+  #target: FiberTarget<unknown[], R> | undefined;
+  #args: unknown[];
+  #body: Generator<unknown, R, unknown> | null = null;
+  #parent: Fiber | null = null;
+  #name: string;
+  /** Per-fiber storage of {@linkcode FiberLocal} values (see `local.ts`). */
+  #locals: Map<object, unknown> | undefined = undefined;
+
+  /**
+   * Creates a fiber that will run `target(...args)` when first switched into.
+   *
+   * @param target the body; a generator function can suspend with `yield*`.
+   * @param options `args` for the target, the `parent` (default: the running
+   *   fiber) and a `name` (default `Fiber-N`).
+   */
+  constructor(
+    // deno-lint-ignore no-explicit-any
+    target?: FiberTarget<any[], R>,
+    options?: { args?: unknown[]; parent?: Fiber; name?: string },
+  ) {
+    if (target !== undefined && typeof target !== "function") {
+      throw new TypeError(
+        `Fiber target must be a function, got ${describe(target)}`,
+      );
+    }
+    if (options?.args !== undefined && !Array.isArray(options.args)) {
+      throw new TypeError(
+        `Fiber args must be an array, got ${describe(options.args)}`,
+      );
+    }
+    this.#target = target;
+    this.#args = options?.args ?? [];
+    this.#name = options?.name ?? `Fiber-${nextFiberNumber++}`;
+    const parent = options?.parent;
+    if (parent === undefined) {
+      // Before the main fiber exists (while it is being made) there is none.
+      this.#parent = running;
+    } else {
+      this.parent = parent;
+    }
+  }
+
+  /** The running fiber; the main fiber outside any fiber. */
+  static current(): Fiber {
+    return running;
+  }
+
+  /** The fiber's name, `Fiber-N` unless given. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /**
+   * The fiber that receives this fiber's result when it ends; `null` only for
+   * the main fiber.
+   *
+   * @throws {TypeError} when set to a non-fiber.
+   * @throws {FiberError} when set to a dead fiber or to a fiber that would
+   *   make a cycle.
+   */
+  get parent(): Fiber | null {
+    return this.#parent;
+  }
+
+  set parent(value: Fiber) {
+    if (!(value instanceof Fiber)) {
+      throw new TypeError(`parent must be a Fiber, got ${describe(value)}`);
+    }
+    if (value.#state === DEAD) {
+      throw new FiberError(`parent ${value.#name} has already ended`);
+    }
+    for (let p: Fiber | null = value; p !== null; p = p.#parent) {
+      if (p === this) {
+        throw new FiberError(
+          `making ${value.#name} the parent of ${this.#name} would create a cycle`,
+        );
+      }
+    }
+    this.#parent = value;
+  }
+
+  /** True until the fiber's target has ended (a fiber never started is alive). */
+  isAlive(): boolean {
+    return this.#state !== DEAD;
+  }
+
+  /**
+   * Suspends the running fiber and resumes this one with `value`; use with
+   * `yield*`. Evaluates to whatever value the running fiber is later resumed
+   * with.
+   *
+   * @throws {FiberError} if this fiber is dead or running, or if a value is
+   *   passed to the switch that starts it.
+   */
+  switch(value?: unknown): Generator<unknown, unknown, unknown> {
+    this.#checkSwitch(value, "switch to");
+    requestTarget = this;
+    requestValue = value;
+    requestIsThrow = false;
+    return SWITCH_OPERATION as unknown as Generator<unknown, unknown, unknown>;
+  }
+
+  /**
+   * Suspends the running fiber and raises `error` in this one at its
+   * suspension point; use with `yield*`. A fiber never started dies at once
+   * and `error` goes to its nearest started, alive parent.
+   *
+   * @throws {FiberError} if this fiber is dead or running.
+   */
+  throw(error: unknown): Generator<unknown, unknown, unknown> {
+    this.#checkSwitch(undefined, "throw into");
+    requestTarget = this;
+    requestValue = error;
+    requestIsThrow = true;
+    return SWITCH_OPERATION as unknown as Generator<unknown, unknown, unknown>;
+  }
+
+  /**
+   * {@linkcode Fiber.switch} for plain code running in the main fiber:
+   * returns when control comes back to main, with the value it comes back
+   * with.
+   *
+   * @throws {FiberError} if called while a fiber runs, or as `switch` would.
+   */
+  switchSync(value?: unknown): unknown {
+    checkOnMain("switchSync");
+    this.#checkSwitch(value, "switch to");
+    requestTarget = this;
+    requestValue = value;
+    requestIsThrow = false;
+    return trampoline();
+  }
+
+  /**
+   * {@linkcode Fiber.throw} for plain code running in the main fiber.
+   *
+   * @throws {FiberError} if called while a fiber runs, or as `throw` would.
+   */
+  throwSync(error: unknown): unknown {
+    checkOnMain("throwSync");
+    this.#checkSwitch(undefined, "throw into");
+    requestTarget = this;
+    requestValue = error;
+    requestIsThrow = true;
+    return trampoline();
+  }
+
+  #checkSwitch(value: unknown, verb: string): void {
+    if (this.#state === DEAD) {
+      throw new FiberError(`cannot ${verb} ${this.#name}: it has ended`);
+    }
+    if (this === running) {
+      throw new FiberError(
+        `cannot ${verb} ${this.#name}: it is the running fiber`,
+      );
+    }
+    if (this.#state === NEW && value !== undefined) {
+      throw new FiberError(
+        `cannot pass a value to the switch that starts ${this.#name}: pass arguments with the args option`,
+      );
+    }
+  }
+
+  /** Runs this fiber until it suspends or ends (the trampoline's one step). */
+  static #step(fiber: Fiber, value: unknown, isThrow: boolean): void {
+    running = fiber;
+    let result: IteratorResult<unknown, unknown>;
+    try {
+      if (fiber.#state === NEW) {
+        if (isThrow) {
+          fiber.#end();
+          Fiber.#endWith(fiber, value, true);
+          return;
+        }
+        fiber.#state = STARTED;
+        const target = fiber.#target;
+        const out = target === undefined
+          ? undefined
+          : target.apply(undefined, fiber.#args);
+        fiber.#args = [];
+        fiber.#target = undefined;
+        if (!isGenerator(out)) {
+          fiber.#end();
+          Fiber.#endWith(fiber, out, false);
+          return;
+        }
+        fiber.#body = out;
+        result = out.next();
+      } else {
+        const body = fiber.#body!;
+        result = isThrow ? body.throw(value) : body.next(value);
+      }
+    } catch (error) {
+      fiber.#end();
+      Fiber.#endWith(fiber, error, true);
+      return;
+    }
+    if (result.done) {
+      fiber.#end();
+      Fiber.#endWith(fiber, result.value, false);
+    } else if (result !== SWITCH_YIELD) {
+      requestTarget = fiber;
+      requestValue = new FiberError(
+        `bare \`yield\` of ${
+          describe(result.value)
+        } inside fiber ${fiber.#name}: fibers suspend only with \`yield*\` on this library's operations (a forgotten \`*\`?)`,
+      );
+      requestIsThrow = true;
+    }
+  }
+
+  #end(): void {
+    this.#state = DEAD;
+    this.#body = null;
+    this.#target = undefined;
+    this.#args = [];
+  }
+
+  /** The nearest parent that has started and has not ended. */
+  static #activeParent(fiber: Fiber): Fiber {
+    let p = fiber.#parent;
+    while (p !== null && p.#state !== STARTED) p = p.#parent;
+    if (p === null) throw new FiberError(`${fiber.#name} has no live parent`);
+    return p;
+  }
+
+  /** @internal Moves control until it returns to the main fiber. */
+  static runTrampoline(): unknown {
+    for (;;) {
+      const target = requestTarget!;
+      const value = requestValue;
+      const isThrow = requestIsThrow;
+      requestTarget = null;
+      requestValue = undefined;
+      if (target === mainFiber) {
+        running = mainFiber;
+        if (isThrow) throw value;
+        return value;
+      }
+      Fiber.#step(target, value, isThrow);
+    }
+  }
+
+  /** @internal The storage behind `FiberLocal` (one map per fiber). */
+  static localsOf(fiber: Fiber): Map<object, unknown> {
+    return fiber.#locals ??= new Map();
+  }
+
+  /** @internal The storage behind `FiberLocal`, without creating it. */
+  static peekLocals(fiber: Fiber): Map<object, unknown> | undefined {
+    return fiber.#locals;
+  }
+
+  /** @internal Makes the per-thread main fiber: started, parentless. */
+  static makeMain(): Fiber {
+    const main = new Fiber(undefined, { name: "MainFiber" });
+    main.#state = STARTED;
+    main.#parent = null;
+    return main;
+  }
+
+  /** Hands an ended fiber's result or error to its nearest live parent. */
+  static #endWith(fiber: Fiber, value: unknown, isThrow: boolean): void {
+    requestTarget = Fiber.#activeParent(fiber);
+    requestValue = value;
+    requestIsThrow = isThrow;
+  }
+}
+
+const mainFiber: Fiber = Fiber.makeMain();
+running = mainFiber;
+
+function trampoline(): unknown {
+  return Fiber.runTrampoline();
+}
+
+function checkOnMain(what: string): void {
+  if (running !== mainFiber) {
+    throw new FiberError(
+      `${what}() called while fiber ${running.name} is running: inside a fiber use \`yield* fiber.${
+        what.replace("Sync", "")
+      }()\``,
+    );
+  }
+}
+
+function isGenerator(value: unknown): value is Generator<unknown> {
+  return typeof value === "object" && value !== null &&
+    typeof (value as Generator).next === "function" &&
+    typeof (value as Generator).throw === "function" &&
+    typeof (value as Generator)[Symbol.iterator] === "function";
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "function") {
+    return `function ${value.name || "(anonymous)"}`;
+  }
+  if (typeof value === "object") {
+    return `an object of class ${value.constructor?.name ?? "Object"}`;
+  }
+  if (typeof value === "string") return JSON.stringify(value);
+  return String(value);
+}
+
+/**
+ * The running fiber; the main fiber outside any fiber. Same as
+ * {@linkcode Fiber.current}.
+ *
+ * @example
+ * ```ts
+ * import { current, Fiber } from "./fiber.ts";
+ * const f = new Fiber(() => current() === f);
+ * console.log(f.switchSync()); // true
+ * ```
+ */
+export function current(): Fiber {
+  return running;
+}
+
+/** @internal True when `fiber` is this thread's main fiber. */
+export function isMainFiber(fiber: Fiber): boolean {
+  return fiber === mainFiber;
+}

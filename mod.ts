@@ -7,3 +7,4 @@
  */
 
 export { current, Fiber, FiberError, type FiberTarget } from "./src/fiber.ts";
+export { FiberLocal, local } from "./src/local.ts";

@@ -1,0 +1,295 @@
+/**
+ * The native poll loop seen from JS: watches descriptors and signals, polls
+ * synchronously, parks an idle loop off the JS thread, and reads completion
+ * records straight out of the ring in native memory (one FFI call per loop
+ * turn at most, none per record). `src/loop.ts` drives it; the record layout
+ * is documented in zig/loop/ring.zig.
+ *
+ * @module
+ */
+
+import { openLibrary } from "./library.ts";
+import { check, NativeError } from "./errors.ts";
+import type { NativeLibrary } from "./symbols.ts";
+
+export { NativeError } from "./errors.ts";
+export { signalNumber } from "./signals.ts";
+
+/** Interest and readiness bit: the descriptor can be read. */
+export const READABLE = 1;
+/** Interest and readiness bit: the descriptor can be written. */
+export const WRITABLE = 2;
+/** Readiness bit: the descriptor has an error pending (with READABLE|WRITABLE). */
+export const FAILED = 4;
+/** Readiness bit: the peer hung up (with READABLE). */
+export const HANGUP = 8;
+
+/** Record kind: a watched descriptor is ready; result = bits, aux = fd. */
+export const KIND_READINESS = 1;
+/** Record kind: a watched signal arrived; result = signo, aux = count. */
+export const KIND_SIGNAL = 2;
+/** Record kind: the reference op (read exactly N bytes) completed. */
+export const KIND_READ_EXACT = 16;
+
+// Ring header words (u32 index): see zig/loop/ring.zig.
+const MAGIC = 0x31524745;
+const HEADER_BYTES = 64;
+const RECORD_BYTES = 16;
+const WORD_MAGIC = 0;
+const WORD_RECORD_SIZE = 1;
+const WORD_CAPACITY = 2;
+const WORD_HEAD = 4;
+const WORD_TAIL = 5;
+const WORD_DEFERRED = 6;
+const WORD_OVERFLOW = 7;
+const HEADER_WORDS = HEADER_BYTES / 4;
+
+// A loop that is dropped without close() is closed when it is collected, on
+// the JS thread that owns it (as eg_loop_close requires).
+const finalizer = new FinalizationRegistry<number>((handle) => {
+  openLibrary().symbols.eg_loop_close(handle);
+});
+
+/** Options of {@linkcode NativeLoop}. */
+export interface NativeLoopOptions {
+  /** Records in the completion ring, a power of two (default 4096). */
+  ringCapacity?: number;
+}
+
+/**
+ * One native poll loop, owned by the thread that created it.
+ *
+ * @example
+ * ```ts ignore
+ * import { NativeLoop, READABLE } from "./native_loop.ts";
+ * using loop = new NativeLoop();
+ * loop.watch(fd, READABLE, 1);
+ * if (loop.poll(0) > 0) {
+ *   loop.drain((token, result, kind, aux) => console.log(token, result, kind, aux));
+ * }
+ * ```
+ */
+export class NativeLoop implements Disposable {
+  #lib: NativeLibrary;
+  #handle: number;
+  #closed = false;
+  #words: Uint32Array;
+  #signed: Int32Array;
+  #mask: number;
+
+  /**
+   * Creates the loop (`eg_loop_new`) and maps its completion ring.
+   *
+   * @throws {LibraryLoadError} when the native library cannot be loaded.
+   * @throws {NativeError} when the loop cannot be created.
+   */
+  constructor(options: NativeLoopOptions = {}) {
+    this.#lib = openLibrary();
+    const symbols = this.#lib.symbols;
+    this.#handle = check(
+      symbols.eg_loop_new(options.ringCapacity ?? 0),
+      "create the native loop",
+    );
+    const address = new BigUint64Array(1);
+    try {
+      check(symbols.eg_loop_ring(this.#handle, address), "map the ring");
+      const pointer = Deno.UnsafePointer.create(address[0]);
+      if (pointer === null) throw new Error("the ring address is null");
+      const header = new Uint32Array(
+        Deno.UnsafePointerView.getArrayBuffer(pointer, HEADER_BYTES),
+      );
+      if (
+        header[WORD_MAGIC] !== MAGIC ||
+        header[WORD_RECORD_SIZE] !== RECORD_BYTES
+      ) {
+        throw new Error(
+          "the completion ring has an unknown layout (stale library build)",
+        );
+      }
+      const capacity = header[WORD_CAPACITY];
+      const buffer = Deno.UnsafePointerView.getArrayBuffer(
+        pointer,
+        HEADER_BYTES + capacity * RECORD_BYTES,
+      );
+      this.#words = new Uint32Array(buffer);
+      this.#signed = new Int32Array(buffer);
+      this.#mask = capacity - 1;
+      finalizer.register(this, this.#handle, this);
+    } catch (error) {
+      symbols.eg_loop_close(this.#handle);
+      this.#closed = true;
+      throw error;
+    }
+  }
+
+  /** The native handle, for other modules of `src/native/`. */
+  get handle(): number {
+    return this.#handle;
+  }
+
+  /** Whether {@linkcode NativeLoop.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Records in the ring (its capacity). */
+  get ringCapacity(): number {
+    return this.#mask + 1;
+  }
+
+  /**
+   * Readiness reports held back so far because the ring was full (they are
+   * delivered by a later poll: readiness is level-triggered).
+   */
+  get deferredReports(): number {
+    return this.#closed ? 0 : this.#words[WORD_DEFERRED];
+  }
+
+  /** Op completions waiting natively for room in the ring right now. */
+  get overflowRecords(): number {
+    return this.#closed ? 0 : this.#words[WORD_OVERFLOW];
+  }
+
+  /**
+   * One loop turn: waits up to `timeoutMs` (an integer; 0: not at all, -1:
+   * until something happens or {@linkcode NativeLoop.wake}), then returns how many
+   * records {@linkcode NativeLoop.drain} can read now. Blocks the JS thread
+   * while it waits.
+   */
+  poll(timeoutMs: number): number {
+    return check(
+      this.#lib.symbols.eg_loop_poll(this.#handle, timeoutMs),
+      "poll the native loop",
+    );
+  }
+
+  /**
+   * Waits off the JS thread until the loop has something to harvest, is
+   * woken, or `timeoutMs` passes (-1: no limit); harvest with
+   * {@linkcode NativeLoop.poll} afterwards. Closing the loop ends a park.
+   */
+  async park(timeoutMs: number): Promise<void> {
+    const result = await this.#lib.symbols.eg_loop_park(
+      this.#handle,
+      timeoutMs,
+    );
+    if (result < 0 && !this.#closed) {
+      throw NativeError.from(result, "park the native loop");
+    }
+  }
+
+  /** Interrupts a poll or park in progress (or the next one). */
+  wake(): void {
+    check(this.#lib.symbols.eg_loop_wake(this.#handle), "wake the native loop");
+  }
+
+  /**
+   * Reports `fd` every turn while it is ready for `events`
+   * (READABLE|WRITABLE), as records with `token`; replaces the previous mask.
+   */
+  watch(fd: number, events: number, token: number): void {
+    check(
+      this.#lib.symbols.eg_loop_watch(this.#handle, fd, events, token),
+      `watch fd ${fd}`,
+    );
+  }
+
+  /** Stops watching `fd` (ENOENT if it was not watched). */
+  unwatch(fd: number): void {
+    check(
+      this.#lib.symbols.eg_loop_unwatch(this.#handle, fd),
+      `unwatch fd ${fd}`,
+    );
+  }
+
+  /** Reports signal `signo` (see `signalNumber`) as records with `token`. */
+  watchSignal(signo: number, token: number): void {
+    check(
+      this.#lib.symbols.eg_loop_watch_signal(this.#handle, signo, token),
+      `watch signal ${signo}`,
+    );
+  }
+
+  /** Stops reporting signal `signo` (ENOENT if it was not watched). */
+  unwatchSignal(signo: number): void {
+    check(
+      this.#lib.symbols.eg_loop_unwatch_signal(this.#handle, signo),
+      `unwatch signal ${signo}`,
+    );
+  }
+
+  /** Completes the native ops waiting on `fd` with ECANCELED. */
+  cancelFd(fd: number): void {
+    check(
+      this.#lib.symbols.eg_loop_cancel_fd(this.#handle, fd),
+      `cancel the operations on fd ${fd}`,
+    );
+  }
+
+  /** Native ops started and not completed yet. */
+  opsLive(): number {
+    return check(
+      this.#lib.symbols.eg_loop_ops_live(this.#handle),
+      "count the native operations",
+    );
+  }
+
+  /**
+   * Calls `onCompletion` for every record in the ring, oldest first, reading
+   * native memory directly; returns how many were delivered. A callback may
+   * poll or drain again: each record is delivered exactly once.
+   */
+  drain(
+    onCompletion: (
+      token: number,
+      result: number,
+      kind: number,
+      aux: number,
+    ) => void,
+  ): number {
+    if (this.#closed) {
+      throw NativeError.from(-1, "drain a closed native loop");
+    }
+    const words = this.#words;
+    const signed = this.#signed;
+    const mask = this.#mask;
+    let delivered = 0;
+    let head = words[WORD_HEAD];
+    // The head is stored before each callback, so a nested drain continues
+    // from the next record instead of delivering this one again. A callback
+    // that closes the loop ends the drain: the ring's memory is gone.
+    while (head !== words[WORD_TAIL]) {
+      const base = HEADER_WORDS + ((head & mask) << 2);
+      words[WORD_HEAD] = (head + 1) >>> 0;
+      delivered++;
+      onCompletion(
+        words[base],
+        signed[base + 1],
+        words[base + 2],
+        words[base + 3],
+      );
+      if (this.#closed) break;
+      head = words[WORD_HEAD];
+    }
+    return delivered;
+  }
+
+  /**
+   * Frees the loop: stops its watches and signal handlers and cancels its
+   * native ops. A second call does nothing; other calls then throw EBADF.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    finalizer.unregister(this);
+    check(
+      this.#lib.symbols.eg_loop_close(this.#handle),
+      "close the native loop",
+    );
+  }
+
+  /** Same as {@linkcode NativeLoop.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

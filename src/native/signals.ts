@@ -1,0 +1,110 @@
+/**
+ * Signal numbers per OS, for the native loop's signal watching (which takes
+ * numbers, since they differ: SIGUSR1 is 10 on Linux and 30 on macOS).
+ *
+ * @module
+ */
+
+const LINUX: Readonly<Record<string, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGILL: 4,
+  SIGTRAP: 5,
+  SIGABRT: 6,
+  SIGBUS: 7,
+  SIGFPE: 8,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGSEGV: 11,
+  SIGUSR2: 12,
+  SIGPIPE: 13,
+  SIGALRM: 14,
+  SIGTERM: 15,
+  SIGSTKFLT: 16,
+  SIGCHLD: 17,
+  SIGCONT: 18,
+  SIGSTOP: 19,
+  SIGTSTP: 20,
+  SIGTTIN: 21,
+  SIGTTOU: 22,
+  SIGURG: 23,
+  SIGXCPU: 24,
+  SIGXFSZ: 25,
+  SIGVTALRM: 26,
+  SIGPROF: 27,
+  SIGWINCH: 28,
+  SIGIO: 29,
+  SIGPOLL: 29,
+  SIGPWR: 30,
+  SIGSYS: 31,
+  SIGUNUSED: 31,
+};
+
+// macOS and the BSDs share these numbers.
+const BSD: Readonly<Record<string, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGILL: 4,
+  SIGTRAP: 5,
+  SIGABRT: 6,
+  SIGEMT: 7,
+  SIGFPE: 8,
+  SIGKILL: 9,
+  SIGBUS: 10,
+  SIGSEGV: 11,
+  SIGSYS: 12,
+  SIGPIPE: 13,
+  SIGALRM: 14,
+  SIGTERM: 15,
+  SIGURG: 16,
+  SIGSTOP: 17,
+  SIGTSTP: 18,
+  SIGCONT: 19,
+  SIGCHLD: 20,
+  SIGTTIN: 21,
+  SIGTTOU: 22,
+  SIGIO: 23,
+  SIGXCPU: 24,
+  SIGXFSZ: 25,
+  SIGVTALRM: 26,
+  SIGPROF: 27,
+  SIGWINCH: 28,
+  SIGINFO: 29,
+  SIGUSR1: 30,
+  SIGUSR2: 31,
+};
+
+// Windows has console control events only (API.md: SIGINT and SIGBREAK).
+const WINDOWS: Readonly<Record<string, number>> = {
+  SIGINT: 2,
+  SIGBREAK: 21,
+};
+
+/**
+ * The number of `sig` on this OS.
+ *
+ * @throws {TypeError} when the signal does not exist here (e.g. SIGUSR1 on
+ *   Windows, SIGINFO on Linux).
+ * @example
+ * ```ts
+ * import { signalNumber } from "./signals.ts";
+ * console.log(signalNumber("SIGINT")); // 2
+ * ```
+ */
+export function signalNumber(
+  sig: Deno.Signal,
+  os: typeof Deno.build.os = Deno.build.os,
+): number {
+  const table = os === "linux" || os === "android"
+    ? LINUX
+    : os === "windows"
+    ? WINDOWS
+    : BSD;
+  const number = table[sig];
+  if (number === undefined) {
+    throw new TypeError(`signal ${sig} does not exist on ${os}`);
+  }
+  return number;
+}

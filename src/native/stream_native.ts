@@ -1,0 +1,336 @@
+/**
+ * Native streams seen from JS (`zig/io/`): thin wrappers over the
+ * `eg_stream_*`, `eg_tcp_*`, `eg_pipe_*` and `eg_tty_*` calls, so that
+ * `src/io/` never touches FFI itself. Every function returns the native
+ * result (a handle, a count, or `-code` on failure) and lets the I/O layer
+ * word its own errors; ops answer {@linkcode IN_PROGRESS} and complete
+ * through the loop's ring with the kinds below.
+ *
+ * @module
+ */
+
+import { openLibrary } from "./library.ts";
+import { ERROR_NAMES } from "./errors.ts";
+import type { NativeLoop } from "./native_loop.ts";
+import type { NativeLibrary } from "./symbols.ts";
+
+/** Read mode: exactly `arg` bytes (fewer at end of stream). */
+export const READ_EXACT = 0;
+/** Read mode: up to and including the delimiter. */
+export const READ_UNTIL = 1;
+/** Read mode: everything buffered once more than `arg` bytes are. */
+export const READ_MORE = 2;
+
+/** Write result: every byte went to the kernel. */
+export const WRITE_SENT = 1;
+/** Write result: queued behind the drain op that is running. */
+export const WRITE_QUEUED = 0;
+/** Write result: queued; start the drain op ({@linkcode streamDrain}). */
+export const WRITE_QUEUED_START = 2;
+/** Write result: the write failed now; the error comes back later. */
+export const WRITE_FAILED = 3;
+
+/** Cancel side: the read (or accept) op. */
+export const SIDE_READ = 0;
+/** Cancel side: the drain (or connect) op. */
+export const SIDE_WRITE = 1;
+
+/** Record kinds of the stream ops. */
+export const KIND_READ = 32;
+/** Record kind of the drain op. */
+export const KIND_DRAIN = 33;
+/** Record kind of the connect op. */
+export const KIND_CONNECT = 34;
+/** Record kind of the accept loop (result 1: a connection, aux its handle). */
+export const KIND_ACCEPT = 35;
+/** Accept record result that carries a new connection's handle in aux. */
+export const ACCEPTED = 1;
+
+const code = (name: string): number => -ERROR_NAMES.indexOf(name);
+/** `-EAGAIN`: the read has no answer yet; start an op. */
+export const WOULD_BLOCK: number = code("EAGAIN");
+/** `-EINPROGRESS`: the op started; its completion comes through the ring. */
+export const IN_PROGRESS: number = code("EINPROGRESS");
+/** `-ECANCELED`: the op was canceled (or its stream closed). */
+export const CANCELED: number = code("ECANCELED");
+/** `-ENOBUFS`: the read buffer reached its bound. */
+export const NO_BUFFER_SPACE: number = code("ENOBUFS");
+/** `-ENOENT`: a host name that does not resolve, a path that does not exist. */
+export const NOT_FOUND: number = code("ENOENT");
+/** `-EINVAL`: an argument native code refused (an address that is no IP). */
+export const INVALID: number = code("EINVAL");
+
+let symbols: NativeLibrary["symbols"] | undefined;
+const lib = (): NativeLibrary["symbols"] =>
+  symbols ??= openLibrary().symbols;
+const encoder = new TextEncoder();
+const addressBuffer = new Uint8Array(132);
+const addressView = new DataView(addressBuffer.buffer);
+const utf8 = new TextDecoder();
+const sizeBuffer = new Uint32Array(2);
+const pairBuffer = new Int32Array(2);
+
+/** A stream's local or remote address. */
+export interface StreamAddress {
+  /** IP address text (IPv6 without brackets) or a socket path. */
+  hostname: string;
+  /** The port (0 for a socket path). */
+  port: number;
+}
+
+/** Streams open now (for leak checks). */
+export function streamsLive(): number {
+  return lib().eg_io_streams_live();
+}
+
+/**
+ * An unconnected socket stream on `loop`, reading into at most
+ * `maxBufferSize` bytes: its handle, or `-code`.
+ *
+ * @example
+ * ```ts ignore
+ * import { streamNew } from "./stream_native.ts";
+ * const handle = streamNew(loop._native, 1 << 20);
+ * ```
+ */
+export function streamNew(loop: NativeLoop, maxBufferSize: number): number {
+  return lib().eg_stream_new(loop.handle, maxBufferSize);
+}
+
+/** A stream over inherited descriptor `fd` (which it then owns). */
+export function streamOpen(
+  loop: NativeLoop,
+  fd: number,
+  maxBufferSize: number,
+): number {
+  return lib().eg_stream_open(loop.handle, fd, maxBufferSize);
+}
+
+/** Answers a read now: a count to take, `WOULD_BLOCK`, or `-code`. */
+export function streamRead(handle: number, mode: number, arg: number): number {
+  return lib().eg_stream_read(handle, mode, arg);
+}
+
+/** Sets the delimiter and answers a read up to it, like `streamRead`. */
+export function streamReadUntil(handle: number, delimiter: Uint8Array): number {
+  return lib().eg_stream_read_until(
+    handle,
+    delimiter as Uint8Array<ArrayBuffer>,
+    delimiter.length,
+  );
+}
+
+/** Starts the read op: `IN_PROGRESS`, an answer, or `-code`. */
+export function streamReadStart(
+  handle: number,
+  mode: number,
+  arg: number,
+  token: number,
+): number {
+  return lib().eg_stream_read_start(handle, mode, arg, token);
+}
+
+/** Moves the first `n` buffered bytes into a new array. */
+export function streamTake(handle: number, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  if (n > 0) lib().eg_stream_take(handle, out, n);
+  return out;
+}
+
+/** Drops the first `n` buffered bytes. */
+export function streamSkip(handle: number, n: number): void {
+  lib().eg_stream_take(handle, null, n);
+}
+
+/** Copies `n` buffered bytes from `offset` into a new array, keeping them. */
+export function streamPeek(
+  handle: number,
+  offset: number,
+  n: number,
+): Uint8Array {
+  const out = new Uint8Array(n);
+  if (n > 0) lib().eg_stream_peek(handle, out, offset, n);
+  return out;
+}
+
+/** Bytes buffered for reading. */
+export function streamBuffered(handle: number): number {
+  return lib().eg_stream_buffered(handle);
+}
+
+/** Writes without blocking: a `WRITE_*` result or `-code`. */
+export function streamWrite(handle: number, bytes: Uint8Array): number {
+  return lib().eg_stream_write(
+    handle,
+    bytes as Uint8Array<ArrayBuffer>,
+    bytes.length,
+  );
+}
+
+/** Starts the drain op: `IN_PROGRESS`, 0 (nothing queued), or `-code`. */
+export function streamDrain(handle: number, token: number): number {
+  return lib().eg_stream_drain(handle, token);
+}
+
+/** Bytes queued for writing, or the kept write error as `-code`. */
+export function streamQueued(handle: number): number {
+  return lib().eg_stream_queued(handle);
+}
+
+/** Half-closes the write side: 0 or `-code`. */
+export function streamShutdown(handle: number): number {
+  return lib().eg_stream_shutdown(handle);
+}
+
+/** Completes the op on one side (`SIDE_READ`/`SIDE_WRITE`) with ECANCELED. */
+export function streamCancel(handle: number, side: number): number {
+  return lib().eg_stream_cancel(handle, side);
+}
+
+/** Closes the stream; its ops complete with ECANCELED. */
+export function streamClose(handle: number): number {
+  return lib().eg_stream_close(handle);
+}
+
+/** The local (`peer` false) or remote address, or `-code`. */
+export function streamAddress(
+  handle: number,
+  peer: boolean,
+): StreamAddress | number {
+  const result = lib().eg_stream_address(handle, peer ? 1 : 0, addressBuffer);
+  if (result < 0) return result;
+  const port = addressView.getUint16(0, true);
+  const length = addressView.getUint16(2, true);
+  const hostname = utf8.decode(addressBuffer.subarray(4, 4 + length));
+  return { hostname, port };
+}
+
+/** Listens again with another backlog. */
+export function streamListen(handle: number, backlog: number): number {
+  return lib().eg_stream_listen(handle, backlog);
+}
+
+/** Starts the accept loop of a listener: `IN_PROGRESS` or `-code`. */
+export function streamAccept(handle: number, token: number): number {
+  return lib().eg_stream_accept(handle, token);
+}
+
+/**
+ * Connects over TCP to `host`:`port` (resolved off the JS thread), from
+ * `source` when given: `IN_PROGRESS` or `-code`.
+ */
+export function tcpConnect(
+  handle: number,
+  host: string,
+  port: number,
+  source: { hostname: string; port: number } | undefined,
+  token: number,
+): number {
+  const hostBytes = encoder.encode(host);
+  const sourceBytes = source === undefined
+    ? new Uint8Array(0)
+    : encoder.encode(source.hostname);
+  return lib().eg_tcp_connect(
+    handle,
+    hostBytes,
+    hostBytes.length,
+    port,
+    sourceBytes,
+    sourceBytes.length,
+    source?.port ?? 0,
+    token,
+  );
+}
+
+/** A TCP listener bound to `host`:`port`: its handle or `-code`. */
+export function tcpListen(
+  loop: NativeLoop,
+  host: string,
+  port: number,
+  backlog: number,
+  maxBufferSize: number,
+): number {
+  const hostBytes = encoder.encode(host);
+  return lib().eg_tcp_listen(
+    loop.handle,
+    hostBytes,
+    hostBytes.length,
+    port,
+    backlog,
+    maxBufferSize,
+  );
+}
+
+/** Connects to the Unix socket at `path`: `IN_PROGRESS` or `-code`. */
+export function pipeConnect(
+  handle: number,
+  path: string,
+  token: number,
+): number {
+  const bytes = encoder.encode(path);
+  return lib().eg_pipe_connect(handle, bytes, bytes.length, token);
+}
+
+/** A Unix socket listener at `path`: its handle or `-code`. */
+export function pipeListen(
+  loop: NativeLoop,
+  path: string,
+  backlog: number,
+  maxBufferSize: number,
+): number {
+  const bytes = encoder.encode(path);
+  return lib().eg_pipe_listen(
+    loop.handle,
+    bytes,
+    bytes.length,
+    backlog,
+    maxBufferSize,
+  );
+}
+
+/** A stream over the terminal on `fd`: its handle or `-code`. */
+export function ttyOpen(
+  loop: NativeLoop,
+  fd: number,
+  maxBufferSize: number,
+): number {
+  return lib().eg_tty_open(loop.handle, fd, maxBufferSize);
+}
+
+/** The terminal's size, or `-code`. */
+export function ttyWindowSize(
+  handle: number,
+): { columns: number; rows: number } | number {
+  const result = lib().eg_tty_winsize(handle, sizeBuffer);
+  if (result < 0) return result;
+  return { columns: sizeBuffer[0], rows: sizeBuffer[1] };
+}
+
+/** Raw mode on or back to the mode from before: 0 or `-code`. */
+export function ttySetRaw(handle: number, raw: boolean): number {
+  return lib().eg_tty_set_raw(handle, raw ? 1 : 0);
+}
+
+/**
+ * Test support: a pseudo-terminal pair `[controller, terminal]`, or
+ * `-code`.
+ */
+export function testOpenPty(): [number, number] | number {
+  const result = lib().eg_test_openpty(pairBuffer);
+  if (result < 0) return result;
+  return [pairBuffer[0], pairBuffer[1]];
+}
+
+/** Test support: sets a terminal's window size. */
+export function testSetWindowSize(
+  fd: number,
+  columns: number,
+  rows: number,
+): number {
+  return lib().eg_test_set_winsize(fd, columns, rows);
+}
+
+/** Test support: the stream's next close resets the connection. */
+export function testLingerZero(handle: number): number {
+  return lib().eg_test_stream_linger_zero(handle);
+}

@@ -1,0 +1,131 @@
+/**
+ * Real OS descriptors for tests, made by the native library (Deno hands JS
+ * no raw descriptors): nonblocking pipes and socket pairs, raw reads and
+ * writes, and the hub's reference op. Not part of the public API.
+ *
+ * @module
+ */
+
+import { openLibrary } from "./library.ts";
+import { check } from "./errors.ts";
+import type { NativeLoop } from "./native_loop.ts";
+
+/**
+ * A nonblocking pipe: `[readFd, writeFd]` (POSIX only; ENOSYS on Windows).
+ *
+ * @example
+ * ```ts ignore
+ * import { testPipe, testClose } from "./test_support.ts";
+ * const [r, w] = testPipe();
+ * testClose(r);
+ * testClose(w);
+ * ```
+ */
+export function testPipe(): [number, number] {
+  const fds = new Int32Array(2);
+  check(openLibrary().symbols.eg_test_pipe(fds), "create a pipe");
+  return [fds[0], fds[1]];
+}
+
+/**
+ * Two connected nonblocking stream sockets (AF_UNIX; TCP on Windows).
+ *
+ * @example
+ * ```ts ignore
+ * import { testSocketPair } from "./test_support.ts";
+ * const [a, b] = testSocketPair();
+ * ```
+ */
+export function testSocketPair(): [number, number] {
+  const fds = new Int32Array(2);
+  check(openLibrary().symbols.eg_test_socketpair(fds), "create a socket pair");
+  return [fds[0], fds[1]];
+}
+
+/**
+ * Writes what `fd` takes now; returns the byte count.
+ *
+ * @example
+ * ```ts ignore
+ * import { testWrite } from "./test_support.ts";
+ * testWrite(fd, new TextEncoder().encode("hi"));
+ * ```
+ */
+export function testWrite(fd: number, bytes: Uint8Array<ArrayBuffer>): number {
+  return check(
+    openLibrary().symbols.eg_test_write(fd, bytes, bytes.length),
+    `write to fd ${fd}`,
+  );
+}
+
+/**
+ * Reads up to `length` bytes that are there now (EAGAIN if none).
+ *
+ * @example
+ * ```ts ignore
+ * import { testRead } from "./test_support.ts";
+ * const bytes = testRead(fd, 64);
+ * ```
+ */
+export function testRead(fd: number, length: number): Uint8Array {
+  const buffer = new Uint8Array(length);
+  const n = check(
+    openLibrary().symbols.eg_test_read(fd, buffer, length),
+    `read from fd ${fd}`,
+  );
+  return buffer.subarray(0, n);
+}
+
+/**
+ * Closes a descriptor made by this module.
+ *
+ * @example
+ * ```ts ignore
+ * import { testClose } from "./test_support.ts";
+ * testClose(fd);
+ * ```
+ */
+export function testClose(fd: number): void {
+  check(openLibrary().symbols.eg_test_close(fd), `close fd ${fd}`);
+}
+
+/**
+ * Starts the hub's reference op on `loop`: read exactly `length` bytes
+ * (1..4096) from `fd` on a native stacklet, then post a record of kind
+ * `KIND_READ_EXACT` with result = length and aux = FNV-1a of the bytes.
+ *
+ * @example
+ * ```ts ignore
+ * import { startReadExact } from "./test_support.ts";
+ * startReadExact(loop, fd, 10, 7);
+ * ```
+ */
+export function startReadExact(
+  loop: NativeLoop,
+  fd: number,
+  length: number,
+  token: number,
+): void {
+  check(
+    openLibrary().symbols.eg_test_read_exact(loop.handle, fd, length, token),
+    `start read_exact on fd ${fd}`,
+  );
+}
+
+/**
+ * FNV-1a (32-bit) of `bytes`, as the reference op reports it.
+ *
+ * @example
+ * ```ts
+ * import { fnv1a } from "./test_support.ts";
+ * console.log(fnv1a(new Uint8Array())); // 2166136261
+ * ```
+ */
+export function fnv1a(bytes: Uint8Array): number {
+  let hash = 0x811c9dc5;
+  for (const byte of bytes) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash >>> 0;
+}

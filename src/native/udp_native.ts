@@ -1,0 +1,464 @@
+/**
+ * Native UDP endpoints seen from JS (`zig/io/udp.zig`): the FFI calls, the
+ * 24-byte address records native code reads and writes, and the receive
+ * ring, read in place with no FFI call per datagram. `src/io/udp.ts` builds
+ * the public `UDPEndpoint` on it. Calls return native result codes (0 or a
+ * count, `-code` on failure) so that the I/O layer words its own errors.
+ *
+ * @module
+ */
+
+import { openLibrary } from "./library.ts";
+import { ERROR_NAMES, NativeError } from "./errors.ts";
+import type { NativeLoop } from "./native_loop.ts";
+import type { NativeLibrary } from "./symbols.ts";
+
+/** Address family of an IPv4 record. */
+export const FAMILY_IP4 = 4;
+/** Address family of an IPv6 record. */
+export const FAMILY_IP6 = 6;
+/** Bytes of an address record (family, port, scope id, 16 address bytes). */
+export const ADDRESS_BYTES = 24;
+/** The largest UDP payload the endpoint sends (IPv6 without jumbograms). */
+export const DATAGRAM_SIZE_MAX = 65527;
+
+/** Send result: every datagram went to the kernel. */
+export const SEND_SENT = 0;
+/** Send result: some datagrams are queued and the drain op is running. */
+export const SEND_QUEUED = 1;
+/** Send result: some datagrams are queued; start the drain op (`flushStart`). */
+export const SEND_QUEUED_START = 2;
+
+/** `bind` flag: SO_REUSEADDR (and SO_REUSEPORT on BSDs). */
+export const BIND_REUSE_ADDRESS = 1;
+/** `bind` flag: an IPv6 socket that does not take IPv4 datagrams. */
+export const BIND_IPV6_ONLY = 2;
+
+/** Socket options of `setOption` (zig/io/udp_socket.zig `Option`). */
+export const UDP_OPTION = {
+  broadcast: 1,
+  multicastLoopback: 2,
+  multicastTTL: 3,
+  ttl: 4,
+  receiveBufferSize: 5,
+  sendBufferSize: 6,
+} as const;
+
+// Receive ring layout: see zig/io/udp.zig.
+const RING_MAGIC = 0x31554745;
+const HEADER_BYTES = 64;
+const META_BYTES = 32;
+const WORD_MAGIC = 0;
+const WORD_SLOT_COUNT = 1;
+const WORD_SLOT_SIZE = 2;
+const WORD_META_OFFSET = 3;
+const WORD_HEAD = 4;
+const WORD_TAIL = 5;
+const WORD_DATA_OFFSET = 6;
+const WORD_META_SIZE = 7;
+const META_TRUNCATED = 1;
+
+/** A socket address as the public API returns it. */
+export interface SocketAddress {
+  /** IP address text, IPv6 without brackets. */
+  hostname: string;
+  /** Port number. */
+  port: number;
+}
+
+/** Sizes of an endpoint's native buffers. */
+export interface NativeUdpOptions {
+  /** Bytes per receive slot (1..65536). */
+  receiveSize: number;
+  /** Receive slots, a power of two up to 1024. */
+  receiveBatch: number;
+  /** Bytes the send queue may hold (at least 65536). */
+  queueBytesMax: number;
+}
+
+const EINVAL = -ERROR_NAMES.indexOf("EINVAL");
+const EUNKNOWN = -ERROR_NAMES.indexOf("EUNKNOWN");
+
+const encoder = new TextEncoder();
+const textScratch = new Uint8Array(256);
+
+/**
+ * Parses an IP literal and a port into `out` (an address record); returns
+ * the family (4 or 6) or a negative code (EINVAL for anything that is not a
+ * numeric IPv4 or IPv6 address).
+ *
+ * @example
+ * ```ts ignore
+ * import { ADDRESS_BYTES, parseAddress } from "./udp_native.ts";
+ * const record = new Uint8Array(ADDRESS_BYTES);
+ * console.log(parseAddress("127.0.0.1", 53, record)); // 4
+ * ```
+ */
+export function parseAddress(
+  hostname: string,
+  port: number,
+  out: Uint8Array,
+): number {
+  const { read, written } = encoder.encodeInto(hostname, textScratch);
+  // A literal never comes close to the scratch size; anything longer is junk.
+  if (read !== hostname.length || written >= textScratch.length) return EINVAL;
+  return openLibrary().symbols.eg_udp_address(textScratch, written, port, out);
+}
+
+/**
+ * The `{ hostname, port }` of an address record.
+ *
+ * @example
+ * ```ts ignore
+ * import { ADDRESS_BYTES, formatAddress, parseAddress } from "./udp_native.ts";
+ * const record = new Uint8Array(ADDRESS_BYTES);
+ * parseAddress("::1", 9, record);
+ * console.log(formatAddress(record)); // { hostname: "::1", port: 9 }
+ * ```
+ */
+export function formatAddress(record: Uint8Array): SocketAddress {
+  const words = new Uint32Array(
+    record.buffer,
+    record.byteOffset,
+    ADDRESS_BYTES / 4,
+  );
+  const head = words[0];
+  return {
+    hostname: formatHost(
+      head & 0xffff,
+      words[1],
+      words[2],
+      words[3],
+      words[4],
+      words[5],
+    ),
+    port: head >>> 16,
+  };
+}
+
+/** The text of an IPv4 or IPv6 address given as four little-endian words. */
+function formatHost(
+  family: number,
+  scope: number,
+  a0: number,
+  a1: number,
+  a2: number,
+  a3: number,
+): string {
+  if (family === FAMILY_IP4) {
+    return `${a0 & 0xff}.${(a0 >>> 8) & 0xff}.${(a0 >>> 16) & 0xff}.${
+      a0 >>> 24
+    }`;
+  }
+  const groups = [a0, a1, a2, a3].flatMap((word) => [
+    ((word & 0xff) << 8) | ((word >>> 8) & 0xff),
+    (((word >>> 16) & 0xff) << 8) | (word >>> 24),
+  ]);
+  const zone = scope === 0 ? "" : `%${scope}`;
+  if (
+    groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff
+  ) {
+    return `::ffff:${a3 & 0xff}.${(a3 >>> 8) & 0xff}.${(a3 >>> 16) & 0xff}.${
+      a3 >>> 24
+    }${zone}`;
+  }
+  // RFC 5952: the longest run of two or more zero groups becomes "::".
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((group) => group.toString(16));
+  if (bestStart < 0) return hex.join(":") + zone;
+  const left = hex.slice(0, bestStart).join(":");
+  const right = hex.slice(bestStart + bestLength).join(":");
+  return `${left}::${right}${zone}`;
+}
+
+/**
+ * One native UDP endpoint (a socket of one family on one loop). Owned by
+ * the loop's thread; every call after {@linkcode NativeUdpEndpoint.close}
+ * returns EBADF.
+ *
+ * @example
+ * ```ts ignore
+ * import { NativeLoop } from "./native_loop.ts";
+ * import { ADDRESS_BYTES, FAMILY_IP4, NativeUdpEndpoint, parseAddress } from "./udp_native.ts";
+ * using loop = new NativeLoop();
+ * const endpoint = new NativeUdpEndpoint(loop, FAMILY_IP4, {
+ *   receiveSize: 65536, receiveBatch: 64, queueBytesMax: 16 << 20,
+ * });
+ * const address = new Uint8Array(ADDRESS_BYTES);
+ * parseAddress("127.0.0.1", 0, address);
+ * endpoint.bind(address, 0);
+ * endpoint.close();
+ * ```
+ */
+export class NativeUdpEndpoint {
+  /** The socket's address family: `FAMILY_IP4` or `FAMILY_IP6`. */
+  readonly family: number;
+  #lib: NativeLibrary;
+  #handle: number;
+  #closed = false;
+  #words: Uint32Array | null = null;
+  #bytes: Uint8Array | null = null;
+  #mask = 0;
+  #slotSize = 0;
+  #metaWord = 0;
+  #dataOffset = 0;
+  // The last sender's address words and text: consecutive datagrams from
+  // one peer format its hostname once.
+  #lastFamily = -1;
+  #lastScope = 0;
+  #last0 = 0;
+  #last1 = 0;
+  #last2 = 0;
+  #last3 = 0;
+  #lastHostname = "";
+
+  /**
+   * Creates the endpoint and its socket (`eg_udp_open`).
+   *
+   * @throws {NativeError} when the socket cannot be created (EMFILE, ...)
+   *   or an option is out of range (EINVAL).
+   */
+  constructor(loop: NativeLoop, family: number, options: NativeUdpOptions) {
+    this.#lib = openLibrary();
+    const handle = this.#lib.symbols.eg_udp_open(
+      loop.handle,
+      family,
+      options.receiveSize,
+      options.receiveBatch,
+      options.queueBytesMax,
+    );
+    if (handle < 0) throw NativeError.from(handle, "create a UDP socket");
+    this.#handle = handle;
+    this.family = family;
+  }
+
+  /** Binds to an address record; `flags` are the `BIND_*` bits. */
+  bind(address: Uint8Array, flags: number): number {
+    return this.#lib.symbols.eg_udp_bind(this.#handle, address, flags);
+  }
+
+  /** Writes the bound address into the record `out`. */
+  sockname(out: Uint8Array): number {
+    return this.#lib.symbols.eg_udp_sockname(this.#handle, out);
+  }
+
+  /** Maps the receive ring (created natively on first call). */
+  mapRing(): number {
+    if (this.#words !== null) return 0;
+    const address = new BigUint64Array(1);
+    const result = this.#lib.symbols.eg_udp_ring(this.#handle, address);
+    if (result < 0) return result;
+    const pointer = Deno.UnsafePointer.create(address[0]);
+    if (pointer === null) return EUNKNOWN;
+    const header = new Uint32Array(
+      Deno.UnsafePointerView.getArrayBuffer(pointer, HEADER_BYTES),
+    );
+    if (
+      header[WORD_MAGIC] !== RING_MAGIC ||
+      header[WORD_META_SIZE] !== META_BYTES
+    ) {
+      throw new Error(
+        "the UDP receive ring has an unknown layout (stale library build: rebuild it)",
+      );
+    }
+    const slotCount = header[WORD_SLOT_COUNT];
+    const slotSize = header[WORD_SLOT_SIZE];
+    const dataOffset = header[WORD_DATA_OFFSET];
+    const buffer = Deno.UnsafePointerView.getArrayBuffer(
+      pointer,
+      dataOffset + slotCount * slotSize,
+    );
+    this.#words = new Uint32Array(buffer);
+    this.#bytes = new Uint8Array(buffer);
+    this.#mask = slotCount - 1;
+    this.#slotSize = slotSize;
+    this.#metaWord = header[WORD_META_OFFSET] / 4;
+    this.#dataOffset = dataOffset;
+    return 0;
+  }
+
+  /** Datagrams waiting in the receive ring (0 before `mapRing`). */
+  pending(): number {
+    const words = this.#words;
+    if (words === null) return 0;
+    return (words[WORD_TAIL] - words[WORD_HEAD]) >>> 0;
+  }
+
+  /**
+   * The size of the next datagram if it did not fit its slot (where the OS
+   * reports it; else the slot size), or -1 when it fit. Needs `pending() > 0`.
+   */
+  truncatedSize(): number {
+    const words = this.#words!;
+    const meta = this.#metaWord + (words[WORD_HEAD] & this.#mask) * 8;
+    return (words[meta + 1] & META_TRUNCATED) === 0 ? -1 : words[meta];
+  }
+
+  /**
+   * Takes the next datagram out of the ring: a copy of its bytes and its
+   * sender. Needs `pending() > 0`.
+   */
+  take(): [Uint8Array, SocketAddress] {
+    const words = this.#words!;
+    const head = words[WORD_HEAD];
+    const slot = head & this.#mask;
+    const meta = this.#metaWord + slot * 8;
+    const length = words[meta];
+    const stored = length < this.#slotSize ? length : this.#slotSize;
+    const start = this.#dataOffset + slot * this.#slotSize;
+    const data = this.#bytes!.slice(start, start + stored);
+    const sender = this.#sender(words, meta);
+    words[WORD_HEAD] = (head + 1) >>> 0;
+    return [data, sender];
+  }
+
+  /** Drops the next datagram; returns its sender. Needs `pending() > 0`. */
+  skip(): SocketAddress {
+    const words = this.#words!;
+    const head = words[WORD_HEAD];
+    const sender = this.#sender(
+      words,
+      this.#metaWord + (head & this.#mask) * 8,
+    );
+    words[WORD_HEAD] = (head + 1) >>> 0;
+    return sender;
+  }
+
+  /**
+   * Fills the ring from the kernel: > 0 datagrams buffered; 0 when none was
+   * waiting and a receive op now reports with `token` (token 0: -EAGAIN
+   * instead of an op).
+   */
+  receive(token: number): number {
+    return this.#lib.symbols.eg_udp_receive(this.#handle, token);
+  }
+
+  /** Completes a waiting receive op with ECANCELED. */
+  cancelReceive(): number {
+    return this.#lib.symbols.eg_udp_cancel_receive(this.#handle);
+  }
+
+  /** Sends one datagram (or queues a native copy); a `SEND_*` result. */
+  send(data: Uint8Array, address: Uint8Array): number {
+    return this.#lib.symbols.eg_udp_send(
+      this.#handle,
+      data,
+      data.length,
+      address,
+    );
+  }
+
+  /**
+   * Sends `count` datagrams packed in `data` to one address, in order;
+   * `lengths` holds their sizes as native-endian u32s (the bytes of a
+   * `Uint32Array`). Returns a `SEND_*` result, or the first failure (its
+   * datagram dropped, the others sent).
+   */
+  sendMany(
+    data: Uint8Array,
+    dataLength: number,
+    lengths: Uint8Array,
+    count: number,
+    address: Uint8Array,
+  ): number {
+    return this.#lib.symbols.eg_udp_send_many(
+      this.#handle,
+      data,
+      dataLength,
+      lengths,
+      count,
+      address,
+    );
+  }
+
+  /** Starts the op draining the send queue: 1 started, 0 nothing to do. */
+  flushStart(token: number): number {
+    return this.#lib.symbols.eg_udp_flush_start(this.#handle, token);
+  }
+
+  /** Datagrams in the native send queue. */
+  queued(): number {
+    return this.#lib.symbols.eg_udp_queued(this.#handle);
+  }
+
+  /** Sets a `UDP_OPTION`. */
+  setOption(option: number, value: number): number {
+    return this.#lib.symbols.eg_udp_set_option(this.#handle, option, value);
+  }
+
+  /** Joins (true) or leaves a multicast group on an interface record. */
+  membership(join: boolean, group: Uint8Array, iface: Uint8Array): number {
+    return this.#lib.symbols.eg_udp_membership(
+      this.#handle,
+      join ? 1 : 0,
+      group,
+      iface,
+    );
+  }
+
+  /** Picks the interface outgoing multicast datagrams use. */
+  multicastInterface(iface: Uint8Array): number {
+    return this.#lib.symbols.eg_udp_multicast_interface(this.#handle, iface);
+  }
+
+  /** Queues a datagram as if the kernel were full (tests of the queue). */
+  testEnqueue(data: Uint8Array, address: Uint8Array): number {
+    return this.#lib.symbols.eg_test_udp_enqueue(
+      this.#handle,
+      data,
+      data.length,
+      address,
+    );
+  }
+
+  /**
+   * Closes the socket: queued datagrams get one last nonblocking try, the
+   * ops complete with ECANCELED, the ring is freed. A second call does
+   * nothing.
+   */
+  close(): number {
+    if (this.#closed) return 0;
+    this.#closed = true;
+    this.#words = null;
+    this.#bytes = null;
+    return this.#lib.symbols.eg_udp_close(this.#handle);
+  }
+
+  #sender(words: Uint32Array, meta: number): SocketAddress {
+    const head = words[meta + 2];
+    const family = head & 0xffff;
+    const scope = words[meta + 3];
+    const a0 = words[meta + 4];
+    const a1 = words[meta + 5];
+    const a2 = words[meta + 6];
+    const a3 = words[meta + 7];
+    if (
+      family !== this.#lastFamily || a0 !== this.#last0 ||
+      a1 !== this.#last1 || a2 !== this.#last2 || a3 !== this.#last3 ||
+      scope !== this.#lastScope
+    ) {
+      this.#lastHostname = formatHost(family, scope, a0, a1, a2, a3);
+      this.#lastFamily = family;
+      this.#lastScope = scope;
+      this.#last0 = a0;
+      this.#last1 = a1;
+      this.#last2 = a2;
+      this.#last3 = a3;
+    }
+    return { hostname: this.#lastHostname, port: head >>> 16 };
+  }
+}

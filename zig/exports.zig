@@ -1,0 +1,901 @@
+//! The C ABI: the only file that exports symbols (prefix `eg_`); include/evergreen.h declares
+//! them and src/native/symbols.ts types them for Deno. Every function validates its arguments
+//! and returns 0 or a count on success and `-code` (loop/errors.zig) on failure; nothing here
+//! aborts the process on bad input.
+
+const std = @import("std");
+const builtin = @import("builtin");
+const errors = @import("loop/errors.zig");
+const handles = @import("loop/handles.zig");
+const event = @import("loop/event.zig");
+const support = @import("loop/test_support.zig");
+const SpinLock = @import("loop/spin_lock.zig").SpinLock;
+const hub_module = @import("hub.zig");
+const stacklet = @import("stacklet/stacklet.zig");
+
+const Hub = hub_module.Hub;
+const Fd = event.Fd;
+
+/// Bumped whenever an exported signature or the ring layout changes; the TS seam checks it.
+pub const abi_version: u32 = 1;
+pub const loops_max = 64;
+
+const default_allocator = if (builtin.link_libc) std.heap.c_allocator else std.heap.smp_allocator;
+/// The library's allocator; tests swap in the leak-checking one.
+pub var allocator: std.mem.Allocator = default_allocator;
+
+var loops: handles.Table(Hub, loops_max) = .{};
+
+fn fail(err: errors.Error) i32 {
+    return errors.negative(err);
+}
+
+fn toFd(fd: i32) errors.Error!Fd {
+    if (fd < 0) return error.BadDescriptor;
+    return @intCast(fd);
+}
+
+// ---------------------------------------------------------------------------------------
+// Library
+
+export fn eg_abi_version() u32 {
+    return abi_version;
+}
+
+/// Does nothing: measures the cost of an FFI call.
+export fn eg_nop() void {}
+
+/// The name of an error code ("EBADF"), or null; accepts the code or its negation.
+export fn eg_error_name(value: i32) ?[*:0]const u8 {
+    const positive = if (value < 0) -%value else value;
+    const text = errors.name(positive) orelse return null;
+    return text.ptr;
+}
+
+// ---------------------------------------------------------------------------------------
+// Loops
+
+/// Creates a loop owned by the calling thread; returns its handle (> 0) or -code.
+/// ring_capacity: records in the completion ring, a power of two; 0 picks 4096.
+export fn eg_loop_new(ring_capacity: u32) i32 {
+    var options: hub_module.Options = .{};
+    // Every blocked stream read, drain or accept is an op: room for a few thousand connections.
+    options.ops_max = 16 * 1024;
+    options.loop.overflow_capacity = options.ops_max + 2048;
+    if (ring_capacity != 0) options.loop.ring_capacity = ring_capacity;
+    const hub = Hub.create(allocator, options) catch |err| return fail(err);
+    const handle = loops.insert(hub) catch |err| {
+        hub.destroy();
+        return fail(err);
+    };
+    return @intCast(handle);
+}
+
+/// Destroys a loop: cancels its ops, stops its watches, frees its ring. A park in progress on
+/// another thread is woken and waited for first.
+export fn eg_loop_close(handle: u32) i32 {
+    const hub = loops.retire(handle) catch |err| return fail(err);
+    hub.loop.wake() catch {};
+    if (!loops.awaitForeign(handle)) return fail(error.Busy); // leaked, never freed under a user
+    hub.destroy();
+    return 0;
+}
+
+/// One loop turn (owner thread): waits up to timeout_ms (0: no wait, -1: forever) and returns
+/// how many records the ring holds for JS now.
+export fn eg_loop_poll(handle: u32, timeout_ms: i32) i32 {
+    const hub = loops.get(handle) catch |err| return fail(err);
+    const count = hub.poll(timeout_ms) catch |err| return fail(err);
+    return @intCast(count);
+}
+
+/// Blocks the calling thread (any thread; Deno calls it as a nonblocking symbol) until the loop
+/// has something to harvest, is woken, or timeout_ms passes. Touches neither the ring nor the
+/// ops: the owner harvests with eg_loop_poll. Returns 1 if ready, 0 on timeout.
+export fn eg_loop_park(handle: u32, timeout_ms: i32) i32 {
+    const hub = loops.acquire(handle) catch |err| return fail(err);
+    defer loops.release(handle);
+    const ready = hub.loop.park(timeout_ms) catch |err| return fail(err);
+    return @intFromBool(ready);
+}
+
+/// Interrupts a poll or park of the loop. Any thread.
+export fn eg_loop_wake(handle: u32) i32 {
+    const hub = loops.acquire(handle) catch |err| return fail(err);
+    defer loops.release(handle);
+    hub.loop.wake() catch |err| return fail(err);
+    return 0;
+}
+
+/// Watches fd for events (1 readable, 2 writable, or both; 0 unwatches), replacing the
+/// previous mask. Readiness records (kind 1) carry token, the ready mask and fd.
+export fn eg_loop_watch(handle: u32, fd: i32, events: u32, token: u32) i32 {
+    const hub = loops.get(handle) catch |err| return fail(err);
+    hub.loop.watch(toFd(fd) catch |err| return fail(err), events, token) catch |err| return fail(err);
+    return 0;
+}
+
+export fn eg_loop_unwatch(handle: u32, fd: i32) i32 {
+    const hub = loops.get(handle) catch |err| return fail(err);
+    hub.loop.unwatch(toFd(fd) catch |err| return fail(err)) catch |err| return fail(err);
+    return 0;
+}
+
+/// Reports signo as signal records (kind 2: result = signo, aux = count since last report).
+export fn eg_loop_watch_signal(handle: u32, signo: i32, token: u32) i32 {
+    const hub = loops.get(handle) catch |err| return fail(err);
+    hub.loop.watchSignal(signo, token) catch |err| return fail(err);
+    return 0;
+}
+
+export fn eg_loop_unwatch_signal(handle: u32, signo: i32) i32 {
+    const hub = loops.get(handle) catch |err| return fail(err);
+    hub.loop.unwatchSignal(signo) catch |err| return fail(err);
+    return 0;
+}
+
+/// Writes the address of the loop's ring (layout in loop/ring.zig) to out[0]; the memory lives
+/// until eg_loop_close.
+export fn eg_loop_ring(handle: u32, out: ?*u64) i32 {
+    const hub = loops.get(handle) catch |err| return fail(err);
+    const target = out orelse return fail(error.InvalidArgument);
+    target.* = @intFromPtr(hub.loop.ring.memory.ptr);
+    return 0;
+}
+
+/// Completes the ops waiting on fd with ECANCELED (call before closing it).
+export fn eg_loop_cancel_fd(handle: u32, fd: i32) i32 {
+    const hub = loops.get(handle) catch |err| return fail(err);
+    hub.cancelFd(toFd(fd) catch |err| return fail(err)) catch |err| return fail(err);
+    return 0;
+}
+
+/// Ops started and not yet completed.
+export fn eg_loop_ops_live(handle: u32) i32 {
+    const hub = loops.get(handle) catch |err| return fail(err);
+    return @intCast(hub.opsLive());
+}
+
+// ---------------------------------------------------------------------------------------
+// Test helpers: real OS objects for the Deno tests, which get no raw descriptors from Deno.
+
+/// A nonblocking pipe; out[0] reads, out[1] writes (POSIX only).
+export fn eg_test_pipe(out: ?*[2]i32) i32 {
+    const target = out orelse return fail(error.InvalidArgument);
+    const fds = support.pipe() catch |err| return fail(err);
+    target.* = .{ @intCast(fds[0]), @intCast(fds[1]) };
+    return 0;
+}
+
+/// Two connected nonblocking sockets (AF_UNIX; TCP over 127.0.0.1 on Windows).
+export fn eg_test_socketpair(out: ?*[2]i32) i32 {
+    const target = out orelse return fail(error.InvalidArgument);
+    const fds = support.socketPair() catch |err| return fail(err);
+    target.* = .{ @intCast(fds[0]), @intCast(fds[1]) };
+    return 0;
+}
+
+export fn eg_test_write(fd: i32, bytes: ?[*]const u8, length: u32) i32 {
+    const data = bytes orelse return fail(error.InvalidArgument);
+    const n = support.write(toFd(fd) catch |err| return fail(err), data[0..length]) catch |err| return fail(err);
+    return @intCast(n);
+}
+
+export fn eg_test_read(fd: i32, buffer: ?[*]u8, length: u32) i32 {
+    const data = buffer orelse return fail(error.InvalidArgument);
+    const n = support.read(toFd(fd) catch |err| return fail(err), data[0..length]) catch |err| return fail(err);
+    return @intCast(n);
+}
+
+export fn eg_test_close(fd: i32) i32 {
+    support.close(toFd(fd) catch |err| return fail(err));
+    return 0;
+}
+
+/// Starts the reference hub op: read exactly `length` bytes (1..4096) from fd on a stacklet,
+/// then post { token, length, kind 16, FNV-1a of the bytes }.
+export fn eg_test_read_exact(handle: u32, fd: i32, length: u32, token: u32) i32 {
+    const hub = loops.get(handle) catch |err| return fail(err);
+    const descriptor = toFd(fd) catch |err| return fail(err);
+    if (length == 0 or length > hub_module.read_exact_length_max) return fail(error.InvalidArgument);
+    hub.start(hub_module.ReadExact, .{ .op = undefined, .fd = descriptor, .length = length }, token) catch |err| return fail(err);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// Stacklets for C/Zig/Rust embedders (PyPy's API). A handle is a suspended stacklet, NULL
+// means EMPTY (a stacklet that finished). Threads are registered so a bad pointer is EBADF.
+
+const threads_max = 256;
+var threads: [threads_max]?*stacklet.Thread = @splat(null);
+var threads_lock: SpinLock = .{};
+
+fn findThread(thread: ?*stacklet.Thread) errors.Error!usize {
+    const wanted = thread orelse return error.BadDescriptor;
+    threads_lock.lock() catch return error.Busy;
+    defer threads_lock.unlock();
+    for (threads, 0..) |registered, index| {
+        if (registered == wanted) return index;
+    }
+    return error.BadDescriptor;
+}
+
+fn stackletError(err: stacklet.Error) i32 {
+    return fail(switch (err) {
+        error.OutOfMemory => error.OutOfMemory,
+        error.InvalidHandle, error.CannotDestroyMain => error.BadDescriptor,
+        error.WrongThread => error.WrongThread,
+        error.TooManyStacklets => error.Overflow,
+        error.StackletRunning, error.StackBusy, error.WrongStack => error.Busy,
+        error.InvalidStackSize => error.InvalidArgument,
+        error.InvalidRunResult, error.GuardPageFailed => error.Unexpected,
+    });
+}
+
+/// Creates the stacklet state for the calling thread (which becomes its main stacklet);
+/// null when out of memory or when too many are alive.
+export fn eg_stacklet_newthread() ?*stacklet.Thread {
+    const thread = stacklet.newThread(allocator) catch return null;
+    threads_lock.lock() catch {
+        stacklet.deleteThread(thread);
+        return null;
+    };
+    defer threads_lock.unlock();
+    for (&threads) |*slot| {
+        if (slot.* == null) {
+            slot.* = thread;
+            return thread;
+        }
+    }
+    stacklet.deleteThread(thread);
+    return null;
+}
+
+export fn eg_stacklet_deletethread(thread: ?*stacklet.Thread) i32 {
+    const index = findThread(thread) catch |err| return fail(err);
+    stacklet.deleteThreadChecked(thread.?) catch |err| return stackletError(err);
+    threads_lock.lock() catch return fail(error.Busy);
+    defer threads_lock.unlock();
+    threads[index] = null;
+    return 0;
+}
+
+/// Starts run(origin, arg) on a new stacklet; when some stacklet switches back, stores its
+/// handle (null if the new one already finished) in out and returns 0.
+export fn eg_stacklet_new(thread: ?*stacklet.Thread, run: ?stacklet.RunFn, arg: ?*anyopaque, out: ?*stacklet.Handle) i32 {
+    _ = findThread(thread) catch |err| return fail(err);
+    const entry = run orelse return fail(error.InvalidArgument);
+    const target = out orelse return fail(error.InvalidArgument);
+    target.* = stacklet.new(thread.?, entry, arg) catch |err| return stackletError(err);
+    return 0;
+}
+
+/// Suspends the running stacklet and resumes `handle`; stores who switched back in out.
+export fn eg_stacklet_switch(thread: ?*stacklet.Thread, handle: ?*anyopaque, out: ?*stacklet.Handle) i32 {
+    _ = findThread(thread) catch |err| return fail(err);
+    const target_out = out orelse return fail(error.InvalidArgument);
+    const target = stacklet.handleFromAddress(thread.?, @intFromPtr(handle)) catch |err| return stackletError(err);
+    if (target == null) return fail(error.BadDescriptor);
+    target_out.* = stacklet.switchTo(thread.?, target) catch |err| return stackletError(err);
+    return 0;
+}
+
+/// Frees a suspended stacklet without resuming it.
+export fn eg_stacklet_destroy(thread: ?*stacklet.Thread, handle: ?*anyopaque) i32 {
+    _ = findThread(thread) catch |err| return fail(err);
+    const target = stacklet.handleFromAddress(thread.?, @intFromPtr(handle)) catch |err| return stackletError(err);
+    stacklet.destroyChecked(thread.?, target) catch |err| return stackletError(err);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// UDP endpoints (io/udp.zig). Handles are > 0 and belong to the loop's thread; addresses
+// cross as the 24-byte records of io/udp_socket.zig that eg_udp_address fills; sends return
+// udp.SendStatus (0 sent, 1 queued, 2 queued: call eg_udp_flush_start) or -code.
+
+const udp = @import("io/udp.zig");
+
+test {
+    _ = udp;
+}
+
+fn readUdpAddress(bytes: ?[*]const u8) errors.Error!udp.Address {
+    const source = bytes orelse return error.InvalidArgument;
+    const address = std.mem.bytesToValue(udp.Address, source[0..@sizeOf(udp.Address)]);
+    if (!address.isValid()) return error.InvalidArgument;
+    return address;
+}
+
+fn writeUdpAddress(out: ?[*]u8, address: udp.Address) errors.Error!void {
+    const target = out orelse return error.InvalidArgument;
+    @memcpy(target[0..@sizeOf(udp.Address)], std.mem.asBytes(&address));
+}
+
+fn udpHub(endpoint: *const udp.Endpoint) errors.Error!*Hub {
+    return loops.get(endpoint.loop_handle);
+}
+
+fn udpBytes(data: ?[*]const u8, length: u32) errors.Error![]const u8 {
+    if (length == 0) return &.{};
+    const source = data orelse return error.InvalidArgument;
+    return source[0..length];
+}
+
+/// Parses the IP literal text[0..length] and port into out (24 bytes); returns the family
+/// (4 or 6). Host names are refused (EINVAL): endpoints take numeric addresses.
+export fn eg_udp_address(text: ?[*]const u8, length: u32, port: u32, out: ?[*]u8) i32 {
+    if (port > std.math.maxInt(u16)) return fail(error.InvalidArgument);
+    const address = udp.parseAddress(udpBytes(text, length) catch |err| return fail(err), @intCast(port)) catch |err| return fail(err);
+    writeUdpAddress(out, address) catch |err| return fail(err);
+    return address.family;
+}
+
+/// Creates an endpoint with a socket of family 4 or 6 on loop `loop`. Zero sizes pick the
+/// defaults: 64 KiB receive slots, 64 slots per batch, a 16 MiB send queue.
+export fn eg_udp_open(loop: u32, family: u32, receive_size: u32, receive_batch: u32, queue_bytes_max: u32) i32 {
+    _ = loops.get(loop) catch |err| return fail(err);
+    if (family != udp.Address.ip4 and family != udp.Address.ip6) return fail(error.InvalidArgument);
+    var options: udp.Options = .{};
+    if (receive_size != 0) options.receive_size = receive_size;
+    if (receive_batch != 0) options.receive_batch = receive_batch;
+    if (queue_bytes_max != 0) options.queue_bytes_max = queue_bytes_max;
+    const handle = udp.open(allocator, loop, @intCast(family), options) catch |err| return fail(err);
+    return @intCast(handle);
+}
+
+/// flags: 1 SO_REUSEADDR (and SO_REUSEPORT on BSDs), 2 IPV6_V6ONLY.
+export fn eg_udp_bind(handle: u32, address: ?[*]const u8, flags: u32) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    const target = readUdpAddress(address) catch |err| return fail(err);
+    endpoint.bind(&target, flags) catch |err| return fail(err);
+    return 0;
+}
+
+export fn eg_udp_sockname(handle: u32, out: ?[*]u8) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    const address = endpoint.sockname() catch |err| return fail(err);
+    writeUdpAddress(out, address) catch |err| return fail(err);
+    return 0;
+}
+
+/// Writes the address of the endpoint's receive ring (layout in io/udp.zig) to out[0],
+/// creating it on first call; the memory lives until eg_udp_close.
+export fn eg_udp_ring(handle: u32, out: ?*u64) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    const target = out orelse return fail(error.InvalidArgument);
+    const ring = endpoint.receiveRing() catch |err| return fail(err);
+    target.* = @intFromPtr(ring.memory.ptr);
+    return 0;
+}
+
+/// Fills the receive ring; returns the datagrams buffered (> 0). With none waiting it starts
+/// a receive op that posts { token, count, kind 48 } and returns 0; token 0 returns -EAGAIN.
+export fn eg_udp_receive(handle: u32, token: u32) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    const hub = udpHub(endpoint) catch |err| return fail(err);
+    const count = endpoint.receive(hub, token) catch |err| return fail(err);
+    return @intCast(count);
+}
+
+/// Completes a waiting receive op with ECANCELED (its task gave up waiting).
+export fn eg_udp_cancel_receive(handle: u32) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    const hub = udpHub(endpoint) catch |err| return fail(err);
+    endpoint.cancelReceive(hub) catch |err| return fail(err);
+    return 0;
+}
+
+export fn eg_udp_send(handle: u32, data: ?[*]const u8, length: u32, address: ?[*]const u8) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    const bytes = udpBytes(data, length) catch |err| return fail(err);
+    const target = readUdpAddress(address) catch |err| return fail(err);
+    const status = endpoint.send(bytes, &target) catch |err| return fail(err);
+    return @backingInt(status);
+}
+
+/// Sends `count` datagrams packed in data[0..data_length] (sizes in lengths[0..count]) to one
+/// address, with sendmmsg where there is one. A datagram that fails for good is dropped, the
+/// rest still go; the first such failure is returned as -code.
+export fn eg_udp_send_many(handle: u32, data: ?[*]const u8, data_length: u32, lengths: ?[*]const u32, count: u32, address: ?[*]const u8) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    if (count == 0 or count > udp.Options.queue_count_max) return fail(error.InvalidArgument);
+    const sizes = lengths orelse return fail(error.InvalidArgument);
+    const bytes = udpBytes(data, data_length) catch |err| return fail(err);
+    const target = readUdpAddress(address) catch |err| return fail(err);
+    const result = endpoint.sendMany(bytes, sizes[0..count], &target) catch |err| return fail(err);
+    if (result.failure) |err| return fail(err);
+    return @backingInt(result.status);
+}
+
+/// Starts the op that drains the send queue; it posts { token, datagrams sent or -code of the
+/// first failure, kind 49, failures }. Returns 1 if started, 0 if there was nothing to do.
+export fn eg_udp_flush_start(handle: u32, token: u32) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    const hub = udpHub(endpoint) catch |err| return fail(err);
+    const started = endpoint.startFlush(hub, token) catch |err| return fail(err);
+    return @intFromBool(started);
+}
+
+/// Datagrams waiting in the send queue.
+export fn eg_udp_queued(handle: u32) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    return @intCast(endpoint.queued());
+}
+
+/// option: 1 broadcast, 2 multicast loopback, 3 multicast TTL, 4 TTL, 5 SO_RCVBUF, 6 SO_SNDBUF.
+export fn eg_udp_set_option(handle: u32, option: u32, value: i32) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    const which = std.enums.fromInt(udp.Option, option) orelse return fail(error.InvalidArgument);
+    endpoint.setOption(which, value) catch |err| return fail(err);
+    return 0;
+}
+
+/// Joins (join = 1) or leaves (0) a multicast group on an interface (IPv4: its address;
+/// IPv6: the scope id of the record; the unspecified address lets the OS choose).
+export fn eg_udp_membership(handle: u32, join: u32, group: ?[*]const u8, interface: ?[*]const u8) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    if (join > 1) return fail(error.InvalidArgument);
+    const group_address = readUdpAddress(group) catch |err| return fail(err);
+    const interface_address = readUdpAddress(interface) catch |err| return fail(err);
+    endpoint.membership(join == 1, &group_address, &interface_address) catch |err| return fail(err);
+    return 0;
+}
+
+export fn eg_udp_multicast_interface(handle: u32, interface: ?[*]const u8) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    const interface_address = readUdpAddress(interface) catch |err| return fail(err);
+    endpoint.setMulticastInterface(&interface_address) catch |err| return fail(err);
+    return 0;
+}
+
+/// Closes an endpoint: one last nonblocking try for queued datagrams, its ops complete with
+/// ECANCELED, its ring is freed. Works after the endpoint's loop was closed.
+export fn eg_udp_close(handle: u32) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    const hub = udpHub(endpoint) catch null;
+    udp.close(handle, hub) catch |err| return fail(err);
+    return 0;
+}
+
+/// Queues a datagram as if the kernel's buffer were full (loopback never pushes back), so
+/// tests can run the queue, eg_udp_flush_start and flush on demand.
+export fn eg_test_udp_enqueue(handle: u32, data: ?[*]const u8, length: u32, address: ?[*]const u8) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    const bytes = udpBytes(data, length) catch |err| return fail(err);
+    const target = readUdpAddress(address) catch |err| return fail(err);
+    const status = endpoint.enqueueForTest(bytes, &target) catch |err| return fail(err);
+    return @backingInt(status);
+}
+
+// ---------------------------------------------------------------------------------------
+// Streams: TCP, Unix sockets, inherited descriptors and terminals (io/). Handles are > 0 and
+// belong to the thread that opened them; their ops run on the hub of the loop they were opened
+// on. Reads answer the byte count to move out with eg_stream_take (0 at end of stream), -EAGAIN
+// (then start an op with eg_stream_read_start) or -code. Ops answer -EINPROGRESS and complete
+// through the ring with the kinds of io/stream.zig (32 read, 33 drain, 34 connect, 35 accept).
+
+const io = @import("io/io.zig");
+const Stream = io.stream.Stream;
+
+fn streamFor(handle: u32) errors.Error!*Stream {
+    return io.stream.streams.get(handle);
+}
+
+fn streamHub(stream: *const Stream) errors.Error!*Hub {
+    return loops.get(stream.loop_handle);
+}
+
+fn ioBytes(data: ?[*]const u8, length: u32) errors.Error![]const u8 {
+    if (length == 0) return &.{};
+    const source = data orelse return error.InvalidArgument;
+    return source[0..length];
+}
+
+fn ioPort(port: u32) errors.Error!u16 {
+    if (port > std.math.maxInt(u16)) return error.InvalidArgument;
+    return @intCast(port);
+}
+
+fn readMax(value: u32) errors.Error!usize {
+    if (value == 0 or value > io.stream.read_max_limit) return error.InvalidArgument;
+    return value;
+}
+
+fn backlogOf(value: u32) u31 {
+    return @intCast(@min(value, std.math.maxInt(u31)));
+}
+
+fn handleResult(stream: *const Stream) i32 {
+    return @intCast(stream.handle);
+}
+
+/// Streams open now (closed ones whose ops are still ending are not counted).
+export fn eg_io_streams_live() i32 {
+    return @intCast(io.stream.streams.liveCount());
+}
+
+/// An unconnected stream (a TCP or Unix socket client before eg_tcp_connect/eg_pipe_connect).
+/// read_max: the read buffer's bound in bytes.
+export fn eg_stream_new(loop: u32, read_max: u32) i32 {
+    _ = loops.get(loop) catch |err| return fail(err);
+    const limit = readMax(read_max) catch |err| return fail(err);
+    const stream = Stream.create(allocator, loop, io.sys.invalid_fd, .socket, limit) catch |err| return fail(err);
+    return handleResult(stream);
+}
+
+/// A stream over an inherited descriptor (a pipe, a socket), which it owns from now on and
+/// makes nonblocking.
+export fn eg_stream_open(loop: u32, fd: i32, read_max: u32) i32 {
+    _ = loops.get(loop) catch |err| return fail(err);
+    const limit = readMax(read_max) catch |err| return fail(err);
+    const descriptor = toFd(fd) catch |err| return fail(err);
+    if (builtin.os.tag == .windows) return fail(error.Unsupported);
+    io.sys.setNonBlocking(descriptor) catch |err| return fail(err);
+    const kind: io.stream.Io = if (io.sys.isSocket(descriptor)) .socket else .file;
+    const stream = Stream.create(allocator, loop, descriptor, kind, limit) catch |err| return fail(err);
+    return handleResult(stream);
+}
+
+/// Answers a read (mode 0: exactly arg bytes, 1: to the delimiter, 2: more than arg bytes) from
+/// the buffer and at most a few reads of the descriptor.
+export fn eg_stream_read(handle: u32, mode: u32, arg: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    if (mode > 2) return fail(error.InvalidArgument);
+    return stream.readNow(@enumFromInt(mode), arg);
+}
+
+/// Sets the delimiter (1..65536 bytes, copied) and answers a read up to it, like eg_stream_read.
+export fn eg_stream_read_until(handle: u32, delimiter: ?[*]const u8, length: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    const bytes = ioBytes(delimiter, length) catch |err| return fail(err);
+    stream.setDelimiter(bytes) catch |err| return fail(err);
+    return stream.readNow(.until, 0);
+}
+
+/// Starts the read op that waits for eg_stream_read's answer (mode 1 uses the last delimiter).
+export fn eg_stream_read_start(handle: u32, mode: u32, arg: u32, token: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    const hub = streamHub(stream) catch |err| return fail(err);
+    if (mode > 2) return fail(error.InvalidArgument);
+    return stream.startRead(hub, @enumFromInt(mode), arg, token);
+}
+
+/// Moves n buffered bytes into dest (or drops them when dest is null); returns n.
+export fn eg_stream_take(handle: u32, dest: ?[*]u8, n: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    const out: ?[]u8 = if (dest) |pointer| pointer[0..n] else null;
+    stream.take(out, n) catch |err| return fail(err);
+    return @intCast(n);
+}
+
+/// Copies n buffered bytes from offset into dest, leaving them buffered; returns n.
+export fn eg_stream_peek(handle: u32, dest: ?[*]u8, offset: u32, n: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    const out = dest orelse return fail(error.InvalidArgument);
+    stream.peek(out[0..n], offset, n) catch |err| return fail(err);
+    return @intCast(n);
+}
+
+export fn eg_stream_buffered(handle: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    return @intCast(stream.buffered());
+}
+
+/// Writes without blocking; the bytes are copied before it returns. 1: all sent; 0: queued
+/// behind a running drain; 2: queued, start the drain (eg_stream_drain); 3: failed now (the
+/// error comes back from the next write or drain); -code.
+export fn eg_stream_write(handle: u32, bytes: ?[*]const u8, length: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    const data = ioBytes(bytes, length) catch |err| return fail(err);
+    return stream.write(data);
+}
+
+/// Starts the op that sends the write queue: -EINPROGRESS, 0 if nothing is queued, or -code.
+export fn eg_stream_drain(handle: u32, token: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    const hub = streamHub(stream) catch |err| return fail(err);
+    return stream.startDrain(hub, token);
+}
+
+/// Bytes queued and not sent yet (capped at 2^31 - 1), or the kept write error.
+export fn eg_stream_queued(handle: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    if (stream.write_error) |err| return fail(err);
+    return @intCast(@min(stream.queued(), std.math.maxInt(i32)));
+}
+
+/// Half-closes the write side (EBUSY while bytes are queued: drain first).
+export fn eg_stream_shutdown(handle: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    stream.shutdown() catch |err| return fail(err);
+    return 0;
+}
+
+/// Completes the op on one side with ECANCELED: 0 the read (or accept), 1 the drain (or
+/// connect). The other side's op keeps going.
+export fn eg_stream_cancel(handle: u32, side: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    const hub = streamHub(stream) catch |err| return fail(err);
+    if (side > 1) return fail(error.InvalidArgument);
+    stream.cancel(hub, if (side == 0) .read else .write);
+    return 0;
+}
+
+/// Closes the stream: its ops complete with ECANCELED, queued bytes are dropped, the handle
+/// dies. Works after the stream's loop was closed.
+export fn eg_stream_close(handle: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    const hub = streamHub(stream) catch null;
+    stream.close(hub);
+    return 0;
+}
+
+/// Writes the local (peer = 0) or remote (peer = 1) address into out (132 bytes): port as a
+/// little-endian u16, the text's length as a u16, then the host or path text.
+export fn eg_stream_address(handle: u32, peer: u32, out: ?*[132]u8) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    const target = out orelse return fail(error.InvalidArgument);
+    if (stream.fd == io.sys.invalid_fd) return fail(error.NotConnected);
+    const address = (if (peer != 0) io.sys.peerAddress(stream.fd) else io.sys.localAddress(stream.fd)) catch |err| return fail(err);
+    const length = address.hostText(target[4..]);
+    std.mem.writeInt(u16, target[0..2], address.port(), .little);
+    std.mem.writeInt(u16, target[2..4], @intCast(length), .little);
+    return 0;
+}
+
+/// Listens again with another backlog (serve(backlog) after bind).
+export fn eg_stream_listen(handle: u32, backlog: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    if (stream.role != .listener) return fail(error.InvalidArgument);
+    io.sys.listen(stream.fd, backlogOf(backlog)) catch |err| return fail(err);
+    return 0;
+}
+
+/// Starts the accept loop of a listener: each connection is a record { token, 1, kind 35,
+/// handle }; the last record is -ECANCELED (closed or canceled) or the error that stopped it.
+export fn eg_stream_accept(handle: u32, token: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    const hub = streamHub(stream) catch |err| return fail(err);
+    return io.socket.startAccept(stream, hub, token);
+}
+
+/// Connects an unconnected stream to host:port over TCP: an IP literal is tried at once, a
+/// name is resolved off the loop thread and every address tried in order. An optional source
+/// address (an IP literal, source_port 0 for any) is bound first.
+export fn eg_tcp_connect(handle: u32, host: ?[*]const u8, host_length: u32, port: u32, source: ?[*]const u8, source_length: u32, source_port: u32, token: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    const hub = streamHub(stream) catch |err| return fail(err);
+    const name = ioBytes(host, host_length) catch |err| return fail(err);
+    const target_port = ioPort(port) catch |err| return fail(err);
+    if (name.len == 0) return fail(error.InvalidArgument);
+    var source_address: ?io.sys.Address = null;
+    if (source_length > 0) {
+        const text = ioBytes(source, source_length) catch |err| return fail(err);
+        const bind_port = ioPort(source_port) catch |err| return fail(err);
+        source_address = io.sys.parseIp(text, bind_port) orelse return fail(error.InvalidArgument);
+    }
+    if (io.sys.parseIp(name, target_port)) |literal| {
+        return io.socket.startConnect(stream, hub, &.{literal}, "", 0, source_address, true, token);
+    }
+    return io.socket.startConnect(stream, hub, &.{}, name, target_port, source_address, true, token);
+}
+
+/// A TCP listener bound to host:port (an IP literal, "localhost", or "" for every IPv4
+/// address) and listening: a port in use is EADDRINUSE here.
+export fn eg_tcp_listen(loop: u32, host: ?[*]const u8, host_length: u32, port: u32, backlog: u32, read_max: u32) i32 {
+    _ = loops.get(loop) catch |err| return fail(err);
+    const limit = readMax(read_max) catch |err| return fail(err);
+    const name = ioBytes(host, host_length) catch |err| return fail(err);
+    const bind_port = ioPort(port) catch |err| return fail(err);
+    const address = if (name.len == 0)
+        io.sys.Address.ip4(.{ 0, 0, 0, 0 }, bind_port)
+    else if (std.mem.eql(u8, name, "localhost"))
+        io.sys.Address.ip4(.{ 127, 0, 0, 1 }, bind_port)
+    else
+        io.sys.parseIp(name, bind_port) orelse return fail(error.InvalidArgument);
+    const server = io.socket.listen(allocator, loop, &address, backlogOf(backlog), limit, true) catch |err| return fail(err);
+    return handleResult(server);
+}
+
+/// Connects an unconnected stream to the Unix socket at path.
+export fn eg_pipe_connect(handle: u32, path: ?[*]const u8, length: u32, token: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    const hub = streamHub(stream) catch |err| return fail(err);
+    const address = io.pipe.address(ioBytes(path, length) catch |err| return fail(err)) catch |err| return fail(err);
+    return io.socket.startConnect(stream, hub, &.{address}, "", 0, null, false, token);
+}
+
+/// A Unix socket listener at path (EADDRINUSE if the path exists); closing it removes the file.
+export fn eg_pipe_listen(loop: u32, path: ?[*]const u8, length: u32, backlog: u32, read_max: u32) i32 {
+    _ = loops.get(loop) catch |err| return fail(err);
+    const limit = readMax(read_max) catch |err| return fail(err);
+    const address = io.pipe.address(ioBytes(path, length) catch |err| return fail(err)) catch |err| return fail(err);
+    const server = io.socket.listen(allocator, loop, &address, backlogOf(backlog), limit, false) catch |err| return fail(err);
+    return handleResult(server);
+}
+
+/// A stream over the terminal on fd (reopened, so fd's own flags stay as they are).
+export fn eg_tty_open(loop: u32, fd: i32, read_max: u32) i32 {
+    _ = loops.get(loop) catch |err| return fail(err);
+    const limit = readMax(read_max) catch |err| return fail(err);
+    const stream = io.tty.open(allocator, loop, fd, limit) catch |err| return fail(err);
+    return handleResult(stream);
+}
+
+/// Writes the terminal's { columns, rows } into out.
+export fn eg_tty_winsize(handle: u32, out: ?*[2]u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    const target = out orelse return fail(error.InvalidArgument);
+    const size = io.tty.windowSize(stream) catch |err| return fail(err);
+    target.* = .{ size.columns, size.rows };
+    return 0;
+}
+
+/// Raw mode on (1) or back to the mode from before (0).
+export fn eg_tty_set_raw(handle: u32, raw: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    io.tty.setRawMode(stream, raw != 0) catch |err| return fail(err);
+    return 0;
+}
+
+/// A pseudo-terminal pair for tests: out[0] the controlling side, out[1] the terminal.
+export fn eg_test_openpty(out: ?*[2]i32) i32 {
+    const target = out orelse return fail(error.InvalidArgument);
+    target.* = io.tty.openPty() catch |err| return fail(err);
+    return 0;
+}
+
+export fn eg_test_set_winsize(fd: i32, columns: u32, rows: u32) i32 {
+    if (columns > std.math.maxInt(u16) or rows > std.math.maxInt(u16)) return fail(error.InvalidArgument);
+    io.tty.setWindowSize(fd, @intCast(columns), @intCast(rows)) catch |err| return fail(err);
+    return 0;
+}
+
+/// Makes the stream's next close reset the connection (SO_LINGER 0), as a crashed peer would.
+export fn eg_test_stream_linger_zero(handle: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    io.sys.setLingerZero(stream.fd) catch |err| return fail(err);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests of the ABI contract: codes, handles, threads.
+
+const testing = std.testing;
+
+fn code(err: errors.Error) i32 {
+    return errors.negative(err);
+}
+
+test "bad, stale and closed loop handles give EBADF" {
+    allocator = testing.allocator;
+    defer allocator = default_allocator;
+    try testing.expectEqual(code(error.BadDescriptor), eg_loop_poll(0, 0));
+    try testing.expectEqual(code(error.BadDescriptor), eg_loop_poll(0xffff_ffff, 0));
+    const handle = eg_loop_new(0);
+    try testing.expect(handle > 0);
+    const h: u32 = @intCast(handle);
+    try testing.expectEqual(@as(i32, 0), eg_loop_poll(h, 0));
+    try testing.expectEqual(@as(i32, 0), eg_loop_close(h));
+    try testing.expectEqual(code(error.BadDescriptor), eg_loop_close(h));
+    try testing.expectEqual(code(error.BadDescriptor), eg_loop_poll(h, 0));
+    try testing.expectEqual(code(error.BadDescriptor), eg_loop_wake(h));
+    try testing.expectEqual(code(error.BadDescriptor), eg_loop_park(h, 0));
+    try testing.expectEqual(code(error.InvalidArgument), eg_loop_new(3));
+}
+
+test "arguments are validated" {
+    allocator = testing.allocator;
+    defer allocator = default_allocator;
+    const h: u32 = @intCast(eg_loop_new(16));
+    defer _ = eg_loop_close(h);
+    try testing.expectEqual(code(error.BadDescriptor), eg_loop_watch(h, -1, 1, 0));
+    try testing.expectEqual(code(error.InvalidArgument), eg_loop_watch(h, 0, 8, 0));
+    try testing.expectEqual(code(error.NotFound), eg_loop_unwatch(h, 5));
+    // SIGKILL on POSIX; Windows has only SIGINT and SIGBREAK.
+    const refused: errors.Error = if (builtin.os.tag == .windows) error.Unsupported else error.InvalidArgument;
+    try testing.expectEqual(code(refused), eg_loop_watch_signal(h, 9, 0));
+    try testing.expectEqual(code(error.InvalidArgument), eg_loop_ring(h, null));
+    try testing.expectEqual(code(error.InvalidArgument), eg_test_pipe(null));
+    try testing.expectEqual(code(error.InvalidArgument), eg_test_read_exact(h, 0, 0, 1));
+    try testing.expectEqual(code(error.InvalidArgument), eg_test_read_exact(h, 0, 4097, 1));
+    var address: u64 = 0;
+    try testing.expectEqual(@as(i32, 0), eg_loop_ring(h, &address));
+    const header: *const [8]u32 = @ptrFromInt(address);
+    try testing.expectEqual(@as(u32, 0x31524745), header[0]);
+    try testing.expectEqual(@as(u32, 16), header[2]);
+    try testing.expectEqualStrings("EBADF", std.mem.span(eg_error_name(-1).?));
+    try testing.expect(eg_error_name(999) == null);
+}
+
+const WrongThread = struct {
+    fn run(handle: u32, result: *i32) void {
+        result.* = eg_loop_poll(handle, 0);
+    }
+};
+
+test "a call from another thread gives EWRONGTHREAD; wake and park work from any thread" {
+    allocator = testing.allocator;
+    defer allocator = default_allocator;
+    const h: u32 = @intCast(eg_loop_new(0));
+    defer _ = eg_loop_close(h);
+    var result: i32 = 0;
+    const thread = try std.Thread.spawn(.{}, WrongThread.run, .{ h, &result });
+    thread.join();
+    try testing.expectEqual(code(error.WrongThread), result);
+    try testing.expectEqual(@as(i32, 0), eg_loop_wake(h));
+    try testing.expectEqual(@as(i32, 1), eg_loop_park(h, 1000));
+}
+
+const Parked = struct {
+    fn run(handle: u32, result: *i32) void {
+        result.* = eg_loop_park(handle, -1);
+    }
+};
+
+test "closing a loop wakes and waits for a park in progress on another thread" {
+    allocator = testing.allocator;
+    defer allocator = default_allocator;
+    const h: u32 = @intCast(eg_loop_new(0));
+    var result: i32 = -100;
+    const thread = try std.Thread.spawn(.{}, Parked.run, .{ h, &result });
+    support.sleepMs(30);
+    try testing.expectEqual(@as(i32, 0), eg_loop_close(h));
+    thread.join();
+    try testing.expect(result == 1 or result == code(error.BadDescriptor));
+}
+
+test "the read_exact op runs through the exported calls" {
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
+    allocator = testing.allocator;
+    defer allocator = default_allocator;
+    const h: u32 = @intCast(eg_loop_new(0));
+    defer _ = eg_loop_close(h);
+    var fds: [2]i32 = undefined;
+    try testing.expectEqual(@as(i32, 0), eg_test_pipe(&fds));
+    defer for (fds) |fd| {
+        _ = eg_test_close(fd);
+    };
+    try testing.expectEqual(@as(i32, 0), eg_test_read_exact(h, fds[0], 5, 77));
+    try testing.expectEqual(@as(i32, 1), eg_loop_ops_live(h));
+    try testing.expectEqual(@as(i32, 5), eg_test_write(fds[1], "hello", 5));
+    try testing.expectEqual(@as(i32, 1), eg_loop_poll(h, 1000));
+    try testing.expectEqual(@as(i32, 0), eg_loop_ops_live(h));
+}
+
+const Counter = struct {
+    thread: ?*stacklet.Thread,
+    steps: u32 = 0,
+
+    fn run(origin: stacklet.Handle, arg: ?*anyopaque) callconv(.c) stacklet.Handle {
+        const self: *Counter = @ptrCast(@alignCast(arg.?));
+        self.steps += 1;
+        var back: stacklet.Handle = null;
+        if (eg_stacklet_switch(self.thread, origin, &back) != 0) return origin;
+        self.steps += 1;
+        return back;
+    }
+};
+
+test "the stacklet C API runs a stacklet and rejects bad pointers" {
+    allocator = testing.allocator;
+    defer allocator = default_allocator;
+    const thread = eg_stacklet_newthread();
+    try testing.expect(thread != null);
+    var counter: Counter = .{ .thread = thread };
+    var suspended: stacklet.Handle = null;
+    try testing.expectEqual(@as(i32, 0), eg_stacklet_new(thread, Counter.run, &counter, &suspended));
+    try testing.expect(suspended != null);
+    try testing.expectEqual(@as(u32, 1), counter.steps);
+    var finished: stacklet.Handle = undefined;
+    try testing.expectEqual(@as(i32, 0), eg_stacklet_switch(thread, suspended, &finished));
+    try testing.expect(finished == null);
+    try testing.expectEqual(@as(u32, 2), counter.steps);
+    // The finished stacklet's handle is stale now.
+    try testing.expectEqual(code(error.BadDescriptor), eg_stacklet_switch(thread, suspended, &finished));
+    try testing.expectEqual(code(error.BadDescriptor), eg_stacklet_destroy(thread, @ptrFromInt(0x1000)));
+    var not_a_thread: u64 = 0;
+    try testing.expectEqual(code(error.BadDescriptor), eg_stacklet_new(@ptrCast(&not_a_thread), Counter.run, null, &suspended));
+    try testing.expectEqual(@as(i32, 0), eg_stacklet_deletethread(thread));
+    try testing.expectEqual(code(error.BadDescriptor), eg_stacklet_deletethread(thread));
+}

@@ -1,0 +1,821 @@
+//! The hub: the native side of `loop.task`. It owns a poll loop and runs every multi-step
+//! native operation ("op") as a stacklet that blocks on that loop in straight-line Zig. Ops run
+//! only on the hub's dedicated stack region, entered with `stacklet.enterStack` inside an FFI
+//! call and left before it returns, so no JS frame is ever copied or suspended (DESIGN.md, the
+//! two V8 rules); ops never call JS: they report through the completion ring.
+//!
+//! How to add an op (TCP connect, write-all, accept loop, ...):
+//!
+//!   1. Declare a struct with a field `op: hub.Op`, a `pub const kind: u32` (a new number from
+//!      16 up; add it to `OpKind` below so kinds stay unique and JS can name them), and
+//!      `pub fn run(self: *Self) hub.Completion`. Its other fields are the op's arguments and
+//!      any state that must outlive one step (memory the op owns; never a JS buffer).
+//!   2. Write `run` as blocking code: try the syscall; on WouldBlock call
+//!      `try self.op.waitReadable(fd)` (or `waitWritable`) and retry. A wait returns when the
+//!      descriptor is ready, or fails with `error.Canceled` (hub closing, `cancelFd`) or
+//!      `error.OutOfMemory`: return `.fail(err)` then. Bound every loop. Call
+//!      `self.op.yieldTurn()` inside long loops so one op cannot hold the loop turn, and
+//!      `self.op.post(result, aux)` for intermediate records (an accept loop's connections);
+//!      post waits for ring space, so nothing is lost.
+//!   3. Return the final `Completion`: the hub posts it as { token, result, kind, aux }; a slot
+//!      for it is reserved when the op starts, so a final completion is never lost.
+//!   4. Start it from an export in exports.zig: `hub.start(MyOp, .{ .op = undefined, ... }, token)`.
+//!      start runs the op at once until it first blocks (a completion may already be posted).
+//!   5. Test it in zig against real descriptors, like `ReadExact` below.
+//!
+//! Locals of `run` live on the op's stacklet and survive every wait (the stacklet's stack slice
+//! is copied out and back), so keeping a buffer on the stack across waits is fine.
+
+const std = @import("std");
+const builtin = @import("builtin");
+const assert = std.debug.assert;
+const stacklet = @import("stacklet/stacklet.zig");
+const loop_module = @import("loop/loop.zig");
+const errors = @import("loop/errors.zig");
+
+const Loop = loop_module.Loop;
+const Waiter = loop_module.Waiter;
+pub const Fd = loop_module.Fd;
+pub const Error = errors.Error;
+
+/// Kinds of op completion records (the ring's `kind`); loop kinds are below 16.
+pub const OpKind = enum(u32) {
+    read_exact = 16,
+    _,
+};
+
+pub const Options = struct {
+    loop: loop_module.Options = .{},
+    /// Ops alive at once; each reserves one overflow-queue slot for its final completion.
+    ops_max: u32 = 1024,
+    /// The dedicated stack region all ops run on (their frames; saved slices go to the heap).
+    stack_size: usize = 256 * 1024,
+};
+
+/// An op's result: `result` is a count or value (>= 0) or `-code` on failure.
+pub const Completion = struct {
+    result: i32,
+    aux: u32 = 0,
+
+    pub fn fail(err: Error) Completion {
+        return .{ .result = errors.negative(err) };
+    }
+};
+
+const State = enum { running, waiting_fd, waiting_space, waiting_turn, finished };
+
+/// The part every op embeds. Op bodies use waitReadable/waitWritable/yieldTurn/post.
+pub const Op = struct {
+    hub: *Hub,
+    token: u32,
+    kind: u32,
+    body: *const fn (*Op) Completion,
+    free: *const fn (*Op, std.mem.Allocator) void,
+    /// The op's stacklet, valid while it is suspended.
+    handle: stacklet.Handle = null,
+    /// The hub's stacklet (the thread's main one): where the op switches back to.
+    origin: stacklet.Handle = null,
+    waiter: Waiter = .{},
+    state: State = .running,
+    canceled: bool = false,
+    /// Links in the hub's list of live ops and in one of its FIFO queues (space, turn).
+    live_prev: ?*Op = null,
+    live_next: ?*Op = null,
+    queue_next: ?*Op = null,
+
+    pub fn waitReadable(op: *Op, fd: Fd) Error!void {
+        return op.waitFd(fd, .read);
+    }
+
+    pub fn waitWritable(op: *Op, fd: Fd) Error!void {
+        return op.waitFd(fd, .write);
+    }
+
+    /// Lets the other ops and JS run; resumes on the next poll.
+    pub fn yieldTurn(op: *Op) Error!void {
+        if (op.canceled) return error.Canceled;
+        op.hub.turn_queue.push(op);
+        op.suspendAs(.waiting_turn) catch |err| {
+            assert(op.hub.turn_queue.remove(op));
+            return err;
+        };
+        if (op.canceled) return error.Canceled;
+    }
+
+    /// Posts an intermediate record with the op's token and kind. When the ring and the
+    /// unreserved part of the overflow queue are full it waits until JS has drained the ring.
+    pub fn post(op: *Op, result: i32, aux: u32) Error!void {
+        const hub = op.hub;
+        var attempt: u32 = 0;
+        while (attempt < 1 << 20) : (attempt += 1) {
+            if (op.canceled) return error.Canceled;
+            if (hub.hasRoomForIntermediate()) {
+                try hub.loop.post(op.record(result, aux));
+                return;
+            }
+            hub.space_queue.push(op);
+            op.suspendAs(.waiting_space) catch |err| {
+                assert(hub.space_queue.remove(op));
+                return err;
+            };
+        }
+        return error.Overflow;
+    }
+
+    fn waitFd(op: *Op, fd: Fd, direction: loop_module.Direction) Error!void {
+        if (op.canceled) return error.Canceled;
+        try op.hub.loop.addWaiter(fd, direction, &op.waiter);
+        op.suspendAs(.waiting_fd) catch |err| {
+            op.hub.loop.removeWaiter(&op.waiter);
+            return err;
+        };
+        if (op.waiter.canceled or op.canceled) return error.Canceled;
+    }
+
+    /// Switches back to the hub; returns when the hub resumes this op.
+    fn suspendAs(op: *Op, state: State) Error!void {
+        assert(op.state == .running);
+        op.state = state;
+        _ = stacklet.switchTo(op.hub.thread.?, op.origin) catch |err| {
+            op.state = .running;
+            return switch (err) {
+                error.OutOfMemory => error.OutOfMemory,
+                else => error.Unexpected,
+            };
+        };
+        assert(op.state == .running);
+    }
+
+    fn record(op: *const Op, result: i32, aux: u32) loop_module.Record {
+        return .{ .token = op.token, .result = result, .kind = op.kind, .aux = aux };
+    }
+};
+
+/// An intrusive FIFO of ops through `queue_next`.
+const OpQueue = struct {
+    head: ?*Op = null,
+    tail: ?*Op = null,
+
+    fn push(queue: *OpQueue, op: *Op) void {
+        op.queue_next = null;
+        if (queue.tail) |tail| tail.queue_next = op else queue.head = op;
+        queue.tail = op;
+    }
+
+    fn take(queue: *OpQueue) ?*Op {
+        const head = queue.head;
+        queue.* = .{};
+        return head;
+    }
+
+    fn remove(queue: *OpQueue, op: *Op) bool {
+        var previous: ?*Op = null;
+        var cursor = queue.head;
+        while (cursor) |current| : (cursor = current.queue_next) {
+            if (current != op) {
+                previous = current;
+                continue;
+            }
+            if (previous) |p| p.queue_next = current.queue_next else queue.head = current.queue_next;
+            if (queue.tail == current) queue.tail = previous;
+            current.queue_next = null;
+            return true;
+        }
+        return false;
+    }
+
+    fn isEmpty(queue: *const OpQueue) bool {
+        return queue.head == null;
+    }
+};
+
+pub const Hub = struct {
+    gpa: std.mem.Allocator,
+    options: Options,
+    loop: Loop,
+    /// Created with the first op: a loop that only watches descriptors needs no stacks.
+    thread: ?*stacklet.Thread = null,
+    stack: stacklet.Stack = undefined,
+    live_head: ?*Op = null,
+    ops_live: u32 = 0,
+    turn_queue: OpQueue = .{},
+    space_queue: OpQueue = .{},
+    /// Set by an entry function run on the stack region, which cannot return a Zig error.
+    entry_error: ?Error = null,
+    completions_lost: u32 = 0,
+
+    pub fn create(gpa: std.mem.Allocator, options: Options) Error!*Hub {
+        if (options.ops_max == 0) return error.InvalidArgument;
+        if (options.loop.overflow_capacity <= options.ops_max) return error.InvalidArgument;
+        const hub = try gpa.create(Hub);
+        errdefer gpa.destroy(hub);
+        hub.* = .{ .gpa = gpa, .options = options, .loop = try Loop.init(gpa, options.loop) };
+        return hub;
+    }
+
+    /// Cancels every op (each sees error.Canceled at its wait and returns), then frees all.
+    pub fn destroy(hub: *Hub) void {
+        hub.cancelAll();
+        if (hub.thread) |thread| {
+            stacklet.deleteThread(thread);
+            hub.stack.deinit(hub.gpa);
+        }
+        hub.loop.deinit();
+        hub.gpa.destroy(hub);
+    }
+
+    /// One loop turn: waits up to timeout_ms unless ops are ready to continue, resumes the ops
+    /// whose descriptors became ready, and returns how many records JS can read now.
+    pub fn poll(hub: *Hub, timeout_ms: i32) Error!u32 {
+        try hub.loop.poll(if (hub.hasQueuedOps()) 0 else timeout_ms);
+        if (hub.loop.hasRunnable() or hub.hasQueuedOps()) try hub.runOnStack(.resume_ready, null);
+        hub.loop.updateParkHint(hub.hasQueuedOps());
+        return hub.loop.ring.count();
+    }
+
+    /// Starts op T (see the header) and runs it until it first blocks or finishes.
+    pub fn start(hub: *Hub, comptime T: type, value: T, token: u32) Error!void {
+        comptime assert(T.kind >= 16);
+        if (hub.ops_live >= hub.options.ops_max) return error.Overflow;
+        // Every live op keeps one overflow slot for its final completion.
+        if (hub.loop.ring.overflowFree() <= hub.ops_live) return error.Overflow;
+        try hub.ensureStacklets();
+        const typed = try hub.gpa.create(T);
+        typed.* = value;
+        typed.op = .{
+            .hub = hub,
+            .token = token,
+            .kind = T.kind,
+            .body = Adapter(T).body,
+            .free = Adapter(T).free,
+        };
+        hub.link(&typed.op);
+        try hub.runOnStack(.start, &typed.op);
+        hub.loop.updateParkHint(hub.hasQueuedOps());
+    }
+
+    /// Wakes the ops waiting on fd with error.Canceled (before the descriptor is closed) and
+    /// lets them finish now.
+    pub fn cancelFd(hub: *Hub, fd: Fd) Error!void {
+        hub.loop.cancelWaiters(fd);
+        if (hub.loop.hasRunnable()) try hub.runOnStack(.resume_ready, null);
+        hub.loop.updateParkHint(hub.hasQueuedOps());
+    }
+
+    pub fn opsLive(hub: *const Hub) u32 {
+        return hub.ops_live;
+    }
+
+    fn hasQueuedOps(hub: *const Hub) bool {
+        return !hub.turn_queue.isEmpty() or (!hub.space_queue.isEmpty() and hub.hasRoomForIntermediate());
+    }
+
+    fn hasRoomForIntermediate(hub: *const Hub) bool {
+        const ring = &hub.loop.ring;
+        if (ring.overflow_len == 0 and (ring.free() catch 0) > 0) return true;
+        return ring.overflowFree() > hub.ops_live;
+    }
+
+    fn ensureStacklets(hub: *Hub) Error!void {
+        if (hub.thread != null) return;
+        var stack = stacklet.Stack.init(hub.gpa, hub.options.stack_size) catch |err| return mapStackletError(err);
+        errdefer stack.deinit(hub.gpa);
+        const thread = stacklet.newThread(hub.gpa) catch |err| return mapStackletError(err);
+        errdefer stacklet.deleteThread(thread);
+        hub.stack = stack;
+        // Pinning makes any use of the stacklets off the region an error instead of a copy
+        // of the caller's (JS) frames.
+        stacklet.bindStack(thread, &hub.stack) catch |err| return mapStackletError(err);
+        hub.thread = thread;
+    }
+
+    const Mode = enum { start, resume_ready, cancel_all };
+
+    const Entry = struct {
+        hub: *Hub,
+        mode: Mode,
+        op: ?*Op,
+
+        fn run(arg: ?*anyopaque) callconv(.c) void {
+            const entry: *Entry = @ptrCast(@alignCast(arg.?));
+            const hub = entry.hub;
+            switch (entry.mode) {
+                .start => hub.startOp(entry.op.?),
+                .resume_ready => hub.resumeReady(),
+                .cancel_all => hub.cancelLive(),
+            }
+        }
+    };
+
+    /// Enters the dedicated stack region for the duration of one native step.
+    fn runOnStack(hub: *Hub, mode: Mode, op: ?*Op) Error!void {
+        assert(hub.thread != null);
+        var entry: Entry = .{ .hub = hub, .mode = mode, .op = op };
+        hub.entry_error = null;
+        stacklet.enterStack(&hub.stack, Entry.run, &entry) catch |err| {
+            if (op) |started| {
+                // The op never ran: drop it without a completion; the caller reports the error.
+                hub.unlink(started);
+                started.free(started, hub.gpa);
+            }
+            return mapStackletError(err);
+        };
+        if (hub.entry_error) |err| return err;
+    }
+
+    fn startOp(hub: *Hub, op: *Op) void {
+        const handle = stacklet.new(hub.thread.?, opEntry, op) catch |err| {
+            hub.unlink(op);
+            op.free(op, hub.gpa);
+            hub.entry_error = mapStackletError(err);
+            return;
+        };
+        hub.settle(op, handle);
+    }
+
+    fn resumeOp(hub: *Hub, op: *Op) void {
+        assert(op.state != .running and op.state != .finished);
+        op.state = .running;
+        const handle = stacklet.switchTo(hub.thread.?, op.handle) catch |err| {
+            // The op cannot continue (no memory to save the hub's slice): drop its stacklet
+            // and report the failure as its completion.
+            op.state = .finished;
+            stacklet.destroy(hub.thread.?, op.handle);
+            hub.postFinal(op.record(errors.negative(mapStackletError(err)), 0));
+            hub.release(op);
+            return;
+        };
+        hub.settle(op, handle);
+    }
+
+    /// After an op switched back: it finished (free it) or it is suspended (keep its handle).
+    fn settle(hub: *Hub, op: *Op, handle: stacklet.Handle) void {
+        if (op.state == .finished) {
+            assert(handle == null);
+            hub.release(op);
+        } else {
+            assert(handle != null);
+            op.handle = handle;
+        }
+    }
+
+    fn resumeReady(hub: *Hub) void {
+        // Each queue is detached first, so an op queued again while it runs waits for the next
+        // poll; no queue holds more than the ops alive now.
+        const rounds_max = hub.ops_live;
+        // Ops that yield during this pass land in the emptied queue and wait for the next poll.
+        var turn = hub.turn_queue.take();
+        // Ops waiting for ring space first: JS has just drained the ring.
+        var space = hub.space_queue.take();
+        var rounds: u32 = 0;
+        while (space) |op| : (rounds += 1) {
+            assert(rounds < rounds_max);
+            space = op.queue_next;
+            op.queue_next = null;
+            if (!hub.hasRoomForIntermediate()) {
+                hub.space_queue.push(op);
+                continue;
+            }
+            hub.resumeOp(op);
+        }
+        var waiter = hub.loop.takeRunnable();
+        rounds = 0;
+        while (waiter) |ready| : (rounds += 1) {
+            assert(rounds < rounds_max);
+            waiter = ready.next;
+            ready.next = null;
+            ready.queued = false;
+            hub.resumeOp(@fieldParentPtr("waiter", ready));
+        }
+        rounds = 0;
+        while (turn) |op| : (rounds += 1) {
+            assert(rounds < rounds_max);
+            turn = op.queue_next;
+            op.queue_next = null;
+            hub.resumeOp(op);
+        }
+    }
+
+    fn cancelAll(hub: *Hub) void {
+        if (hub.ops_live == 0) return;
+        hub.runOnStack(.cancel_all, null) catch {};
+        // Ops that would not finish when canceled (or when the stack could not be entered)
+        // are dropped: their frames are discarded without running.
+        while (hub.live_head) |op| {
+            if (op.state == .waiting_fd) hub.loop.removeWaiter(&op.waiter);
+            if (op.waiter.queued) {
+                // Still in the runnable list: empty it, it is rebuilt by nobody any more.
+                _ = hub.loop.takeRunnable();
+            }
+            if (hub.thread) |thread| stacklet.destroy(thread, op.handle);
+            hub.release(op);
+        }
+        _ = hub.loop.takeRunnable();
+    }
+
+    fn cancelLive(hub: *Hub) void {
+        // Each round resumes every suspended op with `canceled` set; a well-behaved op returns
+        // at its next wait, so a few rounds suffice.
+        var round: u32 = 0;
+        while (hub.live_head != null and round < 4) : (round += 1) {
+            var cursor = hub.live_head;
+            while (cursor) |op| {
+                cursor = op.live_next;
+                op.canceled = true;
+                switch (op.state) {
+                    .waiting_fd => {
+                        if (op.waiter.queued) continue; // resumed below from the runnable list
+                        hub.loop.removeWaiter(&op.waiter);
+                        op.waiter.canceled = true;
+                    },
+                    .waiting_turn => assert(hub.turn_queue.remove(op)),
+                    .waiting_space => assert(hub.space_queue.remove(op)),
+                    .running, .finished => unreachable,
+                }
+                hub.resumeOp(op);
+            }
+            var waiter = hub.loop.takeRunnable();
+            while (waiter) |ready| {
+                waiter = ready.next;
+                ready.next = null;
+                ready.queued = false;
+                hub.resumeOp(@fieldParentPtr("waiter", ready));
+            }
+        }
+    }
+
+    /// Posts an op's last record. Start reserved an overflow slot for it, so only a ring that
+    /// JS corrupted (a bad head) can refuse it; that is counted, the loop reports the ring error.
+    fn postFinal(hub: *Hub, record: loop_module.Record) void {
+        hub.loop.post(record) catch {
+            hub.completions_lost +%= 1;
+        };
+    }
+
+    fn link(hub: *Hub, op: *Op) void {
+        op.live_prev = null;
+        op.live_next = hub.live_head;
+        if (hub.live_head) |head| head.live_prev = op;
+        hub.live_head = op;
+        hub.ops_live += 1;
+    }
+
+    fn unlink(hub: *Hub, op: *Op) void {
+        if (op.live_prev) |previous| previous.live_next = op.live_next else hub.live_head = op.live_next;
+        if (op.live_next) |next| next.live_prev = op.live_prev;
+        assert(hub.ops_live > 0);
+        hub.ops_live -= 1;
+    }
+
+    fn release(hub: *Hub, op: *Op) void {
+        hub.unlink(op);
+        op.free(op, hub.gpa);
+    }
+};
+
+/// Body of every op's stacklet: runs the op, posts its final completion, ends.
+fn opEntry(origin: stacklet.Handle, arg: ?*anyopaque) callconv(.c) stacklet.Handle {
+    const op: *Op = @ptrCast(@alignCast(arg.?));
+    op.origin = origin;
+    const completion = op.body(op);
+    op.hub.postFinal(op.record(completion.result, completion.aux));
+    op.state = .finished;
+    return op.origin;
+}
+
+fn Adapter(comptime T: type) type {
+    return struct {
+        fn body(op: *Op) Completion {
+            const typed: *T = @fieldParentPtr("op", op);
+            return typed.run();
+        }
+
+        fn free(op: *Op, gpa: std.mem.Allocator) void {
+            const typed: *T = @fieldParentPtr("op", op);
+            gpa.destroy(typed);
+        }
+    };
+}
+
+fn mapStackletError(err: stacklet.Error) Error {
+    return switch (err) {
+        error.OutOfMemory => error.OutOfMemory,
+        error.TooManyStacklets => error.Overflow,
+        error.WrongThread => error.WrongThread,
+        error.StackBusy => error.Busy,
+        error.InvalidStackSize => error.InvalidArgument,
+        else => error.Unexpected,
+    };
+}
+
+// ---------------------------------------------------------------------------------------
+// ReadExact: the reference op. Reads exactly `length` bytes from fd, keeping them in a buffer
+// on its own stacklet stack across every wait, then completes with result = length and
+// aux = FNV-1a of the bytes (so a test can check that no byte was lost or changed).
+
+pub const read_exact_length_max = 4096;
+
+pub const ReadExact = struct {
+    pub const kind: u32 = @backingInt(OpKind.read_exact);
+
+    op: Op,
+    fd: Fd,
+    length: u32,
+
+    pub fn run(self: *ReadExact) Completion {
+        if (self.length == 0 or self.length > read_exact_length_max) return .fail(error.InvalidArgument);
+        var received: [read_exact_length_max]u8 = undefined;
+        var count: u32 = 0;
+        var rounds: u32 = 0;
+        // Each round reads at least one byte or waits once; spurious wake-ups are rare.
+        const rounds_max = 2 * self.length + 64;
+        while (count < self.length) : (rounds += 1) {
+            if (rounds == rounds_max) return .fail(error.TimedOut);
+            const n = readSome(self.fd, received[count..self.length]) catch |err| switch (err) {
+                error.WouldBlock => {
+                    self.op.waitReadable(self.fd) catch |wait_err| return .fail(wait_err);
+                    continue;
+                },
+                else => return .fail(err),
+            };
+            if (n == 0) return .fail(error.BrokenPipe); // end of stream before `length` bytes
+            count += @intCast(n);
+        }
+        return .{ .result = @intCast(count), .aux = fnv1a(received[0..count]) };
+    }
+};
+
+fn readSome(fd: Fd, buffer: []u8) Error!usize {
+    return @import("loop/test_support.zig").read(fd, buffer);
+}
+
+pub fn fnv1a(bytes: []const u8) u32 {
+    var hash: u32 = 0x811c9dc5;
+    for (bytes) |byte| {
+        hash ^= byte;
+        hash *%= 0x01000193;
+    }
+    return hash;
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests: real pipes (sockets on Windows), real stacklets on the hub's stack region.
+
+const testing = std.testing;
+const support = @import("loop/test_support.zig");
+const is_windows = builtin.os.tag == .windows;
+
+fn streamPair() ![2]Fd {
+    return if (is_windows) support.tcpPair() else support.pipe();
+}
+
+fn drain(hub: *Hub, out: []loop_module.Record) u32 {
+    const header = hub.loop.ring.header;
+    var n: u32 = 0;
+    while (header.head != header.tail and n < out.len) : (n += 1) {
+        out[n] = hub.loop.ring.records[header.head & (hub.loop.ring.records.len - 1)];
+        header.head +%= 1;
+    }
+    return n;
+}
+
+test "read_exact blocks on an empty pipe, resumes on each poll, completes with every byte" {
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    const fds = try streamPair();
+    defer for (fds) |fd| support.close(fd);
+
+    try hub.start(ReadExact, .{ .op = undefined, .fd = fds[0], .length = 10 }, 42);
+    try testing.expectEqual(@as(u32, 1), hub.opsLive());
+    try testing.expectEqual(@as(u32, 0), try hub.poll(0));
+
+    _ = try support.write(fds[1], "0123");
+    try testing.expectEqual(@as(u32, 0), try hub.poll(1000));
+    try testing.expectEqual(@as(u32, 1), hub.opsLive());
+
+    _ = try support.write(fds[1], "456789");
+    try testing.expectEqual(@as(u32, 1), try hub.poll(1000));
+    var out: [4]loop_module.Record = undefined;
+    try testing.expectEqual(@as(u32, 1), drain(hub, &out));
+    try testing.expectEqual(@as(u32, 42), out[0].token);
+    try testing.expectEqual(@as(i32, 10), out[0].result);
+    try testing.expectEqual(@backingInt(OpKind.read_exact), out[0].kind);
+    try testing.expectEqual(fnv1a("0123456789"), out[0].aux);
+    try testing.expectEqual(@as(u32, 0), hub.opsLive());
+}
+
+test "an op with its data already there completes during start" {
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    const fds = try streamPair();
+    defer for (fds) |fd| support.close(fd);
+    _ = try support.write(fds[1], "abc");
+    try hub.start(ReadExact, .{ .op = undefined, .fd = fds[0], .length = 3 }, 1);
+    try testing.expectEqual(@as(u32, 0), hub.opsLive());
+    var out: [4]loop_module.Record = undefined;
+    try testing.expectEqual(@as(u32, 1), drain(hub, &out));
+    try testing.expectEqual(fnv1a("abc"), out[0].aux);
+}
+
+const OpOnStack = struct {
+    pub const kind: u32 = 99;
+    op: Op,
+    low: usize,
+    high: usize,
+    pub fn run(self: *OpOnStack) Completion {
+        var local: u8 = 0;
+        const address = @intFromPtr(&local);
+        return .{ .result = @intFromBool(address >= self.low and address < self.high) };
+    }
+};
+
+test "ops run on the hub's dedicated stack region, not the caller's stack" {
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    try hub.ensureStacklets();
+    try hub.start(OpOnStack, .{ .op = undefined, .low = hub.stack.bottom(), .high = hub.stack.top() }, 1);
+    var out: [1]loop_module.Record = undefined;
+    try testing.expectEqual(@as(u32, 1), drain(hub, &out));
+    try testing.expectEqual(@as(i32, 1), out[0].result);
+}
+
+test "many ops resumed in an arbitrary order each keep their own stack data" {
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    const count = 40;
+    var pairs: [count][2]Fd = undefined;
+    for (&pairs, 0..) |*pair, i| {
+        pair.* = try streamPair();
+        try hub.start(ReadExact, .{ .op = undefined, .fd = pair[0], .length = 64 }, @intCast(i));
+    }
+    defer for (pairs) |pair| {
+        support.close(pair[0]);
+        support.close(pair[1]);
+    };
+    try testing.expectEqual(@as(u32, count), hub.opsLive());
+
+    var prng = std.Random.DefaultPrng.init(0x5eed);
+    const random = prng.random();
+    var payloads: [count][64]u8 = undefined;
+    for (&payloads) |*payload| random.bytes(payload);
+    // Feed every op in four chunks, visiting the ops in a shuffled order each time.
+    var order: [count]usize = undefined;
+    for (&order, 0..) |*slot, i| slot.* = i;
+    var done = std.StaticBitSet(count).empty;
+    var out: [count]loop_module.Record = undefined;
+    for (0..4) |chunk| {
+        random.shuffle(usize, &order);
+        for (order) |i| _ = try support.write(pairs[i][1], payloads[i][chunk * 16 ..][0..16]);
+        var rounds: u32 = 0;
+        while (rounds < 20) : (rounds += 1) {
+            _ = try hub.poll(10);
+            const n = drain(hub, &out);
+            for (out[0..n]) |record| {
+                try testing.expectEqual(@as(i32, 64), record.result);
+                try testing.expectEqual(fnv1a(&payloads[record.token]), record.aux);
+                done.set(record.token);
+            }
+            if (chunk < 3 or done.count() == count) break;
+        }
+    }
+    try testing.expectEqual(@as(usize, count), done.count());
+    try testing.expectEqual(@as(u32, 0), hub.opsLive());
+}
+
+test "cancelFd completes the waiting op with ECANCELED" {
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    const fds = try streamPair();
+    defer for (fds) |fd| support.close(fd);
+    try hub.start(ReadExact, .{ .op = undefined, .fd = fds[0], .length = 8 }, 5);
+    try hub.cancelFd(fds[0]);
+    var out: [2]loop_module.Record = undefined;
+    try testing.expectEqual(@as(u32, 1), drain(hub, &out));
+    try testing.expectEqual(errors.negative(error.Canceled), out[0].result);
+    try testing.expectEqual(@as(u32, 0), hub.opsLive());
+}
+
+test "end of stream before the length is an error completion" {
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    const fds = try streamPair();
+    defer support.close(fds[0]);
+    try hub.start(ReadExact, .{ .op = undefined, .fd = fds[0], .length = 8 }, 5);
+    _ = try support.write(fds[1], "ab");
+    support.close(fds[1]);
+    _ = try hub.poll(1000);
+    var out: [2]loop_module.Record = undefined;
+    try testing.expectEqual(@as(u32, 1), drain(hub, &out));
+    try testing.expectEqual(errors.negative(error.BrokenPipe), out[0].result);
+}
+
+test "a bad descriptor fails the op, not the process" {
+    if (is_windows) return error.SkipZigTest;
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    try hub.start(ReadExact, .{ .op = undefined, .fd = 1_000_000, .length = 8 }, 5);
+    var out: [2]loop_module.Record = undefined;
+    try testing.expectEqual(@as(u32, 1), drain(hub, &out));
+    try testing.expectEqual(errors.negative(error.BadDescriptor), out[0].result);
+}
+
+test "destroying the hub cancels suspended ops without leaking" {
+    const hub = try Hub.create(testing.allocator, .{});
+    const fds = try streamPair();
+    defer for (fds) |fd| support.close(fd);
+    try hub.start(ReadExact, .{ .op = undefined, .fd = fds[0], .length = 8 }, 1);
+    const other = try streamPair();
+    defer for (other) |fd| support.close(fd);
+    try hub.start(ReadExact, .{ .op = undefined, .fd = other[0], .length = 8 }, 2);
+    try testing.expectEqual(@as(u32, 2), hub.opsLive());
+    hub.destroy();
+}
+
+test "completions beyond the ring wait in the overflow queue, in order, none lost" {
+    const hub = try Hub.create(testing.allocator, .{
+        .ops_max = 16,
+        .loop = .{ .ring_capacity = 4, .overflow_capacity = 32 },
+    });
+    defer hub.destroy();
+    const count = 12;
+    var pairs: [count][2]Fd = undefined;
+    for (&pairs, 0..) |*pair, i| {
+        pair.* = try streamPair();
+        _ = try support.write(pair[1], "x");
+        try hub.start(ReadExact, .{ .op = undefined, .fd = pair[0], .length = 1 }, @intCast(i));
+    }
+    defer for (pairs) |pair| {
+        support.close(pair[0]);
+        support.close(pair[1]);
+    };
+    try testing.expectEqual(@as(u32, 8), hub.loop.ring.header.overflow);
+    var out: [4]loop_module.Record = undefined;
+    var expected: u32 = 0;
+    var rounds: u32 = 0;
+    while (expected < count and rounds < 8) : (rounds += 1) {
+        _ = try hub.poll(0);
+        const n = drain(hub, &out);
+        for (out[0..n]) |record| {
+            try testing.expectEqual(expected, record.token);
+            expected += 1;
+        }
+    }
+    try testing.expectEqual(@as(u32, count), expected);
+}
+
+test "the op limit and the overflow reserve refuse new ops instead of losing completions" {
+    const hub = try Hub.create(testing.allocator, .{
+        .ops_max = 2,
+        .loop = .{ .ring_capacity = 4, .overflow_capacity = 3 },
+    });
+    defer hub.destroy();
+    const a = try streamPair();
+    defer for (a) |fd| support.close(fd);
+    const b = try streamPair();
+    defer for (b) |fd| support.close(fd);
+    try hub.start(ReadExact, .{ .op = undefined, .fd = a[0], .length = 1 }, 1);
+    try hub.start(ReadExact, .{ .op = undefined, .fd = b[0], .length = 1 }, 2);
+    try testing.expectError(error.Overflow, hub.start(ReadExact, .{ .op = undefined, .fd = b[0], .length = 1 }, 3));
+    try testing.expectError(error.InvalidArgument, Hub.create(testing.allocator, .{ .ops_max = 8, .loop = .{ .overflow_capacity = 8 } }));
+}
+
+const Chatty = struct {
+    pub const kind: u32 = 98;
+    op: Op,
+    posts: u32,
+    pub fn run(self: *Chatty) Completion {
+        var i: u32 = 0;
+        while (i < self.posts) : (i += 1) {
+            self.op.post(@intCast(i), 0) catch |err| return .fail(err);
+            if (i % 3 == 0) self.op.yieldTurn() catch |err| return .fail(err);
+        }
+        return .{ .result = -1 };
+    }
+};
+
+test "intermediate posts wait for ring space and yieldTurn resumes on the next poll" {
+    const hub = try Hub.create(testing.allocator, .{
+        .ops_max = 4,
+        .loop = .{ .ring_capacity = 4, .overflow_capacity = 6 },
+    });
+    defer hub.destroy();
+    try hub.start(Chatty, .{ .op = undefined, .posts = 30 }, 7);
+    var out: [4]loop_module.Record = undefined;
+    var expected: i32 = 0;
+    var rounds: u32 = 0;
+    while (expected <= 30 and rounds < 200) : (rounds += 1) {
+        _ = try hub.poll(0);
+        const n = drain(hub, &out);
+        for (out[0..n]) |record| {
+            if (expected == 30) {
+                try testing.expectEqual(@as(i32, -1), record.result);
+                expected += 1;
+                continue;
+            }
+            try testing.expectEqual(expected, record.result);
+            expected += 1;
+        }
+    }
+    try testing.expectEqual(@as(i32, 31), expected);
+    try testing.expectEqual(@as(u32, 0), hub.opsLive());
+}

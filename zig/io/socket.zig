@@ -1,0 +1,352 @@
+//! Connecting and listening stream sockets of any family, as hub ops: Connect resolves a host
+//! name off the loop thread when needed and tries every address in order until one answers;
+//! AcceptLoop accepts connections for as long as the server serves and posts each one as an
+//! intermediate record. tcp.zig and pipe.zig start them with their own addresses.
+
+const std = @import("std");
+const assert = std.debug.assert;
+const errors = @import("../loop/errors.zig");
+const hub_module = @import("../hub.zig");
+const sys = @import("sys.zig");
+const resolve = @import("resolve.zig");
+const stream_module = @import("stream.zig");
+
+const Hub = hub_module.Hub;
+const Op = hub_module.Op;
+const Completion = hub_module.Completion;
+const Stream = stream_module.Stream;
+const Error = errors.Error;
+const Fd = sys.Fd;
+const invalid_fd = sys.invalid_fd;
+
+/// Connections one accept pass takes before the op waits a turn (level-triggered: the
+/// listener is still readable next poll), so a flood of clients cannot hold the loop.
+const accept_batch_max = 64;
+
+/// Result of an intermediate accept record: a connection's handle is in aux.
+pub const accepted_result: i32 = 1;
+
+pub const Connect = struct {
+    pub const kind = stream_module.kind_connect;
+
+    op: Op,
+    stream: *Stream,
+    /// A lookup to wait for first, or null when `addresses` are known.
+    request: ?*resolve.Request = null,
+    addresses: [resolve.addresses_max]sys.Address = undefined,
+    count: u32 = 0,
+    source: ?sys.Address = null,
+    tcp: bool,
+
+    /// Result 0 (aux: the index of the address that answered) or the last address's -code.
+    pub fn run(self: *Connect) Completion {
+        const stream = self.stream;
+        defer stream.opFinished(&stream.connect_live);
+        if (self.request) |request| {
+            self.request = null;
+            self.awaitLookup(request) catch |err| return .fail(err);
+        }
+        assert(self.count > 0 and self.count <= resolve.addresses_max);
+        var last: Error = error.AddressFamilyNotSupported;
+        for (self.addresses[0..self.count], 0..) |*address, index| {
+            if (self.source) |*source| {
+                if (source.family() != address.family()) continue;
+            }
+            self.attempt(address) catch |err| {
+                if (err == error.Canceled) return .fail(err);
+                last = err;
+                continue;
+            };
+            return .{ .result = 0, .aux = @intCast(index) };
+        }
+        return .fail(last);
+    }
+
+    fn awaitLookup(self: *Connect, request: *resolve.Request) Error!void {
+        const stream = self.stream;
+        const fd = request.waitFd();
+        stream.aux_fd = fd;
+        defer {
+            stream.aux_fd = invalid_fd;
+            stream_module.forgetFd(self.op.hub, fd);
+            request.release();
+        }
+        try stream.waitOn(&self.op, .write, fd, true);
+        const found = try request.result();
+        @memcpy(self.addresses[0..found.len], found);
+        self.count = @intCast(found.len);
+    }
+
+    fn attempt(self: *Connect, address: *const sys.Address) Error!void {
+        const stream = self.stream;
+        const fd = try sys.openSocket(address.family(), .stream);
+        stream.fd = fd;
+        errdefer {
+            stream_module.forgetFd(self.op.hub, fd);
+            sys.close(fd);
+            stream.fd = invalid_fd;
+        }
+        // Latency over batching, as for every stream here (TCP_NODELAY on by default).
+        if (self.tcp) sys.setNoDelay(fd) catch {};
+        if (self.source) |*source| try sys.bind(fd, source);
+        if (try sys.connect(fd, address)) return;
+        try stream.waitFor(&self.op, .write, fd);
+        try sys.pendingError(fd);
+    }
+};
+
+/// Starts connecting an unconnected stream to `addresses`, or to what `host` resolves to when
+/// no addresses are given: -EINPROGRESS, or -code.
+pub fn startConnect(
+    stream: *Stream,
+    hub: *Hub,
+    addresses: []const sys.Address,
+    host: []const u8,
+    port: u16,
+    source: ?sys.Address,
+    tcp: bool,
+    token: u32,
+) i32 {
+    assert(addresses.len <= resolve.addresses_max);
+    if (stream.closed) return errors.negative(error.BadDescriptor);
+    if (stream.role != .stream) return errors.negative(error.InvalidArgument);
+    if (stream.connect_live) return errors.negative(error.AlreadyInProgress);
+    if (stream.fd != invalid_fd) return errors.negative(error.AlreadyConnected);
+    var value: Connect = .{ .op = undefined, .stream = stream, .source = source, .tcp = tcp };
+    if (addresses.len > 0) {
+        @memcpy(value.addresses[0..addresses.len], addresses);
+        value.count = @intCast(addresses.len);
+    } else {
+        value.request = resolve.start(stream.gpa, host, port) catch |err| return errors.negative(err);
+    }
+    stream.opStarting(&stream.connect_live);
+    hub.start(Connect, value, token) catch |err| {
+        if (value.request) |request| request.release();
+        stream.opFinished(&stream.connect_live);
+        return errors.negative(err);
+    };
+    return errors.negative(error.InProgress);
+}
+
+/// A listening socket bound to address (which must not be in use) as a listener stream.
+pub fn listen(
+    gpa: std.mem.Allocator,
+    loop_handle: u32,
+    address: *const sys.Address,
+    backlog: u31,
+    read_max: usize,
+    tcp: bool,
+) Error!*Stream {
+    const fd = try sys.openSocket(address.family(), .stream);
+    errdefer sys.close(fd);
+    if (tcp) try sys.setReuseAddress(fd);
+    try sys.bind(fd, address);
+    errdefer if (!tcp) sys.unlinkPath(unixPath(address));
+    // Listening at once makes a port or path in use an error of bind(), where callers look.
+    try sys.listen(fd, backlog);
+    const server = try Stream.create(gpa, loop_handle, fd, .socket, read_max);
+    server.role = .listener;
+    server.accept_read_max = read_max;
+    server.accept_tcp = tcp;
+    if (!tcp) {
+        const path = unixPath(address);
+        @memcpy(server.unlink_path[0..path.len], path);
+        server.unlink_len = path.len;
+    }
+    return server;
+}
+
+fn unixPath(address: *const sys.Address) []const u8 {
+    const raw = address.storage[2..@max(2, address.len)];
+    return raw[0 .. std.mem.indexOfScalar(u8, raw, 0) orelse raw.len];
+}
+
+/// Accepts connections and posts each as { result 1, aux handle } until closed or canceled;
+/// the final record is -ECANCELED then, or the error that stopped accepting.
+pub const AcceptLoop = struct {
+    pub const kind = stream_module.kind_accept;
+
+    op: Op,
+    server: *Stream,
+
+    pub fn run(self: *AcceptLoop) Completion {
+        const server = self.server;
+        defer server.opFinished(&server.accept_live);
+        var batch: u32 = 0;
+        while (true) {
+            if (server.closed or server.cancel_read) return .fail(error.Canceled);
+            if (batch == accept_batch_max) {
+                batch = 0;
+                server.waitFor(&self.op, .read, server.fd) catch |err| return .fail(err);
+                continue;
+            }
+            const fd = sys.accept(server.fd) catch |err| switch (err) {
+                error.WouldBlock => {
+                    batch = 0;
+                    server.waitFor(&self.op, .read, server.fd) catch |wait_err| return .fail(wait_err);
+                    continue;
+                },
+                // The client gave up before we took it: nothing to hand over.
+                error.ConnectionAborted, error.ConnectionReset, error.Interrupted => {
+                    batch += 1;
+                    continue;
+                },
+                else => return .fail(err),
+            };
+            batch += 1;
+            const connection = adopt(server, fd) catch |err| {
+                sys.close(fd);
+                return .fail(err);
+            };
+            self.op.post(accepted_result, connection.handle) catch |err| {
+                connection.close(null);
+                return .fail(err);
+            };
+        }
+    }
+
+    fn adopt(server: *Stream, fd: Fd) Error!*Stream {
+        if (server.accept_tcp) sys.setNoDelay(fd) catch {};
+        return Stream.create(server.gpa, server.loop_handle, fd, .socket, server.accept_read_max);
+    }
+};
+
+/// Starts the accept loop of a listener: -EINPROGRESS or -code.
+pub fn startAccept(server: *Stream, hub: *Hub, token: u32) i32 {
+    if (server.closed) return errors.negative(error.BadDescriptor);
+    if (server.role != .listener) return errors.negative(error.InvalidArgument);
+    if (server.accept_live) return errors.negative(error.AlreadyInProgress);
+    server.opStarting(&server.accept_live);
+    hub.start(AcceptLoop, .{ .op = undefined, .server = server }, token) catch |err| {
+        server.opFinished(&server.accept_live);
+        return errors.negative(err);
+    };
+    return errors.negative(error.InProgress);
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests: a real listener and clients on 127.0.0.1, driven through the hub.
+
+const testing = std.testing;
+const loop_module = @import("../loop/loop.zig");
+
+fn nextRecord(hub: *Hub) !loop_module.Record {
+    const header = hub.loop.ring.header;
+    var rounds: u32 = 0;
+    while (rounds < 300) : (rounds += 1) {
+        if (header.head != header.tail) {
+            const record = hub.loop.ring.records[header.head & (hub.loop.ring.records.len - 1)];
+            header.head +%= 1;
+            return record;
+        }
+        _ = try hub.poll(10);
+    }
+    return error.TimedOut;
+}
+
+fn freeRegistryChunks() void {
+    const streams = &stream_module.streams;
+    if (streams.liveCount() != 0) return;
+    for (streams.chunks[0..streams.chunk_count]) |*chunk| testing.allocator.destroy(chunk.load(.acquire).?);
+    streams.* = .{};
+}
+
+test "a client connects to a listener, the accept loop posts the connection, bytes flow" {
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    defer freeRegistryChunks();
+    var address = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
+    const server = try listen(testing.allocator, 0, &address, 16, 1024, true);
+    defer if (!server.closed) server.close(hub);
+    address = try sys.localAddress(server.fd);
+    try testing.expectEqual(errors.negative(error.InProgress), startAccept(server, hub, 1));
+
+    const client = try Stream.create(testing.allocator, 0, invalid_fd, .socket, 1024);
+    defer if (!client.closed) client.close(hub);
+    try testing.expectEqual(errors.negative(error.InProgress), startConnect(client, hub, &.{address}, "", 0, null, true, 2));
+
+    var connected = false;
+    var accepted: ?*Stream = null;
+    while (!connected or accepted == null) {
+        const record = try nextRecord(hub);
+        switch (record.token) {
+            1 => {
+                try testing.expectEqual(accepted_result, record.result);
+                accepted = try stream_module.streams.get(record.aux);
+            },
+            2 => {
+                try testing.expectEqual(@as(i32, 0), record.result);
+                connected = true;
+            },
+            else => return error.UnexpectedRecord,
+        }
+    }
+    const connection = accepted.?;
+    defer connection.close(hub);
+    try testing.expectEqual(@as(i32, 1), client.write("ping"));
+    try testing.expectEqual(errors.negative(error.InProgress), connection.startRead(hub, .exact, 4, 3));
+    const read = try nextRecord(hub);
+    try testing.expectEqual(@as(i32, 4), read.result);
+
+    server.close(hub);
+    const last = try nextRecord(hub);
+    try testing.expectEqual(@as(u32, 1), last.token);
+    try testing.expectEqual(errors.negative(error.Canceled), last.result);
+}
+
+test "connect tries every address in order and reports the last failure" {
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    defer freeRegistryChunks();
+    const client = try Stream.create(testing.allocator, 0, invalid_fd, .socket, 1024);
+    defer client.close(hub);
+    const refused = [_]sys.Address{ sys.Address.ip4(.{ 127, 0, 0, 1 }, 9), sys.Address.ip4(.{ 127, 0, 0, 1 }, 7) };
+    try testing.expectEqual(errors.negative(error.InProgress), startConnect(client, hub, &refused, "", 0, null, true, 4));
+    const record = try nextRecord(hub);
+    try testing.expectEqual(errors.negative(error.ConnectionRefused), record.result);
+    try testing.expectEqual(invalid_fd, client.fd);
+}
+
+test "a name is resolved off the loop thread, then connected to" {
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    defer freeRegistryChunks();
+    var address = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
+    const server = try listen(testing.allocator, 0, &address, 16, 1024, true);
+    defer server.close(hub);
+    const port = (try sys.localAddress(server.fd)).port();
+    const client = try Stream.create(testing.allocator, 0, invalid_fd, .socket, 1024);
+    defer client.close(hub);
+    try testing.expectEqual(errors.negative(error.InProgress), startConnect(client, hub, &.{}, "localhost", port, null, true, 5));
+    const record = try nextRecord(hub);
+    // localhost may list ::1 first, where nothing listens: the IPv4 address answers then.
+    try testing.expectEqual(@as(i32, 0), record.result);
+
+    const other = try Stream.create(testing.allocator, 0, invalid_fd, .socket, 1024);
+    defer other.close(hub);
+    try testing.expectEqual(errors.negative(error.InProgress), startConnect(other, hub, &.{}, "no-such-host.invalid", port, null, true, 6));
+    try testing.expectEqual(errors.negative(error.NotFound), (try nextRecord(hub)).result);
+}
+
+test "closing a client while it resolves cancels the lookup without leaking" {
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    defer freeRegistryChunks();
+    const client = try Stream.create(testing.allocator, 0, invalid_fd, .socket, 1024);
+    try testing.expectEqual(errors.negative(error.InProgress), startConnect(client, hub, &.{}, "localhost", 1, null, true, 7));
+    client.close(hub);
+    try testing.expectEqual(errors.negative(error.Canceled), (try nextRecord(hub)).result);
+    var waited: u32 = 0;
+    while (resolve.inFlight() != 0 and waited < 2000) : (waited += 1) @import("../loop/test_support.zig").sleepMs(5);
+}
+
+test "a port in use is refused by listen" {
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    defer freeRegistryChunks();
+    var address = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
+    const server = try listen(testing.allocator, 0, &address, 16, 1024, true);
+    defer server.close(hub);
+    address = try sys.localAddress(server.fd);
+    try testing.expectError(error.AddressInUse, listen(testing.allocator, 0, &address, 16, 1024, true));
+}

@@ -1,0 +1,760 @@
+//! Buffered streams over nonblocking descriptors and the hub ops that block on them: a read that
+//! accumulates into the stream's bounded buffer until n bytes, a delimiter or more than k bytes
+//! are there (or end of stream), and the drain of the native write queue. JS starts each with one
+//! call; when the data is already there the call answers at once and no op runs (DESIGN.md).
+//! socket.zig adds connect and accept; tcp.zig, pipe.zig and tty.zig open streams.
+
+const std = @import("std");
+const assert = std.debug.assert;
+const errors = @import("../loop/errors.zig");
+const hub_module = @import("../hub.zig");
+const sys = @import("sys.zig");
+const registry = @import("registry.zig");
+const tty = @import("tty.zig");
+
+const Hub = hub_module.Hub;
+const Op = hub_module.Op;
+const Completion = hub_module.Completion;
+const Error = errors.Error;
+const Fd = sys.Fd;
+const invalid_fd = sys.invalid_fd;
+
+/// Completion kinds of the stream ops (hub.zig's rule: 16 and up, unique; 32..47 are streams').
+pub const kind_read: u32 = 32;
+pub const kind_drain: u32 = 33;
+pub const kind_connect: u32 = 34;
+pub const kind_accept: u32 = 35;
+
+/// Read buffers stay below this, so every count fits a completion's i32 result.
+pub const read_max_limit: usize = std.math.maxInt(i32);
+/// Bytes queued for writing at once, at most.
+pub const write_queue_max: usize = 1 << 30;
+/// Longest readUntil delimiter.
+pub const delimiter_max: usize = 64 * 1024;
+/// A fresh read buffer's size, and the least free space a read asks the OS to fill.
+const read_chunk_size = 16 * 1024;
+/// Buffers larger than this are freed when they empty, so idle streams stay small.
+const keep_size_max = 256 * 1024;
+/// An op moves at most this much per loop turn, then waits (level-triggered: ready next poll),
+/// so one busy stream cannot hold the turn.
+const turn_budget_bytes = 4 * 1024 * 1024;
+
+/// What JS wants from a read.
+pub const ReadMode = enum(u32) {
+    /// `arg` bytes exactly (fewer at end of stream).
+    exact = 0,
+    /// Up to and including the delimiter set with `setDelimiter`.
+    until = 1,
+    /// Everything buffered, once more than `arg` bytes are (readUntilRegex grows its window).
+    more = 2,
+};
+
+pub const Io = enum { socket, file };
+pub const Role = enum { stream, listener };
+
+/// Every live stream, by handle.
+pub var streams: registry.Registry(Stream) = .{};
+
+pub const Stream = struct {
+    gpa: std.mem.Allocator,
+    handle: u32 = 0,
+    /// The loop (exports.zig's handle) whose hub runs this stream's ops.
+    loop_handle: u32,
+    fd: Fd = invalid_fd,
+    io: Io,
+    role: Role = .stream,
+    closed: bool = false,
+
+    /// Ops running for this stream; the stream is freed when it is closed and none is left.
+    ops_live: u32 = 0,
+    read_live: bool = false,
+    drain_live: bool = false,
+    connect_live: bool = false,
+    accept_live: bool = false,
+    /// Set around hub.cancelFd so that only the op on the intended side gives up.
+    cancel_read: bool = false,
+    cancel_write: bool = false,
+
+    read_buffer: []u8 = &.{},
+    read_start: usize = 0,
+    read_end: usize = 0,
+    read_max: usize,
+    /// Buffered bytes (from read_start) already searched for the delimiter.
+    scan_from: usize = 0,
+    eof: bool = false,
+    read_error: ?Error = null,
+    delimiter: []u8 = &.{},
+
+    write_queue: []u8 = &.{},
+    write_start: usize = 0,
+    write_end: usize = 0,
+    write_error: ?Error = null,
+
+    /// A second descriptor an op waits on (the resolver's signal during connect).
+    aux_fd: Fd = invalid_fd,
+    /// Listeners: settings for accepted connections.
+    accept_read_max: usize = 0,
+    accept_tcp: bool = false,
+    /// Unix socket servers remove their socket file on close.
+    unlink_path: [sys.unix_path_max]u8 = undefined,
+    unlink_len: usize = 0,
+    tty_state: tty.State = .{},
+
+    /// A stream (not yet registered) over fd, which it owns from now on.
+    pub fn create(gpa: std.mem.Allocator, loop_handle: u32, fd: Fd, io: Io, read_max: usize) Error!*Stream {
+        if (read_max == 0 or read_max > read_max_limit) return error.InvalidArgument;
+        const stream = try gpa.create(Stream);
+        stream.* = .{ .gpa = gpa, .loop_handle = loop_handle, .fd = fd, .io = io, .read_max = read_max };
+        errdefer gpa.destroy(stream);
+        stream.handle = try streams.insert(gpa, stream);
+        return stream;
+    }
+
+    /// Closes the descriptor and invalidates the handle. Ops blocked on the stream complete with
+    /// ECANCELED first (when the hub is still there); the memory goes with the last op.
+    pub fn close(stream: *Stream, hub: ?*Hub) void {
+        assert(!stream.closed);
+        stream.closed = true;
+        // Held while canceling: an op that finishes now must not free the stream under us.
+        stream.ops_live += 1;
+        _ = streams.remove(stream.handle) catch {};
+        if (hub) |h| {
+            if (stream.aux_fd != invalid_fd) h.cancelFd(stream.aux_fd) catch {};
+            if (stream.fd != invalid_fd) {
+                h.cancelFd(stream.fd) catch {};
+                forgetFd(h, stream.fd);
+            }
+        }
+        tty.restore(stream);
+        if (stream.fd != invalid_fd) {
+            sys.close(stream.fd);
+            stream.fd = invalid_fd;
+        }
+        if (stream.unlink_len > 0) sys.unlinkPath(stream.unlink_path[0..stream.unlink_len]);
+        stream.ops_live -= 1;
+        if (stream.ops_live == 0) stream.destroy();
+    }
+
+    fn destroy(stream: *Stream) void {
+        assert(stream.closed and stream.ops_live == 0);
+        stream.gpa.free(stream.read_buffer);
+        stream.gpa.free(stream.write_queue);
+        stream.gpa.free(stream.delimiter);
+        stream.gpa.destroy(stream);
+    }
+
+    /// Counts an op that is about to start; undo with `opFinished` if it never ran.
+    pub fn opStarting(stream: *Stream, flag: *bool) void {
+        assert(!flag.*);
+        flag.* = true;
+        stream.ops_live += 1;
+    }
+
+    /// Called by each op as it ends (or by the starter when the op never ran).
+    pub fn opFinished(stream: *Stream, flag: *bool) void {
+        assert(flag.*);
+        assert(stream.ops_live > 0);
+        flag.* = false;
+        stream.ops_live -= 1;
+        if (stream.closed and stream.ops_live == 0) stream.destroy();
+    }
+
+    // ---- reads ----
+
+    /// Copies the delimiter for `until` reads (kept until the next call).
+    pub fn setDelimiter(stream: *Stream, delimiter: []const u8) Error!void {
+        if (delimiter.len == 0 or delimiter.len > delimiter_max) return error.InvalidArgument;
+        if (std.mem.eql(u8, stream.delimiter, delimiter)) return;
+        const copy = try stream.gpa.dupe(u8, delimiter);
+        stream.gpa.free(stream.delimiter);
+        stream.delimiter = copy;
+        stream.scan_from = 0;
+    }
+
+    pub fn buffered(stream: *const Stream) usize {
+        return stream.read_end - stream.read_start;
+    }
+
+    /// Answers a read from the buffer and at most a few reads of the descriptor: the count to
+    /// take (0 at end of stream), -EAGAIN when an op must wait, or -code.
+    pub fn readNow(stream: *Stream, mode: ReadMode, arg: usize) i32 {
+        stream.checkRead(mode, arg) catch |err| return errors.negative(err);
+        var attempt: u32 = 0;
+        while (attempt < 8) : (attempt += 1) {
+            if (stream.readOutcome(mode, arg)) |result| return result;
+            _ = stream.fill() catch |err| switch (err) {
+                error.WouldBlock => return errors.negative(error.WouldBlock),
+                else => stream.read_error = err,
+            };
+        }
+        return stream.readOutcome(mode, arg) orelse errors.negative(error.WouldBlock);
+    }
+
+    /// Starts a read op (after readNow said -EAGAIN): -EINPROGRESS, or an answer if the buffer
+    /// already has one, or -code.
+    pub fn startRead(stream: *Stream, hub: *Hub, mode: ReadMode, arg: usize, token: u32) i32 {
+        stream.checkRead(mode, arg) catch |err| return errors.negative(err);
+        if (stream.readOutcome(mode, arg)) |result| return result;
+        stream.opStarting(&stream.read_live);
+        hub.start(ReadOp, .{ .op = undefined, .stream = stream, .mode = mode, .arg = arg }, token) catch |err| {
+            stream.opFinished(&stream.read_live);
+            return errors.negative(err);
+        };
+        return errors.negative(error.InProgress);
+    }
+
+    fn checkRead(stream: *const Stream, mode: ReadMode, arg: usize) Error!void {
+        if (stream.closed) return error.BadDescriptor;
+        if (stream.role != .stream or stream.fd == invalid_fd) return error.NotConnected;
+        if (stream.read_live) return error.Busy;
+        switch (mode) {
+            .exact => if (arg == 0) return error.InvalidArgument,
+            .until => if (stream.delimiter.len == 0) return error.InvalidArgument,
+            .more => {},
+        }
+        // A request the bounded buffer can never satisfy fails like an overflowing one.
+        if (mode == .exact and arg > stream.read_max) return error.NoBufferSpace;
+        if (mode == .more and arg >= stream.read_max) return error.NoBufferSpace;
+    }
+
+    /// The read's answer if it has one: the byte count to take, or -code.
+    fn readOutcome(stream: *Stream, mode: ReadMode, arg: usize) ?i32 {
+        const count = stream.buffered();
+        switch (mode) {
+            .exact => if (count >= arg) return @intCast(arg),
+            .until => if (stream.findDelimiter()) |end| return @intCast(end),
+            .more => if (count > arg) return @intCast(count),
+        }
+        if (stream.read_error) |err| return errors.negative(err);
+        if (stream.eof) return @intCast(count);
+        if (count >= stream.read_max) return errors.negative(error.NoBufferSpace);
+        return null;
+    }
+
+    /// The length up to and including the first delimiter, searching only new bytes.
+    fn findDelimiter(stream: *Stream) ?usize {
+        const data = stream.read_buffer[stream.read_start..stream.read_end];
+        const delimiter = stream.delimiter;
+        if (data.len < delimiter.len) return null;
+        const found = if (delimiter.len == 1)
+            std.mem.indexOfScalarPos(u8, data, stream.scan_from, delimiter[0])
+        else
+            std.mem.indexOfPos(u8, data, stream.scan_from, delimiter);
+        if (found) |index| return index + delimiter.len;
+        // A delimiter may straddle the end: rescan its length minus one next time.
+        stream.scan_from = data.len - (delimiter.len - 1);
+        return null;
+    }
+
+    /// One read of the descriptor into the buffer; 0 at end of stream.
+    fn fill(stream: *Stream) Error!usize {
+        try stream.reserveRead();
+        const count = stream.buffered();
+        const room = @min(stream.read_buffer.len - stream.read_end, stream.read_max - count);
+        assert(room > 0);
+        const target = stream.read_buffer[stream.read_end..][0..room];
+        const n = switch (stream.io) {
+            .socket => try sys.recv(stream.fd, target),
+            .file => try sys.read(stream.fd, target),
+        };
+        if (n == 0) {
+            stream.eof = true;
+            return 0;
+        }
+        assert(n <= room);
+        stream.read_end += n;
+        return n;
+    }
+
+    /// Makes room at the buffer's end: compacts, or grows up to read_max.
+    fn reserveRead(stream: *Stream) Error!void {
+        const count = stream.buffered();
+        assert(count < stream.read_max);
+        if (count == 0) {
+            stream.read_start = 0;
+            stream.read_end = 0;
+            stream.scan_from = 0;
+        }
+        const room_wanted = @min(read_chunk_size, stream.read_max - count);
+        if (stream.read_buffer.len - stream.read_end >= room_wanted) return;
+        if (stream.read_buffer.len - count >= room_wanted and stream.read_start >= stream.read_buffer.len / 2) {
+            std.mem.copyForwards(u8, stream.read_buffer[0..count], stream.read_buffer[stream.read_start..stream.read_end]);
+            stream.read_start = 0;
+            stream.read_end = count;
+            return;
+        }
+        const grown = @max(stream.read_buffer.len * 2, read_chunk_size, count + room_wanted);
+        const size = @min(grown, @max(stream.read_max, count + room_wanted));
+        const buffer = try stream.gpa.alloc(u8, size);
+        @memcpy(buffer[0..count], stream.read_buffer[stream.read_start..stream.read_end]);
+        stream.gpa.free(stream.read_buffer);
+        stream.read_buffer = buffer;
+        stream.read_start = 0;
+        stream.read_end = count;
+    }
+
+    /// Moves n buffered bytes into dest (or drops them when dest is null).
+    pub fn take(stream: *Stream, dest: ?[]u8, n: usize) Error!void {
+        if (n > stream.buffered()) return error.InvalidArgument;
+        if (dest) |out| {
+            if (out.len < n) return error.InvalidArgument;
+            @memcpy(out[0..n], stream.read_buffer[stream.read_start..][0..n]);
+        }
+        stream.read_start += n;
+        stream.scan_from = 0;
+        if (stream.read_start == stream.read_end) {
+            stream.read_start = 0;
+            stream.read_end = 0;
+            if (stream.read_buffer.len > keep_size_max) {
+                stream.gpa.free(stream.read_buffer);
+                stream.read_buffer = &.{};
+            }
+        }
+    }
+
+    /// Copies n buffered bytes from offset into dest without consuming them.
+    pub fn peek(stream: *const Stream, dest: []u8, offset: usize, n: usize) Error!void {
+        if (offset > stream.buffered() or n > stream.buffered() - offset or dest.len < n) return error.InvalidArgument;
+        @memcpy(dest[0..n], stream.read_buffer[stream.read_start + offset ..][0..n]);
+    }
+
+    // ---- writes ----
+
+    /// Writes without blocking: 1 when every byte went out, 0 when queued behind a running
+    /// drain, 2 when queued and a drain must be started, 3 when the write failed now (the error
+    /// is kept for the next write or flush), or -code (the kept error, closed, ...).
+    pub fn write(stream: *Stream, bytes: []const u8) i32 {
+        if (stream.closed) return errors.negative(error.BadDescriptor);
+        if (stream.role != .stream or stream.fd == invalid_fd) return errors.negative(error.NotConnected);
+        if (stream.write_error) |err| return errors.negative(err);
+        if (stream.write_end > stream.write_start) {
+            stream.enqueue(bytes) catch |err| return errors.negative(err);
+            return if (stream.drain_live) 0 else 2;
+        }
+        if (bytes.len == 0) return 1;
+        const sent = stream.sendSome(bytes) catch |err| switch (err) {
+            error.WouldBlock => 0,
+            else => {
+                stream.write_error = err;
+                return 3;
+            },
+        };
+        if (sent == bytes.len) return 1;
+        stream.enqueue(bytes[sent..]) catch |err| return errors.negative(err);
+        return 2;
+    }
+
+    /// Bytes queued and not sent yet.
+    pub fn queued(stream: *const Stream) usize {
+        return stream.write_end - stream.write_start;
+    }
+
+    /// Starts the drain op: -EINPROGRESS, 0 when nothing is queued, or -code.
+    pub fn startDrain(stream: *Stream, hub: *Hub, token: u32) i32 {
+        if (stream.closed) return errors.negative(error.BadDescriptor);
+        if (stream.write_error) |err| return errors.negative(err);
+        if (stream.drain_live) return errors.negative(error.AlreadyInProgress);
+        if (stream.queued() == 0) return 0;
+        stream.opStarting(&stream.drain_live);
+        hub.start(DrainOp, .{ .op = undefined, .stream = stream }, token) catch |err| {
+            stream.opFinished(&stream.drain_live);
+            return errors.negative(err);
+        };
+        return errors.negative(error.InProgress);
+    }
+
+    /// Half-closes the write side; the queue must be drained first.
+    pub fn shutdown(stream: *Stream) Error!void {
+        if (stream.closed) return error.BadDescriptor;
+        if (stream.role != .stream or stream.fd == invalid_fd) return error.NotConnected;
+        if (stream.write_error) |err| return err;
+        if (stream.queued() > 0) return error.Busy;
+        if (stream.io != .socket) return error.NotSocket;
+        try sys.shutdownWrite(stream.fd);
+    }
+
+    fn sendSome(stream: *Stream, bytes: []const u8) Error!usize {
+        return switch (stream.io) {
+            .socket => sys.send(stream.fd, bytes),
+            .file => sys.write(stream.fd, bytes),
+        };
+    }
+
+    fn enqueue(stream: *Stream, bytes: []const u8) Error!void {
+        if (bytes.len == 0) return;
+        const count = stream.queued();
+        if (bytes.len > write_queue_max - count) return error.NoBufferSpace;
+        if (stream.write_queue.len - stream.write_end < bytes.len) {
+            if (stream.write_queue.len - count >= bytes.len) {
+                std.mem.copyForwards(u8, stream.write_queue[0..count], stream.write_queue[stream.write_start..stream.write_end]);
+            } else {
+                const size = @max(stream.write_queue.len * 2, count + bytes.len, read_chunk_size);
+                const queue = try stream.gpa.alloc(u8, size);
+                @memcpy(queue[0..count], stream.write_queue[stream.write_start..stream.write_end]);
+                stream.gpa.free(stream.write_queue);
+                stream.write_queue = queue;
+            }
+            stream.write_start = 0;
+            stream.write_end = count;
+        }
+        @memcpy(stream.write_queue[stream.write_end..][0..bytes.len], bytes);
+        stream.write_end += bytes.len;
+    }
+
+    fn dequeue(stream: *Stream, n: usize) void {
+        assert(n <= stream.queued());
+        stream.write_start += n;
+        if (stream.write_start != stream.write_end) return;
+        stream.write_start = 0;
+        stream.write_end = 0;
+        if (stream.write_queue.len > keep_size_max) {
+            stream.gpa.free(stream.write_queue);
+            stream.write_queue = &.{};
+        }
+    }
+
+    // ---- waiting ----
+
+    pub const Side = enum { read, write };
+
+    /// Waits until fd is readable (side .read) or writable (.write). A cancel aimed at the op on
+    /// the other side of the same descriptor (hub.cancelFd wakes both) is waited through;
+    /// closing, or a cancel of this side, ends the wait with error.Canceled.
+    pub fn waitFor(stream: *Stream, op: *Op, side: Side, fd: Fd) Error!void {
+        return stream.waitOn(op, side, fd, side == .read);
+    }
+
+    /// waitFor with the direction chosen apart from the side (connect waits for the resolver's
+    /// signal to be readable, as the op on the write side).
+    pub fn waitOn(stream: *Stream, op: *Op, side: Side, fd: Fd, readable: bool) Error!void {
+        var attempt: u32 = 0;
+        while (attempt < 64) : (attempt += 1) {
+            const waited = if (readable) op.waitReadable(fd) else op.waitWritable(fd);
+            waited catch |err| {
+                if (err != error.Canceled) return err;
+                if (stream.closed or op.canceled or stream.cancelRequested(side)) return error.Canceled;
+                continue;
+            };
+            return;
+        }
+        return error.Canceled;
+    }
+
+    fn cancelRequested(stream: *const Stream, side: Side) bool {
+        return switch (side) {
+            .read => stream.cancel_read,
+            .write => stream.cancel_write,
+        };
+    }
+
+    /// Completes the op on one side (read: read/accept, write: drain/connect) with ECANCELED.
+    pub fn cancel(stream: *Stream, hub: *Hub, side: Side) void {
+        const flag = switch (side) {
+            .read => &stream.cancel_read,
+            .write => &stream.cancel_write,
+        };
+        flag.* = true;
+        defer flag.* = false;
+        if (stream.aux_fd != invalid_fd and side == .write) hub.cancelFd(stream.aux_fd) catch {};
+        if (stream.fd != invalid_fd) hub.cancelFd(stream.fd) catch {};
+    }
+};
+
+/// Drops the loop's registration of fd now instead of at its next poll. The loop forgets a
+/// descriptor lazily; a number the OS hands out again before that poll would inherit a
+/// registration the kernel no longer has, and its first wait would never wake.
+pub fn forgetFd(hub: *Hub, fd: Fd) void {
+    if (!hub.loop.interests.contains(fd)) return;
+    hub.loop.watch(fd, @import("../loop/event.zig").readable, 0) catch return;
+    hub.loop.unwatch(fd) catch {};
+}
+
+/// Reads until the request is answered; result = byte count to take, or -code.
+pub const ReadOp = struct {
+    pub const kind = kind_read;
+
+    op: Op,
+    stream: *Stream,
+    mode: ReadMode,
+    arg: usize,
+
+    pub fn run(self: *ReadOp) Completion {
+        const stream = self.stream;
+        defer stream.opFinished(&stream.read_live);
+        // startRead just found nothing: wait before the first read.
+        stream.waitFor(&self.op, .read, stream.fd) catch |err| return .fail(err);
+        var turn_bytes: usize = 0;
+        while (true) {
+            if (stream.closed or stream.cancel_read) return .fail(error.Canceled);
+            if (stream.readOutcome(self.mode, self.arg)) |result| return .{ .result = result };
+            if (turn_bytes >= turn_budget_bytes) {
+                turn_bytes = 0;
+                stream.waitFor(&self.op, .read, stream.fd) catch |err| return .fail(err);
+                continue;
+            }
+            turn_bytes += stream.fill() catch |err| switch (err) {
+                error.WouldBlock => {
+                    turn_bytes = 0;
+                    stream.waitFor(&self.op, .read, stream.fd) catch |wait_err| return .fail(wait_err);
+                    continue;
+                },
+                else => {
+                    stream.read_error = err;
+                    continue;
+                },
+            };
+        }
+    }
+};
+
+/// Sends the write queue until it is empty; result = 0, or -code (kept as the write error).
+pub const DrainOp = struct {
+    pub const kind = kind_drain;
+
+    op: Op,
+    stream: *Stream,
+
+    pub fn run(self: *DrainOp) Completion {
+        const stream = self.stream;
+        defer stream.opFinished(&stream.drain_live);
+        var turn_bytes: usize = 0;
+        while (true) {
+            if (stream.closed or stream.cancel_write) return .fail(error.Canceled);
+            if (stream.write_error) |err| return .fail(err);
+            if (stream.queued() == 0) return .{ .result = 0 };
+            if (turn_bytes >= turn_budget_bytes) {
+                turn_bytes = 0;
+                stream.waitFor(&self.op, .write, stream.fd) catch |err| return .fail(err);
+                continue;
+            }
+            const sent = stream.sendSome(stream.write_queue[stream.write_start..stream.write_end]) catch |err| switch (err) {
+                error.WouldBlock => {
+                    turn_bytes = 0;
+                    stream.waitFor(&self.op, .write, stream.fd) catch |wait_err| return .fail(wait_err);
+                    continue;
+                },
+                else => {
+                    stream.write_error = err;
+                    stream.dequeue(stream.queued());
+                    return .fail(err);
+                },
+            };
+            stream.dequeue(sent);
+            turn_bytes += sent;
+        }
+    }
+};
+
+// ---------------------------------------------------------------------------------------
+// Tests: real socket pairs, real hub ops, records read from the ring.
+
+const testing = std.testing;
+const support = @import("../loop/test_support.zig");
+const loop_module = @import("../loop/loop.zig");
+
+fn drain(hub: *Hub, out: []loop_module.Record) u32 {
+    const header = hub.loop.ring.header;
+    var n: u32 = 0;
+    while (header.head != header.tail and n < out.len) : (n += 1) {
+        out[n] = hub.loop.ring.records[header.head & (hub.loop.ring.records.len - 1)];
+        header.head +%= 1;
+    }
+    return n;
+}
+
+/// Polls until a record arrives (at most ~2 s).
+fn awaitRecord(hub: *Hub) !loop_module.Record {
+    var out: [1]loop_module.Record = undefined;
+    var rounds: u32 = 0;
+    while (rounds < 200) : (rounds += 1) {
+        _ = try hub.poll(10);
+        if (drain(hub, &out) == 1) return out[0];
+    }
+    return error.TimedOut;
+}
+
+const Fixture = struct {
+    hub: *Hub,
+    stream: *Stream,
+    peer: Fd,
+
+    fn init(read_max: usize) !Fixture {
+        const hub = try Hub.create(testing.allocator, .{});
+        errdefer hub.destroy();
+        const fds = try support.socketPair();
+        errdefer support.close(fds[1]);
+        const stream = Stream.create(testing.allocator, 0, fds[0], .socket, read_max) catch |err| {
+            support.close(fds[0]);
+            return err;
+        };
+        return .{ .hub = hub, .stream = stream, .peer = fds[1] };
+    }
+
+    fn deinit(fixture: *Fixture) void {
+        if (!fixture.stream.closed) fixture.stream.close(fixture.hub);
+        support.close(fixture.peer);
+        fixture.hub.destroy();
+        freeRegistryChunks();
+    }
+};
+
+fn freeRegistryChunks() void {
+    if (streams.liveCount() != 0) return;
+    for (streams.chunks[0..streams.chunk_count]) |*chunk| testing.allocator.destroy(chunk.load(.acquire).?);
+    streams = .{};
+}
+
+fn takeText(stream: *Stream, n: usize, out: []u8) ![]u8 {
+    try stream.take(out, n);
+    return out[0..n];
+}
+
+test "a read answered from data already there completes without an op" {
+    var fixture = try Fixture.init(1024);
+    defer fixture.deinit();
+    const stream = fixture.stream;
+    _ = try support.write(fixture.peer, "hello\nworld");
+    try stream.setDelimiter("\n");
+    var out: [32]u8 = undefined;
+    const n = stream.readNow(.until, 0);
+    try testing.expectEqual(@as(i32, 6), n);
+    try testing.expectEqualStrings("hello\n", try takeText(stream, 6, &out));
+    try testing.expectEqual(errors.negative(error.WouldBlock), stream.readNow(.until, 0));
+    try testing.expectEqual(@as(i32, 5), stream.readNow(.exact, 5));
+    try testing.expectEqual(@as(u32, 0), fixture.hub.opsLive());
+}
+
+test "a read op waits for the delimiter across several sends" {
+    var fixture = try Fixture.init(1024);
+    defer fixture.deinit();
+    const stream = fixture.stream;
+    try stream.setDelimiter("\r\n");
+    try testing.expectEqual(errors.negative(error.WouldBlock), stream.readNow(.until, 0));
+    try testing.expectEqual(errors.negative(error.InProgress), stream.startRead(fixture.hub, .until, 0, 9));
+    _ = try support.write(fixture.peer, "abc\r");
+    _ = try fixture.hub.poll(100);
+    try testing.expectEqual(@as(u32, 1), fixture.hub.opsLive());
+    _ = try support.write(fixture.peer, "\nrest");
+    const record = try awaitRecord(fixture.hub);
+    try testing.expectEqual(@as(u32, 9), record.token);
+    try testing.expectEqual(kind_read, record.kind);
+    try testing.expectEqual(@as(i32, 5), record.result);
+    var out: [8]u8 = undefined;
+    try testing.expectEqualStrings("abc\r\n", try takeText(stream, 5, &out));
+    try testing.expectEqual(@as(usize, 4), stream.buffered());
+}
+
+test "end of stream returns what is left, then zero forever" {
+    var fixture = try Fixture.init(1024);
+    defer fixture.deinit();
+    const stream = fixture.stream;
+    try testing.expectEqual(errors.negative(error.InProgress), stream.startRead(fixture.hub, .exact, 10, 1));
+    _ = try support.write(fixture.peer, "abc");
+    support.close(fixture.peer);
+    fixture.peer = (try support.socketPair())[0];
+    const record = try awaitRecord(fixture.hub);
+    try testing.expectEqual(@as(i32, 3), record.result);
+    try stream.take(null, 3);
+    try testing.expectEqual(@as(i32, 0), stream.readNow(.exact, 10));
+    try testing.expectEqual(@as(i32, 0), stream.readNow(.more, 0));
+}
+
+test "a full buffer without the delimiter is ENOBUFS" {
+    var fixture = try Fixture.init(64);
+    defer fixture.deinit();
+    const stream = fixture.stream;
+    try stream.setDelimiter("\n");
+    const filler: [100]u8 = @splat('x');
+    _ = try support.write(fixture.peer, &filler);
+    var rounds: u32 = 0;
+    var result = stream.readNow(.until, 0);
+    while (result == errors.negative(error.WouldBlock) and rounds < 100) : (rounds += 1) {
+        support.sleepMs(1);
+        result = stream.readNow(.until, 0);
+    }
+    try testing.expectEqual(errors.negative(error.NoBufferSpace), result);
+    try testing.expectEqual(errors.negative(error.NoBufferSpace), stream.readNow(.exact, 65));
+}
+
+test "writes that do not fit are queued and drained by an op, in order" {
+    var fixture = try Fixture.init(1024);
+    defer fixture.deinit();
+    const stream = fixture.stream;
+    const size = 4 * 1024 * 1024;
+    const payload = try testing.allocator.alloc(u8, size);
+    defer testing.allocator.free(payload);
+    for (payload, 0..) |*byte, i| byte.* = @truncate(i *% 7);
+    try testing.expectEqual(@as(i32, 2), stream.write(payload));
+    try testing.expect(stream.queued() > 0);
+    try testing.expectEqual(@as(i32, 2), stream.write("tail"));
+    try testing.expectEqual(errors.negative(error.InProgress), stream.startDrain(fixture.hub, 3));
+    try testing.expectEqual(@as(i32, 0), stream.write("!"));
+    var received = try testing.allocator.alloc(u8, size + 5);
+    defer testing.allocator.free(received);
+    var got: usize = 0;
+    var out: [1]loop_module.Record = undefined;
+    var done = false;
+    var rounds: u32 = 0;
+    while ((got < received.len or !done) and rounds < 100_000) : (rounds += 1) {
+        _ = try fixture.hub.poll(0);
+        if (drain(fixture.hub, &out) == 1) {
+            try testing.expectEqual(@as(i32, 0), out[0].result);
+            try testing.expectEqual(kind_drain, out[0].kind);
+            done = true;
+        }
+        got += support.read(fixture.peer, received[got..]) catch |err| switch (err) {
+            error.WouldBlock => 0,
+            else => return err,
+        };
+    }
+    try testing.expect(done);
+    try testing.expectEqualSlices(u8, payload, received[0..size]);
+    try testing.expectEqualStrings("tail!", received[size..]);
+    try testing.expectEqual(@as(usize, 0), stream.queued());
+}
+
+test "a write to a peer that is gone fails once, then reports its error" {
+    var fixture = try Fixture.init(1024);
+    defer fixture.deinit();
+    const stream = fixture.stream;
+    support.close(fixture.peer);
+    fixture.peer = (try support.socketPair())[0];
+    const first = stream.write("x");
+    try testing.expect(first == 3 or first == 1);
+    var result = stream.write("y");
+    var rounds: u32 = 0;
+    while (result >= 0 and rounds < 10) : (rounds += 1) result = stream.write("y");
+    try testing.expectEqual(errors.negative(error.BrokenPipe), result);
+}
+
+test "closing a stream completes its blocked read with ECANCELED and frees it after" {
+    var fixture = try Fixture.init(1024);
+    defer fixture.deinit();
+    const stream = fixture.stream;
+    try testing.expectEqual(errors.negative(error.InProgress), stream.startRead(fixture.hub, .exact, 4, 5));
+    stream.close(fixture.hub);
+    var out: [2]loop_module.Record = undefined;
+    try testing.expectEqual(@as(u32, 1), drain(fixture.hub, &out));
+    try testing.expectEqual(errors.negative(error.Canceled), out[0].result);
+    try testing.expectEqual(@as(u32, 0), fixture.hub.opsLive());
+}
+
+test "canceling the read leaves a running drain alone" {
+    var fixture = try Fixture.init(1024);
+    defer fixture.deinit();
+    const stream = fixture.stream;
+    const big = try testing.allocator.alloc(u8, 8 * 1024 * 1024);
+    defer testing.allocator.free(big);
+    @memset(big, 'z');
+    try testing.expectEqual(@as(i32, 2), stream.write(big));
+    try testing.expectEqual(errors.negative(error.InProgress), stream.startDrain(fixture.hub, 1));
+    try testing.expectEqual(errors.negative(error.InProgress), stream.startRead(fixture.hub, .exact, 1, 2));
+    try testing.expectEqual(@as(u32, 2), fixture.hub.opsLive());
+    stream.cancel(fixture.hub, .read);
+    var out: [2]loop_module.Record = undefined;
+    try testing.expectEqual(@as(u32, 1), drain(fixture.hub, &out));
+    try testing.expectEqual(@as(u32, 2), out[0].token);
+    try testing.expectEqual(errors.negative(error.Canceled), out[0].result);
+    try testing.expectEqual(@as(u32, 1), fixture.hub.opsLive());
+    try testing.expect(stream.drain_live);
+}

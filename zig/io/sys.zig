@@ -1,0 +1,598 @@
+//! Socket and descriptor calls for the stream layer, one API over POSIX (libc) and Windows
+//! Sockets: nonblocking, close-on-exec sockets that never raise SIGPIPE, addresses of every
+//! family in one storage type, and every failure mapped to the portable errors of loop/errors.zig.
+
+const std = @import("std");
+const builtin = @import("builtin");
+const assert = std.debug.assert;
+const errors = @import("../loop/errors.zig");
+const event = @import("../loop/event.zig");
+
+pub const Fd = event.Fd;
+pub const Error = errors.Error;
+pub const is_windows = builtin.os.tag == .windows;
+const is_darwin = builtin.os.tag.isDarwin();
+const is_linux = builtin.os.tag == .linux;
+const c = std.c;
+
+pub const invalid_fd: Fd = if (is_windows) std.math.maxInt(usize) else -1;
+
+pub const af_unspec: u16 = 0;
+pub const af_unix: u16 = 1;
+pub const af_inet: u16 = 2;
+pub const af_inet6: u16 = if (is_windows) 23 else @intCast(c.AF.INET6);
+
+/// Longest Unix socket path (without the terminating zero) every supported OS accepts.
+pub const unix_path_max = if (is_darwin) 103 else 107;
+
+/// A socket address of any family, laid out as the OS expects it.
+pub const Address = extern struct {
+    storage: [128]u8 align(8) = @splat(0),
+    len: u32 = 0,
+
+    pub fn ip4(bytes: [4]u8, port_number: u16) Address {
+        var address: Address = .{ .len = 16 };
+        address.setFamily(af_inet);
+        std.mem.writeInt(u16, address.storage[2..4], port_number, .big);
+        address.storage[4..8].* = bytes;
+        return address;
+    }
+
+    pub fn ip6(bytes: [16]u8, port_number: u16, scope_id: u32) Address {
+        var address: Address = .{ .len = 28 };
+        address.setFamily(af_inet6);
+        std.mem.writeInt(u16, address.storage[2..4], port_number, .big);
+        address.storage[8..24].* = bytes;
+        std.mem.writeInt(u32, address.storage[24..28], scope_id, builtin.cpu.arch.endian());
+        return address;
+    }
+
+    /// A Unix socket address; paths longer than `unix_path_max` are refused.
+    pub fn unix(path: []const u8) Error!Address {
+        if (path.len == 0 or path.len > unix_path_max) return error.InvalidArgument;
+        if (std.mem.indexOfScalar(u8, path, 0) != null) return error.InvalidArgument;
+        var address: Address = .{ .len = @intCast(2 + path.len + 1) };
+        address.setFamily(af_unix);
+        @memcpy(address.storage[2..][0..path.len], path);
+        return address;
+    }
+
+    /// From an address the OS filled in (`length` bytes of `raw`).
+    pub fn fromRaw(raw: *const anyopaque, length: usize) Error!Address {
+        if (length > 128 or length < 2) return error.InvalidArgument;
+        var address: Address = .{ .len = @intCast(length) };
+        @memcpy(address.storage[0..length], @as([*]const u8, @ptrCast(raw))[0..length]);
+        return address;
+    }
+
+    pub fn family(address: *const Address) u16 {
+        if (is_darwin) return address.storage[1];
+        return std.mem.readInt(u16, address.storage[0..2], builtin.cpu.arch.endian());
+    }
+
+    fn setFamily(address: *Address, value: u16) void {
+        if (is_darwin) {
+            address.storage[0] = @intCast(address.len);
+            address.storage[1] = @intCast(value);
+        } else {
+            std.mem.writeInt(u16, address.storage[0..2], value, builtin.cpu.arch.endian());
+        }
+    }
+
+    /// The port of an IP address; 0 for other families.
+    pub fn port(address: *const Address) u16 {
+        const f = address.family();
+        if (f != af_inet and f != af_inet6) return 0;
+        return std.mem.readInt(u16, address.storage[2..4], .big);
+    }
+
+    /// The address without the port as text ("127.0.0.1", "::1", a socket path); returns the
+    /// length written into `out` (at most 128 bytes are needed).
+    pub fn hostText(address: *const Address, out: []u8) usize {
+        var writer = std.Io.Writer.fixed(out);
+        const f = address.family();
+        if (f == af_inet) {
+            const b = address.storage[4..8];
+            writer.print("{d}.{d}.{d}.{d}", .{ b[0], b[1], b[2], b[3] }) catch return 0;
+        } else if (f == af_inet6) {
+            const unresolved: std.Io.net.Ip6Address.Unresolved = .{
+                .bytes = address.storage[8..24].*,
+                .interface_name = null,
+            };
+            writer.print("{f}", .{unresolved}) catch return 0;
+        } else if (f == af_unix) {
+            const path = address.storage[2..@max(2, address.len)];
+            const end = std.mem.indexOfScalar(u8, path, 0) orelse path.len;
+            writer.writeAll(path[0..end]) catch return 0;
+        }
+        return writer.end;
+    }
+
+    fn pointer(address: *const Address) *align(8) const anyopaque {
+        return @ptrCast(&address.storage);
+    }
+};
+
+/// Parses a numeric IPv4 or IPv6 address ("10.0.0.1", "::1", "fe80::1%3"); null if `text` is
+/// not one (a host name, say).
+pub fn parseIp(text: []const u8, port: u16) ?Address {
+    if (std.Io.net.Ip4Address.parse(text, port)) |parsed| {
+        return Address.ip4(parsed.bytes, port);
+    } else |_| {}
+    var host = text;
+    var scope_id: u32 = 0;
+    if (std.mem.indexOfScalar(u8, text, '%')) |percent| {
+        // Only numeric scopes: interface names need a lookup.
+        scope_id = std.fmt.parseInt(u32, text[percent + 1 ..], 10) catch return null;
+        host = text[0..percent];
+    }
+    const parsed = std.Io.net.Ip6Address.parse(host, port) catch return null;
+    return Address.ip6(parsed.bytes, port, scope_id);
+}
+
+pub const SocketKind = enum { stream, datagram };
+
+/// A nonblocking, close-on-exec socket that never raises SIGPIPE.
+pub fn openSocket(family: u16, kind: SocketKind) Error!Fd {
+    if (is_windows) return windows.openSocket(family, kind);
+    const type_bits: c_uint = switch (kind) {
+        .stream => c.SOCK.STREAM,
+        .datagram => c.SOCK.DGRAM,
+    };
+    if (is_linux) {
+        const fd = c.socket(family, type_bits | c.SOCK.NONBLOCK | c.SOCK.CLOEXEC, 0);
+        if (fd < 0) return lastError();
+        return fd;
+    }
+    const fd = c.socket(family, type_bits, 0);
+    if (fd < 0) return lastError();
+    errdefer close(fd);
+    try setNonBlocking(fd);
+    try setCloseOnExec(fd);
+    if (is_darwin) try setOption(fd, c.SOL.SOCKET, c.SO.NOSIGPIPE, 1);
+    return fd;
+}
+
+pub fn close(fd: Fd) void {
+    assert(fd != invalid_fd);
+    if (is_windows) {
+        _ = windows.closesocket(fd);
+    } else {
+        _ = c.close(fd);
+    }
+}
+
+/// Starts connecting; true when already connected, false when the caller must wait until the
+/// socket is writable and then check `pendingError`.
+pub fn connect(fd: Fd, address: *const Address) Error!bool {
+    if (is_windows) {
+        if (windows.connect(fd, address.pointer(), @intCast(address.len)) == 0) return true;
+        const err = windows.wsaError();
+        if (err == error.WouldBlock or err == error.InProgress) return false;
+        return err;
+    }
+    // POSIX reports a connect under way as EINPROGRESS (EINTR: it goes on in the background);
+    // EAGAIN is a failure (a Unix socket's full backlog, no free local port).
+    if (c.connect(fd, @ptrCast(address.pointer()), address.len) == 0) return true;
+    const err = lastError();
+    return switch (err) {
+        error.InProgress, error.Interrupted => false,
+        else => err,
+    };
+}
+
+/// The error a nonblocking connect ended with (SO_ERROR), if any.
+pub fn pendingError(fd: Fd) Error!void {
+    var value: c_int = 0;
+    if (is_windows) {
+        var length: i32 = @sizeOf(c_int);
+        if (windows.getsockopt(fd, windows.sol_socket, windows.so_error, @ptrCast(&value), &length) != 0) return windows.wsaError();
+        if (value != 0) return errors.fromWsa(value);
+        return;
+    }
+    var length: c.socklen_t = @sizeOf(c_int);
+    if (c.getsockopt(fd, c.SOL.SOCKET, c.SO.ERROR, @ptrCast(&value), &length) != 0) return lastError();
+    if (value != 0) return errors.fromErrno(@as(c.E, @enumFromInt(value)));
+}
+
+pub fn bind(fd: Fd, address: *const Address) Error!void {
+    if (is_windows) {
+        if (windows.bind(fd, address.pointer(), @intCast(address.len)) != 0) return windows.wsaError();
+        return;
+    }
+    if (c.bind(fd, @ptrCast(address.pointer()), address.len) != 0) return lastError();
+}
+
+pub fn listen(fd: Fd, backlog: u31) Error!void {
+    if (is_windows) {
+        if (windows.listen(fd, backlog) != 0) return windows.wsaError();
+        return;
+    }
+    if (c.listen(fd, backlog) != 0) return lastError();
+}
+
+/// Accepts one connection as a nonblocking, close-on-exec socket; WouldBlock when none waits.
+pub fn accept(fd: Fd) Error!Fd {
+    if (is_windows) {
+        const accepted = windows.accept(fd, null, null);
+        if (accepted == invalid_fd) return windows.wsaError();
+        errdefer close(accepted);
+        try setNonBlocking(accepted);
+        return accepted;
+    }
+    var attempt: u32 = 0;
+    while (attempt < 16) : (attempt += 1) {
+        const accepted = if (is_linux)
+            c.accept4(fd, null, null, c.SOCK.NONBLOCK | c.SOCK.CLOEXEC)
+        else
+            c.accept(fd, null, null);
+        if (accepted < 0) {
+            const err = lastError();
+            if (err == error.Interrupted) continue;
+            return err;
+        }
+        if (!is_linux) {
+            errdefer close(accepted);
+            try setNonBlocking(accepted);
+            try setCloseOnExec(accepted);
+            if (is_darwin) try setOption(accepted, c.SOL.SOCKET, c.SO.NOSIGPIPE, 1);
+        }
+        return accepted;
+    }
+    return error.Interrupted;
+}
+
+/// Sends what the socket takes now; WouldBlock when it takes nothing. Never raises SIGPIPE.
+pub fn send(fd: Fd, bytes: []const u8) Error!usize {
+    assert(bytes.len > 0);
+    if (is_windows) {
+        const length: i32 = @intCast(@min(bytes.len, std.math.maxInt(i32)));
+        const rc = windows.send(fd, bytes.ptr, length, 0);
+        if (rc < 0) return windows.wsaError();
+        return @intCast(rc);
+    }
+    const flags: u32 = if (is_linux) c.MSG.NOSIGNAL else 0;
+    while (true) {
+        const rc = c.send(fd, bytes.ptr, bytes.len, flags);
+        if (rc >= 0) return @intCast(rc);
+        const err = lastError();
+        if (err != error.Interrupted) return err;
+    }
+}
+
+/// Receives what is there now; 0 at end of stream, WouldBlock when nothing is there yet.
+pub fn recv(fd: Fd, buffer: []u8) Error!usize {
+    assert(buffer.len > 0);
+    if (is_windows) {
+        const length: i32 = @intCast(@min(buffer.len, std.math.maxInt(i32)));
+        const rc = windows.recv(fd, buffer.ptr, length, 0);
+        if (rc < 0) return windows.wsaError();
+        return @intCast(rc);
+    }
+    while (true) {
+        const rc = c.recv(fd, buffer.ptr, buffer.len, 0);
+        if (rc >= 0) return @intCast(rc);
+        const err = lastError();
+        if (err != error.Interrupted) return err;
+    }
+}
+
+/// read(2) for descriptors that are not sockets (pipes, terminals). POSIX only.
+pub fn read(fd: Fd, buffer: []u8) Error!usize {
+    assert(buffer.len > 0);
+    if (is_windows) return error.Unsupported;
+    while (true) {
+        const rc = c.read(fd, buffer.ptr, buffer.len);
+        if (rc >= 0) return @intCast(rc);
+        const err = lastError();
+        if (err != error.Interrupted) return err;
+    }
+}
+
+/// write(2) for descriptors that are not sockets, without ever raising SIGPIPE. POSIX only.
+pub fn write(fd: Fd, bytes: []const u8) Error!usize {
+    assert(bytes.len > 0);
+    if (is_windows) return error.Unsupported;
+    if (is_linux and !sigpipe.ignored()) return sigpipe.writeMasked(fd, bytes);
+    while (true) {
+        const rc = c.write(fd, bytes.ptr, bytes.len);
+        if (rc >= 0) return @intCast(rc);
+        const err = lastError();
+        if (err != error.Interrupted) return err;
+    }
+}
+
+/// Half-closes the write side of a socket.
+pub fn shutdownWrite(fd: Fd) Error!void {
+    if (is_windows) {
+        if (windows.shutdown(fd, 1) != 0) return windows.wsaError();
+        return;
+    }
+    if (c.shutdown(fd, c.SHUT.WR) != 0) return lastError();
+}
+
+pub fn setNoDelay(fd: Fd) Error!void {
+    if (is_windows) return windows.setOption(fd, windows.ipproto_tcp, windows.tcp_nodelay, 1);
+    return setOption(fd, c.IPPROTO.TCP, c.TCP.NODELAY, 1);
+}
+
+/// SO_LINGER with a zero timeout: the next close resets the connection instead of ending it.
+pub fn setLingerZero(fd: Fd) Error!void {
+    if (fd == invalid_fd) return error.NotConnected;
+    const Linger = extern struct { onoff: c_int, seconds: c_int };
+    const value: Linger = .{ .onoff = 1, .seconds = 0 };
+    if (is_windows) {
+        const WinLinger = extern struct { onoff: u16, seconds: u16 };
+        const win_value: WinLinger = .{ .onoff = 1, .seconds = 0 };
+        if (windows.setsockopt(fd, windows.sol_socket, 0x0080, @ptrCast(&win_value), @sizeOf(WinLinger)) != 0) return windows.wsaError();
+        return;
+    }
+    if (c.setsockopt(fd, c.SOL.SOCKET, c.SO.LINGER, @ptrCast(&value), @sizeOf(Linger)) != 0) return lastError();
+}
+
+/// SO_REUSEADDR (POSIX only: on Windows it would let another process steal the port).
+pub fn setReuseAddress(fd: Fd) Error!void {
+    if (is_windows) return;
+    return setOption(fd, c.SOL.SOCKET, c.SO.REUSEADDR, 1);
+}
+
+pub fn localAddress(fd: Fd) Error!Address {
+    var address: Address = .{};
+    if (is_windows) {
+        var length: i32 = 128;
+        if (windows.getsockname(fd, @ptrCast(&address.storage), &length) != 0) return windows.wsaError();
+        address.len = @intCast(length);
+        return address;
+    }
+    var length: c.socklen_t = 128;
+    if (c.getsockname(fd, @ptrCast(&address.storage), &length) != 0) return lastError();
+    address.len = @intCast(@min(length, 128));
+    return address;
+}
+
+pub fn peerAddress(fd: Fd) Error!Address {
+    var address: Address = .{};
+    if (is_windows) {
+        var length: i32 = 128;
+        if (windows.getpeername(fd, @ptrCast(&address.storage), &length) != 0) return windows.wsaError();
+        address.len = @intCast(length);
+        return address;
+    }
+    var length: c.socklen_t = 128;
+    if (c.getpeername(fd, @ptrCast(&address.storage), &length) != 0) return lastError();
+    address.len = @intCast(@min(length, 128));
+    return address;
+}
+
+/// Whether fd is a socket (so send/recv apply) rather than a pipe or terminal.
+pub fn isSocket(fd: Fd) bool {
+    if (is_windows) return true;
+    var value: c_int = 0;
+    var length: c.socklen_t = @sizeOf(c_int);
+    return c.getsockopt(fd, c.SOL.SOCKET, c.SO.TYPE, @ptrCast(&value), &length) == 0;
+}
+
+pub fn setNonBlocking(fd: Fd) Error!void {
+    if (is_windows) {
+        var on: u32 = 1;
+        if (windows.ioctlsocket(fd, windows.fionbio, &on) != 0) return windows.wsaError();
+        return;
+    }
+    const flags = c.fcntl(fd, c.F.GETFL);
+    if (flags < 0) return lastError();
+    const nonblock: c_int = @bitCast(@as(u32, @bitCast(c.O{ .NONBLOCK = true })));
+    if (flags & nonblock != 0) return;
+    if (c.fcntl(fd, c.F.SETFL, flags | nonblock) < 0) return lastError();
+}
+
+fn setCloseOnExec(fd: Fd) Error!void {
+    if (c.fcntl(fd, c.F.SETFD, @as(c_int, c.FD_CLOEXEC)) < 0) return lastError();
+}
+
+fn setOption(fd: Fd, level: i32, name: u32, value: c_int) Error!void {
+    if (c.setsockopt(fd, level, name, @ptrCast(&value), @sizeOf(c_int)) != 0) return lastError();
+}
+
+/// Removes a Unix socket's file; a missing file is not an error.
+pub fn unlinkPath(path: []const u8) void {
+    if (is_windows) return;
+    var buffer: [unix_path_max + 1]u8 = undefined;
+    if (path.len > unix_path_max) return;
+    @memcpy(buffer[0..path.len], path);
+    buffer[path.len] = 0;
+    _ = c.unlink(@ptrCast(&buffer));
+}
+
+pub fn lastError() Error {
+    if (is_windows) return windows.wsaError();
+    return errors.fromErrno(c.errno(@as(c_int, -1)));
+}
+
+/// SIGPIPE on Linux pipes: when the process does not ignore it, writes block it for the thread
+/// and consume a pending one, so a reader that went away is an EPIPE error and nothing else.
+const sigpipe = struct {
+    var state = std.atomic.Value(u8).init(0); // 0 unknown, 1 ignored, 2 delivered
+    extern "c" fn sigtimedwait(set: *const c.sigset_t, info: ?*anyopaque, timeout: *const c.timespec) c_int;
+
+    fn ignored() bool {
+        const known = state.load(.monotonic);
+        if (known != 0) return known == 1;
+        var current: c.Sigaction = undefined;
+        const is_ignored = c.sigaction(.PIPE, null, &current) == 0 and current.handler.handler == c.SIG.IGN;
+        state.store(if (is_ignored) 1 else 2, .monotonic);
+        return is_ignored;
+    }
+
+    fn writeMasked(fd: Fd, bytes: []const u8) Error!usize {
+        var block = std.posix.sigemptyset();
+        std.posix.sigaddset(&block, .PIPE);
+        var previous: c.sigset_t = undefined;
+        _ = c.pthread_sigmask(c.SIG.BLOCK, &block, &previous);
+        defer _ = c.pthread_sigmask(c.SIG.SETMASK, &previous, &previous);
+        while (true) {
+            const rc = c.write(fd, bytes.ptr, bytes.len);
+            if (rc >= 0) return @intCast(rc);
+            const err = lastError();
+            if (err == error.Interrupted) continue;
+            if (err == error.BrokenPipe) {
+                const zero: c.timespec = .{ .sec = 0, .nsec = 0 };
+                _ = sigtimedwait(&block, null, &zero);
+            }
+            return err;
+        }
+    }
+};
+
+/// The Windows Sockets calls the stream layer needs beyond loop/windows.zig's.
+pub const windows = struct {
+    const base = @import("../loop/windows.zig").sys;
+    pub const sol_socket: i32 = 0xffff;
+    pub const so_error: i32 = 0x1007;
+    pub const ipproto_tcp: i32 = 6;
+    pub const tcp_nodelay: i32 = 1;
+    pub const fionbio = base.FIONBIO;
+
+    pub const socket = base.socket;
+    pub const closesocket = base.closesocket;
+    pub const bind = base.bind;
+    pub const connect = base.connect;
+    pub const listen = base.listen;
+    pub const accept = base.accept;
+    pub const getsockname = base.getsockname;
+    pub const send = base.send;
+    pub const recv = base.recv;
+    pub const ioctlsocket = base.ioctlsocket;
+    pub extern "ws2_32" fn getpeername(s: usize, name: *anyopaque, len: *i32) callconv(.winapi) i32;
+    pub extern "ws2_32" fn getsockopt(s: usize, level: i32, name: i32, value: *anyopaque, len: *i32) callconv(.winapi) i32;
+    pub extern "ws2_32" fn setsockopt(s: usize, level: i32, name: i32, value: *const anyopaque, len: i32) callconv(.winapi) i32;
+    pub extern "ws2_32" fn shutdown(s: usize, how: i32) callconv(.winapi) i32;
+
+    pub fn wsaError() Error {
+        return base.lastError();
+    }
+
+    fn openSocket(family: u16, kind: SocketKind) Error!Fd {
+        var data: base.WSADATA = undefined;
+        if (base.WSAStartup(0x0202, &data) != 0) return error.Unsupported;
+        const type_number: i32 = switch (kind) {
+            .stream => base.SOCK_STREAM,
+            .datagram => base.SOCK_DGRAM,
+        };
+        const fd = base.socket(family, type_number, 0);
+        if (fd == invalid_fd) return wsaError();
+        errdefer _ = base.closesocket(fd);
+        try base.setNonBlocking(fd);
+        return fd;
+    }
+
+    fn setOption(fd: Fd, level: i32, name: i32, value: c_int) Error!void {
+        if (setsockopt(fd, level, name, @ptrCast(&value), @sizeOf(c_int)) != 0) return wsaError();
+    }
+};
+
+// ---------------------------------------------------------------------------------------
+// Tests: real sockets on 127.0.0.1.
+
+const testing = std.testing;
+
+test "numeric addresses parse and print back" {
+    var out: [128]u8 = undefined;
+    const v4 = parseIp("127.0.0.1", 80).?;
+    try testing.expectEqual(af_inet, v4.family());
+    try testing.expectEqual(@as(u16, 80), v4.port());
+    try testing.expectEqualStrings("127.0.0.1", out[0..v4.hostText(&out)]);
+    const v6 = parseIp("::1", 443).?;
+    try testing.expectEqual(af_inet6, v6.family());
+    try testing.expectEqual(@as(u16, 443), v6.port());
+    try testing.expectEqualStrings("::1", out[0..v6.hostText(&out)]);
+    const full = parseIp("2001:db8:0:0:1:0:0:1", 1).?;
+    try testing.expectEqualStrings("2001:db8::1:0:0:1", out[0..full.hostText(&out)]);
+    try testing.expect(parseIp("not-an-ip", 1) == null);
+    try testing.expect(parseIp("256.0.0.1", 1) == null);
+    try testing.expect(parseIp("", 1) == null);
+    try testing.expect(parseIp("fe80::1%eth0", 1) == null);
+    try testing.expectEqual(@as(u32, 3), std.mem.readInt(u32, parseIp("fe80::1%3", 1).?.storage[24..28], builtin.cpu.arch.endian()));
+}
+
+test "unix addresses refuse empty, too long and embedded-zero paths" {
+    if (is_windows) return error.SkipZigTest;
+    try testing.expectError(error.InvalidArgument, Address.unix(""));
+    try testing.expectError(error.InvalidArgument, Address.unix("a\x00b"));
+    const long: [unix_path_max + 1]u8 = @splat('x');
+    try testing.expectError(error.InvalidArgument, Address.unix(&long));
+    const ok = try Address.unix("/tmp/sock");
+    var out: [128]u8 = undefined;
+    try testing.expectEqualStrings("/tmp/sock", out[0..ok.hostText(&out)]);
+}
+
+test "connect to a closed port is refused; listen, accept, send and recv work" {
+    if (is_windows) return error.SkipZigTest;
+    const listener = try openSocket(af_inet, .stream);
+    defer close(listener);
+    try setReuseAddress(listener);
+    var address = Address.ip4(.{ 127, 0, 0, 1 }, 0);
+    try bind(listener, &address);
+    try listen(listener, 16);
+    address = try localAddress(listener);
+    try testing.expect(address.port() != 0);
+    try testing.expectError(error.WouldBlock, accept(listener));
+
+    const client = try openSocket(af_inet, .stream);
+    defer close(client);
+    try setNoDelay(client);
+    _ = try connect(client, &address);
+    var fds = [1]c.pollfd{.{ .fd = client, .events = c.POLL.OUT, .revents = 0 }};
+    _ = c.poll(&fds, 1, 1000);
+    try pendingError(client);
+    var server: Fd = invalid_fd;
+    for (0..100) |_| {
+        server = accept(listener) catch |err| switch (err) {
+            error.WouldBlock => {
+                _ = c.poll(&fds, 0, 10);
+                continue;
+            },
+            else => return err,
+        };
+        break;
+    }
+    defer close(server);
+    try testing.expectEqual(@as(usize, 4), try send(client, "ping"));
+    var buffer: [8]u8 = undefined;
+    var rounds: u32 = 0;
+    const n = while (rounds < 100) : (rounds += 1) {
+        break recv(server, &buffer) catch |err| switch (err) {
+            error.WouldBlock => {
+                _ = c.poll(&fds, 0, 10);
+                continue;
+            },
+            else => return err,
+        };
+    } else return error.TimedOut;
+    try testing.expectEqualStrings("ping", buffer[0..n]);
+    try testing.expect(isSocket(server));
+    const peer = try peerAddress(server);
+    try testing.expectEqual((try localAddress(client)).port(), peer.port());
+
+    try shutdownWrite(client);
+    rounds = 0;
+    while (rounds < 100) : (rounds += 1) {
+        const got = recv(server, &buffer) catch |err| switch (err) {
+            error.WouldBlock => {
+                _ = c.poll(&fds, 0, 10);
+                continue;
+            },
+            else => return err,
+        };
+        try testing.expectEqual(@as(usize, 0), got);
+        break;
+    }
+
+    const refused = try openSocket(af_inet, .stream);
+    defer close(refused);
+    const closed_port = Address.ip4(.{ 127, 0, 0, 1 }, 9);
+    if (!try connect(refused, &closed_port)) {
+        var wait = [1]c.pollfd{.{ .fd = refused, .events = c.POLL.OUT, .revents = 0 }};
+        _ = c.poll(&wait, 1, 1000);
+        try testing.expectError(error.ConnectionRefused, pendingError(refused));
+    }
+}

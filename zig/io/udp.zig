@@ -1,0 +1,1129 @@
+//! UDP endpoints on the hub (hub.zig). Received datagrams land in a ring of fixed-size slots
+//! in native memory that JS reads in place (filled by recvmmsg batches where the OS has it);
+//! sends go straight to the kernel and only what would block is copied into a bounded native
+//! queue that a hub op drains. exports.zig is the C ABI over this file; udp_socket.zig the OS.
+
+const std = @import("std");
+const builtin = @import("builtin");
+const assert = std.debug.assert;
+const errors = @import("../loop/errors.zig");
+const handles = @import("../loop/handles.zig");
+const SpinLock = @import("../loop/spin_lock.zig").SpinLock;
+const hub_module = @import("../hub.zig");
+const socket = @import("udp_socket.zig");
+
+pub const Address = socket.Address;
+pub const BindFlags = socket.BindFlags;
+pub const Option = socket.Option;
+pub const parseAddress = socket.parseAddress;
+const Hub = hub_module.Hub;
+const Op = hub_module.Op;
+const Completion = hub_module.Completion;
+const Error = errors.Error;
+const Fd = socket.Fd;
+const Name = socket.Name;
+
+/// Op kinds in completion records (hub.zig reserves 16 and up for ops).
+pub const kind_receive: u32 = 48;
+pub const kind_send: u32 = 49;
+
+pub const Options = struct {
+    /// Bytes per receive slot: the largest datagram received whole.
+    receive_size: u32 = 65536,
+    /// Slots in the receive ring (a power of two): datagrams taken from the kernel per call.
+    receive_batch: u32 = 64,
+    /// Bytes the send queue may hold; a send beyond it fails with ENOBUFS.
+    queue_bytes_max: u32 = 16 << 20,
+
+    pub const receive_size_max: u32 = 65536;
+    pub const receive_batch_max: u32 = 1024;
+    pub const queue_bytes_min: u32 = 65536;
+    /// Datagrams the send queue may hold, whatever their size.
+    pub const queue_count_max: u32 = 1 << 16;
+
+    pub fn validate(options: Options) Error!void {
+        if (options.receive_size == 0 or options.receive_size > receive_size_max) return error.InvalidArgument;
+        // A power of two keeps slot = counter mod slot_count continuous when the u32 wraps.
+        if (!std.math.isPowerOfTwo(options.receive_batch) or options.receive_batch > receive_batch_max) {
+            return error.InvalidArgument;
+        }
+        if (options.queue_bytes_max < queue_bytes_min) return error.InvalidArgument;
+    }
+};
+
+/// What a send did with the datagrams it was given.
+pub const SendStatus = enum(i32) {
+    /// Every datagram went to the kernel.
+    sent = 0,
+    /// Some are queued; the send op that drains the queue is running.
+    queued = 1,
+    /// Some are queued and no op drains the queue: start one (eg_udp_flush_start).
+    queued_start = 2,
+};
+
+/// Datagrams sendMany and the queue drain hand to one sendmmsg call.
+const send_batch_max = 64;
+/// Datagrams the send op sends per loop turn before it lets other work run.
+const send_chunk_max = 1024;
+/// Bounds on retry loops: a kernel that keeps reporting ICMP errors or spurious readiness.
+const retries_max = 64;
+const waits_max = 1 << 30;
+
+// ---------------------------------------------------------------------------------------
+// Handles: generation-checked, owner-thread-checked, like loop/handles.zig but with room for
+// many more objects (a server may hold thousands of endpoints).
+
+const index_bits = 14;
+pub const endpoints_max: u32 = 1 << index_bits;
+const generation_mask: u32 = (1 << (31 - index_bits)) - 1;
+
+const Table = struct {
+    const Slot = struct {
+        /// Odd while the slot holds a live endpoint; bumped on insert and on retire.
+        generation: std.atomic.Value(u32) = .init(0),
+        owner: usize = 0,
+        endpoint: ?*Endpoint = null,
+    };
+
+    slots: [endpoints_max]Slot = @splat(.{}),
+    lock: SpinLock = .{},
+
+    /// Stores endpoint for the calling thread; returns its handle (> 0, < 2^31).
+    fn insert(self: *Table, endpoint: *Endpoint) Error!u32 {
+        self.lock.lock() catch return error.Busy;
+        defer self.lock.unlock();
+        for (&self.slots, 0..) |*slot, index| {
+            const generation = slot.generation.load(.acquire);
+            if (generation & 1 == 1) continue;
+            const live = (generation + 1) & generation_mask;
+            assert(live & 1 == 1);
+            slot.owner = handles.currentThread();
+            slot.endpoint = endpoint;
+            slot.generation.store(live, .release);
+            return (live << index_bits) | @as(u32, @intCast(index));
+        }
+        return error.TooManyOpenFiles;
+    }
+
+    fn get(self: *Table, handle: u32) Error!*Endpoint {
+        const slot = try self.slotFor(handle);
+        if (slot.owner != handles.currentThread()) return error.WrongThread;
+        return slot.endpoint.?;
+    }
+
+    /// Invalidates the handle and returns its endpoint (owner thread only).
+    fn retire(self: *Table, handle: u32) Error!*Endpoint {
+        const endpoint = try self.get(handle);
+        self.lock.lock() catch return error.Busy;
+        defer self.lock.unlock();
+        const slot = &self.slots[handle & (endpoints_max - 1)];
+        slot.endpoint = null;
+        slot.generation.store((slot.generation.load(.acquire) + 1) & generation_mask, .release);
+        return endpoint;
+    }
+
+    fn slotFor(self: *Table, handle: u32) Error!*Slot {
+        const generation = handle >> index_bits;
+        if (generation & 1 == 0 or generation > generation_mask) return error.BadDescriptor;
+        const slot = &self.slots[handle & (endpoints_max - 1)];
+        if (slot.generation.load(.acquire) != generation) return error.BadDescriptor;
+        return slot;
+    }
+};
+
+var endpoints: Table = .{};
+
+/// The endpoint behind a handle, for its owner thread.
+pub fn get(handle: u32) Error!*Endpoint {
+    return endpoints.get(handle);
+}
+
+/// Creates an endpoint with a socket of `family` on the loop `loop_handle`; returns its handle.
+pub fn open(gpa: std.mem.Allocator, loop_handle: u32, family: u16, options: Options) Error!u32 {
+    const endpoint = try Endpoint.create(gpa, loop_handle, family, options);
+    errdefer endpoint.destroy(null);
+    endpoint.handle = try endpoints.insert(endpoint);
+    return endpoint.handle;
+}
+
+/// Invalidates the handle, then closes the endpoint (see Endpoint.destroy).
+pub fn close(handle: u32, hub: ?*Hub) Error!void {
+    const endpoint = try endpoints.retire(handle);
+    endpoint.destroy(hub);
+}
+
+// ---------------------------------------------------------------------------------------
+// The receive ring, shared with JS (src/native/udp_native.ts decodes the same layout):
+//
+//   byte 0   header (64 bytes, u32 words)
+//     +0 magic 0x31554745 ("EGU1")   +4 slot_count   +8 slot_size   +12 meta_offset (64)
+//     +16 head  next slot JS reads; written by JS only
+//     +20 tail  next slot native fills; written by native only
+//     +24 data_offset   +28 meta_size (32)
+//   byte 64  meta[slot_count], 32 bytes each:
+//     +0 length  the datagram's size (its real size when truncated, where the OS tells)
+//     +4 flags   bit 0: truncated (it did not fit the slot)
+//     +8 sender  Address (24 bytes, udp_socket.zig)
+//   byte data_offset  data[slot_count][slot_size]
+//
+// head and tail are free-running u32 counters; datagram number i is in slot i & (slot_count - 1)
+// (slot_count is a power of two).
+
+pub const ring_magic: u32 = 0x31554745;
+pub const meta_truncated: u32 = 1;
+
+pub const RingHeader = extern struct {
+    magic: u32,
+    slot_count: u32,
+    slot_size: u32,
+    meta_offset: u32,
+    head: u32,
+    tail: u32,
+    data_offset: u32,
+    meta_size: u32,
+    reserved: [8]u32,
+};
+
+pub const Meta = extern struct {
+    length: u32,
+    flags: u32,
+    sender: Address,
+};
+
+comptime {
+    assert(@sizeOf(RingHeader) == 64);
+    assert(@sizeOf(Meta) == 32);
+    assert(@offsetOf(RingHeader, "head") == 16 and @offsetOf(RingHeader, "tail") == 20);
+}
+
+const ReceiveRing = struct {
+    /// The block JS maps: header, metas, data.
+    memory: []align(64) u8,
+    header: *RingHeader,
+    metas: []Meta,
+    data: []u8,
+    slot_size: u32,
+    /// Native only: the sender of each slot as the OS wrote it.
+    names: []Name,
+    batch: if (socket.has_batches) struct {
+        headers: []socket.MessageHeader,
+        vectors: []socket.IoVector,
+    } else void,
+
+    fn create(gpa: std.mem.Allocator, slot_count: u32, slot_size: u32) Error!*ReceiveRing {
+        assert(slot_count > 0 and slot_size > 0);
+        const data_offset = 64 + @as(usize, slot_count) * @sizeOf(Meta);
+        const size = data_offset + @as(usize, slot_count) * slot_size;
+        const ring = try gpa.create(ReceiveRing);
+        errdefer gpa.destroy(ring);
+        const memory = try gpa.alignedAlloc(u8, .@"64", size);
+        errdefer gpa.free(memory);
+        const names = try gpa.alloc(Name, slot_count);
+        errdefer gpa.free(names);
+        @memset(memory[0..data_offset], 0);
+        const header: *RingHeader = @ptrCast(memory.ptr);
+        header.* = .{
+            .magic = ring_magic,
+            .slot_count = slot_count,
+            .slot_size = slot_size,
+            .meta_offset = 64,
+            .head = 0,
+            .tail = 0,
+            .data_offset = @intCast(data_offset),
+            .meta_size = @sizeOf(Meta),
+            .reserved = @splat(0),
+        };
+        const metas_ptr: [*]Meta = @ptrCast(@alignCast(memory.ptr + 64));
+        ring.* = .{
+            .memory = memory,
+            .header = header,
+            .metas = metas_ptr[0..slot_count],
+            .data = memory[data_offset..],
+            .slot_size = slot_size,
+            .names = names,
+            .batch = undefined,
+        };
+        if (socket.has_batches) {
+            const headers = try gpa.alloc(socket.MessageHeader, slot_count);
+            errdefer gpa.free(headers);
+            const vectors = try gpa.alloc(socket.IoVector, slot_count);
+            for (headers, vectors, names, 0..) |*message, *vector, *name, i| {
+                vector.* = .{ .base = ring.data.ptr + i * slot_size, .len = slot_size };
+                message.* = .{ .hdr = std.mem.zeroes(@TypeOf(message.hdr)), .len = 0 };
+                message.hdr.name = &name.storage.any;
+                message.hdr.iov = @ptrCast(vector);
+                message.hdr.iovlen = 1;
+            }
+            ring.batch = .{ .headers = headers, .vectors = vectors };
+        }
+        return ring;
+    }
+
+    fn destroy(ring: *ReceiveRing, gpa: std.mem.Allocator) void {
+        if (socket.has_batches) {
+            gpa.free(ring.batch.headers);
+            gpa.free(ring.batch.vectors);
+        }
+        gpa.free(ring.names);
+        gpa.free(ring.memory);
+        gpa.destroy(ring);
+    }
+
+    /// Datagrams JS has not taken yet. JS owns `head`, so a corrupted head is an error.
+    fn buffered(ring: *const ReceiveRing) Error!u32 {
+        const head = @atomicLoad(u32, &ring.header.head, .acquire);
+        const used = ring.header.tail -% head;
+        if (used > ring.metas.len) return error.InvalidArgument;
+        return used;
+    }
+
+    /// Takes what the kernel holds into the free slots (one batch); returns the datagrams
+    /// buffered afterwards, or WouldBlock when there are none.
+    fn fill(ring: *ReceiveRing, fd: Fd) Error!u32 {
+        const slot_count: u32 = @intCast(ring.metas.len);
+        const used = try ring.buffered();
+        if (used == slot_count) return used;
+        const tail = ring.header.tail;
+        const start = tail & (slot_count - 1);
+        // One contiguous run of slots per call; the wrapped rest is filled on the next call.
+        const room = @min(slot_count - used, slot_count - start);
+        const received = ring.receiveInto(fd, start, room) catch |err| switch (err) {
+            error.WouldBlock => if (used > 0) return used else return err,
+            else => return err,
+        };
+        assert(received > 0 and received <= room);
+        for (start..start + received) |slot| {
+            const meta = &ring.metas[slot];
+            ring.describe(slot, meta);
+        }
+        @atomicStore(u32, &ring.header.tail, tail +% received, .release);
+        return used + received;
+    }
+
+    fn receiveInto(ring: *ReceiveRing, fd: Fd, start: u32, room: u32) Error!u32 {
+        assert(room > 0);
+        var attempt: u32 = 0;
+        while (attempt < retries_max) : (attempt += 1) {
+            if (socket.has_batches) {
+                return socket.receiveBatch(fd, ring.batch.headers[start..][0..room], ring.names[start..][0..room]) catch |err| switch (err) {
+                    // An ICMP error for an earlier send, reported once: the next call goes on.
+                    error.ConnectionRefused, error.ConnectionReset => continue,
+                    else => return err,
+                };
+            }
+            var count: u32 = 0;
+            while (count < room) : (count += 1) {
+                const slot = start + count;
+                const buffer = ring.data[@as(usize, slot) * ring.slot_size ..][0..ring.slot_size];
+                const got = socket.receiveFrom(fd, buffer, &ring.names[slot]) catch |err| switch (err) {
+                    error.ConnectionRefused, error.ConnectionReset => break,
+                    error.WouldBlock => if (count > 0) return count else return err,
+                    else => if (count > 0) return count else return err,
+                };
+                ring.metas[slot].length = got.size;
+                ring.metas[slot].flags = if (got.truncated) meta_truncated else 0;
+            }
+            if (count > 0) return count;
+        }
+        return error.WouldBlock;
+    }
+
+    /// Completes a freshly filled slot's meta: length and flags (from the batch header on
+    /// Linux, already set elsewhere) and the sender in the library's layout.
+    fn describe(ring: *ReceiveRing, slot: usize, meta: *Meta) void {
+        if (socket.has_batches) {
+            const message = &ring.batch.headers[slot];
+            meta.length = message.len;
+            const truncated = message.hdr.flags & std.os.linux.MSG.TRUNC != 0 or message.len > ring.slot_size;
+            meta.flags = if (truncated) meta_truncated else 0;
+        }
+        meta.sender = ring.names[slot].toAddress() catch Address.any(Address.ip4);
+    }
+};
+
+// ---------------------------------------------------------------------------------------
+// The send queue: native copies of the datagrams the kernel could not take at once, in order.
+
+const Queued = struct {
+    name: Name,
+    data: []u8,
+};
+
+const SendQueue = struct {
+    items: std.ArrayList(Queued) = .empty,
+    head: usize = 0,
+    bytes: usize = 0,
+
+    fn len(queue: *const SendQueue) usize {
+        return queue.items.items.len - queue.head;
+    }
+
+    fn pending(queue: *SendQueue) []Queued {
+        return queue.items.items[queue.head..];
+    }
+
+    fn push(queue: *SendQueue, gpa: std.mem.Allocator, name: *const Name, bytes: []const u8) Error!void {
+        const copy = try gpa.dupe(u8, bytes);
+        errdefer gpa.free(copy);
+        try queue.items.append(gpa, .{ .name = name.*, .data = copy });
+        queue.bytes += bytes.len;
+    }
+
+    /// Frees the first n datagrams (sent, or dropped after a permanent error).
+    fn dropFront(queue: *SendQueue, gpa: std.mem.Allocator, n: usize) void {
+        assert(n <= queue.len());
+        for (queue.pending()[0..n]) |item| {
+            queue.bytes -= item.data.len;
+            gpa.free(item.data);
+        }
+        queue.head += n;
+        if (queue.head == queue.items.items.len) {
+            queue.items.clearRetainingCapacity();
+            queue.head = 0;
+        } else if (queue.head >= 1024 and queue.head * 2 >= queue.items.items.len) {
+            const rest = queue.len();
+            std.mem.copyForwards(Queued, queue.items.items[0..rest], queue.pending());
+            queue.items.items.len = rest;
+            queue.head = 0;
+        }
+    }
+
+    fn deinit(queue: *SendQueue, gpa: std.mem.Allocator) void {
+        queue.dropFront(gpa, queue.len());
+        queue.items.deinit(gpa);
+        queue.* = undefined;
+    }
+};
+
+/// Scratch headers for sendmmsg (Linux only), allocated with the first batch send.
+const SendScratch = struct {
+    headers: [send_batch_max]socket.MessageHeader,
+    vectors: [send_batch_max]socket.IoVector,
+};
+
+const SendProgress = struct {
+    sent: u32 = 0,
+    failed: u32 = 0,
+    first_failure: ?Error = null,
+    blocked: bool = false,
+
+    fn noteFailure(progress: *SendProgress, err: Error) void {
+        progress.failed += 1;
+        if (progress.first_failure == null) progress.first_failure = err;
+    }
+};
+
+/// Errors that concern only the kernel's buffers: the datagram waits and is retried.
+fn isTransient(err: Error) bool {
+    return err == error.WouldBlock or err == error.NoBufferSpace;
+}
+
+/// ICMP errors of earlier sends that some systems report once on a later call.
+fn isIcmpNotice(err: Error) bool {
+    return err == error.ConnectionRefused or err == error.ConnectionReset;
+}
+
+// ---------------------------------------------------------------------------------------
+// Endpoints
+
+pub const Endpoint = struct {
+    gpa: std.mem.Allocator,
+    handle: u32 = 0,
+    loop_handle: u32,
+    fd: Fd,
+    family: u16,
+    options: Options,
+    ring: ?*ReceiveRing = null,
+    queue: SendQueue = .{},
+    scratch: if (socket.has_batches) ?*SendScratch else void,
+    receive_op_live: bool = false,
+    send_op_live: bool = false,
+
+    fn create(gpa: std.mem.Allocator, loop_handle: u32, family: u16, options: Options) Error!*Endpoint {
+        try options.validate();
+        if (family != Address.ip4 and family != Address.ip6) return error.InvalidArgument;
+        const fd = try socket.open(family);
+        errdefer socket.close(fd);
+        const endpoint = try gpa.create(Endpoint);
+        endpoint.* = .{
+            .gpa = gpa,
+            .loop_handle = loop_handle,
+            .fd = fd,
+            .family = family,
+            .options = options,
+            .scratch = if (socket.has_batches) null else {},
+        };
+        return endpoint;
+    }
+
+    /// Makes one last nonblocking attempt to send what is queued, wakes the endpoint's ops
+    /// (they find the handle retired and end with ECANCELED), closes the socket, frees all.
+    fn destroy(endpoint: *Endpoint, hub: ?*Hub) void {
+        if (endpoint.queue.len() > 0) _ = endpoint.drainQueue(endpoint.queue.len());
+        if (hub) |live| live.cancelFd(endpoint.fd) catch {};
+        socket.close(endpoint.fd);
+        if (endpoint.ring) |ring| ring.destroy(endpoint.gpa);
+        endpoint.queue.deinit(endpoint.gpa);
+        if (socket.has_batches) {
+            if (endpoint.scratch) |scratch| endpoint.gpa.destroy(scratch);
+        }
+        endpoint.gpa.destroy(endpoint);
+    }
+
+    pub fn bind(endpoint: *Endpoint, address: *const Address, flags: u32) Error!void {
+        if (!address.isValid()) return error.InvalidArgument;
+        if (address.family != endpoint.family) return error.AddressFamilyNotSupported;
+        return socket.bind(endpoint.fd, address, flags);
+    }
+
+    pub fn sockname(endpoint: *const Endpoint) Error!Address {
+        return socket.sockname(endpoint.fd);
+    }
+
+    /// The receive ring, created on first use; its memory lives until the endpoint closes.
+    pub fn receiveRing(endpoint: *Endpoint) Error!*ReceiveRing {
+        if (endpoint.ring) |ring| return ring;
+        const ring = try ReceiveRing.create(endpoint.gpa, endpoint.options.receive_batch, endpoint.options.receive_size);
+        endpoint.ring = ring;
+        return ring;
+    }
+
+    /// Fills the ring from the kernel; returns the datagrams buffered, or (nothing waiting)
+    /// starts a receive op that posts that count with `token` once some arrive and returns 0.
+    /// Token 0 starts no op: WouldBlock instead.
+    pub fn receive(endpoint: *Endpoint, hub: *Hub, token: u32) Error!u32 {
+        const ring = endpoint.ring orelse return error.InvalidArgument;
+        if (endpoint.receive_op_live) return error.Busy;
+        const count = ring.fill(endpoint.fd) catch |err| switch (err) {
+            error.WouldBlock => {
+                if (token == 0) return err;
+                endpoint.receive_op_live = true;
+                hub.start(ReceiveOp, .{ .op = undefined, .handle = endpoint.handle }, token) catch |start_err| {
+                    endpoint.receive_op_live = false;
+                    return start_err;
+                };
+                return 0;
+            },
+            else => return err,
+        };
+        assert(count > 0);
+        return count;
+    }
+
+    /// Ends a receive op early (its task was killed): it completes with ECANCELED.
+    pub fn cancelReceive(endpoint: *Endpoint, hub: *Hub) Error!void {
+        if (!endpoint.receive_op_live) return;
+        // This wakes the send op too; it sees its endpoint alive and waits again.
+        try hub.cancelFd(endpoint.fd);
+        assert(!endpoint.receive_op_live);
+    }
+
+    /// Sends one datagram now, or queues a copy when the kernel's buffer is full.
+    pub fn send(endpoint: *Endpoint, bytes: []const u8, address: *const Address) Error!SendStatus {
+        if (bytes.len > socket.datagram_size_max) return error.MessageTooBig;
+        const name = try endpoint.nameFor(address);
+        if (endpoint.queue.len() > 0) return endpoint.enqueue(&name, bytes);
+        var attempt: u32 = 0;
+        while (attempt < retries_max) : (attempt += 1) {
+            socket.sendTo(endpoint.fd, bytes, &name) catch |err| {
+                if (isTransient(err)) return endpoint.enqueue(&name, bytes);
+                if (isIcmpNotice(err)) continue;
+                return err;
+            };
+            return .sent;
+        }
+        return error.Interrupted;
+    }
+
+    pub const ManyResult = struct {
+        status: SendStatus,
+        /// The first permanent failure; its datagram was dropped, the others were sent.
+        failure: ?Error,
+    };
+
+    /// Sends `lengths.len` datagrams packed back to back in `data` to one address, in order.
+    pub fn sendMany(endpoint: *Endpoint, data: []const u8, lengths: []const u32, address: *const Address) Error!ManyResult {
+        var total: usize = 0;
+        for (lengths) |length| {
+            if (length > socket.datagram_size_max) return error.MessageTooBig;
+            total += length;
+        }
+        if (total > data.len) return error.InvalidArgument;
+        const name = try endpoint.nameFor(address);
+        var progress: SendProgress = .{};
+        var offset: usize = 0;
+        var index: usize = 0;
+        if (endpoint.queue.len() == 0) {
+            if (socket.has_batches) {
+                while (index < lengths.len) {
+                    const batch = @min(lengths.len - index, send_batch_max);
+                    const step = try endpoint.sendPacked(data[offset..], lengths[index..][0..batch], &name, &progress);
+                    for (lengths[index..][0..step]) |length| offset += length;
+                    index += step;
+                    if (progress.blocked) break;
+                }
+            } else {
+                while (index < lengths.len and !progress.blocked) : (index += 1) {
+                    const bytes = data[offset..][0..lengths[index]];
+                    endpoint.sendOne(bytes, &name, &progress);
+                    if (progress.blocked) break;
+                    offset += bytes.len;
+                }
+            }
+        }
+        var status: SendStatus = .sent;
+        while (index < lengths.len) : (index += 1) {
+            const bytes = data[offset..][0..lengths[index]];
+            status = try endpoint.enqueue(&name, bytes);
+            offset += bytes.len;
+        }
+        return .{ .status = status, .failure = progress.first_failure };
+    }
+
+    /// Queues a copy of a datagram as if the kernel's buffer were full (tests use it to run
+    /// the drain path on demand; loopback never pushes back).
+    pub fn enqueueForTest(endpoint: *Endpoint, bytes: []const u8, address: *const Address) Error!SendStatus {
+        if (bytes.len > socket.datagram_size_max) return error.MessageTooBig;
+        const name = try endpoint.nameFor(address);
+        return endpoint.enqueue(&name, bytes);
+    }
+
+    /// Starts the op that drains the send queue, reporting with `token`; false when the queue
+    /// is empty or already being drained (then the token is unused).
+    pub fn startFlush(endpoint: *Endpoint, hub: *Hub, token: u32) Error!bool {
+        if (endpoint.queue.len() == 0 or endpoint.send_op_live) return false;
+        endpoint.send_op_live = true;
+        hub.start(SendOp, .{ .op = undefined, .handle = endpoint.handle }, token) catch |err| {
+            endpoint.send_op_live = false;
+            return err;
+        };
+        return true;
+    }
+
+    pub fn queued(endpoint: *const Endpoint) u32 {
+        return @intCast(endpoint.queue.len());
+    }
+
+    pub fn setOption(endpoint: *Endpoint, option: Option, value: i32) Error!void {
+        return socket.setOption(endpoint.fd, endpoint.family, option, value);
+    }
+
+    pub fn membership(endpoint: *Endpoint, join: bool, group: *const Address, interface: *const Address) Error!void {
+        if (!group.isValid() or !interface.isValid()) return error.InvalidArgument;
+        if (group.family != endpoint.family) return error.AddressFamilyNotSupported;
+        return socket.membership(endpoint.fd, join, group, interface);
+    }
+
+    pub fn setMulticastInterface(endpoint: *Endpoint, interface: *const Address) Error!void {
+        if (!interface.isValid()) return error.InvalidArgument;
+        return socket.setMulticastInterface(endpoint.fd, endpoint.family, interface);
+    }
+
+    /// The OS address for a destination; an IPv6 socket reaches IPv4 through mapped addresses.
+    fn nameFor(endpoint: *const Endpoint, address: *const Address) Error!Name {
+        if (!address.isValid()) return error.InvalidArgument;
+        if (address.family == endpoint.family) return Name.fromAddress(address);
+        var converted = address.*;
+        if (endpoint.family == Address.ip6) {
+            converted = Address.any(Address.ip6);
+            converted.port = address.port;
+            converted.bytes[10] = 0xff;
+            converted.bytes[11] = 0xff;
+            @memcpy(converted.bytes[12..16], address.bytes[0..4]);
+            return Name.fromAddress(&converted);
+        }
+        const mapped_prefix = [12]u8{ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+        if (!std.mem.eql(u8, address.bytes[0..12], &mapped_prefix)) return error.AddressFamilyNotSupported;
+        converted = Address.any(Address.ip4);
+        converted.port = address.port;
+        @memcpy(converted.bytes[0..4], address.bytes[12..16]);
+        return Name.fromAddress(&converted);
+    }
+
+    fn enqueue(endpoint: *Endpoint, name: *const Name, bytes: []const u8) Error!SendStatus {
+        const queue = &endpoint.queue;
+        if (queue.len() >= Options.queue_count_max) return error.NoBufferSpace;
+        if (queue.bytes + bytes.len > endpoint.options.queue_bytes_max) return error.NoBufferSpace;
+        try queue.push(endpoint.gpa, name, bytes);
+        return if (endpoint.send_op_live) .queued else .queued_start;
+    }
+
+    /// Sends one datagram; records a permanent failure (the datagram is dropped) or `blocked`.
+    fn sendOne(endpoint: *Endpoint, bytes: []const u8, name: *const Name, progress: *SendProgress) void {
+        var attempt: u32 = 0;
+        while (attempt < retries_max) : (attempt += 1) {
+            socket.sendTo(endpoint.fd, bytes, name) catch |err| {
+                if (isIcmpNotice(err)) continue;
+                if (isTransient(err)) {
+                    progress.blocked = true;
+                } else {
+                    progress.noteFailure(err);
+                }
+                return;
+            };
+            progress.sent += 1;
+            return;
+        }
+        progress.noteFailure(error.Interrupted);
+    }
+
+    /// One sendmmsg batch of datagrams packed in `data`; returns how many were dealt with
+    /// (sent, or dropped after a permanent failure); stops early when the kernel is full.
+    fn sendPacked(endpoint: *Endpoint, data: []const u8, lengths: []const u32, name: *const Name, progress: *SendProgress) Error!usize {
+        comptime assert(socket.has_batches);
+        assert(lengths.len > 0 and lengths.len <= send_batch_max);
+        const scratch = try endpoint.sendScratch();
+        var offset: usize = 0;
+        for (lengths, 0..) |length, i| {
+            scratch.vectors[i] = .{ .base = @constCast(data[offset..].ptr), .len = length };
+            offset += length;
+        }
+        return endpoint.sendPrepared(scratch, lengths.len, name, progress);
+    }
+
+    /// Sends scratch's first `count` vectors, to `name` or (null) to each queued item's own
+    /// address; returns how many were dealt with.
+    fn sendPrepared(endpoint: *Endpoint, scratch: *SendScratch, count: usize, name: ?*const Name, progress: *SendProgress) usize {
+        comptime assert(socket.has_batches);
+        var done: usize = 0;
+        var attempt: u32 = 0;
+        while (done < count and attempt < retries_max) : (attempt += 1) {
+            for (scratch.headers[done..count], scratch.vectors[done..count], done..) |*message, *vector, i| {
+                const target = name orelse &endpoint.queue.pending()[i].name;
+                message.* = .{ .hdr = std.mem.zeroes(@TypeOf(message.hdr)), .len = 0 };
+                message.hdr.name = @constCast(&target.storage.any);
+                message.hdr.namelen = target.len;
+                message.hdr.iov = @ptrCast(vector);
+                message.hdr.iovlen = 1;
+            }
+            var failure: ?Error = null;
+            const sent = socket.sendBatch(endpoint.fd, scratch.headers[done..count], &failure);
+            done += sent;
+            progress.sent += sent;
+            const err = failure orelse continue;
+            if (isIcmpNotice(err)) continue;
+            if (isTransient(err)) {
+                progress.blocked = true;
+                return done;
+            }
+            // The datagram at `done` cannot be sent (too big, no route, not permitted).
+            progress.noteFailure(err);
+            done += 1;
+        }
+        return done;
+    }
+
+    fn sendScratch(endpoint: *Endpoint) Error!*SendScratch {
+        comptime assert(socket.has_batches);
+        if (endpoint.scratch) |scratch| return scratch;
+        const scratch = try endpoint.gpa.create(SendScratch);
+        endpoint.scratch = scratch;
+        return scratch;
+    }
+
+    /// Sends queued datagrams, oldest first, until `max` were dealt with, the queue is empty
+    /// or the kernel is full.
+    fn drainQueue(endpoint: *Endpoint, max: usize) SendProgress {
+        var progress: SendProgress = .{};
+        var dealt: usize = 0;
+        while (dealt < max and endpoint.queue.len() > 0 and !progress.blocked) {
+            const batch = @min(endpoint.queue.len(), max - dealt, send_batch_max);
+            var step: usize = 0;
+            if (socket.has_batches) {
+                const scratch = endpoint.sendScratch() catch {
+                    progress.blocked = true;
+                    break;
+                };
+                for (endpoint.queue.pending()[0..batch], 0..) |item, i| {
+                    scratch.vectors[i] = .{ .base = item.data.ptr, .len = item.data.len };
+                }
+                step = endpoint.sendPrepared(scratch, batch, null, &progress);
+            } else {
+                while (step < batch and !progress.blocked) {
+                    const item = endpoint.queue.pending()[step];
+                    endpoint.sendOne(item.data, &item.name, &progress);
+                    if (!progress.blocked) step += 1;
+                }
+            }
+            endpoint.queue.dropFront(endpoint.gpa, step);
+            dealt += step;
+        }
+        return progress;
+    }
+};
+
+// ---------------------------------------------------------------------------------------
+// Ops. They hold the endpoint's handle, never a pointer, and look it up after every wait: a
+// close in between retires the handle and frees the endpoint, and the op then just ends.
+
+const ReceiveOp = struct {
+    pub const kind = kind_receive;
+
+    op: Op,
+    handle: u32,
+
+    pub fn run(self: *ReceiveOp) Completion {
+        var wait: u32 = 0;
+        while (wait < waits_max) : (wait += 1) {
+            // The caller found the ring empty just before starting this op: wait first.
+            const fd = (endpoints.get(self.handle) catch return .fail(error.Canceled)).fd;
+            self.op.waitReadable(fd) catch |err| return self.end(err);
+            const endpoint = endpoints.get(self.handle) catch return .fail(error.Canceled);
+            const ring = endpoint.ring.?;
+            const count = ring.fill(endpoint.fd) catch |err| switch (err) {
+                error.WouldBlock => continue,
+                else => return self.end(err),
+            };
+            endpoint.receive_op_live = false;
+            return .{ .result = @intCast(count) };
+        }
+        return self.end(error.TimedOut);
+    }
+
+    fn end(self: *ReceiveOp, err: Error) Completion {
+        if (endpoints.get(self.handle)) |endpoint| endpoint.receive_op_live = false else |_| {}
+        return .fail(err);
+    }
+};
+
+const SendOp = struct {
+    pub const kind = kind_send;
+
+    op: Op,
+    handle: u32,
+
+    /// Completes with the number of datagrams sent, or -code of the first that failed
+    /// (aux = how many failed); the failed ones were dropped, the others sent.
+    pub fn run(self: *SendOp) Completion {
+        var total: SendProgress = .{};
+        var wait: u32 = 0;
+        while (wait < waits_max) : (wait += 1) {
+            const endpoint = endpoints.get(self.handle) catch return .fail(error.Canceled);
+            const step = endpoint.drainQueue(send_chunk_max);
+            total.sent +|= step.sent;
+            total.failed +|= step.failed;
+            if (total.first_failure == null) total.first_failure = step.first_failure;
+            if (endpoint.queue.len() == 0) {
+                endpoint.send_op_live = false;
+                return summary(&total);
+            }
+            // Waiting for writability waits out a full buffer and, after a long chunk, lets
+            // the loop run other work (a writable socket is reported on the next poll).
+            self.op.waitWritable(endpoint.fd) catch |err| {
+                const alive = endpoints.get(self.handle) catch return .fail(error.Canceled);
+                // A receive op canceled on the same descriptor wakes this one too.
+                if (err == error.Canceled and !self.op.canceled) continue;
+                alive.send_op_live = false;
+                return .fail(err);
+            };
+        }
+        if (endpoints.get(self.handle)) |endpoint| endpoint.send_op_live = false else |_| {}
+        return .fail(error.TimedOut);
+    }
+
+    fn summary(progress: *const SendProgress) Completion {
+        if (progress.first_failure) |err| return .{ .result = errors.negative(err), .aux = progress.failed };
+        return .{ .result = @intCast(@min(progress.sent, std.math.maxInt(i32))) };
+    }
+};
+
+// ---------------------------------------------------------------------------------------
+// Tests: real sockets on 127.0.0.1 and ::1, real ops on a real hub.
+
+test {
+    _ = socket;
+}
+
+const testing = std.testing;
+const loop_module = @import("../loop/loop.zig");
+
+fn drain(hub: *Hub, out: []loop_module.Record) u32 {
+    const header = hub.loop.ring.header;
+    var n: u32 = 0;
+    while (header.head != header.tail and n < out.len) : (n += 1) {
+        out[n] = hub.loop.ring.records[header.head & (hub.loop.ring.records.len - 1)];
+        header.head +%= 1;
+    }
+    return n;
+}
+
+const Pair = struct {
+    receiver: u32,
+    sender: u32,
+    target: Address,
+
+    fn init(family: u16, options: Options) !Pair {
+        const loopback = try parseAddress(if (family == Address.ip4) "127.0.0.1" else "::1", 0);
+        const receiver = try open(testing.allocator, 0, family, options);
+        errdefer close(receiver, null) catch {};
+        const sender = try open(testing.allocator, 0, family, options);
+        errdefer close(sender, null) catch {};
+        const receiving = try get(receiver);
+        try receiving.bind(&loopback, 0);
+        _ = try receiving.receiveRing();
+        try (try get(sender)).bind(&loopback, 0);
+        return .{ .receiver = receiver, .sender = sender, .target = try receiving.sockname() };
+    }
+
+    fn deinit(pair: Pair, hub: ?*Hub) void {
+        close(pair.receiver, hub) catch unreachable;
+        close(pair.sender, hub) catch unreachable;
+    }
+};
+
+/// Takes the next datagram out of the ring the way JS does.
+fn take(endpoint: *Endpoint) struct { bytes: []const u8, meta: Meta } {
+    const ring = endpoint.ring.?;
+    const head = ring.header.head;
+    assert(head != ring.header.tail);
+    const slot = head & (ring.header.slot_count - 1);
+    const meta = ring.metas[slot];
+    ring.header.head = head +% 1;
+    const stored = @min(meta.length, ring.slot_size);
+    return .{ .bytes = ring.data[slot * ring.slot_size ..][0..stored], .meta = meta };
+}
+
+fn hasIp6() bool {
+    const fd = socket.open(Address.ip6) catch return false;
+    defer socket.close(fd);
+    const loopback = parseAddress("::1", 0) catch return false;
+    socket.bind(fd, &loopback, 0) catch return false;
+    return true;
+}
+
+test "datagrams keep their boundaries, order and sender, IPv4 and IPv6" {
+    for ([_]u16{ Address.ip4, Address.ip6 }) |family| {
+        if (family == Address.ip6 and !hasIp6()) continue;
+        const pair = try Pair.init(family, .{ .receive_batch = 8, .receive_size = 256 });
+        defer pair.deinit(null);
+        const sender = try get(pair.sender);
+        const from = try sender.sockname();
+        var message: [32]u8 = undefined;
+        for (0..20) |i| {
+            const text = try std.fmt.bufPrint(&message, "datagram {d}", .{i});
+            try testing.expectEqual(SendStatus.sent, try sender.send(text, &pair.target));
+        }
+        const receiver = try get(pair.receiver);
+        var seen: u32 = 0;
+        var rounds: u32 = 0;
+        while (seen < 20 and rounds < 1000) : (rounds += 1) {
+            const count = receiver.ring.?.fill(receiver.fd) catch |err| switch (err) {
+                error.WouldBlock => {
+                    @import("../loop/test_support.zig").sleepMs(1);
+                    continue;
+                },
+                else => return err,
+            };
+            try testing.expect(count <= 8);
+            for (0..count) |_| {
+                const got = take(receiver);
+                const expected = try std.fmt.bufPrint(&message, "datagram {d}", .{seen});
+                try testing.expectEqualStrings(expected, got.bytes);
+                try testing.expectEqual(from.port, got.meta.sender.port);
+                try testing.expectEqual(family, got.meta.sender.family);
+                seen += 1;
+            }
+        }
+        try testing.expectEqual(@as(u32, 20), seen);
+    }
+}
+
+test "a datagram larger than the slot is flagged truncated with its real size where known" {
+    const pair = try Pair.init(Address.ip4, .{ .receive_batch = 4, .receive_size = 16 });
+    defer pair.deinit(null);
+    const payload: [100]u8 = @splat('x');
+    _ = try (try get(pair.sender)).send(&payload, &pair.target);
+    const receiver = try get(pair.receiver);
+    var count: u32 = 0;
+    var rounds: u32 = 0;
+    while (count == 0 and rounds < 1000) : (rounds += 1) {
+        count = receiver.ring.?.fill(receiver.fd) catch 0;
+    }
+    try testing.expectEqual(@as(u32, 1), count);
+    const got = take(receiver);
+    try testing.expectEqual(meta_truncated, got.meta.flags);
+    try testing.expectEqual(@as(usize, 16), got.bytes.len);
+    if (builtin.os.tag == .linux) try testing.expectEqual(@as(u32, 100), got.meta.length);
+}
+
+test "a receive op waits on the hub and posts the count; close cancels a waiting op" {
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    const pair = try Pair.init(Address.ip4, .{ .receive_batch = 16, .receive_size = 64 });
+    const receiver = try get(pair.receiver);
+    try testing.expectError(error.WouldBlock, receiver.receive(hub, 0));
+    try testing.expectEqual(@as(u32, 0), try receiver.receive(hub, 7));
+    try testing.expectError(error.Busy, receiver.receive(hub, 8));
+    try testing.expectEqual(@as(u32, 1), hub.opsLive());
+    const sender = try get(pair.sender);
+    for (0..3) |_| _ = try sender.send("abc", &pair.target);
+    var out: [4]loop_module.Record = undefined;
+    var n: u32 = 0;
+    var rounds: u32 = 0;
+    while (n == 0 and rounds < 100) : (rounds += 1) {
+        _ = try hub.poll(100);
+        n = drain(hub, &out);
+    }
+    try testing.expectEqual(@as(u32, 1), n);
+    try testing.expectEqual(@as(u32, 7), out[0].token);
+    try testing.expectEqual(kind_receive, out[0].kind);
+    try testing.expect(out[0].result >= 1 and out[0].result <= 3);
+    try testing.expect(!receiver.receive_op_live);
+
+    // Drain the ring, wait again, then close while the op waits.
+    while (receiver.ring.?.buffered() catch 0 > 0) _ = take(receiver);
+    var rest = receiver.receive(hub, 9) catch 0;
+    while (rest > 0) : (rest = receiver.receive(hub, 9) catch 0) {
+        while (receiver.ring.?.buffered() catch 0 > 0) _ = take(receiver);
+    }
+    try testing.expectEqual(@as(u32, 1), hub.opsLive());
+    pair.deinit(hub);
+    try testing.expectEqual(@as(u32, 0), hub.opsLive());
+    try testing.expectEqual(@as(u32, 1), drain(hub, &out));
+    try testing.expectEqual(@as(u32, 9), out[0].token);
+    try testing.expectEqual(errors.negative(error.Canceled), out[0].result);
+}
+
+test "cancelReceive ends only the receive op; the send op keeps draining" {
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    const pair = try Pair.init(Address.ip4, .{ .receive_batch = 64, .receive_size = 64 });
+    defer pair.deinit(hub);
+    const receiver = try get(pair.receiver);
+    const sender = try get(pair.sender);
+    // The sender receives too, so that both ops wait on its descriptor.
+    _ = try sender.receiveRing();
+    try testing.expectEqual(@as(u32, 0), try sender.receive(hub, 1));
+    for (0..10) |i| {
+        const byte = [1]u8{@intCast(i)};
+        _ = try sender.enqueueForTest(&byte, &pair.target);
+    }
+    try testing.expect(try sender.startFlush(hub, 2));
+    try testing.expect(!try sender.startFlush(hub, 3));
+    try sender.cancelReceive(hub);
+    var out: [8]loop_module.Record = undefined;
+    var got_cancel = false;
+    var got_send = false;
+    var rounds: u32 = 0;
+    while (!(got_cancel and got_send) and rounds < 100) : (rounds += 1) {
+        _ = try hub.poll(10);
+        for (out[0..drain(hub, &out)]) |record| {
+            if (record.token == 1) {
+                try testing.expectEqual(errors.negative(error.Canceled), record.result);
+                got_cancel = true;
+            } else {
+                try testing.expectEqual(@as(u32, 2), record.token);
+                try testing.expectEqual(kind_send, record.kind);
+                try testing.expectEqual(@as(i32, 10), record.result);
+                got_send = true;
+            }
+        }
+    }
+    try testing.expect(got_cancel and got_send);
+    try testing.expectEqual(@as(u32, 0), sender.queued());
+    // Every queued datagram arrived, in order.
+    var next: u8 = 0;
+    rounds = 0;
+    while (next < 10 and rounds < 1000) : (rounds += 1) {
+        const count = receiver.ring.?.fill(receiver.fd) catch continue;
+        for (0..count) |_| {
+            const got = take(receiver);
+            try testing.expectEqualSlices(u8, &.{next}, got.bytes);
+            next += 1;
+        }
+    }
+    try testing.expectEqual(@as(u8, 10), next);
+}
+
+test "sendMany sends a packed batch in order; later sends queue behind queued ones" {
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    const pair = try Pair.init(Address.ip4, .{ .receive_batch = 128, .receive_size = 64 });
+    defer pair.deinit(hub);
+    const sender = try get(pair.sender);
+    var data: [200]u8 = undefined;
+    var lengths: [100]u32 = undefined;
+    for (&lengths, 0..) |*length, i| {
+        length.* = 2;
+        data[2 * i] = @intCast(i);
+        data[2 * i + 1] = 0xee;
+    }
+    const result = try sender.sendMany(&data, &lengths, &pair.target);
+    try testing.expectEqual(SendStatus.sent, result.status);
+    try testing.expect(result.failure == null);
+    // A queued datagram makes the next sends queue behind it, so order holds.
+    try testing.expectEqual(SendStatus.queued_start, try sender.enqueueForTest(&.{ 100, 0xee }, &pair.target));
+    try testing.expectEqual(SendStatus.queued_start, try sender.send(&.{ 101, 0xee }, &pair.target));
+    try testing.expect(try sender.startFlush(hub, 5));
+    try testing.expectEqual(@as(u32, 0), sender.queued());
+
+    const receiver = try get(pair.receiver);
+    var next: u32 = 0;
+    var rounds: u32 = 0;
+    while (next < 102 and rounds < 1000) : (rounds += 1) {
+        const count = receiver.ring.?.fill(receiver.fd) catch continue;
+        for (0..count) |_| {
+            const got = take(receiver);
+            try testing.expectEqualSlices(u8, &.{ @intCast(next), 0xee }, got.bytes);
+            next += 1;
+        }
+    }
+    try testing.expectEqual(@as(u32, 102), next);
+    try testing.expectError(error.InvalidArgument, sender.sendMany(data[0..10], &lengths, &pair.target));
+}
+
+test "send errors: too big, wrong family, a full queue; an unreachable port harms nothing" {
+    const pair = try Pair.init(Address.ip4, .{ .queue_bytes_max = Options.queue_bytes_min });
+    defer pair.deinit(null);
+    const sender = try get(pair.sender);
+    var huge: [socket.datagram_size_max + 1]u8 = undefined;
+    try testing.expectError(error.MessageTooBig, sender.send(&huge, &pair.target));
+    const v6 = try parseAddress("::1", 9);
+    try testing.expectError(error.AddressFamilyNotSupported, sender.send("x", &v6));
+    const mapped = try parseAddress("::ffff:127.0.0.1", pair.target.port);
+    try testing.expectEqual(SendStatus.sent, try sender.send("mapped", &mapped));
+
+    // A port nobody listens on: ICMP port unreachable comes back; later sends still work.
+    const closed_port = try open(testing.allocator, 0, Address.ip4, .{});
+    const loopback = try parseAddress("127.0.0.1", 0);
+    try (try get(closed_port)).bind(&loopback, 0);
+    const dead = try (try get(closed_port)).sockname();
+    try close(closed_port, null);
+    for (0..5) |_| _ = try sender.send("void", &dead);
+    try testing.expectEqual(SendStatus.sent, try sender.send("alive", &pair.target));
+
+    const chunk: [40000]u8 = @splat(1);
+    _ = try sender.enqueueForTest(&chunk, &pair.target);
+    try testing.expectError(error.NoBufferSpace, sender.enqueueForTest(&chunk, &pair.target));
+}
+
+test "the handle table rejects stale, forged and foreign handles" {
+    const handle = try open(testing.allocator, 0, Address.ip4, .{});
+    try testing.expect(handle > 0 and handle < 1 << 31);
+    _ = try get(handle);
+    try close(handle, null);
+    try testing.expectError(error.BadDescriptor, get(handle));
+    try testing.expectError(error.BadDescriptor, close(handle, null));
+    try testing.expectError(error.BadDescriptor, get(0));
+    try testing.expectError(error.BadDescriptor, get(0x7fff_ffff));
+    try testing.expectError(error.InvalidArgument, open(testing.allocator, 0, 5, .{}));
+    try testing.expectError(error.InvalidArgument, open(testing.allocator, 0, Address.ip4, .{ .receive_size = 0 }));
+    try testing.expectError(error.InvalidArgument, open(testing.allocator, 0, Address.ip4, .{ .receive_batch = 48 }));
+}
+
+test "multicast join and leave on loopback, where the kernel allows it" {
+    const handle = try open(testing.allocator, 0, Address.ip4, .{});
+    defer close(handle, null) catch unreachable;
+    const endpoint = try get(handle);
+    const any = Address.any(Address.ip4);
+    try endpoint.bind(&any, BindFlags.reuse_address);
+    const group = try parseAddress("239.255.0.1", 0);
+    const loopback = try parseAddress("127.0.0.1", 0);
+    endpoint.membership(true, &group, &loopback) catch |err| switch (err) {
+        error.Unexpected, error.AddressNotAvailable => return error.SkipZigTest,
+        else => return err,
+    };
+    try endpoint.membership(false, &group, &loopback);
+    const unicast = try parseAddress("127.0.0.1", 0);
+    try testing.expectError(error.InvalidArgument, endpoint.membership(true, &unicast, &loopback));
+}

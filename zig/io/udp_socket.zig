@@ -1,0 +1,603 @@
+//! The OS half of UDP endpoints (io/udp.zig): portable addresses, nonblocking datagram sockets,
+//! socket options, and batched sends and receives (sendmmsg/recvmmsg on Linux, a loop of single
+//! calls elsewhere). Every call returns the loop's portable errors; nothing here blocks.
+
+const std = @import("std");
+const builtin = @import("builtin");
+const assert = std.debug.assert;
+const errors = @import("../loop/errors.zig");
+const event = @import("../loop/event.zig");
+
+const Error = errors.Error;
+pub const Fd = event.Fd;
+
+const os = builtin.os.tag;
+const is_windows = os == .windows;
+const is_linux = os == .linux;
+const is_darwin = os.isDarwin();
+const c = std.c;
+const linux = std.os.linux;
+
+/// The largest UDP payload over IPv4 and IPv6 without jumbograms.
+pub const datagram_size_max = 65527;
+
+/// A socket address in the library's own layout (JS reads and writes it): the same bytes on
+/// every OS, unlike sockaddr. IPv4 uses bytes[0..4]; `port` is in host order.
+pub const Address = extern struct {
+    family: u16,
+    port: u16,
+    scope_id: u32,
+    bytes: [16]u8,
+
+    pub const ip4: u16 = 4;
+    pub const ip6: u16 = 6;
+
+    pub fn isValid(address: *const Address) bool {
+        return address.family == ip4 or address.family == ip6;
+    }
+
+    pub fn any(family: u16) Address {
+        assert(family == ip4 or family == ip6);
+        return .{ .family = family, .port = 0, .scope_id = 0, .bytes = @splat(0) };
+    }
+};
+
+comptime {
+    assert(@sizeOf(Address) == 24);
+}
+
+/// An OS socket address (sockaddr_in or sockaddr_in6) with its length.
+pub const Name = extern struct {
+    storage: extern union {
+        any: c.sockaddr,
+        v4: c.sockaddr.in,
+        v6: c.sockaddr.in6,
+    },
+    len: c.socklen_t,
+
+    pub fn fromAddress(address: *const Address) Name {
+        assert(address.isValid());
+        var name: Name = undefined;
+        if (address.family == Address.ip4) {
+            name.storage = .{ .v4 = .{
+                .port = std.mem.nativeToBig(u16, address.port),
+                .addr = @bitCast(address.bytes[0..4].*),
+            } };
+            name.len = @sizeOf(c.sockaddr.in);
+        } else {
+            name.storage = .{ .v6 = .{
+                .port = std.mem.nativeToBig(u16, address.port),
+                .flowinfo = 0,
+                .addr = address.bytes,
+                .scope_id = address.scope_id,
+            } };
+            name.len = @sizeOf(c.sockaddr.in6);
+        }
+        return name;
+    }
+
+    pub fn toAddress(name: *const Name) Error!Address {
+        var address = Address.any(Address.ip4);
+        if (name.storage.any.family == af_inet) {
+            address.port = std.mem.bigToNative(u16, name.storage.v4.port);
+            address.bytes[0..4].* = @bitCast(name.storage.v4.addr);
+        } else if (name.storage.any.family == af_inet6) {
+            address.family = Address.ip6;
+            address.port = std.mem.bigToNative(u16, name.storage.v6.port);
+            address.scope_id = name.storage.v6.scope_id;
+            address.bytes = name.storage.v6.addr;
+        } else {
+            return error.AddressFamilyNotSupported;
+        }
+        return address;
+    }
+
+    /// The room a receive call may fill.
+    pub fn empty() Name {
+        var name: Name = undefined;
+        name.len = @sizeOf(@TypeOf(name.storage));
+        return name;
+    }
+};
+
+const af_inet: u16 = if (is_windows) 2 else c.AF.INET;
+const af_inet6: u16 = if (is_windows) 23 else c.AF.INET6;
+
+/// Parses an IP literal ("127.0.0.1", "::1", "fe80::1%2", "fe80::1%eth0"). Host names are not
+/// resolved: a UDP endpoint takes numeric addresses only.
+pub fn parseAddress(text: []const u8, port: u16) Error!Address {
+    if (text.len == 0 or text.len > 64) return error.InvalidArgument;
+    if (std.Io.net.Ip4Address.parse(text, port)) |ip4| {
+        var address = Address.any(Address.ip4);
+        address.port = port;
+        address.bytes[0..4].* = ip4.bytes;
+        return address;
+    } else |_| {}
+    const parsed = switch (std.Io.net.Ip6Address.Unresolved.parse(text)) {
+        .success => |success| success,
+        else => return error.InvalidArgument,
+    };
+    var address = Address.any(Address.ip6);
+    address.port = port;
+    address.bytes = parsed.bytes;
+    if (parsed.interface_name) |scope| address.scope_id = try interfaceIndex(scope);
+    return address;
+}
+
+/// A numeric zone ("2") or, on POSIX, an interface name ("eth0") as an interface index.
+fn interfaceIndex(scope: []const u8) Error!u32 {
+    if (scope.len == 0) return error.InvalidArgument;
+    if (std.fmt.parseInt(u32, scope, 10)) |index| return index else |_| {}
+    if (is_windows) return error.InvalidArgument;
+    var name: [64:0]u8 = @splat(0);
+    if (scope.len >= name.len) return error.InvalidArgument;
+    @memcpy(name[0..scope.len], scope);
+    const index = if_nametoindex(&name);
+    if (index == 0) return error.InvalidArgument;
+    return index;
+}
+
+extern "c" fn if_nametoindex(name: [*:0]const u8) c_uint;
+
+// ---------------------------------------------------------------------------------------
+// Sockets
+
+pub const BindFlags = struct {
+    pub const reuse_address: u32 = 1;
+    pub const ipv6_only: u32 = 2;
+    pub const all: u32 = reuse_address | ipv6_only;
+};
+
+/// A nonblocking, close-on-exec datagram socket of `family` (Address.ip4 or ip6).
+pub fn open(family: u16) Error!Fd {
+    assert(family == Address.ip4 or family == Address.ip6);
+    const af: c_int = if (family == Address.ip4) af_inet else af_inet6;
+    if (is_windows) {
+        try win.start();
+        errdefer win.stop();
+        const fd = win.socket(af, win.SOCK_DGRAM, 0);
+        if (fd == win.invalid_socket) return win.lastError();
+        errdefer _ = win.closesocket(fd);
+        var on: u32 = 1;
+        if (win.ioctlsocket(fd, win.FIONBIO, &on) != 0) return win.lastError();
+        // An ICMP port-unreachable would otherwise fail the next receive with WSAECONNRESET.
+        var off: u32 = 0;
+        var returned: u32 = 0;
+        if (win.WSAIoctl(fd, win.SIO_UDP_CONNRESET, &off, @sizeOf(u32), null, 0, &returned, null, null) != 0) {
+            return win.lastError();
+        }
+        return fd;
+    }
+    if (is_linux) {
+        const fd = c.socket(@intCast(af), c.SOCK.DGRAM | c.SOCK.NONBLOCK | c.SOCK.CLOEXEC, 0);
+        if (fd < 0) return errors.fromErrno(errno());
+        return fd;
+    }
+    const fd = c.socket(@intCast(af), c.SOCK.DGRAM, 0);
+    if (fd < 0) return errors.fromErrno(errno());
+    errdefer _ = c.close(fd);
+    if (c.fcntl(fd, c.F.SETFD, @as(c_int, c.FD_CLOEXEC)) < 0) return errors.fromErrno(errno());
+    const flags = c.fcntl(fd, c.F.GETFL);
+    if (flags < 0) return errors.fromErrno(errno());
+    const nonblock: c_int = @bitCast(@as(u32, @bitCast(c.O{ .NONBLOCK = true })));
+    if (c.fcntl(fd, c.F.SETFL, flags | nonblock) < 0) return errors.fromErrno(errno());
+    return fd;
+}
+
+pub fn close(fd: Fd) void {
+    if (is_windows) {
+        _ = win.closesocket(fd);
+        win.stop();
+    } else {
+        _ = c.close(fd);
+    }
+}
+
+pub fn bind(fd: Fd, address: *const Address, flags: u32) Error!void {
+    if (flags & ~BindFlags.all != 0) return error.InvalidArgument;
+    if (flags & BindFlags.reuse_address != 0) {
+        try setInt(fd, sol_socket, so_reuseaddr, 1);
+        // BSDs let several sockets share a multicast port only with SO_REUSEPORT.
+        if (is_darwin) try setInt(fd, sol_socket, c.SO.REUSEPORT, 1);
+    }
+    if (address.family == Address.ip6) {
+        try setInt(fd, ipproto_ipv6, ipv6_v6only, @intFromBool(flags & BindFlags.ipv6_only != 0));
+    } else if (flags & BindFlags.ipv6_only != 0) {
+        return error.InvalidArgument;
+    }
+    const name = Name.fromAddress(address);
+    if (is_windows) {
+        if (win.bind(fd, &name.storage, @intCast(name.len)) != 0) return win.lastError();
+        return;
+    }
+    if (c.bind(fd, &name.storage.any, name.len) != 0) return errors.fromErrno(errno());
+}
+
+pub fn sockname(fd: Fd) Error!Address {
+    var name = Name.empty();
+    if (is_windows) {
+        var len: i32 = @intCast(name.len);
+        if (win.getsockname(fd, &name.storage, &len) != 0) return win.lastError();
+    } else {
+        if (c.getsockname(fd, &name.storage.any, &name.len) != 0) return errors.fromErrno(errno());
+    }
+    return name.toAddress();
+}
+
+/// Sends one datagram whole, or fails (WouldBlock when the socket buffer is full).
+pub fn sendTo(fd: Fd, bytes: []const u8, name: *const Name) Error!void {
+    if (bytes.len > datagram_size_max) return error.MessageTooBig;
+    if (is_windows) {
+        const rc = win.sendto(fd, bytes.ptr, @intCast(bytes.len), 0, &name.storage, @intCast(name.len));
+        if (rc < 0) return win.lastError();
+        return;
+    }
+    var attempt: u32 = 0;
+    while (attempt < interrupts_max) : (attempt += 1) {
+        const rc = c.sendto(fd, bytes.ptr, bytes.len, 0, &name.storage.any, name.len);
+        if (rc >= 0) return;
+        const e = errno();
+        if (e != .INTR) return errors.fromErrno(e);
+    }
+    return error.Interrupted;
+}
+
+pub const Received = struct {
+    /// Bytes stored (at most the buffer's length).
+    stored: u32,
+    /// The datagram's real size when known, else `stored`.
+    size: u32,
+    truncated: bool,
+};
+
+/// Receives one datagram into buffer; WouldBlock when none is waiting.
+pub fn receiveFrom(fd: Fd, buffer: []u8, name: *Name) Error!Received {
+    assert(buffer.len > 0 and buffer.len <= std.math.maxInt(i32));
+    name.len = @sizeOf(@TypeOf(name.storage));
+    if (is_windows) {
+        var len: i32 = @intCast(name.len);
+        const rc = win.recvfrom(fd, buffer.ptr, @intCast(buffer.len), 0, &name.storage, &len);
+        name.len = @intCast(len);
+        if (rc >= 0) return .{ .stored = @intCast(rc), .size = @intCast(rc), .truncated = false };
+        const err = win.lastError();
+        // Windows fills the buffer with the first part and reports the rest as lost.
+        if (err == error.MessageTooBig) {
+            const stored: u32 = @intCast(buffer.len);
+            return .{ .stored = stored, .size = stored, .truncated = true };
+        }
+        return err;
+    }
+    var iov = [1]c.iovec{.{ .base = buffer.ptr, .len = buffer.len }};
+    var message: c.msghdr = std.mem.zeroes(c.msghdr);
+    message.name = &name.storage.any;
+    message.namelen = name.len;
+    message.iov = &iov;
+    message.iovlen = 1;
+    var attempt: u32 = 0;
+    while (attempt < interrupts_max) : (attempt += 1) {
+        // MSG_TRUNC makes Linux return the datagram's real size.
+        const flags: u32 = if (is_linux) c.MSG.TRUNC else 0;
+        const rc = c.recvmsg(fd, &message, flags);
+        if (rc >= 0) {
+            name.len = message.namelen;
+            const size: u32 = @intCast(rc);
+            const stored: u32 = @intCast(@min(size, buffer.len));
+            return .{ .stored = stored, .size = size, .truncated = message.flags & c.MSG.TRUNC != 0 };
+        }
+        const e = errno();
+        if (e != .INTR) return errors.fromErrno(e);
+    }
+    return error.Interrupted;
+}
+
+// ---------------------------------------------------------------------------------------
+// Batches: Linux gives one system call per batch; other systems loop over single calls.
+
+pub const has_batches = is_linux;
+const interrupts_max = 64;
+
+pub const MessageHeader = if (is_linux) linux.mmsghdr else void;
+pub const IoVector = if (is_linux) std.posix.iovec else void;
+
+/// Receives up to headers.len datagrams (headers prepared by the caller: iov and name set);
+/// returns how many, or WouldBlock when none was waiting.
+pub fn receiveBatch(fd: Fd, headers: []MessageHeader, names: []Name) Error!u32 {
+    comptime assert(is_linux);
+    assert(headers.len > 0 and headers.len == names.len);
+    for (headers, names) |*header, *name| {
+        name.len = @sizeOf(@TypeOf(name.storage));
+        header.hdr.namelen = name.len;
+        header.hdr.flags = 0;
+        header.len = 0;
+    }
+    var attempt: u32 = 0;
+    while (attempt < interrupts_max) : (attempt += 1) {
+        const rc = linux.recvmmsg(fd, headers.ptr, @intCast(headers.len), linux.MSG.TRUNC, null);
+        switch (linux.errno(rc)) {
+            .SUCCESS => {
+                const count: u32 = @intCast(rc);
+                assert(count > 0 and count <= headers.len);
+                for (headers[0..count], names[0..count]) |*header, *name| name.len = header.hdr.namelen;
+                return count;
+            },
+            .INTR => continue,
+            else => |e| return errors.fromErrno(e),
+        }
+    }
+    return error.Interrupted;
+}
+
+/// Sends the prepared datagrams in order; returns how many went out before the first that
+/// would block or failed (then `failure` holds why; 0 sent and WouldBlock means a full buffer).
+pub fn sendBatch(fd: Fd, headers: []MessageHeader, failure: *?Error) u32 {
+    comptime assert(is_linux);
+    assert(headers.len > 0);
+    failure.* = null;
+    var sent: u32 = 0;
+    var attempt: u32 = 0;
+    while (sent < headers.len and attempt < interrupts_max) : (attempt += 1) {
+        const rest = headers[sent..];
+        const rc = linux.sendmmsg(fd, rest.ptr, @intCast(rest.len), 0);
+        switch (linux.errno(rc)) {
+            .SUCCESS => {
+                assert(rc > 0 and rc <= rest.len);
+                sent += @intCast(rc);
+            },
+            .INTR => continue,
+            else => |e| {
+                failure.* = errors.fromErrno(e);
+                return sent;
+            },
+        }
+    }
+    if (sent < headers.len) failure.* = error.Interrupted;
+    return sent;
+}
+
+// ---------------------------------------------------------------------------------------
+// Options
+
+pub const Option = enum(u32) {
+    broadcast = 1,
+    multicast_loopback = 2,
+    multicast_ttl = 3,
+    ttl = 4,
+    receive_buffer_size = 5,
+    send_buffer_size = 6,
+};
+
+pub fn setOption(fd: Fd, family: u16, option: Option, value: i32) Error!void {
+    const v6 = family == Address.ip6;
+    switch (option) {
+        .broadcast => try setInt(fd, sol_socket, so_broadcast, @intFromBool(value != 0)),
+        .multicast_loopback => if (v6)
+            try setInt(fd, ipproto_ipv6, ipv6_multicast_loop, @intFromBool(value != 0))
+        else
+            try setByteOrInt(fd, ipproto_ip, ip_multicast_loop, @intFromBool(value != 0)),
+        .multicast_ttl => {
+            if (value < 0 or value > 255) return error.InvalidArgument;
+            if (v6) try setInt(fd, ipproto_ipv6, ipv6_multicast_hops, value) else try setByteOrInt(fd, ipproto_ip, ip_multicast_ttl, value);
+        },
+        .ttl => {
+            if (value < 1 or value > 255) return error.InvalidArgument;
+            if (v6) try setInt(fd, ipproto_ipv6, ipv6_unicast_hops, value) else try setInt(fd, ipproto_ip, ip_ttl, value);
+        },
+        .receive_buffer_size => {
+            if (value <= 0) return error.InvalidArgument;
+            try setInt(fd, sol_socket, so_rcvbuf, value);
+        },
+        .send_buffer_size => {
+            if (value <= 0) return error.InvalidArgument;
+            try setInt(fd, sol_socket, so_sndbuf, value);
+        },
+    }
+}
+
+/// Joins or leaves multicast `group` on the interface with address `interface` (IPv4) or
+/// index `interface.scope_id` (IPv6); an unspecified interface lets the OS choose.
+pub fn membership(fd: Fd, join: bool, group: *const Address, interface: *const Address) Error!void {
+    if (group.family == Address.ip4) {
+        if (interface.family != Address.ip4) return error.InvalidArgument;
+        const request = extern struct { group: [4]u8, interface: [4]u8 }{
+            .group = group.bytes[0..4].*,
+            .interface = interface.bytes[0..4].*,
+        };
+        return setRaw(fd, ipproto_ip, if (join) ip_add_membership else ip_drop_membership, std.mem.asBytes(&request));
+    }
+    const request = extern struct { group: [16]u8, interface: u32 }{
+        .group = group.bytes,
+        .interface = interface.scope_id,
+    };
+    return setRaw(fd, ipproto_ipv6, if (join) ipv6_join_group else ipv6_leave_group, std.mem.asBytes(&request));
+}
+
+/// Picks the interface outgoing multicast datagrams leave by.
+pub fn setMulticastInterface(fd: Fd, family: u16, interface: *const Address) Error!void {
+    if (family == Address.ip4) {
+        if (interface.family != Address.ip4) return error.InvalidArgument;
+        return setRaw(fd, ipproto_ip, ip_multicast_if, interface.bytes[0..4]);
+    }
+    const index: u32 = interface.scope_id;
+    return setRaw(fd, ipproto_ipv6, ipv6_multicast_if, std.mem.asBytes(&index));
+}
+
+fn setInt(fd: Fd, level: i32, name: u32, value: i32) Error!void {
+    return setRaw(fd, level, name, std.mem.asBytes(&value));
+}
+
+/// BSDs take a byte for the IPv4 multicast TTL/loop options, Linux and Windows an int.
+fn setByteOrInt(fd: Fd, level: i32, name: u32, value: i32) Error!void {
+    if (!is_darwin) return setInt(fd, level, name, value);
+    const byte: u8 = @intCast(value);
+    return setRaw(fd, level, name, std.mem.asBytes(&byte));
+}
+
+fn setRaw(fd: Fd, level: i32, name: u32, value: []const u8) Error!void {
+    if (is_windows) {
+        if (win.setsockopt(fd, level, @intCast(name), value.ptr, @intCast(value.len)) != 0) return win.lastError();
+        return;
+    }
+    if (c.setsockopt(fd, level, name, value.ptr, @intCast(value.len)) != 0) return errors.fromErrno(errno());
+}
+
+// Option numbers per OS (netinet/in.h, linux/in.h and linux/in6.h, ws2ipdef.h): std.c has only
+// some of them, and not for every OS.
+const sol_socket: i32 = if (is_windows) 0xffff else c.SOL.SOCKET;
+const so_reuseaddr: u32 = if (is_windows) 4 else c.SO.REUSEADDR;
+const so_broadcast: u32 = if (is_windows) 0x20 else c.SO.BROADCAST;
+const so_sndbuf: u32 = if (is_windows) 0x1001 else c.SO.SNDBUF;
+const so_rcvbuf: u32 = if (is_windows) 0x1002 else c.SO.RCVBUF;
+const ipproto_ip: i32 = 0;
+const ipproto_ipv6: i32 = 41;
+const ip_ttl: u32 = if (is_linux) 2 else 4;
+const ip_multicast_if: u32 = if (is_linux) 32 else 9;
+const ip_multicast_ttl: u32 = if (is_linux) 33 else 10;
+const ip_multicast_loop: u32 = if (is_linux) 34 else 11;
+const ip_add_membership: u32 = if (is_linux) 35 else 12;
+const ip_drop_membership: u32 = if (is_linux) 36 else 13;
+const ipv6_unicast_hops: u32 = if (is_linux) 16 else 4;
+const ipv6_multicast_if: u32 = if (is_linux) 17 else 9;
+const ipv6_multicast_hops: u32 = if (is_linux) 18 else 10;
+const ipv6_multicast_loop: u32 = if (is_linux) 19 else 11;
+const ipv6_join_group: u32 = if (is_linux) 20 else 12;
+const ipv6_leave_group: u32 = if (is_linux) 21 else 13;
+const ipv6_v6only: u32 = if (is_linux) 26 else 27;
+
+fn errno() c.E {
+    return c.errno(@as(c_int, -1));
+}
+
+/// The Windows Sockets calls UDP needs (loop/windows.zig declares the ones the loop needs).
+const win = struct {
+    const SOCKET = usize;
+    const invalid_socket: SOCKET = std.math.maxInt(usize);
+    const SOCK_DGRAM = 2;
+    const FIONBIO: i32 = @bitCast(@as(u32, 0x8004667e));
+    // _WSAIOW(IOC_VENDOR, 12)
+    const SIO_UDP_CONNRESET: u32 = 0x80000000 | 0x18000000 | 12;
+
+    const WSADATA = extern struct { bytes: [408]u8 align(8) };
+
+    extern "ws2_32" fn WSAStartup(version: u16, data: *WSADATA) callconv(.winapi) i32;
+    extern "ws2_32" fn WSACleanup() callconv(.winapi) i32;
+    extern "ws2_32" fn WSAGetLastError() callconv(.winapi) i32;
+    extern "ws2_32" fn socket(family: i32, kind: i32, protocol: i32) callconv(.winapi) SOCKET;
+    extern "ws2_32" fn closesocket(s: SOCKET) callconv(.winapi) i32;
+    extern "ws2_32" fn bind(s: SOCKET, name: *const anyopaque, len: i32) callconv(.winapi) i32;
+    extern "ws2_32" fn getsockname(s: SOCKET, name: *anyopaque, len: *i32) callconv(.winapi) i32;
+    extern "ws2_32" fn ioctlsocket(s: SOCKET, cmd: i32, arg: *u32) callconv(.winapi) i32;
+    extern "ws2_32" fn setsockopt(s: SOCKET, level: i32, name: i32, value: [*]const u8, len: i32) callconv(.winapi) i32;
+    extern "ws2_32" fn sendto(s: SOCKET, buf: [*]const u8, len: i32, flags: i32, to: *const anyopaque, to_len: i32) callconv(.winapi) i32;
+    extern "ws2_32" fn recvfrom(s: SOCKET, buf: [*]u8, len: i32, flags: i32, from: *anyopaque, from_len: *i32) callconv(.winapi) i32;
+    extern "ws2_32" fn WSAIoctl(
+        s: SOCKET,
+        code: u32,
+        in: ?*const anyopaque,
+        in_len: u32,
+        out: ?*anyopaque,
+        out_len: u32,
+        returned: *u32,
+        overlapped: ?*anyopaque,
+        completion: ?*const anyopaque,
+    ) callconv(.winapi) i32;
+
+    fn lastError() Error {
+        return errors.fromWsa(WSAGetLastError());
+    }
+
+    /// Reference counted by Windows: one start per socket, one stop per close.
+    fn start() Error!void {
+        var data: WSADATA = undefined;
+        if (WSAStartup(0x0202, &data) != 0) return error.Unsupported;
+    }
+
+    fn stop() void {
+        _ = WSACleanup();
+    }
+};
+
+// ---------------------------------------------------------------------------------------
+// Tests: real sockets on the loopback interface.
+
+const testing = std.testing;
+
+test "IP literals parse; host names, junk and bad zones do not" {
+    const v4 = try parseAddress("127.0.0.1", 5000);
+    try testing.expectEqual(Address.ip4, v4.family);
+    try testing.expectEqual(@as(u16, 5000), v4.port);
+    try testing.expectEqualSlices(u8, &.{ 127, 0, 0, 1 }, v4.bytes[0..4]);
+    const v6 = try parseAddress("::1", 7);
+    try testing.expectEqual(Address.ip6, v6.family);
+    try testing.expectEqual(@as(u8, 1), v6.bytes[15]);
+    const zoned = try parseAddress("fe80::1%3", 7);
+    try testing.expectEqual(@as(u32, 3), zoned.scope_id);
+    const mapped = try parseAddress("::ffff:10.0.0.1", 1);
+    try testing.expectEqual(@as(u8, 0xff), mapped.bytes[10]);
+    for ([_][]const u8{ "", "not-an-ip", "localhost", "256.0.0.1", "1.2.3", "::1::2", "fe80::1%", "1.2.3.4 " }) |text| {
+        try testing.expectError(error.InvalidArgument, parseAddress(text, 1));
+    }
+}
+
+test "a datagram goes out and comes back with its sender's address" {
+    const receiver = try open(Address.ip4);
+    defer close(receiver);
+    var loopback = try parseAddress("127.0.0.1", 0);
+    try bind(receiver, &loopback, 0);
+    const bound = try sockname(receiver);
+    try testing.expect(bound.port != 0);
+
+    const sender = try open(Address.ip4);
+    defer close(sender);
+    try bind(sender, &loopback, 0);
+    const from = try sockname(sender);
+    try sendTo(sender, "hello", &Name.fromAddress(&bound));
+
+    var buffer: [16]u8 = undefined;
+    var name = Name.empty();
+    var received: Received = undefined;
+    var attempt: u32 = 0;
+    while (attempt < 1000) : (attempt += 1) {
+        received = receiveFrom(receiver, &buffer, &name) catch |err| switch (err) {
+            error.WouldBlock => {
+                sleepMs(1);
+                continue;
+            },
+            else => return err,
+        };
+        break;
+    }
+    try testing.expectEqualStrings("hello", buffer[0..received.stored]);
+    const address = try name.toAddress();
+    try testing.expectEqual(from.port, address.port);
+    try testing.expectError(error.WouldBlock, receiveFrom(receiver, &buffer, &name));
+}
+
+test "a port in use is EADDRINUSE; a datagram too big is EMSGSIZE" {
+    const first = try open(Address.ip4);
+    defer close(first);
+    var loopback = try parseAddress("127.0.0.1", 0);
+    try bind(first, &loopback, 0);
+    const taken = try sockname(first);
+    const second = try open(Address.ip4);
+    defer close(second);
+    try testing.expectError(error.AddressInUse, bind(second, &taken, 0));
+    var huge: [datagram_size_max + 1]u8 = undefined;
+    try testing.expectError(error.MessageTooBig, sendTo(first, &huge, &Name.fromAddress(&taken)));
+    try testing.expectError(error.InvalidArgument, bind(second, &loopback, BindFlags.ipv6_only));
+}
+
+test "options are set or refused with a clear error" {
+    const fd = try open(Address.ip4);
+    defer close(fd);
+    try setOption(fd, Address.ip4, .broadcast, 1);
+    try setOption(fd, Address.ip4, .multicast_loopback, 1);
+    try setOption(fd, Address.ip4, .multicast_ttl, 4);
+    try setOption(fd, Address.ip4, .ttl, 64);
+    try setOption(fd, Address.ip4, .receive_buffer_size, 1 << 20);
+    try testing.expectError(error.InvalidArgument, setOption(fd, Address.ip4, .ttl, 0));
+    try testing.expectError(error.InvalidArgument, setOption(fd, Address.ip4, .multicast_ttl, 256));
+}
+
+fn sleepMs(ms: u32) void {
+    @import("../loop/test_support.zig").sleepMs(ms);
+}

@@ -1,0 +1,181 @@
+//! macOS/BSD poll backend: a kqueue with level-triggered read/write filters, an EVFILT_USER
+//! event as the wake-up handle (any thread), and a nonblocking self-pipe for signal handlers
+//! (kevent is not async-signal-safe, write(2) is). Same shape as epoll.zig.
+
+const std = @import("std");
+const assert = std.debug.assert;
+const c = std.c;
+const errors = @import("errors.zig");
+const event = @import("event.zig");
+
+const Fd = event.Fd;
+
+/// EVFILT_USER identifiers live apart from descriptors, so any number works.
+const wake_ident: usize = 0x6567; // "eg"
+
+pub const Backend = struct {
+    kqueue_fd: Fd,
+    /// Self-pipe for signal handlers: [0] is in the kqueue, [1] is written by handlers.
+    signal_pipe: [2]Fd,
+
+    /// The allocator is unused: the kernel holds the set (windows.zig needs one).
+    pub fn init(gpa: std.mem.Allocator) errors.Error!Backend {
+        _ = gpa;
+        const kqueue_fd = c.kqueue();
+        if (kqueue_fd < 0) return errors.fromErrno(errno());
+        errdefer _ = c.close(kqueue_fd);
+        try setCloseOnExec(kqueue_fd);
+        var signal_pipe: [2]Fd = undefined;
+        if (c.pipe(&signal_pipe) != 0) return errors.fromErrno(errno());
+        errdefer for (signal_pipe) |fd| {
+            _ = c.close(fd);
+        };
+        for (signal_pipe) |fd| {
+            try setCloseOnExec(fd);
+            try setNonBlocking(fd);
+        }
+        const changes = [_]c.Kevent{
+            kevent(wake_ident, c.EVFILT.USER, c.EV.ADD | c.EV.CLEAR, 0),
+            kevent(@intCast(signal_pipe[0]), c.EVFILT.READ, c.EV.ADD, 0),
+        };
+        try apply(kqueue_fd, &changes);
+        return .{ .kqueue_fd = kqueue_fd, .signal_pipe = signal_pipe };
+    }
+
+    pub fn deinit(backend: *Backend) void {
+        for (backend.signal_pipe) |fd| _ = c.close(fd);
+        _ = c.close(backend.kqueue_fd);
+        backend.* = undefined;
+    }
+
+    /// Registers, changes or removes (new_mask == 0) interest; old_mask is what is registered.
+    /// Equal masks re-add the filters (EV_ADD is idempotent): the descriptor may have been
+    /// closed and its number reused since, which dropped them.
+    pub fn register(backend: *Backend, fd: Fd, old_mask: u32, new_mask: u32) errors.Error!void {
+        assert(old_mask & ~event.interest_mask == 0);
+        assert(new_mask & ~event.interest_mask == 0);
+        if (fd < 0) return error.BadDescriptor;
+        if (fd == backend.kqueue_fd or fd == backend.signal_pipe[0] or fd == backend.signal_pipe[1]) {
+            return error.InvalidArgument;
+        }
+        const filters = [_]struct { bit: u32, filter: i32 }{
+            .{ .bit = event.readable, .filter = c.EVFILT.READ },
+            .{ .bit = event.writable, .filter = c.EVFILT.WRITE },
+        };
+        for (filters) |f| {
+            const had = old_mask & f.bit != 0;
+            const wants = new_mask & f.bit != 0;
+            if (!had and !wants) continue;
+            if (had and wants and old_mask != new_mask) continue;
+            const change = kevent(@intCast(fd), f.filter, if (wants) c.EV.ADD else c.EV.DELETE, 0);
+            apply(backend.kqueue_fd, &.{change}) catch |err| switch (err) {
+                // Closing a descriptor removes its filters: nothing left to delete.
+                error.NotFound, error.BadDescriptor => if (wants) return err,
+                else => return err,
+            };
+        }
+    }
+
+    /// Waits up to timeout_ms and fills `events`; the read and write filters of one descriptor
+    /// arrive as two events, which the loop merges.
+    pub fn wait(backend: *Backend, events: []event.Event, timeout_ms: i32, woken: *bool) errors.Error!usize {
+        assert(events.len > 0);
+        var raw: [256]c.Kevent = undefined;
+        const max: usize = @min(raw.len, events.len);
+        var timeout: c.timespec = undefined;
+        const timeout_ptr: ?*const c.timespec = if (timeout_ms < 0) null else blk: {
+            timeout = .{ .sec = @divTrunc(timeout_ms, 1000), .nsec = @rem(timeout_ms, 1000) * std.time.ns_per_ms };
+            break :blk &timeout;
+        };
+        const rc = c.kevent(backend.kqueue_fd, &raw, 0, &raw, @intCast(max), timeout_ptr);
+        if (rc < 0) return switch (errno()) {
+            .INTR => 0,
+            else => |e| errors.fromErrno(e),
+        };
+        var count: usize = 0;
+        for (raw[0..@intCast(rc)]) |ev| {
+            if (ev.filter == c.EVFILT.USER) {
+                woken.* = true;
+                continue;
+            }
+            if (ev.ident == @as(usize, @intCast(backend.signal_pipe[0]))) {
+                backend.drainSignalPipe();
+                woken.* = true;
+                continue;
+            }
+            var mask: u32 = if (ev.filter == c.EVFILT.READ) event.readable else event.writable;
+            if (ev.flags & c.EV.EOF != 0) mask |= event.hangup;
+            if (ev.flags & c.EV.ERROR != 0) mask |= event.failed;
+            events[count] = .{ .fd = @intCast(ev.ident), .mask = mask };
+            count += 1;
+        }
+        return count;
+    }
+
+    /// Interrupts a wait or park from any thread.
+    pub fn wake(backend: *const Backend) errors.Error!void {
+        const change = kevent(wake_ident, c.EVFILT.USER, 0, c.NOTE.TRIGGER);
+        return apply(backend.kqueue_fd, &.{change});
+    }
+
+    /// The descriptor a signal handler writes to (see `notifyFromSignal`).
+    pub fn signalFd(backend: *const Backend) Fd {
+        return backend.signal_pipe[1];
+    }
+
+    /// Blocks any thread until the kqueue has an event pending, without harvesting it.
+    pub fn park(backend: *const Backend, timeout_ms: i32) errors.Error!bool {
+        var fds = [1]c.pollfd{.{ .fd = backend.kqueue_fd, .events = c.POLL.IN, .revents = 0 }};
+        const rc = c.poll(&fds, 1, timeout_ms);
+        if (rc < 0) return switch (errno()) {
+            .INTR => true,
+            else => |e| errors.fromErrno(e),
+        };
+        return rc > 0;
+    }
+
+    fn drainSignalPipe(backend: *Backend) void {
+        var buffer: [64]u8 = undefined;
+        var rounds: u32 = 0;
+        while (rounds < 16) : (rounds += 1) {
+            if (c.read(backend.signal_pipe[0], &buffer, buffer.len) < buffer.len) return;
+        }
+    }
+};
+
+/// Async-signal-safe: one write(2) to the self-pipe; a full pipe already means "wake up".
+pub fn notifyFromSignal(fd: Fd) void {
+    const byte = [1]u8{1};
+    _ = c.write(fd, &byte, 1);
+}
+
+fn kevent(ident: usize, filter: i32, flags: u32, fflags: u32) c.Kevent {
+    var ev = std.mem.zeroes(c.Kevent);
+    ev.ident = ident;
+    ev.filter = @intCast(filter);
+    ev.flags = @intCast(flags);
+    ev.fflags = fflags;
+    return ev;
+}
+
+fn apply(kqueue_fd: Fd, changes: []const c.Kevent) errors.Error!void {
+    var none: [1]c.Kevent = undefined;
+    if (c.kevent(kqueue_fd, changes.ptr, @intCast(changes.len), &none, 0, null) < 0) {
+        return errors.fromErrno(errno());
+    }
+}
+
+fn setCloseOnExec(fd: Fd) errors.Error!void {
+    if (c.fcntl(fd, c.F.SETFD, @as(c_int, c.FD_CLOEXEC)) < 0) return errors.fromErrno(errno());
+}
+
+fn setNonBlocking(fd: Fd) errors.Error!void {
+    const flags = c.fcntl(fd, c.F.GETFL);
+    if (flags < 0) return errors.fromErrno(errno());
+    const nonblock: c_int = @bitCast(@as(u32, @bitCast(c.O{ .NONBLOCK = true })));
+    if (c.fcntl(fd, c.F.SETFL, flags | nonblock) < 0) return errors.fromErrno(errno());
+}
+
+fn errno() c.E {
+    return c.errno(@as(c_int, -1));
+}

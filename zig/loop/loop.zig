@@ -1,0 +1,771 @@
+//! The poll loop: one public `Loop` type whose backend (epoll, kqueue or WSAPoll) is chosen at
+//! compile time. It keeps the interest table (JS watchers and hub op waiters per descriptor),
+//! turns readiness and signals into completion records in the shared ring, and hands ready op
+//! waiters to the hub (hub.zig), which resumes their stacklets.
+
+const std = @import("std");
+const builtin = @import("builtin");
+const assert = std.debug.assert;
+const errors = @import("errors.zig");
+const event = @import("event.zig");
+const ring_module = @import("ring.zig");
+const signals = @import("signals.zig");
+
+pub const Fd = event.Fd;
+pub const Event = event.Event;
+pub const Ring = ring_module.Ring;
+pub const Record = ring_module.Record;
+pub const Kind = ring_module.Kind;
+pub const readable = event.readable;
+pub const writable = event.writable;
+pub const failed = event.failed;
+pub const hangup = event.hangup;
+
+const backend_file = switch (builtin.os.tag) {
+    .linux => @import("epoll.zig"),
+    .macos, .ios, .freebsd, .netbsd, .openbsd, .dragonfly => @import("kqueue.zig"),
+    .windows => @import("windows.zig"),
+    else => @compileError("evergreen has no poll backend for this OS"),
+};
+pub const Backend = backend_file.Backend;
+
+/// Readiness events taken from the backend per poll; more stay pending (level-triggered).
+const events_max = 256;
+
+pub const Options = struct {
+    ring_capacity: u32 = 4096,
+    /// Must exceed the hub's ops_max: each live op reserves a slot for its final completion.
+    overflow_capacity: u32 = 2048,
+    watches_max: u32 = 1 << 16,
+};
+
+/// A hub op blocked on a descriptor. Lives inside the op; the loop only links it.
+pub const Waiter = struct {
+    next: ?*Waiter = null,
+    fd: Fd = undefined,
+    /// Readiness mask the waiter was woken with; 0 when canceled.
+    ready: u32 = 0,
+    canceled: bool = false,
+    /// In the runnable list (not in the interest table).
+    queued: bool = false,
+};
+
+pub const Direction = enum { read, write };
+
+const Interest = struct {
+    /// JS watcher mask and token (addReader/addWriter semantics).
+    watched: u32 = 0,
+    token: u32 = 0,
+    reader: ?*Waiter = null,
+    writer: ?*Waiter = null,
+    /// Mask currently registered with the backend.
+    registered: u32 = 0,
+    /// Readiness gathered this poll (kqueue reports read and write separately).
+    ready: u32 = 0,
+    dirty: bool = false,
+
+    fn desired(interest: *const Interest) u32 {
+        var mask = interest.watched;
+        if (interest.reader != null) mask |= readable;
+        if (interest.writer != null) mask |= writable;
+        return mask;
+    }
+};
+
+pub const Loop = struct {
+    gpa: std.mem.Allocator,
+    options: Options,
+    backend: Backend,
+    ring: Ring,
+    interests: std.AutoHashMapUnmanaged(Fd, Interest) = .empty,
+    /// Descriptors with readiness gathered this poll, in arrival order.
+    ready_fds: std.ArrayList(Fd) = .empty,
+    /// Descriptors whose registration may shrink; synced before the next wait so that an op
+    /// that waits again right after being woken costs no epoll_ctl.
+    dirty_fds: std.ArrayList(Fd) = .empty,
+    runnable_head: ?*Waiter = null,
+    runnable_tail: ?*Waiter = null,
+    signal_registration: ?u32 = null,
+    signal_watched: std.StaticBitSet(signals.signal_max + 1) = .empty,
+    signal_tokens: [signals.signal_max + 1]u32 = @splat(0),
+    /// Signal counts kept back because the ring was full (their wake-up is consumed).
+    signal_backlog: bool = false,
+    /// Read by park on another thread: poll(0) has something to report without any readiness.
+    park_hint: std.atomic.Value(bool) = .init(false),
+
+    pub fn init(gpa: std.mem.Allocator, options: Options) errors.Error!Loop {
+        if (options.watches_max == 0 or options.overflow_capacity == 0) return error.InvalidArgument;
+        var ring = try Ring.init(gpa, options.ring_capacity, options.overflow_capacity);
+        errdefer ring.deinit(gpa);
+        var backend = try Backend.init(gpa);
+        errdefer backend.deinit();
+        var loop: Loop = .{ .gpa = gpa, .options = options, .backend = backend, .ring = ring };
+        errdefer loop.ready_fds.deinit(gpa);
+        try loop.ready_fds.ensureTotalCapacity(gpa, events_max);
+        return loop;
+    }
+
+    /// Frees everything. The hub must have finished or canceled its ops (no waiters left).
+    pub fn deinit(loop: *Loop) void {
+        assert(loop.runnable_head == null);
+        if (loop.signal_registration) |registration| signals.unregister(registration);
+        loop.interests.deinit(loop.gpa);
+        loop.ready_fds.deinit(loop.gpa);
+        loop.dirty_fds.deinit(loop.gpa);
+        loop.backend.deinit();
+        loop.ring.deinit(loop.gpa);
+        loop.* = undefined;
+    }
+
+    /// Watches fd for `events` (readable|writable), replacing the previous mask; 0 unwatches.
+    /// Readiness is reported every poll while it lasts.
+    pub fn watch(loop: *Loop, fd: Fd, events: u32, token: u32) errors.Error!void {
+        if (events & ~event.interest_mask != 0) return error.InvalidArgument;
+        if (events == 0) return loop.unwatch(fd);
+        const interest = try loop.interestFor(fd);
+        const previous = interest.*;
+        interest.watched = events;
+        interest.token = token;
+        loop.reassert(fd, interest) catch |err| {
+            interest.watched = previous.watched;
+            interest.token = previous.token;
+            loop.forgetIfIdle(fd, interest);
+            return err;
+        };
+    }
+
+    /// Stops the JS watcher of fd; NotFound if there is none.
+    pub fn unwatch(loop: *Loop, fd: Fd) errors.Error!void {
+        const interest = loop.interests.getPtr(fd) orelse return error.NotFound;
+        if (interest.watched == 0) return error.NotFound;
+        interest.watched = 0;
+        interest.ready = 0;
+        loop.sync(fd, interest) catch {
+            // The descriptor is gone (closed): nothing is registered any more.
+            interest.registered = interest.desired();
+        };
+        loop.forgetIfIdle(fd, interest);
+    }
+
+    /// Reports `signo` as signal records carrying `token` until unwatched.
+    pub fn watchSignal(loop: *Loop, signo: i32, token: u32) errors.Error!void {
+        const number = try signals.validate(signo);
+        const registration = loop.signal_registration orelse blk: {
+            const index = try signals.register(loop.backend.signalFd(), backend_file.notifyFromSignal);
+            loop.signal_registration = index;
+            break :blk index;
+        };
+        if (!loop.signal_watched.isSet(number)) try signals.watch(registration, signo);
+        loop.signal_watched.set(number);
+        loop.signal_tokens[number] = token;
+    }
+
+    pub fn unwatchSignal(loop: *Loop, signo: i32) errors.Error!void {
+        const number = try signals.validate(signo);
+        if (!loop.signal_watched.isSet(number)) return error.NotFound;
+        try signals.unwatch(loop.signal_registration.?, signo);
+        loop.signal_watched.unset(number);
+    }
+
+    /// Wakes a poll or park in progress. Any thread.
+    pub fn wake(loop: *const Loop) errors.Error!void {
+        return loop.backend.wake();
+    }
+
+    /// Waits (any thread) until poll would find something, on wake, or on timeout; never
+    /// touches the ring or the interest table. Returns false on timeout.
+    pub fn park(loop: *Loop, timeout_ms: i32) errors.Error!bool {
+        if (loop.park_hint.load(.acquire)) return true;
+        return loop.backend.park(timeout_ms);
+    }
+
+    /// Parks a hub op on fd until it is ready in `direction`; at most one op per direction.
+    pub fn addWaiter(loop: *Loop, fd: Fd, direction: Direction, waiter: *Waiter) errors.Error!void {
+        assert(!waiter.queued);
+        const interest = try loop.interestFor(fd);
+        const slot = switch (direction) {
+            .read => &interest.reader,
+            .write => &interest.writer,
+        };
+        if (slot.* != null) {
+            loop.forgetIfIdle(fd, interest);
+            return error.Busy;
+        }
+        waiter.* = .{ .fd = fd };
+        slot.* = waiter;
+        // Registering now reports a bad descriptor to the op that passed it.
+        if (interest.desired() & ~interest.registered != 0) {
+            loop.sync(fd, interest) catch |err| {
+                slot.* = null;
+                loop.forgetIfIdle(fd, interest);
+                return err;
+            };
+        }
+    }
+
+    /// Takes back a waiter that was not woken (its op could not suspend, or is being dropped).
+    pub fn removeWaiter(loop: *Loop, waiter: *Waiter) void {
+        assert(!waiter.queued);
+        const interest = loop.interests.getPtr(waiter.fd) orelse return;
+        inline for (.{ &interest.reader, &interest.writer }) |slot| {
+            if (slot.* == waiter) slot.* = null;
+        }
+        loop.markDirty(waiter.fd, interest);
+    }
+
+    /// Wakes every op waiting on fd with `canceled` set (before closing it, for example).
+    pub fn cancelWaiters(loop: *Loop, fd: Fd) void {
+        const interest = loop.interests.getPtr(fd) orelse return;
+        inline for (.{ &interest.reader, &interest.writer }) |slot| {
+            if (slot.*) |waiter| {
+                slot.* = null;
+                waiter.canceled = true;
+                loop.makeRunnable(waiter);
+            }
+        }
+        loop.markDirty(fd, interest);
+    }
+
+    /// Takes the ops made runnable so far, oldest first (the hub resumes them).
+    pub fn takeRunnable(loop: *Loop) ?*Waiter {
+        const head = loop.runnable_head;
+        loop.runnable_head = null;
+        loop.runnable_tail = null;
+        return head;
+    }
+
+    pub fn hasRunnable(loop: *const Loop) bool {
+        return loop.runnable_head != null;
+    }
+
+    /// One loop turn: moves queued records into the ring, waits up to timeout_ms (0: no wait,
+    /// negative: forever) unless something is already pending, then records signals and
+    /// readiness and queues woken op waiters.
+    pub fn poll(loop: *Loop, timeout_ms: i32) errors.Error!void {
+        try loop.ring.flushOverflow();
+        try loop.syncDirty();
+        const pending = loop.ring.overflow_len > 0 or loop.runnable_head != null or
+            loop.signal_backlog or try loop.ring.free() == 0;
+        var events: [events_max]Event = undefined;
+        var woken = false;
+        const count = try loop.backend.wait(&events, if (pending) 0 else timeout_ms, &woken);
+        try loop.collectSignals();
+        for (events[0..count]) |ready| loop.dispatch(ready);
+        try loop.emitReadiness();
+        loop.updateParkHint(false);
+    }
+
+    /// Recomputes the hint park reads; the hub calls it after running ops, with `more_work`
+    /// set when it has ops to resume that no readiness will announce.
+    pub fn updateParkHint(loop: *Loop, more_work: bool) void {
+        const pending = more_work or loop.ring.overflow_len > 0 or loop.runnable_head != null or
+            loop.signal_backlog;
+        loop.park_hint.store(pending, .release);
+    }
+
+    /// Posts a record that must not be lost (ring, else overflow queue).
+    pub fn post(loop: *Loop, record: Record) errors.Error!void {
+        return loop.ring.post(record);
+    }
+
+    fn interestFor(loop: *Loop, fd: Fd) errors.Error!*Interest {
+        if (loop.interests.getPtr(fd)) |interest| return interest;
+        if (loop.interests.count() >= loop.options.watches_max) return error.TooManyOpenFiles;
+        try loop.dirty_fds.ensureTotalCapacity(loop.gpa, loop.interests.count() + 1);
+        const entry = try loop.interests.getOrPut(loop.gpa, fd);
+        assert(!entry.found_existing);
+        entry.value_ptr.* = .{};
+        return entry.value_ptr;
+    }
+
+    fn sync(loop: *Loop, fd: Fd, interest: *Interest) errors.Error!void {
+        const desired = interest.desired();
+        if (desired == interest.registered) return;
+        try loop.backend.register(fd, interest.registered, desired);
+        interest.registered = desired;
+    }
+
+    /// Like sync, but registers even an unchanged mask: a watch call may name a descriptor
+    /// that was closed (dropping its registration) and reopened under the same number.
+    fn reassert(loop: *Loop, fd: Fd, interest: *Interest) errors.Error!void {
+        const desired = interest.desired();
+        try loop.backend.register(fd, interest.registered, desired);
+        interest.registered = desired;
+    }
+
+    fn forgetIfIdle(loop: *Loop, fd: Fd, interest: *Interest) void {
+        if (interest.desired() != 0 or interest.registered != 0 or interest.dirty) return;
+        assert(loop.interests.remove(fd));
+    }
+
+    fn markDirty(loop: *Loop, fd: Fd, interest: *Interest) void {
+        if (interest.dirty) return;
+        interest.dirty = true;
+        // Capacity is reserved per interest in interestFor.
+        loop.dirty_fds.appendAssumeCapacity(fd);
+    }
+
+    fn syncDirty(loop: *Loop) errors.Error!void {
+        for (loop.dirty_fds.items) |fd| {
+            const interest = loop.interests.getPtr(fd) orelse continue;
+            interest.dirty = false;
+            loop.sync(fd, interest) catch {
+                // Shrinking interest in a closed descriptor: the kernel already dropped it.
+                interest.registered = interest.desired();
+            };
+            loop.forgetIfIdle(fd, interest);
+        }
+        loop.dirty_fds.clearRetainingCapacity();
+    }
+
+    fn makeRunnable(loop: *Loop, waiter: *Waiter) void {
+        assert(!waiter.queued);
+        waiter.queued = true;
+        waiter.next = null;
+        if (loop.runnable_tail) |tail| {
+            tail.next = waiter;
+        } else {
+            loop.runnable_head = waiter;
+        }
+        loop.runnable_tail = waiter;
+    }
+
+    fn dispatch(loop: *Loop, ready: Event) void {
+        const interest = loop.interests.getPtr(ready.fd) orelse return;
+        if (interest.reader) |waiter| {
+            if (ready.mask & (readable | failed | hangup) != 0) {
+                interest.reader = null;
+                waiter.ready = ready.mask;
+                loop.makeRunnable(waiter);
+                loop.markDirty(ready.fd, interest);
+            }
+        }
+        if (interest.writer) |waiter| {
+            if (ready.mask & (writable | failed) != 0) {
+                interest.writer = null;
+                waiter.ready = ready.mask;
+                loop.makeRunnable(waiter);
+                loop.markDirty(ready.fd, interest);
+            }
+        }
+        if (ready.mask & interest.watched == 0) return;
+        if (interest.ready == 0) {
+            if (loop.ready_fds.items.len == loop.ready_fds.capacity) return; // next poll
+            loop.ready_fds.appendAssumeCapacity(ready.fd);
+        }
+        interest.ready |= ready.mask;
+    }
+
+    fn emitReadiness(loop: *Loop) errors.Error!void {
+        defer loop.ready_fds.clearRetainingCapacity();
+        var room = try loop.ring.free();
+        for (loop.ready_fds.items) |fd| {
+            const interest = loop.interests.getPtr(fd) orelse continue;
+            const mask = interest.ready & (interest.watched | failed | hangup);
+            interest.ready = 0;
+            if (mask & interest.watched == 0) continue;
+            if (room == 0) {
+                // Level-triggered: still ready next poll, so nothing is lost by waiting.
+                loop.ring.noteDeferred();
+                continue;
+            }
+            assert(try loop.ring.tryPush(.{
+                .token = interest.token,
+                .result = @intCast(mask),
+                .kind = @backingInt(Kind.readiness),
+                .aux = @truncate(@as(usize, @bitCast(@as(isize, @intCast(fd))))),
+            }));
+            room -= 1;
+        }
+    }
+
+    fn collectSignals(loop: *Loop) errors.Error!void {
+        const registration = loop.signal_registration orelse return;
+        loop.signal_backlog = false;
+        var iterator = loop.signal_watched.iterator(.{});
+        while (iterator.next()) |number| {
+            const signo: u32 = @intCast(number);
+            const count = signals.take(registration, signo);
+            if (count == 0) continue;
+            const record: Record = .{
+                .token = loop.signal_tokens[number],
+                .result = @intCast(signo),
+                .kind = @backingInt(Kind.signal),
+                .aux = count,
+            };
+            if (!try loop.ring.tryPush(record)) {
+                signals.giveBack(registration, signo, count);
+                loop.ring.noteDeferred();
+                loop.signal_backlog = true;
+            }
+        }
+    }
+};
+
+// ---------------------------------------------------------------------------------------
+// Tests: real descriptors, real threads, real signals.
+
+const testing = std.testing;
+const support = @import("test_support.zig");
+const is_windows = builtin.os.tag == .windows;
+
+fn drain(loop: *Loop, out: []Record) u32 {
+    const header = loop.ring.header;
+    var n: u32 = 0;
+    while (header.head != header.tail and n < out.len) : (n += 1) {
+        out[n] = loop.ring.records[header.head & (loop.ring.records.len - 1)];
+        header.head +%= 1;
+    }
+    return n;
+}
+
+fn streamPair() ![2]Fd {
+    return if (is_windows) support.tcpPair() else support.pipe();
+}
+
+test "a watched pipe is reported on every poll while it stays readable" {
+    var loop = try Loop.init(testing.allocator, .{ .ring_capacity = 16 });
+    defer loop.deinit();
+    const fds = try streamPair();
+    defer for (fds) |fd| support.close(fd);
+    try loop.watch(fds[0], readable, 7);
+    var out: [16]Record = undefined;
+
+    try loop.poll(0);
+    try testing.expectEqual(@as(u32, 0), drain(&loop, &out));
+
+    _ = try support.write(fds[1], "x");
+    for (0..3) |_| {
+        try loop.poll(1000);
+        try testing.expectEqual(@as(u32, 1), drain(&loop, &out));
+        try testing.expectEqual(@as(u32, 7), out[0].token);
+        try testing.expectEqual(@backingInt(Kind.readiness), out[0].kind);
+        try testing.expect(@as(u32, @intCast(out[0].result)) & readable != 0);
+    }
+    var buffer: [8]u8 = undefined;
+    try testing.expectEqual(@as(usize, 1), try support.read(fds[0], &buffer));
+    try loop.poll(0);
+    try testing.expectEqual(@as(u32, 0), drain(&loop, &out));
+}
+
+test "watch replaces the mask, unwatch stops reports, unknown fds are errors" {
+    var loop = try Loop.init(testing.allocator, .{ .ring_capacity = 16 });
+    defer loop.deinit();
+    const fds = try support.socketPair();
+    defer for (fds) |fd| support.close(fd);
+    var out: [16]Record = undefined;
+
+    try loop.watch(fds[0], writable, 1);
+    try loop.poll(1000);
+    try testing.expectEqual(@as(u32, 1), drain(&loop, &out));
+    try testing.expectEqual(@as(i32, writable), out[0].result & (readable | writable));
+
+    try loop.watch(fds[0], readable, 2);
+    try loop.poll(0);
+    try testing.expectEqual(@as(u32, 0), drain(&loop, &out));
+
+    _ = try support.write(fds[1], "ping");
+    try loop.poll(1000);
+    try testing.expectEqual(@as(u32, 1), drain(&loop, &out));
+    try testing.expectEqual(@as(u32, 2), out[0].token);
+
+    try loop.unwatch(fds[0]);
+    try loop.poll(0);
+    try testing.expectEqual(@as(u32, 0), drain(&loop, &out));
+    try testing.expectError(error.NotFound, loop.unwatch(fds[0]));
+    try testing.expectError(error.InvalidArgument, loop.watch(fds[0], 4, 0));
+    try testing.expectEqual(@as(u32, 0), loop.interests.count());
+}
+
+test "watching a reused descriptor number registers the new descriptor" {
+    if (is_windows) return error.SkipZigTest;
+    var loop = try Loop.init(testing.allocator, .{});
+    defer loop.deinit();
+    const first = try support.pipe();
+    try loop.watch(first[0], readable, 1);
+    // Closed without unwatch: epoll drops it; the next pipe likely gets the same numbers.
+    support.close(first[0]);
+    support.close(first[1]);
+    const second = try support.pipe();
+    defer for (second) |fd| support.close(fd);
+    try loop.watch(second[0], readable, 2);
+    _ = try support.write(second[1], "x");
+    try loop.poll(1000);
+    var out: [4]Record = undefined;
+    try testing.expectEqual(@as(u32, 1), drain(&loop, &out));
+    try testing.expectEqual(@as(u32, 2), out[0].token);
+}
+
+test "a closed descriptor cannot be watched" {
+    if (is_windows) return error.SkipZigTest;
+    var loop = try Loop.init(testing.allocator, .{});
+    defer loop.deinit();
+    const fds = try support.pipe();
+    support.close(fds[0]);
+    support.close(fds[1]);
+    try testing.expectError(error.BadDescriptor, loop.watch(fds[0], readable, 1));
+    try testing.expectError(error.BadDescriptor, loop.watch(-5, readable, 1));
+    try testing.expectEqual(@as(u32, 0), loop.interests.count());
+}
+
+test "a peer hang-up is reported as readable with the hangup bit" {
+    var loop = try Loop.init(testing.allocator, .{});
+    defer loop.deinit();
+    const fds = try support.socketPair();
+    defer support.close(fds[0]);
+    try loop.watch(fds[0], readable, 3);
+    support.close(fds[1]);
+    try loop.poll(1000);
+    var out: [4]Record = undefined;
+    try testing.expectEqual(@as(u32, 1), drain(&loop, &out));
+    try testing.expect(out[0].result & readable != 0);
+}
+
+test "TCP sockets over 127.0.0.1 report readiness both ways" {
+    var loop = try Loop.init(testing.allocator, .{});
+    defer loop.deinit();
+    const fds = try support.tcpPair();
+    defer for (fds) |fd| support.close(fd);
+    try loop.watch(fds[0], readable | writable, 10);
+    try loop.watch(fds[1], readable, 11);
+    var out: [8]Record = undefined;
+    try loop.poll(1000);
+    try testing.expectEqual(@as(u32, 1), drain(&loop, &out));
+    try testing.expectEqual(@as(u32, 10), out[0].token);
+    try testing.expectEqual(@as(i32, writable), out[0].result & (readable | writable));
+
+    _ = try support.write(fds[0], "hello");
+    var got_reader = false;
+    var attempt: u32 = 0;
+    while (!got_reader and attempt < 50) : (attempt += 1) {
+        try loop.poll(100);
+        const n = drain(&loop, &out);
+        for (out[0..n]) |record| {
+            if (record.token == 11) got_reader = true;
+        }
+    }
+    try testing.expect(got_reader);
+}
+
+test "a full ring defers readiness to the next poll without losing any" {
+    if (is_windows) return error.SkipZigTest;
+    var loop = try Loop.init(testing.allocator, .{ .ring_capacity = 4 });
+    defer loop.deinit();
+    var pipes: [10][2]Fd = undefined;
+    for (&pipes, 0..) |*p, i| {
+        p.* = try support.pipe();
+        try loop.watch(p[0], readable, @intCast(i));
+        _ = try support.write(p[1], "x");
+    }
+    defer for (pipes) |p| {
+        support.close(p[0]);
+        support.close(p[1]);
+    };
+    var seen = std.StaticBitSet(10).empty;
+    var out: [4]Record = undefined;
+    var rounds: u32 = 0;
+    var buffer: [4]u8 = undefined;
+    while (seen.count() < 10 and rounds < 10) : (rounds += 1) {
+        try loop.poll(0);
+        const n = drain(&loop, &out);
+        try testing.expect(n <= 4);
+        for (out[0..n]) |record| {
+            seen.set(record.token);
+            _ = try support.read(pipes[record.token][0], &buffer);
+        }
+    }
+    try testing.expectEqual(@as(usize, 10), seen.count());
+    try testing.expect(loop.ring.header.deferred > 0);
+}
+
+const Waker = struct {
+    fn run(loop: *Loop) void {
+        support.sleepMs(50);
+        loop.wake() catch unreachable;
+    }
+};
+
+test "wake from another thread interrupts a poll that would wait forever" {
+    var loop = try Loop.init(testing.allocator, .{});
+    defer loop.deinit();
+    const thread = try std.Thread.spawn(.{}, Waker.run, .{&loop});
+    try loop.poll(event.wait_forever);
+    thread.join();
+    var out: [4]Record = undefined;
+    try testing.expectEqual(@as(u32, 0), drain(&loop, &out));
+}
+
+const Parker = struct {
+    result: errors.Error!bool = false,
+    fn run(parker: *Parker, loop: *Loop, timeout_ms: i32) void {
+        parker.result = loop.park(timeout_ms);
+    }
+};
+
+test "park on another thread returns on wake, on readiness and on timeout" {
+    var loop = try Loop.init(testing.allocator, .{});
+    defer loop.deinit();
+
+    var parker: Parker = .{};
+    var thread = try std.Thread.spawn(.{}, Parker.run, .{ &parker, &loop, -1 });
+    support.sleepMs(20);
+    try loop.wake();
+    thread.join();
+    try testing.expect(try parker.result);
+    try loop.poll(0); // harvests the wake-up
+
+    parker = .{};
+    thread = try std.Thread.spawn(.{}, Parker.run, .{ &parker, &loop, 30 });
+    thread.join();
+    try testing.expect(!try parker.result);
+
+    const fds = try streamPair();
+    defer for (fds) |fd| support.close(fd);
+    try loop.watch(fds[0], readable, 1);
+    _ = try support.write(fds[1], "x");
+    parker = .{};
+    thread = try std.Thread.spawn(.{}, Parker.run, .{ &parker, &loop, 5000 });
+    thread.join();
+    try testing.expect(try parker.result);
+}
+
+test "op waiters are woken once and their interest is dropped lazily" {
+    var loop = try Loop.init(testing.allocator, .{});
+    defer loop.deinit();
+    const fds = try streamPair();
+    defer for (fds) |fd| support.close(fd);
+    var reader: Waiter = .{};
+    var other: Waiter = .{};
+    try loop.addWaiter(fds[0], .read, &reader);
+    try testing.expectError(error.Busy, loop.addWaiter(fds[0], .read, &other));
+    try loop.poll(0);
+    try testing.expect(loop.takeRunnable() == null);
+
+    _ = try support.write(fds[1], "x");
+    try loop.poll(1000);
+    const woken = loop.takeRunnable().?;
+    try testing.expect(woken == &reader);
+    try testing.expect(woken.ready & readable != 0);
+    try testing.expect(woken.next == null);
+    reader.queued = false;
+    try loop.poll(0);
+    try testing.expect(loop.takeRunnable() == null);
+    try testing.expectEqual(@as(u32, 0), loop.interests.count());
+}
+
+test "canceling waiters wakes them with the canceled flag" {
+    var loop = try Loop.init(testing.allocator, .{});
+    defer loop.deinit();
+    const fds = try streamPair();
+    defer for (fds) |fd| support.close(fd);
+    var reader: Waiter = .{};
+    var writer: Waiter = .{};
+    try loop.addWaiter(fds[0], .read, &reader);
+    try loop.addWaiter(fds[0], .write, &writer);
+    loop.cancelWaiters(fds[0]);
+    const first = loop.takeRunnable().?;
+    try testing.expect(first == &reader and first.canceled);
+    try testing.expect(first.next == &writer and writer.canceled);
+    reader.queued = false;
+    writer.queued = false;
+    try loop.poll(0);
+    try testing.expectEqual(@as(u32, 0), loop.interests.count());
+}
+
+// Signals: POSIX only (console control events cannot be raised under test on Windows).
+
+var previous_handler_calls = std.atomic.Value(u32).init(0);
+
+fn countingHandler(sig: std.c.SIG) callconv(.c) void {
+    _ = sig;
+    _ = previous_handler_calls.fetchAdd(1, .seq_cst);
+}
+
+test "a watched signal raised to self becomes a record, chained to the previous handler" {
+    if (is_windows) return error.SkipZigTest;
+    const c = std.c;
+    const usr1: c.SIG = .USR1;
+    const signo: i32 = @intCast(@backingInt(usr1));
+    var original: c.Sigaction = undefined;
+    const counting: c.Sigaction = .{
+        .handler = .{ .handler = &countingHandler },
+        .mask = std.posix.sigemptyset(),
+        .flags = 0,
+    };
+    try testing.expectEqual(@as(c_int, 0), c.sigaction(usr1, &counting, &original));
+    defer _ = c.sigaction(usr1, &original, null);
+
+    var loop = try Loop.init(testing.allocator, .{});
+    defer loop.deinit();
+    try loop.watchSignal(signo, 99);
+    try testing.expect(signals.isInstalled(@intCast(signo)));
+    const calls_before = previous_handler_calls.load(.seq_cst);
+    try testing.expectEqual(@as(c_int, 0), c.raise(usr1));
+    try testing.expectEqual(@as(c_int, 0), c.raise(usr1));
+
+    var out: [4]Record = undefined;
+    try loop.poll(1000);
+    try testing.expectEqual(@as(u32, 1), drain(&loop, &out));
+    try testing.expectEqual(@as(u32, 99), out[0].token);
+    try testing.expectEqual(signo, out[0].result);
+    try testing.expectEqual(@backingInt(Kind.signal), out[0].kind);
+    try testing.expectEqual(@as(u32, 2), out[0].aux);
+    try testing.expectEqual(calls_before + 2, previous_handler_calls.load(.seq_cst));
+
+    try loop.unwatchSignal(signo);
+    try testing.expect(!signals.isInstalled(@intCast(signo)));
+    var restored: c.Sigaction = undefined;
+    _ = c.sigaction(usr1, null, &restored);
+    try testing.expect(restored.handler.handler == counting.handler.handler);
+    try testing.expectError(error.NotFound, loop.unwatchSignal(signo));
+}
+
+test "signals that cannot or must not be caught are refused" {
+    if (is_windows) return error.SkipZigTest;
+    var loop = try Loop.init(testing.allocator, .{});
+    defer loop.deinit();
+    const c = std.c;
+    for ([_]c.SIG{ .KILL, .STOP, .SEGV }) |sig| {
+        try testing.expectError(error.InvalidArgument, loop.watchSignal(@intCast(@backingInt(sig)), 1));
+    }
+    try testing.expectError(error.InvalidArgument, loop.watchSignal(0, 1));
+    try testing.expectError(error.InvalidArgument, loop.watchSignal(1000, 1));
+}
+
+test "two loops watching one signal both see it; a full ring keeps the count" {
+    if (is_windows) return error.SkipZigTest;
+    const c = std.c;
+    const usr2: c.SIG = .USR2;
+    const signo: i32 = @intCast(@backingInt(usr2));
+    var a = try Loop.init(testing.allocator, .{ .ring_capacity = 4 });
+    defer a.deinit();
+    var b = try Loop.init(testing.allocator, .{});
+    defer b.deinit();
+    try a.watchSignal(signo, 1);
+    try b.watchSignal(signo, 2);
+    defer b.unwatchSignal(signo) catch {};
+
+    // Fill a's ring with readiness first.
+    const fds = try support.socketPair();
+    defer for (fds) |fd| support.close(fd);
+    try a.watch(fds[0], writable, 5);
+    for (0..4) |_| try a.poll(0);
+    try testing.expectEqual(@as(u32, 4), try a.ring.count());
+
+    try testing.expectEqual(@as(c_int, 0), c.raise(usr2));
+    try a.poll(0);
+    try b.poll(1000);
+    var out: [4]Record = undefined;
+    try testing.expectEqual(@as(u32, 1), drain(&b, &out));
+    try testing.expectEqual(@as(u32, 2), out[0].token);
+
+    // a's ring was full: the signal waits, counted, until there is room, and a park
+    // returns at once meanwhile (its wake-up was consumed by the poll).
+    try testing.expect(try a.park(10_000));
+    try testing.expectEqual(@as(u32, 4), drain(&a, &out));
+    try a.unwatch(fds[0]);
+    try a.poll(0);
+    try testing.expectEqual(@as(u32, 1), drain(&a, &out));
+    try testing.expectEqual(@as(u32, 1), out[0].token);
+    try testing.expectEqual(@as(u32, 1), out[0].aux);
+}

@@ -8,3 +8,32 @@
 
 export { current, Fiber, FiberError, type FiberTarget } from "./src/fiber.ts";
 export { FiberLocal, local } from "./src/local.ts";
+export { type Callback, EventLoop, Handler } from "./src/loop.ts";
+export { sleep, spawn, Task, task, TaskExit } from "./src/tasks.ts";
+export { Event } from "./src/sync/event.ts";
+export {
+  BoundedSemaphore,
+  Condition,
+  Lock,
+  RLock,
+  Semaphore,
+} from "./src/sync/locks.ts";
+export {
+  LifoQueue,
+  PriorityQueue,
+  Queue,
+  QueueEmpty,
+  QueueFull,
+} from "./src/sync/queue.ts";
+export { Channel, StopIteration } from "./src/sync/channel.ts";
+export { Timeout } from "./src/sync/timeout.ts";
+export {
+  asCompleted,
+  CancelledError,
+  Future,
+  type ReturnWhen,
+  TaskPoolExecutor,
+  TimeoutError,
+  wait,
+  waitPromise,
+} from "./src/futures.ts";

@@ -1,0 +1,637 @@
+/**
+ * Futures for tasks (evergreen's `futures` module): `Future`, a pool of
+ * worker tasks (`TaskPoolExecutor`), `wait` and `asCompleted` over several
+ * futures, and `waitPromise`, the bridge that lets a task wait for an
+ * ordinary JS promise while `loop.run()` keeps Deno's event loop turning.
+ *
+ * @module
+ */
+
+import type { FiberTarget } from "./fiber.ts";
+import { describe, EventLoop } from "./loop.ts";
+import { spawn, type Task, TaskExit } from "./tasks.ts";
+import { Event } from "./sync/event.ts";
+import { Queue } from "./sync/queue.ts";
+import { WaitQueue } from "./sync/wait_queue.ts";
+
+/**
+ * Thrown by {@linkcode Future.get} on a cancelled future.
+ *
+ * @example
+ * ```ts
+ * import { CancelledError } from "./futures.ts";
+ * console.log(new CancelledError().name); // "CancelledError"
+ * ```
+ */
+export class CancelledError extends Error {
+  /** Creates the error. */
+  constructor(message = "the future was cancelled") {
+    super(message);
+    this.name = "CancelledError";
+  }
+}
+
+/**
+ * Thrown when a wait on futures passes its timeout.
+ *
+ * @example
+ * ```ts
+ * import { TimeoutError } from "./futures.ts";
+ * console.log(new TimeoutError().name); // "TimeoutError"
+ * ```
+ */
+export class TimeoutError extends Error {
+  /** Creates the error. */
+  constructor(message = "the operation timed out") {
+    super(message);
+    this.name = "TimeoutError";
+  }
+}
+
+const PENDING = 0;
+const RUNNING = 1;
+const CANCELLED = 2;
+const FINISHED = 3;
+
+let runningOrCancelled: (future: Future<unknown>) => boolean;
+let watchFuture: (
+  future: Future<unknown>,
+  watcher: (future: Future<unknown>) => void,
+) => void;
+let unwatchFuture: (
+  future: Future<unknown>,
+  watcher: (future: Future<unknown>) => void,
+) => void;
+let failedFuture: (future: Future<unknown>) => boolean;
+
+/**
+ * The result of work that ends later: a value, an error, or cancellation.
+ * Tasks block on it with `yield* future.get()`.
+ *
+ * @example
+ * ```ts
+ * import { EventLoop } from "./loop.ts";
+ * import { spawn } from "./tasks.ts";
+ * import { Future } from "./futures.ts";
+ *
+ * using loop = new EventLoop();
+ * const answer = new Future<number>();
+ * spawn(function* () {
+ *   console.log(yield* answer.get()); // 42
+ * });
+ * loop.callLater(5, () => answer.setResult(42));
+ * await loop.run();
+ * ```
+ */
+export class Future<T> {
+  #state = PENDING;
+  // Stored without T so that a Future<never> is usable as any Future<T>.
+  #result: unknown = undefined;
+  #error: unknown = undefined;
+  #failed = false;
+  #callbacks: ((future: never) => void)[] = [];
+  // wait()/asCompleted() watchers, told synchronously on completion.
+  #watchers = new Set<(future: never) => void>();
+  #done = new WaitQueue(() => {});
+
+  static {
+    runningOrCancelled = (future) => {
+      if (future.#state === CANCELLED) return false;
+      if (future.#state !== PENDING) {
+        throw new Error("future is already running or done");
+      }
+      future.#state = RUNNING;
+      return true;
+    };
+    watchFuture = (future, watcher) => future.#watchers.add(watcher);
+    unwatchFuture = (future, watcher) => future.#watchers.delete(watcher);
+    failedFuture = (future) => future.#failed;
+  }
+
+  /**
+   * Cancels a future that has not started running; returns false if it is
+   * running or finished, true if it is (now) cancelled.
+   */
+  cancel(): boolean {
+    if (this.#state === RUNNING || this.#state === FINISHED) return false;
+    if (this.#state === CANCELLED) return true;
+    this.#state = CANCELLED;
+    this.#complete();
+    return true;
+  }
+
+  /** True if the future was cancelled. */
+  cancelled(): boolean {
+    return this.#state === CANCELLED;
+  }
+
+  /** True if the future was cancelled or has a result or an error. */
+  done(): boolean {
+    return this.#state === CANCELLED || this.#state === FINISHED;
+  }
+
+  /**
+   * Blocks until the future is done and returns its result; use with
+   * `yield*`.
+   *
+   * @throws the future's error if it failed.
+   * @throws {CancelledError} if it was cancelled.
+   * @throws {TimeoutError} if `timeoutMs` passed first.
+   */
+  *get(timeoutMs?: number): Generator<unknown, T, unknown> {
+    if (!this.done()) yield* this.#done.wait(timeoutMs, "Future.get()");
+    if (this.#state === CANCELLED) throw new CancelledError();
+    if (this.#state !== FINISHED) {
+      throw new TimeoutError(`future not done after ${timeoutMs} ms`);
+    }
+    if (this.#failed) throw this.#error;
+    return this.#result as T;
+  }
+
+  /**
+   * Calls `callback(future)` once the future is done (at once if it is).
+   * Errors it throws go to the loop's exception handler.
+   *
+   * @throws {TypeError} if `callback` is not a function.
+   */
+  addDoneCallback(callback: (future: Future<T>) => void): void {
+    if (typeof callback !== "function") {
+      throw new TypeError(
+        `addDoneCallback() needs a function, got ${describe(callback)}`,
+      );
+    }
+    if (this.done()) {
+      runCallback(callback, this as Future<unknown>);
+    } else {
+      this.#callbacks.push(callback);
+    }
+  }
+
+  /**
+   * Completes the future with `value`.
+   *
+   * @throws {Error} if it is already done.
+   */
+  setResult(value: T): void {
+    this.#checkSettable("setResult");
+    this.#result = value;
+    this.#state = FINISHED;
+    this.#complete();
+  }
+
+  /**
+   * Completes the future with `error`, which `get()` then throws.
+   *
+   * @throws {Error} if it is already done.
+   */
+  setException(error: unknown): void {
+    this.#checkSettable("setException");
+    this.#error = error;
+    this.#failed = true;
+    this.#state = FINISHED;
+    this.#complete();
+  }
+
+  #checkSettable(what: string): void {
+    if (this.done()) {
+      throw new Error(
+        `${what}() on a future that is already ${
+          this.#state === CANCELLED ? "cancelled" : "done"
+        }`,
+      );
+    }
+  }
+
+  #complete(): void {
+    this.#done.notifyAll();
+    for (const watcher of [...this.#watchers]) watcher(this as never);
+    const callbacks = this.#callbacks;
+    this.#callbacks = [];
+    for (const callback of callbacks) runCallback(callback, this);
+  }
+}
+
+function runCallback(
+  callback: (future: never) => void,
+  future: Future<unknown>,
+): void {
+  try {
+    callback(future as never);
+  } catch (error) {
+    const loop = EventLoop._peek();
+    if (loop === null) console.error(error);
+    else loop._reportError(error);
+  }
+}
+
+/** When {@linkcode wait} returns (Python's `concurrent.futures` names). */
+export type ReturnWhen =
+  | "FIRST_COMPLETED"
+  | "FIRST_EXCEPTION"
+  | "ALL_COMPLETED";
+
+/**
+ * Waits until some or all of `futures` are done; use with `yield*`. With
+ * `FIRST_COMPLETED` it returns when any is done, with `FIRST_EXCEPTION` when
+ * any fails (or all are done), with `ALL_COMPLETED` (default) when all are.
+ * After `timeoutMs` it returns whatever is done by then.
+ *
+ * @throws {TypeError} if `returnWhen` is not one of the three names.
+ *
+ * @example
+ * ```ts
+ * import { EventLoop } from "./loop.ts";
+ * import { sleep, spawn } from "./tasks.ts";
+ * import { TaskPoolExecutor, wait } from "./futures.ts";
+ *
+ * using loop = new EventLoop();
+ * spawn(function* () {
+ *   const pool = new TaskPoolExecutor(4);
+ *   const fast = pool.submit(function* () {
+ *     yield* sleep(1);
+ *     return "fast";
+ *   });
+ *   const slow = pool.submit(function* () {
+ *     yield* sleep(50);
+ *     return "slow";
+ *   });
+ *   const { done } = yield* wait([fast, slow], undefined, "FIRST_COMPLETED");
+ *   console.log(done.has(fast), done.has(slow)); // true false
+ *   yield* pool.shutdown();
+ * });
+ * await loop.run();
+ * ```
+ */
+export function wait<T>(
+  futures: Iterable<Future<T>>,
+  timeoutMs?: number,
+  returnWhen: ReturnWhen = "ALL_COMPLETED",
+): Generator<
+  unknown,
+  { done: Set<Future<T>>; notDone: Set<Future<T>> },
+  unknown
+> {
+  if (
+    returnWhen !== "FIRST_COMPLETED" && returnWhen !== "FIRST_EXCEPTION" &&
+    returnWhen !== "ALL_COMPLETED"
+  ) {
+    throw new TypeError(
+      `returnWhen must be "FIRST_COMPLETED", "FIRST_EXCEPTION" or "ALL_COMPLETED", got ${
+        describe(returnWhen)
+      }`,
+    );
+  }
+  return waitFutures(checkedFutures(futures), timeoutMs, returnWhen);
+}
+
+function* waitFutures<T>(
+  futures: Set<Future<T>>,
+  timeoutMs: number | undefined,
+  returnWhen: ReturnWhen,
+): Generator<
+  unknown,
+  { done: Set<Future<T>>; notDone: Set<Future<T>> },
+  unknown
+> {
+  const finished = (): boolean => {
+    let doneCount = 0;
+    for (const future of futures) {
+      if (!future.done()) continue;
+      doneCount++;
+      if (returnWhen === "FIRST_COMPLETED") return true;
+      if (
+        returnWhen === "FIRST_EXCEPTION" &&
+        failedFuture(future as Future<unknown>)
+      ) {
+        return true;
+      }
+    }
+    return doneCount === futures.size;
+  };
+  if (!finished()) {
+    const event = new Event();
+    const watcher = (): void => {
+      if (finished()) event.set();
+    };
+    for (const future of futures) {
+      watchFuture(future as Future<unknown>, watcher);
+    }
+    try {
+      yield* event.wait(timeoutMs);
+    } finally {
+      for (const future of futures) {
+        unwatchFuture(future as Future<unknown>, watcher);
+      }
+    }
+  }
+  const done = new Set<Future<T>>();
+  const notDone = new Set<Future<T>>();
+  for (const future of futures) (future.done() ? done : notDone).add(future);
+  return { done, notDone };
+}
+
+/**
+ * Waits for every future and returns them in the order they completed
+ * (those already done first); use with `yield*`.
+ *
+ * @throws {TimeoutError} if they are not all done after `timeoutMs`.
+ *
+ * @example
+ * ```ts
+ * import { EventLoop } from "./loop.ts";
+ * import { sleep, spawn } from "./tasks.ts";
+ * import { asCompleted, TaskPoolExecutor } from "./futures.ts";
+ *
+ * using loop = new EventLoop();
+ * spawn(function* () {
+ *   const pool = new TaskPoolExecutor(3);
+ *   const futures = [30, 10, 20].map((ms) =>
+ *     pool.submit(function* () {
+ *       yield* sleep(ms);
+ *       return ms;
+ *     })
+ *   );
+ *   const order: number[] = [];
+ *   for (const future of yield* asCompleted(futures)) {
+ *     order.push(yield* future.get());
+ *   }
+ *   console.log(order); // [10, 20, 30]
+ *   yield* pool.shutdown();
+ * });
+ * await loop.run();
+ * ```
+ */
+export function asCompleted<T>(
+  futures: Iterable<Future<T>>,
+  timeoutMs?: number,
+): Generator<unknown, Future<T>[], unknown> {
+  return collectCompleted(checkedFutures(futures), timeoutMs);
+}
+
+function* collectCompleted<T>(
+  futures: Set<Future<T>>,
+  timeoutMs: number | undefined,
+): Generator<unknown, Future<T>[], unknown> {
+  const order: Future<T>[] = [];
+  const pending = new Set<Future<T>>();
+  for (const future of futures) {
+    if (future.done()) order.push(future);
+    else pending.add(future);
+  }
+  if (pending.size === 0) return order;
+  const event = new Event();
+  const watcher = (future: Future<unknown>): void => {
+    order.push(future as Future<T>);
+    pending.delete(future as Future<T>);
+    if (pending.size === 0) event.set();
+  };
+  for (const future of pending) {
+    watchFuture(future as Future<unknown>, watcher);
+  }
+  try {
+    if (!(yield* event.wait(timeoutMs))) {
+      throw new TimeoutError(
+        `${pending.size} (of ${futures.size}) futures unfinished after ${timeoutMs} ms`,
+      );
+    }
+  } finally {
+    for (const future of futures) {
+      unwatchFuture(future as Future<unknown>, watcher);
+    }
+  }
+  return order;
+}
+
+function checkedFutures<T>(futures: Iterable<Future<T>>): Set<Future<T>> {
+  const set = new Set<Future<T>>();
+  for (const future of futures) {
+    if (!(future instanceof Future)) {
+      throw new TypeError(`expected Future objects, got ${describe(future)}`);
+    }
+    set.add(future);
+  }
+  return set;
+}
+
+interface WorkItem {
+  future: Future<unknown>;
+  fn: FiberTarget<unknown[], unknown>;
+  args: unknown[];
+}
+
+/**
+ * Runs submitted functions in up to `maxWorkers` worker tasks, each call's
+ * outcome delivered through a {@linkcode Future}.
+ *
+ * @example
+ * ```ts
+ * import { EventLoop } from "./loop.ts";
+ * import { spawn } from "./tasks.ts";
+ * import { TaskPoolExecutor } from "./futures.ts";
+ *
+ * using loop = new EventLoop();
+ * spawn(function* () {
+ *   const pool = new TaskPoolExecutor(2);
+ *   console.log(yield* pool.map((x: number) => x * x, [1, 2, 3])); // [1, 4, 9]
+ *   const future = pool.submit((a: number, b: number) => a + b, 2, 3);
+ *   console.log(yield* future.get()); // 5
+ *   yield* pool.shutdown();
+ * });
+ * await loop.run();
+ * ```
+ */
+export class TaskPoolExecutor {
+  #maxWorkers: number;
+  #workers = new Set<Task<void>>();
+  #work = new Queue<WorkItem | null>();
+  #shutdown = false;
+
+  /**
+   * Creates a pool of at most `maxWorkers` worker tasks (spawned on demand).
+   *
+   * @throws {RangeError} if `maxWorkers` is not a positive integer.
+   */
+  constructor(maxWorkers: number) {
+    if (!Number.isInteger(maxWorkers) || maxWorkers <= 0) {
+      throw new RangeError(
+        `maxWorkers must be a positive integer, got ${describe(maxWorkers)}`,
+      );
+    }
+    this.#maxWorkers = maxWorkers;
+  }
+
+  /**
+   * Schedules `fn(...args)` on a worker task; returns its future.
+   *
+   * @throws {Error} after `shutdown()`.
+   * @throws {TypeError} if `fn` is not a function.
+   */
+  submit<A extends unknown[], R>(
+    fn: FiberTarget<A, R>,
+    ...args: A
+  ): Future<R> {
+    if (this.#shutdown) {
+      throw new Error("cannot submit() to a TaskPoolExecutor after shutdown()");
+    }
+    if (typeof fn !== "function") {
+      throw new TypeError(`submit() needs a function, got ${describe(fn)}`);
+    }
+    const future = new Future<R>();
+    this.#work.putNowait({
+      future: future as Future<unknown>,
+      fn: fn as FiberTarget<unknown[], unknown>,
+      args,
+    });
+    this.#adjustWorkers();
+    return future;
+  }
+
+  /**
+   * Runs `fn` on every item (in the pool) and returns the results in item
+   * order; use with `yield*`. On an error or after `timeoutMs` the calls not
+   * yet started are cancelled.
+   *
+   * @throws the first failing call's error, or {@linkcode TimeoutError}.
+   */
+  *map<T, R>(
+    fn: (item: T) => Generator<unknown, R, unknown> | R,
+    items: Iterable<T>,
+    timeoutMs?: number,
+  ): Generator<unknown, R[], unknown> {
+    const loop = EventLoop.current();
+    const deadline = timeoutMs === undefined
+      ? undefined
+      : loop.time() + timeoutMs;
+    const futures = [...items].map((item) => this.submit(fn, item));
+    try {
+      const results: R[] = [];
+      for (const future of futures) {
+        const remaining = deadline === undefined
+          ? undefined
+          : Math.max(0, deadline - loop.time());
+        results.push(yield* future.get(remaining));
+      }
+      return results;
+    } finally {
+      for (const future of futures) future.cancel();
+    }
+  }
+
+  /**
+   * Refuses new work and lets the workers end once the queued work is done;
+   * with `wait` (default) blocks until they have. Use with `yield*`; calling
+   * it again is harmless.
+   */
+  *shutdown(wait = true): Generator<unknown, void, unknown> {
+    if (!this.#shutdown) {
+      this.#shutdown = true;
+      this.#work.putNowait(null);
+    }
+    if (wait) {
+      for (const worker of [...this.#workers]) yield* worker.join();
+    }
+  }
+
+  #adjustWorkers(): void {
+    for (const worker of this.#workers) {
+      if (!worker.isAlive()) this.#workers.delete(worker);
+    }
+    if (this.#workers.size < this.#maxWorkers) {
+      this.#workers.add(spawn(() => this.#runWorker()));
+    }
+  }
+
+  *#runWorker(): Generator<unknown, void, unknown> {
+    for (;;) {
+      const item = yield* this.#work.get();
+      if (item === null) {
+        // Let the other workers see the end too.
+        this.#work.putNowait(null);
+        return;
+      }
+      yield* runWorkItem(item);
+    }
+  }
+}
+
+function* runWorkItem(item: WorkItem): Generator<unknown, void, unknown> {
+  if (!runningOrCancelled(item.future)) return;
+  let value: unknown;
+  try {
+    const out = item.fn(...item.args);
+    value = isGenerator(out) ? yield* out : out;
+  } catch (error) {
+    item.future.setException(error);
+    // The worker itself was killed: end it after failing the future.
+    if (error instanceof TaskExit) throw error;
+    return;
+  }
+  item.future.setResult(value);
+}
+
+/**
+ * Blocks the running task until `promise` settles and returns its value (or
+ * throws its rejection); use with `yield*`. Works under `loop.run()`, which
+ * lets Deno settle promises; a pending `waitPromise` keeps `run()` alive.
+ *
+ * @throws {Error} under `loop.runSync()`, where promises cannot settle.
+ *
+ * @example
+ * ```ts
+ * import { EventLoop } from "./loop.ts";
+ * import { spawn } from "./tasks.ts";
+ * import { waitPromise } from "./futures.ts";
+ *
+ * using loop = new EventLoop();
+ * spawn(function* () {
+ *   const text = yield* waitPromise(
+ *     new Promise<string>((resolve) => setTimeout(() => resolve("late"), 5)),
+ *   );
+ *   console.log(text); // "late"
+ * });
+ * await loop.run();
+ * ```
+ */
+export function* waitPromise<T>(
+  promise: PromiseLike<T>,
+): Generator<unknown, T, unknown> {
+  const loop = EventLoop.current();
+  if (loop._isSync()) {
+    throw new Error(
+      "waitPromise() cannot work under loop.runSync(): JS promises settle only while Deno's event loop turns; use `await loop.run()`",
+    );
+  }
+  const fiber = loop._blockingFiber("waitPromise()");
+  let settled = false;
+  let rejected = false;
+  let outcome: unknown;
+  let waiting = true;
+  const settle = (isRejection: boolean, value: unknown): void => {
+    if (!waiting || !loop._acceptsCallbacks()) return;
+    settled = true;
+    rejected = isRejection;
+    outcome = value;
+    loop.callSoon(resume);
+  };
+  const resume = (): Generator<unknown, unknown, unknown> | undefined =>
+    waiting ? fiber.switch() : undefined;
+  loop._promisePending(1);
+  Promise.resolve(promise).then(
+    (value) => settle(false, value),
+    (error) => settle(true, error),
+  );
+  try {
+    while (!settled) yield* loop.switch();
+  } finally {
+    waiting = false;
+    loop._promisePending(-1);
+  }
+  if (rejected) throw outcome;
+  return outcome as T;
+}
+
+function isGenerator(value: unknown): value is Generator<unknown, unknown> {
+  return typeof value === "object" && value !== null &&
+    typeof (value as Generator).next === "function" &&
+    typeof (value as Generator).throw === "function";
+}

@@ -1,0 +1,1095 @@
+/**
+ * The event loop: a hub fiber (`loop.task`) that runs callbacks in FIFO
+ * order, fires timers from a heap, and dispatches fd readiness, signals and
+ * native operation completions from the native poll loop (`native/`).
+ * Tasks (`tasks.ts`) and every blocking primitive (`sync/`) park by switching
+ * to the hub and are resumed by callbacks it runs.
+ *
+ * @module
+ */
+
+import { current, Fiber, FiberError, isMainFiber } from "./fiber.ts";
+import {
+  FAILED,
+  HANGUP,
+  NativeLoop,
+  READABLE,
+  signalNumber,
+  WRITABLE,
+} from "./native/native_loop.ts";
+import { setImmediate } from "node:timers";
+
+// While work keeps arriving, Deno's own event loop gets a full turn at least
+// this often (timers, fetch, servers elsewhere in the process); 1 ms keeps
+// its cost (~15-35 µs when Deno has nothing to do) near 3% of a busy loop.
+// A full turn is setImmediate, a zero-timeout native park, setImmediate
+// again, measured against the alternatives (bench/RESULTS.md): with
+// setImmediate alone Deno polls its I/O only every ~60 turns (a fetch took
+// 150 ms against a busy hub), with the park alone its timers lag, and the
+// three together serve one fetch and one 1 ms interval tick per turn.
+const TURN_BUDGET_MS = 1;
+// Without armed timers the clock (~95 ns per read) is read only every this
+// many loop iterations, to check the turn budget.
+const CLOCK_EVERY_ITERATIONS = 16;
+// After the last batch of work, run() keeps polling without blocking (giving
+// Deno a cheap setImmediate turn each time, so promise callbacks and timers
+// run) for this long before it parks in a native wait. A park and its
+// wake-up cost 20-40 µs of thread hand-offs, so spinning a few times that
+// long first keeps ping-pong latency low and idle CPU near zero.
+const SPIN_WINDOW_MS = 0.1;
+// Cancelled timers stay in the heap until they reach the top; the heap is
+// rebuilt when they outnumber live ones by this much.
+const HEAP_GARBAGE_SLACK = 64;
+
+// Messages from the hub to the fiber that runs `run()`.
+const TURN = { hubMessage: "turn" };
+const PARK = { hubMessage: "park" };
+
+const MODE_IDLE = 0;
+const MODE_ASYNC = 1;
+const MODE_SYNC = 2;
+
+/**
+ * A loop callback: called with the arguments given when it was scheduled;
+ * it may return a generator (or a fiber switch) that the hub runs with
+ * `yield*`.
+ */
+// deno-lint-ignore no-explicit-any
+export type Callback = (...args: any[]) => unknown;
+
+/**
+ * @internal An entry of the hub's ready queue: `_fire()` runs it and may
+ * return an iterator (such as a fiber switch) that the hub drives with
+ * `yield*`.
+ */
+export interface Runnable {
+  /** Runs the entry unless it was cancelled. */
+  _fire(): unknown;
+}
+
+/**
+ * A scheduled callback, returned by {@linkcode EventLoop.callSoon},
+ * {@linkcode EventLoop.callLater}, {@linkcode EventLoop.callAt} and
+ * {@linkcode EventLoop.addSignalHandler}. Cancelling it before it runs means
+ * it never runs.
+ *
+ * @example
+ * ```ts
+ * import { EventLoop } from "./loop.ts";
+ * using loop = new EventLoop();
+ * const handler = loop.callSoon(() => console.log("never printed"));
+ * handler.cancel();
+ * loop.runSync();
+ * console.log(handler.cancelled); // true
+ * ```
+ */
+export class Handler implements Runnable {
+  #callback: Callback;
+  #args: unknown[];
+  #cancelled = false;
+
+  /**
+   * Wraps `callback(...args)`; handlers are made by the loop, not by users.
+   *
+   * @throws {TypeError} if `callback` is not a function.
+   */
+  constructor(callback: Callback, args: unknown[]) {
+    if (typeof callback !== "function") {
+      throw new TypeError(
+        `callback must be a function, got ${describe(callback)}`,
+      );
+    }
+    this.#callback = callback;
+    this.#args = args;
+  }
+
+  /** Prevents the callback from running if it has not run yet. */
+  cancel(): void {
+    this.#cancelled = true;
+  }
+
+  /** True once {@linkcode Handler.cancel} was called. */
+  get cancelled(): boolean {
+    return this.#cancelled;
+  }
+
+  /**
+   * @internal Runs the callback unless cancelled and returns its result (a
+   * generator or iterator is then driven by the hub with `yield*`).
+   */
+  _fire(): unknown {
+    if (this.#cancelled) return undefined;
+    const args = this.#args;
+    return args.length === 0 ? this.#callback() : this.#callback(...args);
+  }
+}
+
+const TIMER_ARMED = 0;
+const TIMER_FIRED = 1;
+const TIMER_CANCELLED = 2;
+
+/** A handler waiting in the timer heap. */
+class Timer extends Handler {
+  readonly when: number;
+  readonly sequence: number;
+  state = TIMER_ARMED;
+  readonly #loop: EventLoop;
+
+  constructor(
+    loop: EventLoop,
+    when: number,
+    sequence: number,
+    callback: Callback,
+    args: unknown[],
+  ) {
+    super(callback, args);
+    this.#loop = loop;
+    this.when = when;
+    this.sequence = sequence;
+  }
+
+  override cancel(): void {
+    super.cancel();
+    if (this.state === TIMER_ARMED) {
+      this.state = TIMER_CANCELLED;
+      this.#loop._timerCancelled();
+    } else {
+      this.state = TIMER_CANCELLED;
+    }
+  }
+}
+
+/** One of possibly several handlers of a signal. */
+class SignalHandler extends Handler {
+  readonly #entry: SignalEntry;
+  readonly #loop: EventLoop;
+
+  constructor(
+    loop: EventLoop,
+    entry: SignalEntry,
+    callback: Callback,
+    args: unknown[],
+  ) {
+    super(callback, args);
+    this.#loop = loop;
+    this.#entry = entry;
+  }
+
+  override cancel(): void {
+    super.cancel();
+    if (this.#entry.handlers.delete(this)) {
+      this.#loop._signalHandlerRemoved(this.#entry);
+    }
+  }
+}
+
+interface SignalEntry {
+  signo: number;
+  token: number;
+  handlers: Set<SignalHandler>;
+}
+
+interface FdEntry {
+  fd: number;
+  token: number;
+  mask: number;
+  reader: Handler | null;
+  writer: Handler | null;
+}
+
+interface TokenEntry {
+  // Internal dispatchers (fd, signal) run inside the drain; others are
+  // queued as hub callbacks.
+  internal: boolean;
+  keepAlive: boolean;
+  callback: (result: number, kind: number, aux: number) => unknown;
+}
+
+let currentLoop: EventLoop | null = null;
+
+/**
+ * The event loop of this thread, with evergreen 0.2.0's semantics. Its hub
+ * fiber ({@linkcode EventLoop.task}) runs callbacks in FIFO order; callbacks
+ * scheduled while a batch runs go to the next batch, after timers and I/O
+ * have been polled, so nothing starves. Tasks and primitives park by
+ * switching to the hub.
+ *
+ * {@linkcode EventLoop.run} runs inside Deno's own event loop (Deno timers,
+ * `fetch` and servers keep working) and parks in a native wait only when
+ * idle; {@linkcode EventLoop.runSync} blocks the thread in the native poll.
+ *
+ * @example
+ * ```ts
+ * import { EventLoop } from "./loop.ts";
+ *
+ * using loop = new EventLoop();
+ * const order: string[] = [];
+ * loop.callLater(5, () => order.push("later"));
+ * loop.callSoon(() => order.push("soon"));
+ * await loop.run();
+ * console.log(order); // ["soon", "later"]
+ * ```
+ */
+export class EventLoop implements Disposable {
+  #hub: Fiber;
+  #runner: Fiber | null = null;
+  #native: NativeLoop;
+  #mode = MODE_IDLE;
+  #forever = false;
+  #started = false;
+  #running = false;
+  #ended = false;
+  #destroyed = false;
+  #stopping = false;
+  // True while the hub (or a fiber it switched to) has control.
+  #hubActive = false;
+  #parked = false;
+  #wakePending = false;
+
+  // Callbacks: the batch being run is detached; new ones go to #ready.
+  #ready: Runnable[] = [];
+  #spare: Runnable[] = [];
+
+  #timers: Timer[] = [];
+  #liveTimers = 0;
+  #timerSequence = 0;
+  // Loop time, read at most once per iteration while timers are armed.
+  #now = 0;
+  #nowFresh = false;
+  #lastTurnMs = 0;
+  #lastBusyMs = 0;
+  #busySincePark = false;
+  #clockCountdown = CLOCK_EVERY_ITERATIONS;
+  #parkTimeoutMs = -1;
+
+  #tokens: (TokenEntry | undefined)[] = [undefined];
+  #freeTokens: number[] = [];
+  #liveTokens = 0;
+  #keepAliveTokens = 0;
+  #fds = new Map<number, FdEntry>();
+  #signals = new Map<number, SignalEntry>();
+  #pendingPromises = 0;
+
+  #exceptionHandler: ((error: unknown) => void) | null = null;
+
+  /**
+   * Creates this thread's loop and makes it the current one.
+   *
+   * @throws {Error} if another loop of this thread has not been destroyed.
+   */
+  constructor() {
+    if (currentLoop !== null) {
+      throw new Error(
+        "cannot create a second EventLoop in this thread: destroy() the current one first (EventLoop.current() returns it)",
+      );
+    }
+    this.#native = new NativeLoop();
+    this.#hub = new Fiber(() => this.#hubBody(), { name: "Hub" });
+    currentLoop = this;
+  }
+
+  /**
+   * This thread's loop; creates it on first use (and again after the
+   * previous one was destroyed).
+   */
+  static current(): EventLoop {
+    return currentLoop ?? new EventLoop();
+  }
+
+  /** @internal This thread's loop if one exists, without creating one. */
+  static _peek(): EventLoop | null {
+    return currentLoop;
+  }
+
+  /** The hub fiber: tasks run as its children and switch back to it. */
+  get task(): Fiber {
+    return this.#hub;
+  }
+
+  /** True while {@linkcode EventLoop.run} or `runSync()` is running. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** Monotonic time in milliseconds (`performance.now()`). */
+  time(): number {
+    return performance.now();
+  }
+
+  /**
+   * Schedules `callback(...args)` to run in the hub after every callback
+   * already scheduled. The callback may return a generator (for example
+   * `() => fiber.switch(value)`), which the hub runs with `yield*`.
+   *
+   * @throws {TypeError} if `callback` is not a function.
+   */
+  callSoon(callback: Callback, ...args: unknown[]): Handler {
+    const handler = new Handler(callback, args);
+    this.#checkUsable("callSoon");
+    this.#ready.push(handler);
+    if (this.#parked) this.#wakeNative();
+    return handler;
+  }
+
+  /**
+   * Schedules `callback(...args)` to run once `delayMs` milliseconds have
+   * passed; a delay of zero or less is the same as `callSoon`.
+   *
+   * @throws {TypeError} if `callback` is not a function or the delay is not
+   *   a number.
+   */
+  callLater(delayMs: number, callback: Callback, ...args: unknown[]): Handler {
+    checkDelay(delayMs);
+    if (delayMs <= 0) return this.callSoon(callback, ...args);
+    return this.#addTimer(this.#loopNow() + delayMs, callback, args);
+  }
+
+  /**
+   * Schedules `callback(...args)` for loop time `when` (see
+   * {@linkcode EventLoop.time}); a time already past runs it soon.
+   *
+   * @throws {TypeError} if `callback` is not a function or `when` is not a
+   *   number.
+   */
+  callAt(when: number, callback: Callback, ...args: unknown[]): Handler {
+    checkDelay(when);
+    if (when <= this.time()) return this.callSoon(callback, ...args);
+    return this.#addTimer(when, callback, args);
+  }
+
+  /**
+   * Calls `callback(...args)` in the hub every loop iteration while `fd` is
+   * readable (level-triggered) until {@linkcode EventLoop.removeReader}.
+   *
+   * @throws {Error} if `fd` already has a reader.
+   * @throws {TypeError} if `callback` is not a function or `fd` is not a
+   *   non-negative integer.
+   */
+  addReader(fd: number, callback: Callback, ...args: unknown[]): void {
+    this.#addWatcher(fd, READABLE, new Handler(callback, args));
+  }
+
+  /** Stops watching `fd` for reading; false if it had no reader. */
+  removeReader(fd: number): boolean {
+    return this.#removeWatcher(fd, READABLE);
+  }
+
+  /**
+   * Calls `callback(...args)` in the hub every loop iteration while `fd` is
+   * writable (level-triggered) until {@linkcode EventLoop.removeWriter}.
+   *
+   * @throws {Error} if `fd` already has a writer.
+   * @throws {TypeError} if `callback` is not a function or `fd` is not a
+   *   non-negative integer.
+   */
+  addWriter(fd: number, callback: Callback, ...args: unknown[]): void {
+    this.#addWatcher(fd, WRITABLE, new Handler(callback, args));
+  }
+
+  /** Stops watching `fd` for writing; false if it had no writer. */
+  removeWriter(fd: number): boolean {
+    return this.#removeWatcher(fd, WRITABLE);
+  }
+
+  /**
+   * Runs `callback(...args)` in the hub each time the process receives
+   * `signal`; several handlers per signal may coexist. Signal handlers do not
+   * keep `run()` alive.
+   *
+   * @throws {TypeError} if `signal` is not a signal name this OS supports or
+   *   `callback` is not a function.
+   */
+  addSignalHandler(
+    signal: Deno.Signal,
+    callback: Callback,
+    ...args: unknown[]
+  ): Handler {
+    const signo = checkedSignal(signal);
+    this.#checkUsable("addSignalHandler");
+    let entry = this.#signals.get(signo);
+    const created = entry === undefined;
+    if (entry === undefined) {
+      entry = { signo, token: 0, handlers: new Set() };
+    }
+    const handler = new SignalHandler(this, entry, callback, args);
+    if (created) {
+      const signalEntry = entry;
+      entry.token = this.#allocateToken({
+        internal: true,
+        keepAlive: false,
+        callback: () => this.#queueSignal(signalEntry),
+      });
+      try {
+        this.#native.watchSignal(signo, entry.token);
+      } catch (error) {
+        this.#releaseToken(entry.token);
+        throw error;
+      }
+      this.#signals.set(signo, entry);
+    }
+    entry.handlers.add(handler);
+    return handler;
+  }
+
+  /** Removes every handler of `signal`; false if it had none. */
+  removeSignalHandler(signal: Deno.Signal): boolean {
+    const entry = this.#signals.get(checkedSignal(signal));
+    if (entry === undefined) return false;
+    for (const handler of [...entry.handlers]) handler.cancel();
+    return true;
+  }
+
+  /**
+   * Sets what receives errors thrown by callbacks and tasks; `null`
+   * restores the default, `console.error`.
+   *
+   * @throws {TypeError} if `handler` is neither a function nor `null`.
+   */
+  setExceptionHandler(handler: ((error: unknown) => void) | null): void {
+    if (handler !== null && typeof handler !== "function") {
+      throw new TypeError(
+        `exception handler must be a function or null, got ${
+          describe(handler)
+        }`,
+      );
+    }
+    this.#exceptionHandler = handler;
+  }
+
+  /**
+   * Suspends the running task and returns control to the hub; use with
+   * `yield*`. The task continues when some callback switches back to it.
+   *
+   * @throws {Error} if the loop is not running this fiber (called from the
+   *   hub itself, from the main fiber, or while the loop is not running).
+   */
+  switch(): Generator<unknown, unknown, unknown> {
+    const fiber = current();
+    if (fiber === this.#hub) {
+      throw new Error("the hub cannot switch to itself");
+    }
+    if (!this.#hubActive) {
+      throw new Error(
+        `${fiber.name} cannot block on the loop: ${
+          this.#running
+            ? "only fibers the loop runs can block (not plain code or a fiber switched into from it)"
+            : "the loop is not running (start it with loop.run() or loop.runSync())"
+        }`,
+      );
+    }
+    if (fiber.parent !== this.#hub) {
+      try {
+        fiber.parent = this.#hub;
+      } catch (error) {
+        // A cycle (the fiber is an ancestor of the hub) keeps its parent.
+        if (!(error instanceof FiberError)) throw error;
+      }
+    }
+    return this.#hub.switch();
+  }
+
+  /**
+   * Runs the loop inside Deno's event loop until no work is left (no
+   * callback, timer, watcher, native operation or `waitPromise`) or
+   * {@linkcode EventLoop.stop} is called. Deno's own timers and I/O keep
+   * running the whole time; an idle loop waits off the JS thread.
+   *
+   * @throws {Error} if the loop was already started, has ended, or if called
+   *   inside a fiber.
+   */
+  run(): Promise<void> {
+    return this.#runAsync(false);
+  }
+
+  /** Like {@linkcode EventLoop.run}, but keeps going until `stop()`. */
+  runForever(): Promise<void> {
+    return this.#runAsync(true);
+  }
+
+  /**
+   * Runs the loop until no work is left or `stop()`, blocking the thread in
+   * the native poll while it waits. Everything but JS promises works: a task
+   * in `waitPromise()` gets an error.
+   *
+   * @throws {Error} if the loop was already started, has ended, or if called
+   *   inside a fiber.
+   */
+  runSync(): void {
+    this.#begin(MODE_SYNC, false, "runSync");
+    try {
+      while (this.#hub.isAlive()) this.#enterHub();
+    } finally {
+      this.#finish();
+    }
+  }
+
+  /**
+   * Makes a running loop return after the current batch of callbacks; works
+   * from callbacks, tasks and plain JS (it wakes a waiting loop).
+   *
+   * @throws {Error} if the loop was never started.
+   */
+  stop(): void {
+    if (!this.#started) {
+      throw new Error("stop(): the loop has not been started");
+    }
+    this.#stopping = true;
+    if (this.#parked) this.#wakeNative();
+  }
+
+  /**
+   * Releases the loop and its native resources; a new loop can then be
+   * created in this thread.
+   *
+   * @throws {Error} while the loop runs, or if it was already destroyed.
+   */
+  destroy(): void {
+    if (this.#running) {
+      throw new Error("destroy() cannot be called while the loop is running");
+    }
+    if (this.#destroyed) throw new Error("the loop was already destroyed");
+    for (const fd of [...this.#fds.keys()]) {
+      this.removeReader(fd);
+      this.removeWriter(fd);
+    }
+    for (const entry of [...this.#signals.values()]) {
+      for (const handler of [...entry.handlers]) handler.cancel();
+    }
+    this.#destroyed = true;
+    if (currentLoop === this) currentLoop = null;
+    this.#tokens = [undefined];
+    this.#freeTokens = [];
+    this.#liveTokens = 0;
+    this.#keepAliveTokens = 0;
+    this.#ready = [];
+    this.#spare = [];
+    this.#timers = [];
+    this.#liveTimers = 0;
+    this.#native.close();
+  }
+
+  /** Destroys the loop unless it already was. */
+  [Symbol.dispose](): void {
+    if (!this.#destroyed) this.destroy();
+  }
+
+  // ---- internal API for tasks, primitives and the I/O layer ----
+
+  /**
+   * @internal Registers a native operation: its completions are queued as
+   * hub callbacks `callback(result, kind, aux)` (which may return a
+   * generator). While registered with `keepAlive` it keeps `run()` alive.
+   */
+  _registerToken(
+    callback: (result: number, kind: number, aux: number) => unknown,
+    keepAlive = true,
+  ): number {
+    if (typeof callback !== "function") {
+      throw new TypeError(
+        `token callback must be a function, got ${describe(callback)}`,
+      );
+    }
+    this.#checkUsable("_registerToken");
+    return this.#allocateToken({ internal: false, keepAlive, callback });
+  }
+
+  /** @internal Forgets a token; later completions for it are dropped. */
+  _releaseToken(token: number): void {
+    if (this.#tokens[token] === undefined) {
+      throw new Error(`token ${token} is not registered`);
+    }
+    this.#releaseToken(token);
+  }
+
+  /** @internal The native loop, for the I/O layer's operations. */
+  get _native(): NativeLoop {
+    return this.#native;
+  }
+
+  /** @internal Puts an entry at the end of the ready queue. */
+  _enqueue(entry: Runnable): void {
+    this.#checkUsable("_enqueue");
+    this.#ready.push(entry);
+    if (this.#parked) this.#wakeNative();
+  }
+
+  /** @internal Sends an error to the exception handler. */
+  _reportError(error: unknown): void {
+    const handler = this.#exceptionHandler;
+    if (handler === null) {
+      console.error(error);
+      return;
+    }
+    try {
+      handler(error);
+    } catch (handlerError) {
+      console.error(handlerError);
+    }
+  }
+
+  /**
+   * @internal The running fiber, checked to be one that may block on this
+   * loop (not the main fiber, not the hub).
+   */
+  _blockingFiber(what: string): Fiber {
+    const fiber = current();
+    if (fiber === this.#hub || isMainFiber(fiber)) {
+      throw new Error(
+        `${what} would block ${
+          fiber === this.#hub
+            ? "the hub (inside a loop callback)"
+            : "the main fiber"
+        }: call it inside a task`,
+      );
+    }
+    return fiber;
+  }
+
+  /** @internal True under `runSync()`, where JS promises cannot settle. */
+  _isSync(): boolean {
+    return this.#mode === MODE_SYNC;
+  }
+
+  /** @internal True until the loop has ended or was destroyed. */
+  _acceptsCallbacks(): boolean {
+    return !this.#destroyed && !this.#ended;
+  }
+
+  /** @internal Counts a pending `waitPromise` (keeps `run()` alive). */
+  _promisePending(delta: 1 | -1): void {
+    this.#pendingPromises += delta;
+  }
+
+  /** @internal Called by a timer when it is cancelled while armed. */
+  _timerCancelled(): void {
+    this.#liveTimers--;
+    if (this.#liveTimers === 0) {
+      this.#timers.length = 0;
+    } else if (
+      this.#timers.length > 2 * this.#liveTimers + HEAP_GARBAGE_SLACK
+    ) {
+      this.#compactTimers();
+    }
+  }
+
+  /** @internal Called when a signal loses a handler. */
+  _signalHandlerRemoved(entry: SignalEntry): void {
+    if (entry.handlers.size > 0 || this.#signals.get(entry.signo) !== entry) {
+      return;
+    }
+    this.#signals.delete(entry.signo);
+    this.#native.unwatchSignal(entry.signo);
+    this.#releaseToken(entry.token);
+  }
+
+  // ---- the hub ----
+
+  *#hubBody(): Generator<unknown, void, unknown> {
+    // Set after a blocking poll already harvested the native loop, so that
+    // a level-triggered fd is not reported (and its reader queued) twice.
+    let harvested = false;
+    for (;;) {
+      if (this.#stopping) return;
+      if (this.#liveTimers > 0) {
+        this.#now = performance.now();
+        this.#nowFresh = true;
+        this.#fireTimers(this.#now);
+      } else {
+        this.#nowFresh = false;
+      }
+      if (this.#liveTokens > 0 && !harvested) this.#pollNative(0);
+      harvested = false;
+      if (this.#ready.length === 0) {
+        if (!this.#forever && !this.#keepsAlive()) return;
+        const timeoutMs = this.#waitTimeoutMs();
+        if (this.#mode === MODE_SYNC) {
+          this.#pollNative(timeoutMs);
+          harvested = true;
+        } else {
+          if (this.#busySincePark) {
+            this.#busySincePark = false;
+            this.#lastBusyMs = performance.now();
+          }
+          this.#parkTimeoutMs = timeoutMs;
+          yield* this.#runner!.switch(PARK);
+        }
+        continue;
+      }
+      const batch = this.#ready;
+      this.#ready = this.#spare;
+      for (let i = 0; i < batch.length; i++) {
+        try {
+          const result = batch[i]._fire();
+          if (result !== undefined && isIterator(result)) yield* result;
+        } catch (error) {
+          this._reportError(error);
+        }
+      }
+      batch.length = 0;
+      this.#spare = batch;
+      this.#busySincePark = true;
+      if (this.#mode === MODE_ASYNC && this.#turnDue()) {
+        yield* this.#runner!.switch(TURN);
+      }
+    }
+  }
+
+  #turnDue(): boolean {
+    let now: number;
+    if (this.#nowFresh) {
+      now = this.#now;
+    } else if (--this.#clockCountdown <= 0) {
+      this.#clockCountdown = CLOCK_EVERY_ITERATIONS;
+      now = performance.now();
+    } else {
+      return false;
+    }
+    return now - this.#lastTurnMs >= TURN_BUDGET_MS;
+  }
+
+  #keepsAlive(): boolean {
+    return this.#liveTimers > 0 || this.#keepAliveTokens > 0 ||
+      this.#pendingPromises > 0;
+  }
+
+  #waitTimeoutMs(): number {
+    if (this.#liveTimers === 0) return -1;
+    this.#dropCancelledTop();
+    const delayMs = this.#timers[0].when - performance.now();
+    return delayMs <= 0 ? 0 : Math.ceil(delayMs);
+  }
+
+  #pollNative(timeoutMs: number): void {
+    if (this.#native.poll(timeoutMs) > 0) {
+      this.#native.drain(this.#onCompletion);
+    }
+  }
+
+  #onCompletion = (
+    token: number,
+    result: number,
+    kind: number,
+    aux: number,
+  ): void => {
+    const entry = this.#tokens[token];
+    if (entry === undefined) return;
+    if (entry.internal) {
+      entry.callback(result, kind, aux);
+    } else {
+      this.#ready.push(new Handler(entry.callback, [result, kind, aux]));
+    }
+  };
+
+  // ---- running from Deno ----
+
+  #begin(mode: number, forever: boolean, what: string): void {
+    const fiber = current();
+    if (!isMainFiber(fiber)) {
+      throw new Error(
+        `${what}() must be called from plain code, not inside fiber ${fiber.name}`,
+      );
+    }
+    if (this.#destroyed) throw new Error(`${what}(): the loop was destroyed`);
+    if (this.#ended || !this.#hub.isAlive()) {
+      throw new Error(`${what}(): the loop has already ended`);
+    }
+    if (this.#started) {
+      throw new Error(`${what}(): the loop was already started`);
+    }
+    this.#hub.parent = fiber;
+    this.#runner = fiber;
+    this.#mode = mode;
+    this.#forever = forever;
+    this.#started = true;
+    this.#running = true;
+    this.#lastTurnMs = performance.now();
+  }
+
+  #finish(): void {
+    this.#running = false;
+    this.#ended = true;
+    this.#mode = MODE_IDLE;
+    this.#runner = null;
+  }
+
+  async #runAsync(forever: boolean): Promise<void> {
+    this.#begin(MODE_ASYNC, forever, forever ? "runForever" : "run");
+    try {
+      while (this.#hub.isAlive()) {
+        const message = this.#enterHub();
+        if (message === TURN) {
+          await setImmediateTurn();
+          await this.#native.park(0);
+          await setImmediateTurn();
+          this.#lastTurnMs = performance.now();
+        } else if (message === PARK) {
+          await this.#idle();
+        }
+      }
+    } finally {
+      this.#finish();
+    }
+  }
+
+  /** Spins (giving Deno turns) shortly after work, then parks natively. */
+  async #idle(): Promise<void> {
+    const now = performance.now();
+    if (now - this.#lastBusyMs < SPIN_WINDOW_MS) {
+      await setImmediateTurn();
+      return;
+    }
+    this.#parked = true;
+    this.#wakePending = false;
+    try {
+      await this.#native.park(this.#parkTimeoutMs);
+    } finally {
+      this.#parked = false;
+    }
+    this.#lastTurnMs = performance.now();
+  }
+
+  /** Gives control to the hub until it needs Deno, ends, or a stray fiber
+   * ends into this one (then the hub is simply resumed). */
+  #enterHub(): unknown {
+    this.#hubActive = true;
+    try {
+      return this.#hub.switchSync();
+    } catch (error) {
+      // A fiber parented to main ended with an error while the hub waited
+      // for it; the hub itself never throws.
+      if (!this.#hub.isAlive()) throw error;
+      this._reportError(error);
+      return undefined;
+    } finally {
+      this.#hubActive = false;
+    }
+  }
+
+  #wakeNative(): void {
+    if (this.#wakePending) return;
+    this.#wakePending = true;
+    this.#native.wake();
+  }
+
+  #checkUsable(what: string): void {
+    if (this.#destroyed) {
+      throw new Error(`${what}(): the loop was destroyed`);
+    }
+  }
+
+  // ---- timers ----
+
+  #loopNow(): number {
+    if (this.#hubActive && this.#nowFresh) return this.#now;
+    return performance.now();
+  }
+
+  #addTimer(when: number, callback: Callback, args: unknown[]): Timer {
+    const timer = new Timer(this, when, this.#timerSequence++, callback, args);
+    this.#checkUsable("callLater");
+    heapPush(this.#timers, timer);
+    this.#liveTimers++;
+    if (this.#parked) this.#wakeNative();
+    return timer;
+  }
+
+  #fireTimers(now: number): void {
+    const timers = this.#timers;
+    while (timers.length > 0) {
+      const top = timers[0];
+      if (top.state === TIMER_ARMED && top.when > now) return;
+      heapPop(timers);
+      if (top.state === TIMER_ARMED) {
+        top.state = TIMER_FIRED;
+        this.#liveTimers--;
+        this.#ready.push(top);
+      }
+    }
+  }
+
+  #dropCancelledTop(): void {
+    const timers = this.#timers;
+    while (timers.length > 0 && timers[0].state !== TIMER_ARMED) {
+      heapPop(timers);
+    }
+  }
+
+  #compactTimers(): void {
+    const live = this.#timers.filter((timer) => timer.state === TIMER_ARMED);
+    live.sort(compareTimers);
+    this.#timers = live;
+  }
+
+  // ---- fd watchers, signals and tokens ----
+
+  #addWatcher(fd: number, side: number, handler: Handler): void {
+    checkFd(fd);
+    this.#checkUsable(side === READABLE ? "addReader" : "addWriter");
+    let entry = this.#fds.get(fd);
+    if (entry !== undefined) {
+      if ((side === READABLE ? entry.reader : entry.writer) !== null) {
+        throw new Error(
+          `another ${
+            side === READABLE ? "reader" : "writer"
+          } is already registered for fd ${fd}`,
+        );
+      }
+    } else {
+      entry = { fd, token: 0, mask: 0, reader: null, writer: null };
+      const fdEntry = entry;
+      entry.token = this.#allocateToken({
+        internal: true,
+        keepAlive: true,
+        callback: (result) => this.#queueReadiness(fdEntry, result),
+      });
+    }
+    try {
+      this.#native.watch(fd, entry.mask | side, entry.token);
+    } catch (error) {
+      if (entry.mask === 0) this.#releaseToken(entry.token);
+      throw error;
+    }
+    this.#fds.set(fd, entry);
+    entry.mask |= side;
+    if (side === READABLE) entry.reader = handler;
+    else entry.writer = handler;
+    if (this.#parked) this.#wakeNative();
+  }
+
+  #removeWatcher(fd: number, side: number): boolean {
+    const entry = this.#fds.get(fd);
+    if (entry === undefined || (entry.mask & side) === 0) return false;
+    const handler = side === READABLE ? entry.reader : entry.writer;
+    handler!.cancel();
+    if (side === READABLE) entry.reader = null;
+    else entry.writer = null;
+    entry.mask &= ~side;
+    if (entry.mask === 0) {
+      this.#fds.delete(fd);
+      this.#native.unwatch(fd);
+      this.#releaseToken(entry.token);
+    } else {
+      this.#native.watch(fd, entry.mask, entry.token);
+    }
+    return true;
+  }
+
+  #queueReadiness(entry: FdEntry, mask: number): void {
+    const broken = (mask & (FAILED | HANGUP)) !== 0;
+    if (entry.reader !== null && (broken || (mask & READABLE) !== 0)) {
+      this.#ready.push(entry.reader);
+    }
+    if (entry.writer !== null && (broken || (mask & WRITABLE) !== 0)) {
+      this.#ready.push(entry.writer);
+    }
+  }
+
+  #queueSignal(entry: SignalEntry): void {
+    for (const handler of entry.handlers) this.#ready.push(handler);
+  }
+
+  #allocateToken(entry: TokenEntry): number {
+    const token = this.#freeTokens.pop() ?? this.#tokens.length;
+    this.#tokens[token] = entry;
+    this.#liveTokens++;
+    if (entry.keepAlive) this.#keepAliveTokens++;
+    return token;
+  }
+
+  #releaseToken(token: number): void {
+    const entry = this.#tokens[token]!;
+    this.#tokens[token] = undefined;
+    this.#freeTokens.push(token);
+    this.#liveTokens--;
+    if (entry.keepAlive) this.#keepAliveTokens--;
+  }
+}
+
+const setImmediateTurn = (): Promise<void> =>
+  new Promise((resolve) => setImmediate(resolve));
+
+function isIterator(value: unknown): value is Iterable<unknown> {
+  return typeof value === "object" && value !== null &&
+    typeof (value as Iterator<unknown>).next === "function" &&
+    typeof (value as Iterable<unknown>)[Symbol.iterator] === "function";
+}
+
+function checkDelay(value: number): void {
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    throw new TypeError(`time must be a number of ms, got ${describe(value)}`);
+  }
+}
+
+function checkFd(fd: number): void {
+  if (!Number.isInteger(fd) || fd < 0) {
+    throw new TypeError(
+      `fd must be a non-negative integer, got ${describe(fd)}`,
+    );
+  }
+}
+
+function checkedSignal(signal: Deno.Signal): number {
+  if (typeof signal !== "string") {
+    throw new TypeError(
+      `signal must be a signal name such as "SIGINT", got ${describe(signal)}`,
+    );
+  }
+  return signalNumber(signal);
+}
+
+function compareTimers(a: Timer, b: Timer): number {
+  return a.when - b.when || a.sequence - b.sequence;
+}
+
+function heapPush(heap: Timer[], timer: Timer): void {
+  let index = heap.length;
+  heap.push(timer);
+  while (index > 0) {
+    const parent = (index - 1) >> 1;
+    if (compareTimers(heap[parent], timer) <= 0) break;
+    heap[index] = heap[parent];
+    index = parent;
+  }
+  heap[index] = timer;
+}
+
+function heapPop(heap: Timer[]): void {
+  const last = heap.pop()!;
+  const size = heap.length;
+  if (size === 0) return;
+  let index = 0;
+  for (;;) {
+    const left = 2 * index + 1;
+    if (left >= size) break;
+    const right = left + 1;
+    const child = right < size && compareTimers(heap[right], heap[left]) < 0
+      ? right
+      : left;
+    if (compareTimers(heap[child], last) >= 0) break;
+    heap[index] = heap[child];
+    index = child;
+  }
+  heap[index] = last;
+}
+
+/**
+ * @internal A short description of a value for error messages.
+ *
+ * @example
+ * ```ts
+ * import { describe } from "./loop.ts";
+ * console.log(describe(42), describe("x"), describe([])); // 42 "x" an object of class Array
+ * ```
+ */
+export function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (value === undefined) return "undefined";
+  if (typeof value === "function") {
+    return `function ${value.name || "(anonymous)"}`;
+  }
+  if (typeof value === "object") {
+    return `an object of class ${value.constructor?.name ?? "Object"}`;
+  }
+  if (typeof value === "string") return JSON.stringify(value);
+  return String(value);
+}

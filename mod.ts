@@ -37,3 +37,23 @@ export {
   wait,
   waitPromise,
 } from "./src/futures.ts";
+export { PipeError, StreamError, TCPError, UDPError } from "./src/io/errors.ts";
+export { Stream, type StreamOptions } from "./src/io/stream.ts";
+export {
+  type Address,
+  TCPClient,
+  TCPConnection,
+  TCPServer,
+} from "./src/io/tcp.ts";
+export {
+  PipeClient,
+  PipeConnection,
+  PipeServer,
+  PipeStream,
+} from "./src/io/pipe.ts";
+export { TTYStream, type WindowSize } from "./src/io/tty.ts";
+export {
+  type UDPBindOptions,
+  UDPEndpoint,
+  type UDPEndpointOptions,
+} from "./src/io/udp.ts";

@@ -552,6 +552,14 @@ export fn eg_stream_read_until(handle: u32, delimiter: ?[*]const u8, length: u32
     return stream.readNow(.until, 0);
 }
 
+/// Reads up to length bytes into dest (buffered bytes first, else straight from the socket):
+/// the count, 0 at end of stream, -EAGAIN (then wait with a mode-2 op, arg 0), or -code.
+export fn eg_stream_read_into(handle: u32, dest: ?[*]u8, length: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    const out = dest orelse return fail(error.InvalidArgument);
+    return stream.readInto(out[0..length]);
+}
+
 /// Starts the read op that waits for eg_stream_read's answer (mode 1 uses the last delimiter).
 export fn eg_stream_read_start(handle: u32, mode: u32, arg: u32, token: u32) i32 {
     const stream = streamFor(handle) catch |err| return fail(err);

@@ -11,7 +11,9 @@
 
 import { fileURLToPath } from "node:url";
 import { type NativeLibrary, SYMBOLS } from "./symbols.ts";
-import { prebuiltLibraryPath, readEnv } from "./prebuilt.ts";
+import { createHash } from "node:crypto";
+import { BINARIES } from "./checksums.ts";
+import { prebuiltLibraryPath, readEnv, targetKey } from "./prebuilt.ts";
 
 /** The C ABI version this module speaks (`eg_abi_version`, zig/exports.zig). */
 export const ABI_VERSION = 1;
@@ -96,9 +98,11 @@ export function localCandidates(moduleUrl: string = import.meta.url): string[] {
 
 // A module loaded over http(s) has no local build: fetch and verify the
 // prebuilt binary while the module loads, and report a failure on first use.
-const prebuilt: string | Error | undefined = import.meta.url.startsWith("file:")
-  ? undefined
-  : await prebuiltLibraryPath(import.meta.url).catch((error: Error) => error);
+// An explicit EVERGREEN_LIB wins, so nothing is downloaded then.
+const prebuilt: string | Error | undefined =
+  import.meta.url.startsWith("file:") || readEnv("EVERGREEN_LIB")
+    ? undefined
+    : await prebuiltLibraryPath(import.meta.url).catch((error: Error) => error);
 
 let opened: NativeLibrary | undefined;
 
@@ -122,6 +126,12 @@ export function openLibrary(): NativeLibrary {
     if (library !== undefined) return opened = library;
   }
   if (!explicit && typeof prebuilt === "string") {
+    // Check again right before opening: the cache file could have been
+    // replaced since the download was verified.
+    const mismatch = prebuiltMismatch(prebuilt);
+    if (mismatch !== undefined) {
+      throw new LibraryLoadError(mismatch, [`${prebuilt}: ${mismatch}`]);
+    }
     const library = tryOpen(prebuilt, tried);
     if (library !== undefined) return opened = library;
   } else if (!explicit && prebuilt instanceof Error) {
@@ -138,6 +148,17 @@ export function openLibrary(): NativeLibrary {
     }; ${BUILD_HINT}`,
     tried,
   );
+}
+
+/** Why the verified prebuilt file no longer matches its checksum, if it does not. */
+function prebuiltMismatch(path: string): string | undefined {
+  const expected = BINARIES[targetKey()]?.sha256;
+  const actual = createHash("sha256").update(Deno.readFileSync(path)).digest(
+    "hex",
+  );
+  return actual === expected
+    ? undefined
+    : `checksum mismatch for ${path}: expected SHA-256 ${expected}, got ${actual}; the file changed after it was verified and was not loaded; ${BUILD_HINT}`;
 }
 
 function tryOpen(path: string, tried: string[]): NativeLibrary | undefined {

@@ -114,6 +114,14 @@ async function readIfExists(
   }
 }
 
+/** An error's message with its cause ("fetch failed: Connection refused"). */
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  return error.cause === undefined
+    ? error.message
+    : `${error.message}: ${describe(error.cause)}`;
+}
+
 /**
  * Downloads `url` whole. A transfer that breaks off is reported with what
  * did arrive, so the message can still show the checksum of the bytes.
@@ -145,9 +153,7 @@ async function download(
       chunks.push(value);
     }
   } catch (error) {
-    failure = `the transfer broke off after ${size} bytes: ${
-      (error as Error).message
-    }`;
+    failure = `the transfer broke off after ${size} bytes: ${describe(error)}`;
   }
   const declared = response.headers.get("content-length");
   if (failure === undefined && declared !== null && Number(declared) !== size) {
@@ -215,7 +221,7 @@ export async function prebuiltLibraryPath(moduleUrl: string): Promise<string> {
   } catch (error) {
     throw new Error(
       `cannot download the evergreen native library ${url.href} (${cacheState}): ${
-        (error as Error).message
+        describe(error)
       }; expected SHA-256 ${entry.sha256}; ${BUILD_HINT}`,
     );
   }

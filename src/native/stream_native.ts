@@ -130,16 +130,61 @@ export function streamReadStart(
   return lib().eg_stream_read_start(handle, mode, arg, token);
 }
 
+// A fresh ArrayBuffer costs 250-400 ns in Deno (an embedder allocation),
+// ten times a view of an existing one, so small results are views carved
+// from a shared slab (as Node's Buffer pool does); a kept result pins at most
+// one slab.
+const SLAB_SIZE = 64 * 1024;
+const SLAB_RESULT_MAX = 1024;
+let slab = new Uint8Array(SLAB_SIZE);
+let slabUsed = 0;
+
+/** A zero-filled array of `n` bytes, a slab view when small. */
+function resultArray(n: number): Uint8Array {
+  if (n > SLAB_RESULT_MAX) return new Uint8Array(n);
+  if (slabUsed + n > SLAB_SIZE) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const view = slab.subarray(slabUsed, slabUsed + n);
+  // Keep views 8-byte aligned so typed-array views over them stay possible.
+  slabUsed += (n + 7) & ~7;
+  return view;
+}
+
 /** Moves the first `n` buffered bytes into a new array. */
 export function streamTake(handle: number, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  if (n > 0) lib().eg_stream_take(handle, out, n);
+  const out = resultArray(n);
+  if (n > 0) {
+    lib().eg_stream_take(handle, out as Uint8Array<ArrayBuffer>, n);
+  }
   return out;
 }
 
 /** Drops the first `n` buffered bytes. */
 export function streamSkip(handle: number, n: number): void {
   lib().eg_stream_take(handle, null, n);
+}
+
+/**
+ * Reads up to `dest.length` bytes into `dest`: the count, 0 at end of stream,
+ * `WOULD_BLOCK`, or `-code`.
+ */
+export function streamReadInto(handle: number, dest: Uint8Array): number {
+  return lib().eg_stream_read_into(
+    handle,
+    dest as Uint8Array<ArrayBuffer>,
+    dest.length,
+  );
+}
+
+/** Moves the first `n` buffered bytes into `dest` (which has room). */
+export function streamTakeInto(
+  handle: number,
+  dest: Uint8Array,
+  n: number,
+): void {
+  lib().eg_stream_take(handle, dest as Uint8Array<ArrayBuffer>, n);
 }
 
 /** Copies `n` buffered bytes from `offset` into a new array, keeping them. */
@@ -165,6 +210,21 @@ export function streamWrite(handle: number, bytes: Uint8Array): number {
     bytes as Uint8Array<ArrayBuffer>,
     bytes.length,
   );
+}
+
+// Strings are encoded into one reusable buffer (native code copies what it
+// keeps before returning), so writing a string allocates nothing.
+const SCRATCH_SIZE = 64 * 1024;
+const scratch = new Uint8Array(SCRATCH_SIZE);
+
+/** Writes a string as UTF-8 without blocking, like {@linkcode streamWrite}. */
+export function streamWriteText(handle: number, text: string): number {
+  // Three bytes per UTF-16 unit at most: short strings always fit.
+  if (text.length * 3 > SCRATCH_SIZE) {
+    return streamWrite(handle, encoder.encode(text));
+  }
+  const { written } = encoder.encodeInto(text, scratch);
+  return lib().eg_stream_write(handle, scratch, written);
 }
 
 /** Starts the drain op: `IN_PROGRESS`, 0 (nothing queued), or `-code`. */

@@ -326,6 +326,44 @@ export class NativeUdpEndpoint {
     return [data, sender];
   }
 
+  /**
+   * Takes up to `max` datagrams that fit their slots (it stops before a
+   * truncated one) into `out`; returns how many. Their bytes are copied into
+   * one new buffer, each datagram a view of it: one allocation per batch.
+   */
+  takeMany(max: number, out: [Uint8Array, SocketAddress][]): number {
+    const words = this.#words!;
+    const mask = this.#mask;
+    const slotSize = this.#slotSize;
+    const head = words[WORD_HEAD];
+    const available = (words[WORD_TAIL] - head) >>> 0;
+    const limit = available < max ? available : max;
+    let count = 0;
+    let total = 0;
+    for (; count < limit; count++) {
+      const meta = this.#metaWord + ((head + count) & mask) * 8;
+      if ((words[meta + 1] & META_TRUNCATED) !== 0) break;
+      total += words[meta];
+    }
+    const copy = new Uint8Array(total);
+    const bytes = this.#bytes!;
+    let offset = 0;
+    for (let i = 0; i < count; i++) {
+      const slot = (head + i) & mask;
+      const meta = this.#metaWord + slot * 8;
+      const length = words[meta];
+      const start = this.#dataOffset + slot * slotSize;
+      copy.set(bytes.subarray(start, start + length), offset);
+      out.push([
+        copy.subarray(offset, offset + length),
+        this.#sender(words, meta),
+      ]);
+      offset += length;
+    }
+    words[WORD_HEAD] = (head + count) >>> 0;
+    return count;
+  }
+
   /** Drops the next datagram; returns its sender. Needs `pending() > 0`. */
   skip(): SocketAddress {
     const words = this.#words!;

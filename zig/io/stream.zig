@@ -84,6 +84,10 @@ pub const Stream = struct {
     eof: bool = false,
     read_error: ?Error = null,
     delimiter: []u8 = &.{},
+    /// The last direct read found nothing and the last op used up what it read: the peer
+    /// answers requests (ping-pong), so readNow skips a read that would only say EAGAIN and
+    /// the op waits for readiness instead. Streams that keep data waiting clear it.
+    read_expect_empty: bool = false,
 
     write_queue: []u8 = &.{},
     write_start: usize = 0,
@@ -182,12 +186,51 @@ pub const Stream = struct {
         var attempt: u32 = 0;
         while (attempt < 8) : (attempt += 1) {
             if (stream.readOutcome(mode, arg)) |result| return result;
+            if (stream.read_expect_empty) return errors.negative(error.WouldBlock);
             _ = stream.fill() catch |err| switch (err) {
-                error.WouldBlock => return errors.negative(error.WouldBlock),
+                error.WouldBlock => {
+                    stream.read_expect_empty = true;
+                    return errors.negative(error.WouldBlock);
+                },
                 else => stream.read_error = err,
             };
         }
         return stream.readOutcome(mode, arg) orelse errors.negative(error.WouldBlock);
+    }
+
+    /// Reads up to dest.len bytes into dest: what is buffered, else straight from the
+    /// descriptor (no copy through the buffer). The count (0 at end of stream), -EAGAIN
+    /// (start a `more` op with arg 0, then take), or -code.
+    pub fn readInto(stream: *Stream, dest: []u8) i32 {
+        stream.checkRead(.more, 0) catch |err| return errors.negative(err);
+        if (dest.len == 0) return errors.negative(error.InvalidArgument);
+        const limit = @min(dest.len, read_max_limit);
+        const count = stream.buffered();
+        if (count > 0) {
+            const n = @min(count, limit);
+            stream.take(dest[0..n], n) catch unreachable;
+            return @intCast(n);
+        }
+        if (stream.read_error) |err| return errors.negative(err);
+        if (stream.eof) return 0;
+        // No read_expect_empty here: callers of readInto stream data, and a read that
+        // finds nothing costs far less than a needless op.
+        const n = stream.readRaw(dest[0..limit]) catch |err| switch (err) {
+            error.WouldBlock => return errors.negative(error.WouldBlock),
+            else => {
+                stream.read_error = err;
+                return errors.negative(err);
+            },
+        };
+        if (n == 0) stream.eof = true;
+        return @intCast(n);
+    }
+
+    fn readRaw(stream: *Stream, target: []u8) Error!usize {
+        return switch (stream.io) {
+            .socket => sys.recv(stream.fd, target),
+            .file => sys.read(stream.fd, target),
+        };
     }
 
     /// Starts a read op (after readNow said -EAGAIN): -EINPROGRESS, or an answer if the buffer
@@ -252,11 +295,7 @@ pub const Stream = struct {
         const count = stream.buffered();
         const room = @min(stream.read_buffer.len - stream.read_end, stream.read_max - count);
         assert(room > 0);
-        const target = stream.read_buffer[stream.read_end..][0..room];
-        const n = switch (stream.io) {
-            .socket => try sys.recv(stream.fd, target),
-            .file => try sys.read(stream.fd, target),
-        };
+        const n = try stream.readRaw(stream.read_buffer[stream.read_end..][0..room]);
         if (n == 0) {
             stream.eof = true;
             return 0;
@@ -486,7 +525,14 @@ pub const ReadOp = struct {
         var turn_bytes: usize = 0;
         while (true) {
             if (stream.closed or stream.cancel_read) return .fail(error.Canceled);
-            if (stream.readOutcome(self.mode, self.arg)) |result| return .{ .result = result };
+            if (stream.readOutcome(self.mode, self.arg)) |result| {
+                // Bytes beyond the answer mean the peer sends ahead: read directly next time.
+                // (A `more` answer takes everything, so it says nothing about that.)
+                if (self.mode != .more) {
+                    stream.read_expect_empty = result < 0 or stream.buffered() <= @as(usize, @intCast(result));
+                }
+                return .{ .result = result };
+            }
             if (turn_bytes >= turn_budget_bytes) {
                 turn_bytes = 0;
                 stream.waitFor(&self.op, .read, stream.fd) catch |err| return .fail(err);

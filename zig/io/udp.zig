@@ -203,6 +203,8 @@ const ReceiveRing = struct {
     metas: []Meta,
     data: []u8,
     slot_size: u32,
+    /// The last fill left the kernel's queue empty (it took less than it had room for).
+    drained: bool = false,
     /// Native only: the sender of each slot as the OS wrote it.
     names: []Name,
     batch: if (socket.has_batches) struct {
@@ -287,11 +289,13 @@ const ReceiveRing = struct {
         const start = tail & (slot_count - 1);
         // One contiguous run of slots per call; the wrapped rest is filled on the next call.
         const room = @min(slot_count - used, slot_count - start);
-        const received = ring.receiveInto(fd, start, room) catch |err| switch (err) {
-            error.WouldBlock => if (used > 0) return used else return err,
-            else => return err,
+        const received = ring.receiveInto(fd, start, room) catch |err| {
+            ring.drained = err == error.WouldBlock;
+            if (err == error.WouldBlock and used > 0) return used;
+            return err;
         };
         assert(received > 0 and received <= room);
+        ring.drained = received < room;
         for (start..start + received) |slot| {
             const meta = &ring.metas[slot];
             ring.describe(slot, meta);
@@ -494,20 +498,24 @@ pub const Endpoint = struct {
     pub fn receive(endpoint: *Endpoint, hub: *Hub, token: u32) Error!u32 {
         const ring = endpoint.ring orelse return error.InvalidArgument;
         if (endpoint.receive_op_live) return error.Busy;
-        const count = ring.fill(endpoint.fd) catch |err| switch (err) {
-            error.WouldBlock => {
-                if (token == 0) return err;
-                endpoint.receive_op_live = true;
-                hub.start(ReceiveOp, .{ .op = undefined, .handle = endpoint.handle }, token) catch |start_err| {
-                    endpoint.receive_op_live = false;
-                    return start_err;
-                };
-                return 0;
-            },
-            else => return err,
+        const buffered = try ring.buffered();
+        if (buffered > 0) return buffered;
+        // After a fill that emptied the kernel's queue, asking again would most likely find
+        // nothing: the op waits first (a datagram that came meanwhile is reported at once).
+        if (token == 0 or !ring.drained) {
+            if (ring.fill(endpoint.fd)) |count| {
+                assert(count > 0);
+                return count;
+            } else |err| {
+                if (err != error.WouldBlock or token == 0) return err;
+            }
+        }
+        endpoint.receive_op_live = true;
+        hub.start(ReceiveOp, .{ .op = undefined, .handle = endpoint.handle }, token) catch |err| {
+            endpoint.receive_op_live = false;
+            return err;
         };
-        assert(count > 0);
-        return count;
+        return 0;
     }
 
     /// Ends a receive op early (its task was killed): it completes with ECANCELED.

@@ -54,13 +54,11 @@ pub const RunFn = *const fn (origin: Handle, arg: ?*anyopaque) callconv(.c) Hand
 /// A function run on a dedicated stack region by `callOnStack`.
 pub const EntryFn = *const fn (arg: ?*anyopaque) callconv(.c) void;
 
-/// The bookkeeping of a switch, called by the ABI file with the stack pointer once the registers
-/// are saved. Returns the target's stack pointer, after which the ABI file copies the thread's
-/// `restore_size` bytes at `restore_source` there; or 0 to return at once without switching.
+/// The bookkeeping of a switch, called from the ABI file's asm with the stack pointer once the
+/// live registers are spilled. Returns the target's stack pointer, after which the asm copies the
+/// thread's `restore_size` bytes at `restore_source` there and resumes the target; or 0 to go on
+/// without switching. `arch.switchStack` returns 1 in a resumed stacklet, 0 otherwise.
 pub const StepFn = *const fn (stack_pointer: usize, thread: *Thread) callconv(.c) usize;
-
-/// Returns 1 in the resumed stacklet, 0 when the step returned 0.
-const SwitchFn = *const fn (step: StepFn, thread: *Thread) callconv(.c) usize;
 
 /// Where the ABI files find the slice to copy back (asm immediates).
 pub const restore_source_offset = @offsetOf(Thread, "restore_source");
@@ -181,12 +179,14 @@ pub const Thread = struct {
             thread.region_top = region_top;
             thread.current_stack_stop = 0;
         } else if (region_top != thread.region_top) {
+            @branchHint(.unlikely);
             return error.WrongStack;
         }
     }
 
-    /// Raises the running slice's top to cover the caller's frame. Only main can be above its own
-    /// top: every other stacklet lives below the stop it got from `new`.
+    /// Raises the running slice's top above `marker_address`. Only main can be above its own top:
+    /// every other stacklet lives below the stop it got from `new`. Main's frames above its top
+    /// are safe without saving, as every other stacklet lives below that top.
     fn coverFrame(thread: *Thread, marker_address: usize) void {
         if (marker_address >= thread.current_stack_stop) {
             assert(thread.current == thread.main);
@@ -270,6 +270,7 @@ pub const Thread = struct {
     /// changing nothing, if its buffer cannot grow to the size of its whole slice.
     fn suspendCurrent(thread: *Thread, stack_pointer: usize) error{OutOfMemory}!*Stacklet {
         const current = thread.current;
+        thread.coverFrame(stack_pointer);
         const stop = thread.current_stack_stop;
         assert(current.state == .running);
         assert(stack_pointer < stop);
@@ -352,14 +353,14 @@ fn copyBlocks(destination: []u8, source: []const u8) void {
 const ThreadState = struct {
     /// Top of the stack region the OS thread runs on, set by `callOnStack`; 0 for its own stack.
     region_top: usize = 0,
+    /// Calls refused with an error on this OS thread (see `fail`).
+    refused_count: usize = 0,
 };
 threadlocal var thread_state: ThreadState = .{};
 
 fn threadIdentity() usize {
     return @intFromPtr(&thread_state);
 }
-
-const switch_stack: SwitchFn = @ptrCast(&arch.switchStack);
 
 /// Step of `switchTo`. A source whose slice lies wholly below the target's stop would be saved in
 /// full by `clearStackFor` anyway, so it is saved at once instead of being chained first.
@@ -483,16 +484,14 @@ noinline fn startBelowGap(thread: *Thread, run: RunFn, arg: ?*anyopaque) void {
 
 /// Returns twice: first as the new stacklet, which runs `run` right here, below the caller's saved
 /// slice; then as the caller, when some stacklet switches back to it (or at once if saving failed).
+/// When run() returns, switches to the handle it returned, or to main with `InvalidRunResult` if
+/// that is not a suspended stacklet of this thread (main is suspended: the running one is not it).
+/// Both switches sit in this function, whose call of `run` keeps it from being a leaf (see the
+/// System V switch).
 noinline fn startStacklet(thread: *Thread, run: RunFn, arg: ?*anyopaque) void {
-    const resumed = switch_stack(&stepNew, thread);
+    const resumed = arch.switchStack(&stepNew, thread);
     if (resumed != 0 or thread.switch_failed) return;
     const next = run(thread.source, arg);
-    finishCurrent(thread, next);
-}
-
-/// Ends the running stacklet by switching to `next`, or to main with `InvalidRunResult` when
-/// `next` is not a suspended stacklet of this thread (main is suspended: the running one is not it).
-fn finishCurrent(thread: *Thread, next: Handle) noreturn {
     assert(thread.current != thread.main);
     const target = thread.lookupSuspended(next) orelse blk: {
         thread.run_result_invalid = true;
@@ -500,25 +499,32 @@ fn finishCurrent(thread: *Thread, next: Handle) noreturn {
     };
     assert(target.state == .suspended);
     thread.target = target;
-    _ = switch_stack(&stepFinish, thread);
+    _ = arch.switchStack(&stepFinish, thread);
     unreachable;
 }
 
 /// Suspends the running stacklet and resumes `target`. Returns when some stacklet switches back:
 /// the handle of that stacklet, or null if it finished.
 pub fn switchTo(thread: *Thread, target: Handle) Error!Handle {
-    try thread.checkCaller();
-    const stacklet = thread.lookupSuspended(target) orelse return error.InvalidHandle;
-    var marker: u8 = 0;
-    thread.coverFrame(@intFromPtr(&marker));
+    thread.checkCaller() catch |err| return fail(err);
+    const stacklet = thread.lookupSuspended(target) orelse return fail(error.InvalidHandle);
     thread.target = stacklet;
-    const resumed = switch_stack(&stepSwitch, thread);
+    const resumed = arch.switchStack(&stepSwitch, thread);
     if (resumed == 0) {
         assert(thread.switch_failed);
         thread.switch_failed = false;
-        return error.OutOfMemory;
+        return fail(error.OutOfMemory);
     }
     return takeResult(thread);
+}
+
+/// Every refusal of `switchTo` goes through this real call, which keeps any function that
+/// contains the switch from being a leaf (see the System V switch); it counts refusals per OS
+/// thread, a side effect the compiler cannot drop.
+noinline fn fail(err: Error) Error {
+    @branchHint(.cold);
+    thread_state.refused_count += 1;
+    return err;
 }
 
 /// Frees a suspended stacklet without resuming it: its frames are dropped, no `defer` runs.

@@ -1,65 +1,47 @@
-//! Register switch for aarch64 (AAPCS64: Linux, macOS): saves x19-x28, the frame record (x29, x30)
-//! and d8-d15 around the stack copy of `stacklet.zig`, and enters a dedicated stack region. x18 is
-//! never touched: it is the platform register on macOS and Windows, a scratch register on Linux.
+//! Register switch for aarch64 (AAPCS64: Linux, macOS), as inline asm that `stacklet.zig` places
+//! inside its switching functions, plus the entry onto a dedicated stack region. x18 is never
+//! touched: it is the platform register on macOS and Windows, a scratch register on Linux.
 
+const builtin = @import("builtin");
 const stacklet = @import("stacklet.zig");
 
-/// `switchStack(step, thread) callconv(.c) usize`, called through a pointer cast because a naked
-/// function cannot be called directly.
-///
-/// Same contract as the x86_64 versions: `step(sp, thread)` returns zero (no switch) or the
-/// target's stack pointer, then the thread's `restore_size` bytes at `restore_source` are copied
-/// there and 1 is returned in the target. x19 carries `thread` across the call; after the switch
-/// the loads take the target's own values. The frame record sits at the stack pointer, so x29 is
-/// set to the target's record right after the stack pointer moves.
-pub fn switchStack() callconv(.naked) void {
-    asm volatile (
-        \\ stp x29, x30, [sp, #-160]!
-        \\ mov x29, sp
-        \\ stp x19, x20, [sp, #16]
-        \\ stp x21, x22, [sp, #32]
-        \\ stp x23, x24, [sp, #48]
-        \\ stp x25, x26, [sp, #64]
-        \\ stp x27, x28, [sp, #80]
-        \\ stp d8, d9, [sp, #96]
-        \\ stp d10, d11, [sp, #112]
-        \\ stp d12, d13, [sp, #128]
-        \\ stp d14, d15, [sp, #144]
+/// Switches stacklets from inside the calling function; same contract as the x86_64 versions.
+/// Every register but sp and x29 is declared clobbered (x19-x28 and d8-d15 included), so the
+/// compiler spills the live ones into the saved slice. The asm pushes x29 and the resume address
+/// (sp is always 16-byte aligned here) and calls `step(sp, thread)`; x19 keeps `thread` across the
+/// call. On a switch the target's two words send it to its own resume label, where this returns 1.
+pub inline fn switchStack(step: stacklet.StepFn, thread: *stacklet.Thread) usize {
+    return asm volatile (
+        \\ adr x10, 1f
+        \\ stp x29, x10, [sp, #-16]!
         \\ mov x19, x1
-        \\ mov x3, x0
         \\ mov x0, sp
-        \\ blr x3
-        \\ cbz x0, 3f
+        \\ blr x2
+        \\ cbz x0, 2f
         \\ mov sp, x0
-        \\ mov x29, x0
         \\ ldr x1, [x19, %[source_offset]]
         \\ ldr x2, [x19, %[size_offset]]
         \\ mov x3, #0
-        \\ cbz x2, 2f
-        \\1:
+        \\ cbz x2, 4f
+        \\3:
         \\ ldr q0, [x1, x3]
         \\ str q0, [x0, x3]
         \\ add x3, x3, #16
         \\ cmp x3, x2
-        \\ b.lo 1b
-        \\2:
+        \\ b.lo 3b
+        \\4:
+        \\ ldp x29, x10, [sp], #16
         \\ mov x0, #1
-        \\3:
-        \\ ldp x19, x20, [sp, #16]
-        \\ ldp x21, x22, [sp, #32]
-        \\ ldp x23, x24, [sp, #48]
-        \\ ldp x25, x26, [sp, #64]
-        \\ ldp x27, x28, [sp, #80]
-        \\ ldp d8, d9, [sp, #96]
-        \\ ldp d10, d11, [sp, #112]
-        \\ ldp d12, d13, [sp, #128]
-        \\ ldp d14, d15, [sp, #144]
-        \\ ldp x29, x30, [sp], #160
-        \\ ret
-        :
-        : [source_offset] "i" (stacklet.restore_source_offset),
+        \\ br x10
+        \\2:
+        \\ add sp, sp, #16
+        \\1:
+        : [resumed] "={x0}" (-> usize),
+        : [step] "{x2}" (step),
+          [thread] "{x1}" (thread),
+          [source_offset] "i" (stacklet.restore_source_offset),
           [size_offset] "i" (stacklet.restore_size_offset),
-    );
+        : .{ .x1 = true, .x2 = true, .x3 = true, .x4 = true, .x5 = true, .x6 = true, .x7 = true, .x8 = true, .x9 = true, .x10 = true, .x11 = true, .x12 = true, .x13 = true, .x14 = true, .x15 = true, .x16 = true, .x17 = true, .x18 = builtin.os.tag != .macos, .x19 = true, .x20 = true, .x21 = true, .x22 = true, .x23 = true, .x24 = true, .x25 = true, .x26 = true, .x27 = true, .x28 = true, .lr = true, .v0 = true, .v1 = true, .v2 = true, .v3 = true, .v4 = true, .v5 = true, .v6 = true, .v7 = true, .v8 = true, .v9 = true, .v10 = true, .v11 = true, .v12 = true, .v13 = true, .v14 = true, .v15 = true, .v16 = true, .v17 = true, .v18 = true, .v19 = true, .v20 = true, .v21 = true, .v22 = true, .v23 = true, .v24 = true, .v25 = true, .v26 = true, .v27 = true, .v28 = true, .v29 = true, .v30 = true, .v31 = true, .nzcv = true, .memory = true });
 }
 
 /// `runOnStack(func, arg, top) callconv(.c) void`: calls `func(arg)` with the stack pointer at `top`

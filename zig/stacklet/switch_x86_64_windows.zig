@@ -1,87 +1,61 @@
-//! Register switch for x86_64 Windows: saves the Windows x64 callee-saved registers (rbx, rbp, rdi,
-//! rsi, r12-r15, xmm6-xmm15) around the stack copy of `stacklet.zig`, and enters a dedicated stack
-//! region with the thread's TIB stack bounds pointing at it. Only this file knows the Windows x64 ABI.
+//! Register switch for x86_64 Windows, as inline asm that `stacklet.zig` places inside its switching
+//! functions, plus the entry onto a dedicated stack region with the thread's TIB stack bounds
+//! pointing at it. Only this file knows the Windows x64 conventions.
 
 const std = @import("std");
 const stacklet = @import("stacklet.zig");
 
-/// `switchStack(step, thread) callconv(.c) usize`, called through a pointer cast because a naked
-/// function cannot be called directly.
-///
-/// Same contract as the System V version: `step(sp, thread)` returns zero (no switch) or the
-/// target's stack pointer, then the thread's `restore_size` bytes at `restore_source` are copied
-/// there and 1 is returned in the target. The frame keeps 32 bytes of shadow space for the call.
-/// The TIB stack bounds stay as they are: all stacklets of a thread live on one stack.
-pub fn switchStack() callconv(.naked) void {
-    asm volatile (
-        \\ pushq %%rbp
-        \\ movq %%rsp, %%rbp
-        \\ pushq %%rbx
-        \\ pushq %%rdi
-        \\ pushq %%rsi
-        \\ pushq %%r12
-        \\ pushq %%r13
-        \\ pushq %%r14
-        \\ pushq %%r15
-        \\ subq $200, %%rsp
-        \\ movaps %%xmm6, 32(%%rsp)
-        \\ movaps %%xmm7, 48(%%rsp)
-        \\ movaps %%xmm8, 64(%%rsp)
-        \\ movaps %%xmm9, 80(%%rsp)
-        \\ movaps %%xmm10, 96(%%rsp)
-        \\ movaps %%xmm11, 112(%%rsp)
-        \\ movaps %%xmm12, 128(%%rsp)
-        \\ movaps %%xmm13, 144(%%rsp)
-        \\ movaps %%xmm14, 160(%%rsp)
-        \\ movaps %%xmm15, 176(%%rsp)
-        \\ movq %%rdx, %%r13
-        \\ movq %%rcx, %%rax
+/// Switches stacklets from inside the calling function; same contract as the System V version.
+/// Every register but rsp and rbp is declared clobbered (rbx, rdi, rsi, r12-r15 and xmm6-xmm15
+/// included, which Windows makes callee-saved), so the compiler spills the live ones into the
+/// saved slice. The call to `step` gets its 32 bytes of shadow space below the slice. Windows has
+/// no red zone. The TIB stack bounds stay as they are: all stacklets of a thread share one stack.
+pub inline fn switchStack(step: stacklet.StepFn, thread: *stacklet.Thread) usize {
+    return asm volatile (
         \\ movq %%rsp, %%rcx
-        \\ callq *%%rax
+        \\ andq $-16, %%rsp
+        \\ pushq %%rcx
+        \\ pushq %%rbp
+        \\ leaq 1f(%%rip), %%rax
+        \\ pushq %%rax
+        \\ subq $8, %%rsp
+        \\ movq %%rsi, %%r12
+        \\ movq %%rsp, %%rcx
+        \\ movq %%rsi, %%rdx
+        \\ subq $32, %%rsp
+        \\ callq *%%rdi
+        \\ addq $32, %%rsp
         \\ testq %%rax, %%rax
-        \\ jz 3f
+        \\ jz 2f
         \\ movq %%rax, %%rsp
-        \\ leaq 256(%%rax), %%rbp
-        \\ movq %[source_offset:c](%%r13), %%rsi
-        \\ movq %[size_offset:c](%%r13), %%rcx
+        \\ movq %[source_offset:c](%%r12), %%rsi
+        \\ movq %[size_offset:c](%%r12), %%rcx
         \\ xorl %%edx, %%edx
         \\ testq %%rcx, %%rcx
-        \\ jz 2f
-        \\1:
+        \\ jz 4f
+        \\3:
         \\ movq (%%rsi,%%rdx), %%r8
         \\ movq 8(%%rsi,%%rdx), %%r9
         \\ movq %%r8, (%%rax,%%rdx)
         \\ movq %%r9, 8(%%rax,%%rdx)
         \\ addq $16, %%rdx
         \\ cmpq %%rcx, %%rdx
-        \\ jb 1b
-        \\2:
+        \\ jb 3b
+        \\4:
+        \\ movq 8(%%rsp), %%rcx
+        \\ movq 16(%%rsp), %%rbp
+        \\ movq 24(%%rsp), %%rsp
         \\ movl $1, %%eax
-        \\3:
-        \\ movaps 32(%%rsp), %%xmm6
-        \\ movaps 48(%%rsp), %%xmm7
-        \\ movaps 64(%%rsp), %%xmm8
-        \\ movaps 80(%%rsp), %%xmm9
-        \\ movaps 96(%%rsp), %%xmm10
-        \\ movaps 112(%%rsp), %%xmm11
-        \\ movaps 128(%%rsp), %%xmm12
-        \\ movaps 144(%%rsp), %%xmm13
-        \\ movaps 160(%%rsp), %%xmm14
-        \\ movaps 176(%%rsp), %%xmm15
-        \\ addq $200, %%rsp
-        \\ popq %%r15
-        \\ popq %%r14
-        \\ popq %%r13
-        \\ popq %%r12
-        \\ popq %%rsi
-        \\ popq %%rdi
-        \\ popq %%rbx
-        \\ popq %%rbp
-        \\ retq
-        :
-        : [source_offset] "i" (stacklet.restore_source_offset),
+        \\ jmpq *%%rcx
+        \\2:
+        \\ movq 24(%%rsp), %%rsp
+        \\1:
+        : [resumed] "={rax}" (-> usize),
+        : [step] "{rdi}" (step),
+          [thread] "{rsi}" (thread),
+          [source_offset] "i" (stacklet.restore_source_offset),
           [size_offset] "i" (stacklet.restore_size_offset),
-    );
+        : .{ .rbx = true, .rcx = true, .rdx = true, .rsi = true, .rdi = true, .r8 = true, .r9 = true, .r10 = true, .r11 = true, .r12 = true, .r13 = true, .r14 = true, .r15 = true, .xmm0 = true, .xmm1 = true, .xmm2 = true, .xmm3 = true, .xmm4 = true, .xmm5 = true, .xmm6 = true, .xmm7 = true, .xmm8 = true, .xmm9 = true, .xmm10 = true, .xmm11 = true, .xmm12 = true, .xmm13 = true, .xmm14 = true, .xmm15 = true, .memory = true, .flags = true });
 }
 
 /// `runOnStack(func, arg, top) callconv(.c) void`: calls `func(arg)` with the stack pointer 32

@@ -1004,3 +1004,60 @@ test "every callee-saved register survives switches on both sides" {
     var context: CalleeSavedRegisters = .{};
     try onStack(CalleeSavedRegisters, CalleeSavedRegisters.body, &context);
 }
+
+/// Each side keeps sixteen integers and eight floats, different per side, live across the switch in
+/// the function that switches. A register missing from a clobber list would hold one of them, and
+/// the other side would overwrite it. The check recomputes from a volatile copy of the seed, so
+/// the compiler cannot fold it away.
+const LiveValues = struct {
+    const round_count = 4;
+    thread: *Thread = undefined,
+    handle: Handle = null,
+    origin: Handle = null,
+    failures: usize = 0,
+    stacklet_rounds: usize = 0,
+
+    noinline fn switchHolding(self: *LiveValues, seed: u64, target: *Handle) void {
+        var integers: [16]u64 = undefined;
+        var floats: [8]f64 = undefined;
+        inline for (&integers, 0..) |*value, index| value.* = std.hash.int(seed +% index);
+        inline for (&floats, 0..) |*value, index| value.* = @floatFromInt(std.hash.int(seed ^ index) >> 12);
+        target.* = switchOrNull(self.thread, target.*);
+        var seed_copy: u64 = seed;
+        const seed_again = @as(*volatile u64, &seed_copy).*;
+        inline for (integers, 0..) |value, index| {
+            if (value != std.hash.int(seed_again +% index)) self.failures += 1;
+        }
+        inline for (floats, 0..) |value, index| {
+            if (value != @as(f64, @floatFromInt(std.hash.int(seed_again ^ index) >> 12))) self.failures += 1;
+        }
+    }
+
+    fn run(origin: Handle, arg: ?*anyopaque) callconv(.c) Handle {
+        const self = contextOf(LiveValues, arg);
+        self.origin = origin;
+        for (0..round_count) |round| {
+            self.switchHolding(0xbad_5eed + round, &self.origin);
+            self.stacklet_rounds += 1;
+        }
+        return self.origin;
+    }
+
+    fn body(self: *LiveValues) !void {
+        self.thread = try stacklet.newThread(testing.allocator);
+        defer stacklet.deleteThread(self.thread);
+        self.handle = try stacklet.new(self.thread, run, self);
+        var round: usize = 0;
+        while (self.handle != null) : (round += 1) {
+            try testing.expect(round < round_count + 1);
+            self.switchHolding(round *% 7919, &self.handle);
+        }
+        try testing.expectEqual(@as(usize, round_count), self.stacklet_rounds);
+        try testing.expectEqual(@as(usize, 0), self.failures);
+    }
+};
+
+test "values live across a switch in the switching function stay intact on both sides" {
+    var context: LiveValues = .{};
+    try onStack(LiveValues, LiveValues.body, &context);
+}

@@ -1,0 +1,160 @@
+// TCP ping-pong over one connection, client and server in one process, 1-byte
+// and 1 KiB messages; the figure is round trips per second. Side by side in
+// one run, rounds interleaved so that machine noise hits every side alike:
+//
+//   evergreen run()      TCPClient/TCPServer tasks under loop.run()
+//   evergreen runSync()  the same under loop.runSync()
+//   deno                 Deno.connect/Deno.listen with await, in this process
+//   node, gevent, C      peers in their own processes (bench/peers/), when
+//                        node, python3 with gevent, and zig are there
+//
+//   deno run -A bench/tcp_pingpong.ts [ROUNDS] [REPEATS]
+//
+// Prints each side's best and median repeat and the ratios the issue asks for:
+// run() / Deno (target >= 2x) and runSync() / Deno (target >= 2.5x).
+
+import { EventLoop } from "../src/loop.ts";
+import { spawn } from "../src/tasks.ts";
+import { TCPClient, TCPServer } from "../src/io/tcp.ts";
+import { StreamError } from "../src/io/errors.ts";
+
+const ROUNDS = Number(Deno.args[0] ?? "50000");
+const REPEATS = Number(Deno.args[1] ?? "3");
+const SIZES = [1, 1024];
+
+type Side = (size: number) => Promise<number>;
+
+/** Ours: an echo server task and a client task doing ROUNDS round trips. */
+function evergreen(sync: boolean): Side {
+  return async (size) => {
+    const loop = new EventLoop();
+    const server = new TCPServer({
+      *handleConnection(connection) {
+        try {
+          for (;;) {
+            const message = yield* connection.readBytes(size);
+            if (message.length === 0) break;
+            connection.write(message);
+          }
+        } catch (error) {
+          if (!(error instanceof StreamError)) throw error;
+        }
+        connection.close();
+      },
+    });
+    server.bind({ hostname: "127.0.0.1", port: 0 });
+    spawn(function* () {
+      try {
+        yield* server.serve();
+      } catch (error) {
+        if (!(error instanceof StreamError)) throw error;
+      }
+    });
+    let elapsedMs = 0;
+    spawn(function* () {
+      const client = new TCPClient();
+      yield* client.connect(server.sockname);
+      const message = new Uint8Array(size);
+      const start = performance.now();
+      for (let i = 0; i < ROUNDS; i++) {
+        client.write(message);
+        yield* client.readBytes(size);
+      }
+      elapsedMs = performance.now() - start;
+      client.close();
+      server.close();
+    });
+    if (sync) loop.runSync();
+    else await loop.run();
+    loop.destroy();
+    return ROUNDS / elapsedMs * 1000;
+  };
+}
+
+async function readFull(conn: Deno.Conn, buffer: Uint8Array): Promise<boolean> {
+  let got = 0;
+  while (got < buffer.length) {
+    const n = await conn.read(buffer.subarray(got));
+    if (n === null) return false;
+    got += n;
+  }
+  return true;
+}
+
+/** Deno's own: the same shape with await. */
+const deno: Side = async (size) => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    const conn = await listener.accept();
+    conn.setNoDelay(true);
+    const buffer = new Uint8Array(size);
+    while (await readFull(conn, buffer)) await conn.write(buffer);
+    conn.close();
+  })();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: (listener.addr as Deno.NetAddr).port });
+  conn.setNoDelay(true);
+  const message = new Uint8Array(size);
+  const buffer = new Uint8Array(size);
+  const start = performance.now();
+  for (let i = 0; i < ROUNDS; i++) {
+    await conn.write(message);
+    await readFull(conn, buffer);
+  }
+  const elapsedMs = performance.now() - start;
+  conn.close();
+  await serving;
+  listener.close();
+  return ROUNDS / elapsedMs * 1000;
+};
+
+async function peer(command: string, args: string[]): Promise<number> {
+  const output = await new Deno.Command(command, { args, stderr: "inherit" }).output();
+  if (!output.success) throw new Error(`${command} ${args.join(" ")} failed`);
+  return JSON.parse(new TextDecoder().decode(output.stdout)).roundTripsPerSecond;
+}
+
+async function available(command: string, args: string[]): Promise<boolean> {
+  try {
+    return (await new Deno.Command(command, { args, stdout: "null", stderr: "null" }).output()).success;
+  } catch {
+    return false;
+  }
+}
+
+const peers = new URL("./peers/", import.meta.url).pathname;
+const sides: [string, Side][] = [
+  ["evergreen run()", evergreen(false)],
+  ["evergreen runSync()", evergreen(true)],
+  ["deno (await)", deno],
+];
+if (await available("node", ["--version"])) {
+  sides.push(["node net", (size) => peer("node", [`${peers}tcp_pingpong_node.mjs`, String(ROUNDS), String(size)])]);
+}
+if (await available("python3", ["-c", "import gevent"])) {
+  sides.push(["gevent", (size) => peer("python3", [`${peers}tcp_pingpong_gevent.py`, String(ROUNDS), String(size)])]);
+}
+const cBinary = await Deno.makeTempFile({ prefix: "tcp_pingpong_" });
+if (await available("zig", ["cc", "-O2", "-o", cBinary, `${peers}tcp_pingpong.c`])) {
+  sides.push(["C (epoll)", (size) => peer(cBinary, [String(ROUNDS), String(size)])]);
+}
+
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1];
+const format = (value: number): string => `${Math.round(value / 1000)}k`;
+
+console.log(`TCP ping-pong, ${ROUNDS} round trips per repeat, best (median) of ${REPEATS}, round trips/s`);
+for (const size of SIZES) {
+  const figures = new Map<string, number[]>(sides.map(([name]) => [name, []]));
+  for (let repeat = 0; repeat < REPEATS; repeat++) {
+    for (const [name, side] of sides) figures.get(name)!.push(await side(size));
+  }
+  const best = (name: string): number => Math.max(...figures.get(name)!);
+  console.log(`\n${size} B messages`);
+  for (const [name] of sides) {
+    const values = figures.get(name)!;
+    console.log(`  ${name.padEnd(20)} ${format(best(name)).padStart(6)} (${format(median(values))})`);
+  }
+  const denoBest = best("deno (await)");
+  console.log(`  run() / deno       ${(best("evergreen run()") / denoBest).toFixed(2)}x (target >= 2)`);
+  console.log(`  runSync() / deno   ${(best("evergreen runSync()") / denoBest).toFixed(2)}x (target >= 2.5)`);
+}
+await Deno.remove(cBinary).catch(() => {});

@@ -1,0 +1,251 @@
+/**
+ * Pipes (evergreen's `io/pipe.py`): Unix domain sockets on Linux and macOS
+ * (and on Windows for file-system paths) as `PipeClient`, `PipeServer` and
+ * `PipeConnection`, and `PipeStream` over an inherited descriptor (a pipe
+ * or a socket). They throw {@linkcode PipeError}.
+ *
+ * @module
+ */
+
+import { describe, EventLoop } from "../loop.ts";
+import * as native from "../native/stream_native.ts";
+import { errorFor, errorFromResult, PipeError, type StreamErrorClass } from "./errors.ts";
+import { DEFAULT_BACKLOG, StreamServer, type StreamServerOptions } from "./server.ts";
+import { Stream, type StreamOptions } from "./stream.ts";
+
+/**
+ * A client of a {@linkcode PipeServer}.
+ *
+ * @example
+ * ```ts
+ * import { EventLoop } from "../loop.ts";
+ * import { spawn } from "../tasks.ts";
+ * import { PipeClient, PipeServer } from "./pipe.ts";
+ *
+ * using loop = new EventLoop();
+ * const path = Deno.makeTempFileSync() + ".sock";
+ * const server = new PipeServer({
+ *   *handleConnection(connection) {
+ *     connection.write(yield* connection.readUntil("\n"));
+ *     yield* connection.flush();
+ *     connection.close();
+ *   },
+ * });
+ * server.bind(path);
+ * spawn(function* () {
+ *   try {
+ *     yield* server.serve();
+ *   } catch {
+ *     // closed below
+ *   }
+ * });
+ * spawn(function* () {
+ *   using client = new PipeClient();
+ *   yield* client.connect(path);
+ *   client.write("PING\n");
+ *   console.log(new TextDecoder().decode(yield* client.readUntil("\n")));
+ *   server.close();
+ * });
+ * await loop.run(); // prints "PING"
+ * ```
+ */
+export class PipeClient extends Stream {
+  /**
+   * @param options `maxBufferSize`, the read buffer's bound (default 100 MiB)
+   */
+  constructor(options: StreamOptions = {}) {
+    super(options);
+  }
+
+  /** @internal */
+  protected get _errorClass(): StreamErrorClass {
+    return PipeError;
+  }
+
+  /**
+   * Connects to the pipe server at `path`. Bytes written before are sent once
+   * connected.
+   *
+   * @throws {TypeError} if `path` is not a string.
+   * @throws {PipeError} `ENOENT` when nothing is at `path`, `ECONNREFUSED`
+   *   when nobody listens there (or it is not a socket), `EINVAL` for an
+   *   empty or too long path, `EBADF` when closed.
+   */
+  *connect(path: string): Generator<unknown, void, unknown> {
+    checkPath(path, "connect()");
+    const what = `connect to ${path}`;
+    if (this._handle === 0 && !this.closed) {
+      const loop = EventLoop.current();
+      const handle = native.streamNew(loop._native, this.maxBufferSize);
+      if (handle < 0) throw errorFromResult(PipeError, handle, what);
+      this._attach(loop, handle, false);
+    }
+    const handle = this._handle;
+    yield* this._connect(what, (token) => native.pipeConnect(handle, path, token), pathDetail);
+  }
+}
+
+/**
+ * A connection accepted by a {@linkcode PipeServer}; closing it removes it
+ * from `server.connections`.
+ *
+ * @example
+ * ```ts
+ * import { PipeServer } from "./pipe.ts";
+ * const server = new PipeServer({
+ *   handleConnection(connection) {
+ *     connection.write("hello\n");
+ *   },
+ * });
+ * ```
+ */
+export class PipeConnection extends Stream {
+  #server: PipeServer | null;
+
+  /** @internal Made by the server for an accepted native stream. */
+  constructor(loop: EventLoop, handle: number, server: PipeServer) {
+    super({ maxBufferSize: server._maxBufferSize });
+    this.#server = server;
+    this._attach(loop, handle, true);
+  }
+
+  /** @internal */
+  protected get _errorClass(): StreamErrorClass {
+    return PipeError;
+  }
+
+  /** The server that accepted this connection; null once closed. */
+  get server(): PipeServer | null {
+    return this.#server;
+  }
+
+  /** @internal */
+  override _afterClose(): void {
+    this.#server?._forget(this);
+    this.#server = null;
+  }
+}
+
+/**
+ * A pipe server on a Unix socket path: `bind(path)`, then `serve()` in a
+ * task until `close()`, which also removes the socket file. Each
+ * connection's `handleConnection` runs in a task of its own.
+ *
+ * @example
+ * ```ts
+ * import { PipeServer } from "./pipe.ts";
+ * using server = new PipeServer({ handleConnection: (c) => c.close() });
+ * server.bind(Deno.makeTempFileSync() + ".sock");
+ * console.log(server.pipename.endsWith(".sock")); // true
+ * ```
+ */
+export class PipeServer extends StreamServer<PipeConnection> {
+  #pipename: string | null = null;
+
+  /**
+   * @param options `handleConnection` (else override the method) and
+   *   `maxBufferSize` for accepted connections
+   */
+  constructor(options: StreamServerOptions<PipeConnection> = {}) {
+    super(options);
+  }
+
+  /** @internal */
+  protected get _errorClass(): StreamErrorClass {
+    return PipeError;
+  }
+
+  /** @internal */
+  protected _connection(loop: EventLoop, handle: number): PipeConnection {
+    return new PipeConnection(loop, handle, this);
+  }
+
+  /**
+   * Creates the socket at `path` and starts listening.
+   *
+   * @throws {TypeError} if `path` is not a string.
+   * @throws {PipeError} `EADDRINUSE` when `path` exists, `ENOENT` when its
+   *   directory does not, `EINVAL` for an empty or too long path or a second
+   *   bind, `EBADF` when closed.
+   */
+  bind(path: string): void {
+    checkPath(path, "bind()");
+    const what = `bind to ${path}`;
+    this._checkBindable(what);
+    const loop = EventLoop.current();
+    const handle = native.pipeListen(loop._native, path, DEFAULT_BACKLOG, this._maxBufferSize);
+    if (handle < 0) throw errorFromResult(PipeError, handle, what, pathDetail(handle));
+    this._bound(loop, handle);
+    this.#pipename = path;
+  }
+
+  /**
+   * The path the server is bound to.
+   *
+   * @throws {PipeError} `EINVAL` before `bind()`.
+   */
+  get pipename(): string {
+    if (this.#pipename === null) {
+      throw errorFor(PipeError, "EINVAL", "pipename", "the server is not bound");
+    }
+    return this.#pipename;
+  }
+}
+
+/**
+ * A stream over an inherited descriptor: one end of a pipe, a socket, a
+ * descriptor handed over by a parent process. It owns the descriptor once
+ * opened and closes it with the stream.
+ *
+ * @example
+ * ```ts ignore
+ * import { PipeStream } from "./pipe.ts";
+ * const stream = new PipeStream();
+ * stream.open(3); // a descriptor this process inherited
+ * ```
+ */
+export class PipeStream extends Stream {
+  /**
+   * @param options `maxBufferSize`, the read buffer's bound (default 100 MiB)
+   */
+  constructor(options: StreamOptions = {}) {
+    super(options);
+  }
+
+  /** @internal */
+  protected get _errorClass(): StreamErrorClass {
+    return PipeError;
+  }
+
+  /**
+   * Takes over descriptor `fd` (made nonblocking).
+   *
+   * @throws {TypeError} if `fd` is not a non-negative integer.
+   * @throws {PipeError} `EBADF` for a descriptor that is not open or a closed
+   *   stream; `EISCONN` when already open; `ENOSYS` on Windows.
+   */
+  open(fd: number): void {
+    if (!Number.isInteger(fd) || fd < 0) {
+      throw new TypeError(`open() needs a descriptor number, got ${describe(fd)}`);
+    }
+    const what = `open fd ${fd}`;
+    if (this.closed) throw this._closedError(what);
+    if (this._handle !== 0) throw errorFor(PipeError, "EISCONN", what, "already open");
+    const loop = EventLoop.current();
+    const handle = native.streamOpen(loop._native, fd, this.maxBufferSize);
+    if (handle < 0) throw errorFromResult(PipeError, handle, what);
+    this._attach(loop, handle, true);
+  }
+}
+
+function checkPath(path: string, what: string): void {
+  if (typeof path !== "string") {
+    throw new TypeError(`${what} needs a path string, got ${describe(path)}`);
+  }
+}
+
+function pathDetail(result: number): string | undefined {
+  return result === native.INVALID
+    ? "a Unix socket path has 1 to 107 bytes (103 on macOS) and no zero byte"
+    : undefined;
+}

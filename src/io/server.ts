@@ -1,0 +1,230 @@
+/**
+ * The part TCP and pipe servers share (evergreen's `StreamServer`): a bound,
+ * listening native socket whose accept loop runs natively while a task is
+ * in `serve()`; each accepted connection becomes a stream, joins
+ * `connections`, and gets its handler run in a task of its own.
+ *
+ * @module
+ */
+
+import { describe, EventLoop } from "../loop.ts";
+import { spawn } from "../tasks.ts";
+import * as native from "../native/stream_native.ts";
+import { errorFor, errorFromResult, type StreamErrorClass } from "./errors.ts";
+import { checkMaxBufferSize, PendingOp, type Stream } from "./stream.ts";
+
+/** The listen backlog when `serve()` is given none (as libuv and Node). */
+export const DEFAULT_BACKLOG = 511;
+
+/** A connection handler: a plain function or a generator function. */
+export type ConnectionHandler<C> = (
+  connection: C,
+) => Generator<unknown, void, unknown> | void;
+
+/** Options of a stream server. */
+export interface StreamServerOptions<C> {
+  /** Runs for each accepted connection, in a task of its own. */
+  handleConnection?: ConnectionHandler<C>;
+  /** The read buffer bound of accepted connections (default 100 MiB). */
+  maxBufferSize?: number;
+}
+
+const leaked = new FinalizationRegistry<number>((handle) => {
+  native.streamClose(handle);
+});
+
+/**
+ * @internal Base of `TCPServer` and `PipeServer`.
+ */
+export abstract class StreamServer<C extends Stream> implements Disposable {
+  /** The accepted connections that are still open, oldest first. */
+  readonly connections: C[] = [];
+  #loop: EventLoop | null = null;
+  #handle = 0;
+  #closed = false;
+  #serving: PendingOp | null = null;
+  #handler: ConnectionHandler<C> | undefined;
+  #maxBufferSize: number;
+
+  /**
+   * @param options `handleConnection` and `maxBufferSize` of connections
+   * @throws {TypeError} if `handleConnection` is given and not a function.
+   */
+  constructor(options: StreamServerOptions<C> = {}) {
+    const handler = options?.handleConnection;
+    if (handler !== undefined && typeof handler !== "function") {
+      throw new TypeError(
+        `handleConnection must be a function, got ${describe(handler)}`,
+      );
+    }
+    this.#handler = handler;
+    this.#maxBufferSize = checkMaxBufferSize(options?.maxBufferSize);
+  }
+
+  /** The error class this server throws. */
+  protected abstract get _errorClass(): StreamErrorClass;
+
+  /** Wraps an accepted native stream. */
+  protected abstract _connection(loop: EventLoop, handle: number): C;
+
+  /**
+   * Handles one accepted connection; runs in a task of its own. Calls the
+   * `handleConnection` option; override it in a subclass instead if you
+   * like.
+   *
+   * @throws {Error} when neither was provided (the connection is closed).
+   */
+  handleConnection(connection: C): Generator<unknown, void, unknown> | void {
+    if (this.#handler !== undefined) return this.#handler(connection);
+    connection.close();
+    throw new Error(
+      `${this.constructor.name} has no connection handler: pass { handleConnection } or override handleConnection()`,
+    );
+  }
+
+  /** True once {@linkcode StreamServer.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Accepts connections until the server is closed: each is added to
+   * `connections` and handled in a task of its own. Use with `yield*`.
+   *
+   * @param backlog the listen queue's length (default 511)
+   * @throws {StreamError} (the server's class) `EBADF` when the server is
+   *   closed, also while serving; `EINVAL` before `bind()`; the OS error
+   *   that stopped accepting (`EMFILE`).
+   */
+  *serve(backlog?: number): Generator<unknown, void, unknown> {
+    const errorClass = this._errorClass;
+    if (this.#closed) throw this.#closedError("serve");
+    if (this.#handle === 0) {
+      throw errorFor(errorClass, "EINVAL", "serve", "bind() the server first");
+    }
+    if (this.#serving !== null) {
+      throw new Error("serve(): the server is already serving in another task");
+    }
+    if (backlog !== undefined) {
+      if (!Number.isInteger(backlog) || backlog < 0) {
+        throw new RangeError(
+          `serve() needs a non-negative integer backlog, got ${
+            describe(backlog)
+          }`,
+        );
+      }
+      const listened = native.streamListen(this.#handle, backlog);
+      if (listened < 0) throw errorFromResult(errorClass, listened, "serve");
+    }
+    const loop = this.#loop!;
+    const pending = new PendingOp(
+      loop,
+      loop._blockingFiber("serve()"),
+      this.#accepted,
+    );
+    const started = native.streamAccept(this.#handle, pending.token);
+    if (started !== native.IN_PROGRESS) {
+      pending.release();
+      throw errorFromResult(errorClass, started, "serve");
+    }
+    this.#serving = pending;
+    try {
+      yield* pending.wait();
+    } finally {
+      this.#serving = null;
+      if (!pending.done) {
+        pending.abandon();
+        if (!this.#closed) native.streamCancel(this.#handle, native.SIDE_READ);
+      }
+    }
+    if (this.#closed) throw this.#closedError("serve");
+    throw errorFromResult(errorClass, pending.result, "serve");
+  }
+
+  /**
+   * Stops listening and closes every connection; a second call does
+   * nothing. A task in `serve()` is woken with `EBADF`.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this._beforeClose();
+    this.#closed = true;
+    if (this.#handle !== 0) {
+      leaked.unregister(this);
+      native.streamClose(this.#handle);
+    }
+    for (const connection of [...this.connections]) connection.close();
+  }
+
+  /** Same as {@linkcode StreamServer.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** @internal The listener's handle (0 before bind). */
+  get _handle(): number {
+    return this.#handle;
+  }
+
+  /** @internal Takes ownership of a bound, listening native socket. */
+  _bound(loop: EventLoop, handle: number): void {
+    this.#loop = loop;
+    this.#handle = handle;
+    leaked.register(this, handle, this);
+  }
+
+  /** @internal The read buffer bound of accepted connections. */
+  get _maxBufferSize(): number {
+    return this.#maxBufferSize;
+  }
+
+  /** @internal A connection closed: it leaves `connections`. */
+  _forget(connection: C): void {
+    const index = this.connections.indexOf(connection);
+    if (index >= 0) this.connections.splice(index, 1);
+  }
+
+  /** @internal Called first by close(). */
+  _beforeClose(): void {}
+
+  /** @internal The error for use of a closed server. */
+  _closedError(what: string): Error {
+    return this.#closedError(what);
+  }
+
+  #accepted = (result: number, handle: number): boolean => {
+    if (result !== native.ACCEPTED) return false;
+    if (this.#closed) {
+      native.streamClose(handle);
+      return true;
+    }
+    const connection = this._connection(this.#loop!, handle);
+    this.connections.push(connection);
+    spawn(runHandler, this, connection);
+    return true;
+  };
+
+  #closedError(what: string): Error {
+    return errorFor(
+      this._errorClass,
+      "EBADF",
+      what,
+      `the ${this.constructor.name} is closed`,
+    );
+  }
+
+  /** @internal Checks that the server can still bind. */
+  _checkBindable(what: string): void {
+    if (this.#closed) throw this.#closedError(what);
+    if (this.#handle !== 0) {
+      throw errorFor(this._errorClass, "EINVAL", what, "already bound");
+    }
+  }
+}
+
+function runHandler<C extends Stream>(
+  server: StreamServer<C>,
+  connection: C,
+): Generator<unknown, void, unknown> | void {
+  return server.handleConnection(connection);
+}

@@ -1,0 +1,640 @@
+/**
+ * Streams: the base class of every byte stream (TCP, pipes, terminals), with
+ * evergreen 0.2.0's API on native buffers. Reads accumulate natively until
+ * they can be answered (n bytes, a delimiter, a regular expression's match)
+ * and the waiting task is resumed from the op's completion; `write` never
+ * blocks (what the kernel does not take at once is copied into a native
+ * queue that an op drains); `flush` waits for that queue. `tcp.ts`,
+ * `pipe.ts` and `tty.ts` open streams; `server.ts` accepts them.
+ *
+ * @module
+ */
+
+import { Fiber } from "../fiber.ts";
+import { describe, EventLoop } from "../loop.ts";
+import { WaitQueue } from "../sync/wait_queue.ts";
+import * as native from "../native/stream_native.ts";
+import {
+  errorFor,
+  errorFromResult,
+  type StreamError,
+  type StreamErrorClass,
+} from "./errors.ts";
+
+/** The read buffer's default bound: 100 MiB, as in evergreen. */
+export const DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024;
+/** The largest `maxBufferSize` (reads are counted in 31 bits natively). */
+export const MAX_BUFFER_SIZE_LIMIT = 0x7fffffff;
+/** The longest `readUntil` delimiter, in bytes. */
+export const DELIMITER_SIZE_MAX = 64 * 1024;
+
+/** Options every stream constructor takes. */
+export interface StreamOptions {
+  /**
+   * The read buffer's bound in bytes (default 100 MiB). A read that cannot
+   * be answered within it throws `ENOBUFS` and closes the stream.
+   */
+  maxBufferSize?: number;
+}
+
+const IDLE = 0;
+const CONNECTING = 1;
+const OPEN = 2;
+const CLOSED = 3;
+
+const fiberSwitch = Fiber.prototype.switch;
+const encoder = new TextEncoder();
+
+/** Streams dropped without close() give their descriptor back. */
+const leaked = new FinalizationRegistry<number>((handle) => {
+  native.streamClose(handle);
+});
+
+/**
+ * @internal One native op a task waits for: registers the op's token with
+ * the loop (keeping `run()` alive), takes its completion, and resumes the
+ * waiting fiber unless it gave up (killed, or the op was canceled). An
+ * `intermediate` hook consumes records that do not end the op (accepted
+ * connections).
+ */
+export class PendingOp {
+  /** The token the op's records carry. */
+  readonly token: number;
+  /** True once the final record arrived. */
+  done = false;
+  /** The final record's result. */
+  result = 0;
+  /** The final record's aux word. */
+  aux = 0;
+  #loop: EventLoop;
+  #fiber: Fiber | null;
+  #abandoned = false;
+  #intermediate: ((result: number, aux: number) => boolean) | null;
+
+  /**
+   * @param loop the loop whose ring carries the op's records
+   * @param fiber the fiber to resume on completion (null: nobody)
+   * @param intermediate consumes records that do not end the op
+   */
+  constructor(
+    loop: EventLoop,
+    fiber: Fiber | null,
+    intermediate: ((result: number, aux: number) => boolean) | null = null,
+  ) {
+    this.#loop = loop;
+    this.#fiber = fiber;
+    this.#intermediate = intermediate;
+    this.token = loop._registerToken(this.#complete);
+  }
+
+  #complete = (result: number, _kind: number, aux: number): unknown => {
+    if (this.#intermediate !== null && this.#intermediate(result, aux)) {
+      return undefined;
+    }
+    this.done = true;
+    this.result = result;
+    this.aux = aux;
+    this.#loop._releaseToken(this.token);
+    if (this.#abandoned || this.#fiber === null) return undefined;
+    return fiberSwitch.call(this.#fiber);
+  };
+
+  /** Gives the token back for an op that never started. */
+  release(): void {
+    this.#loop._releaseToken(this.token);
+  }
+
+  /** The waiter left early: the completion will only release the token. */
+  abandon(): void {
+    this.#abandoned = true;
+  }
+
+  /** Parks the running task until the final record; returns its result. */
+  *wait(): Generator<unknown, number, unknown> {
+    while (!this.done) yield* this.#loop.switch();
+    return this.result;
+  }
+}
+
+/**
+ * A byte stream with a bounded read buffer. Every blocking method is a
+ * generator: call it with `yield*` inside a task. Reads return data
+ * including the delimiter; at end of stream they return what is left, then
+ * an empty `Uint8Array` on every later read. Any use of a closed stream
+ * throws the stream's error class with code `"EBADF"`; a task blocked in a
+ * read or `flush()` when another task closes the stream is woken with it.
+ *
+ * @example
+ * ```ts ignore
+ * import { TCPClient } from "./tcp.ts";
+ * import { spawn } from "../tasks.ts";
+ *
+ * spawn(function* () {
+ *   using client = new TCPClient();
+ *   yield* client.connect({ hostname: "127.0.0.1", port: 8000 });
+ *   client.write("PING\n");
+ *   const line = yield* client.readUntil("\n");
+ *   console.log(new TextDecoder().decode(line));
+ * });
+ * ```
+ */
+export abstract class Stream implements Disposable {
+  #loop: EventLoop | null = null;
+  #handle = 0;
+  #state = IDLE;
+  #maxBufferSize: number;
+  #reading = false;
+  #draining = false;
+  #drainToken = 0;
+  #waiters = new WaitQueue(() => {});
+  #early: Uint8Array[] = [];
+  #delimiterText = "";
+  #delimiterBytes: Uint8Array = new Uint8Array(0);
+
+  /**
+   * @param options `maxBufferSize`, the read buffer's bound (default 100 MiB)
+   * @throws {RangeError} for a `maxBufferSize` that is not an integer from 1
+   *   to 2^31 - 1.
+   */
+  constructor(options: StreamOptions = {}) {
+    this.#maxBufferSize = checkMaxBufferSize(options?.maxBufferSize);
+  }
+
+  /** The error class this stream throws (`TCPError`, `PipeError`, ...). */
+  protected abstract get _errorClass(): StreamErrorClass;
+
+  /** True once {@linkcode Stream.close} was called. */
+  get closed(): boolean {
+    return this.#state === CLOSED;
+  }
+
+  /** The read buffer's bound in bytes. */
+  get maxBufferSize(): number {
+    return this.#maxBufferSize;
+  }
+
+  /**
+   * Reads exactly `n` bytes; fewer (what is left) at end of stream, then an
+   * empty array.
+   *
+   * @throws {RangeError} if `n` is not a positive integer.
+   * @throws {StreamError} (the stream's class) `EBADF` when closed, `ENOBUFS`
+   *   when `n` exceeds `maxBufferSize` (the stream is closed), or the OS
+   *   error that broke the connection (the stream is closed).
+   */
+  *readBytes(n: number): Generator<unknown, Uint8Array, unknown> {
+    if (!Number.isInteger(n) || n <= 0) {
+      throw new RangeError(
+        `readBytes() needs a positive integer byte count, got ${describe(n)}`,
+      );
+    }
+    const handle = this.#readable("readBytes");
+    if (n > this.#maxBufferSize) {
+      throw this.#readFailure(native.NO_BUFFER_SPACE, "readBytes");
+    }
+    let result = native.streamRead(handle, native.READ_EXACT, n);
+    if (result === native.WOULD_BLOCK) {
+      result = yield* this.#readOp(handle, native.READ_EXACT, n, "readBytes");
+    }
+    return this.#took(result, "readBytes");
+  }
+
+  /**
+   * Reads what is there, up to `buffer.length` bytes, into `buffer` (Deno's
+   * `conn.read` shape, for callers that reuse one buffer): the byte count,
+   * waiting for at least one byte; 0 at end of stream.
+   *
+   * @throws {TypeError} if `buffer` is not a non-empty Uint8Array.
+   * @throws {StreamError} as {@linkcode Stream.readBytes} does.
+   */
+  *readInto(buffer: Uint8Array): Generator<unknown, number, unknown> {
+    if (!(buffer instanceof Uint8Array) || buffer.length === 0) {
+      throw new TypeError(
+        `readInto() needs a non-empty Uint8Array, got ${describe(buffer)}`,
+      );
+    }
+    const handle = this.#readable("readInto");
+    let result = native.streamReadInto(handle, buffer);
+    if (result >= 0) return result;
+    if (result === native.WOULD_BLOCK) {
+      result = yield* this.#readOp(handle, native.READ_MORE, 0, "readInto");
+    }
+    if (result < 0) throw this.#readFailure(result, "readInto");
+    const count = Math.min(result, buffer.length);
+    native.streamTakeInto(handle, buffer, count);
+    return count;
+  }
+
+  /**
+   * Reads up to and including `delimiter` (a string is UTF-8 encoded); at
+   * end of stream returns what is left without it, then empty arrays.
+   *
+   * @throws {RangeError} for an empty delimiter or one over 64 KiB.
+   * @throws {StreamError} as {@linkcode Stream.readBytes} does; `ENOBUFS`
+   *   when `maxBufferSize` bytes arrive without the delimiter.
+   */
+  *readUntil(
+    delimiter: string | Uint8Array,
+  ): Generator<unknown, Uint8Array, unknown> {
+    const bytes = this.#delimiter(delimiter);
+    const handle = this.#readable("readUntil");
+    let result = native.streamReadUntil(handle, bytes);
+    if (result === native.WOULD_BLOCK) {
+      result = yield* this.#readOp(handle, native.READ_UNTIL, 0, "readUntil");
+    }
+    return this.#took(result, "readUntil");
+  }
+
+  /**
+   * Reads up to the end of the first match of `regex`, matched against the
+   * buffered bytes as latin1 text (one character per byte); flags `g` and
+   * `y` are ignored. At end of stream returns what is left, then empty
+   * arrays.
+   *
+   * @throws {TypeError} if `regex` is not a RegExp.
+   * @throws {StreamError} as {@linkcode Stream.readUntil} does.
+   */
+  *readUntilRegex(regex: RegExp): Generator<unknown, Uint8Array, unknown> {
+    if (!(regex instanceof RegExp)) {
+      throw new TypeError(
+        `readUntilRegex() needs a RegExp, got ${describe(regex)}`,
+      );
+    }
+    const pattern = new RegExp(regex.source, regex.flags.replace(/[gy]/g, ""));
+    const handle = this.#readable("readUntilRegex");
+    let text = "";
+    let seen = 0;
+    for (;;) {
+      const buffered = native.streamBuffered(handle);
+      if (buffered > seen) {
+        text += latin1(native.streamPeek(handle, seen, buffered - seen));
+        seen = buffered;
+      }
+      const match = pattern.exec(text);
+      if (match !== null) {
+        return native.streamTake(handle, match.index + match[0].length);
+      }
+      let result = native.streamRead(handle, native.READ_MORE, seen);
+      if (result === native.WOULD_BLOCK) {
+        result = yield* this.#readOp(
+          handle,
+          native.READ_MORE,
+          seen,
+          "readUntilRegex",
+        );
+      }
+      if (result < 0) throw this.#readFailure(result, "readUntilRegex");
+      // No more than before: the stream ended; hand over what is left.
+      if (result <= seen) return native.streamTake(handle, result);
+    }
+  }
+
+  /**
+   * Writes `data` (a string is UTF-8 encoded) without blocking: what the
+   * kernel does not take at once is copied into a native queue sent in the
+   * background. Returns true if every byte went out at once. Before a
+   * client is connected, data is kept and sent once it is.
+   *
+   * @throws {TypeError} if `data` is neither a Uint8Array nor a string.
+   * @throws {StreamError} `EBADF` when closed; the error of an earlier write
+   *   that failed (a peer that went away: `EPIPE`, `ECONNRESET`).
+   */
+  write(data: Uint8Array | string): boolean {
+    if (this.#state !== OPEN) {
+      if (this.#state === CLOSED) throw this.#closedError("write");
+      this.#early.push(toBytes(data, "write()").slice());
+      return false;
+    }
+    const result = typeof data === "string"
+      ? native.streamWriteText(this.#handle, data)
+      : native.streamWrite(this.#handle, toBytes(data, "write()"));
+    if (result === native.WRITE_SENT) return true;
+    if (result === native.WRITE_QUEUED_START) {
+      this.#startDrain();
+    } else if (result < 0) {
+      throw errorFromResult(this._errorClass, result, "write");
+    }
+    return false;
+  }
+
+  /**
+   * Blocks until every byte written so far went to the kernel.
+   *
+   * @throws {StreamError} `EBADF` when closed (also when closed while
+   *   waiting), `ENOTCONN` on a client never connected, or the error that
+   *   stopped sending (`EPIPE`, `ECONNRESET`).
+   */
+  *flush(): Generator<unknown, void, unknown> {
+    for (let round = 0;; round++) {
+      const state = this.#state;
+      if (state === CLOSED) throw this.#closedError("flush");
+      if (state !== OPEN) {
+        if (state === IDLE) {
+          throw errorFor(
+            this._errorClass,
+            "ENOTCONN",
+            "flush",
+            `the ${this.constructor.name} is not connected`,
+          );
+        }
+        yield* this.#waiters.wait(undefined, "flush()");
+        continue;
+      }
+      const queued = native.streamQueued(this.#handle);
+      if (queued < 0) throw errorFromResult(this._errorClass, queued, "flush");
+      if (queued === 0) return;
+      if (!this.#draining) {
+        const started = this.#startDrain();
+        if (started < 0) {
+          throw errorFromResult(this._errorClass, started, "flush");
+        }
+      }
+      yield* this.#waiters.wait(undefined, "flush()");
+    }
+  }
+
+  /**
+   * Half-closes the write side once every written byte is out: the peer
+   * reads end of stream; this side can still read.
+   *
+   * @throws {StreamError} as {@linkcode Stream.flush} does.
+   */
+  *shutdown(): Generator<unknown, void, unknown> {
+    yield* this.flush();
+    const result = native.streamShutdown(this.#handle);
+    if (result < 0) throw errorFromResult(this._errorClass, result, "shutdown");
+  }
+
+  /**
+   * Closes the stream; a second call does nothing. Unsent data is dropped;
+   * tasks blocked in a read or `flush()` are woken with `EBADF`.
+   */
+  close(): void {
+    if (this.#state === CLOSED) return;
+    this._beforeClose();
+    this.#state = CLOSED;
+    this.#early = [];
+    if (this.#handle !== 0) {
+      leaked.unregister(this);
+      native.streamClose(this.#handle);
+    }
+    this.#waiters.notifyAll();
+    this._afterClose();
+  }
+
+  /** Same as {@linkcode Stream.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  // ---- for subclasses ----
+
+  /** @internal The native handle (0 before one exists). */
+  get _handle(): number {
+    return this.#handle;
+  }
+
+  /** @internal The loop the stream's native ops run on, once it has one. */
+  get _loop(): EventLoop | null {
+    return this.#loop;
+  }
+
+  /** @internal True once connected (or opened), until closed. */
+  get _open(): boolean {
+    return this.#state === OPEN;
+  }
+
+  /**
+   * @internal Takes ownership of a native stream on `loop`; `open` says
+   * whether it is connected already (accepted, inherited) or not yet.
+   */
+  _attach(loop: EventLoop, handle: number, open: boolean): void {
+    this.#loop = loop;
+    this.#handle = handle;
+    this.#state = open ? OPEN : IDLE;
+    leaked.register(this, handle, this);
+  }
+
+  /**
+   * @internal Connects with `start(token)` (which returns the native
+   * result); resolves once connected, then sends what was written before.
+   */
+  *_connect(
+    what: string,
+    start: (token: number) => number,
+    detail: (result: number) => string | undefined = () => undefined,
+  ): Generator<unknown, void, unknown> {
+    const errorClass = this._errorClass;
+    if (this.#state === CLOSED) throw this.#closedError(what);
+    if (this.#state === OPEN) {
+      throw errorFor(errorClass, "EISCONN", what, "already connected");
+    }
+    if (this.#state === CONNECTING) {
+      throw errorFor(errorClass, "EALREADY", what, "already connecting");
+    }
+    const loop = this.#loop!;
+    const pending = new PendingOp(loop, loop._blockingFiber(`${what}()`));
+    const started = start(pending.token);
+    if (started !== native.IN_PROGRESS) {
+      pending.release();
+      throw errorFromResult(errorClass, started, what, detail(started));
+    }
+    this.#state = CONNECTING;
+    let result: number;
+    try {
+      result = yield* pending.wait();
+    } finally {
+      if (!pending.done) {
+        pending.abandon();
+        if (this.#state === CONNECTING) {
+          native.streamCancel(this.#handle, native.SIDE_WRITE);
+          this.#state = IDLE;
+        }
+      }
+    }
+    if (this.#state === CLOSED) throw this.#closedError(what);
+    if (result < 0) {
+      this.#state = IDLE;
+      this.#waiters.notifyAll();
+      throw errorFromResult(errorClass, result, what, detail(result));
+    }
+    this.#state = OPEN;
+    const early = this.#early;
+    this.#early = [];
+    for (const bytes of early) this.write(bytes);
+    this.#waiters.notifyAll();
+  }
+
+  /** @internal Called first by close(): cache what must stay readable. */
+  _beforeClose(): void {}
+
+  /** @internal Called last by close(). */
+  _afterClose(): void {}
+
+  /** @internal The error for use of a closed stream. */
+  _closedError(what: string): StreamError {
+    return this.#closedError(what);
+  }
+
+  // ---- internals ----
+
+  #readable(what: string): number {
+    if (this.#state !== OPEN) {
+      if (this.#state === CLOSED) throw this.#closedError(what);
+      throw errorFor(
+        this._errorClass,
+        "ENOTCONN",
+        what,
+        `the ${this.constructor.name} is not connected`,
+      );
+    }
+    if (this.#reading) {
+      throw new Error(
+        `${what}(): another task is already reading from this ${this.constructor.name}`,
+      );
+    }
+    return this.#handle;
+  }
+
+  *#readOp(
+    handle: number,
+    mode: number,
+    arg: number,
+    what: string,
+  ): Generator<unknown, number, unknown> {
+    const loop = this.#loop!;
+    const pending = new PendingOp(loop, loop._blockingFiber(what));
+    const result = native.streamReadStart(handle, mode, arg, pending.token);
+    if (result !== native.IN_PROGRESS) {
+      pending.release();
+      return result;
+    }
+    this.#reading = true;
+    try {
+      while (!pending.done) yield* loop.switch();
+      return pending.result;
+    } finally {
+      this.#reading = false;
+      if (!pending.done) {
+        // Killed while waiting: stop the op; bytes it read stay buffered.
+        pending.abandon();
+        if (this.#state !== CLOSED) native.streamCancel(handle, native.SIDE_READ);
+      }
+    }
+  }
+
+  #took(result: number, what: string): Uint8Array {
+    if (result >= 0) return native.streamTake(this.#handle, result);
+    throw this.#readFailure(result, what);
+  }
+
+  #readFailure(result: number, what: string): StreamError {
+    if (this.#state === CLOSED) return this.#closedError(what);
+    const errorClass = this._errorClass;
+    // The stream cannot go on after an overflow or a broken connection.
+    this.close();
+    if (result === native.NO_BUFFER_SPACE) {
+      return errorFor(
+        errorClass,
+        "ENOBUFS",
+        what,
+        `no answer within maxBufferSize (${this.#maxBufferSize} bytes); the stream was closed`,
+      );
+    }
+    return errorFromResult(errorClass, result, what);
+  }
+
+  #startDrain(): number {
+    const loop = this.#loop!;
+    const token = loop._registerToken(this.#drained);
+    const result = native.streamDrain(this.#handle, token);
+    if (result === native.IN_PROGRESS) {
+      this.#draining = true;
+      this.#drainToken = token;
+    } else {
+      loop._releaseToken(token);
+    }
+    return result;
+  }
+
+  #drained = (): void => {
+    this.#loop!._releaseToken(this.#drainToken);
+    this.#drainToken = 0;
+    this.#draining = false;
+    this.#waiters.notifyAll();
+  };
+
+  #delimiter(delimiter: string | Uint8Array): Uint8Array {
+    if (typeof delimiter === "string") {
+      if (delimiter === this.#delimiterText && delimiter !== "") {
+        return this.#delimiterBytes;
+      }
+      const bytes = encoder.encode(delimiter);
+      checkDelimiter(bytes);
+      this.#delimiterText = delimiter;
+      this.#delimiterBytes = bytes;
+      return bytes;
+    }
+    if (!(delimiter instanceof Uint8Array)) {
+      throw new TypeError(
+        `readUntil() needs a string or Uint8Array delimiter, got ${
+          describe(delimiter)
+        }`,
+      );
+    }
+    checkDelimiter(delimiter);
+    return delimiter;
+  }
+
+  #closedError(what: string): StreamError {
+    return errorFor(
+      this._errorClass,
+      "EBADF",
+      what,
+      `the ${this.constructor.name} is closed`,
+    );
+  }
+}
+
+/** @internal Validates a `maxBufferSize` option (undefined: the default). */
+export function checkMaxBufferSize(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_MAX_BUFFER_SIZE;
+  if (!Number.isInteger(value) || value < 1 || value > MAX_BUFFER_SIZE_LIMIT) {
+    throw new RangeError(
+      `maxBufferSize must be an integer from 1 to ${MAX_BUFFER_SIZE_LIMIT}, got ${
+        describe(value)
+      }`,
+    );
+  }
+  return value;
+}
+
+function checkDelimiter(bytes: Uint8Array): void {
+  if (bytes.length === 0 || bytes.length > DELIMITER_SIZE_MAX) {
+    throw new RangeError(
+      `readUntil() needs a delimiter of 1 to ${DELIMITER_SIZE_MAX} bytes, got ${bytes.length}`,
+    );
+  }
+}
+
+/** @internal `data` as bytes: strings are UTF-8 encoded. */
+export function toBytes(data: Uint8Array | string, what: string): Uint8Array {
+  if (typeof data === "string") return encoder.encode(data);
+  if (!(data instanceof Uint8Array)) {
+    throw new TypeError(
+      `${what} needs a Uint8Array or a string, got ${describe(data)}`,
+    );
+  }
+  return data;
+}
+
+function latin1(bytes: Uint8Array): string {
+  let text = "";
+  for (let start = 0; start < bytes.length; start += 8192) {
+    text += String.fromCharCode.apply(
+      null,
+      bytes.subarray(start, start + 8192) as unknown as number[],
+    );
+  }
+  return text;
+}

@@ -1,0 +1,142 @@
+/**
+ * Terminals as streams (evergreen's `io/tty.py`): `TTYStream` over a
+ * terminal descriptor, with its window size and raw mode. The terminal is
+ * reopened natively so that making it nonblocking leaves the descriptor
+ * Deno and the parent shell share alone; the original mode comes back on
+ * close. POSIX only (Windows consoles cannot be polled: `ENOSYS`).
+ *
+ * @module
+ */
+
+import { describe, EventLoop } from "../loop.ts";
+import * as native from "../native/stream_native.ts";
+import { errorFor, errorFromResult, StreamError, type StreamErrorClass } from "./errors.ts";
+import { Stream, type StreamOptions } from "./stream.ts";
+
+/** A terminal's size in character cells. */
+export interface WindowSize {
+  /** Characters per line. */
+  columns: number;
+  /** Lines. */
+  rows: number;
+}
+
+/**
+ * A terminal stream. Reads need `readable` (an input terminal such as fd 0);
+ * writes work on any terminal.
+ *
+ * @example
+ * ```ts ignore
+ * import { TTYStream } from "./tty.ts";
+ * using tty = new TTYStream(1, false);
+ * console.log(tty.winsize); // { columns: 80, rows: 24 }
+ * tty.write("hello\n");
+ * ```
+ */
+export class TTYStream extends Stream {
+  #readable: boolean;
+
+  /**
+   * Opens the terminal on descriptor `fd` (which stays the caller's).
+   *
+   * @param fd a terminal descriptor (0, 1, 2, or a pseudo-terminal)
+   * @param readable whether the stream is read from
+   * @param options `maxBufferSize`, the read buffer's bound
+   * @throws {TypeError} if `fd` is not a non-negative integer.
+   * @throws {StreamError} `EINVAL` if `fd` is not a terminal, `EBADF` if it
+   *   is not open, `ENOSYS` on Windows.
+   */
+  constructor(fd: number, readable: boolean, options: StreamOptions = {}) {
+    super(options);
+    if (!Number.isInteger(fd) || fd < 0) {
+      throw new TypeError(`TTYStream needs a descriptor number, got ${describe(fd)}`);
+    }
+    this.#readable = Boolean(readable);
+    const loop = EventLoop.current();
+    const handle = native.ttyOpen(loop._native, fd, this.maxBufferSize);
+    if (handle < 0) {
+      throw errorFromResult(
+        StreamError,
+        handle,
+        `open the terminal on fd ${fd}`,
+        handle === native.INVALID ? "not a terminal" : undefined,
+      );
+    }
+    this._attach(loop, handle, true);
+  }
+
+  /** @internal */
+  protected get _errorClass(): StreamErrorClass {
+    return StreamError;
+  }
+
+  /**
+   * The terminal's size, read now.
+   *
+   * @throws {StreamError} `EBADF` when closed.
+   */
+  get winsize(): WindowSize {
+    if (this.closed) throw this._closedError("winsize");
+    const size = native.ttyWindowSize(this._handle);
+    if (typeof size === "number") throw errorFromResult(StreamError, size, "winsize");
+    return size;
+  }
+
+  /**
+   * Raw mode (true): input arrives byte by byte, unechoed, with no signals
+   * from keys; false restores the mode from before.
+   *
+   * @throws {StreamError} `EBADF` when closed.
+   */
+  setRawMode(raw: boolean): void {
+    if (this.closed) throw this._closedError("setRawMode");
+    const result = native.ttySetRaw(this._handle, Boolean(raw));
+    if (result < 0) throw errorFromResult(StreamError, result, "setRawMode");
+  }
+
+  /**
+   * As {@linkcode Stream.readBytes}.
+   *
+   * @throws {StreamError} `EINVAL` on a stream opened as not readable.
+   */
+  override *readBytes(n: number): Generator<unknown, Uint8Array, unknown> {
+    this.#checkReadable("readBytes");
+    return yield* super.readBytes(n);
+  }
+
+  /**
+   * As {@linkcode Stream.readInto}.
+   *
+   * @throws {StreamError} `EINVAL` on a stream opened as not readable.
+   */
+  override *readInto(buffer: Uint8Array): Generator<unknown, number, unknown> {
+    this.#checkReadable("readInto");
+    return yield* super.readInto(buffer);
+  }
+
+  /**
+   * As {@linkcode Stream.readUntil}.
+   *
+   * @throws {StreamError} `EINVAL` on a stream opened as not readable.
+   */
+  override *readUntil(delimiter: string | Uint8Array): Generator<unknown, Uint8Array, unknown> {
+    this.#checkReadable("readUntil");
+    return yield* super.readUntil(delimiter);
+  }
+
+  /**
+   * As {@linkcode Stream.readUntilRegex}.
+   *
+   * @throws {StreamError} `EINVAL` on a stream opened as not readable.
+   */
+  override *readUntilRegex(regex: RegExp): Generator<unknown, Uint8Array, unknown> {
+    this.#checkReadable("readUntilRegex");
+    return yield* super.readUntilRegex(regex);
+  }
+
+  #checkReadable(what: string): void {
+    if (!this.#readable && !this.closed) {
+      throw errorFor(StreamError, "EINVAL", what, "the TTYStream was opened as not readable");
+    }
+  }
+}

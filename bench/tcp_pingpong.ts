@@ -91,7 +91,10 @@ const deno: Side = async (size) => {
     while (await readFull(conn, buffer)) await conn.write(buffer);
     conn.close();
   })();
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: (listener.addr as Deno.NetAddr).port });
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: (listener.addr as Deno.NetAddr).port,
+  });
   conn.setNoDelay(true);
   const message = new Uint8Array(size);
   const buffer = new Uint8Array(size);
@@ -108,14 +111,20 @@ const deno: Side = async (size) => {
 };
 
 async function peer(command: string, args: string[]): Promise<number> {
-  const output = await new Deno.Command(command, { args, stderr: "inherit" }).output();
+  const output = await new Deno.Command(command, { args, stderr: "inherit" })
+    .output();
   if (!output.success) throw new Error(`${command} ${args.join(" ")} failed`);
-  return JSON.parse(new TextDecoder().decode(output.stdout)).roundTripsPerSecond;
+  return JSON.parse(new TextDecoder().decode(output.stdout))
+    .roundTripsPerSecond;
 }
 
 async function available(command: string, args: string[]): Promise<boolean> {
   try {
-    return (await new Deno.Command(command, { args, stdout: "null", stderr: "null" }).output()).success;
+    return (await new Deno.Command(command, {
+      args,
+      stdout: "null",
+      stderr: "null",
+    }).output()).success;
   } catch {
     return false;
   }
@@ -128,20 +137,44 @@ const sides: [string, Side][] = [
   ["deno (await)", deno],
 ];
 if (await available("node", ["--version"])) {
-  sides.push(["node net", (size) => peer("node", [`${peers}tcp_pingpong_node.mjs`, String(ROUNDS), String(size)])]);
+  sides.push([
+    "node net",
+    (size) =>
+      peer("node", [
+        `${peers}tcp_pingpong_node.mjs`,
+        String(ROUNDS),
+        String(size),
+      ]),
+  ]);
 }
 if (await available("python3", ["-c", "import gevent"])) {
-  sides.push(["gevent", (size) => peer("python3", [`${peers}tcp_pingpong_gevent.py`, String(ROUNDS), String(size)])]);
+  sides.push([
+    "gevent",
+    (size) =>
+      peer("python3", [
+        `${peers}tcp_pingpong_gevent.py`,
+        String(ROUNDS),
+        String(size),
+      ]),
+  ]);
 }
 const cBinary = await Deno.makeTempFile({ prefix: "tcp_pingpong_" });
-if (await available("zig", ["cc", "-O2", "-o", cBinary, `${peers}tcp_pingpong.c`])) {
-  sides.push(["C (epoll)", (size) => peer(cBinary, [String(ROUNDS), String(size)])]);
+if (
+  await available("zig", ["cc", "-O2", "-o", cBinary, `${peers}tcp_pingpong.c`])
+) {
+  sides.push([
+    "C (epoll)",
+    (size) => peer(cBinary, [String(ROUNDS), String(size)]),
+  ]);
 }
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1];
+const median = (values: number[]): number =>
+  [...values].sort((a, b) => a - b)[values.length >> 1];
 const format = (value: number): string => `${Math.round(value / 1000)}k`;
 
-console.log(`TCP ping-pong, ${ROUNDS} round trips per repeat, best (median) of ${REPEATS}, round trips/s`);
+console.log(
+  `TCP ping-pong, ${ROUNDS} round trips per repeat, best (median) of ${REPEATS}, round trips/s`,
+);
 for (const size of SIZES) {
   const figures = new Map<string, number[]>(sides.map(([name]) => [name, []]));
   for (let repeat = 0; repeat < REPEATS; repeat++) {
@@ -151,10 +184,22 @@ for (const size of SIZES) {
   console.log(`\n${size} B messages`);
   for (const [name] of sides) {
     const values = figures.get(name)!;
-    console.log(`  ${name.padEnd(20)} ${format(best(name)).padStart(6)} (${format(median(values))})`);
+    console.log(
+      `  ${name.padEnd(20)} ${format(best(name)).padStart(6)} (${
+        format(median(values))
+      })`,
+    );
   }
   const denoBest = best("deno (await)");
-  console.log(`  run() / deno       ${(best("evergreen run()") / denoBest).toFixed(2)}x (target >= 2)`);
-  console.log(`  runSync() / deno   ${(best("evergreen runSync()") / denoBest).toFixed(2)}x (target >= 2.5)`);
+  console.log(
+    `  run() / deno       ${
+      (best("evergreen run()") / denoBest).toFixed(2)
+    }x (target >= 2)`,
+  );
+  console.log(
+    `  runSync() / deno   ${
+      (best("evergreen runSync()") / denoBest).toFixed(2)
+    }x (target >= 2.5)`,
+  );
 }
 await Deno.remove(cBinary).catch(() => {});

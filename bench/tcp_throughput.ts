@@ -66,7 +66,9 @@ function evergreen(sync: boolean, reuse: boolean): Side {
     if (sync) loop.runSync();
     else await loop.run();
     loop.destroy();
-    if (received !== TOTAL) throw new Error(`received ${received} of ${TOTAL} bytes`);
+    if (received !== TOTAL) {
+      throw new Error(`received ${received} of ${TOTAL} bytes`);
+    }
     return TOTAL / (1 << 30) / (elapsedMs / 1000);
   };
 }
@@ -86,16 +88,23 @@ const deno: Side = async () => {
     conn.close();
     return received;
   })();
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: (listener.addr as Deno.NetAddr).port });
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: (listener.addr as Deno.NetAddr).port,
+  });
   for (let sent = 0; sent < TOTAL; sent += CHUNK) {
     let written = 0;
-    while (written < CHUNK) written += await conn.write(chunk.subarray(written));
+    while (written < CHUNK) {
+      written += await conn.write(chunk.subarray(written));
+    }
   }
   const received = await reading;
   const elapsedMs = performance.now() - start;
   conn.close();
   listener.close();
-  if (received !== TOTAL) throw new Error(`received ${received} of ${TOTAL} bytes`);
+  if (received !== TOTAL) {
+    throw new Error(`received ${received} of ${TOTAL} bytes`);
+  }
   return TOTAL / (1 << 30) / (elapsedMs / 1000);
 };
 
@@ -110,12 +119,27 @@ const figures = new Map<string, number[]>(sides.map(([name]) => [name, []]));
 for (let repeat = 0; repeat < REPEATS; repeat++) {
   for (const [name, side] of sides) figures.get(name)!.push(await side());
 }
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1];
-console.log(`TCP throughput, ${MIB} MiB in 64 KiB writes, one connection, best (median) of ${REPEATS}, GiB/s`);
+const median = (values: number[]): number =>
+  [...values].sort((a, b) => a - b)[values.length >> 1];
+console.log(
+  `TCP throughput, ${MIB} MiB in 64 KiB writes, one connection, best (median) of ${REPEATS}, GiB/s`,
+);
 for (const [name] of sides) {
   const values = figures.get(name)!;
-  console.log(`  ${name.padEnd(20)} ${Math.max(...values).toFixed(2)} (${median(values).toFixed(2)})`);
+  console.log(
+    `  ${name.padEnd(20)} ${Math.max(...values).toFixed(2)} (${
+      median(values).toFixed(2)
+    })`,
+  );
 }
 const denoBest = Math.max(...figures.get("deno (await)")!);
-console.log(`  run() / deno       ${(Math.max(...figures.get("evergreen run()")!) / denoBest).toFixed(2)}x (target >= 1)`);
-console.log(`  runSync() / deno   ${(Math.max(...figures.get("evergreen runSync()")!) / denoBest).toFixed(2)}x`);
+console.log(
+  `  run() / deno       ${
+    (Math.max(...figures.get("evergreen run()")!) / denoBest).toFixed(2)
+  }x (target >= 1)`,
+);
+console.log(
+  `  runSync() / deno   ${
+    (Math.max(...figures.get("evergreen runSync()")!) / denoBest).toFixed(2)
+  }x`,
+);

@@ -532,6 +532,7 @@ export fn eg_stream_open(loop: u32, fd: i32, read_max: u32) i32 {
     if (builtin.os.tag == .windows) return fail(error.Unsupported);
     io.sys.setNonBlocking(descriptor) catch |err| return fail(err);
     const kind: io.stream.Io = if (io.sys.isSocket(descriptor)) .socket else .file;
+    if (kind == .file) io.sys.suppressSigpipe(descriptor);
     const stream = Stream.create(allocator, loop, descriptor, kind, limit) catch |err| return fail(err);
     return handleResult(stream);
 }
@@ -541,7 +542,7 @@ export fn eg_stream_open(loop: u32, fd: i32, read_max: u32) i32 {
 export fn eg_stream_read(handle: u32, mode: u32, arg: u32) i32 {
     const stream = streamFor(handle) catch |err| return fail(err);
     if (mode > 2) return fail(error.InvalidArgument);
-    return stream.readNow(@enumFromInt(mode), arg);
+    return stream.readNow(@fromBackingInt(@intCast(mode)), arg);
 }
 
 /// Sets the delimiter (1..65536 bytes, copied) and answers a read up to it, like eg_stream_read.
@@ -565,7 +566,7 @@ export fn eg_stream_read_start(handle: u32, mode: u32, arg: u32, token: u32) i32
     const stream = streamFor(handle) catch |err| return fail(err);
     const hub = streamHub(stream) catch |err| return fail(err);
     if (mode > 2) return fail(error.InvalidArgument);
-    return stream.startRead(hub, @enumFromInt(mode), arg, token);
+    return stream.startRead(hub, @fromBackingInt(@intCast(mode)), arg, token);
 }
 
 /// Moves n buffered bytes into dest (or drops them when dest is null); returns n.
@@ -705,19 +706,43 @@ export fn eg_tcp_listen(loop: u32, host: ?[*]const u8, host_length: u32, port: u
     return handleResult(server);
 }
 
-/// Connects an unconnected stream to the Unix socket at path.
+/// Connects an unconnected stream to the Unix socket at path, or on Windows to the named pipe
+/// `\\.\pipe\name` (opened at once; EBUSY while every instance is taken).
 export fn eg_pipe_connect(handle: u32, path: ?[*]const u8, length: u32, token: u32) i32 {
     const stream = streamFor(handle) catch |err| return fail(err);
     const hub = streamHub(stream) catch |err| return fail(err);
-    const address = io.pipe.address(ioBytes(path, length) catch |err| return fail(err)) catch |err| return fail(err);
+    const text = ioBytes(path, length) catch |err| return fail(err);
+    if (io.pipe.isNamedPipe(text)) {
+        if (stream.fd != io.sys.invalid_fd or stream.closed) return fail(error.AlreadyConnected);
+        const fd = io.pipe.named.connect(allocator, text) catch |err| return fail(err);
+        const started = io.socket.startConnected(stream, hub, fd, token);
+        if (started != fail(error.InProgress)) io.sys.close(fd);
+        return started;
+    }
+    const address = io.pipe.address(text) catch |err| return fail(err);
     return io.socket.startConnect(stream, hub, &.{address}, "", 0, null, false, token);
 }
 
 /// A Unix socket listener at path (EADDRINUSE if the path exists); closing it removes the file.
+/// On Windows a `\\.\pipe\name` path serves that named pipe through loopback bridges.
 export fn eg_pipe_listen(loop: u32, path: ?[*]const u8, length: u32, backlog: u32, read_max: u32) i32 {
     _ = loops.get(loop) catch |err| return fail(err);
     const limit = readMax(read_max) catch |err| return fail(err);
-    const address = io.pipe.address(ioBytes(path, length) catch |err| return fail(err)) catch |err| return fail(err);
+    const text = ioBytes(path, length) catch |err| return fail(err);
+    if (io.pipe.isNamedPipe(text)) {
+        const loopback = io.sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
+        const server = io.socket.listen(allocator, loop, &loopback, backlogOf(backlog), limit, false) catch |err| return fail(err);
+        const port = (io.sys.localAddress(server.fd) catch |err| {
+            server.close(null);
+            return fail(err);
+        }).port();
+        server.named_server = io.pipe.named.Server.start(allocator, text, port) catch |err| {
+            server.close(null);
+            return fail(err);
+        };
+        return handleResult(server);
+    }
+    const address = io.pipe.address(text) catch |err| return fail(err);
     const server = io.socket.listen(allocator, loop, &address, backlogOf(backlog), limit, false) catch |err| return fail(err);
     return handleResult(server);
 }

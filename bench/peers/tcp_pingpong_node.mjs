@@ -17,7 +17,11 @@ const server = net.createServer({ noDelay: true }, (socket) => {
   });
 });
 server.listen(0, "127.0.0.1", () => {
-  const client = net.connect({ port: server.address().port, host: "127.0.0.1", noDelay: true });
+  const client = net.connect({
+    port: server.address().port,
+    host: "127.0.0.1",
+    noDelay: true,
+  });
   const message = Buffer.alloc(size);
   let done = 0;
   let received = 0;

@@ -28,6 +28,8 @@ export class StreamError extends Error {
   readonly errno: number;
 
   /**
+   * Creates the error; I/O objects make these.
+   *
    * @param code the error's name
    * @param errno its portable number
    * @param message what failed, for a person

@@ -9,8 +9,17 @@
 
 import { describe, EventLoop } from "../loop.ts";
 import * as native from "../native/stream_native.ts";
-import { errorFor, errorFromResult, PipeError, type StreamErrorClass } from "./errors.ts";
-import { DEFAULT_BACKLOG, StreamServer, type StreamServerOptions } from "./server.ts";
+import {
+  errorFor,
+  errorFromResult,
+  PipeError,
+  type StreamErrorClass,
+} from "./errors.ts";
+import {
+  DEFAULT_BACKLOG,
+  StreamServer,
+  type StreamServerOptions,
+} from "./server.ts";
 import { Stream, type StreamOptions } from "./stream.ts";
 
 /**
@@ -51,6 +60,8 @@ import { Stream, type StreamOptions } from "./stream.ts";
  */
 export class PipeClient extends Stream {
   /**
+   * Creates an unconnected client; `connect()` connects it.
+   *
    * @param options `maxBufferSize`, the read buffer's bound (default 100 MiB)
    */
   constructor(options: StreamOptions = {}) {
@@ -81,7 +92,11 @@ export class PipeClient extends Stream {
       this._attach(loop, handle, false);
     }
     const handle = this._handle;
-    yield* this._connect(what, (token) => native.pipeConnect(handle, path, token), pathDetail);
+    yield* this._connect(
+      what,
+      (token) => native.pipeConnect(handle, path, token),
+      pathDetail,
+    );
   }
 }
 
@@ -143,6 +158,8 @@ export class PipeServer extends StreamServer<PipeConnection> {
   #pipename: string | null = null;
 
   /**
+   * Creates an unbound server; `bind()` and `serve()` start it.
+   *
    * @param options `handleConnection` (else override the method) and
    *   `maxBufferSize` for accepted connections
    */
@@ -173,8 +190,15 @@ export class PipeServer extends StreamServer<PipeConnection> {
     const what = `bind to ${path}`;
     this._checkBindable(what);
     const loop = EventLoop.current();
-    const handle = native.pipeListen(loop._native, path, DEFAULT_BACKLOG, this._maxBufferSize);
-    if (handle < 0) throw errorFromResult(PipeError, handle, what, pathDetail(handle));
+    const handle = native.pipeListen(
+      loop._native,
+      path,
+      DEFAULT_BACKLOG,
+      this._maxBufferSize,
+    );
+    if (handle < 0) {
+      throw errorFromResult(PipeError, handle, what, pathDetail(handle));
+    }
     this._bound(loop, handle);
     this.#pipename = path;
   }
@@ -186,7 +210,12 @@ export class PipeServer extends StreamServer<PipeConnection> {
    */
   get pipename(): string {
     if (this.#pipename === null) {
-      throw errorFor(PipeError, "EINVAL", "pipename", "the server is not bound");
+      throw errorFor(
+        PipeError,
+        "EINVAL",
+        "pipename",
+        "the server is not bound",
+      );
     }
     return this.#pipename;
   }
@@ -206,6 +235,8 @@ export class PipeServer extends StreamServer<PipeConnection> {
  */
 export class PipeStream extends Stream {
   /**
+   * Creates a stream with nothing open yet; `open(fd)` opens it.
+   *
    * @param options `maxBufferSize`, the read buffer's bound (default 100 MiB)
    */
   constructor(options: StreamOptions = {}) {
@@ -226,11 +257,15 @@ export class PipeStream extends Stream {
    */
   open(fd: number): void {
     if (!Number.isInteger(fd) || fd < 0) {
-      throw new TypeError(`open() needs a descriptor number, got ${describe(fd)}`);
+      throw new TypeError(
+        `open() needs a descriptor number, got ${describe(fd)}`,
+      );
     }
     const what = `open fd ${fd}`;
     if (this.closed) throw this._closedError(what);
-    if (this._handle !== 0) throw errorFor(PipeError, "EISCONN", what, "already open");
+    if (this._handle !== 0) {
+      throw errorFor(PipeError, "EISCONN", what, "already open");
+    }
     const loop = EventLoop.current();
     const handle = native.streamOpen(loop._native, fd, this.maxBufferSize);
     if (handle < 0) throw errorFromResult(PipeError, handle, what);

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { describe, EventLoop } from "../loop.ts";
+import { describe, type EventLoop } from "../loop.ts";
 import { spawn } from "../tasks.ts";
 import * as native from "../native/stream_native.ts";
 import { errorFor, errorFromResult, type StreamErrorClass } from "./errors.ts";
@@ -61,10 +61,10 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
     this.#maxBufferSize = checkMaxBufferSize(options?.maxBufferSize);
   }
 
-  /** The error class this server throws. */
+  /** @internal The error class this server throws. */
   protected abstract get _errorClass(): StreamErrorClass;
 
-  /** Wraps an accepted native stream. */
+  /** @internal Wraps an accepted native stream. */
   protected abstract _connection(loop: EventLoop, handle: number): C;
 
   /**

@@ -11,7 +11,7 @@
  */
 
 import { Fiber } from "../fiber.ts";
-import { describe, EventLoop } from "../loop.ts";
+import { describe, type EventLoop } from "../loop.ts";
 import { WaitQueue } from "../sync/wait_queue.ts";
 import * as native from "../native/stream_native.ts";
 import {
@@ -152,6 +152,8 @@ export abstract class Stream implements Disposable {
   #delimiterBytes: Uint8Array = new Uint8Array(0);
 
   /**
+   * Sets up the stream's options; subclasses open or connect it.
+   *
    * @param options `maxBufferSize`, the read buffer's bound (default 100 MiB)
    * @throws {RangeError} for a `maxBufferSize` that is not an integer from 1
    *   to 2^31 - 1.
@@ -160,7 +162,7 @@ export abstract class Stream implements Disposable {
     this.#maxBufferSize = checkMaxBufferSize(options?.maxBufferSize);
   }
 
-  /** The error class this stream throws (`TCPError`, `PipeError`, ...). */
+  /** @internal The error class this stream throws (`TCPError`, `PipeError`, ...). */
   protected abstract get _errorClass(): StreamErrorClass;
 
   /** True once {@linkcode Stream.close} was called. */
@@ -518,7 +520,9 @@ export abstract class Stream implements Disposable {
       if (!pending.done) {
         // Killed while waiting: stop the op; bytes it read stay buffered.
         pending.abandon();
-        if (this.#state !== CLOSED) native.streamCancel(handle, native.SIDE_READ);
+        if (this.#state !== CLOSED) {
+          native.streamCancel(handle, native.SIDE_READ);
+        }
       }
     }
   }

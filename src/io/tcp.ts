@@ -10,8 +10,17 @@
 
 import { describe, EventLoop } from "../loop.ts";
 import * as native from "../native/stream_native.ts";
-import { errorFor, errorFromResult, type StreamErrorClass, TCPError } from "./errors.ts";
-import { DEFAULT_BACKLOG, StreamServer, type StreamServerOptions } from "./server.ts";
+import {
+  errorFor,
+  errorFromResult,
+  type StreamErrorClass,
+  TCPError,
+} from "./errors.ts";
+import {
+  DEFAULT_BACKLOG,
+  StreamServer,
+  type StreamServerOptions,
+} from "./server.ts";
 import { Stream, type StreamOptions } from "./stream.ts";
 
 /** A network address: host name or IP literal (IPv6 without brackets) and port. */
@@ -63,6 +72,8 @@ export class TCPClient extends Stream {
   #names = new Names();
 
   /**
+   * Creates an unconnected client; `connect()` connects it.
+   *
    * @param options `maxBufferSize`, the read buffer's bound (default 100 MiB)
    */
   constructor(options: StreamOptions = {}) {
@@ -84,8 +95,13 @@ export class TCPClient extends Stream {
    *   last address's error (`ECONNREFUSED`, `ETIMEDOUT`, ...); `EISCONN`
    *   when connected already; `EBADF` when closed.
    */
-  *connect(target: Address, source?: Address): Generator<unknown, void, unknown> {
-    const what = `connect to ${formatAddress(checkAddress(target, "connect()"))}`;
+  *connect(
+    target: Address,
+    source?: Address,
+  ): Generator<unknown, void, unknown> {
+    const what = `connect to ${
+      formatAddress(checkAddress(target, "connect()"))
+    }`;
     if (target.hostname === "") {
       throw errorFor(TCPError, "EINVAL", what, "the hostname is empty");
     }
@@ -103,7 +119,8 @@ export class TCPClient extends Stream {
     const handle = this._handle;
     yield* this._connect(
       what,
-      (token) => native.tcpConnect(handle, target.hostname, target.port, source, token),
+      (token) =>
+        native.tcpConnect(handle, target.hostname, target.port, source, token),
       (result) =>
         result === native.NOT_FOUND
           ? "the host name does not resolve"
@@ -228,6 +245,8 @@ export class TCPServer extends StreamServer<TCPConnection> {
   #sockname: Address | null = null;
 
   /**
+   * Creates an unbound server; `bind()` and `serve()` start it.
+   *
    * @param options `handleConnection` (else override the method) and
    *   `maxBufferSize` for accepted connections
    */
@@ -270,7 +289,9 @@ export class TCPServer extends StreamServer<TCPConnection> {
         TCPError,
         handle,
         what,
-        handle === native.INVALID ? "the hostname must be an IP address or localhost" : undefined,
+        handle === native.INVALID
+          ? "the hostname must be an IP address or localhost"
+          : undefined,
       );
     }
     this._bound(loop, handle);
@@ -351,7 +372,9 @@ export function checkAddress(address: Address, what: string): Address {
 }
 
 function checkPort(port: unknown, what: string): void {
-  if (!Number.isInteger(port) || (port as number) < 0 || (port as number) > 65535) {
+  if (
+    !Number.isInteger(port) || (port as number) < 0 || (port as number) > 65535
+  ) {
     throw errorFor(
       TCPError,
       "EINVAL",

@@ -10,7 +10,12 @@
 
 import { describe, EventLoop } from "../loop.ts";
 import * as native from "../native/stream_native.ts";
-import { errorFor, errorFromResult, StreamError, type StreamErrorClass } from "./errors.ts";
+import {
+  errorFor,
+  errorFromResult,
+  StreamError,
+  type StreamErrorClass,
+} from "./errors.ts";
 import { Stream, type StreamOptions } from "./stream.ts";
 
 /** A terminal's size in character cells. */
@@ -49,7 +54,9 @@ export class TTYStream extends Stream {
   constructor(fd: number, readable: boolean, options: StreamOptions = {}) {
     super(options);
     if (!Number.isInteger(fd) || fd < 0) {
-      throw new TypeError(`TTYStream needs a descriptor number, got ${describe(fd)}`);
+      throw new TypeError(
+        `TTYStream needs a descriptor number, got ${describe(fd)}`,
+      );
     }
     this.#readable = Boolean(readable);
     const loop = EventLoop.current();
@@ -78,7 +85,9 @@ export class TTYStream extends Stream {
   get winsize(): WindowSize {
     if (this.closed) throw this._closedError("winsize");
     const size = native.ttyWindowSize(this._handle);
-    if (typeof size === "number") throw errorFromResult(StreamError, size, "winsize");
+    if (typeof size === "number") {
+      throw errorFromResult(StreamError, size, "winsize");
+    }
     return size;
   }
 
@@ -119,7 +128,9 @@ export class TTYStream extends Stream {
    *
    * @throws {StreamError} `EINVAL` on a stream opened as not readable.
    */
-  override *readUntil(delimiter: string | Uint8Array): Generator<unknown, Uint8Array, unknown> {
+  override *readUntil(
+    delimiter: string | Uint8Array,
+  ): Generator<unknown, Uint8Array, unknown> {
     this.#checkReadable("readUntil");
     return yield* super.readUntil(delimiter);
   }
@@ -129,14 +140,21 @@ export class TTYStream extends Stream {
    *
    * @throws {StreamError} `EINVAL` on a stream opened as not readable.
    */
-  override *readUntilRegex(regex: RegExp): Generator<unknown, Uint8Array, unknown> {
+  override *readUntilRegex(
+    regex: RegExp,
+  ): Generator<unknown, Uint8Array, unknown> {
     this.#checkReadable("readUntilRegex");
     return yield* super.readUntilRegex(regex);
   }
 
   #checkReadable(what: string): void {
     if (!this.#readable && !this.closed) {
-      throw errorFor(StreamError, "EINVAL", what, "the TTYStream was opened as not readable");
+      throw errorFor(
+        StreamError,
+        "EINVAL",
+        what,
+        "the TTYStream was opened as not readable",
+      );
     }
   }
 }

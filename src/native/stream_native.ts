@@ -14,6 +14,8 @@ import { ERROR_NAMES } from "./errors.ts";
 import type { NativeLoop } from "./native_loop.ts";
 import type { NativeLibrary } from "./symbols.ts";
 
+export type { NativeLoop } from "./native_loop.ts";
+
 /** Read mode: exactly `arg` bytes (fewer at end of stream). */
 export const READ_EXACT = 0;
 /** Read mode: up to and including the delimiter. */
@@ -61,8 +63,7 @@ export const NOT_FOUND: number = code("ENOENT");
 export const INVALID: number = code("EINVAL");
 
 let symbols: NativeLibrary["symbols"] | undefined;
-const lib = (): NativeLibrary["symbols"] =>
-  symbols ??= openLibrary().symbols;
+const lib = (): NativeLibrary["symbols"] => symbols ??= openLibrary().symbols;
 const encoder = new TextEncoder();
 const addressBuffer = new Uint8Array(132);
 const addressView = new DataView(addressBuffer.buffer);

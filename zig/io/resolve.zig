@@ -49,7 +49,7 @@ pub const Request = struct {
 
     /// The lookup's outcome, once `waitFd` was readable.
     pub fn result(request: *const Request) Error![]const sys.Address {
-        if (request.status < 0) return errors.fromCode(@enumFromInt(-request.status));
+        if (request.status < 0) return errors.fromCode(@fromBackingInt(@intCast(-request.status)));
         if (request.count == 0) return error.NotFound;
         return request.addresses[0..request.count];
     }
@@ -111,7 +111,7 @@ fn lookup(request: *Request) Error!void {
     };
     var list: ?*c.addrinfo = null;
     const status = c.getaddrinfo(@ptrCast(&request.host), null, &hints, &list);
-    if (@intFromEnum(status) != 0) return mapStatus(status);
+    if (@backingInt(status) != 0) return mapStatus(status);
     defer if (list) |head| c.freeaddrinfo(head);
     var cursor = list;
     var walked: u32 = 0;

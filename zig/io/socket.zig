@@ -128,6 +128,35 @@ pub fn startConnect(
     return errors.negative(error.InProgress);
 }
 
+/// Completes at once with result 0: a connection made without waiting (a Windows named pipe,
+/// opened synchronously) still reports through the ring like any connect.
+pub const Connected = struct {
+    pub const kind = stream_module.kind_connect;
+
+    op: Op,
+    stream: *Stream,
+
+    pub fn run(self: *Connected) Completion {
+        self.stream.opFinished(&self.stream.connect_live);
+        return .{ .result = 0 };
+    }
+};
+
+/// Gives an unconnected stream its connected descriptor fd and posts the connect completion.
+pub fn startConnected(stream: *Stream, hub: *Hub, fd: Fd, token: u32) i32 {
+    if (stream.closed) return errors.negative(error.BadDescriptor);
+    if (stream.connect_live) return errors.negative(error.AlreadyInProgress);
+    if (stream.fd != invalid_fd) return errors.negative(error.AlreadyConnected);
+    stream.fd = fd;
+    stream.opStarting(&stream.connect_live);
+    hub.start(Connected, .{ .op = undefined, .stream = stream }, token) catch |err| {
+        stream.opFinished(&stream.connect_live);
+        stream.fd = invalid_fd;
+        return errors.negative(err);
+    };
+    return errors.negative(error.InProgress);
+}
+
 /// A listening socket bound to address (which must not be in use) as a listener stream.
 pub fn listen(
     gpa: std.mem.Allocator,
@@ -141,14 +170,15 @@ pub fn listen(
     errdefer sys.close(fd);
     if (tcp) try sys.setReuseAddress(fd);
     try sys.bind(fd, address);
-    errdefer if (!tcp) sys.unlinkPath(unixPath(address));
+    const unix = address.family() == sys.af_unix;
+    errdefer if (unix) sys.unlinkPath(unixPath(address));
     // Listening at once makes a port or path in use an error of bind(), where callers look.
     try sys.listen(fd, backlog);
     const server = try Stream.create(gpa, loop_handle, fd, .socket, read_max);
     server.role = .listener;
     server.accept_read_max = read_max;
     server.accept_tcp = tcp;
-    if (!tcp) {
+    if (unix) {
         const path = unixPath(address);
         @memcpy(server.unlink_path[0..path.len], path);
         server.unlink_len = path.len;

@@ -192,7 +192,7 @@ pub fn pendingError(fd: Fd) Error!void {
     }
     var length: c.socklen_t = @sizeOf(c_int);
     if (c.getsockopt(fd, c.SOL.SOCKET, c.SO.ERROR, @ptrCast(&value), &length) != 0) return lastError();
-    if (value != 0) return errors.fromErrno(@as(c.E, @enumFromInt(value)));
+    if (value != 0) return errors.fromErrno(@as(c.E, @fromBackingInt(@intCast(value))));
 }
 
 pub fn bind(fd: Fd, address: *const Address) Error!void {
@@ -393,6 +393,13 @@ fn setOption(fd: Fd, level: i32, name: u32, value: c_int) Error!void {
     if (c.setsockopt(fd, level, name, @ptrCast(&value), @sizeOf(c_int)) != 0) return lastError();
 }
 
+/// A pipe or terminal that never raises SIGPIPE on write: macOS has a per-descriptor switch;
+/// Linux writes through `write` below (a thread mask when the signal is not ignored).
+pub fn suppressSigpipe(fd: Fd) void {
+    if (!is_darwin) return;
+    _ = c.fcntl(fd, c.F.SETNOSIGPIPE, @as(c_int, 1));
+}
+
 /// Removes a Unix socket's file; a missing file is not an error.
 pub fn unlinkPath(path: []const u8) void {
     if (is_windows) return;
@@ -451,6 +458,7 @@ pub const windows = struct {
     pub const ipproto_tcp: i32 = 6;
     pub const tcp_nodelay: i32 = 1;
     pub const fionbio = base.FIONBIO;
+    pub const sock_stream = base.SOCK_STREAM;
 
     pub const socket = base.socket;
     pub const closesocket = base.closesocket;

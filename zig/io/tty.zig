@@ -48,6 +48,7 @@ pub fn open(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: usize) 
         break :blk copy;
     };
     errdefer sys.close(own);
+    sys.suppressSigpipe(own);
     const stream = try Stream.create(gpa, loop_handle, own, .file, read_max);
     stream.tty_state.restore_flags = restore_flags;
     return stream;
@@ -100,8 +101,8 @@ pub fn setRawMode(stream: *Stream, raw: bool) Error!void {
     mode.lflag.ICANON = false;
     mode.lflag.IEXTEN = false;
     mode.lflag.ISIG = false;
-    mode.cc[@intFromEnum(c.V.MIN)] = 1;
-    mode.cc[@intFromEnum(c.V.TIME)] = 0;
+    mode.cc[@backingInt(c.V.MIN)] = 1;
+    mode.cc[@backingInt(c.V.TIME)] = 0;
     if (c.tcsetattr(stream.fd, .DRAIN, &mode) != 0) return sys.lastError();
 }
 

@@ -68,8 +68,8 @@ pub const restore_size_offset = @offsetOf(Thread, "restore_size");
 pub const stacklet_count_max = chunk_capacity_first * ((1 << chunk_count_max) - 1);
 const chunk_capacity_first = 64;
 const chunk_count_max = 15;
-/// Every slice starts and stops on this boundary (stack pointers at a switch are 16-byte aligned on
-/// every supported ABI), so that slices copy as whole 16-byte blocks.
+/// Every slice starts and stops on this boundary (the switch asm hands the step a 16-byte aligned
+/// stack pointer), so that slices copy as whole 16-byte blocks.
 const slice_alignment = 16;
 /// Stack left unused between a stacklet and the frame of the `new` that started it (see `startBelowGap`).
 pub const new_stack_gap_size = 512;
@@ -267,7 +267,7 @@ pub const Thread = struct {
     }
 
     /// Suspends the running stacklet at `stack_pointer`, nothing saved and not chained yet. Fails,
-    /// changing nothing, if its buffer cannot grow to the size of its whole slice.
+    /// leaving it running, if its buffer cannot grow to the size of its whole slice.
     fn suspendCurrent(thread: *Thread, stack_pointer: usize) error{OutOfMemory}!*Stacklet {
         const current = thread.current;
         thread.coverFrame(stack_pointer);
@@ -442,6 +442,7 @@ pub fn deleteThread(thread: *Thread) void {
     deleteThreadChecked(thread) catch {};
 }
 
+/// `deleteThread` that reports `WrongThread`, or `StackletRunning` when main is not the one running.
 pub fn deleteThreadChecked(thread: *Thread) Error!void {
     try thread.checkOwner();
     if (thread.current != thread.main) return error.StackletRunning;
@@ -533,6 +534,8 @@ pub fn destroy(thread: *Thread, handle: Handle) void {
     destroyChecked(thread, handle) catch {};
 }
 
+/// `destroy` that reports `WrongThread`, `InvalidHandle` (not a suspended stacklet of this thread)
+/// and `CannotDestroyMain`.
 pub fn destroyChecked(thread: *Thread, handle: Handle) Error!void {
     try thread.checkOwner();
     const stacklet = thread.lookupSuspended(handle) orelse return error.InvalidHandle;
@@ -575,6 +578,7 @@ pub const Stack = struct {
     /// Identity of the OS thread running on it (see `threadIdentity`), 0 when free.
     owner: std.atomic.Value(usize) = .init(0),
 
+    /// Allocates `size_bytes` (rounded up to whole pages) plus the guard page from `gpa`.
     pub fn init(gpa: std.mem.Allocator, size_bytes: usize) Error!Stack {
         if (size_bytes < stack_size_min or size_bytes > stack_size_max) return error.InvalidStackSize;
         const page_size = std.heap.pageSize();
@@ -618,6 +622,7 @@ pub fn callOnStack(stack: *Stack, func: EntryFn, arg: ?*anyopaque) void {
     enterStack(stack, func, arg) catch func(arg);
 }
 
+/// `callOnStack` that reports a busy region as `StackBusy` instead of running func elsewhere.
 pub fn enterStack(stack: *Stack, func: EntryFn, arg: ?*anyopaque) Error!void {
     if (thread_state.region_top == stack.top()) return func(arg);
     if (stack.owner.cmpxchgStrong(0, threadIdentity(), .acquire, .monotonic) != null) {

@@ -1006,54 +1006,60 @@ test "every callee-saved register survives switches on both sides" {
 }
 
 /// Each side keeps sixteen integers and eight floats, different per side, live across the switch in
-/// the function that switches. A register missing from a clobber list would hold one of them, and
-/// the other side would overwrite it. The check recomputes from a volatile copy of the seed, so
-/// the compiler cannot fold it away.
+/// the function that switches, and its own context pointer too. A register missing from a clobber
+/// list would hold one of them, and the other side would overwrite it. The check recomputes from a
+/// volatile copy of the seed, so the compiler cannot fold it away.
 const LiveValues = struct {
     const round_count = 4;
-    thread: *Thread = undefined,
-    handle: Handle = null,
-    origin: Handle = null,
-    failures: usize = 0,
-    stacklet_rounds: usize = 0,
 
-    noinline fn switchHolding(self: *LiveValues, seed: u64, target: *Handle) void {
-        var integers: [16]u64 = undefined;
-        var floats: [8]f64 = undefined;
-        inline for (&integers, 0..) |*value, index| value.* = std.hash.int(seed +% index);
-        inline for (&floats, 0..) |*value, index| value.* = @floatFromInt(std.hash.int(seed ^ index) >> 12);
-        target.* = switchOrNull(self.thread, target.*);
-        var seed_copy: u64 = seed;
-        const seed_again = @as(*volatile u64, &seed_copy).*;
-        inline for (integers, 0..) |value, index| {
-            if (value != std.hash.int(seed_again +% index)) self.failures += 1;
+    const Side = struct {
+        thread: *Thread,
+        peer: Handle = null,
+        failures: usize = 0,
+        rounds: usize = 0,
+
+        noinline fn switchHolding(side: *Side, seed: u64) void {
+            var integers: [16]u64 = undefined;
+            var floats: [8]f64 = undefined;
+            inline for (&integers, 0..) |*value, index| value.* = std.hash.int(seed +% index);
+            inline for (&floats, 0..) |*value, index| value.* = @floatFromInt(std.hash.int(seed ^ index) >> 12);
+            side.peer = switchOrNull(side.thread, side.peer);
+            var seed_copy: u64 = seed;
+            const seed_again = @as(*volatile u64, &seed_copy).*;
+            inline for (integers, 0..) |value, index| {
+                if (value != std.hash.int(seed_again +% index)) side.failures += 1;
+            }
+            inline for (floats, 0..) |value, index| {
+                if (value != @as(f64, @floatFromInt(std.hash.int(seed_again ^ index) >> 12))) side.failures += 1;
+            }
+            side.rounds += 1;
         }
-        inline for (floats, 0..) |value, index| {
-            if (value != @as(f64, @floatFromInt(std.hash.int(seed_again ^ index) >> 12))) self.failures += 1;
-        }
-    }
+    };
+
+    main: Side = undefined,
+    stacklet: Side = undefined,
 
     fn run(origin: Handle, arg: ?*anyopaque) callconv(.c) Handle {
-        const self = contextOf(LiveValues, arg);
-        self.origin = origin;
-        for (0..round_count) |round| {
-            self.switchHolding(0xbad_5eed + round, &self.origin);
-            self.stacklet_rounds += 1;
-        }
-        return self.origin;
+        const side = contextOf(Side, arg);
+        side.peer = origin;
+        for (0..round_count) |round| side.switchHolding(0xbad_5eed + round);
+        return side.peer;
     }
 
     fn body(self: *LiveValues) !void {
-        self.thread = try stacklet.newThread(testing.allocator);
-        defer stacklet.deleteThread(self.thread);
-        self.handle = try stacklet.new(self.thread, run, self);
-        var round: usize = 0;
-        while (self.handle != null) : (round += 1) {
-            try testing.expect(round < round_count + 1);
-            self.switchHolding(round *% 7919, &self.handle);
+        const thread = try stacklet.newThread(testing.allocator);
+        defer stacklet.deleteThread(thread);
+        self.main = .{ .thread = thread };
+        self.stacklet = .{ .thread = thread };
+        self.main.peer = try stacklet.new(thread, run, &self.stacklet);
+        while (self.main.peer != null) {
+            try testing.expect(self.main.rounds < round_count);
+            self.main.switchHolding(self.main.rounds *% 7919);
         }
-        try testing.expectEqual(@as(usize, round_count), self.stacklet_rounds);
-        try testing.expectEqual(@as(usize, 0), self.failures);
+        try testing.expectEqual(@as(usize, round_count), self.main.rounds);
+        try testing.expectEqual(@as(usize, round_count), self.stacklet.rounds);
+        try testing.expectEqual(@as(usize, 0), self.main.failures);
+        try testing.expectEqual(@as(usize, 0), self.stacklet.failures);
     }
 };
 

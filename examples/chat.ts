@@ -17,9 +17,11 @@ import {
   sleep,
   spawn,
   StopIteration,
+  StreamError,
+  TCPClient,
+  type TCPConnection,
+  TCPServer,
 } from "../mod.ts";
-import { TCPClient, type TCPConnection, TCPServer } from "../src/io/tcp.ts";
-import { StreamError } from "../src/io/errors.ts";
 
 const { values } = parseArgs({
   options: {

@@ -8,9 +8,15 @@
  */
 
 import { parseArgs } from "node:util";
-import { EventLoop, sleep, spawn, type Task } from "../mod.ts";
-import { TCPClient, TCPServer } from "../src/io/tcp.ts";
-import { StreamError } from "../src/io/errors.ts";
+import {
+  EventLoop,
+  sleep,
+  spawn,
+  StreamError,
+  type Task,
+  TCPClient,
+  TCPServer,
+} from "../mod.ts";
 
 const { values } = parseArgs({
   options: {

@@ -7,8 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { EventLoop, spawn } from "../mod.ts";
-import { TCPClient } from "../src/io/tcp.ts";
+import { EventLoop, spawn, TCPClient } from "../mod.ts";
 
 const { values } = parseArgs({
   options: {

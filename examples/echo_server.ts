@@ -9,9 +9,13 @@
  */
 
 import { parseArgs } from "node:util";
-import { EventLoop, type Handler, spawn } from "../mod.ts";
-import { TCPServer } from "../src/io/tcp.ts";
-import { StreamError } from "../src/io/errors.ts";
+import {
+  EventLoop,
+  type Handler,
+  spawn,
+  StreamError,
+  TCPServer,
+} from "../mod.ts";
 
 const { values } = parseArgs({
   options: {

@@ -9,9 +9,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { EventLoop, spawn, Timeout } from "../mod.ts";
-import { UDPEndpoint } from "../src/io/udp.ts";
-import { StreamError } from "../src/io/errors.ts";
+import { EventLoop, spawn, StreamError, Timeout, UDPEndpoint } from "../mod.ts";
 
 const { values } = parseArgs({
   options: {

@@ -475,7 +475,7 @@ function* delegateTo(
 function isGenerator(value: unknown): value is Generator<unknown> {
   // Real generators first: the property probes below are slow on the fresh
   // prototype of a generator function made per call.
-  if (GeneratorPrototype.isPrototypeOf(value)) return true;
+  if (isPrototypeOf.call(GeneratorPrototype, value as object)) return true;
   return typeof value === "object" && value !== null &&
     typeof (value as Generator).next === "function" &&
     typeof (value as Generator).throw === "function" &&

@@ -18,7 +18,7 @@ import {
   type Operation,
   run,
   spawn,
-} from "npm:effection@4.1.1";
+} from "effection";
 
 const OPS = 1000;
 const ROUNDS = 15;

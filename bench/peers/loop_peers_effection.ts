@@ -13,7 +13,7 @@
 
 // The peer is pinned here, not a dependency of the library.
 // deno-lint-ignore no-import-prefix
-import { type Operation, run, spawn, type Task } from "npm:effection@4.1.1";
+import { type Operation, run, spawn, type Task } from "effection";
 
 const QUICK = Deno.args[0] === "quick";
 // Effection takes ~100 µs per task, so 100k tasks take ~10 s a round.

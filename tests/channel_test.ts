@@ -6,20 +6,7 @@ import assert from "node:assert/strict";
 import { EventLoop } from "../src/loop.ts";
 import { sleep, spawn } from "../src/tasks.ts";
 import { Channel, StopIteration } from "../src/sync/channel.ts";
-
-/** A loop whose callback and task errors are collected, not printed. */
-function makeLoop(): { loop: EventLoop; errors: unknown[] } {
-  const loop = new EventLoop();
-  const errors: unknown[] = [];
-  loop.setExceptionHandler((error) => errors.push(error));
-  return { loop, errors };
-}
-
-/** Runs the loop, then fails the test with the first collected error. */
-async function runClean(loop: EventLoop, errors: unknown[]): Promise<void> {
-  await loop.run();
-  if (errors.length > 0) throw errors[0];
-}
+import { makeLoop, runClean } from "./fixtures/loop_harness.ts";
 
 class RuntimeError extends Error {}
 

@@ -20,14 +20,7 @@ import {
   KIND_READ_EXACT,
   type NativeError,
 } from "../src/native/native_loop.ts";
-
-/** A loop whose callback and task errors are collected, not printed. */
-function makeLoop(): { loop: EventLoop; errors: unknown[] } {
-  const loop = new EventLoop();
-  const errors: unknown[] = [];
-  loop.setExceptionHandler((error) => errors.push(error));
-  return { loop, errors };
-}
+import { makeLoop } from "./fixtures/loop_harness.ts";
 
 /** Runs the loop, then fails the test with the first collected error. */
 async function runClean(

@@ -657,12 +657,22 @@ Deno.test({
           testWrite(${b}, new Uint8Array([7]));
           self.postMessage("written");
         }, 20);
-      };`;
+      };
+      self.postMessage("ready");`;
     const worker = new Worker(
       URL.createObjectURL(new Blob([source], { type: "text/javascript" })),
       { type: "module" },
     );
-    const written = new Promise((resolve) => worker.onmessage = resolve);
+    // Wait until the worker runs (slow under an emulator) before blocking.
+    const messages: Promise<unknown>[] = [];
+    const settle: ((value: unknown) => void)[] = [];
+    for (let i = 0; i < 2; i++) {
+      messages.push(new Promise((resolve) => settle.push(resolve)));
+    }
+    let received = 0;
+    worker.onmessage = (event) => settle[received++]?.(event.data);
+    await messages[0];
+    const written = messages[1];
     let reads = 0;
     let empty = 0;
     // A safety net in case the worker never writes.

@@ -68,7 +68,8 @@ pub const Connect = struct {
         stream.aux_fd = fd;
         defer {
             stream.aux_fd = invalid_fd;
-            stream_module.forgetFd(self.op.hub, fd);
+            // Before the close: the number may be handed out again at once.
+            self.op.hub.loop.cancelWaiters(fd);
             request.release();
         }
         try stream.waitOn(&self.op, .write, fd, true);
@@ -82,7 +83,7 @@ pub const Connect = struct {
         const fd = try sys.openSocket(address.family(), .stream);
         stream.fd = fd;
         errdefer {
-            stream_module.forgetFd(self.op.hub, fd);
+            self.op.hub.loop.cancelWaiters(fd);
             sys.close(fd);
             stream.fd = invalid_fd;
         }

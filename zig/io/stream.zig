@@ -127,10 +127,7 @@ pub const Stream = struct {
         _ = streams.remove(stream.handle) catch {};
         if (hub) |h| {
             if (stream.aux_fd != invalid_fd) h.cancelFd(stream.aux_fd) catch {};
-            if (stream.fd != invalid_fd) {
-                h.cancelFd(stream.fd) catch {};
-                forgetFd(h, stream.fd);
-            }
+            if (stream.fd != invalid_fd) h.cancelFd(stream.fd) catch {};
         }
         tty.restore(stream);
         if (stream.named_server) |server| server.close();
@@ -503,15 +500,6 @@ pub const Stream = struct {
         if (stream.fd != invalid_fd) hub.cancelFd(stream.fd) catch {};
     }
 };
-
-/// Drops the loop's registration of fd now instead of at its next poll. The loop forgets a
-/// descriptor lazily; a number the OS hands out again before that poll would inherit a
-/// registration the kernel no longer has, and its first wait would never wake.
-pub fn forgetFd(hub: *Hub, fd: Fd) void {
-    if (!hub.loop.interests.contains(fd)) return;
-    hub.loop.watch(fd, @import("../loop/event.zig").readable, 0) catch return;
-    hub.loop.unwatch(fd) catch {};
-}
 
 /// Reads until the request is answered; result = byte count to take, or -code.
 pub const ReadOp = struct {

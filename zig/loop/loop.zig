@@ -213,8 +213,15 @@ pub const Loop = struct {
         loop.markDirty(waiter.fd, interest);
     }
 
-    /// Wakes every op waiting on fd with `canceled` set (before closing it, for example).
+    /// Wakes every op waiting on fd with `canceled` set, cancels those already woken but not
+    /// yet resumed, and drops fd's op interest from the backend now rather than at the next
+    /// poll. Call it before closing fd: the OS may hand the number out again at once, and a
+    /// registration kept for the old descriptor would make the new one's first wait hang.
     pub fn cancelWaiters(loop: *Loop, fd: Fd) void {
+        var queued = loop.runnable_head;
+        while (queued) |waiter| : (queued = waiter.next) {
+            if (waiter.fd == fd) waiter.canceled = true;
+        }
         const interest = loop.interests.getPtr(fd) orelse return;
         inline for (.{ &interest.reader, &interest.writer }) |slot| {
             if (slot.*) |waiter| {
@@ -223,7 +230,16 @@ pub const Loop = struct {
                 loop.makeRunnable(waiter);
             }
         }
-        loop.markDirty(fd, interest);
+        if (interest.dirty) {
+            interest.dirty = false;
+            const index = std.mem.indexOfScalar(Fd, loop.dirty_fds.items, fd).?;
+            _ = loop.dirty_fds.swapRemove(index);
+        }
+        loop.sync(fd, interest) catch {
+            // Already closed: the kernel dropped the registration with the descriptor.
+            interest.registered = interest.desired();
+        };
+        loop.forgetIfIdle(fd, interest);
     }
 
     /// Takes the ops made runnable so far, oldest first (the hub resumes them).
@@ -651,6 +667,36 @@ test "op waiters are woken once and their interest is dropped lazily" {
     try loop.poll(0);
     try testing.expect(loop.takeRunnable() == null);
     try testing.expectEqual(@as(u32, 0), loop.interests.count());
+}
+
+test "a descriptor number reused right after close is waited on afresh" {
+    var loop = try Loop.init(testing.allocator, .{});
+    defer loop.deinit();
+    const first = try support.socketPair();
+    var reader: Waiter = .{};
+    try loop.addWaiter(first[0], .read, &reader);
+    _ = try support.write(first[1], "x");
+    try loop.poll(1000);
+    try testing.expect(loop.takeRunnable() == &reader);
+    reader.queued = false;
+    // The woken op finishes without waiting again; its owner closes the descriptor before
+    // the loop polls again, and the next socket gets the same number.
+    loop.cancelWaiters(first[0]);
+    try testing.expectEqual(@as(u32, 0), loop.interests.count());
+    support.close(first[0]);
+    support.close(first[1]);
+    const second = try support.socketPair();
+    defer for (second) |fd| support.close(fd);
+    const reused = if (second[0] == first[0]) second[0] else if (second[1] == first[0]) second[1] else {
+        return error.SkipZigTest; // the OS did not hand the number out again
+    };
+    const peer = if (reused == second[0]) second[1] else second[0];
+    try loop.addWaiter(reused, .read, &reader);
+    _ = try support.write(peer, "y");
+    try loop.poll(1000);
+    const woken = loop.takeRunnable() orelse return error.TestUnexpectedResult;
+    try testing.expect(woken == &reader and !woken.canceled);
+    reader.queued = false;
 }
 
 test "canceling waiters wakes them with the canceled flag" {

@@ -22,11 +22,19 @@ pub inline fn switchStack(step: stacklet.StepFn, thread: *stacklet.Thread) usize
         \\ ldr x1, [x19, %[source_offset]]
         \\ ldr x2, [x19, %[size_offset]]
         \\ mov x3, #0
-        \\ cbz x2, 4f
+        \\ tbz x2, #4, 5f
+        \\ ldr q0, [x1]
+        \\ str q0, [x0]
+        \\ mov x3, #16
+        \\5:
+        \\ cmp x3, x2
+        \\ b.hs 4f
         \\3:
-        \\ ldr q0, [x1, x3]
-        \\ str q0, [x0, x3]
-        \\ add x3, x3, #16
+        \\ add x4, x1, x3
+        \\ add x5, x0, x3
+        \\ ldp q0, q1, [x4]
+        \\ stp q0, q1, [x5]
+        \\ add x3, x3, #32
         \\ cmp x3, x2
         \\ b.lo 3b
         \\4:

@@ -2,7 +2,53 @@
 //! inside its switching functions, plus the entry onto a dedicated stack region. Only this file
 //! knows the System V register conventions.
 
+const std = @import("std");
+const builtin = @import("builtin");
 const stacklet = @import("stacklet.zig");
+
+/// The restore copy moves 32 bytes (rsi+rdx to rax+rdx) a step, in one register where AVX has
+/// 32-byte ones: for a slice of a few hundred bytes the store count is what the copy costs. Zig's
+/// own x86_64 backend (Debug builds) cannot size vector moves in asm, so it gets general registers.
+pub const copy_pair = "\n" ++ if (builtin.zig_backend == .stage2_x86_64)
+    \\ movq (%%rsi,%%rdx), %%r8
+    \\ movq 8(%%rsi,%%rdx), %%r9
+    \\ movq %%r8, (%%rax,%%rdx)
+    \\ movq %%r9, 8(%%rax,%%rdx)
+    \\ movq 16(%%rsi,%%rdx), %%r8
+    \\ movq 24(%%rsi,%%rdx), %%r9
+    \\ movq %%r8, 16(%%rax,%%rdx)
+    \\ movq %%r9, 24(%%rax,%%rdx)
+    \\
+else if (has_avx)
+    \\ vmovups (%%rsi,%%rdx), %%ymm0
+    \\ vmovups %%ymm0, (%%rax,%%rdx)
+    \\
+else
+    \\ movups (%%rsi,%%rdx), %%xmm0
+    \\ movups 16(%%rsi,%%rdx), %%xmm1
+    \\ movups %%xmm0, (%%rax,%%rdx)
+    \\ movups %%xmm1, 16(%%rax,%%rdx)
+    \\
+;
+/// Copies the odd 16 bytes at rsi to rax.
+pub const copy_single = "\n" ++ if (builtin.zig_backend == .stage2_x86_64)
+    \\ movq (%%rsi), %%r8
+    \\ movq 8(%%rsi), %%r9
+    \\ movq %%r8, (%%rax)
+    \\ movq %%r9, 8(%%rax)
+    \\
+else if (has_avx)
+    \\ vmovups (%%rsi), %%xmm0
+    \\ vmovups %%xmm0, (%%rax)
+    \\
+else
+    \\ movups (%%rsi), %%xmm0
+    \\ movups %%xmm0, (%%rax)
+    \\
+;
+/// Clears the upper halves after an AVX copy, so the resumed SSE code pays no transition penalty.
+pub const copy_done = if (has_avx and builtin.zig_backend != .stage2_x86_64) "\n vzeroupper\n" else "\n";
+const has_avx = std.Target.x86.featureSetHas(builtin.cpu.features, .avx);
 
 /// Switches stacklets from inside the calling function. Every register but rsp and rbp is declared
 /// clobbered, so the compiler spills exactly the live values into the frame above the stack
@@ -34,16 +80,19 @@ pub inline fn switchStack(step: stacklet.StepFn, thread: *stacklet.Thread) usize
         \\ movq %[source_offset:c](%%r12), %%rsi
         \\ movq %[size_offset:c](%%r12), %%rcx
         \\ xorl %%edx, %%edx
-        \\ testq %%rcx, %%rcx
-        \\ jz 4f
+        \\ testq $16, %%rcx
+        \\ jz 5f
+    ++ copy_single ++
+        \\ movl $16, %%edx
+        \\5:
+        \\ cmpq %%rcx, %%rdx
+        \\ jae 4f
         \\3:
-        \\ movq (%%rsi,%%rdx), %%r8
-        \\ movq 8(%%rsi,%%rdx), %%r9
-        \\ movq %%r8, (%%rax,%%rdx)
-        \\ movq %%r9, 8(%%rax,%%rdx)
-        \\ addq $16, %%rdx
+    ++ copy_pair ++
+        \\ addq $32, %%rdx
         \\ cmpq %%rcx, %%rdx
         \\ jb 3b
+    ++ copy_done ++
         \\4:
         \\ movq 8(%%rsp), %%rcx
         \\ movq 16(%%rsp), %%rbp

@@ -4,6 +4,8 @@
 
 const std = @import("std");
 const stacklet = @import("stacklet.zig");
+/// The restore copy is the same code as System V's (its registers are scratch in both ABIs).
+const sysv = @import("switch_x86_64_sysv.zig");
 
 /// Switches stacklets from inside the calling function; same contract as the System V version.
 /// Every register but rsp and rbp is declared clobbered (rbx, rdi, rsi, r12-r15 and xmm6-xmm15
@@ -31,16 +33,19 @@ pub inline fn switchStack(step: stacklet.StepFn, thread: *stacklet.Thread) usize
         \\ movq %[source_offset:c](%%r12), %%rsi
         \\ movq %[size_offset:c](%%r12), %%rcx
         \\ xorl %%edx, %%edx
-        \\ testq %%rcx, %%rcx
-        \\ jz 4f
+        \\ testq $16, %%rcx
+        \\ jz 5f
+    ++ sysv.copy_single ++
+        \\ movl $16, %%edx
+        \\5:
+        \\ cmpq %%rcx, %%rdx
+        \\ jae 4f
         \\3:
-        \\ movq (%%rsi,%%rdx), %%r8
-        \\ movq 8(%%rsi,%%rdx), %%r9
-        \\ movq %%r8, (%%rax,%%rdx)
-        \\ movq %%r9, 8(%%rax,%%rdx)
-        \\ addq $16, %%rdx
+    ++ sysv.copy_pair ++
+        \\ addq $32, %%rdx
         \\ cmpq %%rcx, %%rdx
         \\ jb 3b
+    ++ sysv.copy_done ++
         \\4:
         \\ movq 8(%%rsp), %%rcx
         \\ movq 16(%%rsp), %%rbp

@@ -97,8 +97,14 @@ async function writeAll(connection: Deno.Conn, bytes: Uint8Array) {
 /** The script a user would write: fibers, tasks on the loop, native poll. */
 function userScript(base: string): string {
   return `
-import { EventLoop, Fiber, sleep, spawn } from "${base}/mod.ts";
-import { TCPClient, TCPServer } from "${base}/src/io/tcp.ts";
+import {
+  EventLoop,
+  Fiber,
+  sleep,
+  spawn,
+  TCPClient,
+  TCPServer,
+} from "${base}/mod.ts";
 
 const events = [];
 const main = Fiber.current();
@@ -199,6 +205,47 @@ async function runUserScript(
     signal: AbortSignal.timeout(RUN_TIMEOUT_MS),
   }).output();
   await Deno.remove(script);
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** Runs the release's examples/demo.ts straight from its URL. */
+async function runDemo(work: string, denoDir: string, base: string) {
+  const host = new URL(base).host;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      `--allow-import=${host}`,
+      "--allow-net=127.0.0.1",
+      `--allow-read=${denoDir}`,
+      `--allow-write=${denoDir}`,
+      "--allow-ffi",
+      "--allow-env=DENO_DIR,EVERGREEN_LIB,EVERGREEN_BINARY_BASE",
+      `${base}/examples/demo.ts`,
+      "--seconds",
+      "0.5",
+    ],
+    cwd: work,
+    clearEnv: true,
+    env: {
+      ...Object.fromEntries(
+        Object.entries(Deno.env.toObject()).filter(([name]) =>
+          !name.toUpperCase().startsWith("EVERGREEN_")
+        ),
+      ),
+      DENO_DIR: denoDir,
+      NO_COLOR: "1",
+      DENO_NO_UPDATE_CHECK: "1",
+    },
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(RUN_TIMEOUT_MS),
+  }).output();
   const decoder = new TextDecoder();
   return {
     code: output.code,
@@ -318,6 +365,24 @@ Deno.test("a script imports mod.ts over http and gets a verified, cached native 
           await sha256Hex(await Deno.readFile(cachedPath)),
           entry.sha256,
         );
+      },
+    );
+
+    await t.step(
+      "the demo runs from the release URL on the cached library",
+      async () => {
+        const served = serveRelease(release);
+        try {
+          const outcome = await runDemo(work, firstDir, served.base);
+          assert.equal(outcome.code, 0, `demo failed: ${outcome.stderr}`);
+          assert.match(outcome.stdout, /round trips\/s/);
+          assert.ok(
+            !served.requests.includes(distPath),
+            `the cached binary is used, not downloaded again: ${served.requests}`,
+          );
+        } finally {
+          await served.close();
+        }
       },
     );
 

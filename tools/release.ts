@@ -3,6 +3,7 @@
  * target and lays out a release tree that can be served as is:
  *
  *   <out>/mod.ts, <out>/src/…            the module, as in this checkout
+ *   <out>/examples/…                     runnable from the URL (demo.ts)
  *   <out>/dist/<library per target>      one binary per os-arch
  *   <out>/src/native/checksums.ts        their SHA-256, read before any load
  *
@@ -148,6 +149,8 @@ await Deno.remove(out, { recursive: true }).catch((error) => {
 });
 await Deno.mkdir(`${out}/dist`, { recursive: true });
 await copyTree(`${root}src`, `${out}/src`);
+// The examples run straight from the release URL, the demo among them.
+await copyTree(`${root}examples`, `${out}/examples`);
 for (const file of ["mod.ts", "deno.json", "README.md", "LICENSE"]) {
   await Deno.copyFile(`${root}${file}`, `${out}/${file}`).catch((error) => {
     if (!(error instanceof Deno.errors.NotFound)) throw error;

@@ -11,6 +11,7 @@ import { EventLoop } from "../src/loop.ts";
 import { spawn } from "../src/tasks.ts";
 import { TCPServer } from "../src/io/tcp.ts";
 import { StreamError } from "../src/io/errors.ts";
+import { median } from "./tcp_shapes.ts";
 
 const ROUNDS = Number(Deno.args[0] ?? "30000");
 const REPEATS = Number(Deno.args[1] ?? "3");
@@ -102,8 +103,6 @@ const figures = new Map<string, number[]>(sides.map(([name]) => [name, []]));
 for (let repeat = 0; repeat < REPEATS; repeat++) {
   for (const [name, side] of sides) figures.get(name)!.push(await side());
 }
-const median = (values: number[]): number =>
-  [...values].sort((a, b) => a - b)[values.length >> 1];
 console.log(
   `TCP ping-pong, Deno client in its own process, ${SIZE} B, ${ROUNDS} round trips, best (median) of ${REPEATS}`,
 );

@@ -13,6 +13,7 @@ import { spawn } from "../src/tasks.ts";
 import { Event } from "../src/sync/event.ts";
 import { TCPClient, TCPServer } from "../src/io/tcp.ts";
 import { StreamError } from "../src/io/errors.ts";
+import { readFull } from "./tcp_shapes.ts";
 
 const CLIENTS = Number(Deno.args[0] ?? "1000");
 const REQUESTS = Number(Deno.args[1] ?? "100");
@@ -92,16 +93,6 @@ function evergreen(sync: boolean): () => Promise<Figure> {
     loop.destroy();
     return figure(latencies, elapsedMs);
   };
-}
-
-async function readFull(conn: Deno.Conn, buffer: Uint8Array): Promise<boolean> {
-  let got = 0;
-  while (got < buffer.length) {
-    const n = await conn.read(buffer.subarray(got));
-    if (n === null) return false;
-    got += n;
-  }
-  return true;
 }
 
 async function deno(): Promise<Figure> {

@@ -17,98 +17,23 @@ import { EventLoop } from "../src/loop.ts";
 import { spawn } from "../src/tasks.ts";
 import { TCPClient, TCPServer } from "../src/io/tcp.ts";
 import { StreamError } from "../src/io/errors.ts";
+import {
+  denoPingPong,
+  evergreenPingPong,
+  format,
+  measure,
+  median,
+  type Side,
+} from "./tcp_shapes.ts";
 
 const ROUNDS = Number(Deno.args[0] ?? "50000");
 const REPEATS = Number(Deno.args[1] ?? "3");
 const SIZES = [1, 1024];
 
-type Side = (size: number) => Promise<number>;
-
-/** Ours: an echo server task and a client task doing ROUNDS round trips. */
-function evergreen(sync: boolean): Side {
-  return async (size) => {
-    const loop = new EventLoop();
-    const server = new TCPServer({
-      *handleConnection(connection) {
-        try {
-          for (;;) {
-            const message = yield* connection.readBytes(size);
-            if (message.length === 0) break;
-            connection.write(message);
-          }
-        } catch (error) {
-          if (!(error instanceof StreamError)) throw error;
-        }
-        connection.close();
-      },
-    });
-    server.bind({ hostname: "127.0.0.1", port: 0 });
-    spawn(function* () {
-      try {
-        yield* server.serve();
-      } catch (error) {
-        if (!(error instanceof StreamError)) throw error;
-      }
-    });
-    let elapsedMs = 0;
-    spawn(function* () {
-      const client = new TCPClient();
-      yield* client.connect(server.sockname);
-      const message = new Uint8Array(size);
-      const start = performance.now();
-      for (let i = 0; i < ROUNDS; i++) {
-        client.write(message);
-        yield* client.readBytes(size);
-      }
-      elapsedMs = performance.now() - start;
-      client.close();
-      server.close();
-    });
-    if (sync) loop.runSync();
-    else await loop.run();
-    loop.destroy();
-    return ROUNDS / elapsedMs * 1000;
-  };
-}
-
-async function readFull(conn: Deno.Conn, buffer: Uint8Array): Promise<boolean> {
-  let got = 0;
-  while (got < buffer.length) {
-    const n = await conn.read(buffer.subarray(got));
-    if (n === null) return false;
-    got += n;
-  }
-  return true;
-}
-
-/** Deno's own: the same shape with await. */
-const deno: Side = async (size) => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const serving = (async () => {
-    const conn = await listener.accept();
-    conn.setNoDelay(true);
-    const buffer = new Uint8Array(size);
-    while (await readFull(conn, buffer)) await conn.write(buffer);
-    conn.close();
-  })();
-  const conn = await Deno.connect({
-    hostname: "127.0.0.1",
-    port: (listener.addr as Deno.NetAddr).port,
-  });
-  conn.setNoDelay(true);
-  const message = new Uint8Array(size);
-  const buffer = new Uint8Array(size);
-  const start = performance.now();
-  for (let i = 0; i < ROUNDS; i++) {
-    await conn.write(message);
-    await readFull(conn, buffer);
-  }
-  const elapsedMs = performance.now() - start;
-  conn.close();
-  await serving;
-  listener.close();
-  return ROUNDS / elapsedMs * 1000;
-};
+const modules = { EventLoop, spawn, TCPClient, TCPServer, StreamError };
+const evergreen = (sync: boolean): Side =>
+  evergreenPingPong(modules, sync, ROUNDS);
+const deno = denoPingPong(ROUNDS);
 
 async function peer(command: string, args: string[]): Promise<number> {
   const output = await new Deno.Command(command, { args, stderr: "inherit" })
@@ -168,18 +93,11 @@ if (
   ]);
 }
 
-const median = (values: number[]): number =>
-  [...values].sort((a, b) => a - b)[values.length >> 1];
-const format = (value: number): string => `${Math.round(value / 1000)}k`;
-
 console.log(
   `TCP ping-pong, ${ROUNDS} round trips per repeat, best (median) of ${REPEATS}, round trips/s`,
 );
 for (const size of SIZES) {
-  const figures = new Map<string, number[]>(sides.map(([name]) => [name, []]));
-  for (let repeat = 0; repeat < REPEATS; repeat++) {
-    for (const [name, side] of sides) figures.get(name)!.push(await side(size));
-  }
+  const figures = await measure(sides, size, REPEATS);
   const best = (name: string): number => Math.max(...figures.get(name)!);
   console.log(`\n${size} B messages`);
   for (const [name] of sides) {

@@ -11,6 +11,7 @@ import { EventLoop } from "../src/loop.ts";
 import { spawn } from "../src/tasks.ts";
 import { TCPClient, TCPServer } from "../src/io/tcp.ts";
 import { StreamError } from "../src/io/errors.ts";
+import { median } from "./tcp_shapes.ts";
 
 const MIB = Number(Deno.args[0] ?? "1024");
 const REPEATS = Number(Deno.args[1] ?? "3");
@@ -119,8 +120,6 @@ const figures = new Map<string, number[]>(sides.map(([name]) => [name, []]));
 for (let repeat = 0; repeat < REPEATS; repeat++) {
   for (const [name, side] of sides) figures.get(name)!.push(await side());
 }
-const median = (values: number[]): number =>
-  [...values].sort((a, b) => a - b)[values.length >> 1];
 console.log(
   `TCP throughput, ${MIB} MiB in 64 KiB writes, one connection, best (median) of ${REPEATS}, GiB/s`,
 );

@@ -12,7 +12,6 @@
  */
 
 // The peer is pinned here, not a dependency of the library.
-// deno-lint-ignore no-import-prefix
 import { type Operation, run, spawn, type Task } from "effection";
 
 const QUICK = Deno.args[0] === "quick";

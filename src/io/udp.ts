@@ -647,7 +647,7 @@ export class UDPEndpoint implements Disposable {
   #take(native: NativeUdpEndpoint, what: string): [Uint8Array, Address] {
     const size = native.truncatedSize();
     if (size < 0) return native.take();
-    const sender = native.skip();
+    const sender = native.dropNext();
     const limit = this.#options.receiveSize;
     throw udpError(
       "EMSGSIZE",

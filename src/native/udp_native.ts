@@ -365,7 +365,7 @@ export class NativeUdpEndpoint {
   }
 
   /** Drops the next datagram; returns its sender. Needs `pending() > 0`. */
-  skip(): SocketAddress {
+  dropNext(): SocketAddress {
     const words = this.#words!;
     const head = words[WORD_HEAD];
     const sender = this.#sender(

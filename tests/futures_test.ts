@@ -585,12 +585,12 @@ Deno.test("futures: a pending waitPromise keeps run() alive", async () => {
   const { loop, errors } = makeLoop();
   using _ = loop;
   let got = "";
+  const t0 = loop.time();
   spawn(function* () {
     got = yield* waitPromise(
       new Promise<string>((resolve) => setTimeout(() => resolve("late"), 50)),
     );
   });
-  const t0 = loop.time();
   await runClean(loop, errors);
   assert.equal(got, "late");
   assert.ok(loop.time() - t0 >= 45);

@@ -192,9 +192,12 @@ class SignalHandler extends Handler {
 }
 
 interface SignalEntry {
+  signal: Deno.Signal;
   signo: number;
   token: number;
   handlers: Set<SignalHandler>;
+  /** The listener that keeps Deno's own handler from acting out the default. */
+  denoListener: (() => void) | null;
 }
 
 interface FdEntry {
@@ -404,7 +407,10 @@ export class EventLoop implements Disposable {
   /**
    * Runs `callback(...args)` in the hub each time the process receives
    * `signal`; several handlers per signal may coexist. Signal handlers do not
-   * keep `run()` alive.
+   * keep `run()` alive. `Deno.addSignalListener` listeners for the same
+   * signal keep working alongside; while a loop watches a signal, it holds a
+   * no-op Deno listener of its own (outside Windows) so that the signal never
+   * falls through to its default action, whatever listeners come and go.
    *
    * @throws {TypeError} if `signal` is not a signal name this OS supports or
    *   `callback` is not a function.
@@ -419,7 +425,13 @@ export class EventLoop implements Disposable {
     let entry = this.#signals.get(signo);
     const created = entry === undefined;
     if (entry === undefined) {
-      entry = { signo, token: 0, handlers: new Set() };
+      entry = {
+        signal,
+        signo,
+        token: 0,
+        handlers: new Set(),
+        denoListener: null,
+      };
     }
     const handler = new SignalHandler(this, entry, callback, args);
     if (created) {
@@ -429,10 +441,12 @@ export class EventLoop implements Disposable {
         keepAlive: false,
         callback: () => this.#queueSignal(signalEntry),
       });
+      entry.denoListener = holdDenoSignal(signal);
       try {
         this.#native.watchSignal(signo, entry.token);
       } catch (error) {
         this.#releaseToken(entry.token);
+        releaseDenoSignal(signal, entry.denoListener);
         throw error;
       }
       this.#signals.set(signo, entry);
@@ -690,6 +704,7 @@ export class EventLoop implements Disposable {
     this.#signals.delete(entry.signo);
     this.#native.unwatchSignal(entry.signo);
     this.#releaseToken(entry.token);
+    releaseDenoSignal(entry.signal, entry.denoListener);
   }
 
   // ---- the hub ----
@@ -1073,6 +1088,28 @@ function checkedSignal(signal: Deno.Signal): number {
     );
   }
   return signalNumber(signal);
+}
+
+// Deno installs one process-wide handler per signal the first time a script
+// listens for it and keeps it; with no listener left, that handler acts out
+// the signal's default (for most signals: end the process). Our native
+// handler chains to whatever was installed before it, so while a loop
+// watches a signal a listener of our own keeps Deno's handler from ending
+// the process under it. Windows calls console handlers newest first and
+// stops at the first that claims the event, so there Deno's must not come in
+// ahead of ours.
+function holdDenoSignal(signal: Deno.Signal): (() => void) | null {
+  if (Deno.build.os === "windows") return null;
+  const listener = (): void => {};
+  Deno.addSignalListener(signal, listener);
+  return listener;
+}
+
+function releaseDenoSignal(
+  signal: Deno.Signal,
+  listener: (() => void) | null,
+): void {
+  if (listener !== null) Deno.removeSignalListener(signal, listener);
 }
 
 function compareTimers(a: Timer, b: Timer): number {

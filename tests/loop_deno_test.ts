@@ -244,6 +244,36 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "deno: a loop gets a signal Deno listened to before (Deno's handler stays, acting out the default)",
+  ...signalTest,
+  fn: async () => {
+    const fixture = new URL(
+      "./fixtures/signal_after_deno_listener.ts",
+      import.meta.url,
+    );
+    const { code, signal, stdout, stderr } = await new Deno.Command(
+      Deno.execPath(),
+      {
+        args: [
+          "run",
+          "--allow-ffi",
+          "--allow-read",
+          "--allow-env",
+          fixture.href,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      },
+    ).output();
+    const decoder = new TextDecoder();
+    assert.equal(signal, null, decoder.decode(stderr));
+    assert.equal(code, 0, decoder.decode(stderr));
+    assert.equal(decoder.decode(stdout).trim(), "handled 2");
+  },
+});
+
+Deno.test({
   name: "deno: a signal handler alone does not keep run() alive",
   ...signalTest,
   fn: async () => {

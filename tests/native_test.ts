@@ -31,9 +31,11 @@ import {
 } from "../src/native/test_support.ts";
 
 const isWindows = Deno.build.os === "windows";
-// Self-sent signals here are ones whose default action is to ignore them:
-// a delivery that races a handler change (seen now and then with SIGUSR2
-// under `deno test --parallel`) must fail the test, not kill the runner.
+// Self-sent signals here are ones whose default action is to ignore them. A
+// NativeLoop chains to the handler installed before it, and Deno's handler,
+// once installed, acts out the default when no Deno listener is left (for
+// SIGUSR2: ending the runner). EventLoop holds a listener of its own while it
+// watches (see loop_deno_test.ts); these tests use NativeLoop directly.
 const encoder = new TextEncoder();
 
 type Record4 = [token: number, result: number, kind: number, aux: number];

@@ -122,6 +122,12 @@ pub const Op = struct {
         return error.Overflow;
     }
 
+    /// The outcome of the wait an op started by `Hub.startWaiting` began in: error.Canceled
+    /// if a cancel ended it, as `waitReadable`/`waitWritable` would report.
+    pub fn deferredWait(op: *const Op) Error!void {
+        if (op.waiter.canceled or op.canceled) return error.Canceled;
+    }
+
     fn waitFd(op: *Op, fd: Fd, direction: loop_module.Direction) Error!void {
         if (op.canceled) return error.Canceled;
         try op.hub.loop.addWaiter(fd, direction, &op.waiter);
@@ -254,6 +260,33 @@ pub const Hub = struct {
         hub.loop.updateParkHint(hub.hasQueuedOps());
     }
 
+    /// Starts op T suspended in a wait for fd, without a stacklet: one is made only once fd is
+    /// ready (or the wait is canceled), and T.run begins with `op.deferredWait()` in place of
+    /// its first wait. An op that waits first and then usually finishes without waiting again
+    /// (a read after the peer answers) so costs no stack slice saved and copied back.
+    pub fn startWaiting(hub: *Hub, comptime T: type, value: T, token: u32, fd: Fd, direction: loop_module.Direction) Error!void {
+        comptime assert(T.kind >= 16);
+        if (hub.ops_live >= hub.options.ops_max) return error.Overflow;
+        if (hub.loop.ring.overflowFree() <= hub.ops_live) return error.Overflow;
+        try hub.ensureStacklets();
+        const typed = try hub.gpa.create(T);
+        typed.* = value;
+        typed.op = .{
+            .hub = hub,
+            .token = token,
+            .kind = T.kind,
+            .body = Adapter(T).body,
+            .free = Adapter(T).free,
+            .state = .waiting_fd,
+        };
+        hub.loop.addWaiter(fd, direction, &typed.op.waiter) catch |err| {
+            hub.gpa.destroy(typed);
+            return err;
+        };
+        hub.link(&typed.op);
+        hub.loop.updateParkHint(hub.hasQueuedOps());
+    }
+
     /// Wakes the ops waiting on fd with error.Canceled (before the descriptor is closed) and
     /// lets them finish now.
     pub fn cancelFd(hub: *Hub, fd: Fd) Error!void {
@@ -336,6 +369,17 @@ pub const Hub = struct {
     fn resumeOp(hub: *Hub, op: *Op) void {
         assert(op.state != .running and op.state != .finished);
         op.state = .running;
+        if (op.handle == null) {
+            // Started by startWaiting: its first wait is over; its stacklet begins now.
+            const started = stacklet.new(hub.thread.?, opEntry, op) catch |err| {
+                op.state = .finished;
+                hub.postFinal(op.record(errors.negative(mapStackletError(err)), 0));
+                hub.release(op);
+                return;
+            };
+            hub.settle(op, started);
+            return;
+        }
         const handle = stacklet.switchTo(hub.thread.?, op.handle) catch |err| {
             // The op cannot continue (no memory to save the hub's slice): drop its stacklet
             // and report the failure as its completion.

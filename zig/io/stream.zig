@@ -241,7 +241,7 @@ pub const Stream = struct {
         stream.checkRead(mode, arg) catch |err| return errors.negative(err);
         if (stream.readOutcome(mode, arg)) |result| return result;
         stream.opStarting(&stream.read_live);
-        hub.start(ReadOp, .{ .op = undefined, .stream = stream, .mode = mode, .arg = arg }, token) catch |err| {
+        hub.startWaiting(ReadOp, .{ .op = undefined, .stream = stream, .mode = mode, .arg = arg }, token, stream.fd, .read) catch |err| {
             stream.opFinished(&stream.read_live);
             return errors.negative(err);
         };
@@ -481,6 +481,16 @@ pub const Stream = struct {
         return error.Canceled;
     }
 
+    /// For an op started by `Hub.startWaiting`: what `waitFor` would have returned from the
+    /// wait it began in (a cancel aimed at the other side is waited through here too).
+    pub fn afterDeferredWait(stream: *Stream, op: *Op, side: Side, fd: Fd) Error!void {
+        op.deferredWait() catch |err| {
+            assert(err == error.Canceled);
+            if (stream.closed or op.canceled or stream.cancelRequested(side)) return error.Canceled;
+            return stream.waitFor(op, side, fd);
+        };
+    }
+
     fn cancelRequested(stream: *const Stream, side: Side) bool {
         return switch (side) {
             .read => stream.cancel_read,
@@ -513,8 +523,8 @@ pub const ReadOp = struct {
     pub fn run(self: *ReadOp) Completion {
         const stream = self.stream;
         defer stream.opFinished(&stream.read_live);
-        // startRead just found nothing: wait before the first read.
-        stream.waitFor(&self.op, .read, stream.fd) catch |err| return .fail(err);
+        // startRead just found nothing: the op began in a wait for readability.
+        stream.afterDeferredWait(&self.op, .read, stream.fd) catch |err| return .fail(err);
         var turn_bytes: usize = 0;
         while (true) {
             if (stream.closed or stream.cancel_read) return .fail(error.Canceled);

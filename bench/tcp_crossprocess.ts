@@ -11,7 +11,7 @@ import { EventLoop } from "../src/loop.ts";
 import { spawn } from "../src/tasks.ts";
 import { TCPServer } from "../src/io/tcp.ts";
 import { StreamError } from "../src/io/errors.ts";
-import { median } from "./tcp_shapes.ts";
+import { median, startEchoServer } from "./tcp_shapes.ts";
 
 const ROUNDS = Number(Deno.args[0] ?? "30000");
 const REPEATS = Number(Deno.args[1] ?? "3");
@@ -43,29 +43,11 @@ async function figureOf(child: Deno.ChildProcess): Promise<number> {
 function evergreen(sync: boolean): () => Promise<number> {
   return async () => {
     const loop = new EventLoop();
-    const server = new TCPServer({
-      *handleConnection(connection) {
-        try {
-          for (;;) {
-            const message = yield* connection.readBytes(SIZE);
-            if (message.length === 0) break;
-            connection.write(message);
-          }
-        } catch (error) {
-          if (!(error instanceof StreamError)) throw error;
-        }
-        connection.close();
-        server.close();
-      },
-    });
-    server.bind({ hostname: "127.0.0.1", port: 0 });
-    spawn(function* () {
-      try {
-        yield* server.serve();
-      } catch (error) {
-        if (!(error instanceof StreamError)) throw error;
-      }
-    });
+    const server = startEchoServer(
+      { spawn, TCPServer, StreamError },
+      SIZE,
+      (server) => server.close(),
+    );
     const child = startClient(server.sockname.port);
     if (sync) loop.runSync();
     else await loop.run();

@@ -13,7 +13,7 @@ import { spawn } from "../src/tasks.ts";
 import { Event } from "../src/sync/event.ts";
 import { TCPClient, TCPServer } from "../src/io/tcp.ts";
 import { StreamError } from "../src/io/errors.ts";
-import { readFull } from "./tcp_shapes.ts";
+import { readFull, startEchoServer } from "./tcp_shapes.ts";
 
 const CLIENTS = Number(Deno.args[0] ?? "1000");
 const REQUESTS = Number(Deno.args[1] ?? "100");
@@ -36,28 +36,7 @@ function figure(latenciesMs: Float64Array, elapsedMs: number): Figure {
 function evergreen(sync: boolean): () => Promise<Figure> {
   return async () => {
     const loop = new EventLoop();
-    const server = new TCPServer({
-      *handleConnection(connection) {
-        try {
-          for (;;) {
-            const message = yield* connection.readBytes(SIZE);
-            if (message.length === 0) break;
-            connection.write(message);
-          }
-        } catch (error) {
-          if (!(error instanceof StreamError)) throw error;
-        }
-        connection.close();
-      },
-    });
-    server.bind({ hostname: "127.0.0.1", port: 0 });
-    spawn(function* () {
-      try {
-        yield* server.serve();
-      } catch (error) {
-        if (!(error instanceof StreamError)) throw error;
-      }
-    });
+    const server = startEchoServer({ spawn, TCPServer, StreamError }, SIZE);
     const latencies = new Float64Array(CLIENTS * REQUESTS);
     let connected = 0;
     let finished = 0;

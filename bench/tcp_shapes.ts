@@ -26,31 +26,10 @@ export function evergreenPingPong(
   sync: boolean,
   rounds: number,
 ): Side {
-  const { EventLoop, spawn, TCPClient, TCPServer, StreamError } = modules;
+  const { EventLoop, spawn, TCPClient } = modules;
   return async (size) => {
     const loop = new EventLoop();
-    const server = new TCPServer({
-      *handleConnection(connection) {
-        try {
-          for (;;) {
-            const message = yield* connection.readBytes(size);
-            if (message.length === 0) break;
-            connection.write(message);
-          }
-        } catch (error) {
-          if (!(error instanceof StreamError)) throw error;
-        }
-        connection.close();
-      },
-    });
-    server.bind({ hostname: "127.0.0.1", port: 0 });
-    spawn(function* () {
-      try {
-        yield* server.serve();
-      } catch (error) {
-        if (!(error instanceof StreamError)) throw error;
-      }
-    });
+    const server = startEchoServer(modules, size);
     let elapsedMs = 0;
     spawn(function* () {
       const client = new TCPClient();
@@ -70,6 +49,43 @@ export function evergreenPingPong(
     loop.destroy();
     return rounds / elapsedMs * 1000;
   };
+}
+
+/**
+ * Ours: an echo server for `size`-byte messages on 127.0.0.1 (an ephemeral
+ * port), serving in a task of the current loop until closed;
+ * `afterConnection` runs as each connection ends.
+ */
+export function startEchoServer(
+  modules: Pick<Modules, "spawn" | "TCPServer" | "StreamError">,
+  size: number,
+  afterConnection: (server: TCPServer) => void = () => {},
+): TCPServer {
+  const { spawn, TCPServer, StreamError } = modules;
+  const server = new TCPServer({
+    *handleConnection(connection) {
+      try {
+        for (;;) {
+          const message = yield* connection.readBytes(size);
+          if (message.length === 0) break;
+          connection.write(message);
+        }
+      } catch (error) {
+        if (!(error instanceof StreamError)) throw error;
+      }
+      connection.close();
+      afterConnection(server);
+    },
+  });
+  server.bind({ hostname: "127.0.0.1", port: 0 });
+  spawn(function* () {
+    try {
+      yield* server.serve();
+    } catch (error) {
+      if (!(error instanceof StreamError)) throw error;
+    }
+  });
+  return server;
 }
 
 /** Reads until `buffer` is full; false at end of stream. */

@@ -12,58 +12,24 @@ import { Timeout } from "../src/sync/timeout.ts";
 import { UDPEndpoint } from "../src/io/udp.ts";
 import type { Address } from "../src/io/tcp.ts";
 import { UDPError } from "../src/io/errors.ts";
+import {
+  bothModes as registerBothModes,
+  scenario,
+} from "./fixtures/stream_harness.ts";
 
-type Mode = "run" | "runSync";
-const MODES: Mode[] = ["run", "runSync"];
 const WATCHDOG_MS = 10_000;
 
 /**
- * Runs `main` as a task on a fresh loop in `mode`; fails with the first
- * error of any task, or when the loop is still busy after the watchdog.
+ * Registers one Deno test per loop mode, each running `main` as a task of a
+ * fresh loop (stream_harness.ts's scenario: task errors fail the test, and
+ * so does a watchdog).
  */
-async function inLoop(
-  mode: Mode,
-  main: (loop: EventLoop) => Generator<unknown, void, unknown>,
-): Promise<void> {
-  const loop = new EventLoop();
-  const errors: unknown[] = [];
-  loop.setExceptionHandler((error) => errors.push(error));
-  let finished = false;
-  const watchdog = loop.callLater(WATCHDOG_MS, () => {
-    errors.push(new Error(`the test did not finish in ${WATCHDOG_MS} ms`));
-    loop.stop();
-  });
-  spawn(function* () {
-    try {
-      yield* main(loop);
-      finished = true;
-    } finally {
-      watchdog.cancel();
-    }
-  });
-  try {
-    if (mode === "run") await loop.run();
-    else loop.runSync();
-  } finally {
-    loop.destroy();
-  }
-  if (errors.length > 0) throw errors[0];
-  assert.ok(finished, "the test task ended without finishing");
-}
-
-/** Registers one Deno test per loop mode. */
 function bothModes(
   name: string,
   main: (loop: EventLoop) => Generator<unknown, void, unknown>,
   options: { ignore?: boolean } = {},
 ): void {
-  for (const mode of MODES) {
-    Deno.test({
-      name: `${name} [${mode}]`,
-      ignore: options.ignore,
-      fn: () => inLoop(mode, main),
-    });
-  }
+  registerBothModes(name, (mode) => scenario(mode, main, WATCHDOG_MS), options);
 }
 
 const text = (data: Uint8Array) => new TextDecoder().decode(data);

@@ -524,16 +524,12 @@ export fn eg_stream_new(loop: u32, read_max: u32) i32 {
 }
 
 /// A stream over an inherited descriptor (a pipe, a socket), which it owns from now on and
-/// makes nonblocking.
+/// makes nonblocking. On Windows fd is a HANDLE value (0, 1, 2: the standard handles): a
+/// pipe end, file or console is bridged to a loopback socket and closed when the bridge ends.
 export fn eg_stream_open(loop: u32, fd: i32, read_max: u32) i32 {
     _ = loops.get(loop) catch |err| return fail(err);
     const limit = readMax(read_max) catch |err| return fail(err);
-    const descriptor = toFd(fd) catch |err| return fail(err);
-    if (builtin.os.tag == .windows) return fail(error.Unsupported);
-    io.sys.setNonBlocking(descriptor) catch |err| return fail(err);
-    const kind: io.stream.Io = if (io.sys.isSocket(descriptor)) .socket else .file;
-    if (kind == .file) io.sys.suppressSigpipe(descriptor);
-    const stream = Stream.create(allocator, loop, descriptor, kind, limit) catch |err| return fail(err);
+    const stream = io.pipe.open(allocator, loop, fd, limit) catch |err| return fail(err);
     return handleResult(stream);
 }
 
@@ -747,7 +743,9 @@ export fn eg_pipe_listen(loop: u32, path: ?[*]const u8, length: u32, backlog: u3
     return handleResult(server);
 }
 
-/// A stream over the terminal on fd (reopened, so fd's own flags stay as they are).
+/// A stream over the terminal on fd (reopened, so fd's own flags stay as they are); EINVAL if
+/// it is not a terminal. On Windows fd is a console HANDLE value (0, 1, 2: the standard
+/// handles), bridged to a loopback socket; only console input is read (see io/tty.zig).
 export fn eg_tty_open(loop: u32, fd: i32, read_max: u32) i32 {
     _ = loops.get(loop) catch |err| return fail(err);
     const limit = readMax(read_max) catch |err| return fail(err);

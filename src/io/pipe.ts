@@ -1,8 +1,9 @@
 /**
  * Pipes (evergreen's `io/pipe.py`): Unix domain sockets on Linux and macOS
- * (and on Windows for file-system paths) as `PipeClient`, `PipeServer` and
- * `PipeConnection`, and `PipeStream` over an inherited descriptor (a pipe
- * or a socket). They throw {@linkcode PipeError}.
+ * (and on Windows for file-system paths) and Windows named pipes
+ * (`\\.\pipe\name`) as `PipeClient`, `PipeServer` and `PipeConnection`,
+ * and `PipeStream` over an inherited descriptor (a pipe or a socket; on
+ * Windows a handle). They throw {@linkcode PipeError}.
  *
  * @module
  */
@@ -226,6 +227,16 @@ export class PipeServer extends StreamServer<PipeConnection> {
  * descriptor handed over by a parent process. It owns the descriptor once
  * opened and closes it with the stream.
  *
+ * On Windows the number is a Win32 `HANDLE` value instead: 0, 1 and 2 stand
+ * for the standard input, output and error handles (`GetStdHandle`), any
+ * other number is a handle itself (one inherited from the parent, say). A
+ * socket handle is used as it is; any other handle (a pipe end, a file) is
+ * bridged to a loopback socket by two native threads, and closed once they
+ * end, just after the stream closes. A handle has no half-close there:
+ * `shutdown()` ends reading too. A write to the read end of a pipe ends the
+ * bridge (reads end, later writes fail), and the write end of a pipe reads
+ * end of stream at once.
+ *
  * @example
  * ```ts ignore
  * import { PipeStream } from "./pipe.ts";
@@ -249,11 +260,13 @@ export class PipeStream extends Stream {
   }
 
   /**
-   * Takes over descriptor `fd` (made nonblocking).
+   * Takes over descriptor `fd` (made nonblocking); on Windows `fd` is a
+   * `HANDLE` value, 0 to 2 being the standard handles. On failure it stays
+   * the caller's.
    *
    * @throws {TypeError} if `fd` is not a non-negative integer.
-   * @throws {PipeError} `EBADF` for a descriptor that is not open or a closed
-   *   stream; `EISCONN` when already open; `ENOSYS` on Windows.
+   * @throws {PipeError} `EBADF` for a descriptor or handle that is not open,
+   *   or a closed stream; `EISCONN` when already open.
    */
   open(fd: number): void {
     if (!Number.isInteger(fd) || fd < 0) {

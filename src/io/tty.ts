@@ -1,9 +1,11 @@
 /**
  * Terminals as streams (evergreen's `io/tty.py`): `TTYStream` over a
- * terminal descriptor, with its window size and raw mode. The terminal is
- * reopened natively so that making it nonblocking leaves the descriptor
- * Deno and the parent shell share alone; the original mode comes back on
- * close. POSIX only (Windows consoles cannot be polled: `ENOSYS`).
+ * terminal descriptor, with its window size and raw mode. On Linux and
+ * macOS the terminal is reopened natively so that making it nonblocking
+ * leaves the descriptor Deno and the parent shell share alone. On Windows
+ * the console is bridged to a loopback socket by two native threads, with
+ * the size from `GetConsoleScreenBufferInfo` and raw mode from
+ * `SetConsoleMode`. Either way the original mode comes back on close.
  *
  * @module
  */
@@ -30,6 +32,15 @@ export interface WindowSize {
  * A terminal stream. Reads need `readable` (an input terminal such as fd 0);
  * writes work on any terminal.
  *
+ * On Windows `fd` is a console `HANDLE` value: 0, 1 and 2 stand for the
+ * standard input, output and error handles (`GetStdHandle`). A stream on
+ * console input (fd 0) reads the console's keys and writes to its active
+ * screen buffer (`CONOUT$`); a stream on an output handle (fd 1, 2) writes
+ * to that handle and reads end of stream at once, since reading the
+ * console there would take keys from every other reader of fd 0. Raw mode
+ * also turns on virtual-terminal input, so that keys such as arrows arrive
+ * as the escape sequences a POSIX terminal sends.
+ *
  * @example
  * ```ts ignore
  * import { TTYStream } from "./tty.ts";
@@ -44,12 +55,13 @@ export class TTYStream extends Stream {
   /**
    * Opens the terminal on descriptor `fd` (which stays the caller's).
    *
-   * @param fd a terminal descriptor (0, 1, 2, or a pseudo-terminal)
+   * @param fd a terminal descriptor (0, 1, 2, or a pseudo-terminal; on
+   *   Windows 0, 1, 2 or a console handle value)
    * @param readable whether the stream is read from
    * @param options `maxBufferSize`, the read buffer's bound
    * @throws {TypeError} if `fd` is not a non-negative integer.
-   * @throws {StreamError} `EINVAL` if `fd` is not a terminal, `EBADF` if it
-   *   is not open, `ENOSYS` on Windows.
+   * @throws {StreamError} `EINVAL` if `fd` is not a terminal (a console on
+   *   Windows), `EBADF` if it is not open.
    */
   constructor(fd: number, readable: boolean, options: StreamOptions = {}) {
     super(options);

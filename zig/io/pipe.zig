@@ -1,8 +1,8 @@
-//! Pipe addresses and Windows named pipes. On Linux and macOS (and on Windows for file-system
-//! paths) a pipe is a Unix domain socket, connected and served by socket.zig like TCP. A
-//! Windows named pipe (`\\.\pipe\name`) cannot be polled by the loop (WSAPoll takes sockets
-//! only), so each pipe connection is bridged to a loopback TCP connection that the loop does
-//! poll: two threads copy bytes between the pipe handle and the bridge's far socket.
+//! Pipe addresses, inherited descriptors and the Windows handle bridge. On Linux and macOS (and
+//! on Windows for file-system paths) a pipe is a Unix domain socket, connected and served by
+//! socket.zig like TCP. The Windows loop polls sockets only (WSAPoll), so a named pipe, an
+//! inherited pipe handle or a console (tty.zig) is bridged to a loopback TCP connection that
+//! the loop does poll: two threads copy bytes between the handle and the bridge's far socket.
 
 const std = @import("std");
 const builtin = @import("builtin");
@@ -14,6 +14,8 @@ const stream_module = @import("stream.zig");
 const Error = errors.Error;
 const Stream = stream_module.Stream;
 const is_windows = builtin.os.tag == .windows;
+const k32 = sys.windows.kernel32;
+const invalid_handle = sys.windows.invalid_handle;
 
 /// The socket address of a pipe path (at most sys.unix_path_max bytes, no zero byte).
 pub fn address(path: []const u8) Error!sys.Address {
@@ -27,131 +29,204 @@ pub fn isNamedPipe(path: []const u8) bool {
     return std.ascii.startsWithIgnoreCase(path, "\\\\.\\pipe\\") or std.ascii.startsWithIgnoreCase(path, "//./pipe/");
 }
 
-/// Windows named pipes through loopback bridges. Every function exists on every OS so that
-/// callers need no conditional code; elsewhere they are ENOSYS.
-pub const named = struct {
-    const name_max = 256;
-    const pipe_buffer_size = 64 * 1024;
-    const bridge_stack_size = 256 * 1024;
+/// A stream over an inherited descriptor, which it owns from now on (on failure it stays the
+/// caller's). POSIX: the descriptor itself, made nonblocking. Windows: `number` is a HANDLE
+/// (sys.windows.handleOf: 0, 1, 2 are the standard handles); a socket is used as it is, any
+/// other handle (a pipe end, a file) is bridged and closed when the bridge ends.
+pub fn open(gpa: std.mem.Allocator, loop_handle: u32, number: i32, read_max: usize) Error!*Stream {
+    if (number < 0) return error.BadDescriptor;
+    if (is_windows) return openHandle(gpa, loop_handle, try sys.windows.handleOf(number), read_max);
+    const fd: sys.Fd = number;
+    try sys.setNonBlocking(fd);
+    const kind: stream_module.Io = if (sys.isSocket(fd)) .socket else .file;
+    if (kind == .file) sys.suppressSigpipe(fd);
+    return Stream.create(gpa, loop_handle, fd, kind, read_max);
+}
 
-    const HANDLE = *anyopaque;
-    const invalid_handle: usize = std.math.maxInt(usize);
-    const k32 = struct {
-        extern "kernel32" fn CreateNamedPipeW(name: [*:0]const u16, open_mode: u32, pipe_mode: u32, instances: u32, out_size: u32, in_size: u32, timeout_ms: u32, security: ?*anyopaque) callconv(.winapi) usize;
-        extern "kernel32" fn ConnectNamedPipe(pipe: usize, overlapped: ?*anyopaque) callconv(.winapi) i32;
-        extern "kernel32" fn CreateFileW(name: [*:0]const u16, access: u32, share: u32, security: ?*anyopaque, disposition: u32, flags: u32, template: ?*anyopaque) callconv(.winapi) usize;
-        extern "kernel32" fn ReadFile(file: usize, buffer: [*]u8, length: u32, read: *u32, overlapped: ?*anyopaque) callconv(.winapi) i32;
-        extern "kernel32" fn WriteFile(file: usize, buffer: [*]const u8, length: u32, written: *u32, overlapped: ?*anyopaque) callconv(.winapi) i32;
-        extern "kernel32" fn CloseHandle(handle: usize) callconv(.winapi) i32;
-        extern "kernel32" fn GetLastError() callconv(.winapi) u32;
-        extern "kernel32" fn CancelIoEx(file: usize, overlapped: ?*anyopaque) callconv(.winapi) i32;
+fn openHandle(gpa: std.mem.Allocator, loop_handle: u32, handle: usize, read_max: usize) Error!*Stream {
+    assert(is_windows and handle != invalid_handle);
+    if (sys.windows.isSocketHandle(handle)) {
+        try sys.setNonBlocking(handle);
+        return Stream.create(gpa, loop_handle, handle, .socket, read_max);
+    }
+    const pair = try bridge.socketPair();
+    errdefer sys.close(pair[1]);
+    const stream = try bridge.streamOver(gpa, loop_handle, pair[0], read_max);
+    // The stream exists before the bridge takes the handle, so that no failure closes it.
+    errdefer stream.close(null);
+    try bridge.start(gpa, .{ .read = handle, .write = handle }, pair[1]);
+    return stream;
+}
+
+/// Windows handles the loop cannot poll, each bridged to the far end of a loopback socket pair
+/// whose near end becomes a stream. Every function exists on every OS so that callers need no
+/// conditional code; elsewhere they are ENOSYS.
+pub const bridge = struct {
+    const buffer_size = 64 * 1024;
+    const thread_stack_size = 256 * 1024;
+    /// How long (in 1 ms rounds) the writing side keeps canceling a read before it lets the
+    /// reading side end on its own (at its next input).
+    const cancel_rounds_max = 5000;
+    const sd_send: i32 = 1;
+
+    /// Bridges and named-pipe servers whose threads have not ended yet (tests wait for zero).
+    pub var threads_live = std.atomic.Value(u32).init(0);
+
+    /// The handles a bridge copies between; it owns them and closes them as it ends.
+    pub const Ends = struct {
+        /// Read into the socket until it ends; null: the stream reads end of stream at once.
+        read: ?usize,
+        /// Written with what the socket receives (may be `read`).
+        write: usize,
+        /// `read` is console input: wait until it has input before each ReadFile, so that a
+        /// read starts in the mode in force then (raw or line) and stopping needs no cancel.
+        console_input: bool = false,
     };
 
-    /// Bridges and servers whose threads have not ended yet (tests wait for zero).
-    pub var threads_live = std.atomic.Value(u32).init(0);
-    const pipe_access_duplex: u32 = 0x3;
-    const pipe_unlimited_instances: u32 = 255;
-    const generic_read_write: u32 = 0x8000_0000 | 0x4000_0000;
-    const open_existing: u32 = 3;
-    const error_pipe_connected: u32 = 535;
-
-    /// The Win32 error of the last kernel32 call, as a portable error.
-    fn lastError() Error {
-        return switch (k32.GetLastError()) {
-            2, 3 => error.NotFound, // ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND
-            5 => error.AccessDenied,
-            8, 14 => error.OutOfMemory,
-            109, 232 => error.BrokenPipe, // ERROR_BROKEN_PIPE, ERROR_NO_DATA
-            231 => error.Busy, // ERROR_PIPE_BUSY
-            else => error.Unexpected,
-        };
-    }
-
-    fn wideName(path: []const u8, out: *[name_max + 1]u16) Error![*:0]const u16 {
-        if (path.len == 0 or path.len > name_max) return error.InvalidArgument;
-        for (path, 0..) |byte, i| {
-            if (byte == 0 or byte > 0x7f) return error.InvalidArgument;
-            out[i] = byte;
-        }
-        out[path.len] = 0;
-        return @ptrCast(out);
-    }
-
-    /// Copies both ways between a pipe handle and the far end of a loopback socket pair
-    /// until either side ends; the second thread to finish closes both.
+    /// The reading thread copies `read` into the socket, the writing thread the socket into
+    /// `write`; both wait at `gate` until both exist. The second to end closes everything.
     const Bridge = struct {
         gpa: std.mem.Allocator,
-        pipe: usize,
+        ends: Ends,
         socket: sys.Fd,
+        gate: usize,
+        /// Set as the writing side ends: wakes a reader waiting for console input.
+        stop: usize,
+        abandoned: std.atomic.Value(bool) = .init(false),
+        stopping: std.atomic.Value(bool) = .init(false),
+        reading: std.atomic.Value(bool) = .init(true),
         refs: std.atomic.Value(u32) = .init(2),
 
-        fn start(gpa: std.mem.Allocator, pipe: usize, socket: sys.Fd) Error!void {
-            const bridge = try gpa.create(Bridge);
-            bridge.* = .{ .gpa = gpa, .pipe = pipe, .socket = socket };
-            _ = threads_live.fetchAdd(1, .acq_rel);
-            const inbound = std.Thread.spawn(.{ .stack_size = bridge_stack_size }, pipeToSocket, .{bridge}) catch {
-                gpa.destroy(bridge);
-                _ = threads_live.fetchSub(1, .acq_rel);
-                return error.OutOfMemory;
-            };
-            inbound.detach();
-            const outbound = std.Thread.spawn(.{ .stack_size = bridge_stack_size }, socketToPipe, .{bridge}) catch {
-                // The inbound thread ends when the pipe does; it frees the bridge then.
-                _ = bridge.refs.fetchSub(1, .acq_rel);
-                _ = sys.windows.shutdown(socket, 1);
-                return;
-            };
-            outbound.detach();
+        fn admitted(self: *Bridge) bool {
+            _ = k32.WaitForSingleObject(self.gate, sys.windows.infinite);
+            return !self.abandoned.load(.acquire);
         }
 
-        fn pipeToSocket(bridge: *Bridge) void {
-            var buffer: [pipe_buffer_size]u8 = undefined;
+        fn readingThread(self: *Bridge) void {
+            if (!self.admitted()) return;
+            if (self.ends.read) |handle| self.copyToSocket(handle);
+            // End of input is end of stream; writing goes on (the write end of a pipe, say).
+            _ = sys.windows.shutdown(self.socket, sd_send);
+            self.reading.store(false, .release);
+            self.release();
+        }
+
+        fn copyToSocket(self: *Bridge, handle: usize) void {
+            var buffer: [buffer_size]u8 = undefined;
             var rounds: u64 = 0;
             while (rounds < std.math.maxInt(u64)) : (rounds += 1) {
+                if (self.stopping.load(.acquire)) return;
+                if (self.ends.console_input and !self.inputWaiting(handle)) return;
                 var count: u32 = 0;
-                if (k32.ReadFile(bridge.pipe, &buffer, buffer.len, &count, null) == 0 or count == 0) break;
-                if (!sendAll(bridge.socket, buffer[0..count])) break;
+                // Zero bytes: the end of a pipe, or Ctrl+Z on a console.
+                if (k32.ReadFile(handle, &buffer, buffer.len, &count, null) == 0 or count == 0) return;
+                if (!sendAll(self.socket, buffer[0..count])) return;
             }
-            // Ends the other direction too: its recv returns once the socket is shut down.
-            _ = sys.windows.shutdown(bridge.socket, 2);
-            bridge.release();
         }
 
-        fn socketToPipe(bridge: *Bridge) void {
-            var buffer: [pipe_buffer_size]u8 = undefined;
+        /// Waits until the console has input (true) or the bridge stops (false).
+        fn inputWaiting(self: *Bridge, handle: usize) bool {
+            const objects = [2]usize{ handle, self.stop };
+            return k32.WaitForMultipleObjects(objects.len, &objects, 0, sys.windows.infinite) == sys.windows.wait_object_0;
+        }
+
+        fn writingThread(self: *Bridge) void {
+            if (!self.admitted()) return;
+            self.copyFromSocket();
+            self.stopReading();
+            self.release();
+        }
+
+        fn copyFromSocket(self: *Bridge) void {
+            var buffer: [buffer_size]u8 = undefined;
             var rounds: u64 = 0;
             while (rounds < std.math.maxInt(u64)) : (rounds += 1) {
-                const rc = sys.windows.recv(bridge.socket, &buffer, @intCast(buffer.len), 0);
-                if (rc <= 0) break;
-                var written: u32 = 0;
-                if (k32.WriteFile(bridge.pipe, &buffer, @intCast(rc), &written, null) == 0) break;
+                const rc = sys.windows.recv(self.socket, &buffer, buffer.len, 0);
+                if (rc <= 0) return;
+                if (!writeAll(self.ends.write, buffer[0..@intCast(rc)])) return;
             }
-            // A pipe has no half-close: end the other direction's blocked ReadFile.
-            _ = k32.CancelIoEx(bridge.pipe, null);
-            bridge.release();
         }
 
-        fn release(bridge: *Bridge) void {
-            if (bridge.refs.fetchSub(1, .acq_rel) != 1) return;
-            _ = k32.CloseHandle(bridge.pipe);
-            sys.close(bridge.socket);
-            bridge.gpa.destroy(bridge);
+        /// A handle has no half-close: once the stream stops writing (or closes), reading ends
+        /// too. CancelIoEx reaches only a ReadFile already under way, so it is repeated until
+        /// the reader has seen `stopping`.
+        fn stopReading(self: *Bridge) void {
+            self.stopping.store(true, .release);
+            _ = k32.SetEvent(self.stop);
+            const handle = self.ends.read orelse return;
+            var rounds: u32 = 0;
+            while (self.reading.load(.acquire) and rounds < cancel_rounds_max) : (rounds += 1) {
+                _ = k32.CancelIoEx(handle, null);
+                k32.Sleep(1);
+            }
+        }
+
+        fn release(self: *Bridge) void {
+            if (self.refs.fetchSub(1, .acq_rel) != 1) return;
+            if (self.ends.read) |handle| {
+                if (handle != self.ends.write) _ = k32.CloseHandle(handle);
+            }
+            _ = k32.CloseHandle(self.ends.write);
+            sys.close(self.socket);
+            self.destroy();
             _ = threads_live.fetchSub(1, .acq_rel);
         }
 
-        fn sendAll(socket: sys.Fd, bytes: []const u8) bool {
-            var sent: usize = 0;
-            while (sent < bytes.len) {
-                const rc = sys.windows.send(socket, bytes[sent..].ptr, @intCast(bytes.len - sent), 0);
-                if (rc <= 0) return false;
-                sent += @intCast(rc);
-            }
-            return true;
+        fn destroy(self: *Bridge) void {
+            _ = k32.CloseHandle(self.gate);
+            _ = k32.CloseHandle(self.stop);
+            self.gpa.destroy(self);
         }
     };
 
-    /// A blocking far end and a nonblocking near end of a loopback TCP connection.
-    fn socketPair() Error![2]sys.Fd {
+    /// Starts copying between ends and socket (the far end of `socketPair`). On success the
+    /// bridge owns the handles and the socket; on failure they stay the caller's.
+    pub fn start(gpa: std.mem.Allocator, ends: Ends, socket: sys.Fd) Error!void {
+        if (!is_windows) return error.Unsupported;
+        assert(socket != sys.invalid_fd);
+        assert(ends.write != 0 and ends.write != invalid_handle);
+        assert(ends.read == null or ends.read.? != invalid_handle);
+        const gate = k32.CreateEventW(null, 1, 0, null);
+        if (gate == 0) return sys.windows.systemError();
+        const stop = k32.CreateEventW(null, 1, 0, null);
+        if (stop == 0) {
+            _ = k32.CloseHandle(gate);
+            return sys.windows.systemError();
+        }
+        const self = gpa.create(Bridge) catch {
+            _ = k32.CloseHandle(gate);
+            _ = k32.CloseHandle(stop);
+            return error.OutOfMemory;
+        };
+        self.* = .{ .gpa = gpa, .ends = ends, .socket = socket, .gate = gate, .stop = stop };
+        const config: std.Thread.SpawnConfig = .{ .stack_size = thread_stack_size };
+        const writer = std.Thread.spawn(config, Bridge.writingThread, .{self}) catch {
+            self.destroy();
+            return error.OutOfMemory;
+        };
+        const reader = std.Thread.spawn(config, Bridge.readingThread, .{self}) catch {
+            // The writer has touched nothing yet: let it go and undo everything.
+            self.abandoned.store(true, .release);
+            assert(k32.SetEvent(gate) != 0);
+            writer.join();
+            self.destroy();
+            return error.OutOfMemory;
+        };
+        _ = threads_live.fetchAdd(1, .acq_rel);
+        writer.detach();
+        reader.detach();
+        assert(k32.SetEvent(gate) != 0);
+    }
+
+    /// A stream over the near end of a pair; on failure the caller still owns `near`.
+    pub fn streamOver(gpa: std.mem.Allocator, loop_handle: u32, near: sys.Fd, read_max: usize) Error!*Stream {
+        errdefer sys.close(near);
+        return Stream.create(gpa, loop_handle, near, .socket, read_max);
+    }
+
+    /// A nonblocking near end and a blocking far end of a loopback TCP connection.
+    pub fn socketPair() Error![2]sys.Fd {
+        if (!is_windows) return error.Unsupported;
         const listener = try sys.openSocket(sys.af_inet, .stream);
         defer sys.close(listener);
         var bound = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
@@ -178,19 +253,60 @@ pub const named = struct {
         return .{ near, far };
     }
 
+    fn sendAll(socket: sys.Fd, bytes: []const u8) bool {
+        var sent: usize = 0;
+        while (sent < bytes.len) {
+            const rc = sys.windows.send(socket, bytes[sent..].ptr, @intCast(bytes.len - sent), 0);
+            if (rc <= 0) return false;
+            sent += @intCast(rc);
+        }
+        return true;
+    }
+
+    fn writeAll(handle: usize, bytes: []const u8) bool {
+        var written_total: usize = 0;
+        while (written_total < bytes.len) {
+            var written: u32 = 0;
+            if (k32.WriteFile(handle, bytes[written_total..].ptr, @intCast(bytes.len - written_total), &written, null) == 0) return false;
+            if (written == 0) return false;
+            written_total += written;
+        }
+        return true;
+    }
+};
+
+/// Windows named pipes through loopback bridges (ENOSYS elsewhere).
+pub const named = struct {
+    const name_max = 256;
+    const pipe_buffer_size = 64 * 1024;
+    const thread_stack_size = 256 * 1024;
+    const pipe_access_duplex: u32 = 0x3;
+    const pipe_unlimited_instances: u32 = 255;
+    const error_pipe_connected: u32 = 535;
+
+    fn wideName(path: []const u8, out: *[name_max + 1]u16) Error![*:0]const u16 {
+        if (path.len == 0 or path.len > name_max) return error.InvalidArgument;
+        for (path, 0..) |byte, i| {
+            if (byte == 0 or byte > 0x7f) return error.InvalidArgument;
+            out[i] = byte;
+        }
+        out[path.len] = 0;
+        return @ptrCast(out);
+    }
+
     /// Opens the named pipe at path as a client and returns the near socket of its bridge
     /// (EBUSY while every instance of the pipe is taken, ENOENT when there is none).
     pub fn connect(gpa: std.mem.Allocator, path: []const u8) Error!sys.Fd {
         if (!is_windows) return error.Unsupported;
         var name: [name_max + 1]u16 = undefined;
         const wide = try wideName(path, &name);
-        const pipe = k32.CreateFileW(wide, generic_read_write, 0, null, open_existing, 0, null);
-        if (pipe == invalid_handle) return lastError();
+        const pipe = k32.CreateFileW(wide, sys.windows.generic_read_write, 0, null, sys.windows.open_existing, 0, null);
+        if (pipe == invalid_handle) return sys.windows.systemError();
         errdefer _ = k32.CloseHandle(pipe);
-        const pair = try socketPair();
+        const pair = try bridge.socketPair();
         errdefer sys.close(pair[1]);
         errdefer sys.close(pair[0]);
-        try Bridge.start(gpa, pipe, pair[1]);
+        try bridge.start(gpa, .{ .read = pipe, .write = pipe }, pair[1]);
         return pair[0];
     }
 
@@ -212,11 +328,11 @@ pub const named = struct {
             server.* = .{ .gpa = gpa, .name = undefined, .port = port };
             _ = try wideName(path, &server.name);
             // The first instance is created here so that a name in use fails now.
-            const first = server.instance() orelse return lastError();
-            _ = threads_live.fetchAdd(1, .acq_rel);
-            const thread = std.Thread.spawn(.{ .stack_size = bridge_stack_size }, accepting, .{ server, first }) catch {
+            const first = server.instance() orelse return sys.windows.systemError();
+            _ = bridge.threads_live.fetchAdd(1, .acq_rel);
+            const thread = std.Thread.spawn(.{ .stack_size = thread_stack_size }, accepting, .{ server, first }) catch {
                 _ = k32.CloseHandle(first);
-                _ = threads_live.fetchSub(1, .acq_rel);
+                _ = bridge.threads_live.fetchSub(1, .acq_rel);
                 return error.OutOfMemory;
             };
             thread.detach();
@@ -238,7 +354,7 @@ pub const named = struct {
                     _ = k32.CloseHandle(current);
                     break;
                 }
-                server.bridge(current) catch {
+                server.bridgeClient(current) catch {
                     _ = k32.CloseHandle(current);
                 };
                 pipe = server.instance();
@@ -246,7 +362,7 @@ pub const named = struct {
             server.release();
         }
 
-        fn bridge(server: *Server, pipe: usize) Error!void {
+        fn bridgeClient(server: *Server, pipe: usize) Error!void {
             const far = sys.windows.socket(sys.af_inet, sys.windows.sock_stream, 0);
             if (far == sys.invalid_fd) return sys.windows.wsaError();
             errdefer sys.close(far);
@@ -254,7 +370,7 @@ pub const named = struct {
             var blocking: u32 = 0;
             if (sys.windows.ioctlsocket(far, sys.windows.fionbio, &blocking) != 0) return sys.windows.wsaError();
             if (sys.windows.connect(far, @ptrCast(&target.storage), @intCast(target.len)) != 0) return sys.windows.wsaError();
-            try Bridge.start(server.gpa, pipe, far);
+            try bridge.start(server.gpa, .{ .read = pipe, .write = pipe }, far);
         }
 
         /// Stops creating instances: wakes the thread's ConnectNamedPipe with a client of its
@@ -262,7 +378,7 @@ pub const named = struct {
         pub fn close(server: *Server) void {
             if (!is_windows) return;
             server.stop.store(true, .release);
-            const waker = k32.CreateFileW(@ptrCast(&server.name), generic_read_write, 0, null, open_existing, 0, null);
+            const waker = k32.CreateFileW(@ptrCast(&server.name), sys.windows.generic_read_write, 0, null, sys.windows.open_existing, 0, null);
             if (waker != invalid_handle) _ = k32.CloseHandle(waker);
             server.release();
         }
@@ -270,12 +386,123 @@ pub const named = struct {
         fn release(server: *Server) void {
             if (server.refs.fetchSub(1, .acq_rel) != 1) return;
             server.gpa.destroy(server);
-            _ = threads_live.fetchSub(1, .acq_rel);
+            _ = bridge.threads_live.fetchSub(1, .acq_rel);
         }
     };
 };
 
+// ---------------------------------------------------------------------------------------
+// Tests: real Unix sockets, and on Windows real anonymous and named pipes (under wine here).
+
 const testing = std.testing;
+const support = @import("../loop/test_support.zig");
+
+const test_k32 = struct {
+    extern "kernel32" fn CreatePipe(read: *usize, write: *usize, security: ?*anyopaque, size: u32) callconv(.winapi) i32;
+};
+
+/// An anonymous pipe: [0] its read end, [1] its write end.
+fn anonymousPipe() ![2]usize {
+    var ends: [2]usize = undefined;
+    if (test_k32.CreatePipe(&ends[0], &ends[1], null, 0) == 0) return sys.windows.systemError();
+    return ends;
+}
+
+/// Test support shared with tty.zig's tests: streams made outside any loop, read and written
+/// through their sockets directly.
+pub const test_streams = struct {
+    /// Waits (at most 5 s) until every bridge thread has ended.
+    pub fn expectBridgesEnded() !void {
+        var waited_ms: u32 = 0;
+        while (bridge.threads_live.load(.acquire) != 0 and waited_ms < 5000) : (waited_ms += 2) support.sleepMs(2);
+        try std.testing.expectEqual(@as(u32, 0), bridge.threads_live.load(.acquire));
+    }
+
+    /// Closes a stream made outside any loop and frees the stream table once it is empty.
+    pub fn closeStream(stream: *Stream) void {
+        stream.close(null);
+        if (stream_module.streams.liveCount() != 0) return;
+        for (stream_module.streams.chunks[0..stream_module.streams.chunk_count]) |*chunk| std.testing.allocator.destroy(chunk.load(.acquire).?);
+        stream_module.streams = .{};
+    }
+
+    /// Receives exactly out.len bytes from a nonblocking socket (within about 10 s).
+    pub fn receiveAll(fd: sys.Fd, out: []u8) !void {
+        var got: usize = 0;
+        var rounds: u32 = 0;
+        while (got < out.len and rounds < 10_000) : (rounds += 1) {
+            const n = sys.recv(fd, out[got..]) catch |err| switch (err) {
+                error.WouldBlock => {
+                    support.sleepMs(1);
+                    continue;
+                },
+                else => return err,
+            };
+            if (n == 0) return error.EndOfStream;
+            got += n;
+        }
+        if (got < out.len) return error.TimedOut;
+    }
+
+    /// The next recv's result once something arrives: 0 is end of stream.
+    pub fn receiveNext(fd: sys.Fd, out: []u8) !usize {
+        var rounds: u32 = 0;
+        while (rounds < 10_000) : (rounds += 1) {
+            return sys.recv(fd, out) catch |err| switch (err) {
+                error.WouldBlock => {
+                    support.sleepMs(1);
+                    continue;
+                },
+                else => return err,
+            };
+        }
+        return error.TimedOut;
+    }
+
+    pub fn sendAllBlocking(fd: sys.Fd, bytes: []const u8) !void {
+        var sent: usize = 0;
+        var rounds: u32 = 0;
+        while (sent < bytes.len and rounds < 10_000) : (rounds += 1) {
+            sent += sys.send(fd, bytes[sent..]) catch |err| switch (err) {
+                error.WouldBlock => {
+                    support.sleepMs(1);
+                    continue;
+                },
+                else => return err,
+            };
+        }
+        if (sent < bytes.len) return error.TimedOut;
+    }
+};
+
+/// More than a few bridge buffers, each byte telling its position.
+fn pattern(gpa: std.mem.Allocator) ![]u8 {
+    const bytes = try gpa.alloc(u8, 300_000);
+    for (bytes, 0..) |*byte, i| byte.* = @truncate(i *% 7 +% i / 251);
+    return bytes;
+}
+
+fn writeToPipe(handle: usize, bytes: []const u8, ok: *bool) void {
+    var done: usize = 0;
+    while (done < bytes.len) {
+        var written: u32 = 0;
+        const chunk: u32 = @intCast(@min(bytes.len - done, 10_000));
+        if (k32.WriteFile(handle, bytes[done..].ptr, chunk, &written, null) == 0 or written == 0) break;
+        done += written;
+    }
+    ok.* = done == bytes.len;
+}
+
+fn readFromPipe(handle: usize, out: []u8, ok: *bool) void {
+    var done: usize = 0;
+    while (done < out.len) {
+        var count: u32 = 0;
+        const chunk: u32 = @intCast(@min(out.len - done, 10_000));
+        if (k32.ReadFile(handle, out[done..].ptr, chunk, &count, null) == 0 or count == 0) break;
+        done += count;
+    }
+    ok.* = done == out.len;
+}
 
 test "pipe paths become unix socket addresses" {
     if (is_windows) return error.SkipZigTest;
@@ -284,6 +511,112 @@ test "pipe paths become unix socket addresses" {
     try testing.expectError(error.InvalidArgument, address(""));
     try testing.expect(!isNamedPipe("\\\\.\\pipe\\test-pipe"));
     try testing.expectError(error.Unsupported, named.connect(testing.allocator, "\\\\.\\pipe\\x"));
+    try testing.expectError(error.Unsupported, bridge.socketPair());
+}
+
+test "a descriptor that is not open is EBADF and opens nothing" {
+    const live = stream_module.streams.liveCount();
+    try testing.expectError(error.BadDescriptor, open(testing.allocator, 0, -1, 1024));
+    if (is_windows) {
+        try testing.expectError(error.BadDescriptor, open(testing.allocator, 0, 0x7fff_fff0, 1024));
+        const ends = try anonymousPipe();
+        _ = k32.CloseHandle(ends[0]);
+        _ = k32.CloseHandle(ends[1]);
+        try testing.expectError(error.BadDescriptor, open(testing.allocator, 0, @intCast(ends[0]), 1024));
+        try testing.expectEqual(@as(u32, 0), bridge.threads_live.load(.acquire));
+    } else {
+        try testing.expectError(error.BadDescriptor, open(testing.allocator, 0, 1_000_000, 1024));
+    }
+    try testing.expectEqual(live, stream_module.streams.liveCount());
+}
+
+test "a pipe's read end opened as a stream delivers every byte in order; close ends the bridge (Windows)" {
+    if (!is_windows) return error.SkipZigTest;
+    const ends = try anonymousPipe();
+    defer _ = k32.CloseHandle(ends[1]);
+    const stream = open(testing.allocator, 0, @intCast(ends[0]), 1024) catch |err| {
+        _ = k32.CloseHandle(ends[0]);
+        return err;
+    };
+    var stream_open = true;
+    defer if (stream_open) test_streams.closeStream(stream);
+    const payload = try pattern(testing.allocator);
+    defer testing.allocator.free(payload);
+    const received = try testing.allocator.alloc(u8, payload.len);
+    defer testing.allocator.free(received);
+    var written = false;
+    const writer = try std.Thread.spawn(.{}, writeToPipe, .{ ends[1], payload, &written });
+    const result = test_streams.receiveAll(stream.fd, received);
+    writer.join();
+    try result;
+    try testing.expect(written);
+    try testing.expectEqualSlices(u8, payload, received);
+
+    // The bridge is blocked reading a silent pipe: closing the stream must still end it.
+    test_streams.closeStream(stream);
+    stream_open = false;
+    try test_streams.expectBridgesEnded();
+    // The stream owned the read end: with it closed, the pipe takes no more bytes.
+    var count: u32 = 0;
+    try testing.expectEqual(@as(i32, 0), k32.WriteFile(ends[1], "x", 1, &count, null));
+    try testing.expectEqual(error.BrokenPipe, sys.windows.systemError());
+}
+
+test "a pipe's write end opened as a stream carries writes in order, reads end at once, close ends the pipe (Windows)" {
+    if (!is_windows) return error.SkipZigTest;
+    const ends = try anonymousPipe();
+    defer _ = k32.CloseHandle(ends[0]);
+    const stream = open(testing.allocator, 0, @intCast(ends[1]), 1024) catch |err| {
+        _ = k32.CloseHandle(ends[1]);
+        return err;
+    };
+    var stream_open = true;
+    defer if (stream_open) test_streams.closeStream(stream);
+    // A write end cannot be read: end of stream, while writing goes on.
+    var byte: [1]u8 = undefined;
+    try testing.expectEqual(@as(usize, 0), try test_streams.receiveNext(stream.fd, &byte));
+
+    const payload = try pattern(testing.allocator);
+    defer testing.allocator.free(payload);
+    const received = try testing.allocator.alloc(u8, payload.len);
+    defer testing.allocator.free(received);
+    var read_ok = false;
+    const reader = try std.Thread.spawn(.{}, readFromPipe, .{ ends[0], received, &read_ok });
+    const result = test_streams.sendAllBlocking(stream.fd, payload);
+    reader.join();
+    try result;
+    try testing.expect(read_ok);
+    try testing.expectEqualSlices(u8, payload, received);
+
+    test_streams.closeStream(stream);
+    stream_open = false;
+    try test_streams.expectBridgesEnded();
+    // The stream owned the write end: the reader now sees the pipe end.
+    var count: u32 = 0;
+    try testing.expectEqual(@as(i32, 0), k32.ReadFile(ends[0], &byte, 1, &count, null));
+    try testing.expectEqual(error.BrokenPipe, sys.windows.systemError());
+}
+
+test "the end of a pipe's input is the end of the stream (Windows)" {
+    if (!is_windows) return error.SkipZigTest;
+    const ends = try anonymousPipe();
+    const stream = open(testing.allocator, 0, @intCast(ends[0]), 1024) catch |err| {
+        _ = k32.CloseHandle(ends[0]);
+        _ = k32.CloseHandle(ends[1]);
+        return err;
+    };
+    var stream_open = true;
+    defer if (stream_open) test_streams.closeStream(stream);
+    var count: u32 = 0;
+    try testing.expect(k32.WriteFile(ends[1], "tail", 4, &count, null) != 0);
+    _ = k32.CloseHandle(ends[1]);
+    var buffer: [8]u8 = undefined;
+    try test_streams.receiveAll(stream.fd, buffer[0..4]);
+    try testing.expectEqualStrings("tail", buffer[0..4]);
+    try testing.expectEqual(@as(usize, 0), try test_streams.receiveNext(stream.fd, &buffer));
+    test_streams.closeStream(stream);
+    stream_open = false;
+    try test_streams.expectBridgesEnded();
 }
 
 test "a named pipe server bridges a client's bytes both ways (Windows)" {
@@ -297,35 +630,32 @@ test "a named pipe server bridges a client's bytes both ways (Windows)" {
     try sys.listen(listener, 4);
     bound = try sys.localAddress(listener);
     const server = try named.Server.start(testing.allocator, path, bound.port());
-    // Runs last: every bridge and server thread has let go before the leak check.
-    defer {
-        var waited: u32 = 0;
-        while (named.threads_live.load(.acquire) != 0 and waited < 1000) : (waited += 1) {
-            @import("../loop/test_support.zig").sleepMs(5);
-        }
-    }
-    defer server.close();
+    errdefer server.close();
     const client = try named.connect(testing.allocator, path);
-    defer sys.close(client);
+    errdefer sys.close(client);
     var accepted: sys.Fd = sys.invalid_fd;
     var attempt: u32 = 0;
     while (attempt < 500) : (attempt += 1) {
         accepted = sys.accept(listener) catch {
-            @import("../loop/test_support.zig").sleepMs(2);
+            support.sleepMs(2);
             continue;
         };
         break;
     }
     try testing.expect(accepted != sys.invalid_fd);
-    defer sys.close(accepted);
+    errdefer sys.close(accepted);
     _ = try sys.send(client, "ping");
     var buffer: [8]u8 = undefined;
-    attempt = 0;
-    const n = while (attempt < 500) : (attempt += 1) {
-        break sys.recv(accepted, &buffer) catch {
-            @import("../loop/test_support.zig").sleepMs(2);
-            continue;
-        };
-    } else return error.TimedOut;
-    try testing.expectEqualStrings("ping", buffer[0..n]);
+    try test_streams.receiveAll(accepted, buffer[0..4]);
+    try testing.expectEqualStrings("ping", buffer[0..4]);
+    _ = try sys.send(accepted, "pong");
+    try test_streams.receiveAll(client, buffer[0..4]);
+    try testing.expectEqualStrings("pong", buffer[0..4]);
+
+    // The client goes: the server's side reads end of stream.
+    sys.close(client);
+    try testing.expectEqual(@as(usize, 0), try test_streams.receiveNext(accepted, &buffer));
+    sys.close(accepted);
+    server.close();
+    try test_streams.expectBridgesEnded();
 }

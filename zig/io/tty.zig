@@ -1,37 +1,58 @@
-//! Terminals as streams: a TTY descriptor is reopened through its device name so that making
-//! it nonblocking does not change the descriptor Deno and the parent shell share (falling back
-//! to a duplicate whose flags are restored on close); window size and raw mode come from
-//! termios, and the original mode is restored when the stream closes. POSIX only: Windows
-//! consoles cannot be polled by the loop, so opening one is ENOSYS.
+//! Terminals as streams. POSIX: a TTY descriptor is reopened through its device name so that
+//! making it nonblocking does not change the descriptor Deno and the parent shell share
+//! (falling back to a duplicate whose flags are restored on close); window size and raw mode
+//! come from termios. Windows: the console is bridged to a loopback socket like a pipe
+//! (pipe.zig); window size and raw mode come from the console API. Either way the original
+//! mode is restored when the stream closes.
 
 const std = @import("std");
 const builtin = @import("builtin");
+const assert = std.debug.assert;
 const errors = @import("../loop/errors.zig");
 const sys = @import("sys.zig");
 const stream_module = @import("stream.zig");
+const bridge = @import("pipe.zig").bridge;
 
 const Stream = stream_module.Stream;
 const Error = errors.Error;
 const is_windows = builtin.os.tag == .windows;
 const c = std.c;
+const k32 = sys.windows.kernel32;
+const invalid_handle = sys.windows.invalid_handle;
 
 /// What a TTY stream must put back when it closes.
-pub const State = struct {
+pub const State = if (is_windows) ConsoleState else TermiosState;
+
+const TermiosState = struct {
     /// The termios in force before the first setRawMode.
-    original: if (is_windows) void else c.termios = undefined,
+    original: c.termios = undefined,
     saved: bool = false,
     /// File status flags of a shared description we made nonblocking (fallback path).
     restore_flags: ?c_int = null,
+};
+
+/// The stream's own console handles for modes and sizes, apart from the bridge's (which may
+/// end, and close its handles, while the stream is still open).
+const ConsoleState = struct {
+    /// Console input (CONIN$): its mode is raw or not.
+    input: usize = invalid_handle,
+    /// The screen buffer written to: its window is the size.
+    output: usize = invalid_handle,
+    /// The input mode in force before the first setRawMode.
+    original: u32 = 0,
+    saved: bool = false,
 };
 
 pub const WindowSize = struct { columns: u16, rows: u16 };
 
 extern "c" fn ttyname_r(fd: c_int, buffer: [*]u8, length: usize) c_int;
 
-/// A stream over the terminal on fd (which stays the caller's).
+/// A stream over the terminal on fd (which stays the caller's); EINVAL when it is not one.
+/// On Windows fd is a console HANDLE (sys.windows.handleOf: 0, 1, 2 are the standard handles),
+/// see `openConsole`.
 pub fn open(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: usize) Error!*Stream {
-    if (is_windows) return error.Unsupported;
     if (fd < 0) return error.BadDescriptor;
+    if (is_windows) return openConsole(gpa, loop_handle, try sys.windows.handleOf(fd), read_max);
     if (c.isatty(fd) != 1) {
         return if (c.fcntl(fd, c.F.GETFD) < 0) error.BadDescriptor else error.InvalidArgument;
     }
@@ -66,8 +87,8 @@ fn reopen(fd: i32) Error!i32 {
 }
 
 pub fn windowSize(stream: *const Stream) Error!WindowSize {
-    if (is_windows) return error.Unsupported;
     if (stream.closed) return error.BadDescriptor;
+    if (is_windows) return consoleWindowSize(&stream.tty_state);
     var size: c.winsize = undefined;
     if (c.ioctl(stream.fd, c.T.IOCGWINSZ, @intFromPtr(&size)) != 0) return sys.lastError();
     return .{ .columns = size.col, .rows = size.row };
@@ -76,8 +97,8 @@ pub fn windowSize(stream: *const Stream) Error!WindowSize {
 /// Raw mode: input byte by byte, no echo, no signals from keys, no CR/NL translation of input
 /// (output keeps NL -> CRNL, as libuv does); false restores the mode from before.
 pub fn setRawMode(stream: *Stream, raw: bool) Error!void {
-    if (is_windows) return error.Unsupported;
     if (stream.closed) return error.BadDescriptor;
+    if (is_windows) return setConsoleRawMode(&stream.tty_state, raw);
     const state = &stream.tty_state;
     if (!raw) {
         if (!state.saved) return;
@@ -108,7 +129,7 @@ pub fn setRawMode(stream: *Stream, raw: bool) Error!void {
 
 /// Puts the terminal back as it was (called by Stream.close before the descriptor closes).
 pub fn restore(stream: *Stream) void {
-    if (is_windows) return;
+    if (is_windows) return restoreConsole(&stream.tty_state);
     const state = &stream.tty_state;
     if (stream.fd == sys.invalid_fd) return;
     if (state.saved) {
@@ -148,6 +169,105 @@ extern "c" fn posix_openpt(flags: c_int) c_int;
 extern "c" fn grantpt(fd: c_int) c_int;
 extern "c" fn unlockpt(fd: c_int) c_int;
 extern "c" fn ptsname(fd: c_int) ?[*:0]const u8;
+
+// ---------------------------------------------------------------------------------------
+// Windows consoles.
+
+const console_input_name = std.unicode.utf8ToUtf16LeStringLiteral("CONIN$");
+const console_output_name = std.unicode.utf8ToUtf16LeStringLiteral("CONOUT$");
+const enable_processed_input: u32 = 0x1;
+const enable_line_input: u32 = 0x2;
+const enable_echo_input: u32 = 0x4;
+const enable_virtual_terminal_input: u32 = 0x200;
+const duplicate_same_access: u32 = 0x2;
+
+/// A stream over a console. Console input (fd 0, or an input handle) is read from a CONIN$ of
+/// the stream's own, and writes go to the console's active screen buffer (CONOUT$). An output
+/// handle (fd 1, 2) is written to as it is, and nothing is read: the stream reads end of stream
+/// at once, because a bridge reading the console would take keys from every other reader.
+fn openConsole(gpa: std.mem.Allocator, loop_handle: u32, given: usize, read_max: usize) Error!*Stream {
+    assert(is_windows and given != invalid_handle);
+    var mode: u32 = 0;
+    if (k32.GetConsoleMode(given, &mode) == 0) return error.InvalidArgument;
+    var events: u32 = 0;
+    const is_input = k32.GetNumberOfConsoleInputEvents(given, &events) != 0;
+    // A CONIN$ of its own: the bridge cancels its reads on close, which must not cancel those
+    // of anyone else reading the console through a shared handle.
+    const reader: ?usize = if (is_input) try openDevice(console_input_name) else null;
+    errdefer if (reader) |handle| closeHandle(handle);
+    const writer = if (is_input) try openDevice(console_output_name) else try duplicate(given);
+    errdefer closeHandle(writer);
+    const input = try openDevice(console_input_name);
+    errdefer closeHandle(input);
+    const output = try duplicate(writer);
+    errdefer closeHandle(output);
+    const pair = try bridge.socketPair();
+    errdefer sys.close(pair[1]);
+    const stream = try bridge.streamOver(gpa, loop_handle, pair[0], read_max);
+    errdefer stream.close(null);
+    try bridge.start(gpa, .{ .read = reader, .write = writer, .console_input = true }, pair[1]);
+    stream.tty_state = .{ .input = input, .output = output };
+    return stream;
+}
+
+fn openDevice(name: [*:0]const u16) Error!usize {
+    const handle = k32.CreateFileW(name, sys.windows.generic_read_write, sys.windows.file_share_read_write, null, sys.windows.open_existing, 0, null);
+    if (handle == invalid_handle) return sys.windows.systemError();
+    return handle;
+}
+
+fn duplicate(handle: usize) Error!usize {
+    const process = k32.GetCurrentProcess();
+    var copy: usize = invalid_handle;
+    if (k32.DuplicateHandle(process, handle, process, &copy, 0, 0, duplicate_same_access) == 0) return sys.windows.systemError();
+    assert(copy != invalid_handle);
+    return copy;
+}
+
+fn closeHandle(handle: usize) void {
+    assert(handle != invalid_handle);
+    _ = k32.CloseHandle(handle);
+}
+
+fn consoleWindowSize(state: *const ConsoleState) Error!WindowSize {
+    if (state.output == invalid_handle) return error.InvalidArgument;
+    var info: sys.windows.ScreenBufferInfo = undefined;
+    if (k32.GetConsoleScreenBufferInfo(state.output, &info) == 0) return sys.windows.systemError();
+    const columns = @as(i32, info.window.right) - info.window.left + 1;
+    const rows = @as(i32, info.window.bottom) - info.window.top + 1;
+    if (columns <= 0 or rows <= 0) return error.Unexpected;
+    return .{ .columns = @intCast(columns), .rows = @intCast(rows) };
+}
+
+/// Raw mode: input key by key, unechoed, Ctrl+C as a byte rather than a signal, and keys such
+/// as arrows as escape sequences where the console can (virtual-terminal input, Windows 10 on;
+/// older consoles refuse the flag and get the rest).
+fn setConsoleRawMode(state: *ConsoleState, raw: bool) Error!void {
+    if (state.input == invalid_handle) return error.InvalidArgument;
+    if (!raw) {
+        if (!state.saved) return;
+        if (k32.SetConsoleMode(state.input, state.original) == 0) return sys.windows.systemError();
+        return;
+    }
+    var mode: u32 = 0;
+    if (k32.GetConsoleMode(state.input, &mode) == 0) return sys.windows.systemError();
+    if (!state.saved) {
+        state.original = mode;
+        state.saved = true;
+    }
+    const raw_mode = mode & ~(enable_line_input | enable_echo_input | enable_processed_input);
+    if (k32.SetConsoleMode(state.input, raw_mode | enable_virtual_terminal_input) != 0) return;
+    if (k32.SetConsoleMode(state.input, raw_mode) == 0) return sys.windows.systemError();
+}
+
+fn restoreConsole(state: *ConsoleState) void {
+    if (state.input == invalid_handle) return;
+    assert(state.output != invalid_handle);
+    if (state.saved) _ = k32.SetConsoleMode(state.input, state.original);
+    closeHandle(state.input);
+    closeHandle(state.output);
+    state.* = .{};
+}
 
 // ---------------------------------------------------------------------------------------
 // Tests: a real pseudo-terminal.
@@ -192,4 +312,134 @@ test "a descriptor that is not a terminal is refused" {
     defer for (fds) |fd| sys.close(fd);
     try testing.expectError(error.InvalidArgument, open(testing.allocator, 0, fds[0], 1024));
     try testing.expectError(error.BadDescriptor, open(testing.allocator, 0, -1, 1024));
+}
+
+const test_streams = @import("pipe.zig").test_streams;
+
+const console_test = struct {
+    const KeyRecord = extern struct {
+        event_type: u16 = 1, // KEY_EVENT
+        key_down: i32 = 1,
+        repeat_count: u16 = 1,
+        virtual_key: u16 = 0,
+        scan_code: u16 = 0,
+        char: u16,
+        control_state: u32 = 0,
+    };
+    extern "kernel32" fn CreatePipe(read: *usize, write: *usize, security: ?*anyopaque, size: u32) callconv(.winapi) i32;
+    extern "kernel32" fn WriteConsoleInputW(console: usize, records: [*]const KeyRecord, count: u32, written: *u32) callconv(.winapi) i32;
+    extern "kernel32" fn FlushConsoleInputBuffer(console: usize) callconv(.winapi) i32;
+    extern "kernel32" fn SetConsoleScreenBufferSize(console: usize, size: u32) callconv(.winapi) i32;
+    extern "kernel32" fn SetConsoleWindowInfo(console: usize, absolute: i32, window: *const [4]i16) callconv(.winapi) i32;
+    extern "kernel32" fn SetConsoleCursorPosition(console: usize, position: u32) callconv(.winapi) i32;
+    extern "kernel32" fn ReadConsoleOutputCharacterA(console: usize, out: [*]u8, length: u32, position: u32, read: *u32) callconv(.winapi) i32;
+
+    fn coord(x: i16, y: i16) u32 {
+        return @as(u32, @as(u16, @bitCast(x))) | (@as(u32, @as(u16, @bitCast(y))) << 16);
+    }
+
+    /// Puts keys into the console's input as if typed.
+    fn typeKeys(input: usize, text: []const u8) !void {
+        var records: [16]KeyRecord = undefined;
+        assert(text.len <= records.len);
+        for (text, 0..) |byte, i| records[i] = .{ .char = byte };
+        var written: u32 = 0;
+        try testing.expect(WriteConsoleInputW(input, &records, @intCast(text.len), &written) != 0);
+        try testing.expectEqual(@as(u32, @intCast(text.len)), written);
+    }
+
+    /// Waits until the screen shows text at row `row`, column 0 (the bridge writes on its own thread).
+    fn expectOnScreen(output: usize, row: i16, text: []const u8) !void {
+        var shown: [64]u8 = undefined;
+        assert(text.len <= shown.len);
+        var count: u32 = 0;
+        var waited_ms: u32 = 0;
+        while (waited_ms < 5000) : (waited_ms += 2) {
+            if (ReadConsoleOutputCharacterA(output, &shown, @intCast(text.len), coord(0, row), &count) != 0 and
+                std.mem.eql(u8, shown[0..count], text)) return;
+            @import("../loop/test_support.zig").sleepMs(2);
+        }
+        try testing.expectEqualStrings(text, shown[0..count]);
+    }
+
+    fn inputMode(input: usize) !u32 {
+        var mode: u32 = 0;
+        try testing.expect(k32.GetConsoleMode(input, &mode) != 0);
+        return mode;
+    }
+};
+
+test "a handle that is not a console is refused (Windows)" {
+    if (!is_windows) return error.SkipZigTest;
+    const live = stream_module.streams.liveCount();
+    var ends: [2]usize = undefined;
+    try testing.expect(console_test.CreatePipe(&ends[0], &ends[1], null, 0) != 0);
+    defer for (ends) |handle| closeHandle(handle);
+    try testing.expectError(error.InvalidArgument, open(testing.allocator, 0, @intCast(ends[0]), 1024));
+    // NUL is a character device, as consoles are, but not a console.
+    const nul = try openDevice(std.unicode.utf8ToUtf16LeStringLiteral("NUL"));
+    defer closeHandle(nul);
+    try testing.expectError(error.InvalidArgument, open(testing.allocator, 0, @intCast(nul), 1024));
+    try testing.expectError(error.BadDescriptor, open(testing.allocator, 0, 0x7fff_fff0, 1024));
+    try testing.expectError(error.BadDescriptor, open(testing.allocator, 0, -1, 1024));
+    try testing.expectEqual(live, stream_module.streams.liveCount());
+    try testing.expectEqual(@as(u32, 0), bridge.threads_live.load(.acquire));
+}
+
+// Needs a console, which `zig build test` (stdin a pipe) does not give. Here, under wine:
+//   zig test zig/root.zig -target x86_64-windows -lws2_32 --test-filter console --test-no-exec -femit-bin=/tmp/eg-win.exe
+//   script -qec "wine /tmp/eg-win.exe" /dev/null
+test "a console opens as a stream with its window size, raw mode, input, output and restore (Windows console)" {
+    if (!is_windows) return error.SkipZigTest;
+    var original: u32 = 0;
+    if (k32.GetConsoleMode(k32.GetStdHandle(@bitCast(@as(i32, -10))), &original) == 0) return error.SkipZigTest;
+    const t = console_test;
+    const input = try openDevice(console_input_name);
+    defer closeHandle(input);
+    const output = try openDevice(console_output_name);
+    defer closeHandle(output);
+    var before: sys.windows.ScreenBufferInfo = undefined;
+    try testing.expect(k32.GetConsoleScreenBufferInfo(output, &before) != 0);
+    defer {
+        _ = t.SetConsoleScreenBufferSize(output, t.coord(before.size[0], before.size[1]));
+        _ = t.SetConsoleWindowInfo(output, 1, &.{ before.window.left, before.window.top, before.window.right, before.window.bottom });
+    }
+    // A known window: 100 x 30 cells of a 100 x 300 buffer.
+    try testing.expect(t.SetConsoleScreenBufferSize(output, t.coord(100, 300)) != 0);
+    try testing.expect(t.SetConsoleWindowInfo(output, 1, &.{ 0, 0, 99, 29 }) != 0);
+    try testing.expect(t.FlushConsoleInputBuffer(input) != 0);
+
+    const stream = try open(testing.allocator, 0, 0, 1024);
+    var stream_open = true;
+    defer if (stream_open) test_streams.closeStream(stream);
+    try testing.expectEqual(WindowSize{ .columns = 100, .rows = 30 }, try windowSize(stream));
+
+    try setRawMode(stream, true);
+    const raw = try t.inputMode(input);
+    try testing.expectEqual(@as(u32, 0), raw & (enable_line_input | enable_echo_input | enable_processed_input));
+    try testing.expect(raw & enable_virtual_terminal_input != 0);
+    // Keys arrive at once, without Enter: the bridge's read began in raw mode.
+    try t.typeKeys(input, "hi!");
+    var buffer: [8]u8 = undefined;
+    try test_streams.receiveAll(stream.fd, buffer[0..3]);
+    try testing.expectEqualStrings("hi!", buffer[0..3]);
+    // Bytes written to the stream land on the screen.
+    try testing.expect(t.SetConsoleCursorPosition(output, t.coord(0, 5)) != 0);
+    try test_streams.sendAllBlocking(stream.fd, "EVERGREEN-MARK");
+    try t.expectOnScreen(output, 5, "EVERGREEN-MARK");
+
+    try setRawMode(stream, false);
+    try testing.expectEqual(original, try t.inputMode(input));
+    try setRawMode(stream, true);
+    // Closing puts the mode back and ends the bridge, whose reader waits for input.
+    test_streams.closeStream(stream);
+    stream_open = false;
+    try testing.expectEqual(original, try t.inputMode(input));
+    try test_streams.expectBridgesEnded();
+
+    // An output console is written to and never read: end of stream at once.
+    const writer = try open(testing.allocator, 0, 1, 1024);
+    defer test_streams.closeStream(writer);
+    try testing.expectEqual(WindowSize{ .columns = 100, .rows = 30 }, try windowSize(writer));
+    try testing.expectEqual(@as(usize, 0), try test_streams.receiveNext(writer.fd, &buffer));
 }

@@ -31,6 +31,18 @@ pub const Backend = backend_file.Backend;
 
 /// Readiness events taken from the backend per poll; more stay pending (level-triggered).
 const events_max = 256;
+/// How long a poll that would sleep first polls awake (see Loop.spin). Measured with
+/// bench/tcp_crossprocess.ts; it costs an idle loop nothing, since only a wake-up starts it.
+const spin_ns: u64 = 50_000;
+/// A bound on the spin's zero-timeout waits should the clock stall.
+const spin_rounds_max: u32 = 10_000;
+const spin_supported = builtin.os.tag != .windows;
+
+fn monotonicNs() u64 {
+    var ts: std.c.timespec = undefined;
+    _ = std.c.clock_gettime(.MONOTONIC, &ts);
+    return @as(u64, @intCast(ts.sec)) * 1_000_000_000 + @as(u64, @intCast(ts.nsec));
+}
 
 pub const Options = struct {
     ring_capacity: u32 = 4096,
@@ -92,6 +104,9 @@ pub const Loop = struct {
     signal_backlog: bool = false,
     /// Read by park on another thread: poll(0) has something to report without any readiness.
     park_hint: std.atomic.Value(bool) = .init(false),
+    /// Readiness came since the last wait that slept through without any: descriptors are
+    /// busy, so a wait spins first.
+    io_recently: bool = false,
 
     pub fn init(gpa: std.mem.Allocator, options: Options) errors.Error!Loop {
         if (options.watches_max == 0 or options.overflow_capacity == 0) return error.InvalidArgument;
@@ -264,11 +279,38 @@ pub const Loop = struct {
             loop.signal_backlog or try loop.ring.free() == 0;
         var events: [events_max]Event = undefined;
         var woken = false;
-        const count = try loop.backend.wait(&events, if (pending) 0 else timeout_ms, &woken);
+        var count: usize = 0;
+        if (pending or timeout_ms == 0) {
+            count = try loop.backend.wait(&events, 0, &woken);
+        } else {
+            if (loop.io_recently) count = try loop.spin(&events, &woken);
+            if (count == 0 and !woken) {
+                count = try loop.backend.wait(&events, timeout_ms, &woken);
+                // Slept through a whole wait without readiness: the descriptors went quiet.
+                if (count == 0) loop.io_recently = false;
+            }
+        }
+        if (count > 0) loop.io_recently = true;
         try loop.collectSignals();
         for (events[0..count]) |ready| loop.dispatch(ready);
         try loop.emitReadiness();
         loop.updateParkHint(false);
+    }
+
+    /// Before a wait that would sleep, when the last poll found readiness: polls without
+    /// sleeping for up to spin_ns (a loop that only wakes for timers never spins). When the next
+    /// event comes from another process on the other core (a request to a server), catching
+    /// it awake saves the kernel's wake-up of this thread, most of a cross-process round trip.
+    fn spin(loop: *Loop, events: []Event, woken: *bool) errors.Error!usize {
+        if (!spin_supported) return 0;
+        const deadline = monotonicNs() + spin_ns;
+        var round: u32 = 0;
+        while (round < spin_rounds_max) : (round += 1) {
+            const count = try loop.backend.wait(events, 0, woken);
+            if (count > 0 or woken.*) return count;
+            if (monotonicNs() >= deadline) return 0;
+        }
+        return 0;
     }
 
     /// Recomputes the hint park reads; the hub calls it after running ops, with `more_work`

@@ -76,12 +76,15 @@ export class PipeClient extends Stream {
 
   /**
    * Connects to the pipe server at `path`. Bytes written before are sent once
-   * connected.
+   * connected. A Windows named pipe whose instances are all taken is waited
+   * for briefly (up to about 100 ms, in this thread: the server makes the
+   * next instance as it hands one out) before `EBUSY`.
    *
    * @throws {TypeError} if `path` is not a string.
    * @throws {PipeError} `ENOENT` when nothing is at `path`, `ECONNREFUSED`
    *   when nobody listens there (or it is not a socket), `EINVAL` for an
-   *   empty or too long path, `EBADF` when closed.
+   *   empty or too long path, `EBADF` when closed, `EBUSY` (Windows) when
+   *   every instance of a named pipe stayed taken.
    */
   *connect(path: string): Generator<unknown, void, unknown> {
     checkPath(path, "connect()");

@@ -283,6 +283,11 @@ pub const named = struct {
     const pipe_access_duplex: u32 = 0x3;
     const pipe_unlimited_instances: u32 = 255;
     const error_pipe_connected: u32 = 535;
+    const error_pipe_busy: u32 = 231;
+    /// A connect finding every instance taken waits at most this many times this long, on the
+    /// calling thread, before it reports EBUSY.
+    const busy_attempts_max: u32 = 5;
+    const busy_wait_ms: u32 = 20;
 
     fn wideName(path: []const u8, out: *[name_max + 1]u16) Error![*:0]const u16 {
         if (path.len == 0 or path.len > name_max) return error.InvalidArgument;
@@ -300,8 +305,18 @@ pub const named = struct {
         if (!is_windows) return error.Unsupported;
         var name: [name_max + 1]u16 = undefined;
         const wide = try wideName(path, &name);
-        const pipe = k32.CreateFileW(wide, sys.windows.generic_read_write, 0, null, sys.windows.open_existing, 0, null);
-        if (pipe == invalid_handle) return sys.windows.systemError();
+        const pipe = open: {
+            var attempt: u32 = 0;
+            while (attempt < busy_attempts_max) : (attempt += 1) {
+                const handle = k32.CreateFileW(wide, sys.windows.generic_read_write, 0, null, sys.windows.open_existing, 0, null);
+                if (handle != invalid_handle) break :open handle;
+                if (k32.GetLastError() != error_pipe_busy) return sys.windows.systemError();
+                // Every instance is taken for now: the server thread makes the next one as
+                // soon as it hands one out, so wait briefly for it (as libuv does, bounded).
+                _ = k32.WaitNamedPipeW(wide, busy_wait_ms);
+            }
+            return error.Busy;
+        };
         errdefer _ = k32.CloseHandle(pipe);
         const pair = try bridge.socketPair();
         errdefer sys.close(pair[1]);
@@ -658,4 +673,39 @@ test "a named pipe server bridges a client's bytes both ways (Windows)" {
     sys.close(accepted);
     server.close();
     try test_streams.expectBridgesEnded();
+}
+
+test "a connect finding every instance of a named pipe taken waits for the next (Windows)" {
+    if (!is_windows) return error.SkipZigTest;
+    const path = "\\\\.\\pipe\\evergreen-test-busy";
+    var name: [named.name_max + 1]u16 = undefined;
+    const wide = try named.wideName(path, &name);
+    const Instance = struct {
+        fn make(pipe_name: [*:0]const u16) ?usize {
+            const pipe = k32.CreateNamedPipeW(pipe_name, named.pipe_access_duplex, 0, 2, 4096, 4096, 0, null);
+            return if (pipe == invalid_handle) null else pipe;
+        }
+        fn later(pipe_name: [*:0]const u16, out: *?usize) void {
+            support.sleepMs(30);
+            out.* = make(pipe_name);
+        }
+    };
+    const first = Instance.make(wide) orelse return sys.windows.systemError();
+    const taken = try named.connect(testing.allocator, path);
+    // Every instance is taken; a second one comes 30 ms later, which connect waits for.
+    var second: ?usize = null;
+    const maker = try std.Thread.spawn(.{}, Instance.later, .{ wide, &second });
+    const waited = named.connect(testing.allocator, path);
+    maker.join();
+    // The pipe allows two instances and both are taken: EBUSY, after a bounded wait.
+    const refused = named.connect(testing.allocator, path);
+    sys.close(taken);
+    if (waited) |client| sys.close(client) else |_| {}
+    if (refused) |client| sys.close(client) else |_| {}
+    _ = k32.CloseHandle(first);
+    if (second) |pipe| _ = k32.CloseHandle(pipe);
+    try test_streams.expectBridgesEnded();
+    try testing.expect(second != null);
+    _ = try waited;
+    try testing.expectError(error.Busy, refused);
 }

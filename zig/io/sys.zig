@@ -520,6 +520,7 @@ pub const windows = struct {
     /// consoles (tty.zig).
     pub const kernel32 = struct {
         pub extern "kernel32" fn GetLastError() callconv(.winapi) u32;
+        pub extern "kernel32" fn WaitNamedPipeW(name: [*:0]const u16, timeout_ms: u32) callconv(.winapi) i32;
         pub extern "kernel32" fn SetLastError(code: u32) callconv(.winapi) void;
         pub extern "kernel32" fn CloseHandle(handle: usize) callconv(.winapi) i32;
         pub extern "kernel32" fn GetStdHandle(which: u32) callconv(.winapi) usize;

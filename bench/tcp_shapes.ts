@@ -61,7 +61,7 @@ export function startEchoServer(
   size: number,
   afterConnection: (server: TCPServer) => void = () => {},
 ): TCPServer {
-  const { spawn, TCPServer, StreamError } = modules;
+  const { TCPServer, StreamError } = modules;
   const server = new TCPServer({
     *handleConnection(connection) {
       try {
@@ -78,6 +78,16 @@ export function startEchoServer(
     },
   });
   server.bind({ hostname: "127.0.0.1", port: 0 });
+  serveInTask(modules, server);
+  return server;
+}
+
+/** Serves `server` in a task until it is closed (the error that ends it). */
+export function serveInTask(
+  modules: Pick<Modules, "spawn" | "StreamError">,
+  server: TCPServer,
+): void {
+  const { spawn, StreamError } = modules;
   spawn(function* () {
     try {
       yield* server.serve();
@@ -85,7 +95,6 @@ export function startEchoServer(
       if (!(error instanceof StreamError)) throw error;
     }
   });
-  return server;
 }
 
 /** Reads until `buffer` is full; false at end of stream. */

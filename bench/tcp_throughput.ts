@@ -11,7 +11,7 @@ import { EventLoop } from "../src/loop.ts";
 import { spawn } from "../src/tasks.ts";
 import { TCPClient, TCPServer } from "../src/io/tcp.ts";
 import { StreamError } from "../src/io/errors.ts";
-import { median } from "./tcp_shapes.ts";
+import { median, serveInTask } from "./tcp_shapes.ts";
 
 const MIB = Number(Deno.args[0] ?? "1024");
 const REPEATS = Number(Deno.args[1] ?? "3");
@@ -47,13 +47,7 @@ function evergreen(sync: boolean, reuse: boolean): Side {
       },
     });
     server.bind({ hostname: "127.0.0.1", port: 0 });
-    spawn(function* () {
-      try {
-        yield* server.serve();
-      } catch (error) {
-        if (!(error instanceof StreamError)) throw error;
-      }
-    });
+    serveInTask({ spawn, StreamError }, server);
     spawn(function* () {
       const client = new TCPClient();
       yield* client.connect(server.sockname);

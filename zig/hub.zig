@@ -241,6 +241,30 @@ pub const Hub = struct {
 
     /// Starts op T (see the header) and runs it until it first blocks or finishes.
     pub fn start(hub: *Hub, comptime T: type, value: T, token: u32) Error!void {
+        const typed = try hub.admit(T, value, token);
+        hub.link(&typed.op);
+        try hub.runOnStack(.start, &typed.op);
+        hub.loop.updateParkHint(hub.hasQueuedOps());
+    }
+
+    /// Starts op T suspended in a wait for fd, without a stacklet: one is made only once fd is
+    /// ready (or the wait is canceled), and T.run begins with `op.deferredWait()` in place of
+    /// its first wait. An op that waits first and then usually finishes without waiting again
+    /// (a read after the peer answers) so costs no stack slice saved and copied back.
+    pub fn startWaiting(hub: *Hub, comptime T: type, value: T, token: u32, fd: Fd, direction: loop_module.Direction) Error!void {
+        const typed = try hub.admit(T, value, token);
+        typed.op.state = .waiting_fd;
+        hub.loop.addWaiter(fd, direction, &typed.op.waiter) catch |err| {
+            hub.gpa.destroy(typed);
+            return err;
+        };
+        hub.link(&typed.op);
+        hub.loop.updateParkHint(hub.hasQueuedOps());
+    }
+
+    /// Admits a new op T (within ops_max and the overflow reserve) and allocates it, not yet
+    /// linked or started.
+    fn admit(hub: *Hub, comptime T: type, value: T, token: u32) Error!*T {
         comptime assert(T.kind >= 16);
         if (hub.ops_live >= hub.options.ops_max) return error.Overflow;
         // Every live op keeps one overflow slot for its final completion.
@@ -255,36 +279,7 @@ pub const Hub = struct {
             .body = Adapter(T).body,
             .free = Adapter(T).free,
         };
-        hub.link(&typed.op);
-        try hub.runOnStack(.start, &typed.op);
-        hub.loop.updateParkHint(hub.hasQueuedOps());
-    }
-
-    /// Starts op T suspended in a wait for fd, without a stacklet: one is made only once fd is
-    /// ready (or the wait is canceled), and T.run begins with `op.deferredWait()` in place of
-    /// its first wait. An op that waits first and then usually finishes without waiting again
-    /// (a read after the peer answers) so costs no stack slice saved and copied back.
-    pub fn startWaiting(hub: *Hub, comptime T: type, value: T, token: u32, fd: Fd, direction: loop_module.Direction) Error!void {
-        comptime assert(T.kind >= 16);
-        if (hub.ops_live >= hub.options.ops_max) return error.Overflow;
-        if (hub.loop.ring.overflowFree() <= hub.ops_live) return error.Overflow;
-        try hub.ensureStacklets();
-        const typed = try hub.gpa.create(T);
-        typed.* = value;
-        typed.op = .{
-            .hub = hub,
-            .token = token,
-            .kind = T.kind,
-            .body = Adapter(T).body,
-            .free = Adapter(T).free,
-            .state = .waiting_fd,
-        };
-        hub.loop.addWaiter(fd, direction, &typed.op.waiter) catch |err| {
-            hub.gpa.destroy(typed);
-            return err;
-        };
-        hub.link(&typed.op);
-        hub.loop.updateParkHint(hub.hasQueuedOps());
+        return typed;
     }
 
     /// Wakes the ops waiting on fd with error.Canceled (before the descriptor is closed) and

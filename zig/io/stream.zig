@@ -473,7 +473,7 @@ pub const Stream = struct {
             const waited = if (readable) op.waitReadable(fd) else op.waitWritable(fd);
             waited catch |err| {
                 if (err != error.Canceled) return err;
-                if (stream.closed or op.canceled or stream.cancelRequested(side)) return error.Canceled;
+                if (stream.cancelMeantFor(op, side)) return error.Canceled;
                 continue;
             };
             return;
@@ -486,12 +486,15 @@ pub const Stream = struct {
     pub fn afterDeferredWait(stream: *Stream, op: *Op, side: Side, fd: Fd) Error!void {
         op.deferredWait() catch |err| {
             assert(err == error.Canceled);
-            if (stream.closed or op.canceled or stream.cancelRequested(side)) return error.Canceled;
+            if (stream.cancelMeantFor(op, side)) return error.Canceled;
             return stream.waitFor(op, side, fd);
         };
     }
 
-    fn cancelRequested(stream: *const Stream, side: Side) bool {
+    /// Whether a cancel that woke op was aimed at it (closing, the hub's, or this side's),
+    /// rather than at the op on the other side of the same descriptor.
+    fn cancelMeantFor(stream: *const Stream, op: *const Op, side: Side) bool {
+        if (stream.closed or op.canceled) return true;
         return switch (side) {
             .read => stream.cancel_read,
             .write => stream.cancel_write,

@@ -222,6 +222,13 @@ export abstract class Stream implements Disposable {
       result = yield* this.#readOp(handle, native.READ_MORE, 0, "readInto");
     }
     if (result < 0) throw this.#readFailure(result, "readInto");
+    if (buffer.length === 0) {
+      // Detached (transferred) while waiting: the bytes stay buffered for the
+      // next read; a count of 0 would claim end of stream.
+      throw new TypeError(
+        `readInto(): the buffer was detached while waiting; ${result} byte(s) stay buffered for the next read`,
+      );
+    }
     const count = Math.min(result, buffer.length);
     native.streamTakeInto(handle, buffer, count);
     return count;
@@ -514,6 +521,9 @@ export abstract class Stream implements Disposable {
     this.#reading = true;
     try {
       while (!pending.done) yield* loop.switch();
+      // Closed by another task after the op answered, in the same turn: the
+      // answer's bytes went with the native buffer.
+      if (this.#state === CLOSED) throw this.#closedError(what);
       return pending.result;
     } finally {
       this.#reading = false;

@@ -214,6 +214,8 @@ interface TokenEntry {
   internal: boolean;
   keepAlive: boolean;
   callback: (result: number, kind: number, aux: number) => unknown;
+  // Called by destroy() for an op that will never complete.
+  settle?: () => void;
 }
 
 let currentLoop: EventLoop | null = null;
@@ -581,6 +583,16 @@ export class EventLoop implements Disposable {
     }
     this.#destroyed = true;
     if (currentLoop === this) currentLoop = null;
+    // Native ops end with the native loop: their owners settle them now so
+    // that nothing stays marked busy (I/O objects then throw EBADF).
+    for (const entry of this.#tokens) {
+      if (entry?.settle === undefined) continue;
+      try {
+        entry.settle();
+      } catch (error) {
+        console.error(error);
+      }
+    }
     this.#tokens = [undefined];
     this.#freeTokens = [];
     this.#liveTokens = 0;
@@ -603,10 +615,13 @@ export class EventLoop implements Disposable {
    * @internal Registers a native operation: its completions are queued as
    * hub callbacks `callback(result, kind, aux)` (which may return a
    * generator). While registered with `keepAlive` it keeps `run()` alive.
+   * `settle` runs if the loop is destroyed first (the op never completes):
+   * it clears what its owner marked busy, and must not resume a task.
    */
   _registerToken(
     callback: (result: number, kind: number, aux: number) => unknown,
     keepAlive = true,
+    settle?: () => void,
   ): number {
     if (typeof callback !== "function") {
       throw new TypeError(
@@ -614,7 +629,12 @@ export class EventLoop implements Disposable {
       );
     }
     this.#checkUsable("_registerToken");
-    return this.#allocateToken({ internal: false, keepAlive, callback });
+    return this.#allocateToken({
+      internal: false,
+      keepAlive,
+      callback,
+      settle,
+    });
   }
 
   /** @internal Forgets a token; later completions for it are dropped. */
@@ -623,6 +643,11 @@ export class EventLoop implements Disposable {
       throw new Error(`token ${token} is not registered`);
     }
     this.#releaseToken(token);
+  }
+
+  /** @internal True once destroy() was called. */
+  get _destroyed(): boolean {
+    return this.#destroyed;
   }
 
   /** @internal The native loop, for the I/O layer's operations. */

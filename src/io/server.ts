@@ -11,7 +11,12 @@ import { describe, type EventLoop } from "../loop.ts";
 import { spawn } from "../tasks.ts";
 import * as native from "../native/stream_native.ts";
 import { errorFor, errorFromResult, type StreamErrorClass } from "./errors.ts";
-import { checkMaxBufferSize, PendingOp, type Stream } from "./stream.ts";
+import {
+  checkMaxBufferSize,
+  loopDestroyedError,
+  PendingOp,
+  type Stream,
+} from "./stream.ts";
 
 /** The listen backlog when `serve()` is given none (as libuv and Node). */
 export const DEFAULT_BACKLOG = 511;
@@ -99,10 +104,13 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
   *serve(backlog?: number): Generator<unknown, void, unknown> {
     const errorClass = this._errorClass;
     if (this.#closed) throw this.#closedError("serve");
+    if (this.#loop?._destroyed) {
+      throw loopDestroyedError(errorClass, this.constructor.name, "serve");
+    }
     if (this.#handle === 0) {
       throw errorFor(errorClass, "EINVAL", "serve", "bind() the server first");
     }
-    if (this.#serving !== null) {
+    if (this.#serving !== null && this.#serving.busy) {
       throw new Error("serve(): the server is already serving in another task");
     }
     if (backlog !== undefined) {

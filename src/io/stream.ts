@@ -84,8 +84,20 @@ export class PendingOp {
     this.#loop = loop;
     this.#fiber = fiber;
     this.#intermediate = intermediate;
-    this.token = loop._registerToken(this.#complete);
+    this.token = loop._registerToken(this.#complete, true, this.#settle);
   }
+
+  /** True while the op runs (not done, its loop not destroyed). */
+  get busy(): boolean {
+    return !this.done;
+  }
+
+  // The loop was destroyed: the op ends with EBADF; its task is not resumed.
+  #settle = (): void => {
+    this.done = true;
+    this.result = native.BAD_DESCRIPTOR;
+    this.#abandoned = true;
+  };
 
   #complete = (result: number, _kind: number, aux: number): unknown => {
     if (this.#intermediate !== null && this.#intermediate(result, aux)) {
@@ -143,7 +155,7 @@ export abstract class Stream implements Disposable {
   #handle = 0;
   #state = IDLE;
   #maxBufferSize: number;
-  #reading = false;
+  #reader: PendingOp | null = null;
   #draining = false;
   #drainToken = 0;
   #waiters = new WaitQueue(() => {});
@@ -309,6 +321,7 @@ export abstract class Stream implements Disposable {
    *   that failed (a peer that went away: `EPIPE`, `ECONNRESET`).
    */
   write(data: Uint8Array | string): boolean {
+    this.#checkLoop("write");
     if (this.#state !== OPEN) {
       if (this.#state === CLOSED) throw this.#closedError("write");
       this.#early.push(toBytes(data, "write()").slice());
@@ -335,6 +348,7 @@ export abstract class Stream implements Disposable {
    */
   *flush(): Generator<unknown, void, unknown> {
     for (let round = 0;; round++) {
+      this.#checkLoop("flush");
       const state = this.#state;
       if (state === CLOSED) throw this.#closedError("flush");
       if (state !== OPEN) {
@@ -387,7 +401,9 @@ export abstract class Stream implements Disposable {
       leaked.unregister(this);
       native.streamClose(this.#handle);
     }
-    this.#waiters.notifyAll();
+    // Tasks of a destroyed loop can never be resumed: forget them.
+    if (this.#loop?._destroyed) this.#waiters = new WaitQueue(() => {});
+    else this.#waiters.notifyAll();
     this._afterClose();
   }
 
@@ -435,6 +451,7 @@ export abstract class Stream implements Disposable {
   ): Generator<unknown, void, unknown> {
     const errorClass = this._errorClass;
     if (this.#state === CLOSED) throw this.#closedError(what);
+    this.#checkLoop(what);
     if (this.#state === OPEN) {
       throw errorFor(errorClass, "EISCONN", what, "already connected");
     }
@@ -488,6 +505,7 @@ export abstract class Stream implements Disposable {
   // ---- internals ----
 
   #readable(what: string): number {
+    this.#checkLoop(what);
     if (this.#state !== OPEN) {
       if (this.#state === CLOSED) throw this.#closedError(what);
       throw errorFor(
@@ -497,7 +515,7 @@ export abstract class Stream implements Disposable {
         `the ${this.constructor.name} is not connected`,
       );
     }
-    if (this.#reading) {
+    if (this.#reader !== null && this.#reader.busy) {
       throw new Error(
         `${what}(): another task is already reading from this ${this.constructor.name}`,
       );
@@ -518,7 +536,7 @@ export abstract class Stream implements Disposable {
       pending.release();
       return result;
     }
-    this.#reading = true;
+    this.#reader = pending;
     try {
       while (!pending.done) yield* loop.switch();
       // Closed by another task after the op answered, in the same turn: the
@@ -526,7 +544,7 @@ export abstract class Stream implements Disposable {
       if (this.#state === CLOSED) throw this.#closedError(what);
       return pending.result;
     } finally {
-      this.#reading = false;
+      this.#reader = null;
       if (!pending.done) {
         // Killed while waiting: stop the op; bytes it read stay buffered.
         pending.abandon();
@@ -560,7 +578,7 @@ export abstract class Stream implements Disposable {
 
   #startDrain(): number {
     const loop = this.#loop!;
-    const token = loop._registerToken(this.#drained);
+    const token = loop._registerToken(this.#drained, true, this.#drainSettled);
     const result = native.streamDrain(this.#handle, token);
     if (result === native.IN_PROGRESS) {
       this.#draining = true;
@@ -570,6 +588,11 @@ export abstract class Stream implements Disposable {
     }
     return result;
   }
+
+  #drainSettled = (): void => {
+    this.#drainToken = 0;
+    this.#draining = false;
+  };
 
   #drained = (): void => {
     this.#loop!._releaseToken(this.#drainToken);
@@ -600,6 +623,12 @@ export abstract class Stream implements Disposable {
     return delimiter;
   }
 
+  /** Throws EBADF if the stream's loop was destroyed (its ops are gone). */
+  #checkLoop(what: string): void {
+    if (this.#state === CLOSED || !this.#loop?._destroyed) return;
+    throw loopDestroyedError(this._errorClass, this.constructor.name, what);
+  }
+
   #closedError(what: string): StreamError {
     return errorFor(
       this._errorClass,
@@ -608,6 +637,23 @@ export abstract class Stream implements Disposable {
       `the ${this.constructor.name} is closed`,
     );
   }
+}
+
+/**
+ * @internal The error for use of an I/O object (of class `owner`) whose
+ * loop was destroyed.
+ */
+export function loopDestroyedError(
+  errorClass: StreamErrorClass,
+  owner: string,
+  what: string,
+): StreamError {
+  return errorFor(
+    errorClass,
+    "EBADF",
+    what,
+    `the ${owner} cannot be used: its loop was destroyed`,
+  );
 }
 
 /** @internal Validates a `maxBufferSize` option (undefined: the default). */

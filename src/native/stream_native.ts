@@ -59,6 +59,8 @@ export const CANCELED: number = code("ECANCELED");
 export const NO_BUFFER_SPACE: number = code("ENOBUFS");
 /** `-ENOENT`: a host name that does not resolve, a path that does not exist. */
 export const NOT_FOUND: number = code("ENOENT");
+/** `-EBADF`: a closed handle, or an op whose loop was destroyed. */
+export const BAD_DESCRIPTOR: number = code("EBADF");
 /** `-EINVAL`: an argument native code refused (an address that is no IP). */
 export const INVALID: number = code("EINVAL");
 

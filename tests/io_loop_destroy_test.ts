@@ -10,7 +10,7 @@ import { PipeError, TCPError, UDPError } from "../src/io/errors.ts";
 import { TCPClient, type TCPConnection, TCPServer } from "../src/io/tcp.ts";
 import { UDPEndpoint } from "../src/io/udp.ts";
 import { PipeClient, PipeServer } from "../src/io/pipe.ts";
-import { MODES, type Mode } from "./fixtures/stream_harness.ts";
+import { type Mode, MODES } from "./fixtures/stream_harness.ts";
 
 function drive(loop: EventLoop, mode: Mode): Promise<void> | void {
   return mode === "run" ? loop.run() : loop.runSync();
@@ -131,7 +131,9 @@ for (const mode of MODES) {
     assertLoopGone(outcomes.receive, UDPError, "receive");
     assertLoopGone(outcomes.udpFlush, UDPError, "udp flush");
     // Closing still works and gives the descriptors back.
-    for (const closable of [reader, connecting, pipe, server, pipeServer, udp]) {
+    for (
+      const closable of [reader, connecting, pipe, server, pipeServer, udp]
+    ) {
       closable.close();
     }
   });

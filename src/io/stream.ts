@@ -44,6 +44,8 @@ const CLOSED = 3;
 
 const fiberSwitch = Fiber.prototype.switch;
 const encoder = new TextEncoder();
+// Where a finished connection's late input is read and dropped.
+const lingerScratch = new Uint8Array(4096);
 
 /** Streams dropped without close() give their descriptor back. */
 const leaked = new FinalizationRegistry<number>((handle) => {
@@ -489,6 +491,38 @@ export abstract class Stream implements Disposable {
     this.#early = [];
     for (const bytes of early) this.write(bytes);
     this.#waiters.notifyAll();
+  }
+
+  /**
+   * @internal Ends a server connection whose handler returned: sends what
+   * was written, half-closes, reads (and drops) until the peer's end of
+   * stream so that closing cannot reset a reply still in flight, then
+   * closes; all within `lingerMs` (past it the connection is closed as is).
+   * Never throws: a reset or a closed connection just ends it.
+   */
+  *_finish(lingerMs: number): Generator<unknown, void, unknown> {
+    if (this.#state !== OPEN || this.#loop === null || this.#loop._destroyed) {
+      this.close();
+      return;
+    }
+    if (lingerMs === 0) {
+      this.close();
+      return;
+    }
+    const timer = Number.isFinite(lingerMs)
+      ? this.#loop.callLater(lingerMs, () => this.close())
+      : null;
+    try {
+      yield* this.shutdown();
+      while ((yield* this.readInto(lingerScratch)) > 0) {
+        // the peer's late bytes are dropped
+      }
+    } catch {
+      // reset, closed by the linger timer or by another task: done
+    } finally {
+      timer?.cancel();
+      this.close();
+    }
   }
 
   /** @internal Called first by close(): cache what must stay readable. */

@@ -85,9 +85,7 @@ for (const mode of MODES) {
       spawn(function* () {
         yield* connecting.flush();
       });
-      spawn(function* () {
-        first.stop();
-      });
+      spawn(() => first.stop());
     });
     try {
       await drive(first, mode);

@@ -286,6 +286,9 @@ export class EventLoop implements Disposable {
   #pendingPromises = 0;
 
   #exceptionHandler: ((error: unknown) => void) | null = null;
+  // Run once each before the loop next polls or parks (coalesced writes).
+  #beforePoll: (() => void)[] = [];
+  #beforePollSpare: (() => void)[] = [];
 
   /**
    * Creates this thread's loop and makes it the current one.
@@ -601,6 +604,7 @@ export class EventLoop implements Disposable {
     this.#spare = [];
     this.#timers = [];
     this.#liveTimers = 0;
+    this.#beforePoll = [];
     this.#native.close();
   }
 
@@ -643,6 +647,22 @@ export class EventLoop implements Disposable {
       throw new Error(`token ${token} is not registered`);
     }
     this.#releaseToken(token);
+  }
+
+  /**
+   * @internal Runs `flusher` once, before the loop next polls for I/O or
+   * parks (after the batch of callbacks that is running): how a stream's
+   * writes of one turn leave in one send.
+   */
+  _beforePoll(flusher: () => void): void {
+    this.#checkUsable("_beforePoll");
+    this.#beforePoll.push(flusher);
+    if (this.#parked) this.#wakeNative();
+  }
+
+  /** @internal True while the hub or a task it runs has control. */
+  get _inTurn(): boolean {
+    return this.#hubActive;
   }
 
   /** @internal True once destroy() was called. */
@@ -739,6 +759,7 @@ export class EventLoop implements Disposable {
     // a level-triggered fd is not reported (and its reader queued) twice.
     let harvested = false;
     for (;;) {
+      if (this.#beforePoll.length > 0) this.#runBeforePoll();
       if (this.#stopping) return;
       if (this.#liveTimers > 0) {
         this.#now = performance.now();
@@ -792,6 +813,7 @@ export class EventLoop implements Disposable {
       this.#spare = batch;
       this.#busySincePark = true;
       if (this.#mode === MODE_ASYNC && this.#turnDue()) {
+        if (this.#beforePoll.length > 0) this.#runBeforePoll();
         yield* this.#runner!.switch(TURN);
       }
     }
@@ -834,6 +856,20 @@ export class EventLoop implements Disposable {
     this.#dropCancelledTop();
     const delayMs = this.#timers[0].when - performance.now();
     return delayMs <= 0 ? 0 : Math.ceil(delayMs);
+  }
+
+  #runBeforePoll(): void {
+    const flushers = this.#beforePoll;
+    this.#beforePoll = this.#beforePollSpare;
+    for (let i = 0; i < flushers.length; i++) {
+      try {
+        flushers[i]();
+      } catch (error) {
+        this._reportError(error);
+      }
+    }
+    flushers.length = 0;
+    this.#beforePollSpare = flushers;
   }
 
   #pollNative(timeoutMs: number): void {

@@ -25,6 +25,8 @@ import {
 export const DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024;
 /** The largest `maxBufferSize` (reads are counted in 31 bits natively). */
 export const MAX_BUFFER_SIZE_LIMIT = 0x7fffffff;
+/** Coalesced writes leave at once once this many bytes are staged. */
+const COALESCE_MAX = 64 * 1024;
 /** The longest `readUntil` delimiter, in bytes. */
 export const DELIMITER_SIZE_MAX = 64 * 1024;
 
@@ -159,6 +161,12 @@ export abstract class Stream implements Disposable {
   #maxBufferSize: number;
   #reader: PendingOp | null = null;
   #draining = false;
+  // Writes of this turn, sent together before the loop polls or parks.
+  #out: Uint8Array | null = null;
+  #outUsed = 0;
+  #sendScheduled = false;
+  // The error of a coalesced send, thrown by the next write or flush.
+  #sendFailure = 0;
   #drainToken = 0;
   #waiters = new WaitQueue(() => {});
   #early: Uint8Array[] = [];
@@ -313,10 +321,18 @@ export abstract class Stream implements Disposable {
   }
 
   /**
-   * Writes `data` (a string is UTF-8 encoded) without blocking: what the
-   * kernel does not take at once is copied into a native queue sent in the
-   * background. Returns true if every byte went out at once. Before a
-   * client is connected, data is kept and sent once it is.
+   * Writes `data` (a string is UTF-8 encoded) without blocking; the bytes
+   * are copied, so `data` may be reused at once. Inside a task or loop
+   * callback, the writes of one loop turn are coalesced: they leave in one
+   * send before the loop next polls or parks (at once past 64 KiB), so a
+   * batch of replies costs one system call and a lone write is not
+   * delayed. Outside the loop a write goes to the kernel at once. What the
+   * kernel does not take is kept in a native queue sent in the background.
+   *
+   * Returns false when bytes wait in that native queue (the kernel's buffer
+   * is full: the peer reads slower than this side writes; `flush()` waits
+   * for them), true otherwise. Before a client is connected, data is kept
+   * and sent once it is (false).
    *
    * @throws {TypeError} if `data` is neither a Uint8Array nor a string.
    * @throws {StreamError} `EBADF` when closed; the error of an earlier write
@@ -329,16 +345,30 @@ export abstract class Stream implements Disposable {
       this.#early.push(toBytes(data, "write()").slice());
       return false;
     }
-    const result = typeof data === "string"
-      ? native.streamWriteText(this.#handle, data)
-      : native.streamWrite(this.#handle, toBytes(data, "write()"));
-    if (result === native.WRITE_SENT) return true;
-    if (result === native.WRITE_QUEUED_START) {
-      this.#startDrain();
-    } else if (result < 0) {
-      throw errorFromResult(this._errorClass, result, "write");
+    if (this.#sendFailure !== 0) {
+      throw errorFromResult(this._errorClass, this.#sendFailure, "write");
     }
-    return false;
+    const loop = this.#loop!;
+    if (loop._inTurn) {
+      if (typeof data === "string") {
+        // Three bytes per UTF-16 unit at most.
+        if (data.length * 3 <= COALESCE_MAX - this.#outUsed) {
+          const out = this.#outBuffer(data.length * 3);
+          this.#outUsed += encoder.encodeInto(data, out.subarray(this.#outUsed))
+            .written;
+          return this.#staged(loop);
+        }
+      } else if (data instanceof Uint8Array) {
+        if (data.length <= COALESCE_MAX - this.#outUsed) {
+          this.#outBuffer(data.length).set(data, this.#outUsed);
+          this.#outUsed += data.length;
+          return this.#staged(loop);
+        }
+      }
+    }
+    // Outside the loop, or large: what was staged goes first, then this.
+    if (this.#outUsed > 0) this.#sendStaged();
+    return this.#writeNow(data);
   }
 
   /**
@@ -365,8 +395,15 @@ export abstract class Stream implements Disposable {
         yield* this.#waiters.wait(undefined, "flush()");
         continue;
       }
+      if (this.#outUsed > 0) this.#sendStaged();
+      if (this.#sendFailure !== 0) {
+        throw errorFromResult(this._errorClass, this.#sendFailure, "flush");
+      }
       const queued = native.streamQueued(this.#handle);
-      if (queued < 0) throw errorFromResult(this._errorClass, queued, "flush");
+      if (queued < 0) {
+        this.#sendFailure = queued;
+        throw errorFromResult(this._errorClass, queued, "flush");
+      }
       if (queued === 0) return;
       if (!this.#draining) {
         const started = this.#startDrain();
@@ -391,12 +428,16 @@ export abstract class Stream implements Disposable {
   }
 
   /**
-   * Closes the stream; a second call does nothing. Unsent data is dropped;
-   * tasks blocked in a read or `flush()` are woken with `EBADF`.
+   * Closes the stream; a second call does nothing. Written bytes get one
+   * nonblocking send; what the kernel does not take then is dropped
+   * (`flush()` first to be sure). Tasks blocked in a read or `flush()` are
+   * woken with `EBADF`.
    */
   close(): void {
     if (this.#state === CLOSED) return;
     this._beforeClose();
+    // What this turn wrote gets the one try a direct write had.
+    if (this.#outUsed > 0 && !this.#loop?._destroyed) this.#sendStaged();
     this.#state = CLOSED;
     this.#early = [];
     if (this.#handle !== 0) {
@@ -610,6 +651,76 @@ export abstract class Stream implements Disposable {
     return errorFromResult(errorClass, result, what);
   }
 
+  /** Sends `data` now: the native write (what the kernel refuses is queued). */
+  #writeNow(data: Uint8Array | string): boolean {
+    const result = typeof data === "string"
+      ? native.streamWriteText(this.#handle, data)
+      : native.streamWrite(this.#handle, toBytes(data, "write()"));
+    if (result === native.WRITE_SENT) return true;
+    if (result === native.WRITE_QUEUED_START) {
+      this.#startDrain();
+    } else if (result < 0) {
+      if (result !== native.BAD_DESCRIPTOR) this.#sendFailure = result;
+      throw errorFromResult(this._errorClass, result, "write");
+    }
+    return false;
+  }
+
+  /** The staging buffer, with room for `more` bytes after what it holds. */
+  #outBuffer(more: number): Uint8Array {
+    const needed = this.#outUsed + more;
+    let out = this.#out;
+    if (out === null || out.length < needed) {
+      let size = out === null ? 4096 : out.length * 2;
+      while (size < needed) size *= 2;
+      const grown = new Uint8Array(Math.min(size, COALESCE_MAX));
+      if (out !== null) grown.set(out.subarray(0, this.#outUsed));
+      this.#out = out = grown;
+    }
+    return out;
+  }
+
+  /** After staging: arranges the turn's send (or sends past the bound). */
+  #staged(loop: EventLoop): boolean {
+    if (this.#outUsed >= COALESCE_MAX) {
+      this.#sendStaged();
+    } else if (!this.#sendScheduled) {
+      this.#sendScheduled = true;
+      loop._beforePoll(this.#sendStagedHook);
+    }
+    return !this.#draining;
+  }
+
+  #sendStagedHook = (): void => {
+    this.#sendScheduled = false;
+    this.#sendStaged();
+  };
+
+  /**
+   * Hands the staged bytes to the native write (one send); a failure is
+   * kept for the next write or flush.
+   */
+  #sendStaged(): void {
+    const used = this.#outUsed;
+    if (used === 0 || this.#state !== OPEN) return;
+    this.#outUsed = 0;
+    const result = native.streamWrite(
+      this.#handle,
+      this.#out!.subarray(0, used),
+    );
+    if (result === native.WRITE_SENT || result === native.WRITE_QUEUED) return;
+    if (result === native.WRITE_QUEUED_START) {
+      const started = this.#startDrain();
+      if (started >= 0 || started === native.IN_PROGRESS) return;
+      this.#sendFailure = started;
+      return;
+    }
+    // Failed now: the native side keeps the error; fetch it.
+    const kept = result < 0 ? result : native.streamQueued(this.#handle);
+    if (kept < 0) this.#sendFailure = kept;
+    this.#waiters.notifyAll();
+  }
+
   #startDrain(): number {
     const loop = this.#loop!;
     const token = loop._registerToken(this.#drained, true, this.#drainSettled);
@@ -628,10 +739,14 @@ export abstract class Stream implements Disposable {
     this.#draining = false;
   };
 
-  #drained = (): void => {
+  #drained = (result: number): void => {
     this.#loop!._releaseToken(this.#drainToken);
     this.#drainToken = 0;
     this.#draining = false;
+    // The queue could not be sent: later writes report why.
+    if (result < 0 && result !== native.CANCELED && this.#sendFailure === 0) {
+      this.#sendFailure = result;
+    }
     this.#waiters.notifyAll();
   };
 

@@ -104,11 +104,11 @@ function parseRequest(buffer: Uint8Array, start: number, end: number): number {
   return at;
 }
 
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
+/** [utime, stime] of a process, in seconds. */
+function cpuSeconds(pid: number): [number, number] {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return [Number(fields[11]) / 100, Number(fields[12]) / 100];
 }
 
 async function drive(
@@ -116,7 +116,9 @@ async function drive(
   seconds: number,
   connections: number,
   depth: number,
-): Promise<{ usPerRequest: number; requestsPerSecond: number }> {
+): Promise<
+  { usPerRequest: number; userShare: number; requestsPerSecond: number }
+> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL(import.meta.url).pathname, "server", kind],
     stdout: "piped",
@@ -162,8 +164,11 @@ async function drive(
   await child.status;
   reader.releaseLock();
   await child.stdout.cancel();
+  const user = cpuAfter[0] - cpuBefore[0];
+  const system = cpuAfter[1] - cpuBefore[1];
   return {
-    usPerRequest: ((cpuAfter - cpuBefore) / counted) * 1e6,
+    usPerRequest: ((user + system) / counted) * 1e6,
+    userShare: user / (user + system),
     requestsPerSecond: counted / elapsed,
   };
 }
@@ -180,16 +185,16 @@ if (Deno.args[0] === "server") {
     `RESP-like PING, ${connections} connections x ${depth} pipelined, ${seconds} s per side`,
   );
   for (const kind of ["ours", "ours-sync", "deno"]) {
-    const { usPerRequest, requestsPerSecond } = await drive(
+    const { usPerRequest, userShare, requestsPerSecond } = await drive(
       kind,
       seconds,
       connections,
       depth,
     );
     console.log(
-      `${kind.padEnd(10)} server CPU ${usPerRequest.toFixed(2)} µs/request, ${
-        Math.round(requestsPerSecond)
-      } requests/s`,
+      `${kind.padEnd(10)} server CPU ${usPerRequest.toFixed(2)} µs/request (${
+        Math.round(userShare * 100)
+      }% user), ${Math.round(requestsPerSecond)} requests/s`,
     );
   }
 }

@@ -160,6 +160,9 @@ export abstract class Stream implements Disposable {
   #state = IDLE;
   #maxBufferSize: number;
   #reader: PendingOp | null = null;
+  // Latin1 text of the first buffered bytes, decoded by readUntilRegex and
+  // kept for its next call; any other read clears it.
+  #peeked = "";
   #draining = false;
   // Writes of this turn, sent together before the loop polls or parks.
   #out: Uint8Array | null = null;
@@ -216,7 +219,10 @@ export abstract class Stream implements Disposable {
     if (n > this.#maxBufferSize) {
       throw this.#readFailure(native.NO_BUFFER_SPACE, "readBytes");
     }
-    let result = native.streamRead(handle, native.READ_EXACT, n);
+    this.#peeked = "";
+    const answer = native.streamReadTake(handle, native.READ_EXACT, n, null);
+    if (typeof answer !== "number") return answer;
+    let result = answer;
     if (result === native.WOULD_BLOCK) {
       result = yield* this.#readOp(handle, native.READ_EXACT, n, "readBytes");
     }
@@ -238,6 +244,7 @@ export abstract class Stream implements Disposable {
       );
     }
     const handle = this.#readable("readInto");
+    this.#peeked = "";
     let result = native.streamReadInto(handle, buffer);
     if (result >= 0) return result;
     if (result === native.WOULD_BLOCK) {
@@ -269,7 +276,10 @@ export abstract class Stream implements Disposable {
   ): Generator<unknown, Uint8Array, unknown> {
     const bytes = this.#delimiter(delimiter);
     const handle = this.#readable("readUntil");
-    let result = native.streamReadUntil(handle, bytes);
+    this.#peeked = "";
+    const answer = native.streamReadTake(handle, native.READ_UNTIL, 0, bytes);
+    if (typeof answer !== "number") return answer;
+    let result = answer;
     if (result === native.WOULD_BLOCK) {
       result = yield* this.#readOp(handle, native.READ_UNTIL, 0, "readUntil");
     }
@@ -293,17 +303,26 @@ export abstract class Stream implements Disposable {
     }
     const pattern = new RegExp(regex.source, regex.flags.replace(/[gy]/g, ""));
     const handle = this.#readable("readUntilRegex");
-    let text = "";
-    let seen = 0;
+    // The buffered bytes decoded by an earlier call stay decoded.
+    let text = this.#peeked;
+    let seen = text.length;
+    this.#peeked = "";
     for (;;) {
       const buffered = native.streamBuffered(handle);
+      if (buffered < seen) {
+        text = "";
+        seen = 0;
+      }
       if (buffered > seen) {
         text += latin1(native.streamPeek(handle, seen, buffered - seen));
         seen = buffered;
       }
       const match = pattern.exec(text);
       if (match !== null) {
-        return native.streamTake(handle, match.index + match[0].length);
+        const end = match.index + match[0].length;
+        const bytes = native.streamTake(handle, end);
+        this.#peeked = text.slice(end);
+        return bytes;
       }
       let result = native.streamRead(handle, native.READ_MORE, seen);
       if (result === native.WOULD_BLOCK) {

@@ -155,6 +155,38 @@ function resultArray(n: number): Uint8Array {
   return view;
 }
 
+/**
+ * Answers a read and takes the answer in one call when its bytes are
+ * buffered: the bytes (a slab view when small), or `WOULD_BLOCK`, or
+ * `-code`. `delimiter` (mode `READ_UNTIL`) replaces the stream's when given.
+ */
+export function streamReadTake(
+  handle: number,
+  mode: number,
+  arg: number,
+  delimiter: Uint8Array | null,
+): Uint8Array | number {
+  if (slabUsed + SLAB_RESULT_MAX > SLAB_SIZE) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const result = lib().eg_stream_read_take(
+    handle,
+    mode,
+    arg,
+    delimiter as Uint8Array<ArrayBuffer> | null,
+    delimiter === null ? 0 : delimiter.length,
+    slab,
+    slabUsed,
+    SLAB_RESULT_MAX,
+  );
+  if (result < 0) return result;
+  if (result > SLAB_RESULT_MAX) return streamTake(handle, result);
+  const view = slab.subarray(slabUsed, slabUsed + result);
+  slabUsed += (result + 7) & ~7;
+  return view;
+}
+
 /** Moves the first `n` buffered bytes into a new array. */
 export function streamTake(handle: number, n: number): Uint8Array {
   const out = resultArray(n);

@@ -2,9 +2,11 @@
  * Streams: the base class of every byte stream (TCP, pipes, terminals), with
  * evergreen 0.2.0's API on native buffers. Reads accumulate natively until
  * they can be answered (n bytes, a delimiter, a regular expression's match)
- * and the waiting task is resumed from the op's completion; `write` never
- * blocks (what the kernel does not take at once is copied into a native
- * queue that an op drains); `flush` waits for that queue. `tcp.ts`,
+ * and the waiting task is resumed from the op's completion; a read whose
+ * answer is buffered already is one native call. `write` never blocks: the
+ * writes of one loop turn are staged and leave in one send before the loop
+ * polls or parks; what the kernel does not take is copied into a native
+ * queue that an op drains; `flush` waits for both. `tcp.ts`,
  * `pipe.ts` and `tty.ts` open streams; `server.ts` accepts them.
  *
  * @module
@@ -27,6 +29,8 @@ export const DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024;
 export const MAX_BUFFER_SIZE_LIMIT = 0x7fffffff;
 /** Coalesced writes leave at once once this many bytes are staged. */
 const COALESCE_MAX = 64 * 1024;
+/** Writes of this many bytes or more are not staged (after what is). */
+const COALESCE_DIRECT_MIN = 16 * 1024;
 /** The longest `readUntil` delimiter, in bytes. */
 export const DELIMITER_SIZE_MAX = 64 * 1024;
 
@@ -371,14 +375,22 @@ export abstract class Stream implements Disposable {
     if (loop._inTurn) {
       if (typeof data === "string") {
         // Three bytes per UTF-16 unit at most.
-        if (data.length * 3 <= COALESCE_MAX - this.#outUsed) {
+        const most = data.length * 3;
+        if (
+          most < COALESCE_DIRECT_MIN && most <= COALESCE_MAX - this.#outUsed
+        ) {
           const out = this.#outBuffer(data.length * 3);
           this.#outUsed += encoder.encodeInto(data, out.subarray(this.#outUsed))
             .written;
           return this.#staged(loop);
         }
       } else if (data instanceof Uint8Array) {
-        if (data.length <= COALESCE_MAX - this.#outUsed) {
+        // Large writes go out as they are (a copy would cost more than the
+        // system call it saves).
+        if (
+          data.length < COALESCE_DIRECT_MIN &&
+          data.length <= COALESCE_MAX - this.#outUsed
+        ) {
           this.#outBuffer(data.length).set(data, this.#outUsed);
           this.#outUsed += data.length;
           return this.#staged(loop);

@@ -21,7 +21,6 @@ import {
   bothModes,
   bytes,
   echoLines,
-  isClosedError,
   scenario,
   serveUntilClosed,
   text,

@@ -13,7 +13,6 @@ import {
   bothModes,
   bytes,
   echoLines,
-  isClosedError,
   scenario,
   serveUntilClosed,
   startEchoServer,

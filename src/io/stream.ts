@@ -403,7 +403,8 @@ export abstract class Stream implements Disposable {
   }
 
   /**
-   * Blocks until every byte written so far went to the kernel.
+   * Blocks until every byte written so far went to the kernel: this turn's
+   * staged writes are sent now, then it waits for the native queue.
    *
    * @throws {StreamError} `EBADF` when closed (also when closed while
    *   waiting), `ENOTCONN` on a client never connected, or the error that

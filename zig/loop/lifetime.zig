@@ -12,6 +12,7 @@ const builtin = @import("builtin");
 const errors = @import("errors.zig");
 
 const is_windows = builtin.os.tag == .windows;
+const is_darwin = builtin.os.tag.isDarwin();
 
 var pinned = std.atomic.Value(bool).init(false);
 
@@ -29,7 +30,11 @@ pub fn isPinned() bool {
 }
 
 /// Runs `hook` on each registered thread as it exits (not on the main thread at process exit
-/// on POSIX: exit() runs no key destructors; nothing needs giving back then).
+/// on POSIX: exit() runs no key destructors; nothing needs giving back then). The hook runs
+/// while the thread's thread-locals still hold: on Linux key destructors run before the TLS
+/// blocks are freed; on macOS dyld frees thread-local storage in a key destructor of its own,
+/// created before ours, so the hook is a thread-local terminator (`_tlv_atexit`) there, which
+/// runs first; on Windows fiber-local callbacks run before the thread's TLS is torn down.
 pub fn ThreadExit(comptime hook: fn () void) type {
     return struct {
         threadlocal var registered: bool = false;
@@ -39,14 +44,19 @@ pub fn ThreadExit(comptime hook: fn () void) type {
         const key_none: u8 = 0;
         const key_creating: u8 = 1;
         const key_ready: u8 = 2;
-        const Key = if (is_windows) u32 else std.c.pthread_key_t;
+        const Key = if (is_windows) u32 else if (is_darwin) void else std.c.pthread_key_t;
 
         /// Makes `hook` run when the calling thread exits; once per thread however often called.
         pub fn register() errors.Error!void {
             if (registered) return;
-            try ensureKey();
             // Any non-null value: the destructor runs only for threads that set one.
             const marker: *anyopaque = @ptrCast(&registered);
+            if (is_darwin) {
+                darwin._tlv_atexit(&terminator, marker);
+                registered = true;
+                return;
+            }
+            try ensureKey();
             if (is_windows) {
                 if (windows.FlsSetValue(key, marker) == 0) return error.OutOfMemory;
             } else {
@@ -91,6 +101,11 @@ pub fn ThreadExit(comptime hook: fn () void) type {
             }
         }
 
+        fn terminator(value: ?*anyopaque) callconv(.c) void {
+            _ = value;
+            run();
+        }
+
         fn destructor(value: *anyopaque) callconv(.c) void {
             _ = value;
             run();
@@ -107,6 +122,10 @@ pub fn ThreadExit(comptime hook: fn () void) type {
         }
     };
 }
+
+const darwin = struct {
+    extern "c" fn _tlv_atexit(function: *const fn (?*anyopaque) callconv(.c) void, object: ?*anyopaque) void;
+};
 
 const posix = struct {
     /// glibc's and macOS's Dl_info.

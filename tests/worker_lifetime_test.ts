@@ -26,7 +26,7 @@ async function runFixture(
       stdout: "piped",
       stderr: "piped",
       // A Worker that cannot end keeps the process alive: fail, not hang.
-      signal: AbortSignal.timeout(120_000),
+      signal: AbortSignal.timeout(300_000),
     },
   ).output();
   return {

@@ -837,6 +837,51 @@ bothModes(
   { ignore: Deno.build.os !== "linux" },
 );
 
+// Endpoints left without close(): fixtures/udp_leak_scenarios.ts runs in a
+// child Deno with --expose-gc, forces collections and counts descriptors.
+const leakResults: Promise<Record<string, string[]>> | null =
+  Deno.build.os !== "linux" ? null : (async () => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-all",
+        "--v8-flags=--expose-gc",
+        new URL("./fixtures/udp_leak_scenarios.ts", import.meta.url).href,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, `udp_leak_scenarios.ts failed:\n${stderr}`);
+    const stdout = new TextDecoder().decode(output.stdout);
+    return JSON.parse(stdout.trim().split("\n").at(-1)!);
+  })();
+
+function leakScenario(name: string, description: string): void {
+  Deno.test({
+    name: description,
+    ignore: leakResults === null,
+    async fn() {
+      const failures = (await leakResults!)[name];
+      assert.ok(failures !== undefined, `scenario ${name} did not run`);
+      assert.deepEqual(failures, []);
+    },
+  });
+}
+
+leakScenario(
+  "droppedEndpointsGiveTheirSocketsBackWhenCollected",
+  "endpoints dropped without close() give their sockets back when collected",
+);
+leakScenario(
+  "destroyingTheLoopClosesTheSocketsOfItsEndpoints",
+  "loop.destroy() closes the sockets of its endpoints; later use is EBADF, close() still works",
+);
+leakScenario(
+  "endpointsOfADestroyedLoopDroppedLaterAreCollectedQuietly",
+  "endpoints of a destroyed loop, collected later, disturb no other endpoint",
+);
+
 bothModes(
   "run() ends when endpoints are idle; a pending receive keeps it going",
   function* (loop) {

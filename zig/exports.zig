@@ -71,12 +71,13 @@ export fn eg_loop_new(ring_capacity: u32) i32 {
     return @intCast(handle);
 }
 
-/// Destroys a loop: cancels its ops, stops its watches, frees its ring. A park in progress on
-/// another thread is woken and waited for first.
+/// Destroys a loop: closes the sockets of its UDP endpoints, cancels its ops, stops its
+/// watches, frees its ring. A park in progress on another thread is woken and waited for first.
 export fn eg_loop_close(handle: u32) i32 {
     const hub = loops.retire(handle) catch |err| return fail(err);
     hub.loop.wake() catch {};
     if (!loops.awaitForeign(handle)) return fail(error.Busy); // leaked, never freed under a user
+    udp.closeLoop(handle, hub) catch {};
     hub.destroy();
     return 0;
 }
@@ -449,10 +450,11 @@ export fn eg_udp_multicast_interface(handle: u32, interface: ?[*]const u8) i32 {
 }
 
 /// Closes an endpoint: one last nonblocking try for queued datagrams, its ops complete with
-/// ECANCELED, its ring is freed. Works after the endpoint's loop was closed.
+/// ECANCELED, its ring is freed. Works after the endpoint's loop was closed (which closed its
+/// socket already: this frees the rest).
 export fn eg_udp_close(handle: u32) i32 {
-    const endpoint = udp.get(handle) catch |err| return fail(err);
-    const hub = udpHub(endpoint) catch null;
+    const loop = udp.loopOf(handle) catch |err| return fail(err);
+    const hub = loops.get(loop) catch null;
     udp.close(handle, hub) catch |err| return fail(err);
     return 0;
 }

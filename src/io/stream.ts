@@ -14,6 +14,7 @@ import { Fiber } from "../fiber.ts";
 import { describe, type EventLoop } from "../loop.ts";
 import { WaitQueue } from "../sync/wait_queue.ts";
 import * as native from "../native/stream_native.ts";
+import { closeOnCollect, forgetOnCollect } from "../native/finalizer.ts";
 import {
   errorFor,
   errorFromResult,
@@ -44,11 +45,6 @@ const CLOSED = 3;
 
 const fiberSwitch = Fiber.prototype.switch;
 const encoder = new TextEncoder();
-
-/** Streams dropped without close() give their descriptor back. */
-const leaked = new FinalizationRegistry<number>((handle) => {
-  native.streamClose(handle);
-});
 
 /**
  * @internal One native op a task waits for: registers the op's token with
@@ -377,7 +373,7 @@ export abstract class Stream implements Disposable {
     this.#state = CLOSED;
     this.#early = [];
     if (this.#handle !== 0) {
-      leaked.unregister(this);
+      forgetOnCollect(this);
       native.streamClose(this.#handle);
     }
     this.#waiters.notifyAll();
@@ -414,7 +410,7 @@ export abstract class Stream implements Disposable {
     this.#loop = loop;
     this.#handle = handle;
     this.#state = open ? OPEN : IDLE;
-    leaked.register(this, handle, this);
+    closeOnCollect(this, handle, native.streamClose);
   }
 
   /**

@@ -9,6 +9,7 @@
  */
 
 import { openLibrary } from "./library.ts";
+import { closeOnCollect, forgetOnCollect } from "./finalizer.ts";
 import { ERROR_NAMES, NativeError } from "./errors.ts";
 import type { NativeLoop } from "./native_loop.ts";
 import type { NativeLibrary } from "./symbols.ts";
@@ -185,10 +186,16 @@ function formatHost(
   return `${left}::${right}${zone}`;
 }
 
+/** Closes the endpoint `handle` (the finalizer of dropped endpoints). */
+function closeHandle(handle: number): number {
+  return openLibrary().symbols.eg_udp_close(handle);
+}
+
 /**
  * One native UDP endpoint (a socket of one family on one loop). Owned by
- * the loop's thread; every call after {@linkcode NativeUdpEndpoint.close}
- * returns EBADF.
+ * the loop's thread; every call after {@linkcode NativeUdpEndpoint.close},
+ * or after its loop was closed (which closes the socket), returns EBADF.
+ * One dropped without `close()` is closed when collected.
  *
  * @example
  * ```ts ignore
@@ -244,6 +251,9 @@ export class NativeUdpEndpoint {
     if (handle < 0) throw NativeError.from(handle, "create a UDP socket");
     this.#handle = handle;
     this.family = family;
+    // Dropped without close(), the endpoint gives its socket back when
+    // collected (its loop's close already closed the socket, if it ran).
+    closeOnCollect(this, handle, closeHandle);
   }
 
   /** Binds to an address record; `flags` are the `BIND_*` bits. */
@@ -473,6 +483,7 @@ export class NativeUdpEndpoint {
     this.#closed = true;
     this.#words = null;
     this.#bytes = null;
+    forgetOnCollect(this);
     return this.#lib.symbols.eg_udp_close(this.#handle);
   }
 

@@ -105,15 +105,38 @@ const Table = struct {
         return error.TooManyOpenFiles;
     }
 
+    /// The endpoint, for its owner thread, while its socket is open.
     fn get(self: *Table, handle: u32) Error!*Endpoint {
+        const endpoint = try self.lookup(handle);
+        if (endpoint.detached) return error.BadDescriptor;
+        return endpoint;
+    }
+
+    /// The endpoint, for its owner thread, even when its loop closed its socket.
+    fn lookup(self: *Table, handle: u32) Error!*Endpoint {
         const slot = try self.slotFor(handle);
         if (slot.owner != handles.currentThread()) return error.WrongThread;
         return slot.endpoint.?;
     }
 
+    /// The next live endpoint of loop `loop_handle` whose socket is open, searching slots
+    /// from `start`; its index goes to `index`.
+    fn nextOfLoop(self: *Table, loop_handle: u32, start: usize, index: *usize) Error!?*Endpoint {
+        self.lock.lock() catch return error.Busy;
+        defer self.lock.unlock();
+        for (self.slots[start..], start..) |*slot, i| {
+            if (slot.generation.load(.acquire) & 1 == 0) continue;
+            const endpoint = slot.endpoint.?;
+            if (endpoint.loop_handle != loop_handle or endpoint.detached) continue;
+            index.* = i;
+            return endpoint;
+        }
+        return null;
+    }
+
     /// Invalidates the handle and returns its endpoint (owner thread only).
     fn retire(self: *Table, handle: u32) Error!*Endpoint {
-        const endpoint = try self.get(handle);
+        const endpoint = try self.lookup(handle);
         self.lock.lock() catch return error.Busy;
         defer self.lock.unlock();
         const slot = &self.slots[handle & (endpoints_max - 1)];
@@ -146,10 +169,29 @@ pub fn open(gpa: std.mem.Allocator, loop_handle: u32, family: u16, options: Opti
     return endpoint.handle;
 }
 
-/// Invalidates the handle, then closes the endpoint (see Endpoint.destroy).
+/// Invalidates the handle, then closes the endpoint (see Endpoint.destroy). Works on an
+/// endpoint whose loop closed its socket (closeLoop): that frees what is left.
 pub fn close(handle: u32, hub: ?*Hub) Error!void {
     const endpoint = try endpoints.retire(handle);
     endpoint.destroy(hub);
+}
+
+/// The handle of the loop an endpoint was opened on (also once that loop closed its socket).
+pub fn loopOf(handle: u32) Error!u32 {
+    return (try endpoints.lookup(handle)).loop_handle;
+}
+
+/// Closes the sockets of every endpoint opened on loop `loop_handle` (the loop is closing;
+/// `hub` is its hub): queued datagrams get one last nonblocking try, their ops end with
+/// ECANCELED, and every later call on those handles but eg_udp_close fails with EBADF. The
+/// handles and receive rings stay until eg_udp_close (JS may still map a ring), so an
+/// endpoint dropped without close() holds memory until its finalizer runs, never a socket.
+pub fn closeLoop(loop_handle: u32, hub: ?*Hub) Error!void {
+    var index: usize = 0;
+    while (try endpoints.nextOfLoop(loop_handle, index, &index)) |endpoint| {
+        endpoint.detach(hub);
+        index += 1;
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -442,6 +484,8 @@ pub const Endpoint = struct {
     scratch: if (socket.has_batches) ?*SendScratch else void,
     receive_op_live: bool = false,
     send_op_live: bool = false,
+    /// The loop closed the socket (closeLoop); only close() is left to do.
+    detached: bool = false,
 
     fn create(gpa: std.mem.Allocator, loop_handle: u32, family: u16, options: Options) Error!*Endpoint {
         try options.validate();
@@ -463,15 +507,24 @@ pub const Endpoint = struct {
     /// Makes one last nonblocking attempt to send what is queued, wakes the endpoint's ops
     /// (they find the handle retired and end with ECANCELED), closes the socket, frees all.
     fn destroy(endpoint: *Endpoint, hub: ?*Hub) void {
-        if (endpoint.queue.len() > 0) _ = endpoint.drainQueue(endpoint.queue.len());
-        if (hub) |live| live.cancelFd(endpoint.fd) catch {};
-        socket.close(endpoint.fd);
+        endpoint.detach(hub);
         if (endpoint.ring) |ring| ring.destroy(endpoint.gpa);
         endpoint.queue.deinit(endpoint.gpa);
         if (socket.has_batches) {
             if (endpoint.scratch) |scratch| endpoint.gpa.destroy(scratch);
         }
         endpoint.gpa.destroy(endpoint);
+    }
+
+    /// Closes the socket (once): one last nonblocking try for what is queued, then the ops
+    /// waiting on it are woken and find the endpoint gone (they end with ECANCELED).
+    fn detach(endpoint: *Endpoint, hub: ?*Hub) void {
+        if (endpoint.detached) return;
+        if (endpoint.queue.len() > 0) _ = endpoint.drainQueue(endpoint.queue.len());
+        endpoint.queue.dropFront(endpoint.gpa, endpoint.queue.len());
+        endpoint.detached = true;
+        if (hub) |live| live.cancelFd(endpoint.fd) catch {};
+        socket.close(endpoint.fd);
     }
 
     pub fn bind(endpoint: *Endpoint, address: *const Address, flags: u32) Error!void {
@@ -1103,6 +1156,54 @@ test "send errors: too big, wrong family, a full queue; an unreachable port harm
     const chunk: [40000]u8 = @splat(1);
     _ = try sender.enqueueForTest(&chunk, &pair.target);
     try testing.expectError(error.NoBufferSpace, sender.enqueueForTest(&chunk, &pair.target));
+}
+
+test "closing a loop closes its endpoints' sockets and ends their ops; close() frees the rest" {
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    const loopback = try parseAddress("127.0.0.1", 0);
+    // Two endpoints on loop 7 (one waiting in a receive op, one with a queued datagram) and
+    // one on loop 8.
+    const waiting = try open(testing.allocator, 7, Address.ip4, .{ .receive_batch = 4, .receive_size = 64 });
+    const queued = try open(testing.allocator, 7, Address.ip4, .{});
+    const other = try open(testing.allocator, 8, Address.ip4, .{ .receive_batch = 4, .receive_size = 64 });
+    defer close(other, hub) catch unreachable;
+    for ([_]u32{ waiting, queued, other }) |handle| try (try get(handle)).bind(&loopback, 0);
+    const target = try (try get(other)).sockname();
+    _ = try (try get(waiting)).receiveRing();
+    try testing.expectEqual(@as(u32, 0), try (try get(waiting)).receive(hub, 3));
+    try testing.expectEqual(SendStatus.queued_start, try (try get(queued)).enqueueForTest("last", &target));
+    const fds = [_]Fd{ (try get(waiting)).fd, (try get(queued)).fd };
+    try testing.expectEqual(@as(u32, 1), hub.opsLive());
+
+    try closeLoop(7, hub);
+    try testing.expectEqual(@as(u32, 0), hub.opsLive());
+    var out: [4]loop_module.Record = undefined;
+    try testing.expectEqual(@as(u32, 1), drain(hub, &out));
+    try testing.expectEqual(@as(u32, 3), out[0].token);
+    try testing.expectEqual(errors.negative(error.Canceled), out[0].result);
+    if (builtin.os.tag != .windows) {
+        for (fds) |fd| try testing.expect(std.c.fcntl(fd, std.c.F.GETFD) < 0);
+    }
+    // Every call but close fails; the ring's memory is still there for JS.
+    try testing.expectError(error.BadDescriptor, get(waiting));
+    try testing.expectError(error.BadDescriptor, get(queued));
+    try testing.expectEqual(@as(u32, 7), try loopOf(waiting));
+    try closeLoop(7, hub);
+    try close(waiting, null);
+    try close(queued, null);
+    try testing.expectError(error.BadDescriptor, loopOf(waiting));
+
+    // The other loop's endpoint is untouched and got the queued datagram's last try.
+    const receiver = try get(other);
+    _ = try receiver.receiveRing();
+    var count: u32 = 0;
+    var rounds: u32 = 0;
+    while (count == 0 and rounds < 1000) : (rounds += 1) {
+        count = receiver.ring.?.fill(receiver.fd) catch 0;
+    }
+    try testing.expectEqual(@as(u32, 1), count);
+    try testing.expectEqualStrings("last", take(receiver).bytes);
 }
 
 test "the handle table rejects stale, forged and foreign handles" {

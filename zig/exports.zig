@@ -394,6 +394,28 @@ export fn eg_udp_send(handle: u32, data: ?[*]const u8, length: u32, address: ?[*
     return @backingInt(status);
 }
 
+/// Queues a copy of a datagram to leave with the next eg_udp_send_queued (JS calls it at the
+/// end of the loop turn); fails at once where eg_udp_send would (size, address). Returns
+/// udp.SendStatus (1: the send op will take it; else nothing is started) or -code.
+export fn eg_udp_stage(handle: u32, data: ?[*]const u8, length: u32, address: ?[*]const u8) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    const bytes = udpBytes(data, length) catch |err| return fail(err);
+    const target = readUdpAddress(address) catch |err| return fail(err);
+    const status = endpoint.stage(bytes, &target) catch |err| return fail(err);
+    return @backingInt(status);
+}
+
+/// Sends the queued datagrams without waiting (sendmmsg; runs of one size to one address as
+/// one segmented message where the kernel can). Returns 0 when all went, 1 when the send op
+/// drains them, 2 when the kernel is full (start the op: eg_udp_flush_start), or -code of
+/// the first datagram refused for good (it was dropped; the others went or wait).
+export fn eg_udp_send_queued(handle: u32) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    const result = endpoint.sendQueued();
+    if (result.failure) |err| return fail(err);
+    return @backingInt(result.status);
+}
+
 /// Sends `count` datagrams packed in data[0..data_length] (sizes in lengths[0..count]) to one
 /// address, with sendmmsg where there is one. A datagram that fails for good is dropped, the
 /// rest still go; the first such failure is returned as -code.

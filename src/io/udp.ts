@@ -114,6 +114,8 @@ const DEFAULT_MAX_QUEUED_BYTES = 16 << 20;
 const MIN_MAX_QUEUED_BYTES = 65536;
 
 const ECANCELED = code("ECANCELED");
+// Staged datagrams that make send() send them at once, turn or not.
+const STAGED_MAX = 1024;
 
 /**
  * A UDP endpoint. `bind()` it to receive, or just `send()`: the first send
@@ -170,6 +172,17 @@ export class UDPEndpoint implements Disposable {
   // Send ops whose completion has not been handled yet: flush() waits for
   // them too, so that a failure they report is not missed.
   #sendOpsLive = 0;
+  // A send went out in this turn of the running loop: later ones are
+  // staged natively until #turnEnd runs (queued behind this turn's work).
+  #batching = false;
+  #staged = 0;
+  #turnEnd: Runnable = {
+    _fire: () => {
+      this.#batching = false;
+      if (this.#staged > 0) this.#sendStaged();
+      return undefined;
+    },
+  };
 
   /**
    * Creates an unbound endpoint; the socket is made by `bind()` or the
@@ -277,7 +290,22 @@ export class UDPEndpoint implements Disposable {
       : checkedBytes(data, "send()");
     const record = addressRecord(address, "send()");
     const native = this.#native ?? this.#bindImplicitly(record);
-    const status = native.send(bytes, record);
+    let status: number;
+    if (this.#batching) {
+      // Not the turn's first: it leaves with the others at the turn's end.
+      status = native.stage(bytes, record);
+      if (status >= 0) {
+        if (++this.#staged >= STAGED_MAX) this.#sendStaged();
+        return;
+      }
+    } else {
+      status = native.send(bytes, record);
+      const loop = this.#loop!;
+      if (status >= 0 && loop.running && loop._acceptsCallbacks()) {
+        this.#batching = true;
+        loop._enqueue(this.#turnEnd);
+      }
+    }
     if (status === SEND_SENT || status === SEND_QUEUED) return;
     if (status === SEND_QUEUED_START) return this.#startSendOp("send()");
     throw failure(
@@ -739,6 +767,24 @@ export class UDPEndpoint implements Disposable {
     // Datagrams after the failed one were sent or queued: keep them going.
     this.#startSendOp(what);
     throw failure(status, what, sendDetail(status, native));
+  }
+
+  /** Sends the staged datagrams (sendmmsg, segmented runs) without waiting. */
+  #sendStaged(): void {
+    this.#staged = 0;
+    if (this.#closed) return;
+    const status = this.#native!.sendQueued();
+    if (status === SEND_SENT || status === SEND_QUEUED) return;
+    if (status !== SEND_QUEUED_START && !this.#closed) {
+      this.#sendError ??= failure(
+        status,
+        `sending datagrams queued by send() from ${
+          describeAddress(this.#sockname!)
+        }`,
+      );
+    }
+    // The kernel is full, or datagrams after the failed one may wait.
+    this.#startSendOp("send()");
   }
 
   #startSendOp(what: string): void {

@@ -411,6 +411,30 @@ export class NativeUdpEndpoint {
   }
 
   /**
+   * Queues a copy of one datagram to leave with the next `sendQueued()`,
+   * after the checks `send` makes at once (size, address); a `SEND_*`
+   * result (nothing to start either way) or a negative code.
+   */
+  stage(data: Uint8Array, address: Uint8Array): number {
+    return this.#lib.symbols.eg_udp_stage(
+      this.#handle,
+      data,
+      data.length,
+      address,
+    );
+  }
+
+  /**
+   * Sends the queued datagrams without waiting: `SEND_SENT` when all went,
+   * `SEND_QUEUED` when the send op drains them, `SEND_QUEUED_START` when the
+   * kernel is full (start the op), or the negative code of the first
+   * datagram refused for good (dropped; the others went or wait).
+   */
+  sendQueued(): number {
+    return this.#lib.symbols.eg_udp_send_queued(this.#handle);
+  }
+
+  /**
    * Sends `count` datagrams packed in `data` to one address, in order;
    * `lengths` holds their sizes as native-endian u32s (the bytes of a
    * `Uint32Array`). Returns a `SEND_*` result, or the first failure (its

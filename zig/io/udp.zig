@@ -408,9 +408,13 @@ const SendQueue = struct {
         return queue.items.items[queue.head..];
     }
 
+    /// What an empty datagram's copy points at: an allocator's empty slice has an address
+    /// the kernel refuses (EFAULT) even for zero bytes.
+    var empty_payload: [1]u8 = .{0};
+
     fn push(queue: *SendQueue, gpa: std.mem.Allocator, name: *const Name, bytes: []const u8) Error!void {
-        const copy = try gpa.dupe(u8, bytes);
-        errdefer gpa.free(copy);
+        const copy = if (bytes.len == 0) empty_payload[0..0] else try gpa.dupe(u8, bytes);
+        errdefer if (copy.len > 0) gpa.free(copy);
         try queue.items.append(gpa, .{ .name = name.*, .data = copy });
         queue.bytes += bytes.len;
     }
@@ -420,7 +424,7 @@ const SendQueue = struct {
         assert(n <= queue.len());
         for (queue.pending()[0..n]) |item| {
             queue.bytes -= item.data.len;
-            gpa.free(item.data);
+            if (item.data.len > 0) gpa.free(item.data);
         }
         queue.head += n;
         if (queue.head == queue.items.items.len) {
@@ -441,11 +445,68 @@ const SendQueue = struct {
     }
 };
 
-/// Scratch headers for sendmmsg (Linux only), allocated with the first batch send.
+/// Scratch for one sendmmsg call (Linux only), allocated with the first batch send: up to
+/// send_batch_max datagrams (vectors and names), grouped into messages.
 const SendScratch = struct {
     headers: [send_batch_max]socket.MessageHeader,
     vectors: [send_batch_max]socket.IoVector,
+    names: [send_batch_max]*const Name,
+    controls: [send_batch_max]socket.SegmentControl,
+    /// The datagrams of each message: a run of `count` vectors from `first`.
+    spans: [send_batch_max]Span,
+
+    const Span = struct { first: u32, count: u32 };
+
+    /// Prepares the messages for datagrams [first, count): one per datagram, or with
+    /// `segmenting` one per run of datagrams to one address that the kernel can cut apart
+    /// (all of one size but the last, which may be shorter). Returns the message count.
+    fn group(scratch: *SendScratch, first: usize, count: usize, segmenting: bool) usize {
+        comptime assert(socket.has_batches);
+        var messages: usize = 0;
+        var i = first;
+        while (i < count) : (messages += 1) {
+            const size = scratch.vectors[i].len;
+            var run: usize = 1;
+            if (segmenting and size > 0) {
+                var total = size;
+                while (i + run < count and run < socket.segments_max) {
+                    const next = scratch.vectors[i + run].len;
+                    if (next == 0 or next > size or total + next > socket.segmented_bytes_max) break;
+                    if (!sameName(scratch.names[i], scratch.names[i + run])) break;
+                    total += next;
+                    run += 1;
+                    // A shorter datagram can only end a run.
+                    if (next < size) break;
+                }
+            }
+            const message = &scratch.headers[messages];
+            message.* = .{ .hdr = std.mem.zeroes(@TypeOf(message.hdr)), .len = 0 };
+            message.hdr.name = @constCast(&scratch.names[i].storage.any);
+            message.hdr.namelen = scratch.names[i].len;
+            message.hdr.iov = @ptrCast(&scratch.vectors[i]);
+            message.hdr.iovlen = run;
+            if (run > 1) {
+                scratch.controls[messages] = .{ .segment = @intCast(size) };
+                message.hdr.control = &scratch.controls[messages];
+                message.hdr.controllen = @sizeOf(socket.SegmentControl);
+            }
+            scratch.spans[messages] = .{ .first = @intCast(i), .count = @intCast(run) };
+            i += run;
+        }
+        return messages;
+    }
 };
+
+/// Segmented sends that the kernel refused (a device without checksum offload, a path MTU
+/// below the datagram size) before the endpoint stops trying.
+const segment_failures_max = 8;
+
+fn sameName(a: *const Name, b: *const Name) bool {
+    if (a == b) return true;
+    if (a.len != b.len) return false;
+    const size: usize = @min(a.len, @sizeOf(@TypeOf(a.storage)));
+    return std.mem.eql(u8, std.mem.asBytes(&a.storage)[0..size], std.mem.asBytes(&b.storage)[0..size]);
+}
 
 const SendProgress = struct {
     sent: u32 = 0,
@@ -458,6 +519,15 @@ const SendProgress = struct {
         if (progress.first_failure == null) progress.first_failure = err;
     }
 };
+
+/// The largest datagram to `name` the kernel takes: 65507 bytes over IPv4 (IPv4-mapped IPv6
+/// addresses too), 65527 over IPv6.
+fn sizeMax(name: *const Name) usize {
+    if (name.storage.any.family == socket.af_inet) return socket.datagram_size_max_ip4;
+    const mapped_prefix = [12]u8{ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    if (std.mem.eql(u8, name.storage.v6.addr[0..12], &mapped_prefix)) return socket.datagram_size_max_ip4;
+    return socket.datagram_size_max;
+}
 
 /// Errors that concern only the kernel's buffers: the datagram waits and is retried.
 fn isTransient(err: Error) bool {
@@ -484,6 +554,8 @@ pub const Endpoint = struct {
     scratch: if (socket.has_batches) ?*SendScratch else void,
     receive_op_live: bool = false,
     send_op_live: bool = false,
+    /// Segmented sends the kernel refused (see segment_failures_max).
+    segment_failures: u32 = 0,
     /// The loop closed the socket (closeLoop); only close() is left to do.
     detached: bool = false,
 
@@ -641,6 +713,26 @@ pub const Endpoint = struct {
         return .{ .status = status, .failure = progress.first_failure };
     }
 
+    /// Queues a copy of a datagram to leave with the next sendQueued (JS calls it at the end
+    /// of the loop turn, so that a turn's datagrams leave in one sendmmsg), after the checks
+    /// that would fail a send at once: a bad address, a datagram too big for its family.
+    pub fn stage(endpoint: *Endpoint, bytes: []const u8, address: *const Address) Error!SendStatus {
+        const name = try endpoint.nameFor(address);
+        if (bytes.len > sizeMax(&name)) return error.MessageTooBig;
+        return endpoint.enqueue(&name, bytes);
+    }
+
+    /// Sends what is queued without waiting, unless the send op is draining it already.
+    /// `status` says what is left: sent (nothing), queued (the op runs) or queued_start (the
+    /// kernel is full: start the op); `failure` is the first datagram refused for good.
+    pub fn sendQueued(endpoint: *Endpoint) ManyResult {
+        if (endpoint.send_op_live) return .{ .status = .queued, .failure = null };
+        if (endpoint.queue.len() == 0) return .{ .status = .sent, .failure = null };
+        const progress = endpoint.drainQueue(endpoint.queue.len());
+        const status: SendStatus = if (endpoint.queue.len() == 0) .sent else .queued_start;
+        return .{ .status = status, .failure = progress.first_failure };
+    }
+
     /// Queues a copy of a datagram as if the kernel's buffer were full (tests use it to run
     /// the drain path on demand; loopback never pushes back).
     pub fn enqueueForTest(endpoint: *Endpoint, bytes: []const u8, address: *const Address) Error!SendStatus {
@@ -737,35 +829,40 @@ pub const Endpoint = struct {
         var offset: usize = 0;
         for (lengths, 0..) |length, i| {
             scratch.vectors[i] = .{ .base = @constCast(data[offset..].ptr), .len = length };
+            scratch.names[i] = name;
             offset += length;
         }
-        return endpoint.sendPrepared(scratch, lengths.len, name, progress);
+        return endpoint.sendPrepared(scratch, lengths.len, progress);
     }
 
-    /// Sends scratch's first `count` vectors, to `name` or (null) to each queued item's own
-    /// address; returns how many were dealt with.
-    fn sendPrepared(endpoint: *Endpoint, scratch: *SendScratch, count: usize, name: ?*const Name, progress: *SendProgress) usize {
+    /// Sends scratch's first `count` datagrams (vectors and names) in order with sendmmsg;
+    /// returns how many were dealt with. A run of datagrams of one size to one address
+    /// leaves as one segmented message where the kernel can (UDP GSO), so that it costs
+    /// about one datagram's trip through the network stack.
+    fn sendPrepared(endpoint: *Endpoint, scratch: *SendScratch, count: usize, progress: *SendProgress) usize {
         comptime assert(socket.has_batches);
+        var segmenting = endpoint.segment_failures < segment_failures_max and socket.hasSegmentation(endpoint.fd);
         var done: usize = 0;
         var attempt: u32 = 0;
         while (done < count and attempt < retries_max) : (attempt += 1) {
-            for (scratch.headers[done..count], scratch.vectors[done..count], done..) |*message, *vector, i| {
-                const target = name orelse &endpoint.queue.pending()[i].name;
-                message.* = .{ .hdr = std.mem.zeroes(@TypeOf(message.hdr)), .len = 0 };
-                message.hdr.name = @constCast(&target.storage.any);
-                message.hdr.namelen = target.len;
-                message.hdr.iov = @ptrCast(vector);
-                message.hdr.iovlen = 1;
-            }
+            const messages = scratch.group(done, count, segmenting);
             var failure: ?Error = null;
-            const sent = socket.sendBatch(endpoint.fd, scratch.headers[done..count], &failure);
-            done += sent;
-            progress.sent += sent;
+            const sent = socket.sendBatch(endpoint.fd, scratch.headers[0..messages], &failure);
+            for (scratch.spans[0..sent]) |span| {
+                done += span.count;
+                progress.sent += span.count;
+            }
             const err = failure orelse continue;
             if (isIcmpNotice(err)) continue;
             if (isTransient(err)) {
                 progress.blocked = true;
                 return done;
+            }
+            if (scratch.spans[sent].count > 1) {
+                // The kernel would not segment this run: its datagrams go one by one.
+                endpoint.segment_failures += 1;
+                segmenting = false;
+                continue;
             }
             // The datagram at `done` cannot be sent (too big, no route, not permitted).
             progress.noteFailure(err);
@@ -795,10 +892,11 @@ pub const Endpoint = struct {
                     progress.blocked = true;
                     break;
                 };
-                for (endpoint.queue.pending()[0..batch], 0..) |item, i| {
+                for (endpoint.queue.pending()[0..batch], 0..) |*item, i| {
                     scratch.vectors[i] = .{ .base = item.data.ptr, .len = item.data.len };
+                    scratch.names[i] = &item.name;
                 }
-                step = endpoint.sendPrepared(scratch, batch, null, &progress);
+                step = endpoint.sendPrepared(scratch, batch, &progress);
             } else {
                 while (step < batch and !progress.blocked) {
                     const item = endpoint.queue.pending()[step];

@@ -1231,6 +1231,155 @@ test "sendMany sends a packed batch in order; later sends queue behind queued on
     try testing.expectError(error.InvalidArgument, sender.sendMany(data[0..10], &lengths, &pair.target));
 }
 
+/// Receives `count` datagrams into `out` (copies), waiting up to a second.
+fn receiveAll(endpoint: *Endpoint, out: [][]u8, senders: []Address) !void {
+    var got: usize = 0;
+    var rounds: u32 = 0;
+    while (got < out.len and rounds < 1000) : (rounds += 1) {
+        const count = endpoint.ring.?.fill(endpoint.fd) catch |err| switch (err) {
+            error.WouldBlock => {
+                @import("../loop/test_support.zig").sleepMs(1);
+                continue;
+            },
+            else => return err,
+        };
+        for (0..count) |_| {
+            const taken = take(endpoint);
+            try testing.expectEqual(@as(u32, 0), taken.meta.flags);
+            out[got] = try testing.allocator.dupe(u8, taken.bytes);
+            senders[got] = taken.meta.sender;
+            got += 1;
+        }
+    }
+    try testing.expectEqual(out.len, got);
+}
+
+test "staged datagrams leave in one sendQueued with boundaries, order and sender kept" {
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    const pair = try Pair.init(Address.ip4, .{ .receive_batch = 256, .receive_size = 2048 });
+    defer pair.deinit(hub);
+    const loopback = try parseAddress("127.0.0.1", 0);
+    const second = try open(testing.allocator, 0, Address.ip4, .{ .receive_batch = 64, .receive_size = 2048 });
+    defer close(second, hub) catch unreachable;
+    const other = try get(second);
+    try other.bind(&loopback, 0);
+    _ = try other.receiveRing();
+    const other_target = try other.sockname();
+    const sender = try get(pair.sender);
+    const from = try sender.sockname();
+
+    // Runs of one size (some longer than a segmented message holds), a shorter datagram
+    // ending a run, empty datagrams, and a second destination in between.
+    var sizes: [200]u32 = undefined;
+    for (&sizes, 0..) |*size, i| {
+        size.* = if (i < 150) 64 else if (i < 160) 1400 else if (i == 160) 3 else if (i == 170) 0 else @intCast((i * 7) % 50);
+    }
+    var payload: [1400]u8 = undefined;
+    var to_other: usize = 0;
+    for (sizes, 0..) |size, i| {
+        @memset(payload[0..size], @intCast(i & 0xff));
+        const target = if (i % 50 == 49) &other_target else &pair.target;
+        if (i % 50 == 49) to_other += 1;
+        try testing.expectEqual(SendStatus.queued_start, try sender.stage(payload[0..size], target));
+    }
+    try testing.expectEqual(@as(u32, sizes.len), sender.queued());
+    const result = sender.sendQueued();
+    try testing.expectEqual(SendStatus.sent, result.status);
+    try testing.expect(result.failure == null);
+    try testing.expectEqual(@as(u32, 0), sender.queued());
+    try testing.expectEqual(@as(u32, 0), sender.segment_failures);
+
+    var first: [sizes.len - 4][]u8 = undefined;
+    var first_senders: [first.len]Address = undefined;
+    try receiveAll(try get(pair.receiver), &first, &first_senders);
+    defer for (first) |bytes| testing.allocator.free(bytes);
+    var seconds: [4][]u8 = undefined;
+    var second_senders: [4]Address = undefined;
+    try receiveAll(other, &seconds, &second_senders);
+    defer for (seconds) |bytes| testing.allocator.free(bytes);
+    var at_first: usize = 0;
+    var at_second: usize = 0;
+    for (sizes, 0..) |size, i| {
+        const bytes, const address = if (i % 50 == 49) blk: {
+            at_second += 1;
+            break :blk .{ seconds[at_second - 1], second_senders[at_second - 1] };
+        } else blk: {
+            at_first += 1;
+            break :blk .{ first[at_first - 1], first_senders[at_first - 1] };
+        };
+        try testing.expectEqual(@as(usize, size), bytes.len);
+        for (bytes) |byte| try testing.expectEqual(@as(u8, @intCast(i & 0xff)), byte);
+        try testing.expectEqual(from.port, address.port);
+    }
+    try testing.expectEqual(to_other, at_second);
+}
+
+test "a segmented run the kernel refuses goes datagram by datagram; each failure is counted" {
+    if (!socket.has_batches) return error.SkipZigTest;
+    const pair = try Pair.init(Address.ip4, .{ .receive_batch = 16, .receive_size = 64 });
+    defer pair.deinit(null);
+    const sender = try get(pair.sender);
+    if (!socket.hasSegmentation(sender.fd)) return error.SkipZigTest;
+    // Broadcast without SO_BROADCAST: the kernel refuses the run (EACCES), then each one.
+    const broadcast = try parseAddress("255.255.255.255", pair.target.port);
+    _ = try sender.stage("ok1", &pair.target);
+    for (0..3) |_| _ = try sender.stage("bad", &broadcast);
+    _ = try sender.stage("ok2", &pair.target);
+    _ = try sender.stage("ok3", &pair.target);
+    var progress = sender.drainQueue(sender.queue.len());
+    try testing.expectEqual(@as(u32, 3), progress.sent);
+    try testing.expectEqual(@as(u32, 3), progress.failed);
+    try testing.expectEqual(@as(?Error, error.AccessDenied), progress.first_failure);
+    try testing.expectEqual(@as(u32, 1), sender.segment_failures);
+    var got: [3][]u8 = undefined;
+    var senders: [3]Address = undefined;
+    try receiveAll(try get(pair.receiver), &got, &senders);
+    defer for (got) |bytes| testing.allocator.free(bytes);
+    try testing.expectEqualStrings("ok1", got[0]);
+    try testing.expectEqualStrings("ok2", got[1]);
+    try testing.expectEqualStrings("ok3", got[2]);
+    // After segment_failures_max refusals the endpoint stops trying to segment.
+    sender.segment_failures = segment_failures_max;
+    for (0..4) |_| _ = try sender.stage("x", &pair.target);
+    progress = sender.drainQueue(sender.queue.len());
+    try testing.expectEqual(@as(u32, 4), progress.sent);
+    try testing.expectEqual(segment_failures_max, sender.segment_failures);
+}
+
+test "stage refuses at once what the kernel would: 65507 bytes over IPv4, 65527 over IPv6" {
+    const pair = try Pair.init(Address.ip4, .{ .receive_batch = 2, .receive_size = 65536 });
+    defer pair.deinit(null);
+    const sender = try get(pair.sender);
+    const big = try testing.allocator.alloc(u8, socket.datagram_size_max_ip4 + 1);
+    defer testing.allocator.free(big);
+    @memset(big, 0x5a);
+    try testing.expectError(error.MessageTooBig, sender.stage(big, &pair.target));
+    try testing.expectError(error.AddressFamilyNotSupported, sender.stage(big[0..1], &(try parseAddress("::1", 9))));
+    // The largest IPv4 datagrams, two in a row (too big to share a segmented message).
+    _ = try sender.stage(big[0..socket.datagram_size_max_ip4], &pair.target);
+    _ = try sender.stage(big[0..socket.datagram_size_max_ip4], &pair.target);
+    const result = sender.sendQueued();
+    try testing.expectEqual(SendStatus.sent, result.status);
+    try testing.expect(result.failure == null);
+    var got: [2][]u8 = undefined;
+    var senders: [2]Address = undefined;
+    try receiveAll(try get(pair.receiver), &got, &senders);
+    defer for (got) |bytes| testing.allocator.free(bytes);
+    for (got) |bytes| try testing.expectEqual(@as(usize, socket.datagram_size_max_ip4), bytes.len);
+
+    if (!hasIp6()) return;
+    const v6 = try Pair.init(Address.ip6, .{ .receive_batch = 2, .receive_size = 65536 });
+    defer v6.deinit(null);
+    const sender6 = try get(v6.sender);
+    const bigger = try testing.allocator.alloc(u8, socket.datagram_size_max + 1);
+    defer testing.allocator.free(bigger);
+    try testing.expectError(error.MessageTooBig, sender6.stage(bigger, &v6.target));
+    try testing.expectError(error.MessageTooBig, sender6.stage(bigger[0 .. socket.datagram_size_max_ip4 + 1], &(try parseAddress("::ffff:127.0.0.1", 9))));
+    _ = try sender6.stage(bigger[0..socket.datagram_size_max], &v6.target);
+    try testing.expectEqual(SendStatus.sent, sender6.sendQueued().status);
+}
+
 test "send errors: too big, wrong family, a full queue; an unreachable port harms nothing" {
     const pair = try Pair.init(Address.ip4, .{ .queue_bytes_max = Options.queue_bytes_min });
     defer pair.deinit(null);

@@ -778,7 +778,7 @@ export class UDPEndpoint implements Disposable {
     if (status !== SEND_QUEUED_START && !this.#closed) {
       this.#sendError ??= failure(
         status,
-        `sending datagrams queued by send() from ${
+        `sending queued datagram(s) from ${
           describeAddress(this.#sockname!)
         }`,
       );

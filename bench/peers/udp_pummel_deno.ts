@@ -10,7 +10,10 @@
 //
 //   deno run --allow-net --unstable-net bench/peers/udp_pummel_deno.ts SECONDS SIZE
 //
-// Prints one JSON line: datagrams sent and received, seconds, received/s.
+// Prints one JSON line: datagrams sent and received, seconds, received/s,
+// and the process's CPU time (user + system, all threads) per datagram.
+
+import process from "node:process";
 
 const [secondsText = "2", sizeText = "64"] = Deno.args;
 const seconds = Number(secondsText);
@@ -49,6 +52,7 @@ const receiving = (async () => {
 
 let sent = 0;
 const start = performance.now();
+const cpuStart = process.cpuUsage();
 const deadline = start + seconds * 1000;
 let end = start;
 while (end < deadline) {
@@ -59,6 +63,7 @@ while (end < deadline) {
   end = performance.now();
 }
 const countedReceived = received;
+const cpu = process.cpuUsage(cpuStart);
 receiver.close();
 sender.close();
 await receiving;
@@ -68,4 +73,5 @@ console.log(JSON.stringify({
   received: countedReceived,
   seconds: elapsed,
   receivedPerSecond: countedReceived / elapsed,
+  cpuMicrosPerDatagram: (cpu.user + cpu.system) / countedReceived,
 }));

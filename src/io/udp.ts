@@ -390,7 +390,9 @@ export class UDPEndpoint implements Disposable {
 
   /**
    * Receives one datagram: `[bytes, sender]`. Blocks the calling task until
-   * one arrives.
+   * one arrives. The bytes are the caller's: a datagram under 4 KiB is a
+   * view of a shared 8 KiB buffer (as Node's small `Buffer`s are), so
+   * `bytes.slice()` one that is kept for long if memory matters.
    *
    * @throws {UDPError} `EMSGSIZE` for a datagram larger than `receiveSize`
    *   (it is dropped), `EINVAL` on an endpoint that is not bound, `EBADF`

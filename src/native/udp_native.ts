@@ -186,6 +186,36 @@ function formatHost(
   return `${left}::${right}${zone}`;
 }
 
+// Small datagrams are copied out of the ring into a shared pool, as Node's
+// Buffer.allocUnsafe does (same sizes): an ArrayBuffer per datagram costs
+// more than the datagram's whole trip through the kernel.
+const POOL_SIZE = 8192;
+const POOLED_MAX = POOL_SIZE >>> 1;
+let pool = new Uint8Array(POOL_SIZE);
+let poolUsed = 0;
+
+/**
+ * A copy of `source[start, start + length)`: a view of the shared pool for
+ * a small one (under 4 KiB; it keeps at most the 8 KiB pool alive), its own
+ * buffer otherwise.
+ */
+function copyOut(
+  source: Uint8Array,
+  start: number,
+  length: number,
+): Uint8Array<ArrayBuffer> {
+  if (length >= POOLED_MAX) return source.slice(start, start + length);
+  if (poolUsed + length > POOL_SIZE) {
+    pool = new Uint8Array(POOL_SIZE);
+    poolUsed = 0;
+  }
+  const at = poolUsed;
+  pool.set(source.subarray(start, start + length), at);
+  // Views start 8-byte aligned, so that a Float64Array over one works.
+  poolUsed = (at + length + 7) & ~7;
+  return pool.subarray(at, at + length);
+}
+
 /** Closes the endpoint `handle` (the finalizer of dropped endpoints). */
 function closeHandle(handle: number): number {
   return openLibrary().symbols.eg_udp_close(handle);
@@ -320,7 +350,9 @@ export class NativeUdpEndpoint {
 
   /**
    * Takes the next datagram out of the ring: a copy of its bytes and its
-   * sender. Needs `pending() > 0`.
+   * sender. Needs `pending() > 0`. A datagram under 4 KiB is a view of a
+   * shared 8 KiB buffer (as Node's small Buffers are), a larger one has its
+   * own buffer.
    */
   take(): [Uint8Array, SocketAddress] {
     const words = this.#words!;
@@ -330,7 +362,7 @@ export class NativeUdpEndpoint {
     const length = words[meta];
     const stored = length < this.#slotSize ? length : this.#slotSize;
     const start = this.#dataOffset + slot * this.#slotSize;
-    const data = this.#bytes!.slice(start, start + stored);
+    const data = copyOut(this.#bytes!, start, stored);
     const sender = this.#sender(words, meta);
     words[WORD_HEAD] = (head + 1) >>> 0;
     return [data, sender];

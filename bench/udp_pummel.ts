@@ -11,7 +11,8 @@
 //               at a time out of the ring recvmmsg fills
 //   batched     UDPEndpoint sendMany()/receiveMany() (sendmmsg/recvmmsg)
 //   C           bench/peers/udp_pummel.c built with `zig cc -O2`, plain
-//               (sendto/recvfrom) and batched (sendmmsg/recvmmsg)
+//               (sendto/recvfrom), batched (sendmmsg/recvmmsg) and GSO (each
+//               burst one segmented sendmsg, recvmmsg)
 //
 //   deno run -A --unstable-net bench/udp_pummel.ts [SECONDS] [ROUNDS]
 //
@@ -153,7 +154,7 @@ const names = [
   "evergreen runSync()",
   "evergreen batched run()",
   "evergreen batched runSync()",
-  ...(c === null ? [] : ["C plain", "C batched"]),
+  ...(c === null ? [] : ["C plain", "C batched", "C GSO"]),
 ];
 const results = new Map<string, number[]>(names.map((name) => [name, []]));
 const cpuResults = new Map<string, number[]>(names.map((name) => [name, []]));
@@ -169,6 +170,7 @@ for (let round = 0; round < ROUNDS; round++) {
     const args = [String(SECONDS), String(SIZE), String(BURST)];
     figures.push(["C plain", await runPeer(c, ["plain", ...args])]);
     figures.push(["C batched", await runPeer(c, ["batch", ...args])]);
+    figures.push(["C GSO", await runPeer(c, ["gso", ...args])]);
   }
   for (const [name, figure] of figures) {
     results.get(name)!.push(figure.receivedPerSecond);
@@ -207,6 +209,8 @@ const ratios: [string, string, string, number][] = [
 if (c !== null) {
   ratios.push(
     ["evergreen run()", "C plain", "evergreen run() / C plain", 0],
+    ["evergreen run()", "C GSO", "evergreen run() / C GSO", 0],
+    ["evergreen batched run()", "C GSO", "batched run() / C GSO", 0],
     ["evergreen batched run()", "C batched", "batched run() / C batched", 0.75],
     [
       "evergreen batched runSync()",

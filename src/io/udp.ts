@@ -302,7 +302,9 @@ export class UDPEndpoint implements Disposable {
     const record = addressRecord(address, "send()");
     const native = this.#native ?? this.#bindImplicitly(record);
     let status: number;
-    if (this.#batching) {
+    // A loop stopped before the turn's end leaves #batching set: sends made
+    // after run() returned go out at once, behind what the turn queued.
+    if (this.#batching && this.#loop!.running) {
       // Not the turn's first: it leaves with the others at the turn's end.
       status = native.stage(bytes, record);
       if (status >= 0) {

@@ -127,6 +127,41 @@ int32_t eg_loop_ops_live(uint32_t loop);
  * UDP endpoints and streams (a Deno Worker that ends runs no finalizers). */
 int32_t eg_loops_live(void);
 
+/* ---- UDP endpoints (zig/io/udp.zig), owned by their loop's thread --------
+ * Addresses are 24-byte records (family 4|6, port, scope id, 16 address
+ * bytes) that eg_udp_address fills. Sends return 0 sent, 1 queued behind the
+ * running send op, 2 queued: start the op with eg_udp_flush_start; or -code.
+ * eg_loop_close closes the sockets of the loop's endpoints (then every call
+ * but eg_udp_close is -EG_EBADF); eg_udp_close frees the rest. */
+int32_t eg_udp_address(const uint8_t *text, uint32_t length, uint32_t port, uint8_t out[24]);
+/* family 4|6; zero sizes pick defaults. Returns a handle or -code. */
+int32_t eg_udp_open(uint32_t loop, uint32_t family, uint32_t receive_size,
+                    uint32_t receive_batch, uint32_t queue_bytes_max);
+int32_t eg_udp_bind(uint32_t endpoint, const uint8_t address[24], uint32_t flags);
+int32_t eg_udp_sockname(uint32_t endpoint, uint8_t out[24]);
+/* Stores the receive ring's address (layout in zig/io/udp.zig) in *out. */
+int32_t eg_udp_ring(uint32_t endpoint, uint64_t *out);
+/* Fills the ring (recvmmsg); > 0 datagrams buffered, or 0: an op reports with token. */
+int32_t eg_udp_receive(uint32_t endpoint, uint32_t token);
+int32_t eg_udp_cancel_receive(uint32_t endpoint);
+int32_t eg_udp_send(uint32_t endpoint, const uint8_t *data, uint32_t length,
+                    const uint8_t address[24]);
+/* Queues a copy to leave with the next eg_udp_send_queued (checks as eg_udp_send). */
+int32_t eg_udp_stage(uint32_t endpoint, const uint8_t *data, uint32_t length,
+                     const uint8_t address[24]);
+/* Sends what is queued without waiting (sendmmsg, UDP GSO for runs of one size). */
+int32_t eg_udp_send_queued(uint32_t endpoint);
+int32_t eg_udp_send_many(uint32_t endpoint, const uint8_t *data, uint32_t data_length,
+                         const uint32_t *lengths, uint32_t count, const uint8_t address[24]);
+/* Starts the op draining the send queue: 1 started, 0 nothing to do. */
+int32_t eg_udp_flush_start(uint32_t endpoint, uint32_t token);
+int32_t eg_udp_queued(uint32_t endpoint);
+int32_t eg_udp_set_option(uint32_t endpoint, uint32_t option, int32_t value);
+int32_t eg_udp_membership(uint32_t endpoint, uint32_t join, const uint8_t group[24],
+                          const uint8_t interface_address[24]);
+int32_t eg_udp_multicast_interface(uint32_t endpoint, const uint8_t interface_address[24]);
+int32_t eg_udp_close(uint32_t endpoint);
+
 /* ---- Test helpers (real OS descriptors) ---------------------------------- */
 
 int32_t eg_test_pipe(int32_t out[2]);

@@ -100,12 +100,13 @@ fn releaseThread() void {
     }
 }
 
-/// Destroys a loop: cancels its ops, stops its watches, frees its ring. A park in progress on
-/// another thread is woken and waited for first.
+/// Destroys a loop: closes the sockets of its UDP endpoints, cancels its ops, stops its
+/// watches, frees its ring. A park in progress on another thread is woken and waited for first.
 export fn eg_loop_close(handle: u32) i32 {
     const hub = loops.retire(handle) catch |err| return fail(err);
     hub.loop.wake() catch {};
     if (!loops.awaitForeign(handle)) return fail(error.Busy); // leaked, never freed under a user
+    udp.closeLoop(handle, hub) catch {};
     hub.destroy();
     return 0;
 }
@@ -427,6 +428,28 @@ export fn eg_udp_send(handle: u32, data: ?[*]const u8, length: u32, address: ?[*
     return @backingInt(status);
 }
 
+/// Queues a copy of a datagram to leave with the next eg_udp_send_queued (JS calls it at the
+/// end of the loop turn); fails at once where eg_udp_send would (size, address). Returns
+/// udp.SendStatus (1: the send op will take it; else nothing is started) or -code.
+export fn eg_udp_stage(handle: u32, data: ?[*]const u8, length: u32, address: ?[*]const u8) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    const bytes = udpBytes(data, length) catch |err| return fail(err);
+    const target = readUdpAddress(address) catch |err| return fail(err);
+    const status = endpoint.stage(bytes, &target) catch |err| return fail(err);
+    return @backingInt(status);
+}
+
+/// Sends the queued datagrams without waiting (sendmmsg; runs of one size to one address as
+/// one segmented message where the kernel can). Returns 0 when all went, 1 when the send op
+/// drains them, 2 when the kernel is full (start the op: eg_udp_flush_start), or -code of
+/// the first datagram refused for good (it was dropped; the others went or wait).
+export fn eg_udp_send_queued(handle: u32) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    const result = endpoint.sendQueued();
+    if (result.failure) |err| return fail(err);
+    return @backingInt(result.status);
+}
+
 /// Sends `count` datagrams packed in data[0..data_length] (sizes in lengths[0..count]) to one
 /// address, with sendmmsg where there is one. A datagram that fails for good is dropped, the
 /// rest still go; the first such failure is returned as -code.
@@ -483,10 +506,11 @@ export fn eg_udp_multicast_interface(handle: u32, interface: ?[*]const u8) i32 {
 }
 
 /// Closes an endpoint: one last nonblocking try for queued datagrams, its ops complete with
-/// ECANCELED, its ring is freed. Works after the endpoint's loop was closed.
+/// ECANCELED, its ring is freed. Works after the endpoint's loop was closed (which closed its
+/// socket already: this frees the rest).
 export fn eg_udp_close(handle: u32) i32 {
-    const endpoint = udp.get(handle) catch |err| return fail(err);
-    const hub = udpHub(endpoint) catch null;
+    const loop = udp.loopOf(handle) catch |err| return fail(err);
+    const hub = loops.get(loop) catch null;
     udp.close(handle, hub) catch |err| return fail(err);
     return 0;
 }

@@ -2,8 +2,10 @@
  * UDP endpoints (evergreen's `io/udp.py`): datagram sockets whose `send`
  * never waits and whose `receive` blocks only the calling task. Built on
  * the native endpoint of `native/udp_native.ts`: received datagrams are read
- * straight out of a native ring filled in batches, sends go to the kernel at
- * once and only what would block is queued natively.
+ * straight out of a native ring filled in batches (recvmmsg on Linux); a
+ * send goes to the kernel at once, the later sends of the same loop turn
+ * leave together at its end (sendmmsg, UDP GSO for runs of one size to one
+ * address), and what would block is queued natively.
  *
  * @module
  */
@@ -114,6 +116,8 @@ const DEFAULT_MAX_QUEUED_BYTES = 16 << 20;
 const MIN_MAX_QUEUED_BYTES = 65536;
 
 const ECANCELED = code("ECANCELED");
+// Staged datagrams that make send() send them at once, turn or not.
+const STAGED_MAX = 1024;
 
 /**
  * A UDP endpoint. `bind()` it to receive, or just `send()`: the first send
@@ -121,9 +125,14 @@ const ECANCELED = code("ECANCELED");
  * Addresses are IP literals (`"127.0.0.1"`, `"::1"`) or `"localhost"`
  * (127.0.0.1); host names are not resolved.
  *
- * - `send()` never waits: the datagram goes to the kernel at once, or a
- *   native copy is queued when the kernel's buffer is full; `flush()` waits
- *   until the queue is empty and reports a queued datagram that failed.
+ * - `send()` never waits. The first send of a loop turn goes to the kernel
+ *   at once; while the loop runs, the turn's later sends are queued natively
+ *   and leave together when the work queued before them is done (one
+ *   sendmmsg on Linux; a run of datagrams of one size to one address as one
+ *   segmented message where the kernel can), as do sends the kernel had no
+ *   room for. `flush()` waits until the queue is empty and reports a queued
+ *   datagram the kernel refused.
+ *   Outside a running loop every send goes out at once.
  * - `receive()` returns one datagram with its boundaries kept, as
  *   `[bytes, { hostname, port }]`; a datagram larger than `receiveSize`
  *   throws `UDPError` `EMSGSIZE` (and is dropped; the next receive goes on).
@@ -170,6 +179,17 @@ export class UDPEndpoint implements Disposable {
   // Send ops whose completion has not been handled yet: flush() waits for
   // them too, so that a failure they report is not missed.
   #sendOpsLive = 0;
+  // A send went out in this turn of the running loop: later ones are
+  // staged natively until #turnEnd runs (queued behind this turn's work).
+  #batching = false;
+  #staged = 0;
+  #turnEnd: Runnable = {
+    _fire: () => {
+      this.#batching = false;
+      if (this.#staged > 0) this.#sendStaged();
+      return undefined;
+    },
+  };
 
   /**
    * Creates an unbound endpoint; the socket is made by `bind()` or the
@@ -208,8 +228,9 @@ export class UDPEndpoint implements Disposable {
   }
 
   /**
-   * Datagrams waiting in the native send queue because the kernel's buffer
-   * was full (0 when every send went out at once).
+   * Datagrams waiting in the native send queue: the later sends of the
+   * current loop turn, and those the kernel's buffer had no room for (0 when
+   * every send went out).
    */
   get queued(): number {
     const native = this.#native;
@@ -262,12 +283,15 @@ export class UDPEndpoint implements Disposable {
   /**
    * Sends one datagram (a string is sent as UTF-8) without waiting. An
    * unbound endpoint is bound first to an ephemeral port on the
-   * destination's family.
+   * destination's family. A later send of the same loop turn is queued and
+   * leaves with the turn's others (see the class); the kernel's refusal of
+   * such a datagram is reported by `flush()`.
    *
-   * @throws {UDPError} `EMSGSIZE` for more than 65527 bytes, `EINVAL` for a
-   *   bad address, `EACCES` for a broadcast address without
-   *   `setBroadcast(true)`, `ENOBUFS` when the send queue is full, `EBADF`
-   *   after `close()`.
+   * @throws {UDPError} `EMSGSIZE` for more than 65507 bytes to an IPv4
+   *   address (65527 to IPv6), `EINVAL` for a bad address, `EACCES` for a
+   *   broadcast address without `setBroadcast(true)` (the turn's first
+   *   send), `ENOBUFS` when the send queue is full, `EBADF` after
+   *   `close()`.
    * @throws {TypeError} if `data` is neither a `Uint8Array` nor a string.
    */
   send(data: Uint8Array | string, address: Address): void {
@@ -277,7 +301,24 @@ export class UDPEndpoint implements Disposable {
       : checkedBytes(data, "send()");
     const record = addressRecord(address, "send()");
     const native = this.#native ?? this.#bindImplicitly(record);
-    const status = native.send(bytes, record);
+    let status: number;
+    // A loop stopped before the turn's end leaves #batching set: sends made
+    // after run() returned go out at once, behind what the turn queued.
+    if (this.#batching && this.#loop!.running) {
+      // Not the turn's first: it leaves with the others at the turn's end.
+      status = native.stage(bytes, record);
+      if (status >= 0) {
+        if (++this.#staged >= STAGED_MAX) this.#sendStaged();
+        return;
+      }
+    } else {
+      status = native.send(bytes, record);
+      const loop = this.#loop!;
+      if (status >= 0 && loop.running && loop._acceptsCallbacks()) {
+        this.#batching = true;
+        loop._enqueue(this.#turnEnd);
+      }
+    }
     if (status === SEND_SENT || status === SEND_QUEUED) return;
     if (status === SEND_QUEUED_START) return this.#startSendOp("send()");
     throw failure(
@@ -351,7 +392,9 @@ export class UDPEndpoint implements Disposable {
 
   /**
    * Receives one datagram: `[bytes, sender]`. Blocks the calling task until
-   * one arrives.
+   * one arrives. The bytes are the caller's: a datagram under 4 KiB is a
+   * view of a shared 8 KiB buffer (as Node's small `Buffer`s are), so
+   * `bytes.slice()` one that is kept for long if memory matters.
    *
    * @throws {UDPError} `EMSGSIZE` for a datagram larger than `receiveSize`
    *   (it is dropped), `EINVAL` on an endpoint that is not bound, `EBADF`
@@ -744,6 +787,22 @@ export class UDPEndpoint implements Disposable {
     // Datagrams after the failed one were sent or queued: keep them going.
     this.#startSendOp(what);
     throw failure(status, what, sendDetail(status, native));
+  }
+
+  /** Sends the staged datagrams (sendmmsg, segmented runs) without waiting. */
+  #sendStaged(): void {
+    this.#staged = 0;
+    if (this.#closed) return;
+    const status = this.#native!.sendQueued();
+    if (status === SEND_SENT || status === SEND_QUEUED) return;
+    if (status !== SEND_QUEUED_START && !this.#closed) {
+      this.#sendError ??= failure(
+        status,
+        `sending queued datagram(s) from ${describeAddress(this.#sockname!)}`,
+      );
+    }
+    // The kernel is full, or datagrams after the failed one may wait.
+    this.#startSendOp("send()");
   }
 
   #startSendOp(what: string): void {

@@ -25,7 +25,7 @@ const default_allocator = if (builtin.link_libc) std.heap.c_allocator else std.h
 /// The library's allocator; tests swap in the leak-checking one.
 pub var allocator: std.mem.Allocator = default_allocator;
 
-var loops: handles.Table(Hub, loops_max) = .{};
+var loops: handles.Registry(Hub, loops_max) = .{};
 
 fn fail(err: errors.Error) i32 {
     return errors.negative(err);
@@ -86,17 +86,16 @@ const ThreadExit = lifetime.ThreadExit(releaseThread);
 /// streams are closed (their descriptors, and so their ports, released).
 fn releaseThread() void {
     const thread = handles.currentThread();
-    var owned: [loops_max]u32 = undefined;
-    for (loops.ownedBy(thread, &owned)) |handle| _ = eg_loop_close(handle);
+    closeOwned(&loops, thread, eg_loop_close);
+    closeOwned(&udp.endpoints, thread, eg_udp_close);
+    closeOwned(&io.stream.streams, thread, eg_stream_close);
+}
+
+fn closeOwned(registry: anytype, thread: usize, comptime close: fn (u32) callconv(.c) i32) void {
     var from: u32 = 0;
-    while (udp.nextOwnedBy(thread, from)) |handle| {
-        from = udp.slotIndex(handle) + 1;
-        _ = eg_udp_close(handle);
-    }
-    from = 0;
-    while (io.stream.streams.nextOwnedBy(thread, from)) |handle| {
-        from = @TypeOf(io.stream.streams).slotIndex(handle) + 1;
-        _ = eg_stream_close(handle);
+    while (registry.nextOwnedBy(thread, from)) |handle| {
+        from = @TypeOf(registry.*).slotIndex(handle) + 1;
+        _ = close(handle);
     }
 }
 
@@ -1092,14 +1091,4 @@ test "a thread that exits gives back what its loops own and wakes a park in prog
     while (io.resolve.inFlight() != 0 and waited < 2000) : (waited += 1) support.sleepMs(5);
     try testing.expectEqual(@as(u32, 0), io.resolve.inFlight());
     _ = eg_stream_close(@intCast(server));
-    freeStreamChunks();
-}
-
-/// The stream registry's slot chunks live as long as the process; under the leak-checking
-/// allocator a test that made streams frees them once none is left.
-fn freeStreamChunks() void {
-    const streams = &io.stream.streams;
-    if (streams.liveCount() != 0) return;
-    for (streams.chunks[0..streams.chunk_count]) |*chunk| testing.allocator.destroy(chunk.load(.acquire).?);
-    streams.* = .{};
 }

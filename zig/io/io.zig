@@ -4,7 +4,6 @@
 //! terminals (tty.zig). exports.zig exposes it through the C ABI.
 
 pub const sys = @import("sys.zig");
-pub const registry = @import("registry.zig");
 pub const resolve = @import("resolve.zig");
 pub const stream = @import("stream.zig");
 pub const tty = @import("tty.zig");
@@ -13,7 +12,6 @@ pub const pipe = @import("pipe.zig");
 
 test {
     _ = sys;
-    _ = registry;
     _ = resolve;
     _ = stream;
     _ = tty;

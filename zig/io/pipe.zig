@@ -433,12 +433,9 @@ pub const test_streams = struct {
         try std.testing.expectEqual(@as(u32, 0), bridge.threads_live.load(.acquire));
     }
 
-    /// Closes a stream made outside any loop and frees the stream table once it is empty.
+    /// Closes a stream made outside any loop.
     pub fn closeStream(stream: *Stream) void {
         stream.close(null);
-        if (stream_module.streams.liveCount() != 0) return;
-        for (stream_module.streams.chunks[0..stream_module.streams.chunk_count]) |*chunk| std.testing.allocator.destroy(chunk.load(.acquire).?);
-        stream_module.streams = .{};
     }
 
     /// Receives exactly out.len bytes from a nonblocking socket (within about 10 s).

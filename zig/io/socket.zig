@@ -275,17 +275,9 @@ fn nextRecord(hub: *Hub) !loop_module.Record {
     return error.TimedOut;
 }
 
-fn freeRegistryChunks() void {
-    const streams = &stream_module.streams;
-    if (streams.liveCount() != 0) return;
-    for (streams.chunks[0..streams.chunk_count]) |*chunk| testing.allocator.destroy(chunk.load(.acquire).?);
-    streams.* = .{};
-}
-
 test "a client connects to a listener, the accept loop posts the connection, bytes flow" {
     const hub = try Hub.create(testing.allocator, .{});
     defer hub.destroy();
-    defer freeRegistryChunks();
     var address = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
     const server = try listen(testing.allocator, 0, &address, 16, 1024, true);
     defer if (!server.closed) server.close(hub);
@@ -328,7 +320,6 @@ test "a client connects to a listener, the accept loop posts the connection, byt
 test "connect tries every address in order and reports the last failure" {
     const hub = try Hub.create(testing.allocator, .{});
     defer hub.destroy();
-    defer freeRegistryChunks();
     const client = try Stream.create(testing.allocator, 0, invalid_fd, .socket, 1024);
     defer client.close(hub);
     const refused = [_]sys.Address{ sys.Address.ip4(.{ 127, 0, 0, 1 }, 9), sys.Address.ip4(.{ 127, 0, 0, 1 }, 7) };
@@ -341,7 +332,6 @@ test "connect tries every address in order and reports the last failure" {
 test "a name is resolved off the loop thread, then connected to" {
     const hub = try Hub.create(testing.allocator, .{});
     defer hub.destroy();
-    defer freeRegistryChunks();
     var address = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
     const server = try listen(testing.allocator, 0, &address, 16, 1024, true);
     defer server.close(hub);
@@ -362,7 +352,6 @@ test "a name is resolved off the loop thread, then connected to" {
 test "closing a client while it resolves cancels the lookup without leaking" {
     const hub = try Hub.create(testing.allocator, .{});
     defer hub.destroy();
-    defer freeRegistryChunks();
     const client = try Stream.create(testing.allocator, 0, invalid_fd, .socket, 1024);
     try testing.expectEqual(errors.negative(error.InProgress), startConnect(client, hub, &.{}, "localhost", 1, null, true, 7));
     client.close(hub);
@@ -374,7 +363,6 @@ test "closing a client while it resolves cancels the lookup without leaking" {
 test "a port in use is refused by listen" {
     const hub = try Hub.create(testing.allocator, .{});
     defer hub.destroy();
-    defer freeRegistryChunks();
     var address = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
     const server = try listen(testing.allocator, 0, &address, 16, 1024, true);
     defer server.close(hub);

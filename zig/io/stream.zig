@@ -7,9 +7,9 @@
 const std = @import("std");
 const assert = std.debug.assert;
 const errors = @import("../loop/errors.zig");
+const handles = @import("../loop/handles.zig");
 const hub_module = @import("../hub.zig");
 const sys = @import("sys.zig");
-const registry = @import("registry.zig");
 const tty = @import("tty.zig");
 const pipe = @import("pipe.zig");
 
@@ -54,7 +54,7 @@ pub const Io = enum { socket, file };
 pub const Role = enum { stream, listener };
 
 /// Every live stream, by handle.
-pub var streams: registry.Registry(Stream) = .{};
+pub var streams: handles.Registry(Stream, 1 << 20) = .{};
 
 pub const Stream = struct {
     gpa: std.mem.Allocator,
@@ -113,7 +113,7 @@ pub const Stream = struct {
         const stream = try gpa.create(Stream);
         stream.* = .{ .gpa = gpa, .loop_handle = loop_handle, .fd = fd, .io = io, .read_max = read_max };
         errdefer gpa.destroy(stream);
-        stream.handle = try streams.insert(gpa, stream);
+        stream.handle = try streams.insert(stream);
         return stream;
     }
 
@@ -647,15 +647,8 @@ const Fixture = struct {
         if (!fixture.stream.closed) fixture.stream.close(fixture.hub);
         support.close(fixture.peer);
         fixture.hub.destroy();
-        freeRegistryChunks();
     }
 };
-
-fn freeRegistryChunks() void {
-    if (streams.liveCount() != 0) return;
-    for (streams.chunks[0..streams.chunk_count]) |*chunk| testing.allocator.destroy(chunk.load(.acquire).?);
-    streams = .{};
-}
 
 fn takeText(stream: *Stream, n: usize, out: []u8) ![]u8 {
     try stream.take(out, n);

@@ -8,7 +8,6 @@ const builtin = @import("builtin");
 const assert = std.debug.assert;
 const errors = @import("../loop/errors.zig");
 const handles = @import("../loop/handles.zig");
-const SpinLock = @import("../loop/spin_lock.zig").SpinLock;
 const hub_module = @import("../hub.zig");
 const socket = @import("udp_socket.zig");
 
@@ -70,95 +69,19 @@ const retries_max = 64;
 const waits_max = 1 << 30;
 
 // ---------------------------------------------------------------------------------------
-// Handles: generation-checked, owner-thread-checked, like loop/handles.zig but with room for
-// many more objects (a server may hold thousands of endpoints).
+// Handles (loop/handles.zig): room for many more endpoints than loops, since a server may hold
+// thousands of them.
 
-const index_bits = 14;
-pub const endpoints_max: u32 = 1 << index_bits;
-const generation_mask: u32 = (1 << (31 - index_bits)) - 1;
+pub const endpoints_max: u32 = 1 << 14;
 
-const Table = struct {
-    const Slot = struct {
-        /// Odd while the slot holds a live endpoint; bumped on insert and on retire.
-        generation: std.atomic.Value(u32) = .init(0),
-        owner: usize = 0,
-        endpoint: ?*Endpoint = null,
-    };
+/// Every live endpoint, by handle; also those whose loop closed their socket (`detached`).
+pub var endpoints: handles.Registry(Endpoint, endpoints_max) = .{};
 
-    slots: [endpoints_max]Slot = @splat(.{}),
-    lock: SpinLock = .{},
-
-    /// Stores endpoint for the calling thread; returns its handle (> 0, < 2^31).
-    fn insert(self: *Table, endpoint: *Endpoint) Error!u32 {
-        self.lock.lock() catch return error.Busy;
-        defer self.lock.unlock();
-        for (&self.slots, 0..) |*slot, index| {
-            const generation = slot.generation.load(.acquire);
-            if (generation & 1 == 1) continue;
-            const live = (generation + 1) & generation_mask;
-            assert(live & 1 == 1);
-            slot.owner = handles.currentThread();
-            slot.endpoint = endpoint;
-            slot.generation.store(live, .release);
-            return (live << index_bits) | @as(u32, @intCast(index));
-        }
-        return error.TooManyOpenFiles;
-    }
-
-    /// The endpoint, for its owner thread, while its socket is open.
-    fn get(self: *Table, handle: u32) Error!*Endpoint {
-        const endpoint = try self.lookup(handle);
-        if (endpoint.detached) return error.BadDescriptor;
-        return endpoint;
-    }
-
-    /// The endpoint, for its owner thread, even when its loop closed its socket.
-    fn lookup(self: *Table, handle: u32) Error!*Endpoint {
-        const slot = try self.slotFor(handle);
-        if (slot.owner != handles.currentThread()) return error.WrongThread;
-        return slot.endpoint.?;
-    }
-
-    /// The next live endpoint of loop `loop_handle` whose socket is open, searching slots
-    /// from `start`; its index goes to `index`.
-    fn nextOfLoop(self: *Table, loop_handle: u32, start: usize, index: *usize) Error!?*Endpoint {
-        self.lock.lock() catch return error.Busy;
-        defer self.lock.unlock();
-        for (self.slots[start..], start..) |*slot, i| {
-            if (slot.generation.load(.acquire) & 1 == 0) continue;
-            const endpoint = slot.endpoint.?;
-            if (endpoint.loop_handle != loop_handle or endpoint.detached) continue;
-            index.* = i;
-            return endpoint;
-        }
-        return null;
-    }
-
-    /// Invalidates the handle and returns its endpoint (owner thread only).
-    fn retire(self: *Table, handle: u32) Error!*Endpoint {
-        const endpoint = try self.lookup(handle);
-        self.lock.lock() catch return error.Busy;
-        defer self.lock.unlock();
-        const slot = &self.slots[handle & (endpoints_max - 1)];
-        slot.endpoint = null;
-        slot.generation.store((slot.generation.load(.acquire) + 1) & generation_mask, .release);
-        return endpoint;
-    }
-
-    fn slotFor(self: *Table, handle: u32) Error!*Slot {
-        const generation = handle >> index_bits;
-        if (generation & 1 == 0 or generation > generation_mask) return error.BadDescriptor;
-        const slot = &self.slots[handle & (endpoints_max - 1)];
-        if (slot.generation.load(.acquire) != generation) return error.BadDescriptor;
-        return slot;
-    }
-};
-
-var endpoints: Table = .{};
-
-/// The endpoint behind a handle, for its owner thread.
+/// The endpoint behind a handle, for its owner thread, while its socket is open.
 pub fn get(handle: u32) Error!*Endpoint {
-    return endpoints.get(handle);
+    const endpoint = try endpoints.get(handle);
+    if (endpoint.detached) return error.BadDescriptor;
+    return endpoint;
 }
 
 /// Creates an endpoint with a socket of `family` on the loop `loop_handle`; returns its handle.
@@ -169,33 +92,16 @@ pub fn open(gpa: std.mem.Allocator, loop_handle: u32, family: u16, options: Opti
     return endpoint.handle;
 }
 
-/// The first live endpoint handle `thread` owns at slot `from` or after (pass 0, then the
-/// handle's slot + 1), or null.
-pub fn nextOwnedBy(thread: usize, from: u32) ?u32 {
-    var index = from;
-    while (index < endpoints_max) : (index += 1) {
-        const slot = &endpoints.slots[index];
-        const generation = slot.generation.load(.acquire);
-        if (generation & 1 == 0 or slot.owner != thread) continue;
-        return (generation << index_bits) | index;
-    }
-    return null;
-}
-
-pub fn slotIndex(handle: u32) u32 {
-    return handle & (endpoints_max - 1);
-}
-
 /// Invalidates the handle, then closes the endpoint (see Endpoint.destroy). Works on an
 /// endpoint whose loop closed its socket (closeLoop): that frees what is left.
 pub fn close(handle: u32, hub: ?*Hub) Error!void {
-    const endpoint = try endpoints.retire(handle);
+    const endpoint = try endpoints.remove(handle);
     endpoint.destroy(hub);
 }
 
 /// The handle of the loop an endpoint was opened on (also once that loop closed its socket).
 pub fn loopOf(handle: u32) Error!u32 {
-    return (try endpoints.lookup(handle)).loop_handle;
+    return (try endpoints.get(handle)).loop_handle;
 }
 
 /// Closes the sockets of every endpoint opened on loop `loop_handle` (the loop is closing;
@@ -203,11 +109,14 @@ pub fn loopOf(handle: u32) Error!u32 {
 /// ECANCELED, and every later call on those handles but eg_udp_close fails with EBADF. The
 /// handles and receive rings stay until eg_udp_close (JS may still map a ring), so an
 /// endpoint dropped without close() holds memory until its finalizer runs, never a socket.
+/// The loop's owner thread calls this, and it owns the loop's endpoints (eg_udp_open checks).
 pub fn closeLoop(loop_handle: u32, hub: ?*Hub) Error!void {
-    var index: usize = 0;
-    while (try endpoints.nextOfLoop(loop_handle, index, &index)) |endpoint| {
-        endpoint.detach(hub);
-        index += 1;
+    const thread = handles.currentThread();
+    var from: u32 = 0;
+    while (endpoints.nextOwnedBy(thread, from)) |handle| {
+        from = @TypeOf(endpoints).slotIndex(handle) + 1;
+        const endpoint = try endpoints.get(handle);
+        if (endpoint.loop_handle == loop_handle and !endpoint.detached) endpoint.detach(hub);
     }
 }
 
@@ -942,9 +851,9 @@ const ReceiveOp = struct {
         var wait: u32 = 0;
         while (wait < waits_max) : (wait += 1) {
             // The caller found the ring empty just before starting this op: wait first.
-            const fd = (endpoints.get(self.handle) catch return .fail(error.Canceled)).fd;
+            const fd = (get(self.handle) catch return .fail(error.Canceled)).fd;
             self.op.waitReadable(fd) catch |err| return self.end(err);
-            const endpoint = endpoints.get(self.handle) catch return .fail(error.Canceled);
+            const endpoint = get(self.handle) catch return .fail(error.Canceled);
             const ring = endpoint.ring.?;
             const count = ring.fill(endpoint.fd) catch |err| switch (err) {
                 error.WouldBlock => continue,
@@ -957,7 +866,7 @@ const ReceiveOp = struct {
     }
 
     fn end(self: *ReceiveOp, err: Error) Completion {
-        if (endpoints.get(self.handle)) |endpoint| endpoint.receive_op_live = false else |_| {}
+        if (get(self.handle)) |endpoint| endpoint.receive_op_live = false else |_| {}
         return .fail(err);
     }
 };
@@ -974,7 +883,7 @@ const SendOp = struct {
         var total: SendProgress = .{};
         var wait: u32 = 0;
         while (wait < waits_max) : (wait += 1) {
-            const endpoint = endpoints.get(self.handle) catch return .fail(error.Canceled);
+            const endpoint = get(self.handle) catch return .fail(error.Canceled);
             const step = endpoint.drainQueue(send_chunk_max);
             total.sent +|= step.sent;
             total.failed +|= step.failed;
@@ -986,14 +895,14 @@ const SendOp = struct {
             // Waiting for writability waits out a full buffer and, after a long chunk, lets
             // the loop run other work (a writable socket is reported on the next poll).
             self.op.waitWritable(endpoint.fd) catch |err| {
-                const alive = endpoints.get(self.handle) catch return .fail(error.Canceled);
+                const alive = get(self.handle) catch return .fail(error.Canceled);
                 // A receive op canceled on the same descriptor wakes this one too.
                 if (err == error.Canceled and !self.op.canceled) continue;
                 alive.send_op_live = false;
                 return .fail(err);
             };
         }
-        if (endpoints.get(self.handle)) |endpoint| endpoint.send_op_live = false else |_| {}
+        if (get(self.handle)) |endpoint| endpoint.send_op_live = false else |_| {}
         return .fail(error.TimedOut);
     }
 

@@ -359,7 +359,7 @@ fn udpBytes(data: ?[*]const u8, length: u32) errors.Error![]const u8 {
 /// (4 or 6). Host names are refused (EINVAL): endpoints take numeric addresses.
 export fn eg_udp_address(text: ?[*]const u8, length: u32, port: u32, out: ?[*]u8) i32 {
     if (port > std.math.maxInt(u16)) return fail(error.InvalidArgument);
-    const address = udp.parseAddress(udpBytes(text, length) catch |err| return fail(err), @intCast(port)) catch |err| return fail(err);
+    const address = io.address.parseLocal(udpBytes(text, length) catch |err| return fail(err), @intCast(port)) catch |err| return fail(err);
     writeUdpAddress(out, address) catch |err| return fail(err);
     return address.family;
 }
@@ -769,12 +769,10 @@ export fn eg_tcp_listen(loop: u32, host: ?[*]const u8, host_length: u32, port: u
     const limit = readMax(read_max) catch |err| return fail(err);
     const name = ioBytes(host, host_length) catch |err| return fail(err);
     const bind_port = ioPort(port) catch |err| return fail(err);
-    const address = if (name.len == 0)
-        io.sys.Address.ip4(.{ 0, 0, 0, 0 }, bind_port)
-    else if (std.mem.eql(u8, name, "localhost"))
-        io.sys.Address.ip4(.{ 127, 0, 0, 1 }, bind_port)
-    else
-        io.sys.parseIp(name, bind_port) orelse return fail(error.InvalidArgument);
+    var bind_address = io.address.Address.any(io.address.Address.ip4);
+    bind_address.port = bind_port;
+    if (name.len != 0) bind_address = io.address.parseLocal(name, bind_port) catch |err| return fail(err);
+    const address = io.sys.Address.fromIp(&bind_address);
     const server = io.socket.listen(allocator, loop, &address, backlogOf(backlog), limit, true) catch |err| return fail(err);
     return handleResult(server);
 }

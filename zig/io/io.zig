@@ -3,6 +3,7 @@
 //! listening sockets (socket.zig) for TCP and Unix sockets, Windows named pipes (pipe.zig) and
 //! terminals (tty.zig). exports.zig exposes it through the C ABI.
 
+pub const address = @import("address.zig");
 pub const sys = @import("sys.zig");
 pub const resolve = @import("resolve.zig");
 pub const stream = @import("stream.zig");
@@ -11,6 +12,7 @@ pub const socket = @import("socket.zig");
 pub const pipe = @import("pipe.zig");
 
 test {
+    _ = address;
     _ = sys;
     _ = resolve;
     _ = stream;

@@ -7,6 +7,7 @@ const builtin = @import("builtin");
 const assert = std.debug.assert;
 const errors = @import("../loop/errors.zig");
 const event = @import("../loop/event.zig");
+const ip = @import("address.zig");
 
 pub const Fd = event.Fd;
 pub const Error = errors.Error;
@@ -45,6 +46,29 @@ pub const Address = extern struct {
         address.storage[8..24].* = bytes;
         std.mem.writeInt(u32, address.storage[24..28], scope_id, builtin.cpu.arch.endian());
         return address;
+    }
+
+    pub fn fromIp(parsed: *const ip.Address) Address {
+        assert(parsed.isValid());
+        if (parsed.family == ip.Address.ip4) return ip4(parsed.bytes[0..4].*, parsed.port);
+        return ip6(parsed.bytes, parsed.port, parsed.scope_id);
+    }
+
+    /// The IP address in the library's layout, or null for other families.
+    pub fn toIp(address: *const Address) ?ip.Address {
+        const f = address.family();
+        if (f == af_inet) {
+            var parsed = ip.Address.any(ip.Address.ip4);
+            parsed.port = address.port();
+            parsed.bytes[0..4].* = address.storage[4..8].*;
+            return parsed;
+        }
+        if (f != af_inet6) return null;
+        var parsed = ip.Address.any(ip.Address.ip6);
+        parsed.port = address.port();
+        parsed.bytes = address.storage[8..24].*;
+        parsed.scope_id = std.mem.readInt(u32, address.storage[24..28], builtin.cpu.arch.endian());
+        return parsed;
     }
 
     /// A Unix socket address; paths longer than `unix_path_max` are refused.
@@ -89,18 +113,9 @@ pub const Address = extern struct {
     /// The address without the port as text ("127.0.0.1", "::1", a socket path); returns the
     /// length written into `out` (at most 128 bytes are needed).
     pub fn hostText(address: *const Address, out: []u8) usize {
+        if (address.toIp()) |parsed| return ip.format(&parsed, out);
         var writer = std.Io.Writer.fixed(out);
-        const f = address.family();
-        if (f == af_inet) {
-            const b = address.storage[4..8];
-            writer.print("{d}.{d}.{d}.{d}", .{ b[0], b[1], b[2], b[3] }) catch return 0;
-        } else if (f == af_inet6) {
-            const unresolved: std.Io.net.Ip6Address.Unresolved = .{
-                .bytes = address.storage[8..24].*,
-                .interface_name = null,
-            };
-            writer.print("{f}", .{unresolved}) catch return 0;
-        } else if (f == af_unix) {
+        if (address.family() == af_unix) {
             const path = address.storage[2..@max(2, address.len)];
             const end = std.mem.indexOfScalar(u8, path, 0) orelse path.len;
             writer.writeAll(path[0..end]) catch return 0;
@@ -113,21 +128,11 @@ pub const Address = extern struct {
     }
 };
 
-/// Parses a numeric IPv4 or IPv6 address ("10.0.0.1", "::1", "fe80::1%3"); null if `text` is
-/// not one (a host name, say).
+/// Parses a numeric IPv4 or IPv6 address ("10.0.0.1", "::1", "fe80::1%3", "fe80::1%eth0";
+/// address.zig); null if `text` is not one (a host name, say).
 pub fn parseIp(text: []const u8, port: u16) ?Address {
-    if (std.Io.net.Ip4Address.parse(text, port)) |parsed| {
-        return Address.ip4(parsed.bytes, port);
-    } else |_| {}
-    var host = text;
-    var scope_id: u32 = 0;
-    if (std.mem.indexOfScalar(u8, text, '%')) |percent| {
-        // Only numeric scopes: interface names need a lookup.
-        scope_id = std.fmt.parseInt(u32, text[percent + 1 ..], 10) catch return null;
-        host = text[0..percent];
-    }
-    const parsed = std.Io.net.Ip6Address.parse(host, port) catch return null;
-    return Address.ip6(parsed.bytes, port, scope_id);
+    const parsed = ip.parse(text, port) catch return null;
+    return Address.fromIp(&parsed);
 }
 
 pub const SocketKind = enum { stream, datagram };
@@ -609,7 +614,7 @@ test "numeric addresses parse and print back" {
     try testing.expect(parseIp("not-an-ip", 1) == null);
     try testing.expect(parseIp("256.0.0.1", 1) == null);
     try testing.expect(parseIp("", 1) == null);
-    try testing.expect(parseIp("fe80::1%eth0", 1) == null);
+    try testing.expect(parseIp("fe80::1%no-such-interface", 1) == null);
     try testing.expectEqual(@as(u32, 3), std.mem.readInt(u32, parseIp("fe80::1%3", 1).?.storage[24..28], builtin.cpu.arch.endian()));
 }
 

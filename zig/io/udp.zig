@@ -10,11 +10,11 @@ const errors = @import("../loop/errors.zig");
 const handles = @import("../loop/handles.zig");
 const hub_module = @import("../hub.zig");
 const socket = @import("udp_socket.zig");
+const ip = @import("address.zig");
 
-pub const Address = socket.Address;
+pub const Address = ip.Address;
 pub const BindFlags = socket.BindFlags;
 pub const Option = socket.Option;
-pub const parseAddress = socket.parseAddress;
 const Hub = hub_module.Hub;
 const Op = hub_module.Op;
 const Completion = hub_module.Completion;
@@ -938,7 +938,7 @@ const Pair = struct {
     target: Address,
 
     fn init(family: u16, options: Options) !Pair {
-        const loopback = try parseAddress(if (family == Address.ip4) "127.0.0.1" else "::1", 0);
+        const loopback = try ip.parse(if (family == Address.ip4) "127.0.0.1" else "::1", 0);
         const receiver = try open(testing.allocator, 0, family, options);
         errdefer close(receiver, null) catch {};
         const sender = try open(testing.allocator, 0, family, options);
@@ -971,7 +971,7 @@ fn take(endpoint: *Endpoint) struct { bytes: []const u8, meta: Meta } {
 fn hasIp6() bool {
     const fd = socket.open(Address.ip6) catch return false;
     defer socket.close(fd);
-    const loopback = parseAddress("::1", 0) catch return false;
+    const loopback = ip.parse("::1", 0) catch return false;
     socket.bind(fd, &loopback, 0) catch return false;
     return true;
 }
@@ -1185,7 +1185,7 @@ test "staged datagrams leave in one sendQueued with boundaries, order and sender
     defer hub.destroy();
     const pair = try Pair.init(Address.ip4, .{ .receive_batch = 256, .receive_size = 2048 });
     defer pair.deinit(hub);
-    const loopback = try parseAddress("127.0.0.1", 0);
+    const loopback = try ip.parse("127.0.0.1", 0);
     const second = try open(testing.allocator, 0, Address.ip4, .{ .receive_batch = 64, .receive_size = 2048 });
     defer close(second, hub) catch unreachable;
     const other = try get(second);
@@ -1248,7 +1248,7 @@ test "a segmented run the kernel refuses goes datagram by datagram; each failure
     const sender = try get(pair.sender);
     if (!socket.hasSegmentation(sender.fd)) return error.SkipZigTest;
     // Broadcast without SO_BROADCAST: the kernel refuses the run (EACCES), then each one.
-    const broadcast = try parseAddress("255.255.255.255", pair.target.port);
+    const broadcast = try ip.parse("255.255.255.255", pair.target.port);
     _ = try sender.stage("ok1", &pair.target);
     for (0..3) |_| _ = try sender.stage("bad", &broadcast);
     _ = try sender.stage("ok2", &pair.target);
@@ -1281,7 +1281,7 @@ test "stage refuses at once what the kernel would: 65507 bytes over IPv4, 65527 
     defer testing.allocator.free(big);
     @memset(big, 0x5a);
     try testing.expectError(error.MessageTooBig, sender.stage(big, &pair.target));
-    try testing.expectError(error.AddressFamilyNotSupported, sender.stage(big[0..1], &(try parseAddress("::1", 9))));
+    try testing.expectError(error.AddressFamilyNotSupported, sender.stage(big[0..1], &(try ip.parse("::1", 9))));
     // The largest IPv4 datagrams, two in a row (too big to share a segmented message).
     _ = try sender.stage(big[0..socket.datagram_size_max_ip4], &pair.target);
     _ = try sender.stage(big[0..socket.datagram_size_max_ip4], &pair.target);
@@ -1301,7 +1301,7 @@ test "stage refuses at once what the kernel would: 65507 bytes over IPv4, 65527 
     const bigger = try testing.allocator.alloc(u8, socket.datagram_size_max + 1);
     defer testing.allocator.free(bigger);
     try testing.expectError(error.MessageTooBig, sender6.stage(bigger, &v6.target));
-    try testing.expectError(error.MessageTooBig, sender6.stage(bigger[0 .. socket.datagram_size_max_ip4 + 1], &(try parseAddress("::ffff:127.0.0.1", 9))));
+    try testing.expectError(error.MessageTooBig, sender6.stage(bigger[0 .. socket.datagram_size_max_ip4 + 1], &(try ip.parse("::ffff:127.0.0.1", 9))));
     _ = try sender6.stage(bigger[0..socket.datagram_size_max], &v6.target);
     try testing.expectEqual(SendStatus.sent, sender6.sendQueued().status);
 }
@@ -1312,14 +1312,14 @@ test "send errors: too big, wrong family, a full queue; an unreachable port harm
     const sender = try get(pair.sender);
     var huge: [socket.datagram_size_max + 1]u8 = undefined;
     try testing.expectError(error.MessageTooBig, sender.send(&huge, &pair.target));
-    const v6 = try parseAddress("::1", 9);
+    const v6 = try ip.parse("::1", 9);
     try testing.expectError(error.AddressFamilyNotSupported, sender.send("x", &v6));
-    const mapped = try parseAddress("::ffff:127.0.0.1", pair.target.port);
+    const mapped = try ip.parse("::ffff:127.0.0.1", pair.target.port);
     try testing.expectEqual(SendStatus.sent, try sender.send("mapped", &mapped));
 
     // A port nobody listens on: ICMP port unreachable comes back; later sends still work.
     const closed_port = try open(testing.allocator, 0, Address.ip4, .{});
-    const loopback = try parseAddress("127.0.0.1", 0);
+    const loopback = try ip.parse("127.0.0.1", 0);
     try (try get(closed_port)).bind(&loopback, 0);
     const dead = try (try get(closed_port)).sockname();
     try close(closed_port, null);
@@ -1334,7 +1334,7 @@ test "send errors: too big, wrong family, a full queue; an unreachable port harm
 test "closing a loop closes its endpoints' sockets and ends their ops; close() frees the rest" {
     const hub = try Hub.create(testing.allocator, .{});
     defer hub.destroy();
-    const loopback = try parseAddress("127.0.0.1", 0);
+    const loopback = try ip.parse("127.0.0.1", 0);
     // Two endpoints on loop 7 (one waiting in a receive op, one with a queued datagram) and
     // one on loop 8.
     const waiting = try open(testing.allocator, 7, Address.ip4, .{ .receive_batch = 4, .receive_size = 64 });
@@ -1399,13 +1399,13 @@ test "multicast join and leave on loopback, where the kernel allows it" {
     const endpoint = try get(handle);
     const any = Address.any(Address.ip4);
     try endpoint.bind(&any, BindFlags.reuse_address);
-    const group = try parseAddress("239.255.0.1", 0);
-    const loopback = try parseAddress("127.0.0.1", 0);
+    const group = try ip.parse("239.255.0.1", 0);
+    const loopback = try ip.parse("127.0.0.1", 0);
     endpoint.membership(true, &group, &loopback) catch |err| switch (err) {
         error.Unexpected, error.AddressNotAvailable => return error.SkipZigTest,
         else => return err,
     };
     try endpoint.membership(false, &group, &loopback);
-    const unicast = try parseAddress("127.0.0.1", 0);
+    const unicast = try ip.parse("127.0.0.1", 0);
     try testing.expectError(error.InvalidArgument, endpoint.membership(true, &unicast, &loopback));
 }

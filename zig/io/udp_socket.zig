@@ -1,4 +1,4 @@
-//! The OS half of UDP endpoints (io/udp.zig): portable addresses, nonblocking datagram sockets,
+//! The OS half of UDP endpoints (io/udp.zig): addresses as the OS takes them, nonblocking datagram sockets,
 //! socket options, and batched sends and receives (sendmmsg/recvmmsg on Linux, a loop of single
 //! calls elsewhere). Every call returns the loop's portable errors; nothing here blocks.
 
@@ -7,6 +7,7 @@ const builtin = @import("builtin");
 const assert = std.debug.assert;
 const errors = @import("../loop/errors.zig");
 const event = @import("../loop/event.zig");
+const address_module = @import("address.zig");
 
 const Error = errors.Error;
 pub const Fd = event.Fd;
@@ -23,30 +24,7 @@ pub const datagram_size_max = 65527;
 /// The largest UDP payload over IPv4 (65535 less the IPv4 and UDP headers).
 pub const datagram_size_max_ip4 = 65507;
 
-/// A socket address in the library's own layout (JS reads and writes it): the same bytes on
-/// every OS, unlike sockaddr. IPv4 uses bytes[0..4]; `port` is in host order.
-pub const Address = extern struct {
-    family: u16,
-    port: u16,
-    scope_id: u32,
-    bytes: [16]u8,
-
-    pub const ip4: u16 = 4;
-    pub const ip6: u16 = 6;
-
-    pub fn isValid(address: *const Address) bool {
-        return address.family == ip4 or address.family == ip6;
-    }
-
-    pub fn any(family: u16) Address {
-        assert(family == ip4 or family == ip6);
-        return .{ .family = family, .port = 0, .scope_id = 0, .bytes = @splat(0) };
-    }
-};
-
-comptime {
-    assert(@sizeOf(Address) == 24);
-}
+pub const Address = address_module.Address;
 
 /// An OS socket address (sockaddr_in or sockaddr_in6) with its length.
 pub const Name = extern struct {
@@ -104,42 +82,6 @@ pub const Name = extern struct {
 
 pub const af_inet: u16 = if (is_windows) 2 else c.AF.INET;
 pub const af_inet6: u16 = if (is_windows) 23 else c.AF.INET6;
-
-/// Parses an IP literal ("127.0.0.1", "::1", "fe80::1%2", "fe80::1%eth0"). Host names are not
-/// resolved: a UDP endpoint takes numeric addresses only.
-pub fn parseAddress(text: []const u8, port: u16) Error!Address {
-    if (text.len == 0 or text.len > 64) return error.InvalidArgument;
-    if (std.Io.net.Ip4Address.parse(text, port)) |ip4| {
-        var address = Address.any(Address.ip4);
-        address.port = port;
-        address.bytes[0..4].* = ip4.bytes;
-        return address;
-    } else |_| {}
-    const parsed = switch (std.Io.net.Ip6Address.Unresolved.parse(text)) {
-        .success => |success| success,
-        else => return error.InvalidArgument,
-    };
-    var address = Address.any(Address.ip6);
-    address.port = port;
-    address.bytes = parsed.bytes;
-    if (parsed.interface_name) |scope| address.scope_id = try interfaceIndex(scope);
-    return address;
-}
-
-/// A numeric zone ("2") or, on POSIX, an interface name ("eth0") as an interface index.
-fn interfaceIndex(scope: []const u8) Error!u32 {
-    if (scope.len == 0) return error.InvalidArgument;
-    if (std.fmt.parseInt(u32, scope, 10)) |index| return index else |_| {}
-    if (is_windows) return error.InvalidArgument;
-    var name: [64:0]u8 = @splat(0);
-    if (scope.len >= name.len) return error.InvalidArgument;
-    @memcpy(name[0..scope.len], scope);
-    const index = if_nametoindex(&name);
-    if (index == 0) return error.InvalidArgument;
-    return index;
-}
-
-extern "c" fn if_nametoindex(name: [*:0]const u8) c_uint;
 
 // ---------------------------------------------------------------------------------------
 // Sockets
@@ -554,27 +496,10 @@ const win = struct {
 
 const testing = std.testing;
 
-test "IP literals parse; host names, junk and bad zones do not" {
-    const v4 = try parseAddress("127.0.0.1", 5000);
-    try testing.expectEqual(Address.ip4, v4.family);
-    try testing.expectEqual(@as(u16, 5000), v4.port);
-    try testing.expectEqualSlices(u8, &.{ 127, 0, 0, 1 }, v4.bytes[0..4]);
-    const v6 = try parseAddress("::1", 7);
-    try testing.expectEqual(Address.ip6, v6.family);
-    try testing.expectEqual(@as(u8, 1), v6.bytes[15]);
-    const zoned = try parseAddress("fe80::1%3", 7);
-    try testing.expectEqual(@as(u32, 3), zoned.scope_id);
-    const mapped = try parseAddress("::ffff:10.0.0.1", 1);
-    try testing.expectEqual(@as(u8, 0xff), mapped.bytes[10]);
-    for ([_][]const u8{ "", "not-an-ip", "localhost", "256.0.0.1", "1.2.3", "::1::2", "fe80::1%", "1.2.3.4 " }) |text| {
-        try testing.expectError(error.InvalidArgument, parseAddress(text, 1));
-    }
-}
-
 test "a datagram goes out and comes back with its sender's address" {
     const receiver = try open(Address.ip4);
     defer close(receiver);
-    var loopback = try parseAddress("127.0.0.1", 0);
+    var loopback = try address_module.parse("127.0.0.1", 0);
     try bind(receiver, &loopback, 0);
     const bound = try sockname(receiver);
     try testing.expect(bound.port != 0);
@@ -608,7 +533,7 @@ test "a datagram goes out and comes back with its sender's address" {
 test "a port in use is EADDRINUSE; a datagram too big is EMSGSIZE" {
     const first = try open(Address.ip4);
     defer close(first);
-    var loopback = try parseAddress("127.0.0.1", 0);
+    var loopback = try address_module.parse("127.0.0.1", 0);
     try bind(first, &loopback, 0);
     const taken = try sockname(first);
     const second = try open(Address.ip4);

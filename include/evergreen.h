@@ -134,6 +134,8 @@ int32_t eg_loops_live(void);
  * eg_loop_close closes the sockets of the loop's endpoints (then every call
  * but eg_udp_close is -EG_EBADF); eg_udp_close frees the rest. */
 int32_t eg_udp_address(const uint8_t *text, uint32_t length, uint32_t port, uint8_t out[24]);
+/* The host text of an address record ("::1", "fe80::1%2"); returns its length. */
+int32_t eg_address_text(const uint8_t record[24], uint8_t out[64]);
 /* family 4|6; zero sizes pick defaults. Returns a handle or -code. */
 int32_t eg_udp_open(uint32_t loop, uint32_t family, uint32_t receive_size,
                     uint32_t receive_batch, uint32_t queue_bytes_max);

@@ -324,7 +324,7 @@ export fn eg_stacklet_destroy(thread: ?*stacklet.Thread, handle: ?*anyopaque) i3
 
 // ---------------------------------------------------------------------------------------
 // UDP endpoints (io/udp.zig). Handles are > 0 and belong to the loop's thread; addresses
-// cross as the 24-byte records of io/udp_socket.zig that eg_udp_address fills; sends return
+// cross as the 24-byte records of io/address.zig that eg_udp_address fills; sends return
 // udp.SendStatus (0 sent, 1 queued, 2 queued: call eg_udp_flush_start) or -code.
 
 const udp = @import("io/udp.zig");
@@ -355,13 +355,22 @@ fn udpBytes(data: ?[*]const u8, length: u32) errors.Error![]const u8 {
     return source[0..length];
 }
 
-/// Parses the IP literal text[0..length] and port into out (24 bytes); returns the family
-/// (4 or 6). Host names are refused (EINVAL): endpoints take numeric addresses.
+/// Parses the IP literal text[0..length] (or "localhost", 127.0.0.1) and port into out (a
+/// 24-byte record of io/address.zig); returns the family (4 or 6). Host names are refused
+/// (EINVAL): endpoints take numeric addresses.
 export fn eg_udp_address(text: ?[*]const u8, length: u32, port: u32, out: ?[*]u8) i32 {
     if (port > std.math.maxInt(u16)) return fail(error.InvalidArgument);
     const address = io.address.parseLocal(udpBytes(text, length) catch |err| return fail(err), @intCast(port)) catch |err| return fail(err);
     writeUdpAddress(out, address) catch |err| return fail(err);
     return address.family;
+}
+
+/// Writes the host text of the 24-byte address record into out (64 bytes: "::1",
+/// "fe80::1%2", the same text TCP streams report); returns its length.
+export fn eg_address_text(record: ?[*]const u8, out: ?*[io.address.text_max]u8) i32 {
+    const address = readUdpAddress(record) catch |err| return fail(err);
+    const target = out orelse return fail(error.InvalidArgument);
+    return @intCast(io.address.format(&address, target));
 }
 
 /// Creates an endpoint with a socket of family 4 or 6 on loop `loop`. Zero sizes pick the

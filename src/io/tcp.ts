@@ -22,14 +22,9 @@ import {
   type StreamServerOptions,
 } from "./server.ts";
 import { Stream, type StreamOptions } from "./stream.ts";
+import { type Address, describeAddress } from "../native/address.ts";
 
-/** A network address: host name or IP literal (IPv6 without brackets) and port. */
-export interface Address {
-  /** Host name or IP address. */
-  hostname: string;
-  /** Port, an integer from 0 to 65535. */
-  port: number;
-}
+export type { Address };
 
 /**
  * A TCP client stream. `connect()` resolves the host name off the JS thread
@@ -96,7 +91,7 @@ export class TCPClient extends Stream {
     source?: Address,
   ): Generator<unknown, void, unknown> {
     const what = `connect to ${
-      formatAddress(checkAddress(target, "connect()"))
+      describeAddress(checkAddress(target, "connect()"))
     }`;
     if (target.hostname === "") {
       throw errorFor(TCPError, "EINVAL", what, "the hostname is empty");
@@ -270,7 +265,7 @@ export class TCPServer extends StreamServer<TCPConnection> {
    *   0-65535, or a second bind; `EBADF` when closed.
    */
   bind(address: Address): void {
-    const what = `bind to ${formatAddress(checkAddress(address, "bind()"))}`;
+    const what = `bind to ${describeAddress(checkAddress(address, "bind()"))}`;
     checkPort(address.port, what);
     this._checkBindable(what);
     const loop = EventLoop.current();
@@ -379,12 +374,4 @@ function checkPort(port: unknown, what: string): void {
       `the port must be an integer from 0 to 65535, got ${describe(port)}`,
     );
   }
-}
-
-/** @internal "host:port", with IPv6 literals in brackets. */
-export function formatAddress(address: Address): string {
-  const host = address.hostname.includes(":")
-    ? `[${address.hostname}]`
-    : address.hostname;
-  return `${host}:${address.port}`;
 }

@@ -19,24 +19,25 @@ import {
 import { WaitQueue } from "../sync/wait_queue.ts";
 import { ERROR_NAMES, NativeError } from "../native/errors.ts";
 import {
+  type Address,
   ADDRESS_BYTES,
+  decodeAddress,
+  describeAddress,
+  encodeAddress,
+  FAMILY_IP4,
+} from "../native/address.ts";
+import {
   BIND_IPV6_ONLY,
   BIND_REUSE_ADDRESS,
   DATAGRAM_SIZE_MAX,
-  FAMILY_IP4,
-  formatAddress,
   NativeUdpEndpoint,
   type NativeUdpOptions,
-  parseAddress,
   SEND_QUEUED,
   SEND_QUEUED_START,
   SEND_SENT,
   UDP_OPTION,
 } from "../native/udp_native.ts";
 import { errorFor, errorFromResult, UDPError } from "./errors.ts";
-import type { Address } from "./tcp.ts";
-
-export type { Address };
 
 /** Sizes of a {@linkcode UDPEndpoint}'s buffers. */
 export interface UDPEndpointOptions {
@@ -265,7 +266,7 @@ export class UDPEndpoint implements Disposable {
    * @throws {TypeError} if `address` is not `{ hostname, port }`.
    */
   bind(address: Address, options: UDPBindOptions = {}): void {
-    const what = `bind to ${describeAddress(address)}`;
+    const what = `bind to ${describeTarget(address)}`;
     this.#checkOpen(what);
     const record = addressRecord(address, what);
     if (this.#native !== null) {
@@ -323,7 +324,7 @@ export class UDPEndpoint implements Disposable {
     if (status === SEND_QUEUED_START) return this.#startSendOp("send()");
     throw failure(
       status,
-      `send of ${bytes.length} bytes to ${describeAddress(address)}`,
+      `send of ${bytes.length} bytes to ${describeTarget(address)}`,
       sendDetail(status, native),
     );
   }
@@ -362,7 +363,7 @@ export class UDPEndpoint implements Disposable {
         payloads.length = 0;
         throw udpError(
           "EMSGSIZE",
-          `sendMany() to ${describeAddress(address)}`,
+          `sendMany() to ${describeTarget(address)}`,
           `datagram ${index} has ${bytes.length} bytes, more than ${DATAGRAM_SIZE_MAX}; nothing was sent`,
         );
       }
@@ -370,7 +371,7 @@ export class UDPEndpoint implements Disposable {
     }
     if (payloads.length === 0) return;
     const native = this.#native ?? this.#bindImplicitly(record);
-    const what = `sendMany() to ${describeAddress(address)}`;
+    const what = `sendMany() to ${describeTarget(address)}`;
     let count = 0;
     let used = 0;
     try {
@@ -606,7 +607,7 @@ export class UDPEndpoint implements Disposable {
       this.#loop = null;
       throw failure(result, what);
     }
-    this.#sockname = formatAddress(name);
+    this.#sockname = decodeAddress(name);
     return native;
   }
 
@@ -892,9 +893,8 @@ function addressRecord(address: Address, what: string): Uint8Array {
   let record = records.get(key);
   if (record === undefined) {
     record = new Uint8Array(ADDRESS_BYTES);
-    // The one name taken without resolving, as TCPServer.bind does.
-    const literal = hostname === "localhost" ? "127.0.0.1" : hostname;
-    const family = parseAddress(literal, port, record);
+    // "localhost" is the one name taken without resolving (as by TCPServer.bind).
+    const family = encodeAddress(hostname, port, record);
     if (family < 0) {
       throw failure(
         family,
@@ -913,14 +913,11 @@ function addressRecord(address: Address, what: string): Uint8Array {
   return record;
 }
 
-function describeAddress(address: Address): string {
+function describeTarget(address: Address): string {
   if (typeof address !== "object" || address === null) {
     return describeValue(address);
   }
-  const host = String(address.hostname);
-  return host.includes(":")
-    ? `[${host}]:${address.port}`
-    : `${host}:${address.port}`;
+  return describeAddress(address);
 }
 
 // ---- bytes ----

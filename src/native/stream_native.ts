@@ -13,6 +13,7 @@ import { openLibrary } from "./library.ts";
 import { ERROR_NAMES } from "./errors.ts";
 import type { NativeLoop } from "./native_loop.ts";
 import type { NativeLibrary } from "./symbols.ts";
+import type { Address } from "./address.ts";
 
 export type { NativeLoop } from "./native_loop.ts";
 
@@ -72,14 +73,6 @@ const addressView = new DataView(addressBuffer.buffer);
 const utf8 = new TextDecoder();
 const sizeBuffer = new Uint32Array(2);
 const pairBuffer = new Int32Array(2);
-
-/** A stream's local or remote address. */
-export interface StreamAddress {
-  /** IP address text (IPv6 without brackets) or a socket path. */
-  hostname: string;
-  /** The port (0 for a socket path). */
-  port: number;
-}
 
 /** Streams open now (for leak checks). */
 export function streamsLive(): number {
@@ -291,7 +284,7 @@ export function streamClose(handle: number): number {
 export function streamAddress(
   handle: number,
   peer: boolean,
-): StreamAddress | number {
+): Address | number {
   const result = lib().eg_stream_address(handle, peer ? 1 : 0, addressBuffer);
   if (result < 0) return result;
   const port = addressView.getUint16(0, true);

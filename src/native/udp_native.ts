@@ -1,7 +1,7 @@
 /**
- * Native UDP endpoints seen from JS (`zig/io/udp.zig`): the FFI calls, the
- * 24-byte address records native code reads and writes, and the receive
- * ring, read in place with no FFI call per datagram. `src/io/udp.ts` builds
+ * Native UDP endpoints seen from JS (`zig/io/udp.zig`): the FFI calls and the
+ * receive ring, read in place with no FFI call per datagram (addresses cross
+ * as the records of `address.ts`). `src/io/udp.ts` builds
  * the public `UDPEndpoint` on it. Calls return native result codes (0 or a
  * count, `-code` on failure) so that the I/O layer words its own errors.
  *
@@ -13,13 +13,8 @@ import { closeOnCollect, forgetOnCollect } from "./finalizer.ts";
 import { ERROR_NAMES, NativeError } from "./errors.ts";
 import type { NativeLoop } from "./native_loop.ts";
 import type { NativeLibrary } from "./symbols.ts";
+import { type Address, ADDRESS_BYTES, hostText } from "./address.ts";
 
-/** Address family of an IPv4 record. */
-export const FAMILY_IP4 = 4;
-/** Address family of an IPv6 record. */
-export const FAMILY_IP6 = 6;
-/** Bytes of an address record (family, port, scope id, 16 address bytes). */
-export const ADDRESS_BYTES = 24;
 /** The largest UDP payload the endpoint sends (IPv6 without jumbograms). */
 export const DATAGRAM_SIZE_MAX = 65527;
 
@@ -59,14 +54,6 @@ const WORD_DATA_OFFSET = 6;
 const WORD_META_SIZE = 7;
 const META_TRUNCATED = 1;
 
-/** A socket address as the public API returns it. */
-export interface SocketAddress {
-  /** IP address text, IPv6 without brackets. */
-  hostname: string;
-  /** Port number. */
-  port: number;
-}
-
 /** Sizes of an endpoint's native buffers. */
 export interface NativeUdpOptions {
   /** Bytes per receive slot (1..65536). */
@@ -77,114 +64,7 @@ export interface NativeUdpOptions {
   queueBytesMax: number;
 }
 
-const EINVAL = -ERROR_NAMES.indexOf("EINVAL");
 const EUNKNOWN = -ERROR_NAMES.indexOf("EUNKNOWN");
-
-const encoder = new TextEncoder();
-const textScratch = new Uint8Array(256);
-
-/**
- * Parses an IP literal and a port into `out` (an address record); returns
- * the family (4 or 6) or a negative code (EINVAL for anything that is not a
- * numeric IPv4 or IPv6 address).
- *
- * @example
- * ```ts ignore
- * import { ADDRESS_BYTES, parseAddress } from "./udp_native.ts";
- * const record = new Uint8Array(ADDRESS_BYTES);
- * console.log(parseAddress("127.0.0.1", 53, record)); // 4
- * ```
- */
-export function parseAddress(
-  hostname: string,
-  port: number,
-  out: Uint8Array,
-): number {
-  const { read, written } = encoder.encodeInto(hostname, textScratch);
-  // A literal never comes close to the scratch size; anything longer is junk.
-  if (read !== hostname.length || written >= textScratch.length) return EINVAL;
-  return openLibrary().symbols.eg_udp_address(textScratch, written, port, out);
-}
-
-/**
- * The `{ hostname, port }` of an address record.
- *
- * @example
- * ```ts ignore
- * import { ADDRESS_BYTES, formatAddress, parseAddress } from "./udp_native.ts";
- * const record = new Uint8Array(ADDRESS_BYTES);
- * parseAddress("::1", 9, record);
- * console.log(formatAddress(record)); // { hostname: "::1", port: 9 }
- * ```
- */
-export function formatAddress(record: Uint8Array): SocketAddress {
-  const words = new Uint32Array(
-    record.buffer,
-    record.byteOffset,
-    ADDRESS_BYTES / 4,
-  );
-  const head = words[0];
-  return {
-    hostname: formatHost(
-      head & 0xffff,
-      words[1],
-      words[2],
-      words[3],
-      words[4],
-      words[5],
-    ),
-    port: head >>> 16,
-  };
-}
-
-/** The text of an IPv4 or IPv6 address given as four little-endian words. */
-function formatHost(
-  family: number,
-  scope: number,
-  a0: number,
-  a1: number,
-  a2: number,
-  a3: number,
-): string {
-  if (family === FAMILY_IP4) {
-    return `${a0 & 0xff}.${(a0 >>> 8) & 0xff}.${(a0 >>> 16) & 0xff}.${
-      a0 >>> 24
-    }`;
-  }
-  const groups = [a0, a1, a2, a3].flatMap((word) => [
-    ((word & 0xff) << 8) | ((word >>> 8) & 0xff),
-    (((word >>> 16) & 0xff) << 8) | (word >>> 24),
-  ]);
-  const zone = scope === 0 ? "" : `%${scope}`;
-  if (
-    groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff
-  ) {
-    return `::ffff:${a3 & 0xff}.${(a3 >>> 8) & 0xff}.${(a3 >>> 16) & 0xff}.${
-      a3 >>> 24
-    }${zone}`;
-  }
-  // RFC 5952: the longest run of two or more zero groups becomes "::".
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((group) => group.toString(16));
-  if (bestStart < 0) return hex.join(":") + zone;
-  const left = hex.slice(0, bestStart).join(":");
-  const right = hex.slice(bestStart + bestLength).join(":");
-  return `${left}::${right}${zone}`;
-}
 
 // Small datagrams are copied out of the ring into a shared pool, as Node's
 // Buffer.allocUnsafe does (same sizes): an ArrayBuffer per datagram costs
@@ -230,13 +110,14 @@ function closeHandle(handle: number): number {
  * @example
  * ```ts ignore
  * import { NativeLoop } from "./native_loop.ts";
- * import { ADDRESS_BYTES, FAMILY_IP4, NativeUdpEndpoint, parseAddress } from "./udp_native.ts";
+ * import { ADDRESS_BYTES, encodeAddress, FAMILY_IP4 } from "./address.ts";
+ * import { NativeUdpEndpoint } from "./udp_native.ts";
  * using loop = new NativeLoop();
  * const endpoint = new NativeUdpEndpoint(loop, FAMILY_IP4, {
  *   receiveSize: 65536, receiveBatch: 64, queueBytesMax: 16 << 20,
  * });
  * const address = new Uint8Array(ADDRESS_BYTES);
- * parseAddress("127.0.0.1", 0, address);
+ * encodeAddress("127.0.0.1", 0, address);
  * endpoint.bind(address, 0);
  * endpoint.close();
  * ```
@@ -354,7 +235,7 @@ export class NativeUdpEndpoint {
    * shared 8 KiB buffer (as Node's small Buffers are), a larger one has its
    * own buffer.
    */
-  take(): [Uint8Array, SocketAddress] {
+  take(): [Uint8Array, Address] {
     const words = this.#words!;
     const head = words[WORD_HEAD];
     const slot = head & this.#mask;
@@ -373,7 +254,7 @@ export class NativeUdpEndpoint {
    * truncated one) into `out`; returns how many. Their bytes are copied into
    * one new buffer, each datagram a view of it: one allocation per batch.
    */
-  takeMany(max: number, out: [Uint8Array, SocketAddress][]): number {
+  takeMany(max: number, out: [Uint8Array, Address][]): number {
     const words = this.#words!;
     const mask = this.#mask;
     const slotSize = this.#slotSize;
@@ -407,7 +288,7 @@ export class NativeUdpEndpoint {
   }
 
   /** Drops the next datagram; returns its sender. Needs `pending() > 0`. */
-  dropNext(): SocketAddress {
+  dropNext(): Address {
     const words = this.#words!;
     const head = words[WORD_HEAD];
     const sender = this.#sender(
@@ -543,7 +424,7 @@ export class NativeUdpEndpoint {
     return this.#lib.symbols.eg_udp_close(this.#handle);
   }
 
-  #sender(words: Uint32Array, meta: number): SocketAddress {
+  #sender(words: Uint32Array, meta: number): Address {
     const head = words[meta + 2];
     const family = head & 0xffff;
     const scope = words[meta + 3];
@@ -556,7 +437,11 @@ export class NativeUdpEndpoint {
       a1 !== this.#last1 || a2 !== this.#last2 || a3 !== this.#last3 ||
       scope !== this.#lastScope
     ) {
-      this.#lastHostname = formatHost(family, scope, a0, a1, a2, a3);
+      // A new sender: native code formats it (zig/io/address.zig), as for TCP.
+      const record = (meta + 2) * 4;
+      this.#lastHostname = hostText(
+        this.#bytes!.subarray(record, record + ADDRESS_BYTES),
+      );
       this.#lastFamily = family;
       this.#lastScope = scope;
       this.#last0 = a0;

@@ -22,6 +22,7 @@ export const UDP_SYMBOLS = {
     parameters: ["buffer", "u32", "u32", "buffer"],
     result: "i32",
   },
+  eg_address_text: { parameters: ["buffer", "buffer"], result: "i32" },
   eg_udp_open: {
     parameters: ["u32", "u32", "u32", "u32", "u32"],
     result: "i32",

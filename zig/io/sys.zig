@@ -615,7 +615,18 @@ test "numeric addresses parse and print back" {
     try testing.expect(parseIp("256.0.0.1", 1) == null);
     try testing.expect(parseIp("", 1) == null);
     try testing.expect(parseIp("fe80::1%no-such-interface", 1) == null);
-    try testing.expectEqual(@as(u32, 3), std.mem.readInt(u32, parseIp("fe80::1%3", 1).?.storage[24..28], builtin.cpu.arch.endian()));
+    const zoned = parseIp("fe80::1%3", 1).?;
+    try testing.expectEqual(@as(u32, 3), std.mem.readInt(u32, zoned.storage[24..28], builtin.cpu.arch.endian()));
+    try testing.expectEqualStrings("fe80::1%3", out[0..zoned.hostText(&out)]);
+}
+
+test "TCP takes the IPv6 zones UDP takes, interface names included, and round-trips them" {
+    const text = if (builtin.os.tag == .linux) "fe80::1%lo" else if (is_darwin) "fe80::1%lo0" else return error.SkipZigTest;
+    const tcp = parseIp(text, 7).?;
+    const udp = try ip.parse(text, 7);
+    try testing.expect(udp.scope_id != 0);
+    try testing.expectEqual(udp, tcp.toIp().?);
+    try testing.expectEqual(udp.scope_id, std.mem.readInt(u32, tcp.storage[24..28], builtin.cpu.arch.endian()));
 }
 
 test "unix addresses refuse empty, too long and embedded-zero paths" {

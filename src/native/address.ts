@@ -1,0 +1,117 @@
+/**
+ * Socket addresses across the FFI seam, for TCP and UDP alike: the public
+ * `Address` shape and the 24-byte records of `zig/io/address.zig` (family,
+ * port, scope id, 16 address bytes). Parsing and formatting both happen in
+ * native code, the one parser and one formatter of the library; this module
+ * only moves records and text across.
+ *
+ * @module
+ */
+
+import { openLibrary } from "./library.ts";
+import { ERROR_NAMES } from "./errors.ts";
+
+/** A network address: host name or IP literal (IPv6 without brackets) and port. */
+export interface Address {
+  /** Host name or IP address (for a Unix socket stream: its path). */
+  hostname: string;
+  /** Port, an integer from 0 to 65535 (0 for a socket path). */
+  port: number;
+}
+
+/** Address family of an IPv4 record. */
+export const FAMILY_IP4 = 4;
+/** Address family of an IPv6 record. */
+export const FAMILY_IP6 = 6;
+/** Bytes of an address record (family, port, scope id, 16 address bytes). */
+export const ADDRESS_BYTES = 24;
+/** Bytes of the longest host text a record formats to. */
+const TEXT_BYTES_MAX = 64;
+
+const EINVAL = -ERROR_NAMES.indexOf("EINVAL");
+
+const encoder = new TextEncoder();
+const textScratch = new Uint8Array(256);
+const hostScratch = new Uint8Array(TEXT_BYTES_MAX);
+
+/**
+ * Parses an IP literal (or `"localhost"`, 127.0.0.1) and a port into `out`
+ * (an address record); returns the family (4 or 6) or a negative code
+ * (EINVAL for anything else: host names are not resolved here).
+ *
+ * @example
+ * ```ts ignore
+ * import { ADDRESS_BYTES, encodeAddress } from "./address.ts";
+ * const record = new Uint8Array(ADDRESS_BYTES);
+ * console.log(encodeAddress("127.0.0.1", 53, record)); // 4
+ * ```
+ */
+export function encodeAddress(
+  hostname: string,
+  port: number,
+  out: Uint8Array,
+): number {
+  const { read, written } = encoder.encodeInto(hostname, textScratch);
+  // A literal never comes close to the scratch size; anything longer is junk.
+  if (read !== hostname.length || written >= textScratch.length) return EINVAL;
+  return openLibrary().symbols.eg_udp_address(textScratch, written, port, out);
+}
+
+/**
+ * The host text of an address record (`"::1"`, `"fe80::1%2"`), as TCP
+ * streams report theirs.
+ *
+ * @example
+ * ```ts ignore
+ * import { ADDRESS_BYTES, encodeAddress, hostText } from "./address.ts";
+ * const record = new Uint8Array(ADDRESS_BYTES);
+ * encodeAddress("0:0::1", 9, record);
+ * console.log(hostText(record)); // "::1"
+ * ```
+ */
+export function hostText(record: Uint8Array): string {
+  const length = openLibrary().symbols.eg_address_text(record, hostScratch);
+  if (length < 0 || length > TEXT_BYTES_MAX) {
+    throw new RangeError(
+      `not an address record: native formatting returned ${
+        length < 0 ? ERROR_NAMES[-length] ?? length : length
+      }`,
+    );
+  }
+  // The text is ASCII: digits, hex letters, '.', ':' and '%'.
+  return String.fromCharCode(...hostScratch.subarray(0, length));
+}
+
+/**
+ * The `{ hostname, port }` of an address record.
+ *
+ * @example
+ * ```ts ignore
+ * import { ADDRESS_BYTES, decodeAddress, encodeAddress } from "./address.ts";
+ * const record = new Uint8Array(ADDRESS_BYTES);
+ * encodeAddress("::1", 9, record);
+ * console.log(decodeAddress(record)); // { hostname: "::1", port: 9 }
+ * ```
+ */
+export function decodeAddress(record: Uint8Array): Address {
+  return {
+    hostname: hostText(record),
+    port: record[2] | (record[3] << 8),
+  };
+}
+
+/**
+ * `"host:port"` for messages, with IPv6 literals in brackets.
+ *
+ * @example
+ * ```ts ignore
+ * import { describeAddress } from "./address.ts";
+ * console.log(describeAddress({ hostname: "::1", port: 80 })); // "[::1]:80"
+ * ```
+ */
+export function describeAddress(address: Address): string {
+  const host = String(address.hostname);
+  return host.includes(":")
+    ? `[${host}]:${address.port}`
+    : `${host}:${address.port}`;
+}

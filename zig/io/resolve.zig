@@ -175,32 +175,20 @@ const Notify = struct {
 };
 
 const windows = struct {
-    const base = @import("../loop/windows.zig").sys;
-
-    const AddrInfo = extern struct {
-        flags: i32,
-        family: i32,
-        socktype: i32,
-        protocol: i32,
-        addrlen: usize,
-        canonname: ?[*:0]u8,
-        addr: ?*anyopaque,
-        next: ?*AddrInfo,
-    };
-    extern "ws2_32" fn getaddrinfo(node: [*:0]const u8, service: ?[*:0]const u8, hints: *const AddrInfo, result: *?*AddrInfo) callconv(.winapi) i32;
-    extern "ws2_32" fn freeaddrinfo(list: *AddrInfo) callconv(.winapi) void;
+    const base = @import("../loop/winsock.zig");
+    const AddrInfo = base.AddrInfo;
 
     fn lookup(request: *Request) Error!void {
         const hints: AddrInfo = .{ .flags = 0, .family = 0, .socktype = 1, .protocol = 0, .addrlen = 0, .canonname = null, .addr = null, .next = null };
         var list: ?*AddrInfo = null;
-        const status = getaddrinfo(@ptrCast(&request.host), null, &hints, &list);
+        const status = base.getaddrinfo(@ptrCast(&request.host), null, &hints, &list);
         if (status != 0) return switch (status) {
             11002 => error.WouldBlock, // WSATRY_AGAIN
             8 => error.OutOfMemory, // WSA_NOT_ENOUGH_MEMORY
             10047 => error.AddressFamilyNotSupported,
             else => error.NotFound, // WSAHOST_NOT_FOUND, WSANO_DATA, WSANO_RECOVERY
         };
-        defer if (list) |head| freeaddrinfo(head);
+        defer if (list) |head| base.freeaddrinfo(head);
         var cursor = list;
         var walked: u32 = 0;
         while (cursor) |entry| : (cursor = entry.next) {

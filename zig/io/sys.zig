@@ -455,13 +455,13 @@ const sigpipe = struct {
     }
 };
 
-/// The Windows Sockets calls the stream layer needs beyond loop/windows.zig's.
+/// The Windows calls of the stream layer: Winsock's from loop/winsock.zig, kernel32's here.
 pub const windows = struct {
-    const base = @import("../loop/windows.zig").sys;
-    pub const sol_socket: i32 = 0xffff;
-    pub const so_error: i32 = 0x1007;
-    pub const ipproto_tcp: i32 = 6;
-    pub const tcp_nodelay: i32 = 1;
+    const base = @import("../loop/winsock.zig");
+    pub const sol_socket = base.SOL_SOCKET;
+    pub const so_error = base.SO_ERROR;
+    pub const ipproto_tcp = base.IPPROTO_TCP;
+    pub const tcp_nodelay = base.TCP_NODELAY;
     pub const fionbio = base.FIONBIO;
     pub const sock_stream = base.SOCK_STREAM;
 
@@ -472,13 +472,13 @@ pub const windows = struct {
     pub const listen = base.listen;
     pub const accept = base.accept;
     pub const getsockname = base.getsockname;
+    pub const getpeername = base.getpeername;
+    pub const getsockopt = base.getsockopt;
+    pub const setsockopt = base.setsockopt;
+    pub const shutdown = base.shutdown;
     pub const send = base.send;
     pub const recv = base.recv;
     pub const ioctlsocket = base.ioctlsocket;
-    pub extern "ws2_32" fn getpeername(s: usize, name: *anyopaque, len: *i32) callconv(.winapi) i32;
-    pub extern "ws2_32" fn getsockopt(s: usize, level: i32, name: i32, value: *anyopaque, len: *i32) callconv(.winapi) i32;
-    pub extern "ws2_32" fn setsockopt(s: usize, level: i32, name: i32, value: *const anyopaque, len: i32) callconv(.winapi) i32;
-    pub extern "ws2_32" fn shutdown(s: usize, how: i32) callconv(.winapi) i32;
 
     pub fn wsaError() Error {
         return base.lastError();

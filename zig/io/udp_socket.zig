@@ -442,54 +442,7 @@ fn errno() c.E {
     return c.errno(@as(c_int, -1));
 }
 
-/// The Windows Sockets calls UDP needs (loop/windows.zig declares the ones the loop needs).
-const win = struct {
-    const SOCKET = usize;
-    const invalid_socket: SOCKET = std.math.maxInt(usize);
-    const SOCK_DGRAM = 2;
-    const FIONBIO: i32 = @bitCast(@as(u32, 0x8004667e));
-    // _WSAIOW(IOC_VENDOR, 12)
-    const SIO_UDP_CONNRESET: u32 = 0x80000000 | 0x18000000 | 12;
-
-    const WSADATA = extern struct { bytes: [408]u8 align(8) };
-
-    extern "ws2_32" fn WSAStartup(version: u16, data: *WSADATA) callconv(.winapi) i32;
-    extern "ws2_32" fn WSACleanup() callconv(.winapi) i32;
-    extern "ws2_32" fn WSAGetLastError() callconv(.winapi) i32;
-    extern "ws2_32" fn socket(family: i32, kind: i32, protocol: i32) callconv(.winapi) SOCKET;
-    extern "ws2_32" fn closesocket(s: SOCKET) callconv(.winapi) i32;
-    extern "ws2_32" fn bind(s: SOCKET, name: *const anyopaque, len: i32) callconv(.winapi) i32;
-    extern "ws2_32" fn getsockname(s: SOCKET, name: *anyopaque, len: *i32) callconv(.winapi) i32;
-    extern "ws2_32" fn ioctlsocket(s: SOCKET, cmd: i32, arg: *u32) callconv(.winapi) i32;
-    extern "ws2_32" fn setsockopt(s: SOCKET, level: i32, name: i32, value: [*]const u8, len: i32) callconv(.winapi) i32;
-    extern "ws2_32" fn sendto(s: SOCKET, buf: [*]const u8, len: i32, flags: i32, to: *const anyopaque, to_len: i32) callconv(.winapi) i32;
-    extern "ws2_32" fn recvfrom(s: SOCKET, buf: [*]u8, len: i32, flags: i32, from: *anyopaque, from_len: *i32) callconv(.winapi) i32;
-    extern "ws2_32" fn WSAIoctl(
-        s: SOCKET,
-        code: u32,
-        in: ?*const anyopaque,
-        in_len: u32,
-        out: ?*anyopaque,
-        out_len: u32,
-        returned: *u32,
-        overlapped: ?*anyopaque,
-        completion: ?*const anyopaque,
-    ) callconv(.winapi) i32;
-
-    fn lastError() Error {
-        return errors.fromWsa(WSAGetLastError());
-    }
-
-    /// Reference counted by Windows: one start per socket, one stop per close.
-    fn start() Error!void {
-        var data: WSADATA = undefined;
-        if (WSAStartup(0x0202, &data) != 0) return error.Unsupported;
-    }
-
-    fn stop() void {
-        _ = WSACleanup();
-    }
-};
+const win = @import("../loop/winsock.zig");
 
 // ---------------------------------------------------------------------------------------
 // Tests: real sockets on the loopback interface.

@@ -9,7 +9,7 @@ const event = @import("event.zig");
 
 const is_windows = builtin.os.tag == .windows;
 const c = std.c;
-const win = @import("windows.zig").sys;
+const win = @import("winsock.zig");
 
 pub const Fd = event.Fd;
 

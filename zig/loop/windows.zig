@@ -8,70 +8,9 @@ const assert = std.debug.assert;
 const errors = @import("errors.zig");
 const event = @import("event.zig");
 const SpinLock = @import("spin_lock.zig").SpinLock;
+const sys = @import("winsock.zig");
 
 const Fd = event.Fd;
-
-/// The few Windows Sockets entry points the loop needs (std has no bindings for them).
-pub const sys = struct {
-    pub const SOCKET = usize;
-    pub const invalid_socket: SOCKET = std.math.maxInt(usize);
-    pub const socket_error: i32 = -1;
-    pub const AF_INET = 2;
-    pub const SOCK_STREAM = 1;
-    pub const SOCK_DGRAM = 2;
-    pub const FIONBIO: i32 = @bitCast(@as(u32, 0x8004667e));
-    pub const POLLRDNORM: i16 = 0x0100;
-    pub const POLLRDBAND: i16 = 0x0200;
-    pub const POLLIN: i16 = POLLRDNORM | POLLRDBAND;
-    pub const POLLWRNORM: i16 = 0x0010;
-    pub const POLLOUT: i16 = POLLWRNORM;
-    pub const POLLERR: i16 = 0x0001;
-    pub const POLLHUP: i16 = 0x0002;
-    pub const POLLNVAL: i16 = 0x0004;
-
-    pub const WSAPOLLFD = extern struct {
-        fd: SOCKET,
-        events: i16,
-        revents: i16,
-    };
-
-    pub const sockaddr_in = extern struct {
-        family: u16 = AF_INET,
-        port: u16,
-        addr: u32,
-        zero: [8]u8 = @splat(0),
-    };
-
-    /// WSADATA is 408 bytes on 64-bit Windows; only its existence matters here.
-    pub const WSADATA = extern struct { bytes: [408]u8 align(8) };
-
-    pub extern "ws2_32" fn WSAStartup(version: u16, data: *WSADATA) callconv(.winapi) i32;
-    pub extern "ws2_32" fn WSACleanup() callconv(.winapi) i32;
-    pub extern "ws2_32" fn WSAGetLastError() callconv(.winapi) i32;
-    pub extern "ws2_32" fn WSAPoll(fds: [*]WSAPOLLFD, count: u32, timeout_ms: i32) callconv(.winapi) i32;
-    pub extern "ws2_32" fn socket(family: i32, kind: i32, protocol: i32) callconv(.winapi) SOCKET;
-    pub extern "ws2_32" fn closesocket(s: SOCKET) callconv(.winapi) i32;
-    pub extern "ws2_32" fn bind(s: SOCKET, name: *const anyopaque, len: i32) callconv(.winapi) i32;
-    pub extern "ws2_32" fn connect(s: SOCKET, name: *const anyopaque, len: i32) callconv(.winapi) i32;
-    pub extern "ws2_32" fn listen(s: SOCKET, backlog: i32) callconv(.winapi) i32;
-    pub extern "ws2_32" fn accept(s: SOCKET, addr: ?*anyopaque, len: ?*i32) callconv(.winapi) SOCKET;
-    pub extern "ws2_32" fn getsockname(s: SOCKET, name: *anyopaque, len: *i32) callconv(.winapi) i32;
-    pub extern "ws2_32" fn send(s: SOCKET, buf: [*]const u8, len: i32, flags: i32) callconv(.winapi) i32;
-    pub extern "ws2_32" fn recv(s: SOCKET, buf: [*]u8, len: i32, flags: i32) callconv(.winapi) i32;
-    pub extern "ws2_32" fn ioctlsocket(s: SOCKET, cmd: i32, arg: *u32) callconv(.winapi) i32;
-
-    pub fn lastError() errors.Error {
-        return errors.fromWsa(WSAGetLastError());
-    }
-
-    pub fn setNonBlocking(s: SOCKET) errors.Error!void {
-        var on: u32 = 1;
-        if (ioctlsocket(s, FIONBIO, &on) != 0) return lastError();
-    }
-
-    /// 127.0.0.1 in network byte order.
-    pub const loopback: u32 = std.mem.nativeToBig(u32, 0x7f000001);
-};
 
 pub const Backend = struct {
     gpa: std.mem.Allocator,

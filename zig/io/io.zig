@@ -7,8 +7,10 @@ pub const address = @import("address.zig");
 pub const sys = @import("sys.zig");
 pub const resolve = @import("resolve.zig");
 pub const stream = @import("stream.zig");
+pub const terminal = @import("terminal.zig");
 pub const tty = @import("tty.zig");
 pub const socket = @import("socket.zig");
+pub const windows_pipe = @import("windows_pipe.zig");
 pub const pipe = @import("pipe.zig");
 
 test {
@@ -16,7 +18,9 @@ test {
     _ = sys;
     _ = resolve;
     _ = stream;
+    _ = terminal;
     _ = tty;
     _ = socket;
+    _ = windows_pipe;
     _ = pipe;
 }

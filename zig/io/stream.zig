@@ -10,8 +10,8 @@ const errors = @import("../loop/errors.zig");
 const handles = @import("../loop/handles.zig");
 const hub_module = @import("../hub.zig");
 const sys = @import("sys.zig");
-const tty = @import("tty.zig");
-const pipe = @import("pipe.zig");
+const terminal = @import("terminal.zig");
+const windows_pipe = @import("windows_pipe.zig");
 
 const Hub = hub_module.Hub;
 const Op = hub_module.Op;
@@ -103,9 +103,9 @@ pub const Stream = struct {
     /// Unix socket servers remove their socket file on close.
     unlink_path: [sys.unix_path_max]u8 = undefined,
     unlink_len: usize = 0,
-    tty_state: tty.State = .{},
+    tty_state: terminal.State = .{},
     /// A Windows named-pipe server feeding this listener, stopped on close.
-    named_server: ?*pipe.named.Server = null,
+    named_server: ?*windows_pipe.named.Server = null,
 
     /// A stream (not yet registered) over fd, which it owns from now on.
     pub fn create(gpa: std.mem.Allocator, loop_handle: u32, fd: Fd, io: Io, read_max: usize) Error!*Stream {
@@ -129,7 +129,7 @@ pub const Stream = struct {
             if (stream.aux_fd != invalid_fd) h.cancelFd(stream.aux_fd) catch {};
             if (stream.fd != invalid_fd) h.cancelFd(stream.fd) catch {};
         }
-        tty.restore(stream);
+        terminal.restore(stream.fd, &stream.tty_state);
         if (stream.named_server) |server| server.close();
         stream.named_server = null;
         if (stream.fd != invalid_fd) {

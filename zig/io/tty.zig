@@ -11,7 +11,9 @@ const assert = std.debug.assert;
 const errors = @import("../loop/errors.zig");
 const sys = @import("sys.zig");
 const stream_module = @import("stream.zig");
-const bridge = @import("pipe.zig").bridge;
+const pipe = @import("pipe.zig");
+const bridge = pipe.bridge;
+const terminal = @import("terminal.zig");
 
 const Stream = stream_module.Stream;
 const Error = errors.Error;
@@ -20,28 +22,8 @@ const c = std.c;
 const k32 = sys.windows.kernel32;
 const invalid_handle = sys.windows.invalid_handle;
 
-/// What a TTY stream must put back when it closes.
-pub const State = if (is_windows) ConsoleState else TermiosState;
-
-const TermiosState = struct {
-    /// The termios in force before the first setRawMode.
-    original: c.termios = undefined,
-    saved: bool = false,
-    /// File status flags of a shared description we made nonblocking (fallback path).
-    restore_flags: ?c_int = null,
-};
-
-/// The stream's own console handles for modes and sizes, apart from the bridge's (which may
-/// end, and close its handles, while the stream is still open).
-const ConsoleState = struct {
-    /// Console input (CONIN$): its mode is raw or not.
-    input: usize = invalid_handle,
-    /// The screen buffer written to: its window is the size.
-    output: usize = invalid_handle,
-    /// The input mode in force before the first setRawMode.
-    original: u32 = 0,
-    saved: bool = false,
-};
+/// What a TTY stream must put back when it closes (terminal.zig, which Stream.close calls).
+pub const State = terminal.State;
 
 pub const WindowSize = struct { columns: u16, rows: u16 };
 
@@ -127,21 +109,6 @@ pub fn setRawMode(stream: *Stream, raw: bool) Error!void {
     if (c.tcsetattr(stream.fd, .DRAIN, &mode) != 0) return sys.lastError();
 }
 
-/// Puts the terminal back as it was (called by Stream.close before the descriptor closes).
-pub fn restore(stream: *Stream) void {
-    if (is_windows) return restoreConsole(&stream.tty_state);
-    const state = &stream.tty_state;
-    if (stream.fd == sys.invalid_fd) return;
-    if (state.saved) {
-        _ = c.tcsetattr(stream.fd, .NOW, &state.original);
-        state.saved = false;
-    }
-    if (state.restore_flags) |flags| {
-        _ = c.fcntl(stream.fd, c.F.SETFL, flags);
-        state.restore_flags = null;
-    }
-}
-
 /// Test support: a pseudo-terminal pair, [0] the controlling side, [1] the terminal side.
 pub fn openPty() Error![2]i32 {
     if (is_windows) return error.Unsupported;
@@ -150,11 +117,11 @@ pub fn openPty() Error![2]i32 {
     errdefer sys.close(controller);
     if (grantpt(controller) != 0 or unlockpt(controller) != 0) return sys.lastError();
     const name = ptsname(controller) orelse return sys.lastError();
-    const terminal = c.open(name, .{ .ACCMODE = .RDWR, .NOCTTY = true, .CLOEXEC = true });
-    if (terminal < 0) return sys.lastError();
-    errdefer sys.close(terminal);
+    const device = c.open(name, .{ .ACCMODE = .RDWR, .NOCTTY = true, .CLOEXEC = true });
+    if (device < 0) return sys.lastError();
+    errdefer sys.close(device);
     try sys.setNonBlocking(controller);
-    return .{ controller, terminal };
+    return .{ controller, device };
 }
 
 /// Test support: sets a terminal's window size.
@@ -203,7 +170,7 @@ fn openConsole(gpa: std.mem.Allocator, loop_handle: u32, given: usize, read_max:
     errdefer closeHandle(output);
     const pair = try bridge.socketPair();
     errdefer sys.close(pair[1]);
-    const stream = try bridge.streamOver(gpa, loop_handle, pair[0], read_max);
+    const stream = try pipe.streamOverBridge(gpa, loop_handle, pair[0], read_max);
     errdefer stream.close(null);
     try bridge.start(gpa, .{ .read = reader, .write = writer, .console_input = true }, pair[1]);
     stream.tty_state = .{ .input = input, .output = output };
@@ -224,12 +191,9 @@ fn duplicate(handle: usize) Error!usize {
     return copy;
 }
 
-fn closeHandle(handle: usize) void {
-    assert(handle != invalid_handle);
-    _ = k32.CloseHandle(handle);
-}
+const closeHandle = terminal.closeHandle;
 
-fn consoleWindowSize(state: *const ConsoleState) Error!WindowSize {
+fn consoleWindowSize(state: *const terminal.ConsoleState) Error!WindowSize {
     if (state.output == invalid_handle) return error.InvalidArgument;
     var info: sys.windows.ScreenBufferInfo = undefined;
     if (k32.GetConsoleScreenBufferInfo(state.output, &info) == 0) return sys.windows.systemError();
@@ -242,7 +206,7 @@ fn consoleWindowSize(state: *const ConsoleState) Error!WindowSize {
 /// Raw mode: input key by key, unechoed, Ctrl+C as a byte rather than a signal, and keys such
 /// as arrows as escape sequences where the console can (virtual-terminal input, Windows 10 on;
 /// older consoles refuse the flag and get the rest).
-fn setConsoleRawMode(state: *ConsoleState, raw: bool) Error!void {
+fn setConsoleRawMode(state: *terminal.ConsoleState, raw: bool) Error!void {
     if (state.input == invalid_handle) return error.InvalidArgument;
     if (!raw) {
         if (!state.saved) return;
@@ -258,15 +222,6 @@ fn setConsoleRawMode(state: *ConsoleState, raw: bool) Error!void {
     const raw_mode = mode & ~(enable_line_input | enable_echo_input | enable_processed_input);
     if (k32.SetConsoleMode(state.input, raw_mode | enable_virtual_terminal_input) != 0) return;
     if (k32.SetConsoleMode(state.input, raw_mode) == 0) return sys.windows.systemError();
-}
-
-fn restoreConsole(state: *ConsoleState) void {
-    if (state.input == invalid_handle) return;
-    assert(state.output != invalid_handle);
-    if (state.saved) _ = k32.SetConsoleMode(state.input, state.original);
-    closeHandle(state.input);
-    closeHandle(state.output);
-    state.* = .{};
 }
 
 // ---------------------------------------------------------------------------------------

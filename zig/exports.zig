@@ -758,17 +758,12 @@ export fn eg_tcp_connect(handle: u32, host: ?[*]const u8, host_length: u32, port
     const hub = streamHub(stream) catch |err| return fail(err);
     const name = ioBytes(host, host_length) catch |err| return fail(err);
     const target_port = ioPort(port) catch |err| return fail(err);
-    if (name.len == 0) return fail(error.InvalidArgument);
-    var source_address: ?io.sys.Address = null;
-    if (source_length > 0) {
-        const text = ioBytes(source, source_length) catch |err| return fail(err);
-        const bind_port = ioPort(source_port) catch |err| return fail(err);
-        source_address = io.sys.parseIp(text, bind_port) orelse return fail(error.InvalidArgument);
-    }
-    if (io.sys.parseIp(name, target_port)) |literal| {
-        return io.socket.startConnect(stream, hub, &.{literal}, "", 0, source_address, true, token);
-    }
-    return io.socket.startConnect(stream, hub, &.{}, name, target_port, source_address, true, token);
+    var from: ?io.tcp.Source = null;
+    if (source_length > 0) from = .{
+        .host = ioBytes(source, source_length) catch |err| return fail(err),
+        .port = ioPort(source_port) catch |err| return fail(err),
+    };
+    return io.tcp.connect(stream, hub, name, target_port, from, token);
 }
 
 /// A TCP listener bound to host:port (an IP literal, "localhost", or "" for every IPv4
@@ -778,11 +773,7 @@ export fn eg_tcp_listen(loop: u32, host: ?[*]const u8, host_length: u32, port: u
     const limit = readMax(read_max) catch |err| return fail(err);
     const name = ioBytes(host, host_length) catch |err| return fail(err);
     const bind_port = ioPort(port) catch |err| return fail(err);
-    var bind_address = io.address.Address.any(io.address.Address.ip4);
-    bind_address.port = bind_port;
-    if (name.len != 0) bind_address = io.address.parseLocal(name, bind_port) catch |err| return fail(err);
-    const address = io.sys.Address.fromIp(&bind_address);
-    const server = io.socket.listen(allocator, loop, &address, backlogOf(backlog), limit, true) catch |err| return fail(err);
+    const server = io.tcp.listen(allocator, loop, name, bind_port, backlogOf(backlog), limit) catch |err| return fail(err);
     return handleResult(server);
 }
 

@@ -1,7 +1,8 @@
-//! The stream layer in one import: sockets and addresses (sys.zig), name resolution off the
-//! loop thread (resolve.zig), buffered streams and their hub ops (stream.zig), connecting and
-//! listening sockets (socket.zig) for TCP and Unix sockets, Windows named pipes (pipe.zig) and
-//! terminals (tty.zig). exports.zig exposes it through the C ABI.
+//! The I/O layer in one import: IP addresses (address.zig), sockets (sys.zig), name resolution
+//! off the loop thread (resolve.zig), buffered streams and their hub ops (stream.zig),
+//! connecting and listening sockets (socket.zig) with TCP's policy (tcp.zig), pipes (pipe.zig,
+//! over windows_pipe.zig's bridges on Windows), terminals (tty.zig, terminal.zig) and UDP
+//! endpoints (udp.zig, udp_socket.zig). exports.zig exposes it through the C ABI.
 
 pub const address = @import("address.zig");
 pub const sys = @import("sys.zig");
@@ -10,8 +11,10 @@ pub const stream = @import("stream.zig");
 pub const terminal = @import("terminal.zig");
 pub const tty = @import("tty.zig");
 pub const socket = @import("socket.zig");
+pub const tcp = @import("tcp.zig");
 pub const windows_pipe = @import("windows_pipe.zig");
 pub const pipe = @import("pipe.zig");
+pub const udp = @import("udp.zig");
 
 test {
     _ = address;
@@ -21,6 +24,8 @@ test {
     _ = terminal;
     _ = tty;
     _ = socket;
+    _ = tcp;
     _ = windows_pipe;
     _ = pipe;
+    _ = udp;
 }

@@ -609,13 +609,7 @@ fn streamPair() ![2]Fd {
 }
 
 fn drain(hub: *Hub, out: []loop_module.Record) u32 {
-    const header = hub.loop.ring.header;
-    var n: u32 = 0;
-    while (header.head != header.tail and n < out.len) : (n += 1) {
-        out[n] = hub.loop.ring.records[header.head & (hub.loop.ring.records.len - 1)];
-        header.head +%= 1;
-    }
-    return n;
+    return support.drain(&hub.loop.ring, out);
 }
 
 test "read_exact blocks on an empty pipe, resumes on each poll, completes with every byte" {

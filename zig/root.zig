@@ -16,6 +16,7 @@ comptime {
 
 test {
     _ = @import("stacklet/stacklet.zig");
+    _ = @import("stacklet/tests.zig");
     _ = @import("loop/errors.zig");
     _ = @import("loop/spin_lock.zig");
     _ = @import("loop/ring.zig");

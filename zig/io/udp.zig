@@ -921,15 +921,10 @@ test {
 
 const testing = std.testing;
 const loop_module = @import("../loop/loop.zig");
+const support = @import("../loop/test_support.zig");
 
 fn drain(hub: *Hub, out: []loop_module.Record) u32 {
-    const header = hub.loop.ring.header;
-    var n: u32 = 0;
-    while (header.head != header.tail and n < out.len) : (n += 1) {
-        out[n] = hub.loop.ring.records[header.head & (hub.loop.ring.records.len - 1)];
-        header.head +%= 1;
-    }
-    return n;
+    return support.drain(&hub.loop.ring, out);
 }
 
 const Pair = struct {

@@ -10,6 +10,7 @@ const event = @import("event.zig");
 const is_windows = builtin.os.tag == .windows;
 const c = std.c;
 const win = @import("winsock.zig");
+const ring_module = @import("ring.zig");
 
 pub const Fd = event.Fd;
 
@@ -131,4 +132,15 @@ pub fn setNonBlocking(fd: Fd) errors.Error!void {
 
 fn errno() c.E {
     return c.errno(@as(c_int, -1));
+}
+
+/// Takes up to out.len records from a completion ring, as JS does (tests read what ops posted).
+pub fn drain(ring: *ring_module.Ring, out: []ring_module.Record) u32 {
+    const header = ring.header;
+    var n: u32 = 0;
+    while (header.head != header.tail and n < out.len) : (n += 1) {
+        out[n] = ring.records[header.head & (ring.records.len - 1)];
+        header.head +%= 1;
+    }
+    return n;
 }

@@ -54,15 +54,11 @@ pub const RunFn = *const fn (origin: Handle, arg: ?*anyopaque) callconv(.c) Hand
 /// A function run on a dedicated stack region by `callOnStack`.
 pub const EntryFn = *const fn (arg: ?*anyopaque) callconv(.c) void;
 
-/// The bookkeeping of a switch, called from the ABI file's asm with the stack pointer once the
-/// live registers are spilled. Returns the target's stack pointer, after which the asm copies the
-/// thread's `restore_size` bytes at `restore_source` there and resumes the target; or 0 to go on
-/// without switching. `arch.switchStack` returns 1 in a resumed stacklet, 0 otherwise.
-pub const StepFn = *const fn (stack_pointer: usize, thread: *Thread) callconv(.c) usize;
-
-/// Where the ABI files find the slice to copy back (asm immediates).
-pub const restore_source_offset = @offsetOf(Thread, "restore_source");
-pub const restore_size_offset = @offsetOf(Thread, "restore_size");
+// The step functions (stepSwitch, stepNew, stepFinish) are the bookkeeping of a switch, called from the ABI file's asm with the stack pointer once the
+// live registers are spilled. Returns the target's stack pointer, after which the asm copies the
+// thread's `restore_size` bytes at `restore_source` there and resumes the target; or 0 to go on
+// without switching. `arch.switchStack` returns 1 in a resumed stacklet, 0 otherwise; it takes
+// `Thread` as a parameter (its asm reads those two fields), so the ABI files import nothing here.
 
 /// Stacklets a thread may hold at once (running, suspended and reserved), in chunks of doubling size.
 pub const stacklet_count_max = chunk_capacity_first * ((1 << chunk_count_max) - 1);
@@ -500,7 +496,7 @@ noinline fn startBelowGap(thread: *Thread, run: RunFn, arg: ?*anyopaque) void {
 /// Both switches sit in this function, whose call of `run` keeps it from being a leaf (see the
 /// System V switch).
 noinline fn startStacklet(thread: *Thread, run: RunFn, arg: ?*anyopaque) void {
-    const resumed = arch.switchStack(&stepNew, thread);
+    const resumed = arch.switchStack(Thread, &stepNew, thread);
     if (resumed != 0 or thread.switch_failed) return;
     const next = run(thread.source, arg);
     assert(thread.current != thread.main);
@@ -510,7 +506,7 @@ noinline fn startStacklet(thread: *Thread, run: RunFn, arg: ?*anyopaque) void {
     };
     assert(target.state == .suspended);
     thread.target = target;
-    _ = arch.switchStack(&stepFinish, thread);
+    _ = arch.switchStack(Thread, &stepFinish, thread);
     unreachable;
 }
 
@@ -520,7 +516,7 @@ pub fn switchTo(thread: *Thread, target: Handle) Error!Handle {
     thread.checkCaller() catch |err| return fail(err);
     const stacklet = thread.lookupSuspended(target) orelse return fail(error.InvalidHandle);
     thread.target = stacklet;
-    const resumed = arch.switchStack(&stepSwitch, thread);
+    const resumed = arch.switchStack(Thread, &stepSwitch, thread);
     if (resumed == 0) {
         assert(thread.switch_failed);
         thread.switch_failed = false;
@@ -645,6 +641,3 @@ pub fn enterStack(stack: *Stack, func: EntryFn, arg: ?*anyopaque) Error!void {
     arch.callOnStack(func, arg, stack.top(), stack.bottom());
 }
 
-test {
-    _ = @import("tests.zig");
-}

@@ -3,14 +3,17 @@
 //! touched: it is the platform register on macOS and Windows, a scratch register on Linux.
 
 const builtin = @import("builtin");
-const stacklet = @import("stacklet.zig");
+/// stacklet.zig's EntryFn (function types are structural: the same type).
+const EntryFn = *const fn (arg: ?*anyopaque) callconv(.c) void;
 
 /// Switches stacklets from inside the calling function; same contract as the x86_64 versions.
 /// Every register but sp and x29 is declared clobbered (x19-x28 and d8-d15 included), so the
 /// compiler spills the live ones into the saved slice. The asm pushes x29 and the resume address
 /// (sp is always 16-byte aligned here) and calls `step(sp, thread)`; x19 keeps `thread` across the
 /// call. On a switch the target's two words send it to its own resume label, where this returns 1.
-pub inline fn switchStack(step: stacklet.StepFn, thread: *stacklet.Thread) usize {
+/// `Thread` is stacklet.zig's (passed in so that this file does not import it back); the asm
+/// reads its `restore_source` and `restore_size` fields.
+pub inline fn switchStack(comptime Thread: type, step: *const fn (stack_pointer: usize, thread: *Thread) callconv(.c) usize, thread: *Thread) usize {
     return asm volatile (
         \\ adr x10, 1f
         \\ stp x29, x10, [sp, #-16]!
@@ -47,8 +50,8 @@ pub inline fn switchStack(step: stacklet.StepFn, thread: *stacklet.Thread) usize
         : [resumed] "={x0}" (-> usize),
         : [step] "{x2}" (step),
           [thread] "{x1}" (thread),
-          [source_offset] "i" (stacklet.restore_source_offset),
-          [size_offset] "i" (stacklet.restore_size_offset),
+          [source_offset] "i" (@offsetOf(Thread, "restore_source")),
+          [size_offset] "i" (@offsetOf(Thread, "restore_size")),
         : .{ .x1 = true, .x2 = true, .x3 = true, .x4 = true, .x5 = true, .x6 = true, .x7 = true, .x8 = true, .x9 = true, .x10 = true, .x11 = true, .x12 = true, .x13 = true, .x14 = true, .x15 = true, .x16 = true, .x17 = true, .x18 = builtin.os.tag != .macos, .x19 = true, .x20 = true, .x21 = true, .x22 = true, .x23 = true, .x24 = true, .x25 = true, .x26 = true, .x27 = true, .x28 = true, .lr = true, .v0 = true, .v1 = true, .v2 = true, .v3 = true, .v4 = true, .v5 = true, .v6 = true, .v7 = true, .v8 = true, .v9 = true, .v10 = true, .v11 = true, .v12 = true, .v13 = true, .v14 = true, .v15 = true, .v16 = true, .v17 = true, .v18 = true, .v19 = true, .v20 = true, .v21 = true, .v22 = true, .v23 = true, .v24 = true, .v25 = true, .v26 = true, .v27 = true, .v28 = true, .v29 = true, .v30 = true, .v31 = true, .nzcv = true, .memory = true });
 }
 
@@ -68,10 +71,10 @@ fn runOnStack() callconv(.naked) void {
     );
 }
 
-const RunOnStackFn = *const fn (func: stacklet.EntryFn, arg: ?*anyopaque, top: usize) callconv(.c) void;
+const RunOnStackFn = *const fn (func: EntryFn, arg: ?*anyopaque, top: usize) callconv(.c) void;
 
 /// Calls `func(arg)` on the region `[bottom, top)`; no per-thread stack bookkeeping is needed.
-pub fn callOnStack(func: stacklet.EntryFn, arg: ?*anyopaque, top: usize, bottom: usize) void {
+pub fn callOnStack(func: EntryFn, arg: ?*anyopaque, top: usize, bottom: usize) void {
     const run_on_stack: RunOnStackFn = @ptrCast(&runOnStack);
     _ = bottom;
     run_on_stack(func, arg, top);

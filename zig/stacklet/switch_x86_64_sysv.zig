@@ -4,7 +4,8 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const stacklet = @import("stacklet.zig");
+/// stacklet.zig's EntryFn (function types are structural: the same type).
+const EntryFn = *const fn (arg: ?*anyopaque) callconv(.c) void;
 
 /// The restore copy moves 32 bytes (rsi+rdx to rax+rdx) a step, in one register where AVX has
 /// 32-byte ones: for a slice of a few hundred bytes the store count is what the copy costs. Zig's
@@ -61,7 +62,9 @@ const has_avx = std.Target.x86.featureSetHas(builtin.cpu.features, .avx);
 /// System V lets leaf functions keep data in the 128 bytes below rsp (the red zone), which the
 /// pushes would overwrite: the enclosing function must make a real call somewhere, which stops the
 /// compiler from using the red zone at all.
-pub inline fn switchStack(step: stacklet.StepFn, thread: *stacklet.Thread) usize {
+/// `Thread` is stacklet.zig's (passed in so that this file does not import it back); the asm
+/// reads its `restore_source` and `restore_size` fields.
+pub inline fn switchStack(comptime Thread: type, step: *const fn (stack_pointer: usize, thread: *Thread) callconv(.c) usize, thread: *Thread) usize {
     return asm volatile (
         \\ movq %%rsp, %%rcx
         \\ andq $-16, %%rsp
@@ -105,8 +108,8 @@ pub inline fn switchStack(step: stacklet.StepFn, thread: *stacklet.Thread) usize
         : [resumed] "={rax}" (-> usize),
         : [step] "{rdi}" (step),
           [thread] "{rsi}" (thread),
-          [source_offset] "i" (stacklet.restore_source_offset),
-          [size_offset] "i" (stacklet.restore_size_offset),
+          [source_offset] "i" (@offsetOf(Thread, "restore_source")),
+          [size_offset] "i" (@offsetOf(Thread, "restore_size")),
         : .{ .rbx = true, .rcx = true, .rdx = true, .rsi = true, .rdi = true, .r8 = true, .r9 = true, .r10 = true, .r11 = true, .r12 = true, .r13 = true, .r14 = true, .r15 = true, .xmm0 = true, .xmm1 = true, .xmm2 = true, .xmm3 = true, .xmm4 = true, .xmm5 = true, .xmm6 = true, .xmm7 = true, .xmm8 = true, .xmm9 = true, .xmm10 = true, .xmm11 = true, .xmm12 = true, .xmm13 = true, .xmm14 = true, .xmm15 = true, .memory = true, .flags = true });
 }
 
@@ -127,10 +130,10 @@ fn runOnStack() callconv(.naked) void {
     );
 }
 
-const RunOnStackFn = *const fn (func: stacklet.EntryFn, arg: ?*anyopaque, top: usize) callconv(.c) void;
+const RunOnStackFn = *const fn (func: EntryFn, arg: ?*anyopaque, top: usize) callconv(.c) void;
 
 /// Calls `func(arg)` on the region `[bottom, top)`; System V needs no per-thread stack bookkeeping.
-pub fn callOnStack(func: stacklet.EntryFn, arg: ?*anyopaque, top: usize, bottom: usize) void {
+pub fn callOnStack(func: EntryFn, arg: ?*anyopaque, top: usize, bottom: usize) void {
     const run_on_stack: RunOnStackFn = @ptrCast(&runOnStack);
     _ = bottom;
     run_on_stack(func, arg, top);

@@ -3,7 +3,8 @@
 //! pointing at it. Only this file knows the Windows x64 conventions.
 
 const std = @import("std");
-const stacklet = @import("stacklet.zig");
+/// stacklet.zig's EntryFn (function types are structural: the same type).
+const EntryFn = *const fn (arg: ?*anyopaque) callconv(.c) void;
 /// The restore copy is the same code as System V's (its registers are scratch in both ABIs).
 const sysv = @import("switch_x86_64_sysv.zig");
 
@@ -12,7 +13,9 @@ const sysv = @import("switch_x86_64_sysv.zig");
 /// included, which Windows makes callee-saved), so the compiler spills the live ones into the
 /// saved slice. The call to `step` gets its 32 bytes of shadow space below the slice. Windows has
 /// no red zone. The TIB stack bounds stay as they are: all stacklets of a thread share one stack.
-pub inline fn switchStack(step: stacklet.StepFn, thread: *stacklet.Thread) usize {
+/// `Thread` is stacklet.zig's (passed in so that this file does not import it back); the asm
+/// reads its `restore_source` and `restore_size` fields.
+pub inline fn switchStack(comptime Thread: type, step: *const fn (stack_pointer: usize, thread: *Thread) callconv(.c) usize, thread: *Thread) usize {
     return asm volatile (
         \\ movq %%rsp, %%rcx
         \\ andq $-16, %%rsp
@@ -58,8 +61,8 @@ pub inline fn switchStack(step: stacklet.StepFn, thread: *stacklet.Thread) usize
         : [resumed] "={rax}" (-> usize),
         : [step] "{rdi}" (step),
           [thread] "{rsi}" (thread),
-          [source_offset] "i" (stacklet.restore_source_offset),
-          [size_offset] "i" (stacklet.restore_size_offset),
+          [source_offset] "i" (@offsetOf(Thread, "restore_source")),
+          [size_offset] "i" (@offsetOf(Thread, "restore_size")),
         : .{ .rbx = true, .rcx = true, .rdx = true, .rsi = true, .rdi = true, .r8 = true, .r9 = true, .r10 = true, .r11 = true, .r12 = true, .r13 = true, .r14 = true, .r15 = true, .xmm0 = true, .xmm1 = true, .xmm2 = true, .xmm3 = true, .xmm4 = true, .xmm5 = true, .xmm6 = true, .xmm7 = true, .xmm8 = true, .xmm9 = true, .xmm10 = true, .xmm11 = true, .xmm12 = true, .xmm13 = true, .xmm14 = true, .xmm15 = true, .memory = true, .flags = true });
 }
 
@@ -79,11 +82,11 @@ fn runOnStack() callconv(.naked) void {
     );
 }
 
-const RunOnStackFn = *const fn (func: stacklet.EntryFn, arg: ?*anyopaque, top: usize) callconv(.c) void;
+const RunOnStackFn = *const fn (func: EntryFn, arg: ?*anyopaque, top: usize) callconv(.c) void;
 
 /// Calls `func(arg)` on the region `[bottom, top)`. The TIB's StackBase/StackLimit describe the
 /// region meanwhile, because Windows checks them (exception dispatch, stack probes of foreign code).
-pub fn callOnStack(func: stacklet.EntryFn, arg: ?*anyopaque, top: usize, bottom: usize) void {
+pub fn callOnStack(func: EntryFn, arg: ?*anyopaque, top: usize, bottom: usize) void {
     const run_on_stack: RunOnStackFn = @ptrCast(&runOnStack);
     const tib = &std.os.windows.teb().NtTib;
     const base_before = tib.StackBase;

@@ -54,8 +54,8 @@ pub const RunFn = *const fn (origin: Handle, arg: ?*anyopaque) callconv(.c) Hand
 /// A function run on a dedicated stack region by `callOnStack`.
 pub const EntryFn = *const fn (arg: ?*anyopaque) callconv(.c) void;
 
-// The step functions (stepSwitch, stepNew, stepFinish) are the bookkeeping of a switch, called from the ABI file's asm with the stack pointer once the
-// live registers are spilled. Returns the target's stack pointer, after which the asm copies the
+// The step functions (stepSwitch, stepNew, stepFinish) are the bookkeeping of a switch, called
+// from the ABI file's asm with the stack pointer once the live registers are spilled. Returns the target's stack pointer, after which the asm copies the
 // thread's `restore_size` bytes at `restore_source` there and resumes the target; or 0 to go on
 // without switching. `arch.switchStack` returns 1 in a resumed stacklet, 0 otherwise; it takes
 // `Thread` as a parameter (its asm reads those two fields), so the ABI files import nothing here.

@@ -865,7 +865,7 @@ Deno.test(
     const loop = new EventLoop();
     const receiver = bound();
     const sender = bound();
-    spawn(function* () {
+    spawn(() => {
       sender.send("a", receiver.sockname);
       sender.send("b", receiver.sockname); // queued for the turn's end
       loop.stop(); // the turn's end never comes

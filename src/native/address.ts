@@ -78,8 +78,13 @@ export function hostText(record: Uint8Array): string {
       }`,
     );
   }
-  // The text is ASCII: digits, hex letters, '.', ':' and '%'.
-  return String.fromCharCode(...hostScratch.subarray(0, length));
+  // The text is ASCII (digits, hex letters, '.', ':', '%'); a loop of char
+  // codes beats a spread or a TextDecoder at this length (about 100 ns a call
+  // with the FFI call, where formatting in JS took 20 ns for IPv4 and 800 for
+  // IPv6).
+  let text = "";
+  for (let i = 0; i < length; i++) text += String.fromCharCode(hostScratch[i]);
+  return text;
 }
 
 /**

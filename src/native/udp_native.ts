@@ -13,7 +13,12 @@ import { closeOnCollect, forgetOnCollect } from "./finalizer.ts";
 import { ERROR_NAMES, NativeError } from "./errors.ts";
 import type { NativeLoop } from "./native_loop.ts";
 import type { NativeLibrary } from "./symbols.ts";
-import { type Address, ADDRESS_BYTES, hostText } from "./address.ts";
+import {
+  type Address,
+  ADDRESS_BYTES,
+  FAMILY_IP4,
+  hostText,
+} from "./address.ts";
 
 /** The largest UDP payload the endpoint sends (IPv6 without jumbograms). */
 export const DATAGRAM_SIZE_MAX = 65527;
@@ -65,6 +70,12 @@ export interface NativeUdpOptions {
 }
 
 const EUNKNOWN = -ERROR_NAMES.indexOf("EUNKNOWN");
+
+// The text of IPv4 senders seen lately, so that a server with many peers
+// crosses the FFI seam once per peer, not once per datagram. Bounded:
+// cleared when full.
+const IP4_NAMES_MAX = 4096;
+const ip4Names = new Map<number, string>();
 
 // Small datagrams are copied out of the ring into a shared pool, as Node's
 // Buffer.allocUnsafe does (same sizes): an ArrayBuffer per datagram costs
@@ -424,6 +435,23 @@ export class NativeUdpEndpoint {
     return this.#lib.symbols.eg_udp_close(this.#handle);
   }
 
+  /** A new sender's text, formatted by native code as TCP's addresses are. */
+  #nativeName(meta: number): string {
+    const record = (meta + 2) * 4;
+    return hostText(this.#bytes!.subarray(record, record + ADDRESS_BYTES));
+  }
+
+  /** An IPv4 sender's text, from a bounded cache keyed by its address. */
+  #ip4Name(address: number, meta: number): string {
+    let name = ip4Names.get(address);
+    if (name === undefined) {
+      name = this.#nativeName(meta);
+      if (ip4Names.size >= IP4_NAMES_MAX) ip4Names.clear();
+      ip4Names.set(address, name);
+    }
+    return name;
+  }
+
   #sender(words: Uint32Array, meta: number): Address {
     const head = words[meta + 2];
     const family = head & 0xffff;
@@ -437,11 +465,9 @@ export class NativeUdpEndpoint {
       a1 !== this.#last1 || a2 !== this.#last2 || a3 !== this.#last3 ||
       scope !== this.#lastScope
     ) {
-      // A new sender: native code formats it (zig/io/address.zig), as for TCP.
-      const record = (meta + 2) * 4;
-      this.#lastHostname = hostText(
-        this.#bytes!.subarray(record, record + ADDRESS_BYTES),
-      );
+      this.#lastHostname = family === FAMILY_IP4
+        ? this.#ip4Name(a0, meta)
+        : this.#nativeName(meta);
       this.#lastFamily = family;
       this.#lastScope = scope;
       this.#last0 = a0;

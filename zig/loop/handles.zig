@@ -103,9 +103,18 @@ pub fn Registry(comptime T: type, comptime capacity: u32) type {
         /// Invalidates the handle and frees its slot; the caller owns the value. For kinds that
         /// are never acquired from other threads.
         pub fn remove(registry: *Self, handle: u32) errors.Error!*T {
-            const value = try registry.retire(handle);
-            const freed = registry.awaitForeign(handle);
-            assert(freed);
+            const value = try registry.get(handle);
+            const index = slotIndex(handle);
+            const slot = registry.slotAt(index).?;
+            registry.lock.lock() catch return error.Busy;
+            defer registry.lock.unlock();
+            assert(slot.foreign.load(.acquire) == 0);
+            slot.generation.store(0, .release);
+            slot.value = null;
+            slot.next_free = registry.free_head;
+            registry.free_head = index + 1;
+            assert(registry.live > 0);
+            registry.live -= 1;
             return value;
         }
 

@@ -52,6 +52,7 @@ export {
   PipeStream,
 } from "./src/io/pipe.ts";
 export { TTYStream, type WindowSize } from "./src/io/tty.ts";
+export { lookup, type LookupOptions } from "./src/io/lookup.ts";
 export {
   type UDPBindOptions,
   UDPEndpoint,

@@ -124,6 +124,18 @@ int32_t eg_loop_ring(uint32_t loop, uint64_t *out);
 int32_t eg_loop_cancel_fd(uint32_t loop, int32_t fd);
 int32_t eg_loop_ops_live(uint32_t loop);
 
+/* ---- Name lookup (getaddrinfo on a short-lived thread) -------------------
+ * start returns a handle; wait for lookup_fd to be readable (eg_loop_watch),
+ * then lookup_result writes the addresses as newline-terminated text and
+ * returns the byte count (-EG_ENOENT: the name does not resolve). close ends
+ * it, done or not. */
+int32_t eg_lookup_start(const uint8_t *host, uint32_t host_length);
+int32_t eg_lookup_fd(uint32_t lookup);
+/* Blocks until done or timeout_ms (-1: no bound): 1 done, 0 not yet. */
+int32_t eg_lookup_wait(uint32_t lookup, int32_t timeout_ms);
+int32_t eg_lookup_result(uint32_t lookup, uint8_t *out, uint32_t out_length);
+int32_t eg_lookup_close(uint32_t lookup);
+
 /* ---- Test helpers (real OS descriptors) ---------------------------------- */
 
 int32_t eg_test_pipe(int32_t out[2]);

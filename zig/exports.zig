@@ -769,6 +769,75 @@ export fn eg_tty_set_raw(handle: u32, raw: u32) i32 {
     return 0;
 }
 
+// ---------------------------------------------------------------------------------------
+// Name lookup (io/resolve.zig): getaddrinfo on a short-lived thread; the caller waits for the
+// request's descriptor to be readable on its loop (eg_loop_watch or an addReader), then reads
+// the addresses. Handles belong to the thread that started the lookup.
+
+var lookups: handles.Table(io.resolve.Request, io.resolve.in_flight_max) = .{};
+
+/// Starts resolving host (a name or an IP literal); returns the lookup's handle (> 0) or -code.
+export fn eg_lookup_start(host: ?[*]const u8, host_length: u32) i32 {
+    const name = ioBytes(host, host_length) catch |err| return fail(err);
+    const request = io.resolve.start(allocator, name, 0) catch |err| return fail(err);
+    const handle = lookups.insert(request) catch |err| {
+        request.release();
+        return fail(err);
+    };
+    return @intCast(handle);
+}
+
+/// The descriptor that becomes readable once the lookup is done.
+export fn eg_lookup_fd(handle: u32) i32 {
+    const request = lookups.get(handle) catch |err| return fail(err);
+    return @intCast(request.waitFd());
+}
+
+/// Blocks the calling thread until the lookup is done or timeout_ms passed (-1: no bound):
+/// 1 if done, 0 if not yet. For callers that cannot wait on a loop (a synchronous bind).
+export fn eg_lookup_wait(handle: u32, timeout_ms: i32) i32 {
+    const request = lookups.get(handle) catch |err| return fail(err);
+    const fd = request.waitFd();
+    if (builtin.os.tag == .windows) {
+        const win = @import("loop/windows.zig").sys;
+        var fds = [1]win.WSAPOLLFD{.{ .fd = fd, .events = win.POLLIN, .revents = 0 }};
+        const ready = win.WSAPoll(&fds, 1, timeout_ms);
+        if (ready < 0) return fail(error.Unexpected);
+        return @intFromBool(ready > 0);
+    }
+    var fds = [1]std.c.pollfd{.{ .fd = fd, .events = std.c.POLL.IN, .revents = 0 }};
+    const ready = std.c.poll(&fds, 1, timeout_ms);
+    if (ready < 0) return fail(io.sys.lastError());
+    return @intFromBool(ready > 0);
+}
+
+/// Once done: writes the addresses as text, each followed by a newline, into out (at most
+/// out_length bytes) and returns the byte count; -ENOENT for a name that does not resolve.
+export fn eg_lookup_result(handle: u32, out: ?[*]u8, out_length: u32) i32 {
+    const request = lookups.get(handle) catch |err| return fail(err);
+    const target = out orelse return fail(error.InvalidArgument);
+    const found = request.result() catch |err| return fail(err);
+    var written: usize = 0;
+    for (found) |*address| {
+        var text: [128]u8 = undefined;
+        const length = address.hostText(&text);
+        if (written + length + 1 > out_length) return fail(error.NoBufferSpace);
+        @memcpy(target[written..][0..length], text[0..length]);
+        target[written + length] = '\n';
+        written += length + 1;
+    }
+    return @intCast(written);
+}
+
+/// Ends a lookup, done or not (a thread still resolving frees the request when it ends); the
+/// caller stops watching the descriptor first.
+export fn eg_lookup_close(handle: u32) i32 {
+    const request = lookups.retire(handle) catch |err| return fail(err);
+    _ = lookups.awaitForeign(handle);
+    request.release();
+    return 0;
+}
+
 /// A pseudo-terminal pair for tests: out[0] the controlling side, out[1] the terminal.
 export fn eg_test_openpty(out: ?*[2]i32) i32 {
     const target = out orelse return fail(error.InvalidArgument);

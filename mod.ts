@@ -53,6 +53,7 @@ export {
 } from "./src/io/pipe.ts";
 export { TTYStream, type WindowSize } from "./src/io/tty.ts";
 export { lookup, type LookupOptions } from "./src/io/lookup.ts";
+export { StderrStream, StdinStream, StdoutStream } from "./src/io/stdio.ts";
 export {
   type UDPBindOptions,
   UDPEndpoint,

@@ -124,6 +124,12 @@ int32_t eg_loop_ring(uint32_t loop, uint64_t *out);
 int32_t eg_loop_cancel_fd(uint32_t loop, int32_t fd);
 int32_t eg_loop_ops_live(uint32_t loop);
 
+/* ---- Standard streams ----------------------------------------------------
+ * A stream handle over a descriptor of its own for fd 0, 1 or 2 (a pipe,
+ * socket, terminal or file alike); the stream API itself is not declared
+ * here yet (see zig/exports.zig, "Streams"). */
+int32_t eg_stdio_open(uint32_t loop, int32_t fd, uint32_t read_max);
+
 /* ---- Name lookup (getaddrinfo on a short-lived thread) -------------------
  * start returns a handle; wait for lookup_fd to be readable (eg_loop_watch),
  * then lookup_result writes the addresses as newline-terminated text and

@@ -753,6 +753,15 @@ export fn eg_tty_open(loop: u32, fd: i32, read_max: u32) i32 {
     return handleResult(stream);
 }
 
+/// A stream over a descriptor of its own for standard stream fd (0 input, 1 or 2 output),
+/// whatever fd is (a pipe, a socket, a terminal, a file; see io/stdio.zig).
+export fn eg_stdio_open(loop: u32, fd: i32, read_max: u32) i32 {
+    _ = loops.get(loop) catch |err| return fail(err);
+    const limit = readMax(read_max) catch |err| return fail(err);
+    const stream = io.stdio.open(allocator, loop, fd, limit) catch |err| return fail(err);
+    return handleResult(stream);
+}
+
 /// Writes the terminal's { columns, rows } into out.
 export fn eg_tty_winsize(handle: u32, out: ?*[2]u32) i32 {
     const stream = streamFor(handle) catch |err| return fail(err);

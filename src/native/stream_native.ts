@@ -107,6 +107,18 @@ export function streamOpen(
   return lib().eg_stream_open(loop.handle, fd, maxBufferSize);
 }
 
+/**
+ * A stream over a descriptor of its own for standard stream `fd` (0, 1 or
+ * 2), whatever it is: its handle or `-code`.
+ */
+export function stdioOpen(
+  loop: NativeLoop,
+  fd: number,
+  maxBufferSize: number,
+): number {
+  return lib().eg_stdio_open(loop.handle, fd, maxBufferSize);
+}
+
 /** Answers a read now: a count to take, `WOULD_BLOCK`, or `-code`. */
 export function streamRead(handle: number, mode: number, arg: number): number {
   return lib().eg_stream_read(handle, mode, arg);

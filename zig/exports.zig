@@ -688,6 +688,16 @@ export fn eg_tcp_connect(handle: u32, host: ?[*]const u8, host_length: u32, port
 /// A TCP listener bound to host:port (an IP literal, "localhost", or "" for every IPv4
 /// address) and listening: a port in use is EADDRINUSE here.
 export fn eg_tcp_listen(loop: u32, host: ?[*]const u8, host_length: u32, port: u32, backlog: u32, read_max: u32) i32 {
+    return eg_tcp_listen_flags(loop, host, host_length, port, backlog, read_max, 0);
+}
+
+/// Listen flag: SO_REUSEPORT, so that listeners in several threads or processes share the port
+/// (ENOSYS where the OS has no such option: Windows).
+pub const tcp_listen_reuse_port: u32 = 1;
+
+/// eg_tcp_listen with flags (tcp_listen_reuse_port).
+export fn eg_tcp_listen_flags(loop: u32, host: ?[*]const u8, host_length: u32, port: u32, backlog: u32, read_max: u32, flags: u32) i32 {
+    if (flags & ~tcp_listen_reuse_port != 0) return fail(error.InvalidArgument);
     _ = loops.get(loop) catch |err| return fail(err);
     const limit = readMax(read_max) catch |err| return fail(err);
     const name = ioBytes(host, host_length) catch |err| return fail(err);
@@ -698,7 +708,8 @@ export fn eg_tcp_listen(loop: u32, host: ?[*]const u8, host_length: u32, port: u
         io.sys.Address.ip4(.{ 127, 0, 0, 1 }, bind_port)
     else
         io.sys.parseIp(name, bind_port) orelse return fail(error.InvalidArgument);
-    const server = io.socket.listen(allocator, loop, &address, backlogOf(backlog), limit, true) catch |err| return fail(err);
+    const reuse_port = flags & tcp_listen_reuse_port != 0;
+    const server = io.socket.listen(allocator, loop, &address, backlogOf(backlog), limit, true, reuse_port) catch |err| return fail(err);
     return handleResult(server);
 }
 
@@ -727,7 +738,7 @@ export fn eg_pipe_listen(loop: u32, path: ?[*]const u8, length: u32, backlog: u3
     const text = ioBytes(path, length) catch |err| return fail(err);
     if (io.pipe.isNamedPipe(text)) {
         const loopback = io.sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
-        const server = io.socket.listen(allocator, loop, &loopback, backlogOf(backlog), limit, false) catch |err| return fail(err);
+        const server = io.socket.listen(allocator, loop, &loopback, backlogOf(backlog), limit, false, false) catch |err| return fail(err);
         const port = (io.sys.localAddress(server.fd) catch |err| {
             server.close(null);
             return fail(err);
@@ -739,7 +750,7 @@ export fn eg_pipe_listen(loop: u32, path: ?[*]const u8, length: u32, backlog: u3
         return handleResult(server);
     }
     const address = io.pipe.address(text) catch |err| return fail(err);
-    const server = io.socket.listen(allocator, loop, &address, backlogOf(backlog), limit, false) catch |err| return fail(err);
+    const server = io.socket.listen(allocator, loop, &address, backlogOf(backlog), limit, false, false) catch |err| return fail(err);
     return handleResult(server);
 }
 

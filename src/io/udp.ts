@@ -22,6 +22,7 @@ import {
   ADDRESS_BYTES,
   BIND_IPV6_ONLY,
   BIND_REUSE_ADDRESS,
+  BIND_REUSE_PORT,
   DATAGRAM_SIZE_MAX,
   FAMILY_IP4,
   formatAddress,
@@ -64,6 +65,12 @@ export interface UDPBindOptions {
   reuseAddress?: boolean;
   /** An IPv6 endpoint that does not receive IPv4 datagrams. */
   ipv6Only?: boolean;
+  /**
+   * Let endpoints in other Workers or processes bind the same port, the
+   * kernel spreading datagrams over them (SO_REUSEPORT; `ENOSYS` on
+   * Windows).
+   */
+  reusePort?: boolean;
 }
 
 // The hub resumes parked tasks itself, without Task.switch's check.
@@ -275,7 +282,8 @@ export class UDPEndpoint implements Disposable {
       );
     }
     const flags = (options.reuseAddress ? BIND_REUSE_ADDRESS : 0) |
-      (options.ipv6Only ? BIND_IPV6_ONLY : 0);
+      (options.ipv6Only ? BIND_IPV6_ONLY : 0) |
+      (options.reusePort ? BIND_REUSE_PORT : 0);
     this.#bindTo(record, flags, what);
   }
 

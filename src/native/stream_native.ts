@@ -315,22 +315,30 @@ export function tcpConnect(
   );
 }
 
-/** A TCP listener bound to `host`:`port`: its handle or `-code`. */
+/** Listen flag of {@linkcode tcpListen}: SO_REUSEPORT. */
+export const LISTEN_REUSE_PORT = 1;
+
+/**
+ * A TCP listener bound to `host`:`port` (`flags`: {@linkcode LISTEN_REUSE_PORT}):
+ * its handle or `-code`.
+ */
 export function tcpListen(
   loop: NativeLoop,
   host: string,
   port: number,
   backlog: number,
   maxBufferSize: number,
+  flags = 0,
 ): number {
   const hostBytes = encoder.encode(host);
-  return lib().eg_tcp_listen(
+  return lib().eg_tcp_listen_flags(
     loop.handle,
     hostBytes,
     hostBytes.length,
     port,
     backlog,
     maxBufferSize,
+    flags,
   );
 }
 

@@ -60,6 +60,10 @@ export const STREAM_SYMBOLS = {
     parameters: ["u32", "buffer", "u32", "u32", "u32", "u32"],
     result: "i32",
   },
+  eg_tcp_listen_flags: {
+    parameters: ["u32", "buffer", "u32", "u32", "u32", "u32", "u32"],
+    result: "i32",
+  },
   eg_pipe_connect: {
     parameters: ["u32", "buffer", "u32", "u32"],
     result: "i32",

@@ -145,9 +145,10 @@ export class OpenSslFailure extends Error {
   /**
    * @param what the step that failed
    * @param reason OpenSSL's reason text
+   * @param verdict the certificate verifier's verdict, if it failed
    */
-  constructor(what: string, reason: string) {
-    super(`${what}: ${reason}`);
+  constructor(what: string, reason: string, verdict?: string) {
+    super(`${what}: ${reason}${verdict === undefined ? "" : `: ${verdict}`}`);
     this.reason = reason;
   }
 }
@@ -566,9 +567,8 @@ export class TlsSession {
     if (verdict !== X509_V_OK) {
       throw new OpenSslFailure(
         "handshake",
-        `${reason}: ${
-          readCString(ssl.X509_verify_cert_error_string(BigInt(verdict)))
-        }`,
+        reason,
+        readCString(ssl.X509_verify_cert_error_string(BigInt(verdict))),
       );
     }
     throw new OpenSslFailure("handshake", reason);

@@ -53,7 +53,17 @@ export interface TLSConnectOptions extends TLSOptions {
 /** Ciphertext moved per TCP read, and per batch of records sent. */
 const CIPHER_CHUNK = 256 * 1024;
 /** The plaintext buffer's first size; it grows up to `maxBufferSize`. */
-const PLAIN_INITIAL = 64 * 1024;
+const PLAIN_INITIAL = 16 * 1024;
+const EMPTY = new Uint8Array(0);
+/**
+ * Ciphertext buffers every TLS stream shares: each use ends before the
+ * next suspension (a TCP read fills `cipherIn` as the task resumes, and it
+ * is fed to OpenSSL at once; records are drained into `cipherOut` and
+ * written, which copies what the kernel does not take), so one pair serves
+ * every connection instead of half a MiB each.
+ */
+const cipherIn = new Uint8Array(CIPHER_CHUNK);
+const cipherOut = new Uint8Array(CIPHER_CHUNK);
 
 const encoder = new TextEncoder();
 
@@ -69,11 +79,9 @@ abstract class TLSStream extends Stream {
   #ended = false;
   #reading = false;
   #early: Uint8Array[] = [];
-  #plain = new Uint8Array(PLAIN_INITIAL);
+  #plain = EMPTY;
   #start = 0;
   #end = 0;
-  #cipherIn = new Uint8Array(CIPHER_CHUNK);
-  #cipherOut = new Uint8Array(CIPHER_CHUNK);
   #alpn: string | null = null;
   #delimiterText = "";
   #delimiterBytes = new Uint8Array(0);
@@ -416,7 +424,7 @@ abstract class TLSStream extends Stream {
   #send(what: string): boolean {
     const session = this.#session!;
     const tcp = this.#tcp!;
-    const out = this.#cipherOut;
+    const out = cipherOut;
     let all = true;
     for (let round = 0; round < 1 << 20; round++) {
       const count = session.drain(out);
@@ -436,12 +444,12 @@ abstract class TLSStream extends Stream {
     const tcp = this.#tcp!;
     let count: number;
     try {
-      count = yield* tcp.readInto(this.#cipherIn);
+      count = yield* tcp.readInto(cipherIn);
     } catch (error) {
       throw this.#wrap(error, what);
     }
     if (this.#closed) throw this.#closedError(what);
-    if (count > 0) this.#session!.feed(this.#cipherIn.subarray(0, count));
+    if (count > 0) this.#session!.feed(cipherIn.subarray(0, count));
     return count;
   }
 
@@ -492,7 +500,11 @@ abstract class TLSStream extends Stream {
     }
     const size = Math.min(
       this.maxBufferSize,
-      Math.max(this.#plain.length * 2, Math.min(want, this.maxBufferSize)),
+      Math.max(
+        PLAIN_INITIAL,
+        this.#plain.length * 2,
+        Math.min(want, this.maxBufferSize),
+      ),
     );
     const grown = new Uint8Array(size);
     grown.set(this.#plain.subarray(0, this.#end));

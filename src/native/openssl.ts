@@ -28,6 +28,7 @@ const SYMBOLS = {
   },
   SSL_CTX_use_PrivateKey: { parameters: ["pointer", "pointer"], result: "i32" },
   SSL_CTX_check_private_key: { parameters: ["pointer"], result: "i32" },
+  SSL_CTX_set_num_tickets: { parameters: ["pointer", "usize"], result: "i32" },
   SSL_CTX_ctrl: {
     parameters: ["pointer", "i32", "i64", "pointer"],
     result: "i64",
@@ -393,6 +394,9 @@ export class TlsContext {
       if (options.alpnProtocols !== undefined) {
         context.#selectAlpn(alpnWire(options.alpnProtocols));
       }
+      // Clients here do not resume sessions: no TLS 1.3 tickets to make,
+      // encrypt and send after each handshake.
+      ssl.SSL_CTX_set_num_tickets(context.pointer, 0n);
       return context;
     } catch (error) {
       context.free();

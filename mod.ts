@@ -67,6 +67,7 @@ export {
   type TLSOptions,
   TLSServer,
   type TLSServerOptions,
+  TLSStream,
 } from "./src/io/tls.ts";
 export { StderrStream, StdinStream, StdoutStream } from "./src/io/stdio.ts";
 export {

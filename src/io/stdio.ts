@@ -21,26 +21,14 @@ import { Stream, type StreamOptions } from "./stream.ts";
 
 const NAMES = ["stdin", "stdout", "stderr"];
 
-/** The part the three standard streams share. */
-abstract class StandardStream extends Stream {
-  constructor(fd: 0 | 1 | 2, options: StreamOptions) {
-    super(options);
-    const loop = EventLoop.current();
-    const handle = native.stdioOpen(loop._native, fd, this.maxBufferSize);
-    if (handle < 0) {
-      throw errorFromResult(
-        StreamError,
-        handle,
-        `open ${NAMES[fd]} (fd ${fd})`,
-      );
-    }
-    this._attach(loop, handle, true);
+/** Opens fd's own descriptor natively and attaches it to `stream`. */
+function openStandard(stream: Stream, fd: 0 | 1 | 2): void {
+  const loop = EventLoop.current();
+  const handle = native.stdioOpen(loop._native, fd, stream.maxBufferSize);
+  if (handle < 0) {
+    throw errorFromResult(StreamError, handle, `open ${NAMES[fd]} (fd ${fd})`);
   }
-
-  /** @internal */
-  protected get _errorClass(): StreamErrorClass {
-    return StreamError;
-  }
+  stream._attach(loop, handle, true);
 }
 
 /**
@@ -63,7 +51,7 @@ abstract class StandardStream extends Stream {
  * await loop.run();
  * ```
  */
-export class StdinStream extends StandardStream {
+export class StdinStream extends Stream {
   /**
    * Opens standard input on the current loop.
    *
@@ -71,7 +59,13 @@ export class StdinStream extends StandardStream {
    * @throws {StreamError} `EBADF` if fd 0 is not open.
    */
   constructor(options: StreamOptions = {}) {
-    super(0, options);
+    super(options);
+    openStandard(this, 0);
+  }
+
+  /** @internal */
+  protected get _errorClass(): StreamErrorClass {
+    return StreamError;
   }
 }
 
@@ -95,7 +89,7 @@ export class StdinStream extends StandardStream {
  * await loop.run();
  * ```
  */
-export class StdoutStream extends StandardStream {
+export class StdoutStream extends Stream {
   /**
    * Opens standard output on the current loop.
    *
@@ -103,7 +97,13 @@ export class StdoutStream extends StandardStream {
    * @throws {StreamError} `EBADF` if fd 1 is not open.
    */
   constructor(options: StreamOptions = {}) {
-    super(1, options);
+    super(options);
+    openStandard(this, 1);
+  }
+
+  /** @internal */
+  protected get _errorClass(): StreamErrorClass {
+    return StreamError;
   }
 }
 
@@ -126,7 +126,7 @@ export class StdoutStream extends StandardStream {
  * await loop.run();
  * ```
  */
-export class StderrStream extends StandardStream {
+export class StderrStream extends Stream {
   /**
    * Opens standard error on the current loop.
    *
@@ -134,6 +134,12 @@ export class StderrStream extends StandardStream {
    * @throws {StreamError} `EBADF` if fd 2 is not open.
    */
   constructor(options: StreamOptions = {}) {
-    super(2, options);
+    super(options);
+    openStandard(this, 2);
+  }
+
+  /** @internal */
+  protected get _errorClass(): StreamErrorClass {
+    return StreamError;
   }
 }

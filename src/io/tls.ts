@@ -69,9 +69,19 @@ const encoder = new TextEncoder();
 
 /**
  * The part `TLSClient` and `TLSConnection` share: a TCP stream carrying
- * ciphertext, an OpenSSL session, and the plaintext read so far.
+ * ciphertext, an OpenSSL session, and the plaintext read so far. Every
+ * Stream method works on the plaintext.
+ *
+ * @example
+ * ```ts ignore
+ * import { type TLSStream } from "./tls.ts";
+ * function* greet(stream: TLSStream) {
+ *   stream.write(`hello over ${stream.alpnProtocol ?? "no ALPN"}\n`);
+ *   yield* stream.flush();
+ * }
+ * ```
  */
-abstract class TLSStream extends Stream {
+export abstract class TLSStream extends Stream {
   #tcp: TCPClient | TCPConnection | null = null;
   #session: TlsSession | null = null;
   #open = false;

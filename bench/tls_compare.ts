@@ -59,6 +59,7 @@ function* evergreenConnect(port: number): Generator<unknown, void, unknown> {
 async function evergreenHandshakes(parallel: number): Promise<number> {
   const elapsed = await evergreenRun(function* (connection) {
     connection.write("k");
+    yield* connection.flush();
   }, function* (port) {
     const per = HANDSHAKES / parallel;
     const tasks = Array.from({ length: parallel }, () =>

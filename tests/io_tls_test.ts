@@ -342,6 +342,7 @@ tlsTest(
     using server = startServer(function* (connection) {
       handled++;
       connection.write("ok\n");
+      yield* connection.flush();
     });
     const peer = yield* waitPromise(
       Deno.connect({ hostname: "127.0.0.1", port: server.sockname.port }),

@@ -361,6 +361,39 @@ tlsTest(
   },
 );
 
+tlsTest(
+  "a client that never completes its handshake is dropped after handshakeTimeoutMs",
+  function* () {
+    let handled = 0;
+    using server = new TLSServer({
+      cert: certs.certPem,
+      key: certs.keyPem,
+      handshakeTimeoutMs: 100,
+      *handleConnection(connection) {
+        handled++;
+        yield* connection.flush();
+      },
+    });
+    server.bind({ hostname: "127.0.0.1", port: 0 });
+    spawn(function* () {
+      yield* server.serve();
+    });
+    const silent = yield* waitPromise(
+      Deno.connect({ hostname: "127.0.0.1", port: server.sockname.port }),
+    );
+    const started = performance.now();
+    // The server closes it: end of stream (or a reset), not a wait for ever.
+    const read = yield* waitPromise(
+      silent.read(new Uint8Array(16)).catch(() => null),
+    );
+    silent.close();
+    assert.equal(read, null);
+    assert.ok(performance.now() - started < 10_000, "dropped within the bound");
+    assert.equal(server.connections.length, 0);
+    assert.equal(handled, 0);
+  },
+);
+
 Deno.test("a TLSServer refuses a key that does not match its certificate", () => {
   const other = makeCertificates();
   try {

@@ -28,6 +28,7 @@ import {
   TLSError,
 } from "./errors.ts";
 import { checkMaxBufferSize, Stream, type StreamOptions } from "./stream.ts";
+import { Timeout } from "../sync/timeout.ts";
 import {
   type Address,
   type TCPBindOptions,
@@ -775,15 +776,21 @@ export interface TLSServerOptions {
   ) => Generator<unknown, void, unknown> | void;
   /** The plaintext read buffer bound of connections (default 100 MiB). */
   maxBufferSize?: number;
+  /**
+   * How long a client may take to complete its handshake before it is
+   * dropped, in ms (default 30000; `Infinity`: no bound), so that clients
+   * that connect and stay silent cannot pile up.
+   */
+  handshakeTimeoutMs?: number;
 }
 
 /**
  * A TLS server: `bind()`, then `serve()` accepts connections, runs each
  * handshake in the connection's own task and then `handleConnection`.
  * When the handler returns or throws, the connection sends close_notify,
- * delivers what was written and closes. A client whose handshake fails is
- * dropped (its `TLSError` goes nowhere: a bad client is not a server
- * failure).
+ * delivers what was written and closes. A client whose handshake fails,
+ * or does not end within `handshakeTimeoutMs`, is dropped (its `TLSError`
+ * goes nowhere: a bad client is not a server failure).
  *
  * Needs `--allow-net`, `--allow-ffi` and, to read the PEM files,
  * `--allow-read`.
@@ -816,12 +823,14 @@ export class TLSServer implements Disposable {
   #tcp: TCPServer;
   #handler: TLSServerOptions["handleConnection"];
   #maxBufferSize: number;
+  #handshakeTimeoutMs: number;
 
   /**
    * Loads the certificate and key; `bind()` and `serve()` start it.
    *
    * @throws {TypeError} if `cert` or `key` is not a string, or
    *   `handleConnection` is given and not a function.
+   * @throws {RangeError} for a `handshakeTimeoutMs` that is not positive.
    * @throws {TLSError} `ENOTSUP` where TLS is not available; `EINVAL` with
    *   OpenSSL's reason for a certificate or key it refuses (or a key that
    *   does not match).
@@ -838,6 +847,17 @@ export class TLSServer implements Disposable {
     }
     this.#handler = handler;
     this.#maxBufferSize = checkMaxBufferSize(options.maxBufferSize);
+    const timeoutMs = options.handshakeTimeoutMs ?? 30_000;
+    if (
+      typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs <= 0
+    ) {
+      throw new RangeError(
+        `handshakeTimeoutMs must be a positive number of ms, got ${
+          describe(timeoutMs)
+        }`,
+      );
+    }
+    this.#handshakeTimeoutMs = timeoutMs;
     try {
       this.#context = TlsContext.server(options);
     } catch (error) {
@@ -928,11 +948,18 @@ export class TLSServer implements Disposable {
     });
     this.connections.push(connection);
     try {
+      const timeout = Number.isFinite(this.#handshakeTimeoutMs)
+        ? new Timeout(this.#handshakeTimeoutMs)
+        : null;
       try {
+        timeout?.start();
         yield* connection._accept(this.#context);
       } catch (error) {
-        if (error instanceof TLSError) return;
+        // A client that fails or stalls its handshake is dropped.
+        if (error instanceof TLSError || error === timeout) return;
         throw error;
+      } finally {
+        timeout?.cancel();
       }
       const result = this.handleConnection(connection);
       if (isGenerator(result)) yield* result;

@@ -585,8 +585,9 @@ export abstract class TLSStream extends Stream {
  * (or `caCerts`) and its name against `serverName` (default: the target's
  * hostname; an IP literal is checked as an IP address and sends no SNI).
  *
- * Needs `--allow-net` and `--allow-ffi` (OpenSSL 3 is loaded at run time;
- * Linux only so far: elsewhere `connect()` throws `TLSError` `ENOTSUP`).
+ * Needs `--allow-ffi` (the sockets are native, and OpenSSL 3 is loaded at
+ * run time; `--allow-net` is not checked). Linux only so far: elsewhere
+ * `connect()` throws `TLSError` `ENOTSUP`.
  *
  * @example
  * ```ts ignore
@@ -792,8 +793,8 @@ export interface TLSServerOptions {
  * or does not end within `handshakeTimeoutMs`, is dropped (its `TLSError`
  * goes nowhere: a bad client is not a server failure).
  *
- * Needs `--allow-net`, `--allow-ffi` and, to read the PEM files,
- * `--allow-read`.
+ * Needs `--allow-ffi` and, to read the PEM files, `--allow-read`
+ * (`--allow-net` is not checked: the sockets are native).
  *
  * @example
  * ```ts ignore

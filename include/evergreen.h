@@ -162,6 +162,24 @@ int32_t eg_udp_membership(uint32_t endpoint, uint32_t join, const uint8_t group[
 int32_t eg_udp_multicast_interface(uint32_t endpoint, const uint8_t interface_address[24]);
 int32_t eg_udp_close(uint32_t endpoint);
 
+/* ---- Standard streams ----------------------------------------------------
+ * A stream handle over a descriptor of its own for fd 0, 1 or 2 (a pipe,
+ * socket, terminal or file alike); the stream API itself is not declared
+ * here yet (see zig/exports.zig, "Streams"). */
+int32_t eg_stdio_open(uint32_t loop, int32_t fd, uint32_t read_max);
+
+/* ---- Name lookup (getaddrinfo on a short-lived thread) -------------------
+ * start returns a handle; wait for lookup_fd to be readable (eg_loop_watch),
+ * then lookup_result writes the addresses as newline-terminated text and
+ * returns the byte count (-EG_ENOENT: the name does not resolve). close ends
+ * it, done or not. */
+int32_t eg_lookup_start(const uint8_t *host, uint32_t host_length);
+int32_t eg_lookup_fd(uint32_t lookup);
+/* Blocks until done or timeout_ms (-1: no bound): 1 done, 0 not yet. */
+int32_t eg_lookup_wait(uint32_t lookup, int32_t timeout_ms);
+int32_t eg_lookup_result(uint32_t lookup, uint8_t *out, uint32_t out_length);
+int32_t eg_lookup_close(uint32_t lookup);
+
 /* ---- Test helpers (real OS descriptors) ---------------------------------- */
 
 int32_t eg_test_pipe(int32_t out[2]);

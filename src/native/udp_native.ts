@@ -34,6 +34,8 @@ export const SEND_QUEUED_START = 2;
 export const BIND_REUSE_ADDRESS = 1;
 /** `bind` flag: an IPv6 socket that does not take IPv4 datagrams. */
 export const BIND_IPV6_ONLY = 2;
+/** Bind flag: SO_REUSEPORT (endpoints in several threads share the port). */
+export const BIND_REUSE_PORT = 4;
 
 /** Socket options of `setOption` (zig/io/udp_socket.zig `Option`). */
 export const UDP_OPTION = {

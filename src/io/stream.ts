@@ -749,9 +749,15 @@ export abstract class Stream implements Disposable {
     this.#waiters.notifyAll();
   }
 
+  // Each drain releases its own token: a drain's completion may still be
+  // waiting in the ring when a write has already started the next one.
   #startDrain(): number {
     const loop = this.#loop!;
-    const token = loop._registerToken(this.#drained, true, this.#drainSettled);
+    const token: number = loop._registerToken(
+      (result: number) => this.#drained(token, result),
+      true,
+      () => this.#drainSettled(token),
+    );
     const result = native.streamDrain(this.#handle, token);
     if (result === native.IN_PROGRESS) {
       this.#draining = true;
@@ -762,21 +768,24 @@ export abstract class Stream implements Disposable {
     return result;
   }
 
-  #drainSettled = (): void => {
+  #drainSettled(token: number): void {
+    if (token !== this.#drainToken) return;
     this.#drainToken = 0;
     this.#draining = false;
-  };
+  }
 
-  #drained = (result: number): void => {
-    this.#loop!._releaseToken(this.#drainToken);
-    this.#drainToken = 0;
-    this.#draining = false;
+  #drained(token: number, result: number): void {
+    this.#loop!._releaseToken(token);
+    if (token === this.#drainToken) {
+      this.#drainToken = 0;
+      this.#draining = false;
+    }
     // The queue could not be sent: later writes report why.
     if (result < 0 && result !== native.CANCELED && this.#sendFailure === 0) {
       this.#sendFailure = result;
     }
     this.#waiters.notifyAll();
-  };
+  }
 
   #delimiter(delimiter: string | Uint8Array): Uint8Array {
     if (typeof delimiter === "string") {

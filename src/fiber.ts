@@ -128,6 +128,11 @@ let nextFiberNumber = 1;
 // belong to the thread that made them. `running` is null only while the main
 // fiber itself is being made.
 let running: Fiber = null as unknown as Fiber;
+// This thread's main fiber: started, parentless; made by Fiber's static block.
+let mainFiber: Fiber = null as unknown as Fiber;
+let trampoline: () => unknown;
+let fiberLocalsOf: (fiber: Fiber) => WeakMap<object, unknown>;
+let peekFiberLocalsOf: (fiber: Fiber) => WeakMap<object, unknown> | undefined;
 
 /**
  * A cooperative microthread. A fiber does not run until it is switched into;
@@ -399,8 +404,8 @@ export class Fiber<R = unknown> {
     return p;
   }
 
-  /** @internal Moves control until it returns to the main fiber. */
-  static runTrampoline(): unknown {
+  /** Moves control until it returns to the main fiber. */
+  static #runTrampoline(): unknown {
     for (;;) {
       const target = requestTarget!;
       const value = requestValue;
@@ -416,26 +421,19 @@ export class Fiber<R = unknown> {
     }
   }
 
-  /**
-   * @internal The storage behind `FiberLocal` and `local()`: one table per
-   * fiber, weakly keyed by the local so values die with the fiber or the
-   * local, whichever goes first.
-   */
-  static localsOf(fiber: Fiber): WeakMap<object, unknown> {
-    return fiber.#locals ??= new WeakMap();
-  }
-
-  /** @internal The storage behind `FiberLocal`, without creating it. */
-  static peekLocals(fiber: Fiber): WeakMap<object, unknown> | undefined {
-    return fiber.#locals;
-  }
-
-  /** @internal Makes the per-thread main fiber: started, parentless. */
-  static makeMain(): Fiber {
+  // Internals stay out of the class's public surface: the main fiber is made
+  // here, once per isolate, and the locals table is reached through
+  // module-level functions that `mod.ts` does not re-export, so no user code
+  // can fake a main fiber or drive the trampoline (issue 10, point 12).
+  static {
     const main = new Fiber(undefined, { name: "MainFiber" });
     main.#state = STARTED;
     main.#parent = null;
-    return main;
+    mainFiber = main;
+    running = main;
+    trampoline = () => Fiber.#runTrampoline();
+    fiberLocalsOf = (fiber) => fiber.#locals ??= new WeakMap();
+    peekFiberLocalsOf = (fiber) => fiber.#locals;
   }
 
   /** Hands an ended fiber's result or error to its nearest live parent. */
@@ -444,13 +442,6 @@ export class Fiber<R = unknown> {
     requestValue = value;
     requestIsThrow = isThrow;
   }
-}
-
-const mainFiber: Fiber = Fiber.makeMain();
-running = mainFiber;
-
-function trampoline(): unknown {
-  return Fiber.runTrampoline();
 }
 
 function checkOnMain(what: string): void {
@@ -507,6 +498,36 @@ function describe(value: unknown): string {
  */
 export function current(): Fiber {
   return running;
+}
+
+/**
+ * @internal The storage behind `FiberLocal` and `local()`: one table per
+ * fiber, weakly keyed by the local so values die with the fiber or the local,
+ * whichever goes first. Not re-exported by `mod.ts`.
+ *
+ * @example
+ * ```ts
+ * import { current, localsOf } from "./fiber.ts";
+ * const key = {};
+ * localsOf(current()).set(key, 1);
+ * console.log(localsOf(current()).get(key)); // 1
+ * ```
+ */
+export function localsOf(fiber: Fiber): WeakMap<object, unknown> {
+  return fiberLocalsOf(fiber);
+}
+
+/**
+ * @internal The storage behind `FiberLocal`, without creating it.
+ *
+ * @example
+ * ```ts
+ * import { Fiber, peekLocals } from "./fiber.ts";
+ * console.log(peekLocals(new Fiber())); // undefined: nothing stored yet
+ * ```
+ */
+export function peekLocals(fiber: Fiber): WeakMap<object, unknown> | undefined {
+  return peekFiberLocalsOf(fiber);
 }
 
 /** @internal True when `fiber` is this thread's main fiber. */

@@ -18,6 +18,9 @@ import {
   WRITABLE,
 } from "./native/native_loop.ts";
 import { setImmediate } from "node:timers";
+import { checkFd, checkTimeMs, describe } from "./_util.ts";
+
+export { describe } from "./_util.ts";
 
 // While work keeps arriving, Deno's own event loop gets a full turn at least
 // this often (timers, fetch, servers elsewhere in the process); 1 ms keeps
@@ -346,26 +349,30 @@ export class EventLoop implements Disposable {
 
   /**
    * Schedules `callback(...args)` to run once `delayMs` milliseconds have
-   * passed; a delay of zero or less is the same as `callSoon`.
+   * passed; a delay of zero is the same as `callSoon`, `Infinity` never
+   * fires (any finite delay up to `Number.MAX_SAFE_INTEGER` works).
    *
    * @throws {TypeError} if `callback` is not a function or the delay is not
    *   a number.
+   * @throws {RangeError} if the delay is negative or `NaN`.
    */
   callLater(delayMs: number, callback: Callback, ...args: unknown[]): Handler {
-    checkDelay(delayMs);
-    if (delayMs <= 0) return this.callSoon(callback, ...args);
+    checkTimeMs(delayMs, "callLater()", "delayMs");
+    if (delayMs === 0) return this.callSoon(callback, ...args);
     return this.#addTimer(this.#loopNow() + delayMs, callback, args);
   }
 
   /**
    * Schedules `callback(...args)` for loop time `when` (see
-   * {@linkcode EventLoop.time}); a time already past runs it soon.
+   * {@linkcode EventLoop.time}); a time already past runs it soon,
+   * `Infinity` never.
    *
    * @throws {TypeError} if `callback` is not a function or `when` is not a
    *   number.
+   * @throws {RangeError} if `when` is negative or `NaN`.
    */
   callAt(when: number, callback: Callback, ...args: unknown[]): Handler {
-    checkDelay(when);
+    checkTimeMs(when, "callAt()", "when");
     if (when <= this.time()) return this.callSoon(callback, ...args);
     return this.#addTimer(when, callback, args);
   }
@@ -376,7 +383,8 @@ export class EventLoop implements Disposable {
    *
    * @throws {Error} if `fd` already has a reader.
    * @throws {TypeError} if `callback` is not a function or `fd` is not a
-   *   non-negative integer.
+   *   number.
+   * @throws {RangeError} if `fd` is not an integer from 0 to 2^31-1.
    */
   addReader(fd: number, callback: Callback, ...args: unknown[]): void {
     this.#addWatcher(fd, READABLE, new Handler(callback, args));
@@ -393,7 +401,8 @@ export class EventLoop implements Disposable {
    *
    * @throws {Error} if `fd` already has a writer.
    * @throws {TypeError} if `callback` is not a function or `fd` is not a
-   *   non-negative integer.
+   *   number.
+   * @throws {RangeError} if `fd` is not an integer from 0 to 2^31-1.
    */
   addWriter(fd: number, callback: Callback, ...args: unknown[]): void {
     this.#addWatcher(fd, WRITABLE, new Handler(callback, args));
@@ -976,7 +985,7 @@ export class EventLoop implements Disposable {
   // ---- fd watchers, signals and tokens ----
 
   #addWatcher(fd: number, side: number, handler: Handler): void {
-    checkFd(fd);
+    checkFd(fd, side === READABLE ? "addReader()" : "addWriter()");
     this.#checkUsable(side === READABLE ? "addReader" : "addWriter");
     let entry = this.#fds.get(fd);
     if (entry !== undefined) {
@@ -1067,20 +1076,6 @@ function isIterator(value: unknown): value is Iterable<unknown> {
     typeof (value as Iterable<unknown>)[Symbol.iterator] === "function";
 }
 
-function checkDelay(value: number): void {
-  if (typeof value !== "number" || Number.isNaN(value)) {
-    throw new TypeError(`time must be a number of ms, got ${describe(value)}`);
-  }
-}
-
-function checkFd(fd: number): void {
-  if (!Number.isInteger(fd) || fd < 0) {
-    throw new TypeError(
-      `fd must be a non-negative integer, got ${describe(fd)}`,
-    );
-  }
-}
-
 function checkedSignal(signal: Deno.Signal): number {
   if (typeof signal !== "string") {
     throw new TypeError(
@@ -1145,26 +1140,4 @@ function heapPop(heap: Timer[]): void {
     index = child;
   }
   heap[index] = last;
-}
-
-/**
- * @internal A short description of a value for error messages.
- *
- * @example
- * ```ts
- * import { describe } from "./loop.ts";
- * console.log(describe(42), describe("x"), describe([])); // 42 "x" an object of class Array
- * ```
- */
-export function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (value === undefined) return "undefined";
-  if (typeof value === "function") {
-    return `function ${value.name || "(anonymous)"}`;
-  }
-  if (typeof value === "object") {
-    return `an object of class ${value.constructor?.name ?? "Object"}`;
-  }
-  if (typeof value === "string") return JSON.stringify(value);
-  return String(value);
 }

@@ -12,7 +12,13 @@ import { spawn } from "../tasks.ts";
 import * as native from "../native/stream_native.ts";
 import { errorFor, errorFromResult, type StreamErrorClass } from "./errors.ts";
 import { checkMaxBufferSize, PendingOp, type Stream } from "./stream.ts";
+import { checkInteger } from "../_util.ts";
 
+/**
+ * The largest listen backlog `serve()` takes (the OS caps it lower anyway,
+ * e.g. at `net.core.somaxconn`).
+ */
+export const BACKLOG_MAX = 0x7fff_ffff;
 /** The listen backlog when `serve()` is given none (as libuv and Node). */
 export const DEFAULT_BACKLOG = 511;
 
@@ -92,6 +98,7 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
    * `connections` and handled in a task of its own. Use with `yield*`.
    *
    * @param backlog the listen queue's length (default 511)
+   * @throws {RangeError} if `backlog` is not an integer from 0 to 2^31-1.
    * @throws {StreamError} (the server's class) `EBADF` when the server is
    *   closed, also while serving; `EINVAL` before `bind()`; the OS error
    *   that stopped accepting (`EMFILE`).
@@ -106,13 +113,7 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
       throw new Error("serve(): the server is already serving in another task");
     }
     if (backlog !== undefined) {
-      if (!Number.isInteger(backlog) || backlog < 0) {
-        throw new RangeError(
-          `serve() needs a non-negative integer backlog, got ${
-            describe(backlog)
-          }`,
-        );
-      }
+      checkInteger(backlog, "serve()", "backlog", 0, BACKLOG_MAX);
       const listened = native.streamListen(this.#handle, backlog);
       if (listened < 0) throw errorFromResult(errorClass, listened, "serve");
     }

@@ -14,6 +14,7 @@ import {
   HANGUP,
   NativeLoop,
   READABLE,
+  signalArrivals,
   signalNumber,
   WRITABLE,
 } from "./native/native_loop.ts";
@@ -201,6 +202,19 @@ interface SignalEntry {
   handlers: Set<SignalHandler>;
   /** The listener that keeps Deno's own handler from acting out the default. */
   denoListener: (() => void) | null;
+  /**
+   * The native arrival count of the signal when Deno last called
+   * `denoListener` (see `holdDenoSignal`): arrivals beyond it may still be
+   * undecided on Deno's signal thread.
+   */
+  acknowledgedArrivals: number;
+  /** Unwatched: `denoListener` goes once Deno acknowledged every signal. */
+  released: boolean;
+  /**
+   * While released and unacknowledged: a Deno timer that keeps the process
+   * from exiting (which drops every listener) before Deno decided.
+   */
+  releaseTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 interface FdEntry {
@@ -440,6 +454,9 @@ export class EventLoop implements Disposable {
         token: 0,
         handlers: new Set(),
         denoListener: null,
+        acknowledgedArrivals: signalArrivals(signo),
+        released: false,
+        releaseTimer: undefined,
       };
     }
     const handler = new SignalHandler(this, entry, callback, args);
@@ -450,12 +467,12 @@ export class EventLoop implements Disposable {
         keepAlive: false,
         callback: () => this.#queueSignal(signalEntry),
       });
-      entry.denoListener = holdDenoSignal(signal);
+      entry.denoListener = holdDenoSignal(entry);
       try {
         this.#native.watchSignal(signo, entry.token);
       } catch (error) {
         this.#releaseToken(entry.token);
-        releaseDenoSignal(signal, entry.denoListener);
+        releaseDenoSignal(entry);
         throw error;
       }
       this.#signals.set(signo, entry);
@@ -713,7 +730,7 @@ export class EventLoop implements Disposable {
     this.#signals.delete(entry.signo);
     this.#native.unwatchSignal(entry.signo);
     this.#releaseToken(entry.token);
-    releaseDenoSignal(entry.signal, entry.denoListener);
+    releaseDenoSignal(entry);
   }
 
   // ---- the hub ----
@@ -1093,18 +1110,50 @@ function checkedSignal(signal: Deno.Signal): number {
 // the process under it. Windows calls console handlers newest first and
 // stops at the first that claims the event, so there Deno's must not come in
 // ahead of ours.
-function holdDenoSignal(signal: Deno.Signal): (() => void) | null {
+//
+// Deno decides on a signal later, on a thread of its own, and calls its
+// listeners once it has (so a call of ours proves it decided). A loop sees
+// the signal first and often unwatches it at once (a handler that closes a
+// server ends run(), whose loop is then destroyed; a handler may remove
+// itself): dropping our listener then would let Deno's thread find none and
+// end the process under a handled signal (issue 10, point 10). So the
+// listener stays until Deno has called it after the last signal our native
+// handler caught (it counts arrivals before chaining to Deno's, so a count
+// read when Deno calls covers every signal Deno has decided on), and a
+// timer keeps the process alive until then: a process ending first drops
+// every listener before Deno's thread decides, with the same result. The
+// timer also bounds the wait, should Deno never call.
+const SIGNAL_ACKNOWLEDGE_MS_MAX = 1000;
+
+function holdDenoSignal(entry: SignalEntry): (() => void) | null {
   if (Deno.build.os === "windows") return null;
-  const listener = (): void => {};
-  Deno.addSignalListener(signal, listener);
+  const listener = (): void => {
+    entry.acknowledgedArrivals = signalArrivals(entry.signo);
+    if (entry.released) dropDenoListener(entry);
+  };
+  Deno.addSignalListener(entry.signal, listener);
   return listener;
 }
 
-function releaseDenoSignal(
-  signal: Deno.Signal,
-  listener: (() => void) | null,
-): void {
-  if (listener !== null) Deno.removeSignalListener(signal, listener);
+function releaseDenoSignal(entry: SignalEntry): void {
+  entry.released = true;
+  if (entry.denoListener === null) return;
+  if (signalArrivals(entry.signo) === entry.acknowledgedArrivals) {
+    dropDenoListener(entry);
+  } else if (entry.releaseTimer === undefined) {
+    entry.releaseTimer = setTimeout(
+      () => dropDenoListener(entry),
+      SIGNAL_ACKNOWLEDGE_MS_MAX,
+    );
+  }
+}
+
+function dropDenoListener(entry: SignalEntry): void {
+  clearTimeout(entry.releaseTimer);
+  entry.releaseTimer = undefined;
+  const listener = entry.denoListener;
+  entry.denoListener = null;
+  if (listener !== null) Deno.removeSignalListener(entry.signal, listener);
 }
 
 function compareTimers(a: Timer, b: Timer): number {

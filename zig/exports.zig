@@ -11,6 +11,7 @@ const event = @import("loop/event.zig");
 const support = @import("loop/test_support.zig");
 const SpinLock = @import("loop/spin_lock.zig").SpinLock;
 const hub_module = @import("hub.zig");
+const signals = @import("loop/signals.zig");
 const stacklet = @import("stacklet/stacklet.zig");
 
 const Hub = hub_module.Hub;
@@ -132,6 +133,12 @@ export fn eg_loop_unwatch_signal(handle: u32, signo: i32) i32 {
     const hub = loops.get(handle) catch |err| return fail(err);
     hub.loop.unwatchSignal(signo) catch |err| return fail(err);
     return 0;
+}
+
+/// How many times the library's handler caught signo in this process (wrapping, as i32 bits);
+/// every arrival is counted before the handler chains to the one installed before it.
+export fn eg_signal_arrivals(signo: i32) i32 {
+    return @bitCast(signals.arrivalCount(signo));
 }
 
 /// Writes the address of the loop's ring (layout in loop/ring.zig) to out[0]; the memory lives

@@ -65,6 +65,21 @@ const finalizer = new FinalizationRegistry<number>((handle) => {
   openLibrary().symbols.eg_loop_close(handle);
 });
 
+/**
+ * How many times the library's signal handler caught `signo` in this
+ * process so far (wrapping; compare with `!==`). Each arrival is counted
+ * before the handler chains to the one installed before it (Deno's).
+ *
+ * @example
+ * ```ts ignore
+ * import { signalArrivals } from "./native_loop.ts";
+ * const before = signalArrivals(15);
+ * ```
+ */
+export function signalArrivals(signo: number): number {
+  return openLibrary().symbols.eg_signal_arrivals(signo);
+}
+
 /** Options of {@linkcode NativeLoop}. */
 export interface NativeLoopOptions {
   /** Records in the completion ring, a power of two (default 4096). */

@@ -788,8 +788,11 @@ test "a watched signal raised to self becomes a record, chained to the previous 
     try loop.watchSignal(signo, 99);
     try testing.expect(signals.isInstalled(@intCast(signo)));
     const calls_before = previous_handler_calls.load(.seq_cst);
+    const arrivals_before = signals.arrivalCount(signo);
     try testing.expectEqual(@as(c_int, 0), c.raise(usr1));
     try testing.expectEqual(@as(c_int, 0), c.raise(usr1));
+    // Counted process-wide before chaining (Deno's listeners prove its thread saw them).
+    try testing.expectEqual(arrivals_before +% 2, signals.arrivalCount(signo));
 
     var out: [4]Record = undefined;
     try loop.poll(1000);

@@ -20,6 +20,8 @@ const Fd = event.Fd;
 /// Bumped whenever an exported signature or the ring layout changes; the TS seam checks it.
 pub const abi_version: u32 = 1;
 pub const loops_max = 64;
+/// Ops (blocked reads, drains, accepts, ...) one loop holds at once.
+pub const ops_max = 1 << 20;
 
 const default_allocator = if (builtin.link_libc) std.heap.c_allocator else std.heap.smp_allocator;
 /// The library's allocator; tests swap in the leak-checking one.
@@ -60,9 +62,12 @@ export fn eg_error_name(value: i32) ?[*:0]const u8 {
 /// ring_capacity: records in the completion ring, a power of two; 0 picks 4096.
 export fn eg_loop_new(ring_capacity: u32) i32 {
     var options: hub_module.Options = .{};
-    // Every blocked stream read, drain or accept is an op: room for a few thousand connections.
-    options.ops_max = 16 * 1024;
-    options.loop.overflow_capacity = options.ops_max + 2048;
+    // Every blocked stream read, drain or accept is an op. Their table (the overflow reserve)
+    // starts small and grows on demand up to ops_max, the hard cap src/native mirrors in
+    // NATIVE_OPS_MAX for its error message.
+    options.ops_max = ops_max;
+    options.loop.overflow_capacity = 4096;
+    options.loop.overflow_capacity_max = ops_max + 2048;
     if (ring_capacity != 0) options.loop.ring_capacity = ring_capacity;
     const hub = Hub.create(allocator, options) catch |err| return fail(err);
     const handle = loops.insert(hub) catch |err| {

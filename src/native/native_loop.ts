@@ -24,6 +24,13 @@ export const FAILED = 4;
 /** Readiness bit: the peer hung up (with READABLE). */
 export const HANGUP = 8;
 
+/**
+ * Native operations (blocked reads, drains, accepts, ...) one loop holds at
+ * once: its op table grows on demand up to this cap, and a start past it
+ * fails with EOVERFLOW. Mirrors `ops_max` in zig/exports.zig.
+ */
+export const NATIVE_OPS_MAX = 1 << 20;
+
 /** Record kind: a watched descriptor is ready; result = bits, aux = fd. */
 export const KIND_READINESS = 1;
 /** Record kind: a watched signal arrived; result = signo, aux = count. */

@@ -46,9 +46,16 @@ fn monotonicNs() u64 {
 
 pub const Options = struct {
     ring_capacity: u32 = 4096,
-    /// Must exceed the hub's ops_max: each live op reserves a slot for its final completion.
+    /// The overflow queue's first size; it grows on demand up to overflowMax().
     overflow_capacity: u32 = 2048,
+    /// How far the overflow queue may grow (0: not beyond overflow_capacity). Must exceed the
+    /// hub's ops_max: each live op reserves a slot for its final completion.
+    overflow_capacity_max: u32 = 0,
     watches_max: u32 = 1 << 16,
+
+    pub fn overflowMax(options: Options) u32 {
+        return @max(options.overflow_capacity, options.overflow_capacity_max);
+    }
 };
 
 /// A hub op blocked on a descriptor. Lives inside the op; the loop only links it.
@@ -110,7 +117,7 @@ pub const Loop = struct {
 
     pub fn init(gpa: std.mem.Allocator, options: Options) errors.Error!Loop {
         if (options.watches_max == 0 or options.overflow_capacity == 0) return error.InvalidArgument;
-        var ring = try Ring.init(gpa, options.ring_capacity, options.overflow_capacity);
+        var ring = try Ring.init(gpa, options.ring_capacity, options.overflow_capacity, options.overflowMax());
         errdefer ring.deinit(gpa);
         var backend = try Backend.init(gpa);
         errdefer backend.deinit();

@@ -41,6 +41,57 @@ const CLOCK_EVERY_ITERATIONS = 16;
 // wake-up cost 20-40 µs of thread hand-offs, so spinning a few times that
 // long first keeps ping-pong latency low and idle CPU near zero.
 const SPIN_WINDOW_MS = 0.1;
+// The spin only pays while work does come back within it. A window spun
+// through in vain makes the next this many idle periods park at once
+// (doubling per vain window up to the bound, reset by a window that caught
+// work), and a process that may use one CPU never spins: there the spin
+// would only keep the peer that sends the next request from running.
+const SPIN_SKIPS_MAX = 64;
+
+/**
+ * @internal When run() spins before parking (zig/loop/loop.zig applies the
+ * same rule to its native spin): never with one CPU, and after a spin that
+ * caught nothing, not for the next 1, 2, 4 ... SPIN_SKIPS_MAX chances,
+ * until a spin catches work again.
+ *
+ * @example
+ * ```ts
+ * import { SpinPolicy } from "./loop.ts";
+ * const policy = new SpinPolicy(2);
+ * console.log(policy.pays()); // true
+ * policy.vain();
+ * console.log(policy.pays(), policy.pays()); // false true
+ * ```
+ */
+export class SpinPolicy {
+  readonly #enabled: boolean;
+  #skips = 0;
+  #backoff = 0;
+
+  /** A policy for a process that may use `cpus` CPUs. */
+  constructor(cpus: number) {
+    this.#enabled = cpus > 1;
+  }
+
+  /** Whether this chance to spin is taken (a skipped one counts down). */
+  pays(): boolean {
+    if (!this.#enabled) return false;
+    if (this.#skips === 0) return true;
+    this.#skips--;
+    return false;
+  }
+
+  /** A spin caught work: spin at every chance again. */
+  caught(): void {
+    this.#backoff = 0;
+  }
+
+  /** A spin caught nothing: skip the next chances, twice as many as last. */
+  vain(): void {
+    this.#backoff = Math.min(Math.max(this.#backoff * 2, 1), SPIN_SKIPS_MAX);
+    this.#skips = this.#backoff;
+  }
+}
 // While work keeps arriving less than this far apart (and no task waits on a
 // JS promise, which only Deno's turns settle), run() waits for the next batch
 // in a blocking native poll instead of spinning and parking: a request from
@@ -291,6 +342,14 @@ export class EventLoop implements Disposable {
   #holdUseful = true;
   #clockCountdown = CLOCK_EVERY_ITERATIONS;
   #parkTimeoutMs = -1;
+  // Adaptive spin of run() (see SPIN_SKIPS_MAX): the idle period being
+  // spun or parked (named by its #lastBusyMs), whether it spins, whether it
+  // did, and the back-off.
+  #idlePeriod = -1;
+  #spinThisPeriod = false;
+  #spun = false;
+  // navigator.hardwareConcurrency follows the CPU affinity (taskset).
+  #spin = new SpinPolicy(navigator.hardwareConcurrency);
 
   #tokens: (TokenEntry | undefined)[] = [undefined];
   #freeTokens: number[] = [];
@@ -909,12 +968,29 @@ export class EventLoop implements Disposable {
     }
   }
 
-  /** Spins (giving Deno turns) shortly after work, then parks natively. */
+  /**
+   * Spins (giving Deno turns) shortly after work while spinning pays, then
+   * parks natively.
+   */
   async #idle(): Promise<void> {
     const now = performance.now();
-    if (now - this.#lastBusyMs < SPIN_WINDOW_MS) {
+    if (this.#idlePeriod !== this.#lastBusyMs) {
+      // Work ran since the last call: a new idle period. Work that came back
+      // while the last one spun means the spin paid.
+      if (this.#spun) this.#spin.caught();
+      this.#spun = false;
+      this.#idlePeriod = this.#lastBusyMs;
+      this.#spinThisPeriod = this.#spin.pays();
+    }
+    if (this.#spinThisPeriod && now - this.#lastBusyMs < SPIN_WINDOW_MS) {
+      this.#spun = true;
       await setImmediateTurn();
       return;
+    }
+    if (this.#spun) {
+      // Spun through the whole window in vain: back off.
+      this.#spun = false;
+      this.#spin.vain();
     }
     this.#parked = true;
     this.#wakePending = false;

@@ -79,7 +79,10 @@ class SwitchOperation implements Iterator<unknown, unknown, unknown> {
       this.#starting = false;
       return SWITCH_YIELD;
     }
-    return { done: true, value };
+    // One result object for every resume: `yield*` reads `done` and `value`
+    // at once and never hands the object on, so none is allocated per switch.
+    SWITCH_DONE.value = value;
+    return SWITCH_DONE;
   }
 
   throw(error?: unknown): IteratorResult<unknown, unknown> {
@@ -94,6 +97,10 @@ class SwitchOperation implements Iterator<unknown, unknown, unknown> {
 }
 
 const SWITCH_OPERATION = new SwitchOperation();
+const SWITCH_DONE: { done: true; value: unknown } = {
+  done: true,
+  value: undefined,
+};
 // Yielded by identity: a sync generator's `yield*` hands the inner result
 // object to the outer `next()` caller unchanged, so the trampoline recognises
 // a real suspension by `result === SWITCH_YIELD` and anything else as a bare
@@ -528,6 +535,21 @@ export function localsOf(fiber: Fiber): WeakMap<object, unknown> {
  */
 export function peekLocals(fiber: Fiber): WeakMap<object, unknown> | undefined {
   return peekFiberLocalsOf(fiber);
+}
+
+/**
+ * @internal Whether `value` is what {@linkcode Fiber.switch} and
+ * {@linkcode Fiber.throw} return: the hub recognises a switch by identity
+ * before testing for other iterators.
+ *
+ * @example
+ * ```ts
+ * import { Fiber, isSwitch } from "./fiber.ts";
+ * console.log(isSwitch(new Fiber().switch())); // true
+ * ```
+ */
+export function isSwitch(value: unknown): boolean {
+  return value === SWITCH_OPERATION;
 }
 
 /** @internal True when `fiber` is this thread's main fiber. */

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { current, Fiber, FiberError, isMainFiber } from "./fiber.ts";
+import { current, Fiber, FiberError, isMainFiber, isSwitch } from "./fiber.ts";
 import {
   FAILED,
   HANGUP,
@@ -843,7 +843,12 @@ export class EventLoop implements Disposable {
       for (let i = 0; i < batch.length; i++) {
         try {
           const result = batch[i]._fire();
-          if (result !== undefined && isIterator(result)) yield* result;
+          if (result === undefined) continue;
+          if (isSwitch(result)) {
+            yield* result as Iterable<unknown>;
+          } else if (isIterator(result)) {
+            yield* result;
+          }
         } catch (error) {
           this._reportError(error);
         }

@@ -373,8 +373,11 @@ export class Fiber<R = unknown> {
         result = isThrow
           ? generatorThrow.call(body, value)
           : generatorNext.call(body, value);
+        // The resumed `yield*` has read its value: keep no reference to it.
+        SWITCH_DONE.value = undefined;
       }
     } catch (error) {
+      SWITCH_DONE.value = undefined;
       fiber.#end();
       Fiber.#endWith(fiber, error, true);
       return;

@@ -5,7 +5,7 @@
 // and closed its connection).
 
 import assert from "node:assert/strict";
-import { EventLoop, PipeStream, spawn, StreamError } from "../mod.ts";
+import { type EventLoop, PipeStream, spawn, StreamError } from "../mod.ts";
 import { errorFromResult } from "../src/io/errors.ts";
 import { ERROR_NAMES } from "../src/native/errors.ts";
 import { NATIVE_OPS_MAX } from "../src/native/native_loop.ts";

@@ -320,6 +320,8 @@ pub const Loop = struct {
     /// event comes from another process on the other core (a request to a server), catching
     /// it awake saves the kernel's wake-up of this thread, most of a cross-process round trip.
     fn spin(loop: *Loop, events: []Event, woken: *bool) errors.Error!usize {
+        // Comptime-known: Windows builds compile no spin (nor its libc clock).
+        if (!spin_supported) return 0;
         assert(loop.spin_enabled);
         const deadline = monotonicNs() + spin_ns;
         var round: u32 = 0;

@@ -279,6 +279,7 @@ Deno.test({
  */
 async function handledTermination(
   removeSelf: boolean,
+  sync: boolean,
 ): Promise<{ code: number; signal: string | null; after: boolean }> {
   const fixture = new URL(
     "./fixtures/signal_handled_exit.ts",
@@ -293,6 +294,7 @@ async function handledTermination(
       "--allow-net",
       fixture.href,
       removeSelf ? "remove" : "keep",
+      sync ? "sync" : "async",
     ],
     stdout: "piped",
     stderr: "null",
@@ -316,7 +318,7 @@ async function handledTermination(
 
 Deno.test({
   name:
-    "deno: a SIGTERM the loop handles never ends the process, whether its handler closes the server or also removes itself (100 runs)",
+    "deno: a SIGTERM the loop handles never ends the process, whether its handler closes the server or also removes itself, under run() or runSync() (100 runs)",
   ...signalTest,
   fn: async () => {
     const runs = 100;
@@ -326,7 +328,11 @@ Deno.test({
       const outcomes = await Promise.all(
         Array.from(
           { length: batch },
-          (_, i) => handledTermination((started + i) % 2 === 1),
+          (_, i) =>
+            handledTermination(
+              (started + i) % 2 === 1,
+              (started + i) % 4 >= 2,
+            ),
         ),
       );
       outcomes.forEach((outcome, i) => {

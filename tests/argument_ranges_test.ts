@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import {
+  asCompleted,
   BoundedSemaphore,
   Channel,
   Condition,
@@ -21,10 +22,12 @@ import {
   Semaphore,
   sleep,
   spawn,
+  TaskPoolExecutor,
   TCPServer,
   Timeout,
   TTYStream,
   UDPEndpoint,
+  wait,
 } from "../mod.ts";
 import { makeLoop } from "./fixtures/loop_harness.ts";
 
@@ -171,6 +174,12 @@ Deno.test("negative and NaN times are RangeErrors naming the argument", () => {
       ["Queue.get()", () => new Queue().get(true, bad).next()],
       ["Queue.put()", () => new Queue().put(1, true, bad).next()],
       ["Future.get()", () => new Future().get(bad).next()],
+      ["wait()", () => wait([], bad)],
+      ["asCompleted()", () => asCompleted([], bad)],
+      [
+        "TaskPoolExecutor.map()",
+        () => new TaskPoolExecutor(1).map((x) => x, [1], bad).next(),
+      ],
     ];
     for (const [what, call] of checks) {
       assert.throws(call, (error: Error) => {

@@ -97,6 +97,12 @@ class SwitchOperation implements Iterator<unknown, unknown, unknown> {
 }
 
 const SWITCH_OPERATION = new SwitchOperation();
+/**
+ * @internal Yielded bare by the hub (`yield HUB_SWITCH`) right after a
+ * `switch()` call made the request: one generator step instead of a `yield*`
+ * through the switch operation.
+ */
+export const HUB_SWITCH: unique symbol = Symbol("hub switch");
 const SWITCH_DONE: { done: true; value: unknown } = {
   done: true,
   value: undefined,
@@ -382,10 +388,20 @@ export class Fiber<R = unknown> {
       Fiber.#endWith(fiber, error, true);
       return;
     }
+    if (result !== SWITCH_YIELD) Fiber.#afterStep(fiber, result);
+  }
+
+  /** A step that did not end in a switch: the fiber ended, or yielded bare. */
+  static #afterStep(
+    fiber: Fiber,
+    result: IteratorResult<unknown, unknown>,
+  ): void {
     if (result.done) {
       fiber.#end();
       Fiber.#endWith(fiber, result.value, false);
-    } else if (result !== SWITCH_YIELD) {
+    } else if (result.value === HUB_SWITCH && requestTarget !== null) {
+      // The hub's own switch (see HUB_SWITCH): the request is already set.
+    } else {
       requestTarget = fiber;
       requestValue = new FiberError(
         `bare \`yield\` of ${
@@ -426,6 +442,21 @@ export class Fiber<R = unknown> {
         running = mainFiber;
         if (isThrow) throw value;
         return value;
+      }
+      if (!isThrow && target.#state === STARTED) {
+        running = target;
+        let result: IteratorResult<unknown, unknown>;
+        try {
+          result = generatorNext.call(target.#body!, value);
+        } catch (error) {
+          SWITCH_DONE.value = undefined;
+          target.#end();
+          Fiber.#endWith(target, error, true);
+          continue;
+        }
+        SWITCH_DONE.value = undefined;
+        if (result !== SWITCH_YIELD) Fiber.#afterStep(target, result);
+        continue;
       }
       Fiber.#step(target, value, isThrow);
     }

@@ -8,7 +8,14 @@
  * @module
  */
 
-import { current, Fiber, FiberError, isMainFiber, isSwitch } from "./fiber.ts";
+import {
+  current,
+  Fiber,
+  FiberError,
+  HUB_SWITCH,
+  isMainFiber,
+  isSwitch,
+} from "./fiber.ts";
 import {
   FAILED,
   HANGUP,
@@ -845,7 +852,7 @@ export class EventLoop implements Disposable {
           const result = batch[i]._fire();
           if (result === undefined) continue;
           if (isSwitch(result)) {
-            yield* result as Iterable<unknown>;
+            yield HUB_SWITCH;
           } else if (isIterator(result)) {
             yield* result;
           }

@@ -70,3 +70,18 @@ Deno.test("misusing the public fiber API leaves current() on the main fiber and 
   assert.equal(echo.isAlive(), false);
   assert.throws(() => echo.switchSync(), FiberError);
 });
+
+Deno.test("the hub's bare-yield switch token without a pending switch is a bare yield (FiberError), not a switch", async () => {
+  const { HUB_SWITCH } = await import("../src/fiber.ts");
+  const main = current();
+  const fiber = new Fiber(function* () {
+    yield HUB_SWITCH;
+  });
+  assert.throws(() => fiber.switchSync(), (error: unknown) => {
+    assert.ok(error instanceof FiberError, String(error));
+    assert.match((error as Error).message, /bare `yield`/);
+    return true;
+  });
+  assert.equal(current(), main);
+  assert.equal(fiber.isAlive(), false);
+});

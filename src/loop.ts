@@ -500,6 +500,10 @@ export class EventLoop implements Disposable {
    * signal keep working alongside; while a loop watches a signal, it holds a
    * no-op Deno listener of its own (outside Windows) so that the signal never
    * falls through to its default action, whatever listeners come and go.
+   * That listener outlives the last handler until Deno has acted on every
+   * signal the loop caught (at most 1 s, during which the process stays up),
+   * so a handled signal never ends the process, even when its handler
+   * removes itself or ends `run()`.
    *
    * @throws {TypeError} if `signal` is not a signal name this OS supports or
    *   `callback` is not a function.

@@ -118,6 +118,8 @@ int32_t eg_loop_unwatch(uint32_t loop, int32_t fd);
 /* The handler chains to the previously installed one; restored on the last unwatch. */
 int32_t eg_loop_watch_signal(uint32_t loop, int32_t signo, uint32_t token);
 int32_t eg_loop_unwatch_signal(uint32_t loop, int32_t signo);
+/* Arrivals of signo our handler caught, process-wide (wrapping), counted before it chains on. */
+int32_t eg_signal_arrivals(int32_t signo);
 /* Stores the ring's address (eg_ring_header *) in *out. */
 int32_t eg_loop_ring(uint32_t loop, uint64_t *out);
 /* Completes the ops waiting on fd with -EG_ECANCELED. */

@@ -9,6 +9,7 @@
 
 import type { FiberTarget } from "./fiber.ts";
 import { describe, EventLoop } from "./loop.ts";
+import { checkOptionalTimeMs } from "./_util.ts";
 import { spawn, type Task, TaskExit } from "./tasks.ts";
 import { Event } from "./sync/event.ts";
 import { Queue } from "./sync/queue.ts";
@@ -281,6 +282,7 @@ export function wait<T>(
       }`,
     );
   }
+  checkOptionalTimeMs(timeoutMs, "wait()");
   return waitFutures(checkedFutures(futures), timeoutMs, returnWhen);
 }
 
@@ -365,6 +367,7 @@ export function asCompleted<T>(
   futures: Iterable<Future<T>>,
   timeoutMs?: number,
 ): Generator<unknown, Future<T>[], unknown> {
+  checkOptionalTimeMs(timeoutMs, "asCompleted()");
   return collectCompleted(checkedFutures(futures), timeoutMs);
 }
 
@@ -498,6 +501,7 @@ export class TaskPoolExecutor {
     items: Iterable<T>,
     timeoutMs?: number,
   ): Generator<unknown, R[], unknown> {
+    checkOptionalTimeMs(timeoutMs, "TaskPoolExecutor.map()");
     const loop = EventLoop.current();
     const deadline = timeoutMs === undefined
       ? undefined

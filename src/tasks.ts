@@ -10,6 +10,7 @@
 import { current, Fiber, FiberError, type FiberTarget } from "./fiber.ts";
 import { describe, EventLoop, type Runnable } from "./loop.ts";
 import { WaitQueue } from "./sync/wait_queue.ts";
+import { checkTimeMs } from "./_util.ts";
 
 /**
  * Ends a task quietly: `kill()` throws it into the task by default, and a
@@ -321,7 +322,11 @@ export function task<A extends unknown[], R>(
  * Blocks the running task for `ms` milliseconds; use with `yield*`.
  * `yield* sleep(0)` (the default) lets every other ready task run first.
  *
+ * `Infinity` sleeps for ever; any finite time up to `Number.MAX_SAFE_INTEGER`
+ * works.
+ *
  * @throws {TypeError} if `ms` is not a number.
+ * @throws {RangeError} if `ms` is negative or `NaN`.
  * @throws {Error} if called outside a task (in the main fiber or the hub).
  *
  * @example
@@ -342,11 +347,9 @@ export function task<A extends unknown[], R>(
  * ```
  */
 export function sleep(ms = 0): Generator<unknown, void, unknown> {
-  if (typeof ms !== "number" || Number.isNaN(ms)) {
-    throw new TypeError(`sleep() needs a number of ms, got ${describe(ms)}`);
-  }
+  checkTimeMs(ms, "sleep()", "ms");
   const loop = EventLoop.current();
-  if (ms <= 0) {
+  if (ms === 0) {
     return new YieldOperation(loop) as unknown as Generator<
       unknown,
       void,

@@ -342,7 +342,7 @@ bothModes(
   (mode) =>
     scenario(mode, function* () {
       const stream = new PipeStream();
-      assert.throws(() => stream.open(-1), TypeError);
+      assert.throws(() => stream.open(-1), RangeError);
       assert.throws(
         () => stream.open(1_000_000),
         (error: unknown) =>

@@ -160,7 +160,7 @@ bothModes(
         new TTYStream(1_000_000, true), (error: unknown) =>
         error instanceof StreamError && error.code === "EBADF");
       assert.throws(() =>
-        new TTYStream(-1, true), TypeError);
+        new TTYStream(-1, true), RangeError);
       testClose(readEnd);
       testClose(writeEnd);
       yield* sleep(0);

@@ -487,9 +487,9 @@ Deno.test("tasks: non-function targets throw TypeError", () => {
   assert.throws(() => new Task(() => {}, { args: 1 as any }), TypeError);
 });
 
-Deno.test("tasks: sleep() outside a task throws; sleep(NaN) throws TypeError", async () => {
+Deno.test("tasks: sleep() outside a task throws; sleep(NaN) throws RangeError", async () => {
   using loop = new EventLoop();
-  assert.throws(() => sleep(Number.NaN), TypeError);
+  assert.throws(() => sleep(Number.NaN), RangeError);
   assert.throws(() => sleep(0).next(), /cannot block/);
   assert.throws(() => sleep(5).next(), /main fiber/);
   let inHub: unknown = null;

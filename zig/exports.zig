@@ -11,6 +11,7 @@ const event = @import("loop/event.zig");
 const support = @import("loop/test_support.zig");
 const SpinLock = @import("loop/spin_lock.zig").SpinLock;
 const hub_module = @import("hub.zig");
+const signals = @import("loop/signals.zig");
 const stacklet = @import("stacklet/stacklet.zig");
 const lifetime = @import("loop/lifetime.zig");
 
@@ -20,6 +21,8 @@ const Fd = event.Fd;
 /// Bumped whenever an exported signature or the ring layout changes; the TS seam checks it.
 pub const abi_version: u32 = 1;
 pub const loops_max = 64;
+/// Ops (blocked reads, drains, accepts, ...) one loop holds at once.
+pub const ops_max = 1 << 20;
 
 const default_allocator = if (builtin.link_libc) std.heap.c_allocator else std.heap.smp_allocator;
 /// The library's allocator; tests swap in the leak-checking one.
@@ -66,9 +69,12 @@ export fn eg_loop_new(ring_capacity: u32) i32 {
     _ = lifetime.pinLibrary();
     ThreadExit.register() catch |err| return fail(err);
     var options: hub_module.Options = .{};
-    // Every blocked stream read, drain or accept is an op: room for a few thousand connections.
-    options.ops_max = 16 * 1024;
-    options.loop.overflow_capacity = options.ops_max + 2048;
+    // Every blocked stream read, drain or accept is an op. Their table (the overflow reserve)
+    // starts small and grows on demand up to ops_max, the hard cap src/native mirrors in
+    // NATIVE_OPS_MAX for its error message.
+    options.ops_max = ops_max;
+    options.loop.overflow_capacity = 4096;
+    options.loop.overflow_capacity_max = ops_max + 2048;
     if (ring_capacity != 0) options.loop.ring_capacity = ring_capacity;
     const hub = Hub.create(allocator, options) catch |err| return fail(err);
     const handle = loops.insert(hub) catch |err| {
@@ -162,6 +168,12 @@ export fn eg_loop_unwatch_signal(handle: u32, signo: i32) i32 {
     const hub = loops.get(handle) catch |err| return fail(err);
     hub.loop.unwatchSignal(signo) catch |err| return fail(err);
     return 0;
+}
+
+/// How many times the library's handler caught signo in this process (wrapping, as i32 bits);
+/// every arrival is counted before the handler chains to the one installed before it.
+export fn eg_signal_arrivals(signo: i32) i32 {
+    return @bitCast(signals.arrivalCount(signo));
 }
 
 /// Writes the address of the loop's ring (layout in loop/ring.zig) to out[0]; the memory lives

@@ -9,6 +9,7 @@
  */
 
 import { ERROR_NAMES, errorName } from "../native/errors.ts";
+import { NATIVE_OPS_MAX } from "../native/native_loop.ts";
 
 /**
  * A failed stream operation. `code` names the OS error, `errno` is its
@@ -126,6 +127,11 @@ export function errorFromResult(
   detail?: string,
 ): StreamError {
   const code = errorName(result);
+  if (code === "EOVERFLOW" && detail === undefined) {
+    // The one way an op start overflows now that the op table grows.
+    detail =
+      `this loop reached its limit of ${NATIVE_OPS_MAX} operations blocked at once`;
+  }
   return errorFor(errorClass, code, what, detail);
 }
 

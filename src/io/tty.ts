@@ -10,7 +10,7 @@
  * @module
  */
 
-import { describe, EventLoop } from "../loop.ts";
+import { EventLoop } from "../loop.ts";
 import * as native from "../native/stream_native.ts";
 import {
   errorFor,
@@ -19,6 +19,7 @@ import {
   type StreamErrorClass,
 } from "./errors.ts";
 import { Stream, type StreamOptions } from "./stream.ts";
+import { checkFd } from "../_util.ts";
 
 /** A terminal's size in character cells. */
 export interface WindowSize {
@@ -59,17 +60,14 @@ export class TTYStream extends Stream {
    *   Windows 0, 1, 2 or a console handle value)
    * @param readable whether the stream is read from
    * @param options `maxBufferSize`, the read buffer's bound
-   * @throws {TypeError} if `fd` is not a non-negative integer.
+   * @throws {TypeError} if `fd` is not a number.
+   * @throws {RangeError} if `fd` is not an integer from 0 to 2^31-1.
    * @throws {StreamError} `EINVAL` if `fd` is not a terminal (a console on
    *   Windows), `EBADF` if it is not open.
    */
   constructor(fd: number, readable: boolean, options: StreamOptions = {}) {
     super(options);
-    if (!Number.isInteger(fd) || fd < 0) {
-      throw new TypeError(
-        `TTYStream needs a descriptor number, got ${describe(fd)}`,
-      );
-    }
+    checkFd(fd, "TTYStream");
     this.#readable = Boolean(readable);
     const loop = EventLoop.current();
     const handle = native.ttyOpen(loop._native, fd, this.maxBufferSize);

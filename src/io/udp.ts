@@ -38,6 +38,7 @@ import {
 } from "../native/udp_native.ts";
 import { errorFor, errorFromResult, UDPError } from "./errors.ts";
 import type { Address } from "./tcp.ts";
+import { checkInteger } from "../_util.ts";
 
 export type { Address };
 
@@ -1092,14 +1093,7 @@ function checkedInteger(
   max: number,
   name: string,
 ): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(
-      `${name} must be an integer from ${min} to ${max}, got ${
-        describeValue(value)
-      }`,
-    );
-  }
-  return value;
+  return checkInteger(value, "UDPEndpoint", name, min, max);
 }
 
 function powerOfTwoAtLeast(value: number): number {

@@ -24,6 +24,13 @@ export const FAILED = 4;
 /** Readiness bit: the peer hung up (with READABLE). */
 export const HANGUP = 8;
 
+/**
+ * Native operations (blocked reads, drains, accepts, ...) one loop holds at
+ * once: its op table grows on demand up to this cap, and a start past it
+ * fails with EOVERFLOW. Mirrors `ops_max` in zig/exports.zig.
+ */
+export const NATIVE_OPS_MAX = 1 << 20;
+
 /** Record kind: a watched descriptor is ready; result = bits, aux = fd. */
 export const KIND_READINESS = 1;
 /** Record kind: a watched signal arrived; result = signo, aux = count. */
@@ -43,12 +50,42 @@ const WORD_TAIL = 5;
 const WORD_DEFERRED = 6;
 const WORD_OVERFLOW = 7;
 const HEADER_WORDS = HEADER_BYTES / 4;
+// The longest wait one native call takes (its FFI parameter is an i32). A
+// longer wait, or Infinity, is clamped: it returns after ~24.8 days with
+// nothing to harvest and the caller waits again (issue 10, point 5).
+const WAIT_MS_MAX = 0x7fff_ffff;
+
+/**
+ * A wait in ms as the native layer takes it: -1 (no limit) stays, anything
+ * else becomes an integer from 0 to WAIT_MS_MAX (Infinity and huge waits
+ * clamped, fractions rounded up so a wait never ends early).
+ */
+function nativeWaitMs(timeoutMs: number): number {
+  if (timeoutMs === -1) return -1;
+  if (!(timeoutMs > 0)) return 0;
+  return timeoutMs >= WAIT_MS_MAX ? WAIT_MS_MAX : Math.ceil(timeoutMs);
+}
 
 // A loop that is dropped without close() is closed when it is collected, on
 // the JS thread that owns it (as eg_loop_close requires).
 const finalizer = new FinalizationRegistry<number>((handle) => {
   openLibrary().symbols.eg_loop_close(handle);
 });
+
+/**
+ * How many times the library's signal handler caught `signo` in this
+ * process so far (wrapping; compare with `!==`). Each arrival is counted
+ * before the handler chains to the one installed before it (Deno's).
+ *
+ * @example
+ * ```ts ignore
+ * import { signalArrivals } from "./native_loop.ts";
+ * const before = signalArrivals(15);
+ * ```
+ */
+export function signalArrivals(signo: number): number {
+  return openLibrary().symbols.eg_signal_arrivals(signo);
+}
 
 /** Options of {@linkcode NativeLoop}. */
 export interface NativeLoopOptions {
@@ -151,27 +188,29 @@ export class NativeLoop implements Disposable {
   }
 
   /**
-   * One loop turn: waits up to `timeoutMs` (an integer; 0: not at all, -1:
-   * until something happens or {@linkcode NativeLoop.wake}), then returns how many
+   * One loop turn: waits up to `timeoutMs` (0: not at all, -1: until
+   * something happens or {@linkcode NativeLoop.wake}; waits past 2^31-1 ms,
+   * `Infinity` included, are clamped to that), then returns how many
    * records {@linkcode NativeLoop.drain} can read now. Blocks the JS thread
    * while it waits.
    */
   poll(timeoutMs: number): number {
     return check(
-      this.#lib.symbols.eg_loop_poll(this.#handle, timeoutMs),
+      this.#lib.symbols.eg_loop_poll(this.#handle, nativeWaitMs(timeoutMs)),
       "poll the native loop",
     );
   }
 
   /**
    * Waits off the JS thread until the loop has something to harvest, is
-   * woken, or `timeoutMs` passes (-1: no limit); harvest with
-   * {@linkcode NativeLoop.poll} afterwards. Closing the loop ends a park.
+   * woken, or `timeoutMs` passes (-1: no limit; clamped as in
+   * {@linkcode NativeLoop.poll}); harvest with {@linkcode NativeLoop.poll}
+   * afterwards. Closing the loop ends a park.
    */
   async park(timeoutMs: number): Promise<void> {
     const result = await this.#lib.symbols.eg_loop_park(
       this.#handle,
-      timeoutMs,
+      nativeWaitMs(timeoutMs),
     );
     if (result < 0 && !this.#closed) {
       throw NativeError.from(result, "park the native loop");

@@ -41,6 +41,7 @@ export const SYMBOLS = {
   eg_loop_unwatch: { parameters: ["u32", "i32"], result: "i32" },
   eg_loop_watch_signal: { parameters: ["u32", "i32", "u32"], result: "i32" },
   eg_loop_unwatch_signal: { parameters: ["u32", "i32"], result: "i32" },
+  eg_signal_arrivals: { parameters: ["i32"], result: "i32" },
   eg_loop_ring: { parameters: ["u32", "buffer"], result: "i32" },
   eg_loop_cancel_fd: { parameters: ["u32", "i32"], result: "i32" },
   eg_loop_ops_live: { parameters: ["u32"], result: "i32" },

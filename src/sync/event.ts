@@ -51,7 +51,7 @@ export class Event {
 
   /**
    * Blocks until the flag is set; use with `yield*`. Returns true when set,
-   * false if `timeoutMs` passed first (undefined or negative: no limit).
+   * false if `timeoutMs` passed first (undefined or `Infinity`: no limit).
    *
    * @throws {Error} if it would block outside a task.
    */

@@ -87,7 +87,7 @@ export class Semaphore {
   /**
    * Takes a unit; use with `yield*`. Without `blocking` it returns false at
    * once when none is free; otherwise it waits, up to `timeoutMs` if given
-   * (negative: no limit), and returns false on timeout.
+   * (`Infinity`: no limit), and returns false on timeout.
    *
    * @throws {Error} if it would block outside a task.
    */
@@ -95,7 +95,7 @@ export class Semaphore {
     blocking = true,
     timeoutMs?: number,
   ): Generator<unknown, boolean, unknown> {
-    checkTimeout(timeoutMs);
+    checkTimeout(timeoutMs, `${this.#kind}.acquire()`);
     if (this.#value > 0) {
       this.#value--;
       return true;
@@ -377,7 +377,7 @@ export class Condition {
    */
   wait(timeoutMs?: number): Generator<unknown, boolean, unknown> {
     this.#checkOwned("wait");
-    checkTimeout(timeoutMs);
+    checkTimeout(timeoutMs, "Condition.wait()");
     return this.#wait(timeoutMs);
   }
 
@@ -393,7 +393,7 @@ export class Condition {
     timeoutMs?: number,
   ): Generator<unknown, boolean, unknown> {
     this.#checkOwned("waitFor");
-    checkTimeout(timeoutMs);
+    checkTimeout(timeoutMs, "Condition.waitFor()");
     if (typeof predicate !== "function") {
       throw new TypeError(
         `waitFor() needs a predicate function, got ${describe(predicate)}`,
@@ -462,7 +462,7 @@ export class Condition {
     timeoutMs?: number,
   ): Generator<unknown, boolean, unknown> {
     const loop = EventLoop.current();
-    const deadline = timeoutMs === undefined || timeoutMs < 0
+    const deadline = timeoutMs === undefined
       ? Infinity
       : loop.time() + timeoutMs;
     let result = predicate();

@@ -144,7 +144,7 @@ export class Queue<T> {
     block = true,
     timeoutMs?: number,
   ): Generator<unknown, void, unknown> {
-    checkQueueTimeout(timeoutMs);
+    checkTimeout(timeoutMs, "Queue.put()");
     if (this.full()) {
       if (!block) throw new QueueFull();
       const deadline = deadlineOf(timeoutMs);
@@ -176,7 +176,7 @@ export class Queue<T> {
    * @throws {RangeError} if `timeoutMs` is negative.
    */
   *get(block = true, timeoutMs?: number): Generator<unknown, T, unknown> {
-    checkQueueTimeout(timeoutMs);
+    checkTimeout(timeoutMs, "Queue.get()");
     if (this.empty()) {
       if (!block) throw new QueueEmpty();
       const deadline = deadlineOf(timeoutMs);
@@ -384,13 +384,6 @@ function naturalOrder(a: unknown, b: unknown): number {
   }
   // deno-lint-ignore no-explicit-any
   return (a as any) < (b as any) ? -1 : (a as any) > (b as any) ? 1 : 0;
-}
-
-function checkQueueTimeout(timeoutMs: number | undefined): void {
-  checkTimeout(timeoutMs);
-  if (timeoutMs !== undefined && timeoutMs < 0) {
-    throw new RangeError(`timeout must be zero or more, got ${timeoutMs}`);
-  }
 }
 
 function deadlineOf(timeoutMs: number | undefined): number | undefined {

@@ -44,10 +44,11 @@ export class Timeout extends Error implements Disposable {
    * Creates a disarmed timeout.
    *
    * @throws {TypeError} if `ms` is given and is not a number.
+   * @throws {RangeError} if `ms` is `NaN`.
    */
   constructor(ms?: number, error?: unknown) {
     if (ms !== undefined && (typeof ms !== "number" || Number.isNaN(ms))) {
-      throw new TypeError(
+      throw new (typeof ms === "number" ? RangeError : TypeError)(
         `Timeout needs a number of ms or undefined, got ${describe(ms)}`,
       );
     }
@@ -75,7 +76,7 @@ export class Timeout extends Error implements Disposable {
     }
     const loop = EventLoop.current();
     const fiber = loop._blockingFiber("Timeout.start()");
-    if (this.ms !== undefined && this.ms >= 0) {
+    if (this.ms !== undefined && this.ms >= 0 && this.ms !== Infinity) {
       this.#timer = loop.callLater(this.ms, fire, this, fiber);
     }
     return this;

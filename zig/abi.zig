@@ -11,6 +11,7 @@
 //! sides agree and every row is used by one of them.
 
 const std = @import("std");
+const builtin = @import("builtin");
 const assert = std.debug.assert;
 const errors = @import("loop/errors.zig");
 const event = @import("loop/event.zig");
@@ -24,7 +25,9 @@ const udp_socket = @import("io/udp_socket.zig");
 /// Bumped whenever an exported signature or a ring layout changes; the TS seam checks it.
 pub const version: u32 = 1;
 
-/// What eg_stream_write answers (io/stream.zig `Stream.write` returns these numbers).
+/// What eg_stream_write answers. io/stream.zig's `Stream.write` returns these numbers as
+/// literals (a test below holds it to them); this enum and `CancelSide` belong beside it and
+/// move there when that file is next reworked.
 pub const StreamWrite = enum(i32) {
     /// Queued behind the drain op that is running.
     queued = 0,
@@ -195,4 +198,32 @@ test "lookup finds every constant by its name and nothing else" {
     try testing.expectEqual(@as(?i64, 1), lookup("EG_EBADF"));
     try testing.expectEqual(@as(?i64, 3), lookup("EG_UDP_OPTION_MULTICAST_TTL"));
     try testing.expectEqual(@as(?i64, 4), lookup("EG_RING_WORD_HEAD"));
+}
+
+test "a stream write answers the StreamWrite numbers: sent, queued to start, queued" {
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
+    const support = @import("loop/test_support.zig");
+    const hub_instance = try hub.Hub.create(testing.allocator, .{});
+    defer hub_instance.destroy();
+    const fds = try support.socketPair();
+    defer support.close(fds[1]);
+    const writer = stream.Stream.create(testing.allocator, 0, fds[0], .socket, 1024) catch |err| {
+        support.close(fds[0]);
+        return err;
+    };
+    defer {
+        writer.close(hub_instance);
+        // The registry keeps its slot chunks for the process; give them back to the leak check.
+        if (stream.streams.liveCount() == 0) {
+            for (stream.streams.chunks[0..stream.streams.chunk_count]) |*chunk| testing.allocator.destroy(chunk.load(.acquire).?);
+            stream.streams = .{};
+        }
+    }
+    try testing.expectEqual(@backingInt(StreamWrite.sent), writer.write("x"));
+    const big = try testing.allocator.alloc(u8, 8 * 1024 * 1024);
+    defer testing.allocator.free(big);
+    @memset(big, 'y');
+    try testing.expectEqual(@backingInt(StreamWrite.queued_start), writer.write(big));
+    try testing.expectEqual(errors.negative(error.InProgress), writer.startDrain(hub_instance, 1));
+    try testing.expectEqual(@backingInt(StreamWrite.queued), writer.write("z"));
 }

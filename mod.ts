@@ -37,10 +37,17 @@ export {
   wait,
   waitPromise,
 } from "./src/futures.ts";
-export { PipeError, StreamError, TCPError, UDPError } from "./src/io/errors.ts";
+export {
+  PipeError,
+  StreamError,
+  TCPError,
+  TLSError,
+  UDPError,
+} from "./src/io/errors.ts";
 export { Stream, type StreamOptions } from "./src/io/stream.ts";
 export {
   type Address,
+  type TCPBindOptions,
   TCPClient,
   TCPConnection,
   TCPServer,
@@ -52,6 +59,17 @@ export {
   PipeStream,
 } from "./src/io/pipe.ts";
 export { TTYStream, type WindowSize } from "./src/io/tty.ts";
+export { lookup, type LookupOptions } from "./src/io/lookup.ts";
+export {
+  TLSClient,
+  TLSConnection,
+  type TLSConnectOptions,
+  type TLSOptions,
+  TLSServer,
+  type TLSServerOptions,
+  TLSStream,
+} from "./src/io/tls.ts";
+export { StderrStream, StdinStream, StdoutStream } from "./src/io/stdio.ts";
 export {
   type UDPBindOptions,
   UDPEndpoint,

@@ -2,12 +2,17 @@
 // 127.0.0.1, 64-byte datagrams, for a fixed time; the figure is datagrams
 // received per second. Side by side in one run, rounds interleaved:
 //
-//   deno        Deno.listenDatagram with await (bench/peers/udp_pummel_deno.ts,
-//               its own process)
-//   evergreen   UDPEndpoint send()/receive(), under run() and runSync()
+//   deno        Deno.listenDatagram in its fastest shape: awaited sends,
+//               receive(buffer) into one reused buffer
+//               (bench/peers/udp_pummel_deno.ts, its own process)
+//   evergreen   UDPEndpoint send()/receive(), under run() and runSync(): the
+//               burst's sends after the first leave at the turn's end in one
+//               segmented message (UDP GSO), receive() takes one datagram
+//               at a time out of the ring recvmmsg fills
 //   batched     UDPEndpoint sendMany()/receiveMany() (sendmmsg/recvmmsg)
 //   C           bench/peers/udp_pummel.c built with `zig cc -O2`, plain
-//               (sendto/recvfrom) and batched (sendmmsg/recvmmsg)
+//               (sendto/recvfrom), batched (sendmmsg/recvmmsg) and GSO (each
+//               burst one segmented sendmsg, recvmmsg)
 //
 //   deno run -A --unstable-net bench/udp_pummel.ts [SECONDS] [ROUNDS]
 //
@@ -16,6 +21,7 @@
 // median, and the ratios the issue asks for: evergreen / Deno (target >= 3x)
 // and batched / C batched (target >= 0.75).
 
+import process from "node:process";
 import { EventLoop } from "../src/loop.ts";
 import { sleep, spawn } from "../src/tasks.ts";
 import { UDPEndpoint } from "../src/io/udp.ts";
@@ -30,6 +36,8 @@ interface Figure {
   received: number;
   seconds: number;
   receivedPerSecond: number;
+  /** The process's CPU time (user + system) per datagram received. */
+  cpuMicrosPerDatagram?: number;
 }
 
 async function runPeer(command: string, args: string[]): Promise<Figure> {
@@ -83,6 +91,7 @@ async function evergreen(
   let sent = 0;
   let start = 0;
   let end = 0;
+  let cpuStart = { user: 0, system: 0 };
   spawn(function* () {
     try {
       for (;;) {
@@ -104,6 +113,7 @@ async function evergreen(
   });
   spawn(function* () {
     start = performance.now();
+    cpuStart = process.cpuUsage();
     const deadline = start + SECONDS * 1000;
     end = start;
     while (end < deadline) {
@@ -121,9 +131,16 @@ async function evergreen(
   });
   if (mode === "run") await loop.run();
   else loop.runSync();
+  const cpu = process.cpuUsage(cpuStart);
   loop.destroy();
   const seconds = (end - start) / 1000;
-  return { sent, received, seconds, receivedPerSecond: received / seconds };
+  return {
+    sent,
+    received,
+    seconds,
+    receivedPerSecond: received / seconds,
+    cpuMicrosPerDatagram: (cpu.user + cpu.system) / received,
+  };
 }
 
 const median = (values: number[]) =>
@@ -137,9 +154,10 @@ const names = [
   "evergreen runSync()",
   "evergreen batched run()",
   "evergreen batched runSync()",
-  ...(c === null ? [] : ["C plain", "C batched"]),
+  ...(c === null ? [] : ["C plain", "C batched", "C GSO"]),
 ];
 const results = new Map<string, number[]>(names.map((name) => [name, []]));
+const cpuResults = new Map<string, number[]>(names.map((name) => [name, []]));
 for (let round = 0; round < ROUNDS; round++) {
   const figures: [string, Figure][] = [
     ["deno listenDatagram", await denoPeer()],
@@ -152,9 +170,13 @@ for (let round = 0; round < ROUNDS; round++) {
     const args = [String(SECONDS), String(SIZE), String(BURST)];
     figures.push(["C plain", await runPeer(c, ["plain", ...args])]);
     figures.push(["C batched", await runPeer(c, ["batch", ...args])]);
+    figures.push(["C GSO", await runPeer(c, ["gso", ...args])]);
   }
   for (const [name, figure] of figures) {
     results.get(name)!.push(figure.receivedPerSecond);
+    if (figure.cpuMicrosPerDatagram !== undefined) {
+      cpuResults.get(name)!.push(figure.cpuMicrosPerDatagram);
+    }
   }
 }
 
@@ -162,14 +184,16 @@ for (let round = 0; round < ROUNDS; round++) {
 // ratio is also taken within each round (both sides measured moments apart).
 const k = (value: number) => `${(value / 1000).toFixed(0)}k/s`;
 console.log(
-  `UDP pummel 1v1, ${SIZE}-byte datagrams, bursts of ${BURST}, ${SECONDS} s x ${ROUNDS} rounds: received/s, best round (median)`,
+  `UDP pummel 1v1, ${SIZE}-byte datagrams, bursts of ${BURST}, ${SECONDS} s x ${ROUNDS} rounds: received/s, best round (median); process CPU µs per datagram, median`,
 );
+const micros = (values: number[]) =>
+  values.length === 0 ? "" : `${median(values).toFixed(2)} µs`.padStart(10);
 for (const name of names) {
   const values = results.get(name)!;
   console.log(
     `  ${name.padEnd(28)} ${k(best(values)).padStart(8)} (${
       k(median(values))
-    })`,
+    })${micros(cpuResults.get(name)!)}`,
   );
 }
 const ratios: [string, string, string, number][] = [
@@ -185,6 +209,8 @@ const ratios: [string, string, string, number][] = [
 if (c !== null) {
   ratios.push(
     ["evergreen run()", "C plain", "evergreen run() / C plain", 0],
+    ["evergreen run()", "C GSO", "evergreen run() / C GSO", 0],
+    ["evergreen batched run()", "C GSO", "batched run() / C GSO", 0],
     ["evergreen batched run()", "C batched", "batched run() / C batched", 0.75],
     [
       "evergreen batched runSync()",
@@ -194,14 +220,21 @@ if (c !== null) {
     ],
   );
 }
-console.log("ratios: of best rounds (median of per-round ratios)   target");
+console.log(
+  "ratios: of best rounds (median of per-round ratios)   target   [Deno's CPU per datagram / ours, median]",
+);
 for (const [ours, peer, label, target] of ratios) {
   const a = results.get(ours)!;
   const b = results.get(peer)!;
   const perRound = a.map((value, i) => value / b[i]);
+  const cpuA = cpuResults.get(ours)!;
+  const cpuB = cpuResults.get(peer)!;
+  const cpu = cpuA.length > 0 && cpuB.length > 0
+    ? `   [${(median(cpuB) / median(cpuA)).toFixed(2)}x]`
+    : "";
   console.log(
     `  ${label.padEnd(32)} ${(best(a) / best(b)).toFixed(2)}x (${
       median(perRound).toFixed(2)
-    }x)${target > 0 ? `   >= ${target}x` : ""}`,
+    }x)${target > 0 ? `   >= ${target}x` : ""}${cpu}`,
   );
 }

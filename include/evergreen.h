@@ -157,7 +157,8 @@ int32_t eg_loops_live(void);
 /* ---- UDP endpoints (zig/io/udp.zig), owned by their loop's thread --------
  * Addresses are 24-byte records (family 4|6, port, scope id, 16 address
  * bytes) that eg_udp_address fills. Sends return an eg_udp_send_result or
- * -code. */
+ * -code. eg_loop_close closes the sockets of the loop's endpoints (then every
+ * call but eg_udp_close is -EG_EBADF); eg_udp_close frees the rest. */
 #define EG_FAMILY_IP4 4
 #define EG_FAMILY_IP6 6
 #define EG_UDP_ADDRESS_BYTES 24
@@ -171,7 +172,8 @@ enum eg_udp_send_result {
 
 enum eg_udp_bind_flags {
   EG_BIND_REUSE_ADDRESS = 1, /* SO_REUSEADDR (and SO_REUSEPORT on BSDs) */
-  EG_BIND_IPV6_ONLY = 2
+  EG_BIND_IPV6_ONLY = 2,
+  EG_BIND_REUSE_PORT = 4 /* SO_REUSEPORT: endpoints in several threads share the port */
 };
 
 enum eg_udp_option {
@@ -218,13 +220,18 @@ int32_t eg_udp_open(uint32_t loop, uint32_t family, uint32_t receive_size,
 /* flags: eg_udp_bind_flags. */
 int32_t eg_udp_bind(uint32_t endpoint, const uint8_t address[24], uint32_t flags);
 int32_t eg_udp_sockname(uint32_t endpoint, uint8_t out[24]);
-/* Stores the receive ring's address in *out. */
+/* Stores the receive ring's address (layout in zig/io/udp.zig) in *out. */
 int32_t eg_udp_ring(uint32_t endpoint, uint64_t *out);
-/* Fills the ring; > 0 datagrams buffered, or 0: an op reports with token (token 0: -EG_EAGAIN). */
+/* Fills the ring (recvmmsg); > 0 datagrams buffered, or 0: an op reports with token (token 0: -EG_EAGAIN). */
 int32_t eg_udp_receive(uint32_t endpoint, uint32_t token);
 int32_t eg_udp_cancel_receive(uint32_t endpoint);
 int32_t eg_udp_send(uint32_t endpoint, const uint8_t *data, uint32_t length,
                     const uint8_t address[24]);
+/* Queues a copy to leave with the next eg_udp_send_queued (checks as eg_udp_send). */
+int32_t eg_udp_stage(uint32_t endpoint, const uint8_t *data, uint32_t length,
+                     const uint8_t address[24]);
+/* Sends what is queued without waiting (sendmmsg, UDP GSO for runs of one size). */
+int32_t eg_udp_send_queued(uint32_t endpoint);
 /* count datagrams packed in data (sizes in lengths) to one address. */
 int32_t eg_udp_send_many(uint32_t endpoint, const uint8_t *data, uint32_t data_length,
                          const uint32_t *lengths, uint32_t count, const uint8_t address[24]);
@@ -314,6 +321,10 @@ int32_t eg_tcp_connect(uint32_t stream, const uint8_t *host, uint32_t host_lengt
 /* host: an IP literal, "localhost", or empty for every IPv4 address. Returns a handle. */
 int32_t eg_tcp_listen(uint32_t loop, const uint8_t *host, uint32_t host_length, uint32_t port,
                       uint32_t backlog, uint32_t read_max);
+/* eg_tcp_listen with flags: EG_TCP_LISTEN_REUSE_PORT (SO_REUSEPORT; -EG_ENOSYS on Windows). */
+#define EG_TCP_LISTEN_REUSE_PORT 1
+int32_t eg_tcp_listen_flags(uint32_t loop, const uint8_t *host, uint32_t host_length,
+                            uint32_t port, uint32_t backlog, uint32_t read_max, uint32_t flags);
 /* A Unix socket path, or on Windows a named pipe \\.\pipe\name. */
 int32_t eg_pipe_connect(uint32_t stream, const uint8_t *path, uint32_t length, uint32_t token);
 int32_t eg_pipe_listen(uint32_t loop, const uint8_t *path, uint32_t length, uint32_t backlog,
@@ -323,6 +334,24 @@ int32_t eg_tty_open(uint32_t loop, int32_t fd, uint32_t read_max);
 /* out = { columns, rows }. */
 int32_t eg_tty_winsize(uint32_t stream, uint32_t out[2]);
 int32_t eg_tty_set_raw(uint32_t stream, uint32_t raw);
+
+/* ---- Standard streams ----------------------------------------------------
+ * A stream handle over a descriptor of its own for fd 0, 1 or 2 (a pipe,
+ * socket, terminal or file alike), read and written with the eg_stream_*
+ * calls above. */
+int32_t eg_stdio_open(uint32_t loop, int32_t fd, uint32_t read_max);
+
+/* ---- Name lookup (getaddrinfo on a short-lived thread) -------------------
+ * start returns a handle; wait for lookup_fd to be readable (eg_loop_watch),
+ * then lookup_result writes the addresses as newline-terminated text and
+ * returns the byte count (-EG_ENOENT: the name does not resolve). close ends
+ * it, done or not. */
+int32_t eg_lookup_start(const uint8_t *host, uint32_t host_length);
+int32_t eg_lookup_fd(uint32_t lookup);
+/* Blocks until done or timeout_ms (-1: no bound): 1 done, 0 not yet. */
+int32_t eg_lookup_wait(uint32_t lookup, int32_t timeout_ms);
+int32_t eg_lookup_result(uint32_t lookup, uint8_t *out, uint32_t out_length);
+int32_t eg_lookup_close(uint32_t lookup);
 
 /* ---- Test helpers (real OS descriptors) ----------------------------------
  * Only in a library built with -Dtest-exports=true (zig/test_exports.zig):

@@ -112,13 +112,15 @@ Deno.test("every number in src/native/constants.ts is the library's EG_ constant
   assert.ok(problems.length === 0, listed(problems));
 });
 
-Deno.test("no module of src/native/ but constants.ts exports a number literal", async () => {
+Deno.test("no module of src/native/ that calls the library exports a number literal", async () => {
   const problems: string[] = [];
   const literal =
     /^export const ([A-Z][A-Z0-9_]*)(?::\s*number)?\s*=\s*(-?(?:0x[0-9a-fA-F_]+|[0-9_]+)(?:\s*<<\s*\d+)?);/gm;
   for await (const entry of Deno.readDir(`${ROOT}src/native`)) {
     if (!entry.name.endsWith(".ts") || entry.name === "constants.ts") continue;
     const text = await Deno.readTextFile(`${ROOT}src/native/${entry.name}`);
+    // Bindings of other libraries (openssl.ts) keep their own numbers.
+    if (!text.includes(`from "./library.ts"`)) continue;
     for (const [, name, value] of text.matchAll(literal)) {
       problems.push(
         `src/native/${entry.name}: ${name} = ${value} (move it to constants.ts, with its EG_${name} row in zig/abi.zig, and re-export it)`,

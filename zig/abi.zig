@@ -50,6 +50,10 @@ pub const CancelSide = enum(u32) {
 /// Bytes eg_stream_address writes: port u16, text length u16, then the host or path text.
 pub const stream_address_size = 132;
 
+/// eg_tcp_listen_flags flag: SO_REUSEPORT, so that listeners in several threads or processes
+/// share the port (ENOSYS where the OS has no such option: Windows).
+pub const tcp_listen_reuse_port: u32 = 1;
+
 pub const Constant = struct {
     name: [:0]const u8,
     value: i64,
@@ -99,6 +103,7 @@ const named = [_]Constant{
     .{ .name = "EG_SIDE_WRITE", .value = @backingInt(CancelSide.write) },
     .{ .name = "EG_STREAM_ADDRESS_BYTES", .value = stream_address_size },
     .{ .name = "EG_STREAM_DELIMITER_MAX", .value = stream.delimiter_max },
+    .{ .name = "EG_TCP_LISTEN_REUSE_PORT", .value = tcp_listen_reuse_port },
 
     // UDP endpoints (io/udp.zig, io/udp_socket.zig).
     .{ .name = "EG_KIND_UDP_RECEIVE", .value = udp.kind_receive },
@@ -112,6 +117,7 @@ const named = [_]Constant{
     .{ .name = "EG_SEND_QUEUED_START", .value = @backingInt(udp.SendStatus.queued_start) },
     .{ .name = "EG_BIND_REUSE_ADDRESS", .value = udp.BindFlags.reuse_address },
     .{ .name = "EG_BIND_IPV6_ONLY", .value = udp.BindFlags.ipv6_only },
+    .{ .name = "EG_BIND_REUSE_PORT", .value = udp.BindFlags.reuse_port },
     .{ .name = "EG_UDP_RECEIVE_SIZE_DEFAULT", .value = udp_defaults.receive_size },
     .{ .name = "EG_UDP_RECEIVE_SIZE_MAX", .value = udp.Options.receive_size_max },
     .{ .name = "EG_UDP_RECEIVE_BATCH_DEFAULT", .value = udp_defaults.receive_batch },

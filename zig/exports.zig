@@ -117,12 +117,13 @@ fn releaseThread() void {
     }
 }
 
-/// Destroys a loop: cancels its ops, stops its watches, frees its ring. A park in progress on
-/// another thread is woken and waited for first.
+/// Destroys a loop: closes the sockets of its UDP endpoints, cancels its ops, stops its
+/// watches, frees its ring. A park in progress on another thread is woken and waited for first.
 export fn eg_loop_close(handle: u32) i32 {
     const hub = loops.retire(handle) catch |err| return fail(err);
     hub.loop.wake() catch {};
     if (!loops.awaitForeign(handle)) return fail(error.Busy); // leaked, never freed under a user
+    udp.closeLoop(handle, hub) catch {};
     hub.destroy();
     return 0;
 }
@@ -398,6 +399,28 @@ export fn eg_udp_send(handle: u32, data: ?[*]const u8, length: u32, address: ?[*
     return @backingInt(status);
 }
 
+/// Queues a copy of a datagram to leave with the next eg_udp_send_queued (JS calls it at the
+/// end of the loop turn); fails at once where eg_udp_send would (size, address). Returns
+/// udp.SendStatus (1: the send op will take it; else nothing is started) or -code.
+export fn eg_udp_stage(handle: u32, data: ?[*]const u8, length: u32, address: ?[*]const u8) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    const bytes = udpBytes(data, length) catch |err| return fail(err);
+    const target = readUdpAddress(address) catch |err| return fail(err);
+    const status = endpoint.stage(bytes, &target) catch |err| return fail(err);
+    return @backingInt(status);
+}
+
+/// Sends the queued datagrams without waiting (sendmmsg; runs of one size to one address as
+/// one segmented message where the kernel can). Returns 0 when all went, 1 when the send op
+/// drains them, 2 when the kernel is full (start the op: eg_udp_flush_start), or -code of
+/// the first datagram refused for good (it was dropped; the others went or wait).
+export fn eg_udp_send_queued(handle: u32) i32 {
+    const endpoint = udp.get(handle) catch |err| return fail(err);
+    const result = endpoint.sendQueued();
+    if (result.failure) |err| return fail(err);
+    return @backingInt(result.status);
+}
+
 /// Sends `count` datagrams packed in data[0..data_length] (sizes in lengths[0..count]) to one
 /// address, with sendmmsg where there is one. A datagram that fails for good is dropped, the
 /// rest still go; the first such failure is returned as -code.
@@ -454,10 +477,11 @@ export fn eg_udp_multicast_interface(handle: u32, interface: ?[*]const u8) i32 {
 }
 
 /// Closes an endpoint: one last nonblocking try for queued datagrams, its ops complete with
-/// ECANCELED, its ring is freed. Works after the endpoint's loop was closed.
+/// ECANCELED, its ring is freed. Works after the endpoint's loop was closed (which closed its
+/// socket already: this frees the rest).
 export fn eg_udp_close(handle: u32) i32 {
-    const endpoint = udp.get(handle) catch |err| return fail(err);
-    const hub = udpHub(endpoint) catch null;
+    const loop = udp.loopOf(handle) catch |err| return fail(err);
+    const hub = loops.get(loop) catch null;
     udp.close(handle, hub) catch |err| return fail(err);
     return 0;
 }
@@ -706,6 +730,14 @@ export fn eg_tcp_connect(handle: u32, host: ?[*]const u8, host_length: u32, port
 /// A TCP listener bound to host:port (an IP literal, "localhost", or "" for every IPv4
 /// address) and listening: a port in use is EADDRINUSE here.
 export fn eg_tcp_listen(loop: u32, host: ?[*]const u8, host_length: u32, port: u32, backlog: u32, read_max: u32) i32 {
+    return eg_tcp_listen_flags(loop, host, host_length, port, backlog, read_max, 0);
+}
+
+const tcp_listen_reuse_port = abi.tcp_listen_reuse_port;
+
+/// eg_tcp_listen with flags (tcp_listen_reuse_port).
+export fn eg_tcp_listen_flags(loop: u32, host: ?[*]const u8, host_length: u32, port: u32, backlog: u32, read_max: u32, flags: u32) i32 {
+    if (flags & ~tcp_listen_reuse_port != 0) return fail(error.InvalidArgument);
     _ = loops.get(loop) catch |err| return fail(err);
     const limit = readMax(read_max) catch |err| return fail(err);
     const name = ioBytes(host, host_length) catch |err| return fail(err);
@@ -716,7 +748,8 @@ export fn eg_tcp_listen(loop: u32, host: ?[*]const u8, host_length: u32, port: u
         io.sys.Address.ip4(.{ 127, 0, 0, 1 }, bind_port)
     else
         io.sys.parseIp(name, bind_port) orelse return fail(error.InvalidArgument);
-    const server = io.socket.listen(allocator, loop, &address, backlogOf(backlog), limit, true) catch |err| return fail(err);
+    const reuse_port = flags & tcp_listen_reuse_port != 0;
+    const server = io.socket.listen(allocator, loop, &address, backlogOf(backlog), limit, true, reuse_port) catch |err| return fail(err);
     return handleResult(server);
 }
 
@@ -745,7 +778,7 @@ export fn eg_pipe_listen(loop: u32, path: ?[*]const u8, length: u32, backlog: u3
     const text = ioBytes(path, length) catch |err| return fail(err);
     if (io.pipe.isNamedPipe(text)) {
         const loopback = io.sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
-        const server = io.socket.listen(allocator, loop, &loopback, backlogOf(backlog), limit, false) catch |err| return fail(err);
+        const server = io.socket.listen(allocator, loop, &loopback, backlogOf(backlog), limit, false, false) catch |err| return fail(err);
         const port = (io.sys.localAddress(server.fd) catch |err| {
             server.close(null);
             return fail(err);
@@ -757,7 +790,7 @@ export fn eg_pipe_listen(loop: u32, path: ?[*]const u8, length: u32, backlog: u3
         return handleResult(server);
     }
     const address = io.pipe.address(text) catch |err| return fail(err);
-    const server = io.socket.listen(allocator, loop, &address, backlogOf(backlog), limit, false) catch |err| return fail(err);
+    const server = io.socket.listen(allocator, loop, &address, backlogOf(backlog), limit, false, false) catch |err| return fail(err);
     return handleResult(server);
 }
 
@@ -768,6 +801,15 @@ export fn eg_tty_open(loop: u32, fd: i32, read_max: u32) i32 {
     _ = loops.get(loop) catch |err| return fail(err);
     const limit = readMax(read_max) catch |err| return fail(err);
     const stream = io.tty.open(allocator, loop, fd, limit) catch |err| return fail(err);
+    return handleResult(stream);
+}
+
+/// A stream over a descriptor of its own for standard stream fd (0 input, 1 or 2 output),
+/// whatever fd is (a pipe, a socket, a terminal, a file; see io/stdio.zig).
+export fn eg_stdio_open(loop: u32, fd: i32, read_max: u32) i32 {
+    _ = loops.get(loop) catch |err| return fail(err);
+    const limit = readMax(read_max) catch |err| return fail(err);
+    const stream = io.stdio.open(allocator, loop, fd, limit) catch |err| return fail(err);
     return handleResult(stream);
 }
 
@@ -784,6 +826,75 @@ export fn eg_tty_winsize(handle: u32, out: ?*[2]u32) i32 {
 export fn eg_tty_set_raw(handle: u32, raw: u32) i32 {
     const stream = streamFor(handle) catch |err| return fail(err);
     io.tty.setRawMode(stream, raw != 0) catch |err| return fail(err);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// Name lookup (io/resolve.zig): getaddrinfo on a short-lived thread; the caller waits for the
+// request's descriptor to be readable on its loop (eg_loop_watch or an addReader), then reads
+// the addresses. Handles belong to the thread that started the lookup.
+
+var lookups: handles.Table(io.resolve.Request, io.resolve.in_flight_max) = .{};
+
+/// Starts resolving host (a name or an IP literal); returns the lookup's handle (> 0) or -code.
+export fn eg_lookup_start(host: ?[*]const u8, host_length: u32) i32 {
+    const name = ioBytes(host, host_length) catch |err| return fail(err);
+    const request = io.resolve.start(allocator, name, 0) catch |err| return fail(err);
+    const handle = lookups.insert(request) catch |err| {
+        request.release();
+        return fail(err);
+    };
+    return @intCast(handle);
+}
+
+/// The descriptor that becomes readable once the lookup is done.
+export fn eg_lookup_fd(handle: u32) i32 {
+    const request = lookups.get(handle) catch |err| return fail(err);
+    return @intCast(request.waitFd());
+}
+
+/// Blocks the calling thread until the lookup is done or timeout_ms passed (-1: no bound):
+/// 1 if done, 0 if not yet. For callers that cannot wait on a loop (a synchronous bind).
+export fn eg_lookup_wait(handle: u32, timeout_ms: i32) i32 {
+    const request = lookups.get(handle) catch |err| return fail(err);
+    const fd = request.waitFd();
+    if (builtin.os.tag == .windows) {
+        const win = @import("loop/windows.zig").sys;
+        var fds = [1]win.WSAPOLLFD{.{ .fd = fd, .events = win.POLLIN, .revents = 0 }};
+        const ready = win.WSAPoll(&fds, 1, timeout_ms);
+        if (ready < 0) return fail(error.Unexpected);
+        return @intFromBool(ready > 0);
+    }
+    var fds = [1]std.c.pollfd{.{ .fd = fd, .events = std.c.POLL.IN, .revents = 0 }};
+    const ready = std.c.poll(&fds, 1, timeout_ms);
+    if (ready < 0) return fail(io.sys.lastError());
+    return @intFromBool(ready > 0);
+}
+
+/// Once done: writes the addresses as text, each followed by a newline, into out (at most
+/// out_length bytes) and returns the byte count; -ENOENT for a name that does not resolve.
+export fn eg_lookup_result(handle: u32, out: ?[*]u8, out_length: u32) i32 {
+    const request = lookups.get(handle) catch |err| return fail(err);
+    const target = out orelse return fail(error.InvalidArgument);
+    const found = request.result() catch |err| return fail(err);
+    var written: usize = 0;
+    for (found) |*address| {
+        var text: [128]u8 = undefined;
+        const length = address.hostText(&text);
+        if (written + length + 1 > out_length) return fail(error.NoBufferSpace);
+        @memcpy(target[written..][0..length], text[0..length]);
+        target[written + length] = '\n';
+        written += length + 1;
+    }
+    return @intCast(written);
+}
+
+/// Ends a lookup, done or not (a thread still resolving frees the request when it ends); the
+/// caller stops watching the descriptor first.
+export fn eg_lookup_close(handle: u32) i32 {
+    const request = lookups.retire(handle) catch |err| return fail(err);
+    _ = lookups.awaitForeign(handle);
+    request.release();
     return 0;
 }
 

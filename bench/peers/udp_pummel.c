@@ -5,10 +5,12 @@
  * the receiver until the kernel has nothing more.
  *
  *   zig cc -O2 -o udp_pummel bench/peers/udp_pummel.c
- *   ./udp_pummel plain|batch SECONDS SIZE BURST
+ *   ./udp_pummel plain|batch|gso SECONDS SIZE BURST
  *
  * plain: one sendto/recvfrom per datagram; batch: sendmmsg/recvmmsg (Linux;
- * elsewhere batch falls back to plain). Prints one JSON line.
+ * elsewhere batch falls back to plain); gso: each burst as one sendmsg that
+ * the kernel segments (UDP_SEGMENT, Linux 4.18+; bursts of up to 64 and
+ * 65507 bytes), received with recvmmsg. Prints one JSON line.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -20,6 +22,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#ifdef __linux__
+#include <netinet/udp.h>
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#endif
 #include <unistd.h>
 
 #define BURST_MAX 1024
@@ -55,10 +63,11 @@ static char buffers[BURST_MAX][2048];
 
 int main(int argc, char **argv) {
   if (argc != 5) {
-    fprintf(stderr, "usage: %s plain|batch SECONDS SIZE BURST\n", argv[0]);
+    fprintf(stderr, "usage: %s plain|batch|gso SECONDS SIZE BURST\n", argv[0]);
     return 2;
   }
-  int batch = strcmp(argv[1], "batch") == 0;
+  int gso = strcmp(argv[1], "gso") == 0;
+  int batch = gso || strcmp(argv[1], "batch") == 0;
   double seconds = atof(argv[2]);
   int size = atoi(argv[3]);
   int burst = atoi(argv[4]);
@@ -89,8 +98,32 @@ int main(int argc, char **argv) {
     receive_headers[i].msg_hdr.msg_iov = &receive_vectors[i];
     receive_headers[i].msg_hdr.msg_iovlen = 1;
   }
+  if (gso && (burst > 64 || burst * size > SIZE_MAX_BYTES)) {
+    fprintf(stderr, "gso: burst up to 64 and 65507 bytes in all\n");
+    return 2;
+  }
+  struct iovec gso_vector = {payload, (size_t)(size * burst)};
+  union {
+    char bytes[CMSG_SPACE(sizeof(uint16_t))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr gso_message = {
+      .msg_name = &receiver_address,
+      .msg_namelen = sizeof receiver_address,
+      .msg_iov = &gso_vector,
+      .msg_iovlen = 1,
+      .msg_control = control.bytes,
+      .msg_controllen = sizeof control.bytes,
+  };
+  struct cmsghdr *segment = CMSG_FIRSTHDR(&gso_message);
+  segment->cmsg_level = SOL_UDP;
+  segment->cmsg_type = UDP_SEGMENT;
+  segment->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+  uint16_t segment_size = (uint16_t)size;
+  memcpy(CMSG_DATA(segment), &segment_size, sizeof segment_size);
 #else
   batch = 0;
+  gso = 0;
 #endif
 
   long long sent = 0, received = 0;
@@ -102,8 +135,17 @@ int main(int argc, char **argv) {
     }
 #ifdef __linux__
     if (batch) {
-      int n = sendmmsg(sender, send_headers, (unsigned)burst, 0);
-      if (n > 0) sent += n;
+      if (gso) {
+        ssize_t n = sendmsg(sender, &gso_message, 0);
+        if (n < 0 && errno != EAGAIN) {
+          perror("sendmsg UDP_SEGMENT");
+          return 1;
+        }
+        if (n > 0) sent += n / size;
+      } else {
+        int n = sendmmsg(sender, send_headers, (unsigned)burst, 0);
+        if (n > 0) sent += n;
+      }
       for (;;) {
         for (int i = 0; i < burst; i++) {
           receive_headers[i].msg_hdr.msg_name = &senders[i];
@@ -142,7 +184,7 @@ int main(int argc, char **argv) {
   }
   double elapsed = end - start;
   printf("{\"mode\":\"%s\",\"sent\":%lld,\"received\":%lld,\"seconds\":%.3f,\"receivedPerSecond\":%.0f}\n",
-         batch ? "batch" : "plain", sent, received, elapsed, (double)received / elapsed);
+         gso ? "gso" : batch ? "batch" : "plain", sent, received, elapsed, (double)received / elapsed);
   close(sender);
   close(receiver);
   return 0;

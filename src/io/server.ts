@@ -10,6 +10,7 @@
 import { describe, type EventLoop } from "../loop.ts";
 import { spawn } from "../tasks.ts";
 import * as native from "../native/stream_native.ts";
+import { closeOnCollect, forgetOnCollect } from "../native/finalizer.ts";
 import { errorFor, errorFromResult, type StreamErrorClass } from "./errors.ts";
 import {
   checkMaxBufferSize,
@@ -44,10 +45,6 @@ export interface StreamServerOptions<C> {
 
 /** How long a finished handler's connection may linger by default, in ms. */
 export const DEFAULT_LINGER_MS = 30_000;
-
-const leaked = new FinalizationRegistry<number>((handle) => {
-  native.streamClose(handle);
-});
 
 /**
  * @internal Base of `TCPServer` and `PipeServer`.
@@ -185,7 +182,7 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
     this._beforeClose();
     this.#closed = true;
     if (this.#handle !== 0) {
-      leaked.unregister(this);
+      forgetOnCollect(this);
       native.streamClose(this.#handle);
     }
     for (const connection of [...this.connections]) connection.close();
@@ -205,7 +202,7 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
   _bound(loop: EventLoop, handle: number): void {
     this.#loop = loop;
     this.#handle = handle;
-    leaked.register(this, handle, this);
+    closeOnCollect(this, handle, native.streamClose);
   }
 
   /** @internal How long a finished handler's connection may linger. */

@@ -16,6 +16,7 @@ import { Fiber } from "../fiber.ts";
 import { describe, type EventLoop } from "../loop.ts";
 import { WaitQueue } from "../sync/wait_queue.ts";
 import * as native from "../native/stream_native.ts";
+import { closeOnCollect, forgetOnCollect } from "../native/finalizer.ts";
 import {
   errorFor,
   errorFromResult,
@@ -52,11 +53,6 @@ const fiberSwitch = Fiber.prototype.switch;
 const encoder = new TextEncoder();
 // Where a finished connection's late input is read and dropped.
 const lingerScratch = new Uint8Array(4096);
-
-/** Streams dropped without close() give their descriptor back. */
-const leaked = new FinalizationRegistry<number>((handle) => {
-  native.streamClose(handle);
-});
 
 /**
  * @internal One native op a task waits for: registers the op's token with
@@ -473,7 +469,7 @@ export abstract class Stream implements Disposable {
     this.#state = CLOSED;
     this.#early = [];
     if (this.#handle !== 0) {
-      leaked.unregister(this);
+      forgetOnCollect(this);
       native.streamClose(this.#handle);
     }
     // Tasks of a destroyed loop can never be resumed: forget them.
@@ -512,7 +508,7 @@ export abstract class Stream implements Disposable {
     this.#loop = loop;
     this.#handle = handle;
     this.#state = open ? OPEN : IDLE;
-    leaked.register(this, handle, this);
+    closeOnCollect(this, handle, native.streamClose);
   }
 
   /**

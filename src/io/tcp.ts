@@ -10,6 +10,7 @@
 
 import { describe, EventLoop } from "../loop.ts";
 import * as native from "../native/stream_native.ts";
+import { ERROR_NAMES } from "../native/errors.ts";
 import {
   errorFor,
   errorFromResult,
@@ -22,6 +23,18 @@ import {
   type StreamServerOptions,
 } from "./server.ts";
 import { Stream, type StreamOptions } from "./stream.ts";
+
+/** Options of `TCPServer.bind` (and `TLSServer.bind`). */
+export interface TCPBindOptions {
+  /**
+   * Let servers in other Workers or processes bind the same port, the
+   * kernel spreading connections over them (SO_REUSEPORT; Linux, macOS and
+   * the BSDs; `ENOSYS` on Windows).
+   */
+  reusePort?: boolean;
+}
+
+const NOT_SUPPORTED = -ERROR_NAMES.indexOf("ENOSYS");
 
 /** A network address: host name or IP literal (IPv6 without brackets) and port. */
 export interface Address {
@@ -263,13 +276,17 @@ export class TCPServer extends StreamServer<TCPConnection> {
 
   /**
    * Binds to `address` and starts listening (so a port in use fails here).
+   * `{ reusePort: true }` lets a server in each of several Workers (or
+   * processes) bind the same port: the kernel spreads the connections.
    *
    * @throws {TypeError} if `address` is not `{ hostname, port }`.
-   * @throws {TCPError} `EADDRINUSE` when the port is taken; `EINVAL` for a
-   *   hostname that is not an IP address (or "localhost"), a port outside
-   *   0-65535, or a second bind; `EBADF` when closed.
+   * @throws {TCPError} `EADDRINUSE` when the port is taken (also by a
+   *   server without `reusePort`); `EINVAL` for a hostname that is not an IP
+   *   address (or "localhost"), a port outside 0-65535, or a second bind;
+   *   `ENOSYS` for `reusePort` where the OS has no SO_REUSEPORT (Windows);
+   *   `EBADF` when closed.
    */
-  bind(address: Address): void {
+  bind(address: Address, options: TCPBindOptions = {}): void {
     const what = `bind to ${formatAddress(checkAddress(address, "bind()"))}`;
     checkPort(address.port, what);
     this._checkBindable(what);
@@ -280,6 +297,7 @@ export class TCPServer extends StreamServer<TCPConnection> {
       address.port,
       DEFAULT_BACKLOG,
       this._maxBufferSize,
+      options?.reusePort ? native.LISTEN_REUSE_PORT : 0,
     );
     if (handle < 0) {
       throw errorFromResult(
@@ -288,6 +306,8 @@ export class TCPServer extends StreamServer<TCPConnection> {
         what,
         handle === native.INVALID
           ? "the hostname must be an IP address or localhost"
+          : handle === NOT_SUPPORTED && options?.reusePort
+          ? `reusePort needs SO_REUSEPORT, which ${Deno.build.os} does not have`
           : undefined,
       );
     }

@@ -2,8 +2,10 @@
  * UDP endpoints (evergreen's `io/udp.py`): datagram sockets whose `send`
  * never waits and whose `receive` blocks only the calling task. Built on
  * the native endpoint of `native/udp_native.ts`: received datagrams are read
- * straight out of a native ring filled in batches, sends go to the kernel at
- * once and only what would block is queued natively.
+ * straight out of a native ring filled in batches (recvmmsg on Linux); a
+ * send goes to the kernel at once, the later sends of the same loop turn
+ * leave together at its end (sendmmsg, UDP GSO for runs of one size to one
+ * address), and what would block is queued natively.
  *
  * @module
  */
@@ -15,11 +17,14 @@ import {
   type Runnable,
 } from "../loop.ts";
 import { WaitQueue } from "../sync/wait_queue.ts";
+import { resolveLater, resolveNow } from "./lookup.ts";
+import { StreamError } from "./errors.ts";
 import { ERROR_NAMES, NativeError } from "../native/errors.ts";
 import {
   ADDRESS_BYTES,
   BIND_IPV6_ONLY,
   BIND_REUSE_ADDRESS,
+  BIND_REUSE_PORT,
   DATAGRAM_SIZE_MAX,
   FAMILY_IP4,
   formatAddress,
@@ -62,6 +67,12 @@ export interface UDPBindOptions {
   reuseAddress?: boolean;
   /** An IPv6 endpoint that does not receive IPv4 datagrams. */
   ipv6Only?: boolean;
+  /**
+   * Let endpoints in other Workers or processes bind the same port, the
+   * kernel spreading datagrams over them (SO_REUSEPORT; `ENOSYS` on
+   * Windows).
+   */
+  reusePort?: boolean;
 }
 
 // The hub resumes parked tasks itself, without Task.switch's check.
@@ -114,16 +125,29 @@ const DEFAULT_MAX_QUEUED_BYTES = 16 << 20;
 const MIN_MAX_QUEUED_BYTES = 65536;
 
 const ECANCELED = code("ECANCELED");
+// Staged datagrams that make send() send them at once, turn or not.
+const STAGED_MAX = 1024;
 
 /**
  * A UDP endpoint. `bind()` it to receive, or just `send()`: the first send
  * binds it to an ephemeral port on the destination's address family.
- * Addresses are IP literals (`"127.0.0.1"`, `"::1"`) or `"localhost"`
- * (127.0.0.1); host names are not resolved.
+ * Addresses are IP literals (`"127.0.0.1"`, `"::1"`), `"localhost"`
+ * (127.0.0.1) or host names, resolved once per process (first address) and
+ * cached: `send()` to a name not resolved yet starts the lookup off the JS
+ * thread and sends once it ends (64 datagrams kept per name meanwhile; a
+ * name that does not resolve fails the next `send()` to it with
+ * `ENOTFOUND`); `bind()` and `sendMany()`, which answer at once, wait for
+ * the resolver on the JS thread the first time (`yield* lookup(name)`
+ * first to avoid that).
  *
- * - `send()` never waits: the datagram goes to the kernel at once, or a
- *   native copy is queued when the kernel's buffer is full; `flush()` waits
- *   until the queue is empty and reports a queued datagram that failed.
+ * - `send()` never waits. The first send of a loop turn goes to the kernel
+ *   at once; while the loop runs, the turn's later sends are queued natively
+ *   and leave together when the work queued before them is done (one
+ *   sendmmsg on Linux; a run of datagrams of one size to one address as one
+ *   segmented message where the kernel can), as do sends the kernel had no
+ *   room for. `flush()` waits until the queue is empty and reports a queued
+ *   datagram the kernel refused.
+ *   Outside a running loop every send goes out at once.
  * - `receive()` returns one datagram with its boundaries kept, as
  *   `[bytes, { hostname, port }]`; a datagram larger than `receiveSize`
  *   throws `UDPError` `EMSGSIZE` (and is dropped; the next receive goes on).
@@ -170,6 +194,29 @@ export class UDPEndpoint implements Disposable {
   // Send ops whose completion has not been handled yet: flush() waits for
   // them too, so that a failure they report is not missed.
   #sendOpsLive = 0;
+  // Datagrams sent to a host name whose lookup is still running, per name.
+  #awaitingNames = new Map<string, { bytes: Uint8Array; port: number }[]>();
+  #later = (hostname: string): string | undefined => {
+    const loop = this.#loop ?? EventLoop.current();
+    const found = resolveLater(
+      loop,
+      hostname,
+      () => this.#nameResolved(hostname),
+    );
+    if (found instanceof StreamError) throw found;
+    return found;
+  };
+  // A send went out in this turn of the running loop: later ones are
+  // staged natively until #turnEnd runs (queued behind this turn's work).
+  #batching = false;
+  #staged = 0;
+  #turnEnd: Runnable = {
+    _fire: () => {
+      this.#batching = false;
+      if (this.#staged > 0) this.#sendStaged();
+      return undefined;
+    },
+  };
 
   /**
    * Creates an unbound endpoint; the socket is made by `bind()` or the
@@ -208,8 +255,9 @@ export class UDPEndpoint implements Disposable {
   }
 
   /**
-   * Datagrams waiting in the native send queue because the kernel's buffer
-   * was full (0 when every send went out at once).
+   * Datagrams waiting in the native send queue: the later sends of the
+   * current loop turn, and those the kernel's buffer had no room for (0 when
+   * every send went out).
    */
   get queued(): number {
     const native = this.#native;
@@ -255,19 +303,23 @@ export class UDPEndpoint implements Disposable {
       );
     }
     const flags = (options.reuseAddress ? BIND_REUSE_ADDRESS : 0) |
-      (options.ipv6Only ? BIND_IPV6_ONLY : 0);
+      (options.ipv6Only ? BIND_IPV6_ONLY : 0) |
+      (options.reusePort ? BIND_REUSE_PORT : 0);
     this.#bindTo(record, flags, what);
   }
 
   /**
    * Sends one datagram (a string is sent as UTF-8) without waiting. An
    * unbound endpoint is bound first to an ephemeral port on the
-   * destination's family.
+   * destination's family. A later send of the same loop turn is queued and
+   * leaves with the turn's others (see the class); the kernel's refusal of
+   * such a datagram is reported by `flush()`.
    *
-   * @throws {UDPError} `EMSGSIZE` for more than 65527 bytes, `EINVAL` for a
-   *   bad address, `EACCES` for a broadcast address without
-   *   `setBroadcast(true)`, `ENOBUFS` when the send queue is full, `EBADF`
-   *   after `close()`.
+   * @throws {UDPError} `EMSGSIZE` for more than 65507 bytes to an IPv4
+   *   address (65527 to IPv6), `EINVAL` for a bad address, `EACCES` for a
+   *   broadcast address without `setBroadcast(true)` (the turn's first
+   *   send), `ENOBUFS` when the send queue is full, `EBADF` after
+   *   `close()`.
    * @throws {TypeError} if `data` is neither a `Uint8Array` nor a string.
    */
   send(data: Uint8Array | string, address: Address): void {
@@ -275,9 +327,30 @@ export class UDPEndpoint implements Disposable {
     const bytes = typeof data === "string"
       ? encodeText(data)
       : checkedBytes(data, "send()");
-    const record = addressRecord(address, "send()");
+    const record = addressRecordOrPending(address, "send()", this.#later);
+    if (record === null) {
+      this.#awaitName(address, bytes);
+      return;
+    }
     const native = this.#native ?? this.#bindImplicitly(record);
-    const status = native.send(bytes, record);
+    let status: number;
+    // A loop stopped before the turn's end leaves #batching set: sends made
+    // after run() returned go out at once, behind what the turn queued.
+    if (this.#batching && this.#loop!.running) {
+      // Not the turn's first: it leaves with the others at the turn's end.
+      status = native.stage(bytes, record);
+      if (status >= 0) {
+        if (++this.#staged >= STAGED_MAX) this.#sendStaged();
+        return;
+      }
+    } else {
+      status = native.send(bytes, record);
+      const loop = this.#loop!;
+      if (status >= 0 && loop.running && loop._acceptsCallbacks()) {
+        this.#batching = true;
+        loop._enqueue(this.#turnEnd);
+      }
+    }
     if (status === SEND_SENT || status === SEND_QUEUED) return;
     if (status === SEND_QUEUED_START) return this.#startSendOp("send()");
     throw failure(
@@ -351,7 +424,9 @@ export class UDPEndpoint implements Disposable {
 
   /**
    * Receives one datagram: `[bytes, sender]`. Blocks the calling task until
-   * one arrives.
+   * one arrives. The bytes are the caller's: a datagram under 4 KiB is a
+   * view of a shared 8 KiB buffer (as Node's small `Buffer`s are), so
+   * `bytes.slice()` one that is kept for long if memory matters.
    *
    * @throws {UDPError} `EMSGSIZE` for a datagram larger than `receiveSize`
    *   (it is dropped), `EINVAL` on an endpoint that is not bound, `EBADF`
@@ -746,6 +821,22 @@ export class UDPEndpoint implements Disposable {
     throw failure(status, what, sendDetail(status, native));
   }
 
+  /** Sends the staged datagrams (sendmmsg, segmented runs) without waiting. */
+  #sendStaged(): void {
+    this.#staged = 0;
+    if (this.#closed) return;
+    const status = this.#native!.sendQueued();
+    if (status === SEND_SENT || status === SEND_QUEUED) return;
+    if (status !== SEND_QUEUED_START && !this.#closed) {
+      this.#sendError ??= failure(
+        status,
+        `sending queued datagram(s) from ${describeAddress(this.#sockname!)}`,
+      );
+    }
+    // The kernel is full, or datagrams after the failed one may wait.
+    this.#startSendOp("send()");
+  }
+
   #startSendOp(what: string): void {
     const loop = this.#loop!;
     const token = loop._registerToken(
@@ -777,6 +868,33 @@ export class UDPEndpoint implements Disposable {
     this.#flushers.notifyAll();
   }
 
+  #awaitName(address: Address, bytes: Uint8Array): void {
+    let queue = this.#awaitingNames.get(address.hostname);
+    if (queue === undefined) {
+      queue = [];
+      this.#awaitingNames.set(address.hostname, queue);
+    }
+    // Datagrams may be dropped: past the bound, the oldest go first.
+    if (queue.length >= AWAITING_NAME_DATAGRAMS_MAX) queue.shift();
+    queue.push({ bytes: bytes.slice(), port: address.port });
+  }
+
+  #nameResolved(hostname: string): void {
+    const queue = this.#awaitingNames.get(hostname);
+    this.#awaitingNames.delete(hostname);
+    if (queue === undefined || this.#closed) return;
+    for (const { bytes, port } of queue) {
+      try {
+        this.send(bytes, { hostname, port });
+      } catch (error) {
+        this.#sendError ??= error instanceof UDPError
+          ? error
+          : udpError("EINVAL", `send to ${hostname}`, String(error));
+        return;
+      }
+    }
+  }
+
   #checkOpen(what: string): void {
     if (this.#closed) {
       throw udpError("EBADF", what, "the endpoint is closed");
@@ -801,8 +919,27 @@ let lastHostname = "";
 let lastPort = -1;
 let lastRecord: Uint8Array | null = null;
 
-/** The native record of an address; cached per hostname and port. */
+/** Datagrams kept per host name while its lookup runs. */
+const AWAITING_NAME_DATAGRAMS_MAX = 64;
+
+/**
+ * The native record of an address, a host name resolved at once (blocking
+ * the thread the first time; cached for the process).
+ */
 function addressRecord(address: Address, what: string): Uint8Array {
+  return addressRecordOrPending(address, what, resolveNow)!;
+}
+
+/**
+ * The native record of an address; cached per hostname and port. A host
+ * name is resolved by `resolve`; one that answers `undefined` (a lookup
+ * started) makes this answer null.
+ */
+function addressRecordOrPending(
+  address: Address,
+  what: string,
+  resolve: (hostname: string) => string | undefined,
+): Uint8Array | null {
   if (typeof address !== "object" || address === null) {
     throw new TypeError(
       `${what}: the address must be { hostname, port }, got ${
@@ -835,14 +972,23 @@ function addressRecord(address: Address, what: string): Uint8Array {
     record = new Uint8Array(ADDRESS_BYTES);
     // The one name taken without resolving, as TCPServer.bind does.
     const literal = hostname === "localhost" ? "127.0.0.1" : hostname;
-    const family = parseAddress(literal, port, record);
+    let family = parseAddress(literal, port, record);
+    if (family < 0 && isHostName(literal)) {
+      let ip: string | undefined;
+      try {
+        ip = resolve(literal);
+      } catch (error) {
+        if (!(error instanceof StreamError)) throw error;
+        throw udpError(error.code, what, error.message);
+      }
+      if (ip === undefined) return null;
+      family = parseAddress(ip, port, record);
+    }
     if (family < 0) {
       throw failure(
         family,
         what,
-        `${
-          JSON.stringify(hostname)
-        } is not an IP address; UDPEndpoint takes numeric IPv4 and IPv6 addresses (and "localhost"), resolve names first`,
+        `${JSON.stringify(hostname)} is not an IP address or a host name`,
       );
     }
     if (records.size >= RECORD_CACHE_SIZE) records.clear();
@@ -852,6 +998,13 @@ function addressRecord(address: Address, what: string): Uint8Array {
   lastPort = port;
   lastRecord = record;
   return record;
+}
+
+/** A DNS name's shape: labels of letters, digits, hyphens and underscores. */
+function isHostName(text: string): boolean {
+  return text.length > 0 && text.length <= 253 && !text.includes(":") &&
+    /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/.test(text) &&
+    !/^[0-9.]+$/.test(text);
 }
 
 function describeAddress(address: Address): string {

@@ -96,6 +96,8 @@ export const SIDE_WRITE = 1;
 export const STREAM_ADDRESS_BYTES = 132;
 /** The longest delimiter a stream read takes, in bytes. */
 export const STREAM_DELIMITER_MAX = 65536;
+/** `eg_tcp_listen_flags` flag: SO_REUSEPORT (listeners share the port). */
+export const TCP_LISTEN_REUSE_PORT = 1;
 
 // ---- UDP endpoints (zig/io/udp.zig, zig/io/udp_socket.zig) ----
 
@@ -119,6 +121,8 @@ export const SEND_QUEUED_START = 2;
 export const BIND_REUSE_ADDRESS = 1;
 /** `bind` flag: an IPv6 socket that does not take IPv4 datagrams. */
 export const BIND_IPV6_ONLY = 2;
+/** `bind` flag: SO_REUSEPORT (endpoints in several threads share the port). */
+export const BIND_REUSE_PORT = 4;
 
 /** `eg_udp_set_option`: SO_BROADCAST. */
 export const UDP_OPTION_BROADCAST = 1;

@@ -98,6 +98,18 @@ export function streamOpen(
   return lib().eg_stream_open(loop.handle, fd, maxBufferSize);
 }
 
+/**
+ * A stream over a descriptor of its own for standard stream `fd` (0, 1 or
+ * 2), whatever it is: its handle or `-code`.
+ */
+export function stdioOpen(
+  loop: NativeLoop,
+  fd: number,
+  maxBufferSize: number,
+): number {
+  return lib().eg_stdio_open(loop.handle, fd, maxBufferSize);
+}
+
 /** Answers a read now: a count to take, `WOULD_BLOCK`, or `-code`. */
 export function streamRead(handle: number, mode: number, arg: number): number {
   return lib().eg_stream_read(handle, mode, arg);
@@ -326,22 +338,30 @@ export function tcpConnect(
   );
 }
 
-/** A TCP listener bound to `host`:`port`: its handle or `-code`. */
+// The listen flag of tcpListen (SO_REUSEPORT).
+export { TCP_LISTEN_REUSE_PORT as LISTEN_REUSE_PORT } from "./constants.ts";
+
+/**
+ * A TCP listener bound to `host`:`port` (`flags`: {@linkcode LISTEN_REUSE_PORT}):
+ * its handle or `-code`.
+ */
 export function tcpListen(
   loop: NativeLoop,
   host: string,
   port: number,
   backlog: number,
   maxBufferSize: number,
+  flags = 0,
 ): number {
   const hostBytes = encoder.encode(host);
-  return lib().eg_tcp_listen(
+  return lib().eg_tcp_listen_flags(
     loop.handle,
     hostBytes,
     hostBytes.length,
     port,
     backlog,
     maxBufferSize,
+    flags,
   );
 }
 

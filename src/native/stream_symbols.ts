@@ -23,6 +23,7 @@ export const STREAM_SYMBOLS = {
   eg_io_streams_live: { parameters: [], result: "i32" },
   eg_stream_new: { parameters: ["u32", "u32"], result: "i32" },
   eg_stream_open: { parameters: ["u32", "i32", "u32"], result: "i32" },
+  eg_stdio_open: { parameters: ["u32", "i32", "u32"], result: "i32" },
   eg_stream_read: { parameters: ["u32", "u32", "u32"], result: "i32" },
   eg_stream_read_until: {
     parameters: ["u32", "buffer", "u32"],
@@ -61,6 +62,10 @@ export const STREAM_SYMBOLS = {
   },
   eg_tcp_listen: {
     parameters: ["u32", "buffer", "u32", "u32", "u32", "u32"],
+    result: "i32",
+  },
+  eg_tcp_listen_flags: {
+    parameters: ["u32", "buffer", "u32", "u32", "u32", "u32", "u32"],
     result: "i32",
   },
   eg_pipe_connect: {

@@ -49,6 +49,12 @@ export const SYMBOLS = {
   eg_loop_ops_live: { parameters: ["u32"], result: "i32" },
   eg_loops_live: { parameters: [], result: "i32" },
 
+  eg_lookup_start: { parameters: ["buffer", "u32"], result: "i32" },
+  eg_lookup_fd: { parameters: ["u32"], result: "i32" },
+  eg_lookup_wait: { parameters: ["u32", "i32"], result: "i32" },
+  eg_lookup_result: { parameters: ["u32", "buffer", "u32"], result: "i32" },
+  eg_lookup_close: { parameters: ["u32"], result: "i32" },
+
   ...UDP_SYMBOLS,
   ...STREAM_SYMBOLS,
   ...TEST_SYMBOLS,

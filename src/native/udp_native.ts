@@ -9,6 +9,7 @@
  */
 
 import { openLibrary } from "./library.ts";
+import { closeOnCollect, forgetOnCollect } from "./finalizer.ts";
 import { ERROR_NAMES, NativeError } from "./errors.ts";
 import type { NativeLoop } from "./native_loop.ts";
 import type { NativeLibrary } from "./symbols.ts";
@@ -41,6 +42,7 @@ import {
 export {
   BIND_IPV6_ONLY,
   BIND_REUSE_ADDRESS,
+  BIND_REUSE_PORT,
   DATAGRAM_SIZE_MAX,
   FAMILY_IP4,
   FAMILY_IP6,
@@ -187,10 +189,46 @@ function formatHost(
   return `${left}::${right}${zone}`;
 }
 
+// Small datagrams are copied out of the ring into a shared pool, as Node's
+// Buffer.allocUnsafe does (same sizes): an ArrayBuffer per datagram costs
+// more than the datagram's whole trip through the kernel.
+const POOL_SIZE = 8192;
+const POOLED_MAX = POOL_SIZE >>> 1;
+let pool = new Uint8Array(POOL_SIZE);
+let poolUsed = 0;
+
+/**
+ * A copy of `source[start, start + length)`: a view of the shared pool for
+ * a small one (under 4 KiB; it keeps at most the 8 KiB pool alive), its own
+ * buffer otherwise.
+ */
+function copyOut(
+  source: Uint8Array,
+  start: number,
+  length: number,
+): Uint8Array<ArrayBuffer> {
+  if (length >= POOLED_MAX) return source.slice(start, start + length);
+  if (poolUsed + length > POOL_SIZE) {
+    pool = new Uint8Array(POOL_SIZE);
+    poolUsed = 0;
+  }
+  const at = poolUsed;
+  pool.set(source.subarray(start, start + length), at);
+  // Views start 8-byte aligned, so that a Float64Array over one works.
+  poolUsed = (at + length + 7) & ~7;
+  return pool.subarray(at, at + length);
+}
+
+/** Closes the endpoint `handle` (the finalizer of dropped endpoints). */
+function closeHandle(handle: number): number {
+  return openLibrary().symbols.eg_udp_close(handle);
+}
+
 /**
  * One native UDP endpoint (a socket of one family on one loop). Owned by
- * the loop's thread; every call after {@linkcode NativeUdpEndpoint.close}
- * returns EBADF.
+ * the loop's thread; every call after {@linkcode NativeUdpEndpoint.close},
+ * or after its loop was closed (which closes the socket), returns EBADF.
+ * One dropped without `close()` is closed when collected.
  *
  * @example
  * ```ts ignore
@@ -246,6 +284,9 @@ export class NativeUdpEndpoint {
     if (handle < 0) throw NativeError.from(handle, "create a UDP socket");
     this.#handle = handle;
     this.family = family;
+    // Dropped without close(), the endpoint gives its socket back when
+    // collected (its loop's close already closed the socket, if it ran).
+    closeOnCollect(this, handle, closeHandle);
   }
 
   /** Binds to an address record; `flags` are the `BIND_*` bits. */
@@ -312,7 +353,9 @@ export class NativeUdpEndpoint {
 
   /**
    * Takes the next datagram out of the ring: a copy of its bytes and its
-   * sender. Needs `pending() > 0`.
+   * sender. Needs `pending() > 0`. A datagram under 4 KiB is a view of a
+   * shared 8 KiB buffer (as Node's small Buffers are), a larger one has its
+   * own buffer.
    */
   take(): [Uint8Array, SocketAddress] {
     const words = this.#words!;
@@ -322,7 +365,7 @@ export class NativeUdpEndpoint {
     const length = words[meta];
     const stored = length < this.#slotSize ? length : this.#slotSize;
     const start = this.#dataOffset + slot * this.#slotSize;
-    const data = this.#bytes!.slice(start, start + stored);
+    const data = copyOut(this.#bytes!, start, stored);
     const sender = this.#sender(words, meta);
     words[WORD_HEAD] = (head + 1) >>> 0;
     return [data, sender];
@@ -403,6 +446,30 @@ export class NativeUdpEndpoint {
   }
 
   /**
+   * Queues a copy of one datagram to leave with the next `sendQueued()`,
+   * after the checks `send` makes at once (size, address); a `SEND_*`
+   * result (nothing to start either way) or a negative code.
+   */
+  stage(data: Uint8Array, address: Uint8Array): number {
+    return this.#lib.symbols.eg_udp_stage(
+      this.#handle,
+      data,
+      data.length,
+      address,
+    );
+  }
+
+  /**
+   * Sends the queued datagrams without waiting: `SEND_SENT` when all went,
+   * `SEND_QUEUED` when the send op drains them, `SEND_QUEUED_START` when the
+   * kernel is full (start the op), or the negative code of the first
+   * datagram refused for good (dropped; the others went or wait).
+   */
+  sendQueued(): number {
+    return this.#lib.symbols.eg_udp_send_queued(this.#handle);
+  }
+
+  /**
    * Sends `count` datagrams packed in `data` to one address, in order;
    * `lengths` holds their sizes as native-endian u32s (the bytes of a
    * `Uint32Array`). Returns a `SEND_*` result, or the first failure (its
@@ -475,6 +542,7 @@ export class NativeUdpEndpoint {
     this.#closed = true;
     this.#words = null;
     this.#bytes = null;
+    forgetOnCollect(this);
     return this.#lib.symbols.eg_udp_close(this.#handle);
   }
 

@@ -1,7 +1,7 @@
 /**
  * The UDP part of the native library's symbol table (zig/exports.zig, the
  * "UDP endpoints" section), spread into `SYMBOLS` by `symbols.ts`. Hot calls
- * (`eg_udp_send`, `eg_udp_send_many`, `eg_udp_receive`) take only `u32`
+ * (`eg_udp_send`, `eg_udp_stage`, `eg_udp_send_many`, `eg_udp_receive`) take only `u32`
  * numbers and buffers that native code reads during the call and never keeps.
  *
  * @module
@@ -35,6 +35,11 @@ export const UDP_SYMBOLS = {
     parameters: ["u32", "buffer", "u32", "buffer"],
     result: "i32",
   },
+  eg_udp_stage: {
+    parameters: ["u32", "buffer", "u32", "buffer"],
+    result: "i32",
+  },
+  eg_udp_send_queued: { parameters: ["u32"], result: "i32" },
   eg_udp_send_many: {
     parameters: ["u32", "buffer", "u32", "buffer", "u32", "buffer"],
     result: "i32",

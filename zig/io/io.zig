@@ -1,7 +1,7 @@
 //! The stream layer in one import: sockets and addresses (sys.zig), name resolution off the
 //! loop thread (resolve.zig), buffered streams and their hub ops (stream.zig), connecting and
-//! listening sockets (socket.zig) for TCP and Unix sockets, Windows named pipes (pipe.zig) and
-//! terminals (tty.zig). exports.zig exposes it through the C ABI.
+//! listening sockets (socket.zig) for TCP and Unix sockets, Windows named pipes (pipe.zig),
+//! terminals (tty.zig) and the standard streams (stdio.zig). exports.zig exposes it through the C ABI.
 
 pub const sys = @import("sys.zig");
 pub const registry = @import("registry.zig");
@@ -10,6 +10,7 @@ pub const stream = @import("stream.zig");
 pub const tty = @import("tty.zig");
 pub const socket = @import("socket.zig");
 pub const pipe = @import("pipe.zig");
+pub const stdio = @import("stdio.zig");
 
 test {
     _ = sys;
@@ -19,4 +20,5 @@ test {
     _ = tty;
     _ = socket;
     _ = pipe;
+    _ = stdio;
 }

@@ -105,15 +105,38 @@ const Table = struct {
         return error.TooManyOpenFiles;
     }
 
+    /// The endpoint, for its owner thread, while its socket is open.
     fn get(self: *Table, handle: u32) Error!*Endpoint {
+        const endpoint = try self.lookup(handle);
+        if (endpoint.detached) return error.BadDescriptor;
+        return endpoint;
+    }
+
+    /// The endpoint, for its owner thread, even when its loop closed its socket.
+    fn lookup(self: *Table, handle: u32) Error!*Endpoint {
         const slot = try self.slotFor(handle);
         if (slot.owner != handles.currentThread()) return error.WrongThread;
         return slot.endpoint.?;
     }
 
+    /// The next live endpoint of loop `loop_handle` whose socket is open, searching slots
+    /// from `start`; its index goes to `index`.
+    fn nextOfLoop(self: *Table, loop_handle: u32, start: usize, index: *usize) Error!?*Endpoint {
+        self.lock.lock() catch return error.Busy;
+        defer self.lock.unlock();
+        for (self.slots[start..], start..) |*slot, i| {
+            if (slot.generation.load(.acquire) & 1 == 0) continue;
+            const endpoint = slot.endpoint.?;
+            if (endpoint.loop_handle != loop_handle or endpoint.detached) continue;
+            index.* = i;
+            return endpoint;
+        }
+        return null;
+    }
+
     /// Invalidates the handle and returns its endpoint (owner thread only).
     fn retire(self: *Table, handle: u32) Error!*Endpoint {
-        const endpoint = try self.get(handle);
+        const endpoint = try self.lookup(handle);
         self.lock.lock() catch return error.Busy;
         defer self.lock.unlock();
         const slot = &self.slots[handle & (endpoints_max - 1)];
@@ -163,10 +186,29 @@ pub fn slotIndex(handle: u32) u32 {
     return handle & (endpoints_max - 1);
 }
 
-/// Invalidates the handle, then closes the endpoint (see Endpoint.destroy).
+/// Invalidates the handle, then closes the endpoint (see Endpoint.destroy). Works on an
+/// endpoint whose loop closed its socket (closeLoop): that frees what is left.
 pub fn close(handle: u32, hub: ?*Hub) Error!void {
     const endpoint = try endpoints.retire(handle);
     endpoint.destroy(hub);
+}
+
+/// The handle of the loop an endpoint was opened on (also once that loop closed its socket).
+pub fn loopOf(handle: u32) Error!u32 {
+    return (try endpoints.lookup(handle)).loop_handle;
+}
+
+/// Closes the sockets of every endpoint opened on loop `loop_handle` (the loop is closing;
+/// `hub` is its hub): queued datagrams get one last nonblocking try, their ops end with
+/// ECANCELED, and every later call on those handles but eg_udp_close fails with EBADF. The
+/// handles and receive rings stay until eg_udp_close (JS may still map a ring), so an
+/// endpoint dropped without close() holds memory until its finalizer runs, never a socket.
+pub fn closeLoop(loop_handle: u32, hub: ?*Hub) Error!void {
+    var index: usize = 0;
+    while (try endpoints.nextOfLoop(loop_handle, index, &index)) |endpoint| {
+        endpoint.detach(hub);
+        index += 1;
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -383,9 +425,13 @@ const SendQueue = struct {
         return queue.items.items[queue.head..];
     }
 
+    /// What an empty datagram's copy points at: an allocator's empty slice has an address
+    /// the kernel refuses (EFAULT) even for zero bytes.
+    var empty_payload: [1]u8 = .{0};
+
     fn push(queue: *SendQueue, gpa: std.mem.Allocator, name: *const Name, bytes: []const u8) Error!void {
-        const copy = try gpa.dupe(u8, bytes);
-        errdefer gpa.free(copy);
+        const copy = if (bytes.len == 0) empty_payload[0..0] else try gpa.dupe(u8, bytes);
+        errdefer if (copy.len > 0) gpa.free(copy);
         try queue.items.append(gpa, .{ .name = name.*, .data = copy });
         queue.bytes += bytes.len;
     }
@@ -395,7 +441,7 @@ const SendQueue = struct {
         assert(n <= queue.len());
         for (queue.pending()[0..n]) |item| {
             queue.bytes -= item.data.len;
-            gpa.free(item.data);
+            if (item.data.len > 0) gpa.free(item.data);
         }
         queue.head += n;
         if (queue.head == queue.items.items.len) {
@@ -416,11 +462,68 @@ const SendQueue = struct {
     }
 };
 
-/// Scratch headers for sendmmsg (Linux only), allocated with the first batch send.
+/// Scratch for one sendmmsg call (Linux only), allocated with the first batch send: up to
+/// send_batch_max datagrams (vectors and names), grouped into messages.
 const SendScratch = struct {
     headers: [send_batch_max]socket.MessageHeader,
     vectors: [send_batch_max]socket.IoVector,
+    names: [send_batch_max]*const Name,
+    controls: [send_batch_max]socket.SegmentControl,
+    /// The datagrams of each message: a run of `count` vectors from `first`.
+    spans: [send_batch_max]Span,
+
+    const Span = struct { first: u32, count: u32 };
+
+    /// Prepares the messages for datagrams [first, count): one per datagram, or with
+    /// `segmenting` one per run of datagrams to one address that the kernel can cut apart
+    /// (all of one size but the last, which may be shorter). Returns the message count.
+    fn group(scratch: *SendScratch, first: usize, count: usize, segmenting: bool) usize {
+        comptime assert(socket.has_batches);
+        var messages: usize = 0;
+        var i = first;
+        while (i < count) : (messages += 1) {
+            const size = scratch.vectors[i].len;
+            var run: usize = 1;
+            if (segmenting and size > 0) {
+                var total = size;
+                while (i + run < count and run < socket.segments_max) {
+                    const next = scratch.vectors[i + run].len;
+                    if (next == 0 or next > size or total + next > socket.segmented_bytes_max) break;
+                    if (!sameName(scratch.names[i], scratch.names[i + run])) break;
+                    total += next;
+                    run += 1;
+                    // A shorter datagram can only end a run.
+                    if (next < size) break;
+                }
+            }
+            const message = &scratch.headers[messages];
+            message.* = .{ .hdr = std.mem.zeroes(@TypeOf(message.hdr)), .len = 0 };
+            message.hdr.name = @constCast(&scratch.names[i].storage.any);
+            message.hdr.namelen = scratch.names[i].len;
+            message.hdr.iov = @ptrCast(&scratch.vectors[i]);
+            message.hdr.iovlen = run;
+            if (run > 1) {
+                scratch.controls[messages] = .{ .segment = @intCast(size) };
+                message.hdr.control = &scratch.controls[messages];
+                message.hdr.controllen = @sizeOf(socket.SegmentControl);
+            }
+            scratch.spans[messages] = .{ .first = @intCast(i), .count = @intCast(run) };
+            i += run;
+        }
+        return messages;
+    }
 };
+
+/// Segmented sends that the kernel refused (a device without checksum offload, a path MTU
+/// below the datagram size) before the endpoint stops trying.
+const segment_failures_max = 8;
+
+fn sameName(a: *const Name, b: *const Name) bool {
+    if (a == b) return true;
+    if (a.len != b.len) return false;
+    const size: usize = @min(a.len, @sizeOf(@TypeOf(a.storage)));
+    return std.mem.eql(u8, std.mem.asBytes(&a.storage)[0..size], std.mem.asBytes(&b.storage)[0..size]);
+}
 
 const SendProgress = struct {
     sent: u32 = 0,
@@ -433,6 +536,15 @@ const SendProgress = struct {
         if (progress.first_failure == null) progress.first_failure = err;
     }
 };
+
+/// The largest datagram to `name` the kernel takes: 65507 bytes over IPv4 (IPv4-mapped IPv6
+/// addresses too), 65527 over IPv6.
+fn sizeMax(name: *const Name) usize {
+    if (name.storage.any.family == socket.af_inet) return socket.datagram_size_max_ip4;
+    const mapped_prefix = [12]u8{ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    if (std.mem.eql(u8, name.storage.v6.addr[0..12], &mapped_prefix)) return socket.datagram_size_max_ip4;
+    return socket.datagram_size_max;
+}
 
 /// Errors that concern only the kernel's buffers: the datagram waits and is retried.
 fn isTransient(err: Error) bool {
@@ -459,6 +571,10 @@ pub const Endpoint = struct {
     scratch: if (socket.has_batches) ?*SendScratch else void,
     receive_op_live: bool = false,
     send_op_live: bool = false,
+    /// Segmented sends the kernel refused (see segment_failures_max).
+    segment_failures: u32 = 0,
+    /// The loop closed the socket (closeLoop); only close() is left to do.
+    detached: bool = false,
 
     fn create(gpa: std.mem.Allocator, loop_handle: u32, family: u16, options: Options) Error!*Endpoint {
         try options.validate();
@@ -480,15 +596,24 @@ pub const Endpoint = struct {
     /// Makes one last nonblocking attempt to send what is queued, wakes the endpoint's ops
     /// (they find the handle retired and end with ECANCELED), closes the socket, frees all.
     fn destroy(endpoint: *Endpoint, hub: ?*Hub) void {
-        if (endpoint.queue.len() > 0) _ = endpoint.drainQueue(endpoint.queue.len());
-        if (hub) |live| live.cancelFd(endpoint.fd) catch {};
-        socket.close(endpoint.fd);
+        endpoint.detach(hub);
         if (endpoint.ring) |ring| ring.destroy(endpoint.gpa);
         endpoint.queue.deinit(endpoint.gpa);
         if (socket.has_batches) {
             if (endpoint.scratch) |scratch| endpoint.gpa.destroy(scratch);
         }
         endpoint.gpa.destroy(endpoint);
+    }
+
+    /// Closes the socket (once): one last nonblocking try for what is queued, then the ops
+    /// waiting on it are woken and find the endpoint gone (they end with ECANCELED).
+    fn detach(endpoint: *Endpoint, hub: ?*Hub) void {
+        if (endpoint.detached) return;
+        if (endpoint.queue.len() > 0) _ = endpoint.drainQueue(endpoint.queue.len());
+        endpoint.queue.dropFront(endpoint.gpa, endpoint.queue.len());
+        endpoint.detached = true;
+        if (hub) |live| live.cancelFd(endpoint.fd) catch {};
+        socket.close(endpoint.fd);
     }
 
     pub fn bind(endpoint: *Endpoint, address: *const Address, flags: u32) Error!void {
@@ -605,6 +730,26 @@ pub const Endpoint = struct {
         return .{ .status = status, .failure = progress.first_failure };
     }
 
+    /// Queues a copy of a datagram to leave with the next sendQueued (JS calls it at the end
+    /// of the loop turn, so that a turn's datagrams leave in one sendmmsg), after the checks
+    /// that would fail a send at once: a bad address, a datagram too big for its family.
+    pub fn stage(endpoint: *Endpoint, bytes: []const u8, address: *const Address) Error!SendStatus {
+        const name = try endpoint.nameFor(address);
+        if (bytes.len > sizeMax(&name)) return error.MessageTooBig;
+        return endpoint.enqueue(&name, bytes);
+    }
+
+    /// Sends what is queued without waiting, unless the send op is draining it already.
+    /// `status` says what is left: sent (nothing), queued (the op runs) or queued_start (the
+    /// kernel is full: start the op); `failure` is the first datagram refused for good.
+    pub fn sendQueued(endpoint: *Endpoint) ManyResult {
+        if (endpoint.send_op_live) return .{ .status = .queued, .failure = null };
+        if (endpoint.queue.len() == 0) return .{ .status = .sent, .failure = null };
+        const progress = endpoint.drainQueue(endpoint.queue.len());
+        const status: SendStatus = if (endpoint.queue.len() == 0) .sent else .queued_start;
+        return .{ .status = status, .failure = progress.first_failure };
+    }
+
     /// Queues a copy of a datagram as if the kernel's buffer were full (tests use it to run
     /// the drain path on demand; loopback never pushes back).
     pub fn enqueueForTest(endpoint: *Endpoint, bytes: []const u8, address: *const Address) Error!SendStatus {
@@ -701,35 +846,40 @@ pub const Endpoint = struct {
         var offset: usize = 0;
         for (lengths, 0..) |length, i| {
             scratch.vectors[i] = .{ .base = @constCast(data[offset..].ptr), .len = length };
+            scratch.names[i] = name;
             offset += length;
         }
-        return endpoint.sendPrepared(scratch, lengths.len, name, progress);
+        return endpoint.sendPrepared(scratch, lengths.len, progress);
     }
 
-    /// Sends scratch's first `count` vectors, to `name` or (null) to each queued item's own
-    /// address; returns how many were dealt with.
-    fn sendPrepared(endpoint: *Endpoint, scratch: *SendScratch, count: usize, name: ?*const Name, progress: *SendProgress) usize {
+    /// Sends scratch's first `count` datagrams (vectors and names) in order with sendmmsg;
+    /// returns how many were dealt with. A run of datagrams of one size to one address
+    /// leaves as one segmented message where the kernel can (UDP GSO), so that it costs
+    /// about one datagram's trip through the network stack.
+    fn sendPrepared(endpoint: *Endpoint, scratch: *SendScratch, count: usize, progress: *SendProgress) usize {
         comptime assert(socket.has_batches);
+        var segmenting = endpoint.segment_failures < segment_failures_max and socket.hasSegmentation(endpoint.fd);
         var done: usize = 0;
         var attempt: u32 = 0;
         while (done < count and attempt < retries_max) : (attempt += 1) {
-            for (scratch.headers[done..count], scratch.vectors[done..count], done..) |*message, *vector, i| {
-                const target = name orelse &endpoint.queue.pending()[i].name;
-                message.* = .{ .hdr = std.mem.zeroes(@TypeOf(message.hdr)), .len = 0 };
-                message.hdr.name = @constCast(&target.storage.any);
-                message.hdr.namelen = target.len;
-                message.hdr.iov = @ptrCast(vector);
-                message.hdr.iovlen = 1;
-            }
+            const messages = scratch.group(done, count, segmenting);
             var failure: ?Error = null;
-            const sent = socket.sendBatch(endpoint.fd, scratch.headers[done..count], &failure);
-            done += sent;
-            progress.sent += sent;
+            const sent = socket.sendBatch(endpoint.fd, scratch.headers[0..messages], &failure);
+            for (scratch.spans[0..sent]) |span| {
+                done += span.count;
+                progress.sent += span.count;
+            }
             const err = failure orelse continue;
             if (isIcmpNotice(err)) continue;
             if (isTransient(err)) {
                 progress.blocked = true;
                 return done;
+            }
+            if (scratch.spans[sent].count > 1) {
+                // The kernel would not segment this run: its datagrams go one by one.
+                endpoint.segment_failures += 1;
+                segmenting = false;
+                continue;
             }
             // The datagram at `done` cannot be sent (too big, no route, not permitted).
             progress.noteFailure(err);
@@ -759,10 +909,11 @@ pub const Endpoint = struct {
                     progress.blocked = true;
                     break;
                 };
-                for (endpoint.queue.pending()[0..batch], 0..) |item, i| {
+                for (endpoint.queue.pending()[0..batch], 0..) |*item, i| {
                     scratch.vectors[i] = .{ .base = item.data.ptr, .len = item.data.len };
+                    scratch.names[i] = &item.name;
                 }
-                step = endpoint.sendPrepared(scratch, batch, null, &progress);
+                step = endpoint.sendPrepared(scratch, batch, &progress);
             } else {
                 while (step < batch and !progress.blocked) {
                     const item = endpoint.queue.pending()[step];
@@ -1097,6 +1248,155 @@ test "sendMany sends a packed batch in order; later sends queue behind queued on
     try testing.expectError(error.InvalidArgument, sender.sendMany(data[0..10], &lengths, &pair.target));
 }
 
+/// Receives `count` datagrams into `out` (copies), waiting up to a second.
+fn receiveAll(endpoint: *Endpoint, out: [][]u8, senders: []Address) !void {
+    var got: usize = 0;
+    var rounds: u32 = 0;
+    while (got < out.len and rounds < 1000) : (rounds += 1) {
+        const count = endpoint.ring.?.fill(endpoint.fd) catch |err| switch (err) {
+            error.WouldBlock => {
+                @import("../loop/test_support.zig").sleepMs(1);
+                continue;
+            },
+            else => return err,
+        };
+        for (0..count) |_| {
+            const taken = take(endpoint);
+            try testing.expectEqual(@as(u32, 0), taken.meta.flags);
+            out[got] = try testing.allocator.dupe(u8, taken.bytes);
+            senders[got] = taken.meta.sender;
+            got += 1;
+        }
+    }
+    try testing.expectEqual(out.len, got);
+}
+
+test "staged datagrams leave in one sendQueued with boundaries, order and sender kept" {
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    const pair = try Pair.init(Address.ip4, .{ .receive_batch = 256, .receive_size = 2048 });
+    defer pair.deinit(hub);
+    const loopback = try parseAddress("127.0.0.1", 0);
+    const second = try open(testing.allocator, 0, Address.ip4, .{ .receive_batch = 64, .receive_size = 2048 });
+    defer close(second, hub) catch unreachable;
+    const other = try get(second);
+    try other.bind(&loopback, 0);
+    _ = try other.receiveRing();
+    const other_target = try other.sockname();
+    const sender = try get(pair.sender);
+    const from = try sender.sockname();
+
+    // Runs of one size (some longer than a segmented message holds), a shorter datagram
+    // ending a run, empty datagrams, and a second destination in between.
+    var sizes: [200]u32 = undefined;
+    for (&sizes, 0..) |*size, i| {
+        size.* = if (i < 150) 64 else if (i < 160) 1400 else if (i == 160) 3 else if (i == 170) 0 else @intCast((i * 7) % 50);
+    }
+    var payload: [1400]u8 = undefined;
+    var to_other: usize = 0;
+    for (sizes, 0..) |size, i| {
+        @memset(payload[0..size], @intCast(i & 0xff));
+        const target = if (i % 50 == 49) &other_target else &pair.target;
+        if (i % 50 == 49) to_other += 1;
+        try testing.expectEqual(SendStatus.queued_start, try sender.stage(payload[0..size], target));
+    }
+    try testing.expectEqual(@as(u32, sizes.len), sender.queued());
+    const result = sender.sendQueued();
+    try testing.expectEqual(SendStatus.sent, result.status);
+    try testing.expect(result.failure == null);
+    try testing.expectEqual(@as(u32, 0), sender.queued());
+    try testing.expectEqual(@as(u32, 0), sender.segment_failures);
+
+    var first: [sizes.len - 4][]u8 = undefined;
+    var first_senders: [first.len]Address = undefined;
+    try receiveAll(try get(pair.receiver), &first, &first_senders);
+    defer for (first) |bytes| testing.allocator.free(bytes);
+    var seconds: [4][]u8 = undefined;
+    var second_senders: [4]Address = undefined;
+    try receiveAll(other, &seconds, &second_senders);
+    defer for (seconds) |bytes| testing.allocator.free(bytes);
+    var at_first: usize = 0;
+    var at_second: usize = 0;
+    for (sizes, 0..) |size, i| {
+        const bytes, const address = if (i % 50 == 49) blk: {
+            at_second += 1;
+            break :blk .{ seconds[at_second - 1], second_senders[at_second - 1] };
+        } else blk: {
+            at_first += 1;
+            break :blk .{ first[at_first - 1], first_senders[at_first - 1] };
+        };
+        try testing.expectEqual(@as(usize, size), bytes.len);
+        for (bytes) |byte| try testing.expectEqual(@as(u8, @intCast(i & 0xff)), byte);
+        try testing.expectEqual(from.port, address.port);
+    }
+    try testing.expectEqual(to_other, at_second);
+}
+
+test "a segmented run the kernel refuses goes datagram by datagram; each failure is counted" {
+    if (!socket.has_batches) return error.SkipZigTest;
+    const pair = try Pair.init(Address.ip4, .{ .receive_batch = 16, .receive_size = 64 });
+    defer pair.deinit(null);
+    const sender = try get(pair.sender);
+    if (!socket.hasSegmentation(sender.fd)) return error.SkipZigTest;
+    // Broadcast without SO_BROADCAST: the kernel refuses the run (EACCES), then each one.
+    const broadcast = try parseAddress("255.255.255.255", pair.target.port);
+    _ = try sender.stage("ok1", &pair.target);
+    for (0..3) |_| _ = try sender.stage("bad", &broadcast);
+    _ = try sender.stage("ok2", &pair.target);
+    _ = try sender.stage("ok3", &pair.target);
+    var progress = sender.drainQueue(sender.queue.len());
+    try testing.expectEqual(@as(u32, 3), progress.sent);
+    try testing.expectEqual(@as(u32, 3), progress.failed);
+    try testing.expectEqual(@as(?Error, error.AccessDenied), progress.first_failure);
+    try testing.expectEqual(@as(u32, 1), sender.segment_failures);
+    var got: [3][]u8 = undefined;
+    var senders: [3]Address = undefined;
+    try receiveAll(try get(pair.receiver), &got, &senders);
+    defer for (got) |bytes| testing.allocator.free(bytes);
+    try testing.expectEqualStrings("ok1", got[0]);
+    try testing.expectEqualStrings("ok2", got[1]);
+    try testing.expectEqualStrings("ok3", got[2]);
+    // After segment_failures_max refusals the endpoint stops trying to segment.
+    sender.segment_failures = segment_failures_max;
+    for (0..4) |_| _ = try sender.stage("x", &pair.target);
+    progress = sender.drainQueue(sender.queue.len());
+    try testing.expectEqual(@as(u32, 4), progress.sent);
+    try testing.expectEqual(segment_failures_max, sender.segment_failures);
+}
+
+test "stage refuses at once what the kernel would: 65507 bytes over IPv4, 65527 over IPv6" {
+    const pair = try Pair.init(Address.ip4, .{ .receive_batch = 2, .receive_size = 65536 });
+    defer pair.deinit(null);
+    const sender = try get(pair.sender);
+    const big = try testing.allocator.alloc(u8, socket.datagram_size_max_ip4 + 1);
+    defer testing.allocator.free(big);
+    @memset(big, 0x5a);
+    try testing.expectError(error.MessageTooBig, sender.stage(big, &pair.target));
+    try testing.expectError(error.AddressFamilyNotSupported, sender.stage(big[0..1], &(try parseAddress("::1", 9))));
+    // The largest IPv4 datagrams, two in a row (too big to share a segmented message).
+    _ = try sender.stage(big[0..socket.datagram_size_max_ip4], &pair.target);
+    _ = try sender.stage(big[0..socket.datagram_size_max_ip4], &pair.target);
+    const result = sender.sendQueued();
+    try testing.expectEqual(SendStatus.sent, result.status);
+    try testing.expect(result.failure == null);
+    var got: [2][]u8 = undefined;
+    var senders: [2]Address = undefined;
+    try receiveAll(try get(pair.receiver), &got, &senders);
+    defer for (got) |bytes| testing.allocator.free(bytes);
+    for (got) |bytes| try testing.expectEqual(@as(usize, socket.datagram_size_max_ip4), bytes.len);
+
+    if (!hasIp6()) return;
+    const v6 = try Pair.init(Address.ip6, .{ .receive_batch = 2, .receive_size = 65536 });
+    defer v6.deinit(null);
+    const sender6 = try get(v6.sender);
+    const bigger = try testing.allocator.alloc(u8, socket.datagram_size_max + 1);
+    defer testing.allocator.free(bigger);
+    try testing.expectError(error.MessageTooBig, sender6.stage(bigger, &v6.target));
+    try testing.expectError(error.MessageTooBig, sender6.stage(bigger[0 .. socket.datagram_size_max_ip4 + 1], &(try parseAddress("::ffff:127.0.0.1", 9))));
+    _ = try sender6.stage(bigger[0..socket.datagram_size_max], &v6.target);
+    try testing.expectEqual(SendStatus.sent, sender6.sendQueued().status);
+}
+
 test "send errors: too big, wrong family, a full queue; an unreachable port harms nothing" {
     const pair = try Pair.init(Address.ip4, .{ .queue_bytes_max = Options.queue_bytes_min });
     defer pair.deinit(null);
@@ -1120,6 +1420,54 @@ test "send errors: too big, wrong family, a full queue; an unreachable port harm
     const chunk: [40000]u8 = @splat(1);
     _ = try sender.enqueueForTest(&chunk, &pair.target);
     try testing.expectError(error.NoBufferSpace, sender.enqueueForTest(&chunk, &pair.target));
+}
+
+test "closing a loop closes its endpoints' sockets and ends their ops; close() frees the rest" {
+    const hub = try Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    const loopback = try parseAddress("127.0.0.1", 0);
+    // Two endpoints on loop 7 (one waiting in a receive op, one with a queued datagram) and
+    // one on loop 8.
+    const waiting = try open(testing.allocator, 7, Address.ip4, .{ .receive_batch = 4, .receive_size = 64 });
+    const queued = try open(testing.allocator, 7, Address.ip4, .{});
+    const other = try open(testing.allocator, 8, Address.ip4, .{ .receive_batch = 4, .receive_size = 64 });
+    defer close(other, hub) catch unreachable;
+    for ([_]u32{ waiting, queued, other }) |handle| try (try get(handle)).bind(&loopback, 0);
+    const target = try (try get(other)).sockname();
+    _ = try (try get(waiting)).receiveRing();
+    try testing.expectEqual(@as(u32, 0), try (try get(waiting)).receive(hub, 3));
+    try testing.expectEqual(SendStatus.queued_start, try (try get(queued)).enqueueForTest("last", &target));
+    const fds = [_]Fd{ (try get(waiting)).fd, (try get(queued)).fd };
+    try testing.expectEqual(@as(u32, 1), hub.opsLive());
+
+    try closeLoop(7, hub);
+    try testing.expectEqual(@as(u32, 0), hub.opsLive());
+    var out: [4]loop_module.Record = undefined;
+    try testing.expectEqual(@as(u32, 1), drain(hub, &out));
+    try testing.expectEqual(@as(u32, 3), out[0].token);
+    try testing.expectEqual(errors.negative(error.Canceled), out[0].result);
+    if (builtin.os.tag != .windows) {
+        for (fds) |fd| try testing.expect(std.c.fcntl(fd, std.c.F.GETFD) < 0);
+    }
+    // Every call but close fails; the ring's memory is still there for JS.
+    try testing.expectError(error.BadDescriptor, get(waiting));
+    try testing.expectError(error.BadDescriptor, get(queued));
+    try testing.expectEqual(@as(u32, 7), try loopOf(waiting));
+    try closeLoop(7, hub);
+    try close(waiting, null);
+    try close(queued, null);
+    try testing.expectError(error.BadDescriptor, loopOf(waiting));
+
+    // The other loop's endpoint is untouched and got the queued datagram's last try.
+    const receiver = try get(other);
+    _ = try receiver.receiveRing();
+    var count: u32 = 0;
+    var rounds: u32 = 0;
+    while (count == 0 and rounds < 1000) : (rounds += 1) {
+        count = receiver.ring.?.fill(receiver.fd) catch 0;
+    }
+    try testing.expectEqual(@as(u32, 1), count);
+    try testing.expectEqualStrings("last", take(receiver).bytes);
 }
 
 test "the handle table rejects stale, forged and foreign handles" {

@@ -20,6 +20,8 @@ const linux = std.os.linux;
 
 /// The largest UDP payload over IPv4 and IPv6 without jumbograms.
 pub const datagram_size_max = 65527;
+/// The largest UDP payload over IPv4 (65535 less the IPv4 and UDP headers).
+pub const datagram_size_max_ip4 = 65507;
 
 /// A socket address in the library's own layout (JS reads and writes it): the same bytes on
 /// every OS, unlike sockaddr. IPv4 uses bytes[0..4]; `port` is in host order.
@@ -100,8 +102,8 @@ pub const Name = extern struct {
     }
 };
 
-const af_inet: u16 = if (is_windows) 2 else c.AF.INET;
-const af_inet6: u16 = if (is_windows) 23 else c.AF.INET6;
+pub const af_inet: u16 = if (is_windows) 2 else c.AF.INET;
+pub const af_inet6: u16 = if (is_windows) 23 else c.AF.INET6;
 
 /// Parses an IP literal ("127.0.0.1", "::1", "fe80::1%2", "fe80::1%eth0"). Host names are not
 /// resolved: a UDP endpoint takes numeric addresses only.
@@ -145,7 +147,9 @@ extern "c" fn if_nametoindex(name: [*:0]const u8) c_uint;
 pub const BindFlags = struct {
     pub const reuse_address: u32 = 1;
     pub const ipv6_only: u32 = 2;
-    pub const all: u32 = reuse_address | ipv6_only;
+    /// SO_REUSEPORT: endpoints in several threads or processes share the port (not Windows).
+    pub const reuse_port: u32 = 4;
+    pub const all: u32 = reuse_address | ipv6_only | reuse_port;
 };
 
 /// A nonblocking, close-on-exec datagram socket of `family` (Address.ip4 or ip6).
@@ -199,6 +203,10 @@ pub fn bind(fd: Fd, address: *const Address, flags: u32) Error!void {
         try setInt(fd, sol_socket, so_reuseaddr, 1);
         // BSDs let several sockets share a multicast port only with SO_REUSEPORT.
         if (is_darwin) try setInt(fd, sol_socket, c.SO.REUSEPORT, 1);
+    }
+    if (flags & BindFlags.reuse_port != 0) {
+        if (is_windows) return error.Unsupported;
+        try setInt(fd, sol_socket, c.SO.REUSEPORT, 1);
     }
     if (address.family == Address.ip6) {
         try setInt(fd, ipproto_ipv6, ipv6_v6only, @intFromBool(flags & BindFlags.ipv6_only != 0));
@@ -325,6 +333,37 @@ pub fn receiveBatch(fd: Fd, headers: []MessageHeader, names: []Name) Error!u32 {
         }
     }
     return error.Interrupted;
+}
+
+/// The control message that makes one sendmmsg message a run of datagrams (UDP generic
+/// segmentation offload, Linux 4.18+): the kernel cuts the message's payload into datagrams
+/// of `segment` bytes (the last may be shorter) at the cost of about one datagram's sending.
+pub const SegmentControl = if (is_linux) extern struct {
+    len: usize = @offsetOf(@This(), "segment") + @sizeOf(u16),
+    level: i32 = linux.IPPROTO.UDP,
+    type: i32 = linux.UDP.SEGMENT,
+    segment: u16,
+} else void;
+
+/// Datagrams one segmented message may carry (the kernel's UDP_MAX_SEGMENTS, 64 before 6.x).
+pub const segments_max = 64;
+/// Bytes one segmented message may carry in all (one IPv4 datagram's largest payload).
+pub const segmented_bytes_max = 65507;
+
+var segmentation_probed = std.atomic.Value(u8).init(0);
+
+/// Whether the kernel segments datagrams for us (UDP_SEGMENT). Probed once per process: a
+/// kernel without it would ignore the control message and send the run as one datagram.
+pub fn hasSegmentation(fd: Fd) bool {
+    if (!is_linux) return false;
+    const known = segmentation_probed.load(.acquire);
+    if (known != 0) return known == 2;
+    var value: c_int = 0;
+    var len: linux.socklen_t = @sizeOf(c_int);
+    const rc = linux.getsockopt(fd, linux.IPPROTO.UDP, linux.UDP.SEGMENT, std.mem.asBytes(&value), &len);
+    const supported = linux.errno(rc) == .SUCCESS;
+    segmentation_probed.store(if (supported) 2 else 1, .release);
+    return supported;
 }
 
 /// Sends the prepared datagrams in order; returns how many went out before the first that

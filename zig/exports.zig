@@ -1,7 +1,8 @@
-//! The C ABI: the only file that exports symbols (prefix `eg_`); include/evergreen.h declares
-//! them and src/native/symbols.ts types them for Deno. Every function validates its arguments
-//! and returns 0 or a count on success and `-code` (loop/errors.zig) on failure; nothing here
-//! aborts the process on bad input.
+//! The C ABI: the file that exports symbols (prefix `eg_`), with test_exports.zig for the
+//! test-only ones; include/evergreen.h declares them (tests/seam_test.ts checks it) and
+//! src/native/symbols.ts types them for Deno. Every function validates its arguments and
+//! returns 0 or a count on success and `-code` (loop/errors.zig) on failure; nothing here
+//! aborts the process on bad input. The numbers the seam uses are named in abi.zig.
 
 const std = @import("std");
 const builtin = @import("builtin");
@@ -14,27 +15,28 @@ const hub_module = @import("hub.zig");
 const signals = @import("loop/signals.zig");
 const stacklet = @import("stacklet/stacklet.zig");
 const lifetime = @import("loop/lifetime.zig");
+const abi = @import("abi.zig");
 
 const Hub = hub_module.Hub;
 const Fd = event.Fd;
 
 /// Bumped whenever an exported signature or the ring layout changes; the TS seam checks it.
-pub const abi_version: u32 = 1;
+pub const abi_version: u32 = abi.version;
 pub const loops_max = 64;
 /// Ops (blocked reads, drains, accepts, ...) one loop holds at once.
-pub const ops_max = 1 << 20;
+pub const ops_max = hub_module.ops_limit;
 
 const default_allocator = if (builtin.link_libc) std.heap.c_allocator else std.heap.smp_allocator;
 /// The library's allocator; tests swap in the leak-checking one.
 pub var allocator: std.mem.Allocator = default_allocator;
 
-var loops: handles.Table(Hub, loops_max) = .{};
+pub var loops: handles.Table(Hub, loops_max) = .{};
 
-fn fail(err: errors.Error) i32 {
+pub fn fail(err: errors.Error) i32 {
     return errors.negative(err);
 }
 
-fn toFd(fd: i32) errors.Error!Fd {
+pub fn toFd(fd: i32) errors.Error!Fd {
     if (fd < 0) return error.BadDescriptor;
     return @intCast(fd);
 }
@@ -56,6 +58,21 @@ export fn eg_error_name(value: i32) ?[*:0]const u8 {
     const positive = if (value < 0) -%value else value;
     const text = errors.name(positive) orelse return null;
     return text.ptr;
+}
+
+/// Writes the value of the seam constant called name[0..length] ("EG_KIND_READ"; the table is
+/// abi.zig) to out[0]; -ENOENT for a name the library does not define.
+export fn eg_constant(name: ?[*]const u8, length: u32, out: ?*i64) i32 {
+    const text = name orelse return fail(error.InvalidArgument);
+    const target = out orelse return fail(error.InvalidArgument);
+    target.* = abi.lookup(text[0..length]) orelse return fail(error.NotFound);
+    return 0;
+}
+
+/// The name of seam constant number index (0, 1, ...), or null past the last one.
+export fn eg_constant_name(index: u32) ?[*:0]const u8 {
+    if (index >= abi.table.len) return null;
+    return abi.table[index].name.ptr;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -204,52 +221,6 @@ export fn eg_loops_live() i32 {
 }
 
 // ---------------------------------------------------------------------------------------
-// Test helpers: real OS objects for the Deno tests, which get no raw descriptors from Deno.
-
-/// A nonblocking pipe; out[0] reads, out[1] writes (POSIX only).
-export fn eg_test_pipe(out: ?*[2]i32) i32 {
-    const target = out orelse return fail(error.InvalidArgument);
-    const fds = support.pipe() catch |err| return fail(err);
-    target.* = .{ @intCast(fds[0]), @intCast(fds[1]) };
-    return 0;
-}
-
-/// Two connected nonblocking sockets (AF_UNIX; TCP over 127.0.0.1 on Windows).
-export fn eg_test_socketpair(out: ?*[2]i32) i32 {
-    const target = out orelse return fail(error.InvalidArgument);
-    const fds = support.socketPair() catch |err| return fail(err);
-    target.* = .{ @intCast(fds[0]), @intCast(fds[1]) };
-    return 0;
-}
-
-export fn eg_test_write(fd: i32, bytes: ?[*]const u8, length: u32) i32 {
-    const data = bytes orelse return fail(error.InvalidArgument);
-    const n = support.write(toFd(fd) catch |err| return fail(err), data[0..length]) catch |err| return fail(err);
-    return @intCast(n);
-}
-
-export fn eg_test_read(fd: i32, buffer: ?[*]u8, length: u32) i32 {
-    const data = buffer orelse return fail(error.InvalidArgument);
-    const n = support.read(toFd(fd) catch |err| return fail(err), data[0..length]) catch |err| return fail(err);
-    return @intCast(n);
-}
-
-export fn eg_test_close(fd: i32) i32 {
-    support.close(toFd(fd) catch |err| return fail(err));
-    return 0;
-}
-
-/// Starts the reference hub op: read exactly `length` bytes (1..4096) from fd on a stacklet,
-/// then post { token, length, kind 16, FNV-1a of the bytes }.
-export fn eg_test_read_exact(handle: u32, fd: i32, length: u32, token: u32) i32 {
-    const hub = loops.get(handle) catch |err| return fail(err);
-    const descriptor = toFd(fd) catch |err| return fail(err);
-    if (length == 0 or length > hub_module.read_exact_length_max) return fail(error.InvalidArgument);
-    hub.start(hub_module.ReadExact, .{ .op = undefined, .fd = descriptor, .length = length }, token) catch |err| return fail(err);
-    return 0;
-}
-
-// ---------------------------------------------------------------------------------------
 // Stacklets for C/Zig/Rust embedders (PyPy's API). A handle is a suspended stacklet, NULL
 // means EMPTY (a stacklet that finished). Threads are registered so a bad pointer is EBADF.
 
@@ -346,7 +317,7 @@ test {
     _ = udp;
 }
 
-fn readUdpAddress(bytes: ?[*]const u8) errors.Error!udp.Address {
+pub fn readUdpAddress(bytes: ?[*]const u8) errors.Error!udp.Address {
     const source = bytes orelse return error.InvalidArgument;
     const address = std.mem.bytesToValue(udp.Address, source[0..@sizeOf(udp.Address)]);
     if (!address.isValid()) return error.InvalidArgument;
@@ -362,7 +333,7 @@ fn udpHub(endpoint: *const udp.Endpoint) errors.Error!*Hub {
     return loops.get(endpoint.loop_handle);
 }
 
-fn udpBytes(data: ?[*]const u8, length: u32) errors.Error![]const u8 {
+pub fn udpBytes(data: ?[*]const u8, length: u32) errors.Error![]const u8 {
     if (length == 0) return &.{};
     const source = data orelse return error.InvalidArgument;
     return source[0..length];
@@ -527,16 +498,6 @@ export fn eg_udp_close(handle: u32) i32 {
     return 0;
 }
 
-/// Queues a datagram as if the kernel's buffer were full (loopback never pushes back), so
-/// tests can run the queue, eg_udp_flush_start and flush on demand.
-export fn eg_test_udp_enqueue(handle: u32, data: ?[*]const u8, length: u32, address: ?[*]const u8) i32 {
-    const endpoint = udp.get(handle) catch |err| return fail(err);
-    const bytes = udpBytes(data, length) catch |err| return fail(err);
-    const target = readUdpAddress(address) catch |err| return fail(err);
-    const status = endpoint.enqueueForTest(bytes, &target) catch |err| return fail(err);
-    return @backingInt(status);
-}
-
 // ---------------------------------------------------------------------------------------
 // Streams: TCP, Unix sockets, inherited descriptors and terminals (io/). Handles are > 0 and
 // belong to the thread that opened them; their ops run on the hub of the loop they were opened
@@ -547,7 +508,7 @@ export fn eg_test_udp_enqueue(handle: u32, data: ?[*]const u8, length: u32, addr
 const io = @import("io/io.zig");
 const Stream = io.stream.Stream;
 
-fn streamFor(handle: u32) errors.Error!*Stream {
+pub fn streamFor(handle: u32) errors.Error!*Stream {
     return io.stream.streams.get(handle);
 }
 
@@ -711,8 +672,11 @@ export fn eg_stream_shutdown(handle: u32) i32 {
 export fn eg_stream_cancel(handle: u32, side: u32) i32 {
     const stream = streamFor(handle) catch |err| return fail(err);
     const hub = streamHub(stream) catch |err| return fail(err);
-    if (side > 1) return fail(error.InvalidArgument);
-    stream.cancel(hub, if (side == 0) .read else .write);
+    const which = std.enums.fromInt(abi.CancelSide, side) orelse return fail(error.InvalidArgument);
+    stream.cancel(hub, switch (which) {
+        .read => .read,
+        .write => .write,
+    });
     return 0;
 }
 
@@ -727,7 +691,7 @@ export fn eg_stream_close(handle: u32) i32 {
 
 /// Writes the local (peer = 0) or remote (peer = 1) address into out (132 bytes): port as a
 /// little-endian u16, the text's length as a u16, then the host or path text.
-export fn eg_stream_address(handle: u32, peer: u32, out: ?*[132]u8) i32 {
+export fn eg_stream_address(handle: u32, peer: u32, out: ?*[abi.stream_address_size]u8) i32 {
     const stream = streamFor(handle) catch |err| return fail(err);
     const target = out orelse return fail(error.InvalidArgument);
     if (stream.fd == io.sys.invalid_fd) return fail(error.NotConnected);
@@ -781,9 +745,7 @@ export fn eg_tcp_listen(loop: u32, host: ?[*]const u8, host_length: u32, port: u
     return eg_tcp_listen_flags(loop, host, host_length, port, backlog, read_max, 0);
 }
 
-/// Listen flag: SO_REUSEPORT, so that listeners in several threads or processes share the port
-/// (ENOSYS where the OS has no such option: Windows).
-pub const tcp_listen_reuse_port: u32 = 1;
+const tcp_listen_reuse_port = abi.tcp_listen_reuse_port;
 
 /// eg_tcp_listen with flags (tcp_listen_reuse_port).
 export fn eg_tcp_listen_flags(loop: u32, host: ?[*]const u8, host_length: u32, port: u32, backlog: u32, read_max: u32, flags: u32) i32 {
@@ -948,26 +910,6 @@ export fn eg_lookup_close(handle: u32) i32 {
     return 0;
 }
 
-/// A pseudo-terminal pair for tests: out[0] the controlling side, out[1] the terminal.
-export fn eg_test_openpty(out: ?*[2]i32) i32 {
-    const target = out orelse return fail(error.InvalidArgument);
-    target.* = io.tty.openPty() catch |err| return fail(err);
-    return 0;
-}
-
-export fn eg_test_set_winsize(fd: i32, columns: u32, rows: u32) i32 {
-    if (columns > std.math.maxInt(u16) or rows > std.math.maxInt(u16)) return fail(error.InvalidArgument);
-    io.tty.setWindowSize(fd, @intCast(columns), @intCast(rows)) catch |err| return fail(err);
-    return 0;
-}
-
-/// Makes the stream's next close reset the connection (SO_LINGER 0), as a crashed peer would.
-export fn eg_test_stream_linger_zero(handle: u32) i32 {
-    const stream = streamFor(handle) catch |err| return fail(err);
-    io.sys.setLingerZero(stream.fd) catch |err| return fail(err);
-    return 0;
-}
-
 // ---------------------------------------------------------------------------------------
 // Tests of the ABI contract: codes, handles, threads.
 
@@ -1006,9 +948,6 @@ test "arguments are validated" {
     const refused: errors.Error = if (builtin.os.tag == .windows) error.Unsupported else error.InvalidArgument;
     try testing.expectEqual(code(refused), eg_loop_watch_signal(h, 9, 0));
     try testing.expectEqual(code(error.InvalidArgument), eg_loop_ring(h, null));
-    try testing.expectEqual(code(error.InvalidArgument), eg_test_pipe(null));
-    try testing.expectEqual(code(error.InvalidArgument), eg_test_read_exact(h, 0, 0, 1));
-    try testing.expectEqual(code(error.InvalidArgument), eg_test_read_exact(h, 0, 4097, 1));
     var address: u64 = 0;
     try testing.expectEqual(@as(i32, 0), eg_loop_ring(h, &address));
     const header: *const [8]u32 = @ptrFromInt(address);
@@ -1053,24 +992,6 @@ test "closing a loop wakes and waits for a park in progress on another thread" {
     try testing.expectEqual(@as(i32, 0), eg_loop_close(h));
     thread.join();
     try testing.expect(result == 1 or result == code(error.BadDescriptor));
-}
-
-test "the read_exact op runs through the exported calls" {
-    if (builtin.os.tag == .windows) return error.SkipZigTest;
-    allocator = testing.allocator;
-    defer allocator = default_allocator;
-    const h: u32 = @intCast(eg_loop_new(0));
-    defer _ = eg_loop_close(h);
-    var fds: [2]i32 = undefined;
-    try testing.expectEqual(@as(i32, 0), eg_test_pipe(&fds));
-    defer for (fds) |fd| {
-        _ = eg_test_close(fd);
-    };
-    try testing.expectEqual(@as(i32, 0), eg_test_read_exact(h, fds[0], 5, 77));
-    try testing.expectEqual(@as(i32, 1), eg_loop_ops_live(h));
-    try testing.expectEqual(@as(i32, 5), eg_test_write(fds[1], "hello", 5));
-    try testing.expectEqual(@as(i32, 1), eg_loop_poll(h, 1000));
-    try testing.expectEqual(@as(i32, 0), eg_loop_ops_live(h));
 }
 
 const Counter = struct {

@@ -7,7 +7,8 @@
 //! How to add an op (TCP connect, write-all, accept loop, ...):
 //!
 //!   1. Declare a struct with a field `op: hub.Op`, a `pub const kind: u32` (a new number from
-//!      16 up; add it to `OpKind` below so kinds stay unique and JS can name them), and
+//!      16 up; add it to `OpKind` below, or beside its layer's kinds as io/stream.zig does, so
+//!      kinds stay unique; give it a row in abi.zig so JS and C can name it), and
 //!      `pub fn run(self: *Self) hub.Completion`. Its other fields are the op's arguments and
 //!      any state that must outlive one step (memory the op owns; never a JS buffer).
 //!   2. Write `run` as blocking code: try the syscall; on WouldBlock call
@@ -21,6 +22,8 @@
 //!      for it is reserved when the op starts, so a final completion is never lost.
 //!   4. Start it from an export in exports.zig: `hub.start(MyOp, .{ .op = undefined, ... }, token)`.
 //!      start runs the op at once until it first blocks (a completion may already be posted).
+//!      Declare the export in include/evergreen.h and src/native/*_symbols.ts, and mirror its
+//!      kind in src/native/constants.ts: tests/seam_test.ts checks all three against the library.
 //!   5. Test it in zig against real descriptors, like `ReadExact` below.
 //!
 //! Locals of `run` live on the op's stacklet and survive every wait (the stacklet's stack slice
@@ -43,6 +46,10 @@ pub const OpKind = enum(u32) {
     read_exact = 16,
     _,
 };
+
+/// The most ops (blocked reads, drains, accepts, ...) a library loop may hold at once; its
+/// op table grows on demand up to this cap (eg_loop_new sets it as `ops_max`).
+pub const ops_limit: u32 = 1 << 20;
 
 pub const Options = struct {
     loop: loop_module.Options = .{},

@@ -11,44 +11,35 @@
 import { openLibrary } from "./library.ts";
 import { check, NativeError } from "./errors.ts";
 import type { NativeLibrary } from "./symbols.ts";
+import {
+  RING_HEADER_BYTES as HEADER_BYTES,
+  RING_MAGIC as MAGIC,
+  RING_RECORD_BYTES as RECORD_BYTES,
+  RING_WORD_CAPACITY as WORD_CAPACITY,
+  RING_WORD_DEFERRED as WORD_DEFERRED,
+  RING_WORD_HEAD as WORD_HEAD,
+  RING_WORD_MAGIC as WORD_MAGIC,
+  RING_WORD_OVERFLOW as WORD_OVERFLOW,
+  RING_WORD_RECORD_SIZE as WORD_RECORD_SIZE,
+  RING_WORD_TAIL as WORD_TAIL,
+} from "./constants.ts";
 
 export { NativeError } from "./errors.ts";
 export { signalNumber } from "./signals.ts";
 
-/** Interest and readiness bit: the descriptor can be read. */
-export const READABLE = 1;
-/** Interest and readiness bit: the descriptor can be written. */
-export const WRITABLE = 2;
-/** Readiness bit: the descriptor has an error pending (with READABLE|WRITABLE). */
-export const FAILED = 4;
-/** Readiness bit: the peer hung up (with READABLE). */
-export const HANGUP = 8;
+// Readiness bits and loop record kinds (constants.ts has their docs).
+export {
+  FAILED,
+  HANGUP,
+  KIND_READ_EXACT,
+  KIND_READINESS,
+  KIND_SIGNAL,
+  NATIVE_OPS_MAX,
+  READABLE,
+  WRITABLE,
+} from "./constants.ts";
 
-/**
- * Native operations (blocked reads, drains, accepts, ...) one loop holds at
- * once: its op table grows on demand up to this cap, and a start past it
- * fails with EOVERFLOW. Mirrors `ops_max` in zig/exports.zig.
- */
-export const NATIVE_OPS_MAX = 1 << 20;
-
-/** Record kind: a watched descriptor is ready; result = bits, aux = fd. */
-export const KIND_READINESS = 1;
-/** Record kind: a watched signal arrived; result = signo, aux = count. */
-export const KIND_SIGNAL = 2;
-/** Record kind: the reference op (read exactly N bytes) completed. */
-export const KIND_READ_EXACT = 16;
-
-// Ring header words (u32 index): see zig/loop/ring.zig.
-const MAGIC = 0x31524745;
-const HEADER_BYTES = 64;
-const RECORD_BYTES = 16;
-const WORD_MAGIC = 0;
-const WORD_RECORD_SIZE = 1;
-const WORD_CAPACITY = 2;
-const WORD_HEAD = 4;
-const WORD_TAIL = 5;
-const WORD_DEFERRED = 6;
-const WORD_OVERFLOW = 7;
+// The ring's layout: zig/loop/ring.zig.
 const HEADER_WORDS = HEADER_BYTES / 4;
 // The longest wait one native call takes (its FFI parameter is an i32). A
 // longer wait, or Infinity, is clamped: it returns after ~24.8 days with

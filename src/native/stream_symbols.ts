@@ -79,7 +79,4 @@ export const STREAM_SYMBOLS = {
   eg_tty_open: { parameters: ["u32", "i32", "u32"], result: "i32" },
   eg_tty_winsize: { parameters: ["u32", "buffer"], result: "i32" },
   eg_tty_set_raw: { parameters: ["u32", "u32"], result: "i32" },
-  eg_test_openpty: { parameters: ["buffer"], result: "i32" },
-  eg_test_set_winsize: { parameters: ["i32", "u32", "u32"], result: "i32" },
-  eg_test_stream_linger_zero: { parameters: ["u32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;

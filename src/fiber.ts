@@ -246,6 +246,12 @@ export class Fiber<R = unknown> {
     this.#parent = value;
   }
 
+  /**
+   * @internal Called by the loop just before this fiber blocks on it; a
+   * task throws a sticky kill or fired Timeout from here (`tasks.ts`).
+   */
+  _beforeBlock(): void {}
+
   /** True until the fiber's target has ended (a fiber never started is alive). */
   isAlive(): boolean {
     return this.#state !== DEAD;

@@ -501,6 +501,7 @@ export class EventLoop implements Disposable {
         }`,
       );
     }
+    fiber._beforeBlock();
     if (fiber.parent !== this.#hub) {
       try {
         fiber.parent = this.#hub;

@@ -10,6 +10,7 @@
 import { current, Fiber, FiberError, type FiberTarget } from "./fiber.ts";
 import { describe, EventLoop, type Runnable } from "./loop.ts";
 import { WaitQueue } from "./sync/wait_queue.ts";
+import type { Timeout } from "./sync/timeout.ts";
 
 /**
  * Ends a task quietly: `kill()` throws it into the task by default, and a
@@ -92,7 +93,14 @@ export class Task<R = unknown> extends Fiber<R> implements Runnable {
   #started = false;
   #running = false;
   #ended = false;
-  #pendingKill: unknown = NO_KILL;
+  // The kill, once asked for: sticky, every later blocking call throws it
+  // again (outside shields) until the task ends.
+  #killError: unknown = NO_KILL;
+  #killDelivery = false;
+  // Fired Timeouts whose block is still open (sticky, see _beforeBlock).
+  #firedTimeouts: Timeout[] | null = null;
+  // How many shield() bodies the task is inside.
+  #shieldDepth = 0;
   // Made by the first join() that has to wait: most tasks are never joined.
   #joiners: WaitQueue | null = null;
 
@@ -193,12 +201,80 @@ export class Task<R = unknown> extends Fiber<R> implements Runnable {
    */
   kill(error?: unknown): void {
     if (this.#ended || !this.isAlive()) return;
-    const raised = error === undefined ? new TaskExit() : error;
-    if (!this.#running) {
-      this.#pendingKill = raised;
-      return;
+    if (this.#killError === NO_KILL) {
+      this.#killError = error === undefined ? new TaskExit() : error;
     }
-    this.#loop.callSoon(throwInto, this, raised);
+    if (!this.#running || this.#killDelivery) return;
+    this.#killDelivery = true;
+    this.#loop.callSoon(deliverKill, this);
+  }
+
+  /** True once {@linkcode Task.kill} was called (until then: false). */
+  get killed(): boolean {
+    return this.#killError !== NO_KILL;
+  }
+
+  /**
+   * @internal Called by the loop just before the task blocks: a kill, or a
+   * fired Timeout whose block is still open, is thrown again here unless a
+   * shield entered after it defers it.
+   */
+  override _beforeBlock(): void {
+    if (this.#killError !== NO_KILL && this.#shieldDepth === 0) {
+      throw this.#killError;
+    }
+    const fired = this.#firedTimeouts;
+    if (fired === null) return;
+    for (let i = 0; i < fired.length; i++) {
+      if (fired[i]._depth >= this.#shieldDepth) throw fired[i]._thrown();
+    }
+  }
+
+  /** @internal How many shield() bodies the task is inside. */
+  get _shieldDepth(): number {
+    return this.#shieldDepth;
+  }
+
+  /**
+   * @internal A Timeout of this task fired: it stays sticky until its block
+   * is left. Returns whether to throw it into the task now (not when a
+   * shield entered after the Timeout started defers it).
+   */
+  _timeoutFired(timeout: Timeout): boolean {
+    (this.#firedTimeouts ??= []).push(timeout);
+    return timeout._depth >= this.#shieldDepth;
+  }
+
+  /** @internal A fired Timeout's block was left (cancelled or disposed). */
+  _timeoutLeft(timeout: Timeout): void {
+    const fired = this.#firedTimeouts;
+    if (fired === null) return;
+    const index = fired.indexOf(timeout);
+    if (index >= 0) fired.splice(index, 1);
+    if (fired.length === 0) this.#firedTimeouts = null;
+  }
+
+  /** @internal Runs `body` with kills and outer Timeouts deferred. */
+  *_shielded<T>(
+    body: () => Generator<unknown, T, unknown>,
+  ): Generator<unknown, T, unknown> {
+    this.#shieldDepth++;
+    try {
+      return yield* body();
+    } finally {
+      this.#shieldDepth--;
+    }
+  }
+
+  /** @internal Throws the kill into the task where it is blocked. */
+  _deliverKill(): Generator<unknown, unknown, unknown> | undefined {
+    this.#killDelivery = false;
+    if (this.#ended || !this.isAlive() || this.#shieldDepth > 0) {
+      // Ended, or shielded: the sticky kill takes effect at its next
+      // blocking call outside the shield.
+      return undefined;
+    }
+    return this.throw(this.#killError);
   }
 
   /**
@@ -237,7 +313,7 @@ export class Task<R = unknown> extends Fiber<R> implements Runnable {
   *#main(): Generator<unknown, R, unknown> {
     this.#running = true;
     try {
-      if (this.#pendingKill !== NO_KILL) throw this.#pendingKill;
+      if (this.#killError !== NO_KILL) throw this.#killError;
       const out = this.run();
       return isGenerator<R>(out) ? yield* out : out;
     } catch (error) {
@@ -258,15 +334,65 @@ const ENDED: IteratorReturnResult<undefined> = Object.freeze({
   value: undefined,
 });
 
-function throwInto(
+function deliverKill(
   task: Task,
-  error: unknown,
 ): Generator<unknown, unknown, unknown> | undefined {
-  return task.isAlive() ? task.throw(error) : undefined;
+  return task._deliverKill();
 }
 
 function resumeFiber(fiber: Fiber): Generator<unknown, unknown, unknown> {
   return fiber.switch();
+}
+
+/**
+ * Runs `body` with cancellation deferred, for cleanup that must block (a
+ * flush, a goodbye message); use with `yield*`. A kill, or a Timeout
+ * started outside the shield, that arrives while the body runs waits until
+ * the body ends, then takes effect at the task's next blocking call. A
+ * Timeout started inside the body still fires inside it (Trio's shielded
+ * cancel scope). Outside a task it simply runs `body`.
+ *
+ * @throws {TypeError} if `body` is not a function.
+ *
+ * @example
+ * ```ts
+ * import { EventLoop } from "./loop.ts";
+ * import { shield, sleep, spawn } from "./tasks.ts";
+ *
+ * using loop = new EventLoop();
+ * const log: string[] = [];
+ * const worker = spawn(function* () {
+ *   try {
+ *     yield* sleep(10_000);
+ *   } finally {
+ *     // Without the shield, this sleep would throw TaskExit again.
+ *     yield* shield(function* () {
+ *       yield* sleep(1);
+ *       log.push("goodbye sent");
+ *     });
+ *   }
+ * });
+ * spawn(() => worker.kill());
+ * await loop.run();
+ * console.log(log); // ["goodbye sent"]
+ * ```
+ */
+export function shield<T>(
+  body: () => Generator<unknown, T, unknown>,
+): Generator<unknown, T, unknown> {
+  if (typeof body !== "function") {
+    throw new TypeError(`shield() needs a function, got ${describe(body)}`);
+  }
+  const fiber = current();
+  if (fiber instanceof Task) return fiber._shielded(body);
+  return runBody(body);
+}
+
+function* runBody<T>(
+  body: () => Generator<unknown, T, unknown>,
+): Generator<unknown, T, unknown> {
+  const out = body();
+  return isGenerator<T>(out) ? yield* out : out as T;
 }
 
 /**

@@ -9,6 +9,7 @@
 
 import { current, type Fiber } from "../fiber.ts";
 import { describe, EventLoop } from "../loop.ts";
+import { shield } from "../tasks.ts";
 import { checkTimeout, WaitQueue } from "./wait_queue.ts";
 
 let setBound: (semaphore: Semaphore, bound: number, kind: string) => void;
@@ -429,7 +430,9 @@ export class Condition {
     try {
       return yield* this.#waiters.wait(timeoutMs, "Condition.wait()");
     } finally {
-      yield* this.#reacquire(saved);
+      // Shielded: a kill or a fired Timeout, sticky, would otherwise make
+      // every acquire throw again; it takes effect once the lock is held.
+      yield* shield(() => this.#reacquire(saved));
     }
   }
 

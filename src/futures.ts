@@ -570,9 +570,15 @@ function* runWorkItem(item: WorkItem): Generator<unknown, void, unknown> {
 }
 
 /**
- * Blocks the running task until `promise` settles and returns its value (or
- * throws its rejection); use with `yield*`. Works under `loop.run()`, which
- * lets Deno settle promises; a pending `waitPromise` keeps `run()` alive.
+ * Blocks the running task until a JS promise settles and returns its value
+ * (or throws its rejection); use with `yield*`. Works under `loop.run()`,
+ * which lets Deno settle promises; a pending `waitPromise` keeps `run()`
+ * alive.
+ *
+ * Given a function, it is called with an `AbortSignal` that aborts (with
+ * the error as its reason) when the task is killed or its Timeout fires
+ * while it waits, so the work behind the promise stops too:
+ * `yield* waitPromise((signal) => fetch(url, { signal }))`.
  *
  * @throws {Error} under `loop.runSync()`, where promises cannot settle.
  *
@@ -588,12 +594,18 @@ function* runWorkItem(item: WorkItem): Generator<unknown, void, unknown> {
  *     new Promise<string>((resolve) => setTimeout(() => resolve("late"), 5)),
  *   );
  *   console.log(text); // "late"
+ *   const aborted = yield* waitPromise((signal) =>
+ *     new Promise<boolean>((resolve) => {
+ *       setTimeout(() => resolve(signal.aborted), 5);
+ *     })
+ *   );
+ *   console.log(aborted); // false
  * });
  * await loop.run();
  * ```
  */
 export function* waitPromise<T>(
-  promise: PromiseLike<T>,
+  promise: PromiseLike<T> | ((signal: AbortSignal) => PromiseLike<T> | T),
 ): Generator<unknown, T, unknown> {
   const loop = EventLoop.current();
   if (loop._isSync()) {
@@ -602,6 +614,11 @@ export function* waitPromise<T>(
     );
   }
   const fiber = loop._blockingFiber("waitPromise()");
+  let controller: AbortController | null = null;
+  if (typeof promise === "function") {
+    controller = new AbortController();
+    promise = Promise.resolve(promise(controller.signal));
+  }
   let settled = false;
   let rejected = false;
   let outcome: unknown;
@@ -622,6 +639,10 @@ export function* waitPromise<T>(
   );
   try {
     while (!settled) yield* loop.switch();
+  } catch (error) {
+    // Killed, timed out, or thrown into while waiting: stop the work too.
+    if (!settled) controller?.abort(error);
+    throw error;
   } finally {
     waiting = false;
     loop._promisePending(-1);

@@ -86,7 +86,8 @@ let taskCounter = 0;
  * console.log(ticker.ticks, ticker.name); // 3 "Task-1" (numbers grow)
  * ```
  */
-export class Task<R = unknown> extends Fiber<R> implements Runnable {
+export class Task<R = unknown> extends Fiber<R>
+  implements Runnable, PromiseLike<R> {
   #loop: EventLoop;
   #target: FiberTarget<unknown[], R> | undefined;
   #args: unknown[];
@@ -103,6 +104,17 @@ export class Task<R = unknown> extends Fiber<R> implements Runnable {
   #shieldDepth = 0;
   // Made by the first join() that has to wait: most tasks are never joined.
   #joiners: WaitQueue | null = null;
+  // How the task ended (for `await task` and TaskGroup).
+  #failed = false;
+  #outcome: unknown = undefined;
+  // Made by the first then(): most tasks are never awaited.
+  #settled: Promise<R> | null = null;
+  // Typed without R, so that a Task<R> is usable as a Task<unknown>.
+  #resolve: ((value: unknown) => void) | null = null;
+  #reject: ((error: unknown) => void) | null = null;
+  // Told synchronously when the task ends (TaskGroup); an observed task's
+  // error is delivered to its observers, not reported.
+  #observers: ((task: Task) => void)[] | null = null;
 
   /**
    * Creates a task of the current loop (it does not run until `start()`).
@@ -207,6 +219,69 @@ export class Task<R = unknown> extends Fiber<R> implements Runnable {
     if (!this.#running || this.#killDelivery) return;
     this.#killDelivery = true;
     this.#loop.callSoon(deliverKill, this);
+  }
+
+  /**
+   * Makes a task awaitable from async code: `await task` gives its result,
+   * or throws its error ({@linkcode TaskExit} when it was killed). The
+   * error of a task awaited before it ends is not also sent to the loop's
+   * exception handler.
+   *
+   * @example
+   * ```ts
+   * import { EventLoop } from "./loop.ts";
+   * import { sleep, spawn } from "./tasks.ts";
+   *
+   * using loop = new EventLoop();
+   * const answer = spawn(function* () {
+   *   yield* sleep(1);
+   *   return 42;
+   * });
+   * const running = loop.run();
+   * console.log(await answer); // 42
+   * await running;
+   * ```
+   */
+  then<T1 = R, T2 = never>(
+    onFulfilled?: ((value: R) => T1 | PromiseLike<T1>) | null,
+    onRejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null,
+  ): Promise<T1 | T2> {
+    if (this.#settled === null) {
+      if (this.#ended) {
+        this.#settled = this.#failed
+          ? Promise.reject(this.#outcome)
+          : Promise.resolve(this.#outcome as R);
+      } else {
+        this.#settled = new Promise<R>((resolve, reject) => {
+          this.#resolve = resolve as (value: unknown) => void;
+          this.#reject = reject;
+        });
+      }
+    }
+    return this.#settled.then(onFulfilled, onRejected);
+  }
+
+  /** True once the task has ended (returned, failed or was killed). */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /**
+   * @internal Calls `observer(task)` synchronously when the task ends; the
+   * task's error then goes to the observer instead of the loop's handler.
+   */
+  _observe(observer: (task: Task) => void): void {
+    (this.#observers ??= []).push(observer);
+  }
+
+  /** @internal Whether the task ended with an error (after it ended). */
+  get _failed(): boolean {
+    return this.#failed;
+  }
+
+  /** @internal The task's result, or its error if `_failed`. */
+  get _outcome(): unknown {
+    return this.#outcome;
   }
 
   /** True once {@linkcode Task.kill} was called (until then: false). */
@@ -315,16 +390,42 @@ export class Task<R = unknown> extends Fiber<R> implements Runnable {
     try {
       if (this.#killError !== NO_KILL) throw this.#killError;
       const out = this.run();
-      return isGenerator<R>(out) ? yield* out : out;
+      const value = isGenerator<R>(out) ? yield* out : out;
+      this.#outcome = value;
+      return value;
     } catch (error) {
-      if (!(error instanceof TaskExit)) this.#loop._reportError(error);
+      this.#failed = true;
+      this.#outcome = error;
+      const observed = this.#observers !== null || this.#settled !== null;
+      if (!observed && !(error instanceof TaskExit)) {
+        this.#loop._reportError(error);
+      }
       return undefined as R;
     } finally {
       this.#running = false;
       this.#ended = true;
       this.#target = undefined;
       this.#args = NO_ARGS;
-      this.#joiners?.notifyAll();
+      this.#end();
+    }
+  }
+
+  #end(): void {
+    this.#joiners?.notifyAll();
+    if (this.#resolve !== null) {
+      if (this.#failed) this.#reject!(this.#outcome);
+      else this.#resolve(this.#outcome);
+      this.#resolve = this.#reject = null;
+    }
+    const observers = this.#observers;
+    if (observers === null) return;
+    this.#observers = null;
+    for (const observer of observers) {
+      try {
+        observer(this as Task);
+      } catch (error) {
+        this.#loop._reportError(error);
+      }
     }
   }
 }

@@ -15,6 +15,7 @@ export { Event } from "./src/sync/event.ts";
 export {
   BoundedSemaphore,
   Condition,
+  Guard,
   Lock,
   RLock,
   Semaphore,

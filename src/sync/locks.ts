@@ -10,7 +10,72 @@
 import { current, type Fiber } from "../fiber.ts";
 import { describe, EventLoop } from "../loop.ts";
 import { shield } from "../tasks.ts";
+import { TimeoutError } from "../futures.ts";
 import { checkTimeout, WaitQueue } from "./wait_queue.ts";
+
+/**
+ * A held lock (or semaphore unit) that `using` releases at the end of the
+ * block, also when the block throws: what `guard()` returns on
+ * {@linkcode Lock}, {@linkcode RLock}, {@linkcode Semaphore},
+ * {@linkcode BoundedSemaphore} and {@linkcode Condition}. Releasing it
+ * twice does nothing.
+ *
+ * @example
+ * ```ts
+ * import { EventLoop } from "../loop.ts";
+ * import { spawn } from "../tasks.ts";
+ * import { Lock } from "./locks.ts";
+ *
+ * using loop = new EventLoop();
+ * const lock = new Lock();
+ * spawn(function* () {
+ *   {
+ *     using _held = yield* lock.guard();
+ *     console.log(lock.locked()); // true
+ *   }
+ *   console.log(lock.locked()); // false
+ * });
+ * await loop.run();
+ * ```
+ */
+export class Guard implements Disposable {
+  #owner: { release(): void } | null;
+
+  /** @internal Made by `guard()` once `owner` is acquired. */
+  constructor(owner: { release(): void }) {
+    this.#owner = owner;
+  }
+
+  /** True once released. */
+  get released(): boolean {
+    return this.#owner === null;
+  }
+
+  /** Releases what was acquired (once). */
+  [Symbol.dispose](): void {
+    const owner = this.#owner;
+    if (owner === null) return;
+    this.#owner = null;
+    owner.release();
+  }
+}
+
+function* guardOf(
+  owner: {
+    acquire(
+      blocking?: boolean,
+      timeoutMs?: number,
+    ): Generator<unknown, boolean, unknown>;
+    release(): void;
+  },
+  timeoutMs: number | undefined,
+  what: string,
+): Generator<unknown, Guard, unknown> {
+  if (!(yield* owner.acquire(true, timeoutMs))) {
+    throw new TimeoutError(`${what} not acquired within ${timeoutMs} ms`);
+  }
+  return new Guard(owner);
+}
 
 let setBound: (semaphore: Semaphore, bound: number, kind: string) => void;
 let freeUnits: (semaphore: Semaphore) => number;
@@ -108,6 +173,33 @@ export class Semaphore {
     );
     if (handedOver) this.#inFlight--;
     return handedOver;
+  }
+
+  /**
+   * Acquires, and returns a {@linkcode Guard} that releases at the end of a
+   * `using` block; use with `yield*`. Waits up to `timeoutMs` if given
+   * (undefined or negative: no limit).
+   *
+   * @throws {TimeoutError} if not acquired within `timeoutMs`.
+   *
+   * @example
+   * ```ts
+   * import { EventLoop } from "../loop.ts";
+   * import { spawn } from "../tasks.ts";
+   * import { Semaphore } from "./locks.ts";
+   *
+   * using loop = new EventLoop();
+   * const shared = new Semaphore();
+   * spawn(function* () {
+   *   using _held = yield* shared.guard(100);
+   *   // one unit is held until the block ends
+   * });
+   * await loop.run();
+   * ```
+   */
+  guard(timeoutMs?: number): Generator<unknown, Guard, unknown> {
+    checkTimeout(timeoutMs);
+    return guardOf(this, timeoutMs, `${this.constructor.name}.guard()`);
   }
 
   /**
@@ -283,6 +375,33 @@ export class RLock {
   }
 
   /**
+   * Acquires, and returns a {@linkcode Guard} that releases at the end of a
+   * `using` block; use with `yield*`. Waits up to `timeoutMs` if given
+   * (undefined or negative: no limit).
+   *
+   * @throws {TimeoutError} if not acquired within `timeoutMs`.
+   *
+   * @example
+   * ```ts
+   * import { EventLoop } from "../loop.ts";
+   * import { spawn } from "../tasks.ts";
+   * import { RLock } from "./locks.ts";
+   *
+   * using loop = new EventLoop();
+   * const shared = new RLock();
+   * spawn(function* () {
+   *   using _held = yield* shared.guard(100);
+   *   using _again = yield* shared.guard(); // re-entrant
+   * });
+   * await loop.run();
+   * ```
+   */
+  guard(timeoutMs?: number): Generator<unknown, Guard, unknown> {
+    checkTimeout(timeoutMs);
+    return guardOf(this, timeoutMs, `${this.constructor.name}.guard()`);
+  }
+
+  /**
    * Removes one level; the last one frees the lock.
    *
    * @throws {Error} if the running fiber does not hold the lock.
@@ -363,6 +482,33 @@ export class Condition {
     timeoutMs?: number,
   ): Generator<unknown, boolean, unknown> {
     return this.#lock.acquire(blocking, timeoutMs);
+  }
+
+  /**
+   * Acquires, and returns a {@linkcode Guard} that releases at the end of a
+   * `using` block; use with `yield*`. Waits up to `timeoutMs` if given
+   * (undefined or negative: no limit).
+   *
+   * @throws {TimeoutError} if not acquired within `timeoutMs`.
+   *
+   * @example
+   * ```ts
+   * import { EventLoop } from "../loop.ts";
+   * import { spawn } from "../tasks.ts";
+   * import { Condition } from "./locks.ts";
+   *
+   * using loop = new EventLoop();
+   * const shared = new Condition();
+   * spawn(function* () {
+   *   using _held = yield* shared.guard(100);
+   *   shared.notifyAll(); // the lock is held here
+   * });
+   * await loop.run();
+   * ```
+   */
+  guard(timeoutMs?: number): Generator<unknown, Guard, unknown> {
+    checkTimeout(timeoutMs);
+    return guardOf(this, timeoutMs, `${this.constructor.name}.guard()`);
   }
 
   /** Releases the underlying lock. */

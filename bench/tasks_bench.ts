@@ -37,3 +37,25 @@ Deno.bench(`using Timeout.after(50) ×${OPS}`, () => {
     }
   });
 });
+
+Deno.bench(`spawn + run + end ×${OPS}`, { group: "spawn" }, () => {
+  spawnMany(new EventLoop());
+});
+
+Deno.bench(
+  `spawn + run + end, traceSpawns ×${OPS}`,
+  { group: "spawn" },
+  () => {
+    spawnMany(new EventLoop({ traceSpawns: true }));
+  },
+);
+
+function spawnMany(loop: EventLoop): void {
+  try {
+    const body = () => {};
+    for (let i = 0; i < OPS; i++) spawn(body);
+    loop.runSync();
+  } finally {
+    loop.destroy();
+  }
+}

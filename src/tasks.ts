@@ -56,6 +56,14 @@ const GeneratorPrototype = Object.getPrototypeOf(function* () {}.prototype);
 const isPrototypeOf = Object.prototype.isPrototypeOf;
 
 let taskCounter = 0;
+// How many spawning tasks an error's stack shows at most.
+const SPAWN_CHAIN_MAX = 8;
+// Spawn sites leave out the library's own frames (trampoline, hub).
+const LIBRARY_URL = new URL(".", import.meta.url).href;
+
+function isUserFrame(line: string): boolean {
+  return !line.includes(LIBRARY_URL) && !line.includes("(<anonymous>)");
+}
 
 /**
  * A thread-like fiber scheduled by the event loop. Its body is the `target`
@@ -115,6 +123,9 @@ export class Task<R = unknown> extends Fiber<R>
   // Told synchronously when the task ends (TaskGroup); an observed task's
   // error is delivered to its observers, not reported.
   #observers: ((task: Task) => void)[] | null = null;
+  // Where and by whom the task was spawned (only with traceSpawns): the
+  // stack is captured raw and formatted only if an error is reported.
+  #spawnSite: { stack?: string; spawner: Task | null } | null = null;
 
   /**
    * Creates a task of the current loop (it does not run until `start()`).
@@ -146,6 +157,12 @@ export class Task<R = unknown> extends Fiber<R>
     this.#loop = loop;
     this.#target = target;
     this.#args = options?.args ?? NO_ARGS;
+    if (loop._traceSpawns) {
+      const spawner = current();
+      const site = { spawner: spawner instanceof Task ? spawner : null };
+      Error.captureStackTrace(site, Task);
+      this.#spawnSite = site;
+    }
   }
 
   // The fiber's target. It runs at the task's first switch, when the running
@@ -397,6 +414,7 @@ export class Task<R = unknown> extends Fiber<R>
       this.#failed = true;
       this.#outcome = error;
       const observed = this.#observers !== null || this.#settled !== null;
+      if (!(error instanceof TaskExit)) this.#annotate(error);
       if (!observed && !(error instanceof TaskExit)) {
         this.#loop._reportError(error);
       }
@@ -410,7 +428,34 @@ export class Task<R = unknown> extends Fiber<R>
     }
   }
 
+  /**
+   * Appends the task's name, and with traceSpawns where it (and the tasks
+   * that spawned it) were spawned, to an escaping error's stack, like async
+   * stack traces. An error that passes through several tasks gets a line
+   * for each.
+   */
+  #annotate(error: unknown): void {
+    if (!(error instanceof Error) || typeof error.stack !== "string") return;
+    let text = `\n    in task ${this.name}`;
+    let site = this.#spawnSite;
+    for (let depth = 0; site !== null && depth < SPAWN_CHAIN_MAX; depth++) {
+      const frames = (site.stack ?? "").split("\n").slice(1)
+        .filter(isUserFrame).join("\n");
+      text += `, spawned:\n${frames}`;
+      const spawner = site.spawner;
+      if (spawner === null) break;
+      text += `\n    in task ${spawner.name}`;
+      site = spawner.#spawnSite;
+    }
+    try {
+      error.stack += text;
+    } catch {
+      // A frozen error keeps its stack.
+    }
+  }
+
   #end(): void {
+    this.#loop._taskEnded(this);
     this.#joiners?.notifyAll();
     if (this.#resolve !== null) {
       if (this.#failed) this.#reject!(this.#outcome);

@@ -13,6 +13,7 @@
 import { Fiber } from "../fiber.ts";
 import { describe, type EventLoop } from "../loop.ts";
 import { WaitQueue } from "../sync/wait_queue.ts";
+import { readableOf, writableOf } from "./web_streams.ts";
 import * as native from "../native/stream_native.ts";
 import {
   errorFor,
@@ -168,6 +169,16 @@ export abstract class Stream implements Disposable {
   /** True once {@linkcode Stream.close} was called. */
   get closed(): boolean {
     return this.#state === CLOSED;
+  }
+
+  /** The stream as a web `ReadableStream` (see `web_streams.ts`). */
+  get readable(): ReadableStream<Uint8Array> {
+    return readableOf(this);
+  }
+
+  /** The stream as a web `WritableStream` (see `web_streams.ts`). */
+  get writable(): WritableStream<Uint8Array> {
+    return writableOf(this);
   }
 
   /** The read buffer's bound in bytes. */

@@ -11,6 +11,7 @@
 import { EventLoop } from "../src/loop.ts";
 import { spawn } from "../src/tasks.ts";
 import { Timeout } from "../src/sync/timeout.ts";
+import { blocking } from "../src/_operation.ts";
 
 const OPS = 10_000;
 
@@ -59,3 +60,47 @@ function spawnMany(loop: EventLoop): void {
     loop.destroy();
   }
 }
+
+// The forgotten-yield* check (issue 12.1): the same generator method with
+// and without the @blocking wrapper, run with yield* (no suspension).
+class Operations {
+  *plain(): Generator<unknown, number, unknown> {
+    return 1;
+  }
+
+  @blocking("covered()")
+  *covered(): Generator<unknown, number, unknown> {
+    return 1;
+  }
+}
+
+const OPERATIONS = 1_000_000;
+const operations = new Operations();
+
+function drive(body: Generator<unknown, number, unknown>): number {
+  return body.next().value as number;
+}
+
+Deno.bench(
+  `yield* of an unwrapped generator method ×${OPERATIONS}`,
+  { group: "operation", baseline: true },
+  () => {
+    drive(function* () {
+      let sum = 0;
+      for (let i = 0; i < OPERATIONS; i++) sum += yield* operations.plain();
+      return sum;
+    }());
+  },
+);
+
+Deno.bench(
+  `yield* of a @blocking generator method ×${OPERATIONS}`,
+  { group: "operation" },
+  () => {
+    drive(function* () {
+      let sum = 0;
+      for (let i = 0; i < OPERATIONS; i++) sum += yield* operations.covered();
+      return sum;
+    }());
+  },
+);

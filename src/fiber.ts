@@ -357,8 +357,10 @@ export class Fiber<R = unknown> {
           Fiber.#endWith(fiber, out, false);
           return;
         }
+        // Asking a real generator for its iterator (as `yield*` would)
+        // counts a blocking operation given as the target as started.
         const body = isPrototypeOf.call(GeneratorPrototype, out)
-          ? out
+          ? out[Symbol.iterator]() as Generator<unknown, unknown, unknown>
           : delegateTo(out);
         fiber.#body = body;
         result = generatorNext.call(body, undefined);

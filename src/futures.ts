@@ -13,6 +13,7 @@ import { spawn, type Task, TaskExit } from "./tasks.ts";
 import { Event } from "./sync/event.ts";
 import { Queue } from "./sync/queue.ts";
 import { WaitQueue } from "./sync/wait_queue.ts";
+import { blocking, made } from "./_operation.ts";
 
 /**
  * Thrown by {@linkcode Future.get} on a cancelled future.
@@ -138,6 +139,7 @@ export class Future<T> {
    * @throws {CancelledError} if it was cancelled.
    * @throws {TimeoutError} if `timeoutMs` passed first.
    */
+  @blocking("Future.get()")
   *get(timeoutMs?: number): Generator<unknown, T, unknown> {
     if (!this.done()) yield* this.#done.wait(timeoutMs, "Future.get()");
     if (this.#state === CANCELLED) throw new CancelledError();
@@ -281,7 +283,10 @@ export function wait<T>(
       }`,
     );
   }
-  return waitFutures(checkedFutures(futures), timeoutMs, returnWhen);
+  return made(
+    "wait()",
+    waitFutures(checkedFutures(futures), timeoutMs, returnWhen),
+  );
 }
 
 function* waitFutures<T>(
@@ -365,7 +370,10 @@ export function asCompleted<T>(
   futures: Iterable<Future<T>>,
   timeoutMs?: number,
 ): Generator<unknown, Future<T>[], unknown> {
-  return collectCompleted(checkedFutures(futures), timeoutMs);
+  return made(
+    "asCompleted()",
+    collectCompleted(checkedFutures(futures), timeoutMs),
+  );
 }
 
 function* collectCompleted<T>(
@@ -493,6 +501,7 @@ export class TaskPoolExecutor {
    *
    * @throws the first failing call's error, or {@linkcode TimeoutError}.
    */
+  @blocking("TaskPoolExecutor.map()")
   *map<T, R>(
     fn: (item: T) => Generator<unknown, R, unknown> | R,
     items: Iterable<T>,
@@ -522,6 +531,7 @@ export class TaskPoolExecutor {
    * with `wait` (default) blocks until they have. Use with `yield*`; calling
    * it again is harmless.
    */
+  @blocking("TaskPoolExecutor.shutdown()")
   *shutdown(wait = true): Generator<unknown, void, unknown> {
     if (!this.#shutdown) {
       this.#shutdown = true;
@@ -604,7 +614,13 @@ function* runWorkItem(item: WorkItem): Generator<unknown, void, unknown> {
  * await loop.run();
  * ```
  */
-export function* waitPromise<T>(
+export function waitPromise<T>(
+  promise: PromiseLike<T> | ((signal: AbortSignal) => PromiseLike<T> | T),
+): Generator<unknown, T, unknown> {
+  return made("waitPromise()", waitFor(promise));
+}
+
+function* waitFor<T>(
   promise: PromiseLike<T> | ((signal: AbortSignal) => PromiseLike<T> | T),
 ): Generator<unknown, T, unknown> {
   const loop = EventLoop.current();

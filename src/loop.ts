@@ -18,6 +18,7 @@ import {
   WRITABLE,
 } from "./native/native_loop.ts";
 import { setImmediate } from "node:timers";
+import { takeForgotten, throwIfForgotten } from "./_operation.ts";
 
 // While work keeps arriving, Deno's own event loop gets a full turn at least
 // this often (timers, fetch, servers elsewhere in the process); 1 ms keeps
@@ -577,6 +578,7 @@ export class EventLoop implements Disposable {
         }`,
       );
     }
+    throwIfForgotten();
     fiber._beforeBlock();
     this.#ranFiber = fiber;
     if (fiber.parent !== this.#hub) {
@@ -843,6 +845,9 @@ export class EventLoop implements Disposable {
         } catch (error) {
           this._reportError(error);
         }
+        // A plain callback that made an operation without running it.
+        const forgotten = takeForgotten();
+        if (forgotten !== null) this._reportError(forgotten);
         if (stallWarningMs > 0) this.#checkStall(startMs);
       }
       batch.length = 0;
@@ -957,6 +962,8 @@ export class EventLoop implements Disposable {
     if (this.#started) {
       throw new Error(`${what}(): the loop was already started`);
     }
+    // Plain code that made an operation without running it.
+    throwIfForgotten();
     this.#hub.parent = fiber;
     this.#runner = fiber;
     this.#mode = mode;

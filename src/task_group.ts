@@ -11,6 +11,7 @@ import type { FiberTarget } from "./fiber.ts";
 import { EventLoop } from "./loop.ts";
 import { shield, Task, TaskExit } from "./tasks.ts";
 import { WaitQueue } from "./sync/wait_queue.ts";
+import { blocking } from "./_operation.ts";
 
 /**
  * A set of tasks that succeed or fail together. `spawn()` starts a task in
@@ -70,6 +71,7 @@ export class TaskGroup implements Disposable {
    * @throws whatever is thrown into the joining task (a kill, a Timeout),
    *   after the group's tasks were killed and have ended.
    */
+  @blocking("TaskGroup.join()")
   *join(): Generator<unknown, void, unknown> {
     try {
       yield* this.#waitAll();

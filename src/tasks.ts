@@ -11,6 +11,13 @@ import { current, Fiber, FiberError, type FiberTarget } from "./fiber.ts";
 import { describe, EventLoop, type Runnable } from "./loop.ts";
 import { WaitQueue } from "./sync/wait_queue.ts";
 import type { Timeout } from "./sync/timeout.ts";
+import {
+  blocking,
+  operation,
+  stickyCancel,
+  takeForgotten,
+  throwIfForgotten,
+} from "./_operation.ts";
 
 /**
  * Ends a task quietly: `kill()` throws it into the task by default, and a
@@ -110,6 +117,8 @@ export class Task<R = unknown> extends Fiber<R>
   #firedTimeouts: Timeout[] | null = null;
   // How many shield() bodies the task is inside.
   #shieldDepth = 0;
+  // This task's share of _operation.ts's count of sticky tasks.
+  #stickyShare = 0;
   // Made by the first join() that has to wait: most tasks are never joined.
   #joiners: WaitQueue | null = null;
   // How the task ended (for `await task` and TaskGroup).
@@ -207,6 +216,7 @@ export class Task<R = unknown> extends Fiber<R>
    *
    * @throws {Error} if the task was not started, or joins itself.
    */
+  @blocking("Task.join()")
   join(timeoutMs?: number): Generator<unknown, boolean, unknown> {
     if (!this.#started) {
       throw new Error(`cannot join ${this.name} before it is started`);
@@ -232,6 +242,7 @@ export class Task<R = unknown> extends Fiber<R>
     if (this.#ended || !this.isAlive()) return;
     if (this.#killError === NO_KILL) {
       this.#killError = error === undefined ? new TaskExit() : error;
+      if (this.#running) this.#addSticky(1);
     }
     if (!this.#running || this.#killDelivery) return;
     this.#killDelivery = true;
@@ -334,6 +345,7 @@ export class Task<R = unknown> extends Fiber<R>
    */
   _timeoutFired(timeout: Timeout): boolean {
     (this.#firedTimeouts ??= []).push(timeout);
+    this.#addSticky(1);
     return timeout._depth >= this.#shieldDepth;
   }
 
@@ -342,7 +354,10 @@ export class Task<R = unknown> extends Fiber<R>
     const fired = this.#firedTimeouts;
     if (fired === null) return;
     const index = fired.indexOf(timeout);
-    if (index >= 0) fired.splice(index, 1);
+    if (index >= 0) {
+      fired.splice(index, 1);
+      this.#addSticky(-1);
+    }
     if (fired.length === 0) this.#firedTimeouts = null;
   }
 
@@ -408,6 +423,7 @@ export class Task<R = unknown> extends Fiber<R>
       if (this.#killError !== NO_KILL) throw this.#killError;
       const out = this.run();
       const value = isGenerator<R>(out) ? yield* out : out;
+      throwIfForgotten();
       this.#outcome = value;
       return value;
     } catch (error) {
@@ -420,6 +436,9 @@ export class Task<R = unknown> extends Fiber<R>
       }
       return undefined as R;
     } finally {
+      // Failed with another error, and forgot an operation too.
+      const forgotten = takeForgotten();
+      if (forgotten !== null) this.#loop._reportError(forgotten);
       this.#running = false;
       this.#ended = true;
       this.#target = undefined;
@@ -454,7 +473,13 @@ export class Task<R = unknown> extends Fiber<R>
     }
   }
 
+  #addSticky(delta: number): void {
+    this.#stickyShare += delta;
+    stickyCancel(delta);
+  }
+
   #end(): void {
+    if (this.#stickyShare !== 0) this.#addSticky(-this.#stickyShare);
     this.#loop._taskEnded(this);
     this.#joiners?.notifyAll();
     if (this.#resolve !== null) {
@@ -523,7 +548,9 @@ function resumeFiber(fiber: Fiber): Generator<unknown, unknown, unknown> {
  * console.log(log); // ["goodbye sent"]
  * ```
  */
-export function shield<T>(
+export const shield: <T>(
+  body: () => Generator<unknown, T, unknown>,
+) => Generator<unknown, T, unknown> = operation("shield()", function shield<T>(
   body: () => Generator<unknown, T, unknown>,
 ): Generator<unknown, T, unknown> {
   if (typeof body !== "function") {
@@ -532,7 +559,7 @@ export function shield<T>(
   const fiber = current();
   if (fiber instanceof Task) return fiber._shielded(body);
   return runBody(body);
-}
+}, false);
 
 function* runBody<T>(
   body: () => Generator<unknown, T, unknown>,
@@ -613,20 +640,21 @@ export function task<A extends unknown[], R>(
  * console.log(order); // ["a1", "b", "a2"]
  * ```
  */
-export function sleep(ms = 0): Generator<unknown, void, unknown> {
-  if (typeof ms !== "number" || Number.isNaN(ms)) {
-    throw new TypeError(`sleep() needs a number of ms, got ${describe(ms)}`);
-  }
-  const loop = EventLoop.current();
-  if (ms <= 0) {
-    return new YieldOperation(loop) as unknown as Generator<
-      unknown,
-      void,
-      unknown
-    >;
-  }
-  return sleepFor(loop, ms);
-}
+export const sleep: (ms?: number) => Generator<unknown, void, unknown> =
+  operation("sleep()", function sleep(ms = 0) {
+    if (typeof ms !== "number" || Number.isNaN(ms)) {
+      throw new TypeError(`sleep() needs a number of ms, got ${describe(ms)}`);
+    }
+    const loop = EventLoop.current();
+    if (ms <= 0) {
+      return new YieldOperation(loop) as unknown as Generator<
+        unknown,
+        void,
+        unknown
+      >;
+    }
+    return sleepFor(loop, ms);
+  });
 
 function* sleepFor(
   loop: EventLoop,

@@ -22,6 +22,7 @@ import {
   type StreamServerOptions,
 } from "./server.ts";
 import { Stream, type StreamOptions } from "./stream.ts";
+import { blocking } from "../_operation.ts";
 
 /**
  * A client of a {@linkcode PipeServer}.
@@ -86,6 +87,7 @@ export class PipeClient extends Stream {
    *   empty or too long path, `EBADF` when closed, `EBUSY` (Windows) when
    *   every instance of a named pipe stayed taken.
    */
+  @blocking("connect()")
   *connect(path: string): Generator<unknown, void, unknown> {
     checkPath(path, "connect()");
     const what = `connect to ${path}`;

@@ -12,6 +12,7 @@ import { spawn } from "../tasks.ts";
 import * as native from "../native/stream_native.ts";
 import { errorFor, errorFromResult, type StreamErrorClass } from "./errors.ts";
 import { checkMaxBufferSize, PendingOp, type Stream } from "./stream.ts";
+import { blocking } from "../_operation.ts";
 
 /** The listen backlog when `serve()` is given none (as libuv and Node). */
 export const DEFAULT_BACKLOG = 511;
@@ -96,6 +97,7 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
    *   closed, also while serving; `EINVAL` before `bind()`; the OS error
    *   that stopped accepting (`EMFILE`).
    */
+  @blocking("serve()")
   *serve(backlog?: number): Generator<unknown, void, unknown> {
     const errorClass = this._errorClass;
     if (this.#closed) throw this.#closedError("serve");

@@ -21,6 +21,7 @@ import {
   type StreamError,
   type StreamErrorClass,
 } from "./errors.ts";
+import { blocking } from "../_operation.ts";
 
 /** The read buffer's default bound: 100 MiB, as in evergreen. */
 export const DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024;
@@ -195,6 +196,7 @@ export abstract class Stream implements Disposable {
    *   when `n` exceeds `maxBufferSize` (the stream is closed), or the OS
    *   error that broke the connection (the stream is closed).
    */
+  @blocking("readBytes()")
   *readBytes(n: number): Generator<unknown, Uint8Array, unknown> {
     if (!Number.isInteger(n) || n <= 0) {
       throw new RangeError(
@@ -220,6 +222,7 @@ export abstract class Stream implements Disposable {
    * @throws {TypeError} if `buffer` is not a non-empty Uint8Array.
    * @throws {StreamError} as {@linkcode Stream.readBytes} does.
    */
+  @blocking("readInto()")
   *readInto(buffer: Uint8Array): Generator<unknown, number, unknown> {
     if (!(buffer instanceof Uint8Array) || buffer.length === 0) {
       throw new TypeError(
@@ -246,6 +249,7 @@ export abstract class Stream implements Disposable {
    * @throws {StreamError} as {@linkcode Stream.readBytes} does; `ENOBUFS`
    *   when `maxBufferSize` bytes arrive without the delimiter.
    */
+  @blocking("readUntil()")
   *readUntil(
     delimiter: string | Uint8Array,
   ): Generator<unknown, Uint8Array, unknown> {
@@ -267,6 +271,7 @@ export abstract class Stream implements Disposable {
    * @throws {TypeError} if `regex` is not a RegExp.
    * @throws {StreamError} as {@linkcode Stream.readUntil} does.
    */
+  @blocking("readUntilRegex()")
   *readUntilRegex(regex: RegExp): Generator<unknown, Uint8Array, unknown> {
     if (!(regex instanceof RegExp)) {
       throw new TypeError(
@@ -337,6 +342,7 @@ export abstract class Stream implements Disposable {
    *   waiting), `ENOTCONN` on a client never connected, or the error that
    *   stopped sending (`EPIPE`, `ECONNRESET`).
    */
+  @blocking("flush()")
   *flush(): Generator<unknown, void, unknown> {
     for (let round = 0;; round++) {
       const state = this.#state;
@@ -372,6 +378,7 @@ export abstract class Stream implements Disposable {
    *
    * @throws {StreamError} as {@linkcode Stream.flush} does.
    */
+  @blocking("shutdown()")
   *shutdown(): Generator<unknown, void, unknown> {
     yield* this.flush();
     const result = native.streamShutdown(this.#handle);

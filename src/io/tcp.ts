@@ -22,6 +22,7 @@ import {
   type StreamServerOptions,
 } from "./server.ts";
 import { Stream, type StreamOptions } from "./stream.ts";
+import { blocking } from "../_operation.ts";
 
 /** A network address: host name or IP literal (IPv6 without brackets) and port. */
 export interface Address {
@@ -95,6 +96,7 @@ export class TCPClient extends Stream {
    *   last address's error (`ECONNREFUSED`, `ETIMEDOUT`, ...); `EISCONN`
    *   when connected already; `EBADF` when closed.
    */
+  @blocking("connect()")
   *connect(
     target: Address,
     source?: Address,

@@ -33,6 +33,7 @@ import {
 } from "../native/udp_native.ts";
 import { errorFor, errorFromResult, UDPError } from "./errors.ts";
 import type { Address } from "./tcp.ts";
+import { blocking } from "../_operation.ts";
 
 export type { Address };
 
@@ -357,6 +358,7 @@ export class UDPEndpoint implements Disposable {
    *   (it is dropped), `EINVAL` on an endpoint that is not bound, `EBADF`
    *   after (or during) `close()`.
    */
+  @blocking("receive()")
   *receive(): Generator<unknown, [Uint8Array, Address], unknown> {
     const native = this.#receiving("receive()");
     // Each round takes a datagram or waits for the kernel to have some.
@@ -376,6 +378,7 @@ export class UDPEndpoint implements Disposable {
    *   reported by the call that would return it first.
    * @throws {RangeError} if `max` is not a positive integer.
    */
+  @blocking("receiveMany()")
   *receiveMany(
     max: number = this.#options.receiveBatch,
   ): Generator<unknown, [Uint8Array, Address][], unknown> {
@@ -401,6 +404,7 @@ export class UDPEndpoint implements Disposable {
    *
    * @throws {UDPError} that failure, or `EBADF` after (or during) `close()`.
    */
+  @blocking("flush()")
   *flush(): Generator<unknown, void, unknown> {
     this.#checkOpen("flush()");
     const native = this.#native;

@@ -12,6 +12,7 @@ import { describe, EventLoop } from "../loop.ts";
 import { shield } from "../tasks.ts";
 import { TimeoutError } from "../futures.ts";
 import { checkTimeout, WaitQueue } from "./wait_queue.ts";
+import { blocking as operation } from "../_operation.ts";
 
 /**
  * A held lock (or semaphore unit) that `using` releases at the end of the
@@ -157,6 +158,7 @@ export class Semaphore {
    *
    * @throws {Error} if it would block outside a task.
    */
+  @operation("acquire()")
   *acquire(
     blocking = true,
     timeoutMs?: number,
@@ -197,6 +199,7 @@ export class Semaphore {
    * await loop.run();
    * ```
    */
+  @operation("guard()")
   guard(timeoutMs?: number): Generator<unknown, Guard, unknown> {
     checkTimeout(timeoutMs);
     return guardOf(this, timeoutMs, `${this.constructor.name}.guard()`);
@@ -357,6 +360,7 @@ export class RLock {
    *
    * @throws {Error} if it would block outside a task.
    */
+  @operation("RLock.acquire()")
   *acquire(
     blocking = true,
     timeoutMs?: number,
@@ -396,6 +400,7 @@ export class RLock {
    * await loop.run();
    * ```
    */
+  @operation("guard()")
   guard(timeoutMs?: number): Generator<unknown, Guard, unknown> {
     checkTimeout(timeoutMs);
     return guardOf(this, timeoutMs, `${this.constructor.name}.guard()`);
@@ -506,6 +511,7 @@ export class Condition {
    * await loop.run();
    * ```
    */
+  @operation("guard()")
   guard(timeoutMs?: number): Generator<unknown, Guard, unknown> {
     checkTimeout(timeoutMs);
     return guardOf(this, timeoutMs, `${this.constructor.name}.guard()`);
@@ -522,6 +528,7 @@ export class Condition {
    *
    * @throws {Error} if the lock is not held.
    */
+  @operation("Condition.wait()")
   wait(timeoutMs?: number): Generator<unknown, boolean, unknown> {
     this.#checkOwned("wait");
     checkTimeout(timeoutMs);
@@ -535,6 +542,7 @@ export class Condition {
    *
    * @throws {Error} if the lock is not held.
    */
+  @operation("Condition.waitFor()")
   waitFor(
     predicate: () => boolean,
     timeoutMs?: number,

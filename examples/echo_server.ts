@@ -9,13 +9,7 @@
  */
 
 import { parseArgs } from "node:util";
-import {
-  EventLoop,
-  type Handler,
-  spawn,
-  StreamError,
-  TCPServer,
-} from "../mod.ts";
+import { EventLoop, type Handler, spawn, TCPServer } from "../mod.ts";
 
 const { values } = parseArgs({
   options: {
@@ -64,12 +58,7 @@ console.log(`listening on 127.0.0.1:${server.sockname.port}`);
 armIdleTimer();
 
 spawn(function* () {
-  try {
-    yield* server.serve();
-  } catch (error) {
-    // close() ends serve() with EBADF: that is how the server stops.
-    if (!(error instanceof StreamError && error.code === "EBADF")) throw error;
-  }
+  yield* server.serve(); // returns once close() stops the server
 });
 
 await loop.run();

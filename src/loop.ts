@@ -215,6 +215,8 @@ interface TokenEntry {
   internal: boolean;
   keepAlive: boolean;
   callback: (result: number, kind: number, aux: number) => unknown;
+  // Called by destroy() for an op that will never complete.
+  settle?: () => void;
 }
 
 let currentLoop: EventLoop | null = null;
@@ -341,6 +343,9 @@ export class EventLoop implements Disposable {
   #ranFiber: Fiber | null = null;
   /** @internal Tasks record where they were spawned (`traceSpawns`). */
   readonly _traceSpawns: boolean;
+  // Run once each before the loop next polls or parks (coalesced writes).
+  #beforePoll: (() => void)[] = [];
+  #beforePollSpare: (() => void)[] = [];
 
   /**
    * Creates this thread's loop and makes it the current one.
@@ -661,6 +666,16 @@ export class EventLoop implements Disposable {
     }
     this.#destroyed = true;
     if (currentLoop === this) currentLoop = null;
+    // Native ops end with the native loop: their owners settle them now so
+    // that nothing stays marked busy (I/O objects then throw EBADF).
+    for (const entry of this.#tokens) {
+      if (entry?.settle === undefined) continue;
+      try {
+        entry.settle();
+      } catch (error) {
+        console.error(error);
+      }
+    }
     this.#tokens = [undefined];
     this.#freeTokens = [];
     this.#liveTokens = 0;
@@ -669,6 +684,7 @@ export class EventLoop implements Disposable {
     this.#spare = [];
     this.#timers = [];
     this.#liveTimers = 0;
+    this.#beforePoll = [];
     this.#native.close();
   }
 
@@ -683,10 +699,13 @@ export class EventLoop implements Disposable {
    * @internal Registers a native operation: its completions are queued as
    * hub callbacks `callback(result, kind, aux)` (which may return a
    * generator). While registered with `keepAlive` it keeps `run()` alive.
+   * `settle` runs if the loop is destroyed first (the op never completes):
+   * it clears what its owner marked busy, and must not resume a task.
    */
   _registerToken(
     callback: (result: number, kind: number, aux: number) => unknown,
     keepAlive = true,
+    settle?: () => void,
   ): number {
     if (typeof callback !== "function") {
       throw new TypeError(
@@ -694,7 +713,12 @@ export class EventLoop implements Disposable {
       );
     }
     this.#checkUsable("_registerToken");
-    return this.#allocateToken({ internal: false, keepAlive, callback });
+    return this.#allocateToken({
+      internal: false,
+      keepAlive,
+      callback,
+      settle,
+    });
   }
 
   /** @internal Forgets a token; later completions for it are dropped. */
@@ -703,6 +727,27 @@ export class EventLoop implements Disposable {
       throw new Error(`token ${token} is not registered`);
     }
     this.#releaseToken(token);
+  }
+
+  /**
+   * @internal Runs `flusher` once, before the loop next polls for I/O or
+   * parks (after the batch of callbacks that is running): how a stream's
+   * writes of one turn leave in one send.
+   */
+  _beforePoll(flusher: () => void): void {
+    this.#checkUsable("_beforePoll");
+    this.#beforePoll.push(flusher);
+    if (this.#parked) this.#wakeNative();
+  }
+
+  /** @internal True while the hub or a task it runs has control. */
+  get _inTurn(): boolean {
+    return this.#hubActive;
+  }
+
+  /** @internal True once destroy() was called. */
+  get _destroyed(): boolean {
+    return this.#destroyed;
   }
 
   /** @internal The native loop, for the I/O layer's operations. */
@@ -794,6 +839,7 @@ export class EventLoop implements Disposable {
     // a level-triggered fd is not reported (and its reader queued) twice.
     let harvested = false;
     for (;;) {
+      if (this.#beforePoll.length > 0) this.#runBeforePoll();
       if (this.#stopping) return;
       if (this.#liveTimers > 0) {
         this.#now = performance.now();
@@ -854,6 +900,7 @@ export class EventLoop implements Disposable {
       this.#spare = batch;
       this.#busySincePark = true;
       if (this.#mode === MODE_ASYNC && this.#turnDue()) {
+        if (this.#beforePoll.length > 0) this.#runBeforePoll();
         yield* this.#runner!.switch(TURN);
       }
     }
@@ -923,6 +970,20 @@ export class EventLoop implements Disposable {
     this.#dropCancelledTop();
     const delayMs = this.#timers[0].when - performance.now();
     return delayMs <= 0 ? 0 : Math.ceil(delayMs);
+  }
+
+  #runBeforePoll(): void {
+    const flushers = this.#beforePoll;
+    this.#beforePoll = this.#beforePollSpare;
+    for (let i = 0; i < flushers.length; i++) {
+      try {
+        flushers[i]();
+      } catch (error) {
+        this._reportError(error);
+      }
+    }
+    flushers.length = 0;
+    this.#beforePollSpare = flushers;
   }
 
   #pollNative(timeoutMs: number): void {

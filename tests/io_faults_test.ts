@@ -425,7 +425,7 @@ bothModes(
       );
       server.close();
       server.close();
-      assertTCPError(yield* caught(() => server.serve()), "EBADF");
+      yield* server.serve(); // a closed server's serve() returns at once
       assert.throws(
         () => server.bind({ hostname: "127.0.0.1", port: 0 }),
         (error: unknown) => isClosedError(error),

@@ -21,7 +21,6 @@ import {
   bothModes,
   bytes,
   echoLines,
-  isClosedError,
   scenario,
   serveUntilClosed,
   text,
@@ -257,23 +256,20 @@ bothModes(
 );
 
 bothModes(
-  "a task in PipeServer.serve() is woken with PipeError EBADF by close()",
+  "a task in PipeServer.serve() returns normally when close() is called",
   (mode) =>
     scenario(mode, function* () {
       const server = new PipeServer({ handleConnection: echoLines });
       server.bind(socketPath());
-      let caughtError: unknown = null;
+      let returned = false;
       const serving = spawn(function* () {
-        try {
-          yield* server.serve();
-        } catch (error) {
-          caughtError = error;
-        }
+        yield* server.serve();
+        returned = true;
       });
       yield* sleep(5);
       server.close();
       assert.equal(yield* serving.join(5000), true);
-      assert.ok(caughtError instanceof PipeError && isClosedError(caughtError));
+      assert.equal(returned, true);
     }),
 );
 
@@ -327,11 +323,10 @@ bothModes(
       testClose(readEnd);
       const writer = new PipeStream();
       writer.open(writeEnd);
-      assert.equal(
-        writer.write("nobody reads this"),
-        false,
-        "the failed write reports false",
-      );
+      // Coalesced: the write leaves before the loop polls; its failure is
+      // reported by the next write or flush.
+      writer.write("nobody reads this");
+      yield* sleep(0);
       assert.throws(
         () => writer.write("again"),
         (error: unknown) =>

@@ -549,6 +549,26 @@ export fn eg_stream_read_until(handle: u32, delimiter: ?[*]const u8, length: u32
     return stream.readNow(.until, 0);
 }
 
+/// Answers a read like eg_stream_read (mode 1 first sets the delimiter when delimiter_length
+/// is not 0) and, when the answer fits in dest[offset..][0..capacity], moves it there, so that a
+/// read of buffered bytes is one call: the count. A larger answer stays buffered (move it with
+/// eg_stream_take); 0 at end of stream, -EAGAIN (start an op), or -code.
+export fn eg_stream_read_take(handle: u32, mode: u32, arg: u32, delimiter: ?[*]const u8, delimiter_length: u32, dest: ?[*]u8, offset: u32, capacity: u32) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    if (mode > 2) return fail(error.InvalidArgument);
+    if (mode == 1 and delimiter_length > 0) {
+        const bytes = ioBytes(delimiter, delimiter_length) catch |err| return fail(err);
+        stream.setDelimiter(bytes) catch |err| return fail(err);
+    }
+    const result = stream.readNow(@fromBackingInt(@intCast(mode)), arg);
+    if (result <= 0) return result;
+    const n: usize = @intCast(result);
+    if (n > capacity) return result;
+    const out = dest orelse return fail(error.InvalidArgument);
+    stream.take(out[offset..][0..n], n) catch |err| return fail(err);
+    return result;
+}
+
 /// Reads up to length bytes into dest (buffered bytes first, else straight from the socket):
 /// the count, 0 at end of stream, -EAGAIN (then wait with a mode-2 op, arg 0), or -code.
 export fn eg_stream_read_into(handle: u32, dest: ?[*]u8, length: u32) i32 {

@@ -166,8 +166,9 @@ export class PipeServer extends StreamServer<PipeConnection> {
   /**
    * Creates an unbound server; `bind()` and `serve()` start it.
    *
-   * @param options `handleConnection` (else override the method) and
-   *   `maxBufferSize` for accepted connections
+   * @param options `handleConnection` (else override the method),
+   *   `maxBufferSize` for accepted connections, and `lingerMs` (how long a
+   *   connection whose handler ended may take to deliver its bytes)
    */
   constructor(options: StreamServerOptions<PipeConnection> = {}) {
     super(options);

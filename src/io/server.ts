@@ -11,7 +11,12 @@ import { describe, type EventLoop } from "../loop.ts";
 import { spawn } from "../tasks.ts";
 import * as native from "../native/stream_native.ts";
 import { errorFor, errorFromResult, type StreamErrorClass } from "./errors.ts";
-import { checkMaxBufferSize, PendingOp, type Stream } from "./stream.ts";
+import {
+  checkMaxBufferSize,
+  loopDestroyedError,
+  PendingOp,
+  type Stream,
+} from "./stream.ts";
 import { blocking } from "../_operation.ts";
 
 /** The listen backlog when `serve()` is given none (as libuv and Node). */
@@ -28,7 +33,18 @@ export interface StreamServerOptions<C> {
   handleConnection?: ConnectionHandler<C>;
   /** The read buffer bound of accepted connections (default 100 MiB). */
   maxBufferSize?: number;
+  /**
+   * How long, in ms, the server lets a connection whose handler ended
+   * deliver what it wrote (and read the peer's end of stream) before it
+   * closes it anyway: a peer that stopped reading cannot hold it open for
+   * ever. Default 30000; 0 closes at once (unsent bytes are dropped);
+   * `Infinity` waits as long as it takes.
+   */
+  lingerMs?: number;
 }
+
+/** How long a finished handler's connection may linger by default, in ms. */
+export const DEFAULT_LINGER_MS = 30_000;
 
 const leaked = new FinalizationRegistry<number>((handle) => {
   native.streamClose(handle);
@@ -46,10 +62,13 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
   #serving: PendingOp | null = null;
   #handler: ConnectionHandler<C> | undefined;
   #maxBufferSize: number;
+  #lingerMs: number;
 
   /**
-   * @param options `handleConnection` and `maxBufferSize` of connections
+   * @param options `handleConnection`, `maxBufferSize` of connections and
+   *   `lingerMs`
    * @throws {TypeError} if `handleConnection` is given and not a function.
+   * @throws {RangeError} if `lingerMs` is negative or not a number.
    */
   constructor(options: StreamServerOptions<C> = {}) {
     const handler = options?.handleConnection;
@@ -60,6 +79,15 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
     }
     this.#handler = handler;
     this.#maxBufferSize = checkMaxBufferSize(options?.maxBufferSize);
+    const linger = options?.lingerMs ?? DEFAULT_LINGER_MS;
+    if (typeof linger !== "number" || !(linger >= 0)) {
+      throw new RangeError(
+        `lingerMs must be a non-negative number of ms (or Infinity), got ${
+          describe(linger)
+        }`,
+      );
+    }
+    this.#lingerMs = linger;
   }
 
   /** @internal The error class this server throws. */
@@ -90,21 +118,28 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
 
   /**
    * Accepts connections until the server is closed: each is added to
-   * `connections` and handled in a task of its own. Use with `yield*`.
+   * `connections` and handled in a task of its own; when its handler
+   * returns or throws, the server closes it once what it wrote is
+   * delivered (bounded by `lingerMs`) and it leaves `connections`. Use with
+   * `yield*`. Returns normally once `close()` is called, from any task,
+   * before or while it waits.
    *
    * @param backlog the listen queue's length (default 511)
-   * @throws {StreamError} (the server's class) `EBADF` when the server is
-   *   closed, also while serving; `EINVAL` before `bind()`; the OS error
-   *   that stopped accepting (`EMFILE`).
+   * @throws {StreamError} (the server's class) `EINVAL` before `bind()`;
+   *   `EBADF` if its loop was destroyed; the OS error that stopped accepting
+   *   (`EMFILE`).
    */
   @blocking("serve()")
   *serve(backlog?: number): Generator<unknown, void, unknown> {
     const errorClass = this._errorClass;
-    if (this.#closed) throw this.#closedError("serve");
+    if (this.#closed) return;
+    if (this.#loop?._destroyed) {
+      throw loopDestroyedError(errorClass, this.constructor.name, "serve");
+    }
     if (this.#handle === 0) {
       throw errorFor(errorClass, "EINVAL", "serve", "bind() the server first");
     }
-    if (this.#serving !== null) {
+    if (this.#serving !== null && this.#serving.busy) {
       throw new Error("serve(): the server is already serving in another task");
     }
     if (backlog !== undefined) {
@@ -139,13 +174,13 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
         if (!this.#closed) native.streamCancel(this.#handle, native.SIDE_READ);
       }
     }
-    if (this.#closed) throw this.#closedError("serve");
+    if (this.#closed) return;
     throw errorFromResult(errorClass, pending.result, "serve");
   }
 
   /**
-   * Stops listening and closes every connection; a second call does
-   * nothing. A task in `serve()` is woken with `EBADF`.
+   * Stops listening and closes every connection at once; a second call
+   * does nothing. A task in `serve()` returns from it.
    */
   close(): void {
     if (this.#closed) return;
@@ -173,6 +208,11 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
     this.#loop = loop;
     this.#handle = handle;
     leaked.register(this, handle, this);
+  }
+
+  /** @internal How long a finished handler's connection may linger. */
+  get _lingerMs(): number {
+    return this.#lingerMs;
   }
 
   /** @internal The read buffer bound of accepted connections. */
@@ -224,9 +264,17 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
   }
 }
 
-function runHandler<C extends Stream>(
+function* runHandler<C extends Stream>(
   server: StreamServer<C>,
   connection: C,
-): Generator<unknown, void, unknown> | void {
-  return server.handleConnection(connection);
+): Generator<unknown, void, unknown> {
+  try {
+    const result = server.handleConnection(connection);
+    if (result !== undefined && typeof result.next === "function") {
+      yield* result;
+    }
+  } finally {
+    // The handler owned the connection: close it once its bytes are out.
+    yield* connection._finish(server._lingerMs);
+  }
 }

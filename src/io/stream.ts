@@ -2,9 +2,11 @@
  * Streams: the base class of every byte stream (TCP, pipes, terminals), with
  * evergreen 0.2.0's API on native buffers. Reads accumulate natively until
  * they can be answered (n bytes, a delimiter, a regular expression's match)
- * and the waiting task is resumed from the op's completion; `write` never
- * blocks (what the kernel does not take at once is copied into a native
- * queue that an op drains); `flush` waits for that queue. `tcp.ts`,
+ * and the waiting task is resumed from the op's completion; a read whose
+ * answer is buffered already is one native call. `write` never blocks: the
+ * writes of one loop turn are staged and leave in one send before the loop
+ * polls or parks; what the kernel does not take is copied into a native
+ * queue that an op drains; `flush` waits for both. `tcp.ts`,
  * `pipe.ts` and `tty.ts` open streams; `server.ts` accepts them.
  *
  * @module
@@ -27,6 +29,10 @@ import { blocking } from "../_operation.ts";
 export const DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024;
 /** The largest `maxBufferSize` (reads are counted in 31 bits natively). */
 export const MAX_BUFFER_SIZE_LIMIT = 0x7fffffff;
+/** Coalesced writes leave at once once this many bytes are staged. */
+const COALESCE_MAX = 64 * 1024;
+/** Writes of this many bytes or more are not staged (after what is). */
+const COALESCE_DIRECT_MIN = 16 * 1024;
 /** The longest `readUntil` delimiter, in bytes. */
 export const DELIMITER_SIZE_MAX = 64 * 1024;
 
@@ -46,6 +52,8 @@ const CLOSED = 3;
 
 const fiberSwitch = Fiber.prototype.switch;
 const encoder = new TextEncoder();
+// Where a finished connection's late input is read and dropped.
+const lingerScratch = new Uint8Array(4096);
 
 /** Streams dropped without close() give their descriptor back. */
 const leaked = new FinalizationRegistry<number>((handle) => {
@@ -86,8 +94,20 @@ export class PendingOp {
     this.#loop = loop;
     this.#fiber = fiber;
     this.#intermediate = intermediate;
-    this.token = loop._registerToken(this.#complete);
+    this.token = loop._registerToken(this.#complete, true, this.#settle);
   }
+
+  /** True while the op runs (not done, its loop not destroyed). */
+  get busy(): boolean {
+    return !this.done;
+  }
+
+  // The loop was destroyed: the op ends with EBADF; its task is not resumed.
+  #settle = (): void => {
+    this.done = true;
+    this.result = native.BAD_DESCRIPTOR;
+    this.#abandoned = true;
+  };
 
   #complete = (result: number, _kind: number, aux: number): unknown => {
     if (this.#intermediate !== null && this.#intermediate(result, aux)) {
@@ -145,8 +165,17 @@ export abstract class Stream implements Disposable {
   #handle = 0;
   #state = IDLE;
   #maxBufferSize: number;
-  #reading = false;
+  #reader: PendingOp | null = null;
+  // Latin1 text of the first buffered bytes, decoded by readUntilRegex and
+  // kept for its next call; any other read clears it.
+  #peeked = "";
   #draining = false;
+  // Writes of this turn, sent together before the loop polls or parks.
+  #out: Uint8Array | null = null;
+  #outUsed = 0;
+  #sendScheduled = false;
+  // The error of a coalesced send, thrown by the next write or flush.
+  #sendFailure = 0;
   #drainToken = 0;
   #waiters = new WaitQueue(() => {});
   #early: Uint8Array[] = [];
@@ -207,7 +236,10 @@ export abstract class Stream implements Disposable {
     if (n > this.#maxBufferSize) {
       throw this.#readFailure(native.NO_BUFFER_SPACE, "readBytes");
     }
-    let result = native.streamRead(handle, native.READ_EXACT, n);
+    this.#peeked = "";
+    const answer = native.streamReadTake(handle, native.READ_EXACT, n, null);
+    if (typeof answer !== "number") return answer;
+    let result = answer;
     if (result === native.WOULD_BLOCK) {
       result = yield* this.#readOp(handle, native.READ_EXACT, n, "readBytes");
     }
@@ -230,12 +262,20 @@ export abstract class Stream implements Disposable {
       );
     }
     const handle = this.#readable("readInto");
+    this.#peeked = "";
     let result = native.streamReadInto(handle, buffer);
     if (result >= 0) return result;
     if (result === native.WOULD_BLOCK) {
       result = yield* this.#readOp(handle, native.READ_MORE, 0, "readInto");
     }
     if (result < 0) throw this.#readFailure(result, "readInto");
+    if (buffer.length === 0) {
+      // Detached (transferred) while waiting: the bytes stay buffered for the
+      // next read; a count of 0 would claim end of stream.
+      throw new TypeError(
+        `readInto(): the buffer was detached while waiting; ${result} byte(s) stay buffered for the next read`,
+      );
+    }
     const count = Math.min(result, buffer.length);
     native.streamTakeInto(handle, buffer, count);
     return count;
@@ -255,7 +295,10 @@ export abstract class Stream implements Disposable {
   ): Generator<unknown, Uint8Array, unknown> {
     const bytes = this.#delimiter(delimiter);
     const handle = this.#readable("readUntil");
-    let result = native.streamReadUntil(handle, bytes);
+    this.#peeked = "";
+    const answer = native.streamReadTake(handle, native.READ_UNTIL, 0, bytes);
+    if (typeof answer !== "number") return answer;
+    let result = answer;
     if (result === native.WOULD_BLOCK) {
       result = yield* this.#readOp(handle, native.READ_UNTIL, 0, "readUntil");
     }
@@ -280,17 +323,26 @@ export abstract class Stream implements Disposable {
     }
     const pattern = new RegExp(regex.source, regex.flags.replace(/[gy]/g, ""));
     const handle = this.#readable("readUntilRegex");
-    let text = "";
-    let seen = 0;
+    // The buffered bytes decoded by an earlier call stay decoded.
+    let text = this.#peeked;
+    let seen = text.length;
+    this.#peeked = "";
     for (;;) {
       const buffered = native.streamBuffered(handle);
+      if (buffered < seen) {
+        text = "";
+        seen = 0;
+      }
       if (buffered > seen) {
         text += latin1(native.streamPeek(handle, seen, buffered - seen));
         seen = buffered;
       }
       const match = pattern.exec(text);
       if (match !== null) {
-        return native.streamTake(handle, match.index + match[0].length);
+        const end = match.index + match[0].length;
+        const bytes = native.streamTake(handle, end);
+        this.#peeked = text.slice(end);
+        return bytes;
       }
       let result = native.streamRead(handle, native.READ_MORE, seen);
       if (result === native.WOULD_BLOCK) {
@@ -308,35 +360,67 @@ export abstract class Stream implements Disposable {
   }
 
   /**
-   * Writes `data` (a string is UTF-8 encoded) without blocking: what the
-   * kernel does not take at once is copied into a native queue sent in the
-   * background. Returns true if every byte went out at once. Before a
-   * client is connected, data is kept and sent once it is.
+   * Writes `data` (a string is UTF-8 encoded) without blocking; the bytes
+   * are copied, so `data` may be reused at once. Inside a task or loop
+   * callback, the writes of one loop turn are coalesced: they leave in one
+   * send before the loop next polls or parks (at once past 64 KiB), so a
+   * batch of replies costs one system call and a lone write is not
+   * delayed. Outside the loop a write goes to the kernel at once. What the
+   * kernel does not take is kept in a native queue sent in the background.
+   *
+   * Returns false when bytes wait in that native queue (the kernel's buffer
+   * is full: the peer reads slower than this side writes; `flush()` waits
+   * for them), true otherwise. Before a client is connected, data is kept
+   * and sent once it is (false).
    *
    * @throws {TypeError} if `data` is neither a Uint8Array nor a string.
    * @throws {StreamError} `EBADF` when closed; the error of an earlier write
    *   that failed (a peer that went away: `EPIPE`, `ECONNRESET`).
    */
   write(data: Uint8Array | string): boolean {
+    this.#checkLoop("write");
     if (this.#state !== OPEN) {
       if (this.#state === CLOSED) throw this.#closedError("write");
       this.#early.push(toBytes(data, "write()").slice());
       return false;
     }
-    const result = typeof data === "string"
-      ? native.streamWriteText(this.#handle, data)
-      : native.streamWrite(this.#handle, toBytes(data, "write()"));
-    if (result === native.WRITE_SENT) return true;
-    if (result === native.WRITE_QUEUED_START) {
-      this.#startDrain();
-    } else if (result < 0) {
-      throw errorFromResult(this._errorClass, result, "write");
+    if (this.#sendFailure !== 0) {
+      throw errorFromResult(this._errorClass, this.#sendFailure, "write");
     }
-    return false;
+    const loop = this.#loop!;
+    if (loop._inTurn) {
+      if (typeof data === "string") {
+        // Three bytes per UTF-16 unit at most.
+        const most = data.length * 3;
+        if (
+          most < COALESCE_DIRECT_MIN && most <= COALESCE_MAX - this.#outUsed
+        ) {
+          const out = this.#outBuffer(data.length * 3);
+          this.#outUsed += encoder.encodeInto(data, out.subarray(this.#outUsed))
+            .written;
+          return this.#staged(loop);
+        }
+      } else if (data instanceof Uint8Array) {
+        // Large writes go out as they are (a copy would cost more than the
+        // system call it saves).
+        if (
+          data.length < COALESCE_DIRECT_MIN &&
+          data.length <= COALESCE_MAX - this.#outUsed
+        ) {
+          this.#outBuffer(data.length).set(data, this.#outUsed);
+          this.#outUsed += data.length;
+          return this.#staged(loop);
+        }
+      }
+    }
+    // Outside the loop, or large: what was staged goes first, then this.
+    if (this.#outUsed > 0) this.#sendStaged();
+    return this.#writeNow(data);
   }
 
   /**
-   * Blocks until every byte written so far went to the kernel.
+   * Blocks until every byte written so far went to the kernel: this turn's
+   * staged writes are sent now, then it waits for the native queue.
    *
    * @throws {StreamError} `EBADF` when closed (also when closed while
    *   waiting), `ENOTCONN` on a client never connected, or the error that
@@ -345,6 +429,7 @@ export abstract class Stream implements Disposable {
   @blocking("flush()")
   *flush(): Generator<unknown, void, unknown> {
     for (let round = 0;; round++) {
+      this.#checkLoop("flush");
       const state = this.#state;
       if (state === CLOSED) throw this.#closedError("flush");
       if (state !== OPEN) {
@@ -359,8 +444,15 @@ export abstract class Stream implements Disposable {
         yield* this.#waiters.wait(undefined, "flush()");
         continue;
       }
+      if (this.#outUsed > 0) this.#sendStaged();
+      if (this.#sendFailure !== 0) {
+        throw errorFromResult(this._errorClass, this.#sendFailure, "flush");
+      }
       const queued = native.streamQueued(this.#handle);
-      if (queued < 0) throw errorFromResult(this._errorClass, queued, "flush");
+      if (queued < 0) {
+        this.#sendFailure = queued;
+        throw errorFromResult(this._errorClass, queued, "flush");
+      }
       if (queued === 0) return;
       if (!this.#draining) {
         const started = this.#startDrain();
@@ -386,19 +478,25 @@ export abstract class Stream implements Disposable {
   }
 
   /**
-   * Closes the stream; a second call does nothing. Unsent data is dropped;
-   * tasks blocked in a read or `flush()` are woken with `EBADF`.
+   * Closes the stream; a second call does nothing. Written bytes get one
+   * nonblocking send; what the kernel does not take then is dropped
+   * (`flush()` first to be sure). Tasks blocked in a read or `flush()` are
+   * woken with `EBADF`.
    */
   close(): void {
     if (this.#state === CLOSED) return;
     this._beforeClose();
+    // What this turn wrote gets the one try a direct write had.
+    if (this.#outUsed > 0 && !this.#loop?._destroyed) this.#sendStaged();
     this.#state = CLOSED;
     this.#early = [];
     if (this.#handle !== 0) {
       leaked.unregister(this);
       native.streamClose(this.#handle);
     }
-    this.#waiters.notifyAll();
+    // Tasks of a destroyed loop can never be resumed: forget them.
+    if (this.#loop?._destroyed) this.#waiters = new WaitQueue(() => {});
+    else this.#waiters.notifyAll();
     this._afterClose();
   }
 
@@ -446,6 +544,7 @@ export abstract class Stream implements Disposable {
   ): Generator<unknown, void, unknown> {
     const errorClass = this._errorClass;
     if (this.#state === CLOSED) throw this.#closedError(what);
+    this.#checkLoop(what);
     if (this.#state === OPEN) {
       throw errorFor(errorClass, "EISCONN", what, "already connected");
     }
@@ -485,6 +584,38 @@ export abstract class Stream implements Disposable {
     this.#waiters.notifyAll();
   }
 
+  /**
+   * @internal Ends a server connection whose handler returned: sends what
+   * was written, half-closes, reads (and drops) until the peer's end of
+   * stream so that closing cannot reset a reply still in flight, then
+   * closes; all within `lingerMs` (past it the connection is closed as is).
+   * Never throws: a reset or a closed connection just ends it.
+   */
+  *_finish(lingerMs: number): Generator<unknown, void, unknown> {
+    if (this.#state !== OPEN || this.#loop === null || this.#loop._destroyed) {
+      this.close();
+      return;
+    }
+    if (lingerMs === 0) {
+      this.close();
+      return;
+    }
+    const timer = Number.isFinite(lingerMs)
+      ? this.#loop.callLater(lingerMs, () => this.close())
+      : null;
+    try {
+      yield* this.shutdown();
+      while ((yield* this.readInto(lingerScratch)) > 0) {
+        // the peer's late bytes are dropped
+      }
+    } catch {
+      // reset, closed by the linger timer or by another task: done
+    } finally {
+      timer?.cancel();
+      this.close();
+    }
+  }
+
   /** @internal Called first by close(): cache what must stay readable. */
   _beforeClose(): void {}
 
@@ -499,6 +630,7 @@ export abstract class Stream implements Disposable {
   // ---- internals ----
 
   #readable(what: string): number {
+    this.#checkLoop(what);
     if (this.#state !== OPEN) {
       if (this.#state === CLOSED) throw this.#closedError(what);
       throw errorFor(
@@ -508,7 +640,7 @@ export abstract class Stream implements Disposable {
         `the ${this.constructor.name} is not connected`,
       );
     }
-    if (this.#reading) {
+    if (this.#reader !== null && this.#reader.busy) {
       throw new Error(
         `${what}(): another task is already reading from this ${this.constructor.name}`,
       );
@@ -529,12 +661,15 @@ export abstract class Stream implements Disposable {
       pending.release();
       return result;
     }
-    this.#reading = true;
+    this.#reader = pending;
     try {
       while (!pending.done) yield* loop.switch();
+      // Closed by another task after the op answered, in the same turn: the
+      // answer's bytes went with the native buffer.
+      if (this.#state === CLOSED) throw this.#closedError(what);
       return pending.result;
     } finally {
-      this.#reading = false;
+      this.#reader = null;
       if (!pending.done) {
         // Killed while waiting: stop the op; bytes it read stay buffered.
         pending.abandon();
@@ -566,9 +701,79 @@ export abstract class Stream implements Disposable {
     return errorFromResult(errorClass, result, what);
   }
 
+  /** Sends `data` now: the native write (what the kernel refuses is queued). */
+  #writeNow(data: Uint8Array | string): boolean {
+    const result = typeof data === "string"
+      ? native.streamWriteText(this.#handle, data)
+      : native.streamWrite(this.#handle, toBytes(data, "write()"));
+    if (result === native.WRITE_SENT) return true;
+    if (result === native.WRITE_QUEUED_START) {
+      this.#startDrain();
+    } else if (result < 0) {
+      if (result !== native.BAD_DESCRIPTOR) this.#sendFailure = result;
+      throw errorFromResult(this._errorClass, result, "write");
+    }
+    return false;
+  }
+
+  /** The staging buffer, with room for `more` bytes after what it holds. */
+  #outBuffer(more: number): Uint8Array {
+    const needed = this.#outUsed + more;
+    let out = this.#out;
+    if (out === null || out.length < needed) {
+      let size = out === null ? 4096 : out.length * 2;
+      while (size < needed) size *= 2;
+      const grown = new Uint8Array(Math.min(size, COALESCE_MAX));
+      if (out !== null) grown.set(out.subarray(0, this.#outUsed));
+      this.#out = out = grown;
+    }
+    return out;
+  }
+
+  /** After staging: arranges the turn's send (or sends past the bound). */
+  #staged(loop: EventLoop): boolean {
+    if (this.#outUsed >= COALESCE_MAX) {
+      this.#sendStaged();
+    } else if (!this.#sendScheduled) {
+      this.#sendScheduled = true;
+      loop._beforePoll(this.#sendStagedHook);
+    }
+    return !this.#draining;
+  }
+
+  #sendStagedHook = (): void => {
+    this.#sendScheduled = false;
+    this.#sendStaged();
+  };
+
+  /**
+   * Hands the staged bytes to the native write (one send); a failure is
+   * kept for the next write or flush.
+   */
+  #sendStaged(): void {
+    const used = this.#outUsed;
+    if (used === 0 || this.#state !== OPEN) return;
+    this.#outUsed = 0;
+    const result = native.streamWrite(
+      this.#handle,
+      this.#out!.subarray(0, used),
+    );
+    if (result === native.WRITE_SENT || result === native.WRITE_QUEUED) return;
+    if (result === native.WRITE_QUEUED_START) {
+      const started = this.#startDrain();
+      if (started >= 0 || started === native.IN_PROGRESS) return;
+      this.#sendFailure = started;
+      return;
+    }
+    // Failed now: the native side keeps the error; fetch it.
+    const kept = result < 0 ? result : native.streamQueued(this.#handle);
+    if (kept < 0) this.#sendFailure = kept;
+    this.#waiters.notifyAll();
+  }
+
   #startDrain(): number {
     const loop = this.#loop!;
-    const token = loop._registerToken(this.#drained);
+    const token = loop._registerToken(this.#drained, true, this.#drainSettled);
     const result = native.streamDrain(this.#handle, token);
     if (result === native.IN_PROGRESS) {
       this.#draining = true;
@@ -579,10 +784,19 @@ export abstract class Stream implements Disposable {
     return result;
   }
 
-  #drained = (): void => {
+  #drainSettled = (): void => {
+    this.#drainToken = 0;
+    this.#draining = false;
+  };
+
+  #drained = (result: number): void => {
     this.#loop!._releaseToken(this.#drainToken);
     this.#drainToken = 0;
     this.#draining = false;
+    // The queue could not be sent: later writes report why.
+    if (result < 0 && result !== native.CANCELED && this.#sendFailure === 0) {
+      this.#sendFailure = result;
+    }
     this.#waiters.notifyAll();
   };
 
@@ -608,6 +822,12 @@ export abstract class Stream implements Disposable {
     return delimiter;
   }
 
+  /** Throws EBADF if the stream's loop was destroyed (its ops are gone). */
+  #checkLoop(what: string): void {
+    if (this.#state === CLOSED || !this.#loop?._destroyed) return;
+    throw loopDestroyedError(this._errorClass, this.constructor.name, what);
+  }
+
   #closedError(what: string): StreamError {
     return errorFor(
       this._errorClass,
@@ -616,6 +836,23 @@ export abstract class Stream implements Disposable {
       `the ${this.constructor.name} is closed`,
     );
   }
+}
+
+/**
+ * @internal The error for use of an I/O object (of class `owner`) whose
+ * loop was destroyed.
+ */
+export function loopDestroyedError(
+  errorClass: StreamErrorClass,
+  owner: string,
+  what: string,
+): StreamError {
+  return errorFor(
+    errorClass,
+    "EBADF",
+    what,
+    `the ${owner} cannot be used: its loop was destroyed`,
+  );
 }
 
 /** @internal Validates a `maxBufferSize` option (undefined: the default). */

@@ -53,11 +53,7 @@ export interface Address {
  * });
  * server.bind({ hostname: "127.0.0.1", port: 0 });
  * spawn(function* () {
- *   try {
- *     yield* server.serve();
- *   } catch {
- *     // closed below
- *   }
+ *   yield* server.serve(); // returns once closed below
  * });
  * spawn(function* () {
  *   using client = new TCPClient();
@@ -249,8 +245,9 @@ export class TCPServer extends StreamServer<TCPConnection> {
   /**
    * Creates an unbound server; `bind()` and `serve()` start it.
    *
-   * @param options `handleConnection` (else override the method) and
-   *   `maxBufferSize` for accepted connections
+   * @param options `handleConnection` (else override the method),
+   *   `maxBufferSize` for accepted connections, and `lingerMs` (how long a
+   *   connection whose handler ended may take to deliver its bytes)
    */
   constructor(options: StreamServerOptions<TCPConnection> = {}) {
     super(options);

@@ -676,8 +676,13 @@ export class UDPEndpoint implements Disposable {
     }
     const loop = this.#loop!;
     let op: ReceiveOp | null = null;
-    const token = loop._registerToken((result: number) =>
-      this.#receiveDone(loop, token, op, result)
+    const token = loop._registerToken(
+      (result: number) => this.#receiveDone(loop, token, op, result),
+      true,
+      // The loop was destroyed first: nobody is receiving any more.
+      () => {
+        if (this.#receiveOp === op) this.#receiveOp = null;
+      },
     );
     // Fills the ring if the kernel has datagrams, else starts the op.
     const started = native.receive(token);
@@ -747,8 +752,11 @@ export class UDPEndpoint implements Disposable {
 
   #startSendOp(what: string): void {
     const loop = this.#loop!;
-    const token = loop._registerToken((result: number, _kind, aux: number) =>
-      this.#sendDone(token, result, aux)
+    const token = loop._registerToken(
+      (result: number, _kind, aux: number) =>
+        this.#sendDone(token, result, aux),
+      true,
+      () => this.#sendOpsLive--,
     );
     const started = this.#native!.flushStart(token);
     if (started === 1) {
@@ -776,6 +784,13 @@ export class UDPEndpoint implements Disposable {
   #checkOpen(what: string): void {
     if (this.#closed) {
       throw udpError("EBADF", what, "the endpoint is closed");
+    }
+    if (this.#loop?._destroyed) {
+      throw udpError(
+        "EBADF",
+        what,
+        "the UDPEndpoint cannot be used: its loop was destroyed",
+      );
     }
   }
 }

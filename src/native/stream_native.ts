@@ -59,6 +59,8 @@ export const CANCELED: number = code("ECANCELED");
 export const NO_BUFFER_SPACE: number = code("ENOBUFS");
 /** `-ENOENT`: a host name that does not resolve, a path that does not exist. */
 export const NOT_FOUND: number = code("ENOENT");
+/** `-EBADF`: a closed handle, or an op whose loop was destroyed. */
+export const BAD_DESCRIPTOR: number = code("EBADF");
 /** `-EINVAL`: an argument native code refused (an address that is no IP). */
 export const INVALID: number = code("EINVAL");
 
@@ -150,6 +152,38 @@ function resultArray(n: number): Uint8Array {
   const view = slab.subarray(slabUsed, slabUsed + n);
   // Keep views 8-byte aligned so typed-array views over them stay possible.
   slabUsed += (n + 7) & ~7;
+  return view;
+}
+
+/**
+ * Answers a read and takes the answer in one call when its bytes are
+ * buffered: the bytes (a slab view when small), or `WOULD_BLOCK`, or
+ * `-code`. `delimiter` (mode `READ_UNTIL`) replaces the stream's when given.
+ */
+export function streamReadTake(
+  handle: number,
+  mode: number,
+  arg: number,
+  delimiter: Uint8Array | null,
+): Uint8Array | number {
+  if (slabUsed + SLAB_RESULT_MAX > SLAB_SIZE) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const result = lib().eg_stream_read_take(
+    handle,
+    mode,
+    arg,
+    delimiter as Uint8Array<ArrayBuffer> | null,
+    delimiter === null ? 0 : delimiter.length,
+    slab,
+    slabUsed,
+    SLAB_RESULT_MAX,
+  );
+  if (result < 0) return result;
+  if (result > SLAB_RESULT_MAX) return streamTake(handle, result);
+  const view = slab.subarray(slabUsed, slabUsed + result);
+  slabUsed += (result + 7) & ~7;
   return view;
 }
 

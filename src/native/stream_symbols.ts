@@ -28,6 +28,10 @@ export const STREAM_SYMBOLS = {
     parameters: ["u32", "buffer", "u32"],
     result: "i32",
   },
+  eg_stream_read_take: {
+    parameters: ["u32", "u32", "u32", "buffer", "u32", "buffer", "u32", "u32"],
+    result: "i32",
+  },
   eg_stream_read_into: {
     parameters: ["u32", "buffer", "u32"],
     result: "i32",

@@ -342,7 +342,8 @@ pub const Stream = struct {
             @memcpy(out[0..n], stream.read_buffer[stream.read_start..][0..n]);
         }
         stream.read_start += n;
-        stream.scan_from = 0;
+        // Bytes searched without finding the delimiter stay searched.
+        stream.scan_from -|= n;
         if (stream.read_start == stream.read_end) {
             stream.read_start = 0;
             stream.read_end = 0;
@@ -674,6 +675,28 @@ test "a read answered from data already there completes without an op" {
     try testing.expectEqual(errors.negative(error.WouldBlock), stream.readNow(.until, 0));
     try testing.expectEqual(@as(i32, 5), stream.readNow(.exact, 5));
     try testing.expectEqual(@as(u32, 0), fixture.hub.opsLive());
+}
+
+test "the delimiter search never scans a byte twice, also after a take" {
+    var fixture = try Fixture.init(1024);
+    defer fixture.deinit();
+    const stream = fixture.stream;
+    try stream.setDelimiter("\r\n");
+    _ = try support.write(fixture.peer, "0123456789");
+    try testing.expectEqual(errors.negative(error.WouldBlock), stream.readNow(.until, 0));
+    // Every byte but the last (a delimiter may start there) is searched.
+    try testing.expectEqual(@as(usize, 9), stream.scan_from);
+    try stream.take(null, 4);
+    try testing.expectEqual(@as(usize, 5), stream.scan_from);
+    _ = try support.write(fixture.peer, "\r\nrest");
+    var result = stream.readNow(.until, 0);
+    var rounds: u32 = 0;
+    while (result == errors.negative(error.WouldBlock) and rounds < 100) : (rounds += 1) {
+        support.sleepMs(1);
+        stream.read_expect_empty = false;
+        result = stream.readNow(.until, 0);
+    }
+    try testing.expectEqual(@as(i32, 8), result);
 }
 
 test "a read op waits for the delimiter across several sends" {

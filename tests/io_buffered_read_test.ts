@@ -1,0 +1,84 @@
+// Issue 11 point 1: reads answered from the read buffer (one native call,
+// no op) and readUntilRegex keeping what it decoded between calls; mixed
+// reads over pipelined data return every byte once, in order. Real sockets
+// on 127.0.0.1, both loop modes.
+
+import assert from "node:assert/strict";
+import { TCPClient } from "../src/io/tcp.ts";
+import {
+  bothModes,
+  scenario,
+  startEchoServer,
+  text,
+} from "./fixtures/stream_harness.ts";
+
+bothModes(
+  "pipelined lines read back with readUntil, readBytes, readUntilRegex and readInto in turn, every byte once",
+  (mode) =>
+    scenario(mode, function* () {
+      const server = startEchoServer();
+      const client = new TCPClient();
+      yield* client.connect(server.sockname);
+      let sent = "";
+      for (let i = 0; i < 400; i++) sent += `line ${i} ${"x".repeat(i % 50)}\n`;
+      client.write(sent);
+      let got = "";
+      const buffer = new Uint8Array(7);
+      for (let i = 0; got.length < sent.length; i++) {
+        switch (i % 4) {
+          case 0:
+            got += text(yield* client.readUntil("\n"));
+            break;
+          case 1:
+            got += text(yield* client.readBytes(3));
+            break;
+          case 2:
+            got += text(yield* client.readUntilRegex(/x+\n|\d\n/));
+            break;
+          default: {
+            const n = yield* client.readInto(buffer);
+            got += text(buffer.subarray(0, n));
+          }
+        }
+      }
+      assert.equal(got, sent);
+      client.close();
+      server.close();
+    }),
+);
+
+bothModes(
+  "readUntilRegex answers a second match from bytes it already decoded",
+  (mode) =>
+    scenario(mode, function* () {
+      const server = startEchoServer();
+      const client = new TCPClient();
+      yield* client.connect(server.sockname);
+      client.write("a1;b22;c333;\n");
+      assert.equal(text(yield* client.readUntilRegex(/\d+;/)), "a1;");
+      assert.equal(text(yield* client.readUntilRegex(/\d+;/)), "b22;");
+      assert.equal(text(yield* client.readBytes(2)), "c3");
+      assert.equal(text(yield* client.readUntilRegex(/;/)), "33;");
+      assert.equal(text(yield* client.readUntil("\n")), "\n");
+      client.close();
+      server.close();
+    }),
+);
+
+bothModes(
+  "a delimiter split across reads of the peer is found once both halves arrived",
+  (mode) =>
+    scenario(mode, function* () {
+      const server = startEchoServer();
+      const client = new TCPClient();
+      yield* client.connect(server.sockname);
+      client.write("head\r");
+      yield* client.flush();
+      client.write("\n");
+      client.write("tail\r\n\n");
+      assert.equal(text(yield* client.readUntil("\r\n")), "head\r\n");
+      assert.equal(text(yield* client.readUntil("\r\n")), "tail\r\n");
+      client.close();
+      server.close();
+    }),
+);

@@ -12,10 +12,12 @@
 import { blocking } from "../src/_operation.ts";
 
 class Operations {
+  // deno-lint-ignore require-yield
   *plain(): Generator<unknown, number, unknown> {
     return 1;
   }
 
+  // deno-lint-ignore require-yield
   @blocking("covered()")
   *covered(): Generator<unknown, number, unknown> {
     return 1;

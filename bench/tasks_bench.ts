@@ -64,10 +64,12 @@ function spawnMany(loop: EventLoop): void {
 // The forgotten-yield* check (issue 12.1): the same generator method with
 // and without the @blocking wrapper, run with yield* (no suspension).
 class Operations {
+  // deno-lint-ignore require-yield
   *plain(): Generator<unknown, number, unknown> {
     return 1;
   }
 
+  // deno-lint-ignore require-yield
   @blocking("covered()")
   *covered(): Generator<unknown, number, unknown> {
     return 1;

@@ -50,6 +50,7 @@ Deno.test("forgotten yield*: at the task's end at the latest, reported with the 
   const { loop, errors } = makeLoop();
   using _ = loop;
   const lock = new Lock();
+  // deno-lint-ignore require-yield
   new Task(function* () {
     lock.acquire();
   }, { name: "forgetful" }).start();

@@ -3,7 +3,7 @@
 // signal when the waiting task is killed or its Timeout fires.
 
 import assert from "node:assert/strict";
-import { sleep, spawn, Task, TaskExit } from "../src/tasks.ts";
+import { sleep, spawn, type Task, TaskExit } from "../src/tasks.ts";
 import { waitPromise } from "../src/futures.ts";
 import { Timeout } from "../src/sync/timeout.ts";
 import { makeLoop, runClean } from "./fixtures/loop_harness.ts";

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { current, FiberError } from "./fiber.ts";
+import { current, type Fiber, FiberError } from "./fiber.ts";
 
 // One constant object rather than module `let`s, whose every use from a
 // function pays a check that they are initialised.
@@ -169,6 +169,74 @@ export function made<T extends object>(name: string, op: T): T {
   if (prototype !== null && prototype[HOOKED] !== true) hook(prototype, true);
   if (state.unstarted++ === 0) state.firstUnstarted = name;
   return op;
+}
+
+/**
+ * The two halves by hand, for the hottest operation (`sleep(0)`, whose
+ * object has its own iterator): `opMade(name)` when it is made, and
+ * `opStarted()` in its `[Symbol.iterator]()`; a generator it may return
+ * instead is hooked once with {@linkcode hookGenerator}.
+ *
+ * @example
+ * ```ts ignore
+ * opMade("sleep()");
+ * ```
+ */
+export function opMade(name: string): void {
+  if (state.unstarted++ === 0) state.firstUnstarted = name;
+}
+
+/**
+ * See {@linkcode opMade}.
+ *
+ * @example
+ * ```ts ignore
+ * [Symbol.iterator]() { opStarted(); return this; }
+ * ```
+ */
+export function opStarted(): void {
+  if (state.unstarted > 0) state.unstarted--;
+  if (state.stickyTasks !== 0) current()._beforeBlock();
+}
+
+/**
+ * Hooks the objects of generator function `fn` (see {@linkcode opMade}).
+ *
+ * @example
+ * ```ts ignore
+ * hookGenerator(sleepFor);
+ * ```
+ */
+export function hookGenerator(fn: AnyFunction): void {
+  hook((fn as { prototype: object }).prototype, true);
+}
+
+/**
+ * Called by the loop where `fiber` is about to block: throws the FiberError
+ * of a forgotten operation, or the fiber's sticky kill or Timeout. One
+ * check of two counters while there is neither.
+ *
+ * @example
+ * ```ts ignore
+ * beforeBlock(fiber);
+ * ```
+ */
+export function beforeBlock(fiber: Fiber): void {
+  if (state.unstarted !== 0) throw takeForgotten();
+  if (state.stickyTasks !== 0) fiber._beforeBlock();
+}
+
+/**
+ * True while an operation was made and not started (cheap; see
+ * {@linkcode takeForgotten}).
+ *
+ * @example
+ * ```ts ignore
+ * if (forgottenPending()) report(takeForgotten());
+ * ```
+ */
+export function forgottenPending(): boolean {
+  return state.unstarted !== 0;
 }
 
 /**

@@ -18,7 +18,12 @@ import {
   WRITABLE,
 } from "./native/native_loop.ts";
 import { setImmediate } from "node:timers";
-import { takeForgotten, throwIfForgotten } from "./_operation.ts";
+import {
+  beforeBlock,
+  forgottenPending,
+  takeForgotten,
+  throwIfForgotten,
+} from "./_operation.ts";
 
 // While work keeps arriving, Deno's own event loop gets a full turn at least
 // this often (timers, fetch, servers elsewhere in the process); 1 ms keeps
@@ -583,8 +588,7 @@ export class EventLoop implements Disposable {
         }`,
       );
     }
-    throwIfForgotten();
-    fiber._beforeBlock();
+    beforeBlock(fiber);
     this.#ranFiber = fiber;
     if (fiber.parent !== this.#hub) {
       try {
@@ -883,8 +887,11 @@ export class EventLoop implements Disposable {
       this.#ready = this.#spare;
       const stallWarningMs = this.#stallWarningMs;
       for (let i = 0; i < batch.length; i++) {
-        const startMs = stallWarningMs > 0 ? performance.now() : 0;
-        this.#ranFiber = null;
+        let startMs = 0;
+        if (stallWarningMs > 0) {
+          startMs = performance.now();
+          this.#ranFiber = null;
+        }
         try {
           const result = batch[i]._fire();
           if (result !== undefined && isIterator(result)) yield* result;
@@ -892,8 +899,7 @@ export class EventLoop implements Disposable {
           this._reportError(error);
         }
         // A plain callback that made an operation without running it.
-        const forgotten = takeForgotten();
-        if (forgotten !== null) this._reportError(forgotten);
+        if (forgottenPending()) this._reportError(takeForgotten());
         if (stallWarningMs > 0) this.#checkStall(startMs);
       }
       batch.length = 0;

@@ -255,3 +255,32 @@ Deno.test("timeout: Timeout.after() returns a started Timeout", async () => {
   assert.equal(pending, true);
   assert.throws(() => Timeout.after("5" as unknown as number), TypeError);
 });
+
+Deno.test("cancel: a kill reaches a blocking call that does not suspend, even after a stray cancel() of an ended task's Timeout", async () => {
+  const { loop, errors } = makeLoop();
+  using _ = loop;
+  let leaked: Timeout | null = null;
+  spawn(function* () {
+    leaked = Timeout.after(1);
+    try {
+      yield* sleep(10_000);
+    } catch {
+      // fired; the task ends without leaving the Timeout's block
+    }
+  });
+  const ready = new Event();
+  ready.set();
+  let caught: unknown = null;
+  const task = spawn(function* () {
+    yield* sleep(20);
+    task.kill();
+    (leaked as Timeout | null)?.cancel();
+    try {
+      yield* ready.wait(); // set: it would not suspend
+    } catch (error) {
+      caught = error;
+    }
+  });
+  await runClean(loop, errors);
+  assert.ok(caught instanceof TaskExit, `got ${String(caught)}`);
+});

@@ -123,6 +123,9 @@ int32_t eg_loop_ring(uint32_t loop, uint64_t *out);
 /* Completes the ops waiting on fd with -EG_ECANCELED. */
 int32_t eg_loop_cancel_fd(uint32_t loop, int32_t fd);
 int32_t eg_loop_ops_live(uint32_t loop);
+/* Loops alive in the process, every thread's. A thread that exits closes its own loops,
+ * UDP endpoints and streams (a Deno Worker that ends runs no finalizers). */
+int32_t eg_loops_live(void);
 
 /* ---- Test helpers (real OS descriptors) ---------------------------------- */
 

@@ -624,6 +624,12 @@ export class EventLoop implements Disposable {
    * the native poll while it waits. Everything but JS promises works: a task
    * in `waitPromise()` gets an error.
    *
+   * In a Worker, `worker.terminate()` cannot end `runSync()`: Deno ends a
+   * Worker only when its JS returns to Deno's event loop (it never interrupts
+   * synchronous JS), and the process waits for it. End it from inside (a
+   * task calling `loop.stop()` or `self.close()`), or use
+   * {@linkcode EventLoop.run}, which a `terminate()` ends at once.
+   *
    * @throws {Error} if the loop was already started, has ended, or if called
    *   inside a fiber.
    */

@@ -12,6 +12,7 @@ const support = @import("loop/test_support.zig");
 const SpinLock = @import("loop/spin_lock.zig").SpinLock;
 const hub_module = @import("hub.zig");
 const stacklet = @import("stacklet/stacklet.zig");
+const lifetime = @import("loop/lifetime.zig");
 
 const Hub = hub_module.Hub;
 const Fd = event.Fd;
@@ -38,7 +39,9 @@ fn toFd(fd: i32) errors.Error!Fd {
 // ---------------------------------------------------------------------------------------
 // Library
 
+/// Also pins the library (see loop/lifetime.zig): Deno calls this right after opening it.
 export fn eg_abi_version() u32 {
+    _ = lifetime.pinLibrary();
     return abi_version;
 }
 
@@ -58,6 +61,10 @@ export fn eg_error_name(value: i32) ?[*:0]const u8 {
 /// Creates a loop owned by the calling thread; returns its handle (> 0) or -code.
 /// ring_capacity: records in the completion ring, a power of two; 0 picks 4096.
 export fn eg_loop_new(ring_capacity: u32) i32 {
+    // Parks and lookups may run library code on other threads from now on; and a thread that
+    // owns a loop gives back what its loops own when it exits.
+    _ = lifetime.pinLibrary();
+    ThreadExit.register() catch |err| return fail(err);
     var options: hub_module.Options = .{};
     // Every blocked stream read, drain or accept is an op: room for a few thousand connections.
     options.ops_max = 16 * 1024;
@@ -69,6 +76,28 @@ export fn eg_loop_new(ring_capacity: u32) i32 {
         return fail(err);
     };
     return @intCast(handle);
+}
+
+const ThreadExit = lifetime.ThreadExit(releaseThread);
+
+/// Runs as a thread that created a loop exits. A Deno Worker that ends runs no JS finalizers,
+/// so what its loops own is given back here: each loop is closed (a park in progress on
+/// another thread is woken and awaited, its slot freed), then the thread's UDP endpoints and
+/// streams are closed (their descriptors, and so their ports, released).
+fn releaseThread() void {
+    const thread = handles.currentThread();
+    var owned: [loops_max]u32 = undefined;
+    for (loops.ownedBy(thread, &owned)) |handle| _ = eg_loop_close(handle);
+    var from: u32 = 0;
+    while (udp.nextOwnedBy(thread, from)) |handle| {
+        from = udp.slotIndex(handle) + 1;
+        _ = eg_udp_close(handle);
+    }
+    from = 0;
+    while (io.stream.streams.nextOwnedBy(thread, from)) |handle| {
+        from = @TypeOf(io.stream.streams).slotIndex(handle) + 1;
+        _ = eg_stream_close(handle);
+    }
 }
 
 /// Destroys a loop: cancels its ops, stops its watches, frees its ring. A park in progress on
@@ -154,6 +183,11 @@ export fn eg_loop_cancel_fd(handle: u32, fd: i32) i32 {
 export fn eg_loop_ops_live(handle: u32) i32 {
     const hub = loops.get(handle) catch |err| return fail(err);
     return @intCast(hub.opsLive());
+}
+
+/// Loops alive in the process, every thread's (each holds one of loops_max slots).
+export fn eg_loops_live() i32 {
+    return @intCast(loops.liveCount());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -949,4 +983,99 @@ test "the stacklet C API runs a stacklet and rejects bad pointers" {
     try testing.expectEqual(code(error.BadDescriptor), eg_stacklet_new(@ptrCast(&not_a_thread), Counter.run, null, &suspended));
     try testing.expectEqual(@as(i32, 0), eg_stacklet_deletethread(thread));
     try testing.expectEqual(code(error.BadDescriptor), eg_stacklet_deletethread(thread));
+}
+
+/// A thread that makes a loop with a listening socket (accept op live), a bound UDP endpoint
+/// (receive op live), a client whose connect waits for a name lookup, and a park in progress
+/// on a second thread; then exits without closing any of it.
+const Abandoning = struct {
+    loop: u32 = 0,
+    tcp_port: u16 = 0,
+    udp_port: u16 = 0,
+    parker: ?std.Thread = null,
+    park_result: i32 = -100,
+    failure: ?anyerror = null,
+
+    fn run(self: *Abandoning) void {
+        self.setUp() catch |err| {
+            self.failure = err;
+        };
+    }
+
+    fn setUp(self: *Abandoning) !void {
+        const handle = eg_loop_new(0);
+        if (handle < 0) return error.LoopNew;
+        self.loop = @intCast(handle);
+        const host = "127.0.0.1";
+        const server = eg_tcp_listen(self.loop, host, host.len, 0, 16, 65536);
+        if (server < 0) return error.Listen;
+        var address: [132]u8 = undefined;
+        if (eg_stream_address(@intCast(server), 0, &address) != 0) return error.Address;
+        self.tcp_port = std.mem.readInt(u16, address[0..2], .little);
+        if (eg_stream_accept(@intCast(server), 1) != code(error.InProgress)) return error.Accept;
+
+        const endpoint = eg_udp_open(self.loop, 4, 0, 0, 0);
+        if (endpoint < 0) return error.UdpOpen;
+        var udp_address: [@sizeOf(udp.Address)]u8 = undefined;
+        if (eg_udp_address(host, host.len, 0, &udp_address) != 4) return error.UdpAddress;
+        if (eg_udp_bind(@intCast(endpoint), &udp_address, 0) != 0) return error.UdpBind;
+        if (eg_udp_sockname(@intCast(endpoint), &udp_address) != 0) return error.UdpName;
+        self.udp_port = std.mem.bytesToValue(udp.Address, &udp_address).port;
+        var ring: u64 = 0;
+        if (eg_udp_ring(@intCast(endpoint), &ring) != 0) return error.UdpRing;
+        if (eg_udp_receive(@intCast(endpoint), 2) != 0) return error.UdpReceive;
+
+        const client = eg_stream_new(self.loop, 65536);
+        if (client < 0) return error.StreamNew;
+        const name = "localhost";
+        if (eg_tcp_connect(@intCast(client), name, name.len, self.tcp_port, null, 0, 0, 3) != code(error.InProgress)) return error.Connect;
+
+        self.parker = try std.Thread.spawn(.{}, Parked.run, .{ self.loop, &self.park_result });
+        support.sleepMs(30);
+    }
+};
+
+test "a thread that exits gives back what its loops own and wakes a park in progress" {
+    allocator = testing.allocator;
+    defer allocator = default_allocator;
+    const loops_before = eg_loops_live();
+    const streams_before = eg_io_streams_live();
+    var abandoning: Abandoning = .{};
+    const thread = try std.Thread.spawn(.{}, Abandoning.run, .{&abandoning});
+    thread.join();
+    if (abandoning.failure) |err| return err;
+    abandoning.parker.?.join();
+    try testing.expect(abandoning.park_result == 1 or abandoning.park_result == code(error.BadDescriptor));
+    try testing.expectEqual(loops_before, eg_loops_live());
+    try testing.expectEqual(streams_before, eg_io_streams_live());
+    try testing.expectEqual(code(error.BadDescriptor), eg_loop_wake(abandoning.loop));
+
+    // The ports were released: both bind again.
+    const h: u32 = @intCast(eg_loop_new(0));
+    defer _ = eg_loop_close(h);
+    const host = "127.0.0.1";
+    const server = eg_tcp_listen(h, host, host.len, abandoning.tcp_port, 16, 65536);
+    try testing.expect(server > 0);
+    const endpoint = eg_udp_open(h, 4, 0, 0, 0);
+    try testing.expect(endpoint > 0);
+    defer _ = eg_udp_close(@intCast(endpoint));
+    var udp_address: [@sizeOf(udp.Address)]u8 = undefined;
+    try testing.expectEqual(@as(i32, 4), eg_udp_address(host, host.len, abandoning.udp_port, &udp_address));
+    try testing.expectEqual(@as(i32, 0), eg_udp_bind(@intCast(endpoint), &udp_address, 0));
+    // The name lookup outlives its loop on its own thread, touching only its request; wait for
+    // it so that the leak check sees the request freed.
+    var waited: u32 = 0;
+    while (io.resolve.inFlight() != 0 and waited < 2000) : (waited += 1) support.sleepMs(5);
+    try testing.expectEqual(@as(u32, 0), io.resolve.inFlight());
+    _ = eg_stream_close(@intCast(server));
+    freeStreamChunks();
+}
+
+/// The stream registry's slot chunks live as long as the process; under the leak-checking
+/// allocator a test that made streams frees them once none is left.
+fn freeStreamChunks() void {
+    const streams = &io.stream.streams;
+    if (streams.liveCount() != 0) return;
+    for (streams.chunks[0..streams.chunk_count]) |*chunk| testing.allocator.destroy(chunk.load(.acquire).?);
+    streams.* = .{};
 }

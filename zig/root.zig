@@ -20,6 +20,7 @@ test {
     _ = @import("loop/spin_lock.zig");
     _ = @import("loop/ring.zig");
     _ = @import("loop/handles.zig");
+    _ = @import("loop/lifetime.zig");
     _ = @import("loop/signals.zig");
     _ = @import("loop/loop.zig");
     _ = @import("hub.zig");

@@ -44,6 +44,7 @@ export const SYMBOLS = {
   eg_loop_ring: { parameters: ["u32", "buffer"], result: "i32" },
   eg_loop_cancel_fd: { parameters: ["u32", "i32"], result: "i32" },
   eg_loop_ops_live: { parameters: ["u32"], result: "i32" },
+  eg_loops_live: { parameters: [], result: "i32" },
 
   eg_test_pipe: { parameters: ["buffer"], result: "i32" },
   eg_test_socketpair: { parameters: ["buffer"], result: "i32" },

@@ -129,3 +129,17 @@ export function fnv1a(bytes: Uint8Array): number {
   }
   return hash >>> 0;
 }
+
+/**
+ * Native loops alive in the process, every thread's (each takes one of a
+ * fixed number of slots).
+ *
+ * @example
+ * ```ts ignore
+ * import { testLoopsLive } from "./test_support.ts";
+ * console.log(testLoopsLive()); // 0 before any EventLoop
+ * ```
+ */
+export function testLoopsLive(): number {
+  return check(openLibrary().symbols.eg_loops_live(), "count the loops");
+}

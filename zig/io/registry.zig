@@ -81,6 +81,24 @@ pub fn Registry(comptime T: type) type {
             return @atomicLoad(u32, &registry.live, .monotonic);
         }
 
+        /// The first live handle that `thread` owns at or after slot `from` (pass 0, then the
+        /// returned handle's slot + 1), or null. Safe while other threads insert and remove.
+        pub fn nextOwnedBy(registry: *Self, thread: usize, from: u32) ?u32 {
+            const limit = @atomicLoad(u32, &registry.chunk_count, .acquire) * chunk_size;
+            var index = from;
+            while (index < limit) : (index += 1) {
+                const slot = registry.slotAt(index);
+                const generation = slot.generation.load(.acquire);
+                if (generation == 0 or slot.owner != thread) continue;
+                return (generation << index_bits) | index;
+            }
+            return null;
+        }
+
+        pub fn slotIndex(handle: u32) u32 {
+            return handle & ((1 << index_bits) - 1);
+        }
+
         fn grow(registry: *Self, gpa: std.mem.Allocator) errors.Error!void {
             if (registry.chunk_count == chunks_max) return error.TooManyOpenFiles;
             const chunk = try gpa.create([chunk_size]Slot);
@@ -94,7 +112,7 @@ pub fn Registry(comptime T: type) type {
                 registry.free_head = base + i + 1;
             }
             registry.chunks[registry.chunk_count].store(chunk, .release);
-            registry.chunk_count += 1;
+            @atomicStore(u32, &registry.chunk_count, registry.chunk_count + 1, .release);
         }
 
         fn slotAt(registry: *Self, index: u32) *Slot {

@@ -146,6 +146,23 @@ pub fn open(gpa: std.mem.Allocator, loop_handle: u32, family: u16, options: Opti
     return endpoint.handle;
 }
 
+/// The first live endpoint handle `thread` owns at slot `from` or after (pass 0, then the
+/// handle's slot + 1), or null.
+pub fn nextOwnedBy(thread: usize, from: u32) ?u32 {
+    var index = from;
+    while (index < endpoints_max) : (index += 1) {
+        const slot = &endpoints.slots[index];
+        const generation = slot.generation.load(.acquire);
+        if (generation & 1 == 0 or slot.owner != thread) continue;
+        return (generation << index_bits) | index;
+    }
+    return null;
+}
+
+pub fn slotIndex(handle: u32) u32 {
+    return handle & (endpoints_max - 1);
+}
+
 /// Invalidates the handle, then closes the endpoint (see Endpoint.destroy).
 pub fn close(handle: u32, hub: ?*Hub) Error!void {
     const endpoint = try endpoints.retire(handle);

@@ -101,6 +101,25 @@ pub fn Table(comptime T: type, comptime capacity: u32) type {
             return true;
         }
 
+        /// Live objects, every thread's.
+        pub fn liveCount(table: *Self) u32 {
+            var count: u32 = 0;
+            for (&table.slots) |*slot| count += slot.generation.load(.acquire) & 1;
+            return count;
+        }
+
+        /// The handles of the live objects `thread` owns, into out; returns how many.
+        pub fn ownedBy(table: *Self, thread: usize, out: *[capacity]u32) []u32 {
+            var count: usize = 0;
+            for (&table.slots, 0..) |*slot, index| {
+                const generation = slot.generation.load(.acquire);
+                if (generation & 1 == 0 or slot.owner != thread) continue;
+                out[count] = (generation << index_bits) | @as(u32, @intCast(index));
+                count += 1;
+            }
+            return out[0..count];
+        }
+
         fn slotFor(table: *Self, handle: u32) errors.Error!*Slot {
             const index = handle & ((1 << index_bits) - 1);
             if (index >= capacity) return error.BadDescriptor;

@@ -20,6 +20,7 @@ import {
 import { TCPClient, TCPServer } from "../src/io/tcp.ts";
 import { PipeClient, PipeServer } from "../src/io/pipe.ts";
 import { UDPEndpoint } from "../src/io/udp.ts";
+import { TTYStream } from "../src/io/tty.ts";
 import { EventLoop } from "../src/loop.ts";
 import { makeLoop, runClean } from "./fixtures/loop_harness.ts";
 
@@ -155,6 +156,7 @@ const OPERATIONS: [string, () => unknown][] = [
   ["Channel.send()", () => new Channel().send(1)],
   ["Channel.sendException()", () => new Channel().sendException(1)],
   ["Channel.receive()", () => new Channel().receive()],
+  ["Channel.forEach()", () => new Channel().forEach(() => {})],
   ["Future.get()", () => new Future().get()],
   ["wait()", () => wait([new Future()])],
   ["asCompleted()", () => asCompleted([new Future()])],
@@ -179,6 +181,18 @@ const OPERATIONS: [string, () => unknown][] = [
   ["receive()", () => new UDPEndpoint().receive()],
   ["receiveMany()", () => new UDPEndpoint().receiveMany(2)],
   ["flush()", () => new UDPEndpoint().flush()],
+  // TTYStream overrides the reads (a terminal is not needed: the operation
+  // is made, never run).
+  ["readBytes()", () => TTYStream.prototype.readBytes.call(null, 1)],
+  [
+    "readInto()",
+    () => TTYStream.prototype.readInto.call(null, new Uint8Array(1)),
+  ],
+  ["readUntil()", () => TTYStream.prototype.readUntil.call(null, "\n")],
+  [
+    "readUntilRegex()",
+    () => TTYStream.prototype.readUntilRegex.call(null, /x/),
+  ],
 ];
 
 Deno.test("forgotten yield*: every public blocking operation is covered", async () => {

@@ -19,6 +19,7 @@ import {
   type StreamErrorClass,
 } from "./errors.ts";
 import { Stream, type StreamOptions } from "./stream.ts";
+import { blocking } from "../_operation.ts";
 
 /** A terminal's size in character cells. */
 export interface WindowSize {
@@ -120,6 +121,7 @@ export class TTYStream extends Stream {
    *
    * @throws {StreamError} `EINVAL` on a stream opened as not readable.
    */
+  @blocking("readBytes()")
   override *readBytes(n: number): Generator<unknown, Uint8Array, unknown> {
     this.#checkReadable("readBytes");
     return yield* super.readBytes(n);
@@ -130,6 +132,7 @@ export class TTYStream extends Stream {
    *
    * @throws {StreamError} `EINVAL` on a stream opened as not readable.
    */
+  @blocking("readInto()")
   override *readInto(buffer: Uint8Array): Generator<unknown, number, unknown> {
     this.#checkReadable("readInto");
     return yield* super.readInto(buffer);
@@ -140,6 +143,7 @@ export class TTYStream extends Stream {
    *
    * @throws {StreamError} `EINVAL` on a stream opened as not readable.
    */
+  @blocking("readUntil()")
   override *readUntil(
     delimiter: string | Uint8Array,
   ): Generator<unknown, Uint8Array, unknown> {
@@ -152,6 +156,7 @@ export class TTYStream extends Stream {
    *
    * @throws {StreamError} `EINVAL` on a stream opened as not readable.
    */
+  @blocking("readUntilRegex()")
   override *readUntilRegex(
     regex: RegExp,
   ): Generator<unknown, Uint8Array, unknown> {

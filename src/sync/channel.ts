@@ -113,6 +113,7 @@ export class Channel<T> {
    *
    * @throws {TypeError} if `fn` is not a function.
    */
+  @blocking("Channel.forEach()")
   forEach(
     fn: (value: T) => Generator<unknown, unknown, unknown> | unknown,
   ): Generator<unknown, void, unknown> {

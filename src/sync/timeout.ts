@@ -62,8 +62,7 @@ export class Timeout extends Error implements Disposable {
   #fiber: Fiber | null = null;
   #fired = false;
   #message: string | undefined = undefined;
-  /** @internal The shield depth of the task when it was started. */
-  _depth = 0;
+  #depth = 0;
 
   /**
    * Creates a disarmed timeout (no stack is captured until it fires).
@@ -133,6 +132,11 @@ export class Timeout extends Error implements Disposable {
     this.#message = message;
   }
 
+  /** @internal The shield depth of the task when it was started. */
+  get _depth(): number {
+    return this.#depth;
+  }
+
   /** True while armed and not yet fired. */
   get pending(): boolean {
     return this.#timer !== null;
@@ -156,7 +160,7 @@ export class Timeout extends Error implements Disposable {
     const fiber = loop._blockingFiber("Timeout.start()");
     this.cancel();
     this.#fiber = fiber;
-    this._depth = fiber instanceof Task ? fiber._shieldDepth : 0;
+    this.#depth = fiber instanceof Task ? fiber._shieldDepth : 0;
     if (this.ms !== undefined && this.ms >= 0) {
       this.#timer = loop.callLater(this.ms, fire, this);
     }

@@ -1,7 +1,8 @@
 /**
  * Private: catches a blocking operation called without `yield*` (issue
- * 12.1). Every public blocking method is wrapped once (`@operation(name)`
- * on a method, `operation(name, fn)` on a function): the wrapper counts the
+ * 12.1). Every public blocking method is wrapped once (`@blocking(name)`
+ * on a method, `operation(name, fn)` or `made(name, op)` for a function,
+ * `opMade`/`opStarted` by hand for `sleep()`): the wrapper counts the
  * operation as made, and the first `yield*` on what it returned (which asks
  * for its iterator) counts it as started. The loop checks the count where a
  * task blocks (`loop.switch()`), after each loop callback and when a task

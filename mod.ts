@@ -8,12 +8,20 @@
 
 export { current, Fiber, FiberError, type FiberTarget } from "./src/fiber.ts";
 export { FiberLocal, local } from "./src/local.ts";
-export { type Callback, EventLoop, Handler } from "./src/loop.ts";
-export { sleep, spawn, Task, task, TaskExit } from "./src/tasks.ts";
+export {
+  type Callback,
+  EventLoop,
+  type EventLoopOptions,
+  Handler,
+  type StallReport,
+} from "./src/loop.ts";
+export { shield, sleep, spawn, Task, task, TaskExit } from "./src/tasks.ts";
+export { TaskGroup } from "./src/task_group.ts";
 export { Event } from "./src/sync/event.ts";
 export {
   BoundedSemaphore,
   Condition,
+  Guard,
   Lock,
   RLock,
   Semaphore,

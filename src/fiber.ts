@@ -264,6 +264,12 @@ export class Fiber<R = unknown> {
     this.#parent = value;
   }
 
+  /**
+   * @internal Called by the loop just before this fiber blocks on it; a
+   * task throws a sticky kill or fired Timeout from here (`tasks.ts`).
+   */
+  _beforeBlock(): void {}
+
   /** True until the fiber's target has ended (a fiber never started is alive). */
   isAlive(): boolean {
     return this.#state !== DEAD;
@@ -369,8 +375,10 @@ export class Fiber<R = unknown> {
           Fiber.#endWith(fiber, out, false);
           return;
         }
+        // Asking a real generator for its iterator (as `yield*` would)
+        // counts a blocking operation given as the target as started.
         const body = isPrototypeOf.call(GeneratorPrototype, out)
-          ? out
+          ? out[Symbol.iterator]() as Generator<unknown, unknown, unknown>
           : delegateTo(out);
         fiber.#body = body;
         result = generatorNext.call(body, undefined);

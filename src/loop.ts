@@ -29,6 +29,12 @@ import { setImmediate } from "node:timers";
 import { checkFd, checkTimeMs, describe } from "./_util.ts";
 
 export { describe } from "./_util.ts";
+import {
+  beforeBlock,
+  forgottenPending,
+  takeForgotten,
+  throwIfForgotten,
+} from "./_operation.ts";
 
 // While work keeps arriving, Deno's own event loop gets a full turn at least
 // this often (timers, fetch, servers elsewhere in the process); 1 ms keeps
@@ -296,6 +302,56 @@ interface TokenEntry {
 let currentLoop: EventLoop | null = null;
 
 /**
+ * What a stall detector reports: a task (or a loop callback) kept the JS
+ * thread longer than `stallWarningMs` without coming back to the loop.
+ *
+ * @example
+ * ```ts
+ * import { EventLoop, type StallReport } from "./loop.ts";
+ * const reports: StallReport[] = [];
+ * using _loop = new EventLoop({
+ *   stallWarningMs: 100,
+ *   onStall: (report) => reports.push(report),
+ * });
+ * ```
+ */
+export interface StallReport {
+  /** The name of the task that ran, or null for a plain loop callback. */
+  readonly task: string | null;
+  /** How long the JS thread stayed away from the loop, in ms. */
+  readonly durationMs: number;
+  /** A sentence saying both, as the default warning prints it. */
+  readonly message: string;
+}
+
+/**
+ * Options of {@linkcode EventLoop}'s constructor.
+ *
+ * @example
+ * ```ts
+ * import { EventLoop, type EventLoopOptions } from "./loop.ts";
+ * const options: EventLoopOptions = { stallWarningMs: 50, traceSpawns: true };
+ * using _loop = new EventLoop(options);
+ * ```
+ */
+export interface EventLoopOptions {
+  /**
+   * Warn when a task or callback keeps the JS thread longer than this
+   * without coming back to the loop (a stall detector; default: off). The
+   * check costs two clock reads per callback while on.
+   */
+  stallWarningMs?: number;
+  /** Receives stall reports (default: `console.warn` of the message). */
+  onStall?: (report: StallReport) => void;
+  /**
+   * Record where each task is spawned (about a microsecond per spawn), so
+   * that an error escaping a task shows the spawning stack, like async
+   * stack traces (default: off; the task's name is shown either way).
+   */
+  traceSpawns?: boolean;
+}
+
+/**
  * The event loop of this thread, with evergreen 0.2.0's semantics. Its hub
  * fiber ({@linkcode EventLoop.task}) runs callbacks in FIFO order; callbacks
  * scheduled while a batch runs go to the next batch, after timers and I/O
@@ -369,6 +425,12 @@ export class EventLoop implements Disposable {
   #pendingPromises = 0;
 
   #exceptionHandler: ((error: unknown) => void) | null = null;
+  // The stall detector (off at 0) and the fiber that last switched back.
+  #stallWarningMs = 0;
+  #onStall: ((report: StallReport) => void) | null = null;
+  #ranFiber: Fiber | null = null;
+  /** @internal Tasks record where they were spawned (`traceSpawns`). */
+  readonly _traceSpawns: boolean;
   // Run once each before the loop next polls or parks (coalesced writes).
   #beforePoll: (() => void)[] = [];
   #beforePollSpare: (() => void)[] = [];
@@ -378,12 +440,32 @@ export class EventLoop implements Disposable {
    *
    * @throws {Error} if another loop of this thread has not been destroyed.
    */
-  constructor() {
+  constructor(options: EventLoopOptions = {}) {
     if (currentLoop !== null) {
       throw new Error(
         "cannot create a second EventLoop in this thread: destroy() the current one first (EventLoop.current() returns it)",
       );
     }
+    const stallWarningMs = options.stallWarningMs ?? 0;
+    if (
+      typeof stallWarningMs !== "number" || !(stallWarningMs >= 0)
+    ) {
+      throw new RangeError(
+        `stallWarningMs must be a number of ms >= 0, got ${
+          describe(stallWarningMs)
+        }`,
+      );
+    }
+    if (
+      options.onStall !== undefined && typeof options.onStall !== "function"
+    ) {
+      throw new TypeError(
+        `onStall must be a function, got ${describe(options.onStall)}`,
+      );
+    }
+    this.#stallWarningMs = stallWarningMs;
+    this.#onStall = options.onStall ?? null;
+    this._traceSpawns = options.traceSpawns === true;
     this.#native = new NativeLoop();
     this.#hub = new Fiber(() => this.#hubBody(), { name: "Hub" });
     currentLoop = this;
@@ -602,6 +684,8 @@ export class EventLoop implements Disposable {
         }`,
       );
     }
+    beforeBlock(fiber);
+    this.#ranFiber = fiber;
     if (fiber.parent !== this.#hub) {
       try {
         fiber.parent = this.#hub;
@@ -903,7 +987,13 @@ export class EventLoop implements Disposable {
       }
       const batch = this.#ready;
       this.#ready = this.#spare;
+      const stallWarningMs = this.#stallWarningMs;
       for (let i = 0; i < batch.length; i++) {
+        let startMs = 0;
+        if (stallWarningMs > 0) {
+          startMs = performance.now();
+          this.#ranFiber = null;
+        }
         try {
           const result = batch[i]._fire();
           if (result === undefined) continue;
@@ -915,6 +1005,9 @@ export class EventLoop implements Disposable {
         } catch (error) {
           this._reportError(error);
         }
+        // A plain callback that made an operation without running it.
+        if (forgottenPending()) this._reportError(takeForgotten());
+        if (stallWarningMs > 0) this.#checkStall(startMs);
       }
       batch.length = 0;
       this.#spare = batch;
@@ -924,6 +1017,33 @@ export class EventLoop implements Disposable {
         yield* this.#runner!.switch(TURN);
       }
     }
+  }
+
+  #checkStall(startMs: number): void {
+    const durationMs = performance.now() - startMs;
+    if (durationMs <= this.#stallWarningMs) return;
+    const task = this.#ranFiber?.name ?? null;
+    const message = `${
+      task === null ? "a loop callback" : `task ${task}`
+    } kept the JS thread for ${
+      durationMs.toFixed(1)
+    } ms without coming back to the loop (stallWarningMs: ${this.#stallWarningMs})`;
+    const report: StallReport = { task, durationMs, message };
+    const onStall = this.#onStall;
+    if (onStall === null) {
+      console.warn(message);
+      return;
+    }
+    try {
+      onStall(report);
+    } catch (error) {
+      this._reportError(error);
+    }
+  }
+
+  /** @internal A task ended (it ran last, for the stall detector). */
+  _taskEnded(fiber: Fiber): void {
+    this.#ranFiber = fiber;
   }
 
   /**
@@ -1016,6 +1136,8 @@ export class EventLoop implements Disposable {
     if (this.#started) {
       throw new Error(`${what}(): the loop was already started`);
     }
+    // Plain code that made an operation without running it.
+    throwIfForgotten();
     this.#hub.parent = fiber;
     this.#runner = fiber;
     this.#mode = mode;

@@ -23,6 +23,7 @@ import {
 } from "./server.ts";
 import { Stream, type StreamOptions } from "./stream.ts";
 import { checkFd } from "../_util.ts";
+import { blocking } from "../_operation.ts";
 
 /**
  * A client of a {@linkcode PipeServer}.
@@ -87,6 +88,7 @@ export class PipeClient extends Stream {
    *   empty or too long path, `EBADF` when closed, `EBUSY` (Windows) when
    *   every instance of a named pipe stayed taken.
    */
+  @blocking("connect()")
   *connect(path: string): Generator<unknown, void, unknown> {
     checkPath(path, "connect()");
     const what = `connect to ${path}`;

@@ -19,6 +19,7 @@ import {
   type Stream,
 } from "./stream.ts";
 import { checkInteger } from "../_util.ts";
+import { blocking } from "../_operation.ts";
 
 /**
  * The largest listen backlog `serve()` takes (the OS caps it lower anyway,
@@ -132,6 +133,7 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
    *   `EBADF` if its loop was destroyed; the OS error that stopped accepting
    *   (`EMFILE`).
    */
+  @blocking("serve()")
   *serve(backlog?: number): Generator<unknown, void, unknown> {
     const errorClass = this._errorClass;
     if (this.#closed) return;

@@ -23,6 +23,7 @@ import {
   type StreamServerOptions,
 } from "./server.ts";
 import { Stream, type StreamOptions } from "./stream.ts";
+import { blocking } from "../_operation.ts";
 
 /** Options of `TCPServer.bind` (and `TLSServer.bind`). */
 export interface TCPBindOptions {
@@ -104,6 +105,7 @@ export class TCPClient extends Stream {
    *   last address's error (`ECONNREFUSED`, `ETIMEDOUT`, ...); `EISCONN`
    *   when connected already; `EBADF` when closed.
    */
+  @blocking("connect()")
   *connect(
     target: Address,
     source?: Address,

@@ -20,6 +20,7 @@ import {
 } from "./errors.ts";
 import { Stream, type StreamOptions } from "./stream.ts";
 import { checkFd } from "../_util.ts";
+import { blocking } from "../_operation.ts";
 
 /** A terminal's size in character cells. */
 export interface WindowSize {
@@ -118,6 +119,7 @@ export class TTYStream extends Stream {
    *
    * @throws {StreamError} `EINVAL` on a stream opened as not readable.
    */
+  @blocking("readBytes()")
   override *readBytes(n: number): Generator<unknown, Uint8Array, unknown> {
     this.#checkReadable("readBytes");
     return yield* super.readBytes(n);
@@ -128,6 +130,7 @@ export class TTYStream extends Stream {
    *
    * @throws {StreamError} `EINVAL` on a stream opened as not readable.
    */
+  @blocking("readInto()")
   override *readInto(buffer: Uint8Array): Generator<unknown, number, unknown> {
     this.#checkReadable("readInto");
     return yield* super.readInto(buffer);
@@ -138,6 +141,7 @@ export class TTYStream extends Stream {
    *
    * @throws {StreamError} `EINVAL` on a stream opened as not readable.
    */
+  @blocking("readUntil()")
   override *readUntil(
     delimiter: string | Uint8Array,
   ): Generator<unknown, Uint8Array, unknown> {
@@ -150,6 +154,7 @@ export class TTYStream extends Stream {
    *
    * @throws {StreamError} `EINVAL` on a stream opened as not readable.
    */
+  @blocking("readUntilRegex()")
   override *readUntilRegex(
     regex: RegExp,
   ): Generator<unknown, Uint8Array, unknown> {

@@ -39,6 +39,7 @@ import {
 import { errorFor, errorFromResult, UDPError } from "./errors.ts";
 import type { Address } from "./tcp.ts";
 import { checkInteger } from "../_util.ts";
+import { blocking } from "../_operation.ts";
 
 export type { Address };
 
@@ -433,6 +434,7 @@ export class UDPEndpoint implements Disposable {
    *   (it is dropped), `EINVAL` on an endpoint that is not bound, `EBADF`
    *   after (or during) `close()`.
    */
+  @blocking("receive()")
   *receive(): Generator<unknown, [Uint8Array, Address], unknown> {
     const native = this.#receiving("receive()");
     // Each round takes a datagram or waits for the kernel to have some.
@@ -452,6 +454,7 @@ export class UDPEndpoint implements Disposable {
    *   reported by the call that would return it first.
    * @throws {RangeError} if `max` is not a positive integer.
    */
+  @blocking("receiveMany()")
   *receiveMany(
     max: number = this.#options.receiveBatch,
   ): Generator<unknown, [Uint8Array, Address][], unknown> {
@@ -477,6 +480,7 @@ export class UDPEndpoint implements Disposable {
    *
    * @throws {UDPError} that failure, or `EBADF` after (or during) `close()`.
    */
+  @blocking("flush()")
   *flush(): Generator<unknown, void, unknown> {
     this.#checkOpen("flush()");
     const native = this.#native;

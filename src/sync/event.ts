@@ -7,6 +7,7 @@
  */
 
 import { WaitQueue } from "./wait_queue.ts";
+import { blocking } from "../_operation.ts";
 
 /**
  * A flag tasks can wait for. `set()` wakes every waiter; `wait()` on a set
@@ -55,6 +56,7 @@ export class Event {
    *
    * @throws {Error} if it would block outside a task.
    */
+  @blocking("Event.wait()")
   *wait(timeoutMs?: number): Generator<unknown, boolean, unknown> {
     if (this.#flag) return true;
     return yield* this.#waiters.wait(timeoutMs, "Event.wait()");

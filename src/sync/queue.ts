@@ -9,6 +9,7 @@
 
 import { describe, EventLoop } from "../loop.ts";
 import { checkTimeout, WaitQueue } from "./wait_queue.ts";
+import { blocking } from "../_operation.ts";
 
 /**
  * Thrown by `get` without blocking, or after its timeout, on an empty queue.
@@ -139,6 +140,7 @@ export class Queue<T> {
    * @throws {QueueFull} when full and not blocking, or after the timeout.
    * @throws {RangeError} if `timeoutMs` is negative.
    */
+  @blocking("Queue.put()")
   *put(
     item: T,
     block = true,
@@ -175,6 +177,7 @@ export class Queue<T> {
    * @throws {QueueEmpty} when empty and not blocking, or after the timeout.
    * @throws {RangeError} if `timeoutMs` is negative.
    */
+  @blocking("Queue.get()")
   *get(block = true, timeoutMs?: number): Generator<unknown, T, unknown> {
     checkTimeout(timeoutMs, "Queue.get()");
     if (this.empty()) {
@@ -213,6 +216,7 @@ export class Queue<T> {
   }
 
   /** Blocks until every item put has been marked with `taskDone()`. */
+  @blocking("Queue.join()")
   *join(): Generator<unknown, void, unknown> {
     while (this.#unfinished > 0) {
       yield* this.#allDone.wait(undefined, "Queue.join()");

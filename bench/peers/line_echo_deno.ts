@@ -12,7 +12,9 @@ const args = serverArgs();
 if (args.path === "") throw new Error("--path of the Unix socket is required");
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+  for (let at = 0; at < bytes.length;) {
+    at += await conn.write(bytes.subarray(at));
+  }
 }
 
 async function handle(conn: Deno.Conn): Promise<void> {

@@ -19,7 +19,9 @@ const args = serverArgs();
 const store = new Store();
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+  for (let at = 0; at < bytes.length;) {
+    at += await conn.write(bytes.subarray(at));
+  }
 }
 
 async function handle(conn: Deno.TcpConn): Promise<void> {
@@ -45,7 +47,10 @@ async function handle(conn: Deno.TcpConn): Promise<void> {
       if (n === null) break;
       end += n;
       try {
-        for (let parsed; (parsed = parseCommand(buffer, start, end)) !== null;) {
+        for (
+          let parsed;
+          (parsed = parseCommand(buffer, start, end)) !== null;
+        ) {
           replies.push(store.execute(parsed.args));
           start = parsed.next;
         }

@@ -63,7 +63,11 @@ export function answer(query: Uint8Array): Uint8Array | null {
   reply[3] = 0; // RA 0, NOERROR
   reply[6] = 0;
   reply[7] = answers;
-  reply[8] = reply[9] = reply[10] = reply[11] = 0;
+  reply[8] =
+    reply[9] =
+    reply[10] =
+    reply[11] =
+      0;
   if (answers === 1) {
     let i = questionEnd;
     reply[i++] = 0xc0; // the name: a pointer to the question's

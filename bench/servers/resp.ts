@@ -53,7 +53,9 @@ function* readCommand(
     const length = header[0] === 36 /* $ */
       ? parseDecimal(header, 1, header.length - 2)
       : -1;
-    if (length < 0) throw new ProtocolError(`invalid bulk header ${latin1(header)}`);
+    if (length < 0) {
+      throw new ProtocolError(`invalid bulk header ${latin1(header)}`);
+    }
     const data = yield* connection.readBytes(length + 2);
     if (data.length < length + 2) return null;
     command[i] = data.subarray(0, length);

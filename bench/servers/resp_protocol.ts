@@ -135,11 +135,13 @@ export function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** The index of the CR of the first CRLF at or after `from`, or -1. */
+/**
+ * The index of the CR of the first CRLF in `bytes[from, end)`, or -1. A
+ * plain loop: `indexOf` would scan on past `end` into stale bytes.
+ */
 function findCrlf(bytes: Uint8Array, from: number, end: number): number {
-  for (let i = bytes.indexOf(13, from); i >= 0 && i + 1 < end;) {
-    if (bytes[i + 1] === 10) return i;
-    i = bytes.indexOf(13, i + 1);
+  for (let i = from; i + 1 < end; i++) {
+    if (bytes[i] === 13 && bytes[i + 1] === 10) return i;
   }
   return -1;
 }
@@ -178,6 +180,7 @@ export function parseCommand(
   start: number,
   end: number,
 ): Parsed | null {
+  if (start >= end) return null;
   const lineEnd = findCrlf(bytes, start, end);
   if (lineEnd < 0) {
     if (end - start > 64 * 1024) throw new ProtocolError("line too long");
@@ -195,7 +198,9 @@ export function parseCommand(
   for (let i = 0; i < count; i++) {
     if (at >= end) return null;
     if (bytes[at] !== 36 /* $ */) {
-      throw new ProtocolError(`expected '$', got '${String.fromCharCode(bytes[at])}'`);
+      throw new ProtocolError(
+        `expected '$', got '${String.fromCharCode(bytes[at])}'`,
+      );
     }
     const headerEnd = findCrlf(bytes, at, end);
     if (headerEnd < 0) return null;

@@ -23,7 +23,6 @@ import {
 import { serveInTask } from "../tcp_shapes.ts";
 import { announce, serverArgs } from "./common.ts";
 import {
-  latin1,
   parseCommand,
   parseDecimal,
   ProtocolError,
@@ -42,6 +41,7 @@ function* readCommand(
 ): Generator<unknown, Uint8Array[] | null, unknown> {
   const line = yield* connection.readUntil("\r\n");
   if (line.length === 0) return null;
+  if (line[line.length - 1] !== 10) return null; // ended without CRLF
   const end = line.length - 2;
   if (line[0] !== 42 /* * */) return splitInline(line, 0, end);
   const count = parseDecimal(line, 1, end);
@@ -50,11 +50,14 @@ function* readCommand(
   for (let i = 0; i < count; i++) {
     const header = yield* connection.readUntil("\r\n");
     if (header.length === 0) return null;
-    const length = header[0] === 36 /* $ */
-      ? parseDecimal(header, 1, header.length - 2)
-      : -1;
-    if (length < 0) {
-      throw new ProtocolError(`invalid bulk header ${latin1(header)}`);
+    if (header[0] !== 36 /* $ */) {
+      throw new ProtocolError(
+        `expected '$', got '${String.fromCharCode(header[0])}'`,
+      );
+    }
+    const length = parseDecimal(header, 1, header.length - 2);
+    if (length < 0 || header[header.length - 1] !== 10) {
+      throw new ProtocolError("invalid bulk length");
     }
     const data = yield* connection.readBytes(length + 2);
     if (data.length < length + 2) return null;

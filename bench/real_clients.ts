@@ -2,11 +2,11 @@
 // Deno-native twins (bench/peers/) and redis-server, driven by the real
 // clients people use: redis-benchmark, wrk, socat and dnsperf. The server is
 // pinned to CPU 0 and the client to CPU 1 (taskset); the figure that counts
-// is the server's CPU time per request (utime + stime of the server process
-// from /proc/PID/stat before and after each client run, over the requests
-// the client completed), steadier than requests/s on a shared machine;
-// requests/s are the client's own figures. Every side of a workload runs in
-// the same process lifetime, alternating round by round (the order rotates
+// is the server's CPU time per request (the CPU time of the server process,
+// all threads, from /proc before and after each client run, over the
+// requests the client completed), steadier than requests/s on a shared
+// machine; requests/s are the client's own figures. The sides of a
+// workload run side by side, alternating round by round (the order rotates
 // each round); the table has medians.
 //
 //   deno run -A bench/real_clients.ts [options]
@@ -56,7 +56,7 @@ const { values: options } = parseArgs({
 if (options.help) {
   const text = await Deno.readTextFile(new URL(import.meta.url));
   console.log(
-    text.split("\n").filter((line) => line.startsWith("//")).slice(0, 32)
+    text.slice(0, text.indexOf("\n\n")).split("\n")
       .map((line) => line.slice(3)).join("\n"),
   );
   Deno.exit(0);
@@ -149,8 +149,28 @@ const CLOCK_TICKS = await (async () => {
   return Number(new TextDecoder().decode(stdout).trim()) || 100;
 })();
 
-/** utime + stime of process `pid` (all its threads), in seconds. */
+/**
+ * The CPU time process `pid` has used, in seconds: the sum over its threads
+ * of the scheduler's run time (/proc/PID/task/TID/schedstat, nanoseconds),
+ * which is what utime + stime in /proc/PID/stat count, without their 10 ms
+ * ticks (too coarse for the line echo, whose Deno twin uses ~10 ms per run).
+ * A thread that ended during a run would take its time with it; the servers'
+ * threads live as long as they do. Falls back to utime + stime without
+ * schedstat.
+ */
 function cpuSeconds(pid: number): number {
+  try {
+    let nanoseconds = 0;
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = Deno.readTextFileSync(
+        `/proc/${pid}/task/${task.name}/schedstat`,
+      );
+      nanoseconds += Number(text.slice(0, text.indexOf(" ")));
+    }
+    return nanoseconds / 1e9;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // fields[0] is field 3 (state): utime is field 14, stime field 15.
@@ -544,6 +564,18 @@ const WORKLOADS: Workload[] = [
           ])(),
       },
       {
+        name: `ours, PipeServer readInto + write per read, ${runName}`,
+        role: "ours-alt",
+        start: () =>
+          denoServer("servers/line_echo.ts", [
+            "--path",
+            unixPath("ours-buffered"),
+            "--shape",
+            "buffered",
+            ...sync,
+          ])(),
+      },
+      {
         name: "Deno twin, Deno.listen unix, write per read",
         role: "twin",
         start: () =>
@@ -754,7 +786,26 @@ function chart(results: Result[], stamp: string): string {
       );
       y += barHeight + 4;
     }
-    y += 22;
+    // The target: a dashed line where ours would meet it (twin x target).
+    const twin = twinOf(result);
+    const goal = twin === undefined
+      ? NaN
+      : median(twin.cpuMicros) * result.workload.target;
+    if (!Number.isNaN(goal) && largest > 0) {
+      const x = labelWidth + Math.min(goal / largest, 1) * barMax;
+      const top = y - result.figures.length * (barHeight + 4) - 2;
+      parts.push(
+        `<line x1="${x.toFixed(1)}" y1="${top}" x2="${x.toFixed(1)}" y2="${
+          y - 2
+        }" stroke="#222" stroke-width="1.5" stroke-dasharray="4 3"/>`,
+        `<text x="${x.toFixed(1)}" y="${
+          y + 10
+        }" text-anchor="middle" font-size="10" fill="#222">target ${
+          result.workload.target.toFixed(1)
+        }x twin</text>`,
+      );
+    }
+    y += 26;
   }
   const height = y + 10;
   const legend = (

@@ -299,6 +299,10 @@ for (const [name, script, args] of HTTP_SERVERS) {
 const ECHO_SERVERS: [string, string, string[]][] = [
   ["our line echo", "servers/line_echo.ts", []],
   ["our line echo under runSync()", "servers/line_echo.ts", ["--sync"]],
+  ["our line echo, readInto shape", "servers/line_echo.ts", [
+    "--shape",
+    "buffered",
+  ]],
   ["the Deno twin line echo", "peers/line_echo_deno.ts", []],
 ];
 

@@ -996,11 +996,12 @@ export class EventLoop implements Disposable {
         }
         try {
           const result = batch[i]._fire();
-          if (result === undefined) continue;
-          if (isSwitch(result)) {
-            yield HUB_SWITCH;
-          } else if (isIterator(result)) {
-            yield* result;
+          if (result !== undefined) {
+            if (isSwitch(result)) {
+              yield HUB_SWITCH;
+            } else if (isIterator(result)) {
+              yield* result;
+            }
           }
         } catch (error) {
           this._reportError(error);

@@ -29,7 +29,7 @@ import {
   UDPEndpoint,
   wait,
 } from "../mod.ts";
-import { makeLoop } from "./fixtures/loop_harness.ts";
+import { makeLoop, startOp } from "./fixtures/loop_harness.ts";
 
 const FAR_TIMES = [
   Infinity,
@@ -73,7 +73,7 @@ function blockEverywhere(loop: EventLoop): {
     block(`Semaphore.acquire(${ms})`, () => new Semaphore(0).acquire(true, ms));
     block(`BoundedSemaphore.acquire(${ms})`, () => {
       const semaphore = new BoundedSemaphore(1);
-      semaphore.acquire(false).next();
+      startOp(semaphore.acquire(false));
       return semaphore.acquire(true, ms);
     });
     block(`Lock.acquire(${ms})`, function* () {
@@ -168,17 +168,20 @@ Deno.test("negative and NaN times are RangeErrors naming the argument", () => {
       message: /sleep\(\): ms must be a number of ms/,
     });
     const checks: Array<[string, () => unknown]> = [
-      ["Event.wait()", () => new Event().wait(bad).next()],
-      ["Semaphore.acquire()", () => new Semaphore(1).acquire(true, bad).next()],
-      ["Lock.acquire()", () => new Lock().acquire(true, bad).next()],
-      ["Queue.get()", () => new Queue().get(true, bad).next()],
-      ["Queue.put()", () => new Queue().put(1, true, bad).next()],
-      ["Future.get()", () => new Future().get(bad).next()],
+      ["Event.wait()", () => startOp(new Event().wait(bad))],
+      [
+        "Semaphore.acquire()",
+        () => startOp(new Semaphore(1).acquire(true, bad)),
+      ],
+      ["Lock.acquire()", () => startOp(new Lock().acquire(true, bad))],
+      ["Queue.get()", () => startOp(new Queue().get(true, bad))],
+      ["Queue.put()", () => startOp(new Queue().put(1, true, bad))],
+      ["Future.get()", () => startOp(new Future().get(bad))],
       ["wait()", () => wait([], bad)],
       ["asCompleted()", () => asCompleted([], bad)],
       [
         "TaskPoolExecutor.map()",
-        () => new TaskPoolExecutor(1).map((x) => x, [1], bad).next(),
+        () => startOp(new TaskPoolExecutor(1).map((x) => x, [1], bad)),
       ],
     ];
     for (const [what, call] of checks) {

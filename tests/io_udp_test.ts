@@ -12,6 +12,7 @@ import { Timeout } from "../src/sync/timeout.ts";
 import { UDPEndpoint } from "../src/io/udp.ts";
 import type { Address } from "../src/io/tcp.ts";
 import { UDPError } from "../src/io/errors.ts";
+import { startOp } from "./fixtures/loop_harness.ts";
 import {
   bothModes as registerBothModes,
   scenario,
@@ -878,7 +879,7 @@ Deno.test(
     while (got.length < 3) {
       let datagrams: [Uint8Array, Address][];
       try {
-        const step = receiver.receiveMany().next();
+        const step = startOp(receiver.receiveMany());
         assert.ok(step.done);
         datagrams = step.value;
       } catch {
@@ -901,7 +902,7 @@ Deno.test("sends outside a running loop go out at once", () => {
   assert.equal(sender.queued, 0);
   const got: string[] = [];
   while (got.length < 3) {
-    const step = receiver.receiveMany().next();
+    const step = startOp(receiver.receiveMany());
     assert.ok(step.done, "the datagrams are there without a loop turn");
     for (const [data] of step.value) got.push(text(data));
   }

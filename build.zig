@@ -8,6 +8,11 @@
 //!   zig build test -Dtest-target=native,aarch64-linux,x86_64-windows -fqemu -fwine
 //!                                      the same tests for other targets under qemu-user/wine
 //!   zig build bench                    the stacklet benchmark (ReleaseFast), run once
+//!
+//!   -Dtest-exports=false               leave out the test-only `eg_test_*` exports
+//!                                      (zig/test_exports.zig); tools/release.ts builds so.
+//!                                      On by default: the Deno tests need them, and the zig
+//!                                      tests always have them.
 const std = @import("std");
 
 /// The targets a release ships (issue 7 downloads them by this name).
@@ -25,18 +30,19 @@ pub fn build(b: *std.Build) void {
     const test_optimize = b.option(std.builtin.Optimize, "test-optimize", "Test optimization mode (default Debug)") orelse .debug;
     const test_targets = b.option([]const u8, "test-target", "Comma-separated targets to run the zig tests for (default native)") orelse "native";
     const test_filter = b.option([]const u8, "test-filter", "Run only the tests whose name contains this");
+    const test_exports = b.option(bool, "test-exports", "Include the test-only eg_test_* exports (default true; release builds turn them off)") orelse true;
 
     // The library for the requested target: the host's goes to zig-out/lib/, others to a
     // folder named after the target so a cross build never replaces the one Deno loads.
     const library_target = withLinuxGnu(b, target);
-    const library = addLibrary(b, library_target, optimize);
+    const library = addLibrary(b, library_target, optimize, test_exports);
     const library_dir = if (target.query.isNative()) "lib" else b.fmt("lib/{s}", .{tripleName(b, target)});
     b.getInstallStep().dependOn(&installLibrary(b, library, library_dir).step);
 
     const cross_step = b.step("cross", "Build the library for every release target into zig-out/lib/<arch>-<os>/");
     for (release_targets) |triple| {
         const resolved = withLinuxGnu(b, b.resolveTargetQuery(parseTriple(triple)));
-        const cross_library = addLibrary(b, resolved, optimize);
+        const cross_library = addLibrary(b, resolved, optimize, test_exports);
         cross_step.dependOn(&installLibrary(b, cross_library, b.fmt("lib/{s}", .{triple})).step);
     }
 
@@ -46,7 +52,7 @@ pub fn build(b: *std.Build) void {
         const query = parseTriple(std.mem.trim(u8, name, " "));
         const tests = b.addTest(.{
             .name = b.fmt("evergreen-test-{s}", .{std.mem.trim(u8, name, " ")}),
-            .root_module = createModule(b, b.resolveTargetQuery(query), test_optimize, "zig/root.zig"),
+            .root_module = createModule(b, b.resolveTargetQuery(query), test_optimize, "zig/root.zig", true),
             .filters = if (test_filter) |filter| b.dupeStrings(&.{filter}) else &.{},
         });
         const run = b.addRunArtifact(tests);
@@ -58,7 +64,7 @@ pub fn build(b: *std.Build) void {
     const bench_step = b.step("bench", "Build and run the stacklet benchmark (ReleaseFast)");
     const bench = b.addExecutable(.{
         .name = "stacklet_bench",
-        .root_module = createModule(b, b.graph.host, .fast, "zig/stacklet/bench.zig"),
+        .root_module = createModule(b, b.graph.host, .fast, "zig/stacklet/bench.zig", false),
     });
     const install_bench = b.addInstallArtifact(bench, .{});
     const run_bench = b.addRunArtifact(bench);
@@ -66,11 +72,11 @@ pub fn build(b: *std.Build) void {
     bench_step.dependOn(&run_bench.step);
 }
 
-fn addLibrary(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.builtin.Optimize) *std.Build.Step.Compile {
+fn addLibrary(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.builtin.Optimize, test_exports: bool) *std.Build.Step.Compile {
     return b.addLibrary(.{
         .name = "evergreen",
         .linkage = .dynamic,
-        .root_module = createModule(b, target, optimize, "zig/root.zig"),
+        .root_module = createModule(b, target, optimize, "zig/root.zig", test_exports),
     });
 }
 
@@ -79,6 +85,7 @@ fn createModule(
     target: std.Build.ResolvedTarget,
     optimize: std.builtin.Optimize,
     root: []const u8,
+    test_exports: bool,
 ) *std.Build.Module {
     const is_windows = target.result.os.tag == .windows;
     const module = b.createModule(.{
@@ -90,6 +97,10 @@ fn createModule(
         .link_libc = !is_windows,
     });
     if (is_windows) module.linkSystemLibrary("ws2_32", .{});
+    // zig/root.zig reads it as @import("build_options").test_exports.
+    const options = b.addOptions();
+    options.addOption(bool, "test_exports", test_exports);
+    module.addOptions("build_options", options);
     return module;
 }
 

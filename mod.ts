@@ -8,12 +8,20 @@
 
 export { current, Fiber, FiberError, type FiberTarget } from "./src/fiber.ts";
 export { FiberLocal, local } from "./src/local.ts";
-export { type Callback, EventLoop, Handler } from "./src/loop.ts";
-export { sleep, spawn, Task, task, TaskExit } from "./src/tasks.ts";
+export {
+  type Callback,
+  EventLoop,
+  type EventLoopOptions,
+  Handler,
+  type StallReport,
+} from "./src/loop.ts";
+export { shield, sleep, spawn, Task, task, TaskExit } from "./src/tasks.ts";
+export { TaskGroup } from "./src/task_group.ts";
 export { Event } from "./src/sync/event.ts";
 export {
   BoundedSemaphore,
   Condition,
+  Guard,
   Lock,
   RLock,
   Semaphore,
@@ -37,10 +45,17 @@ export {
   wait,
   waitPromise,
 } from "./src/futures.ts";
-export { PipeError, StreamError, TCPError, UDPError } from "./src/io/errors.ts";
+export {
+  PipeError,
+  StreamError,
+  TCPError,
+  TLSError,
+  UDPError,
+} from "./src/io/errors.ts";
 export { Stream, type StreamOptions } from "./src/io/stream.ts";
 export {
   type Address,
+  type TCPBindOptions,
   TCPClient,
   TCPConnection,
   TCPServer,
@@ -52,6 +67,17 @@ export {
   PipeStream,
 } from "./src/io/pipe.ts";
 export { TTYStream, type WindowSize } from "./src/io/tty.ts";
+export { lookup, type LookupOptions } from "./src/io/lookup.ts";
+export {
+  TLSClient,
+  TLSConnection,
+  type TLSConnectOptions,
+  type TLSOptions,
+  TLSServer,
+  type TLSServerOptions,
+  TLSStream,
+} from "./src/io/tls.ts";
+export { StderrStream, StdinStream, StdoutStream } from "./src/io/stdio.ts";
 export {
   type UDPBindOptions,
   UDPEndpoint,

@@ -82,10 +82,13 @@ export function startEchoServer(
   return server;
 }
 
-/** Serves `server` in a task until it is closed (the error that ends it). */
+/**
+ * Serves `server` (a TCPServer or PipeServer) in a task until it is closed
+ * (the error that ends it).
+ */
 export function serveInTask(
   modules: Pick<Modules, "spawn" | "StreamError">,
-  server: TCPServer,
+  server: { serve(): Generator<unknown, void, unknown> },
 ): void {
   const { spawn, StreamError } = modules;
   spawn(function* () {

@@ -50,7 +50,7 @@ spawn(function* () {
     const sent = loop.time();
     client.send(`ping ${i}`, responder.sockname);
     try {
-      using _timeout = new Timeout(timeoutMs).start();
+      using _timeout = Timeout.after(timeoutMs);
       const [reply, from] = yield* client.receive();
       const text = decoder.decode(reply);
       if (text !== `pong ${i}` || from.port !== port) {

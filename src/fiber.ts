@@ -79,7 +79,10 @@ class SwitchOperation implements Iterator<unknown, unknown, unknown> {
       this.#starting = false;
       return SWITCH_YIELD;
     }
-    return { done: true, value };
+    // One result object for every resume: `yield*` reads `done` and `value`
+    // at once and never hands the object on, so none is allocated per switch.
+    SWITCH_DONE.value = value;
+    return SWITCH_DONE;
   }
 
   throw(error?: unknown): IteratorResult<unknown, unknown> {
@@ -94,6 +97,16 @@ class SwitchOperation implements Iterator<unknown, unknown, unknown> {
 }
 
 const SWITCH_OPERATION = new SwitchOperation();
+/**
+ * @internal Yielded bare by the hub (`yield HUB_SWITCH`) right after a
+ * `switch()` call made the request: one generator step instead of a `yield*`
+ * through the switch operation.
+ */
+export const HUB_SWITCH: unique symbol = Symbol("hub switch");
+const SWITCH_DONE: { done: true; value: unknown } = {
+  done: true,
+  value: undefined,
+};
 // Yielded by identity: a sync generator's `yield*` hands the inner result
 // object to the outer `next()` caller unchanged, so the trampoline recognises
 // a real suspension by `result === SWITCH_YIELD` and anything else as a bare
@@ -128,6 +141,11 @@ let nextFiberNumber = 1;
 // belong to the thread that made them. `running` is null only while the main
 // fiber itself is being made.
 let running: Fiber = null as unknown as Fiber;
+// This thread's main fiber: started, parentless; made by Fiber's static block.
+let mainFiber: Fiber = null as unknown as Fiber;
+let trampoline: () => unknown;
+let fiberLocalsOf: (fiber: Fiber) => WeakMap<object, unknown>;
+let peekFiberLocalsOf: (fiber: Fiber) => WeakMap<object, unknown> | undefined;
 
 /**
  * A cooperative microthread. A fiber does not run until it is switched into;
@@ -246,6 +264,12 @@ export class Fiber<R = unknown> {
     this.#parent = value;
   }
 
+  /**
+   * @internal Called by the loop just before this fiber blocks on it; a
+   * task throws a sticky kill or fired Timeout from here (`tasks.ts`).
+   */
+  _beforeBlock(): void {}
+
   /** True until the fiber's target has ended (a fiber never started is alive). */
   isAlive(): boolean {
     return this.#state !== DEAD;
@@ -351,8 +375,10 @@ export class Fiber<R = unknown> {
           Fiber.#endWith(fiber, out, false);
           return;
         }
+        // Asking a real generator for its iterator (as `yield*` would)
+        // counts a blocking operation given as the target as started.
         const body = isPrototypeOf.call(GeneratorPrototype, out)
-          ? out
+          ? out[Symbol.iterator]() as Generator<unknown, unknown, unknown>
           : delegateTo(out);
         fiber.#body = body;
         result = generatorNext.call(body, undefined);
@@ -361,16 +387,29 @@ export class Fiber<R = unknown> {
         result = isThrow
           ? generatorThrow.call(body, value)
           : generatorNext.call(body, value);
+        // The resumed `yield*` has read its value: keep no reference to it.
+        SWITCH_DONE.value = undefined;
       }
     } catch (error) {
+      SWITCH_DONE.value = undefined;
       fiber.#end();
       Fiber.#endWith(fiber, error, true);
       return;
     }
+    if (result !== SWITCH_YIELD) Fiber.#afterStep(fiber, result);
+  }
+
+  /** A step that did not end in a switch: the fiber ended, or yielded bare. */
+  static #afterStep(
+    fiber: Fiber,
+    result: IteratorResult<unknown, unknown>,
+  ): void {
     if (result.done) {
       fiber.#end();
       Fiber.#endWith(fiber, result.value, false);
-    } else if (result !== SWITCH_YIELD) {
+    } else if (result.value === HUB_SWITCH && requestTarget !== null) {
+      // The hub's own switch (see HUB_SWITCH): the request is already set.
+    } else {
       requestTarget = fiber;
       requestValue = new FiberError(
         `bare \`yield\` of ${
@@ -399,8 +438,8 @@ export class Fiber<R = unknown> {
     return p;
   }
 
-  /** @internal Moves control until it returns to the main fiber. */
-  static runTrampoline(): unknown {
+  /** Moves control until it returns to the main fiber. */
+  static #runTrampoline(): unknown {
     for (;;) {
       const target = requestTarget!;
       const value = requestValue;
@@ -412,30 +451,38 @@ export class Fiber<R = unknown> {
         if (isThrow) throw value;
         return value;
       }
+      if (!isThrow && target.#state === STARTED) {
+        running = target;
+        let result: IteratorResult<unknown, unknown>;
+        try {
+          result = generatorNext.call(target.#body!, value);
+        } catch (error) {
+          SWITCH_DONE.value = undefined;
+          target.#end();
+          Fiber.#endWith(target, error, true);
+          continue;
+        }
+        SWITCH_DONE.value = undefined;
+        if (result !== SWITCH_YIELD) Fiber.#afterStep(target, result);
+        continue;
+      }
       Fiber.#step(target, value, isThrow);
     }
   }
 
-  /**
-   * @internal The storage behind `FiberLocal` and `local()`: one table per
-   * fiber, weakly keyed by the local so values die with the fiber or the
-   * local, whichever goes first.
-   */
-  static localsOf(fiber: Fiber): WeakMap<object, unknown> {
-    return fiber.#locals ??= new WeakMap();
-  }
-
-  /** @internal The storage behind `FiberLocal`, without creating it. */
-  static peekLocals(fiber: Fiber): WeakMap<object, unknown> | undefined {
-    return fiber.#locals;
-  }
-
-  /** @internal Makes the per-thread main fiber: started, parentless. */
-  static makeMain(): Fiber {
+  // Internals stay out of the class's public surface: the main fiber is made
+  // here, once per isolate, and the locals table is reached through
+  // module-level functions that `mod.ts` does not re-export, so no user code
+  // can fake a main fiber or drive the trampoline (issue 10, point 12).
+  static {
     const main = new Fiber(undefined, { name: "MainFiber" });
     main.#state = STARTED;
     main.#parent = null;
-    return main;
+    mainFiber = main;
+    running = main;
+    trampoline = () => Fiber.#runTrampoline();
+    fiberLocalsOf = (fiber) => fiber.#locals ??= new WeakMap();
+    peekFiberLocalsOf = (fiber) => fiber.#locals;
   }
 
   /** Hands an ended fiber's result or error to its nearest live parent. */
@@ -444,13 +491,6 @@ export class Fiber<R = unknown> {
     requestValue = value;
     requestIsThrow = isThrow;
   }
-}
-
-const mainFiber: Fiber = Fiber.makeMain();
-running = mainFiber;
-
-function trampoline(): unknown {
-  return Fiber.runTrampoline();
 }
 
 function checkOnMain(what: string): void {
@@ -507,6 +547,51 @@ function describe(value: unknown): string {
  */
 export function current(): Fiber {
   return running;
+}
+
+/**
+ * @internal The storage behind `FiberLocal` and `local()`: one table per
+ * fiber, weakly keyed by the local so values die with the fiber or the local,
+ * whichever goes first. Not re-exported by `mod.ts`.
+ *
+ * @example
+ * ```ts
+ * import { current, localsOf } from "./fiber.ts";
+ * const key = {};
+ * localsOf(current()).set(key, 1);
+ * console.log(localsOf(current()).get(key)); // 1
+ * ```
+ */
+export function localsOf(fiber: Fiber): WeakMap<object, unknown> {
+  return fiberLocalsOf(fiber);
+}
+
+/**
+ * @internal The storage behind `FiberLocal`, without creating it.
+ *
+ * @example
+ * ```ts
+ * import { Fiber, peekLocals } from "./fiber.ts";
+ * console.log(peekLocals(new Fiber())); // undefined: nothing stored yet
+ * ```
+ */
+export function peekLocals(fiber: Fiber): WeakMap<object, unknown> | undefined {
+  return peekFiberLocalsOf(fiber);
+}
+
+/**
+ * @internal Whether `value` is what {@linkcode Fiber.switch} and
+ * {@linkcode Fiber.throw} return: the hub recognises a switch by identity
+ * before testing for other iterators.
+ *
+ * @example
+ * ```ts
+ * import { Fiber, isSwitch } from "./fiber.ts";
+ * console.log(isSwitch(new Fiber().switch())); // true
+ * ```
+ */
+export function isSwitch(value: unknown): boolean {
+  return value === SWITCH_OPERATION;
 }
 
 /** @internal True when `fiber` is this thread's main fiber. */

@@ -9,10 +9,12 @@
 
 import type { FiberTarget } from "./fiber.ts";
 import { describe, EventLoop } from "./loop.ts";
+import { checkOptionalTimeMs } from "./_util.ts";
 import { spawn, type Task, TaskExit } from "./tasks.ts";
 import { Event } from "./sync/event.ts";
 import { Queue } from "./sync/queue.ts";
 import { WaitQueue } from "./sync/wait_queue.ts";
+import { blocking, made } from "./_operation.ts";
 
 /**
  * Thrown by {@linkcode Future.get} on a cancelled future.
@@ -138,6 +140,7 @@ export class Future<T> {
    * @throws {CancelledError} if it was cancelled.
    * @throws {TimeoutError} if `timeoutMs` passed first.
    */
+  @blocking("Future.get()")
   *get(timeoutMs?: number): Generator<unknown, T, unknown> {
     if (!this.done()) yield* this.#done.wait(timeoutMs, "Future.get()");
     if (this.#state === CANCELLED) throw new CancelledError();
@@ -281,7 +284,11 @@ export function wait<T>(
       }`,
     );
   }
-  return waitFutures(checkedFutures(futures), timeoutMs, returnWhen);
+  checkOptionalTimeMs(timeoutMs, "wait()");
+  return made(
+    "wait()",
+    waitFutures(checkedFutures(futures), timeoutMs, returnWhen),
+  );
 }
 
 function* waitFutures<T>(
@@ -365,7 +372,11 @@ export function asCompleted<T>(
   futures: Iterable<Future<T>>,
   timeoutMs?: number,
 ): Generator<unknown, Future<T>[], unknown> {
-  return collectCompleted(checkedFutures(futures), timeoutMs);
+  checkOptionalTimeMs(timeoutMs, "asCompleted()");
+  return made(
+    "asCompleted()",
+    collectCompleted(checkedFutures(futures), timeoutMs),
+  );
 }
 
 function* collectCompleted<T>(
@@ -493,11 +504,13 @@ export class TaskPoolExecutor {
    *
    * @throws the first failing call's error, or {@linkcode TimeoutError}.
    */
+  @blocking("TaskPoolExecutor.map()")
   *map<T, R>(
     fn: (item: T) => Generator<unknown, R, unknown> | R,
     items: Iterable<T>,
     timeoutMs?: number,
   ): Generator<unknown, R[], unknown> {
+    checkOptionalTimeMs(timeoutMs, "TaskPoolExecutor.map()");
     const loop = EventLoop.current();
     const deadline = timeoutMs === undefined
       ? undefined
@@ -522,6 +535,7 @@ export class TaskPoolExecutor {
    * with `wait` (default) blocks until they have. Use with `yield*`; calling
    * it again is harmless.
    */
+  @blocking("TaskPoolExecutor.shutdown()")
   *shutdown(wait = true): Generator<unknown, void, unknown> {
     if (!this.#shutdown) {
       this.#shutdown = true;
@@ -570,9 +584,15 @@ function* runWorkItem(item: WorkItem): Generator<unknown, void, unknown> {
 }
 
 /**
- * Blocks the running task until `promise` settles and returns its value (or
- * throws its rejection); use with `yield*`. Works under `loop.run()`, which
- * lets Deno settle promises; a pending `waitPromise` keeps `run()` alive.
+ * Blocks the running task until a JS promise settles and returns its value
+ * (or throws its rejection); use with `yield*`. Works under `loop.run()`,
+ * which lets Deno settle promises; a pending `waitPromise` keeps `run()`
+ * alive.
+ *
+ * Given a function, it is called with an `AbortSignal` that aborts (with
+ * the error as its reason) when the task is killed or its Timeout fires
+ * while it waits, so the work behind the promise stops too:
+ * `yield* waitPromise((signal) => fetch(url, { signal }))`.
  *
  * @throws {Error} under `loop.runSync()`, where promises cannot settle.
  *
@@ -588,12 +608,24 @@ function* runWorkItem(item: WorkItem): Generator<unknown, void, unknown> {
  *     new Promise<string>((resolve) => setTimeout(() => resolve("late"), 5)),
  *   );
  *   console.log(text); // "late"
+ *   const aborted = yield* waitPromise((signal) =>
+ *     new Promise<boolean>((resolve) => {
+ *       setTimeout(() => resolve(signal.aborted), 5);
+ *     })
+ *   );
+ *   console.log(aborted); // false
  * });
  * await loop.run();
  * ```
  */
-export function* waitPromise<T>(
-  promise: PromiseLike<T>,
+export function waitPromise<T>(
+  promise: PromiseLike<T> | ((signal: AbortSignal) => PromiseLike<T> | T),
+): Generator<unknown, T, unknown> {
+  return made("waitPromise()", waitFor(promise));
+}
+
+function* waitFor<T>(
+  promise: PromiseLike<T> | ((signal: AbortSignal) => PromiseLike<T> | T),
 ): Generator<unknown, T, unknown> {
   const loop = EventLoop.current();
   if (loop._isSync()) {
@@ -602,6 +634,11 @@ export function* waitPromise<T>(
     );
   }
   const fiber = loop._blockingFiber("waitPromise()");
+  let controller: AbortController | null = null;
+  if (typeof promise === "function") {
+    controller = new AbortController();
+    promise = Promise.resolve(promise(controller.signal));
+  }
   let settled = false;
   let rejected = false;
   let outcome: unknown;
@@ -622,6 +659,10 @@ export function* waitPromise<T>(
   );
   try {
     while (!settled) yield* loop.switch();
+  } catch (error) {
+    // Killed, timed out, or thrown into while waiting: stop the work too.
+    if (!settled) controller?.abort(error);
+    throw error;
   } finally {
     waiting = false;
     loop._promisePending(-1);

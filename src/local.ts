@@ -7,7 +7,7 @@
  * @module
  */
 
-import { current, Fiber } from "./fiber.ts";
+import { current, localsOf, peekLocals } from "./fiber.ts";
 
 /**
  * One value per fiber, like a thread-local variable for fibers. Each fiber
@@ -57,7 +57,7 @@ export class FiberLocal<T> {
    */
   get(): T | undefined {
     const fiber = current();
-    const values = Fiber.peekLocals(fiber);
+    const values = peekLocals(fiber);
     if (values !== undefined) {
       const value = values.get(this);
       // A stored `undefined` is a value too: only a missing key initialises.
@@ -66,13 +66,13 @@ export class FiberLocal<T> {
     const initial = this.#initial;
     if (initial === undefined) return undefined;
     const value = initial();
-    Fiber.localsOf(fiber).set(this, value);
+    localsOf(fiber).set(this, value);
     return value;
   }
 
   /** Sets the running fiber's value. */
   set(value: T): void {
-    Fiber.localsOf(current()).set(this, value);
+    localsOf(current()).set(this, value);
   }
 
   /**
@@ -82,13 +82,13 @@ export class FiberLocal<T> {
    * @returns true if the running fiber had a value.
    */
   delete(): boolean {
-    const values = Fiber.peekLocals(current());
+    const values = peekLocals(current());
     return values !== undefined && values.delete(this);
   }
 
   /** True if the running fiber has a value (set, or made by `initial`). */
   has(): boolean {
-    const values = Fiber.peekLocals(current());
+    const values = peekLocals(current());
     return values !== undefined && values.has(this);
   }
 }
@@ -169,11 +169,11 @@ function inspectLocal(
 }
 
 function peekDict(key: object): LocalDict | undefined {
-  return Fiber.peekLocals(current())?.get(key) as LocalDict | undefined;
+  return peekLocals(current())?.get(key) as LocalDict | undefined;
 }
 
 function dictOf(key: object): LocalDict {
-  const values = Fiber.localsOf(current());
+  const values = localsOf(current());
   let dict = values.get(key) as LocalDict | undefined;
   if (dict === undefined) {
     dict = Object.create(null) as LocalDict;

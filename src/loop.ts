@@ -8,16 +8,33 @@
  * @module
  */
 
-import { current, Fiber, FiberError, isMainFiber } from "./fiber.ts";
+import {
+  current,
+  Fiber,
+  FiberError,
+  HUB_SWITCH,
+  isMainFiber,
+  isSwitch,
+} from "./fiber.ts";
 import {
   FAILED,
   HANGUP,
   NativeLoop,
   READABLE,
+  signalArrivals,
   signalNumber,
   WRITABLE,
 } from "./native/native_loop.ts";
 import { setImmediate } from "node:timers";
+import { checkFd, checkTimeMs, describe } from "./_util.ts";
+
+export { describe } from "./_util.ts";
+import {
+  beforeBlock,
+  forgottenPending,
+  takeForgotten,
+  throwIfForgotten,
+} from "./_operation.ts";
 
 // While work keeps arriving, Deno's own event loop gets a full turn at least
 // this often (timers, fetch, servers elsewhere in the process); 1 ms keeps
@@ -37,6 +54,57 @@ const CLOCK_EVERY_ITERATIONS = 16;
 // wake-up cost 20-40 µs of thread hand-offs, so spinning a few times that
 // long first keeps ping-pong latency low and idle CPU near zero.
 const SPIN_WINDOW_MS = 0.1;
+// The spin only pays while work does come back within it. A window spun
+// through in vain makes the next this many idle periods park at once
+// (doubling per vain window up to the bound, reset by a window that caught
+// work), and a process that may use one CPU never spins: there the spin
+// would only keep the peer that sends the next request from running.
+const SPIN_SKIPS_MAX = 64;
+
+/**
+ * @internal When run() spins before parking (zig/loop/loop.zig applies the
+ * same rule to its native spin): never with one CPU, and after a spin that
+ * caught nothing, not for the next 1, 2, 4 ... SPIN_SKIPS_MAX chances,
+ * until a spin catches work again.
+ *
+ * @example
+ * ```ts
+ * import { SpinPolicy } from "./loop.ts";
+ * const policy = new SpinPolicy(2);
+ * console.log(policy.pays()); // true
+ * policy.vain();
+ * console.log(policy.pays(), policy.pays()); // false true
+ * ```
+ */
+export class SpinPolicy {
+  readonly #enabled: boolean;
+  #skips = 0;
+  #backoff = 0;
+
+  /** A policy for a process that may use `cpus` CPUs. */
+  constructor(cpus: number) {
+    this.#enabled = cpus > 1;
+  }
+
+  /** Whether this chance to spin is taken (a skipped one counts down). */
+  pays(): boolean {
+    if (!this.#enabled) return false;
+    if (this.#skips === 0) return true;
+    this.#skips--;
+    return false;
+  }
+
+  /** A spin caught work: spin at every chance again. */
+  caught(): void {
+    this.#backoff = 0;
+  }
+
+  /** A spin caught nothing: skip the next chances, twice as many as last. */
+  vain(): void {
+    this.#backoff = Math.min(Math.max(this.#backoff * 2, 1), SPIN_SKIPS_MAX);
+    this.#skips = this.#backoff;
+  }
+}
 // While work keeps arriving less than this far apart (and no task waits on a
 // JS promise, which only Deno's turns settle), run() waits for the next batch
 // in a blocking native poll instead of spinning and parking: a request from
@@ -198,6 +266,19 @@ interface SignalEntry {
   handlers: Set<SignalHandler>;
   /** The listener that keeps Deno's own handler from acting out the default. */
   denoListener: (() => void) | null;
+  /**
+   * The native arrival count of the signal when Deno last called
+   * `denoListener` (see `holdDenoSignal`): arrivals beyond it may still be
+   * undecided on Deno's signal thread.
+   */
+  acknowledgedArrivals: number;
+  /** Unwatched: `denoListener` goes once Deno acknowledged every signal. */
+  released: boolean;
+  /**
+   * While released and unacknowledged: a Deno timer that keeps the process
+   * from exiting (which drops every listener) before Deno decided.
+   */
+  releaseTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 interface FdEntry {
@@ -219,6 +300,56 @@ interface TokenEntry {
 }
 
 let currentLoop: EventLoop | null = null;
+
+/**
+ * What a stall detector reports: a task (or a loop callback) kept the JS
+ * thread longer than `stallWarningMs` without coming back to the loop.
+ *
+ * @example
+ * ```ts
+ * import { EventLoop, type StallReport } from "./loop.ts";
+ * const reports: StallReport[] = [];
+ * using _loop = new EventLoop({
+ *   stallWarningMs: 100,
+ *   onStall: (report) => reports.push(report),
+ * });
+ * ```
+ */
+export interface StallReport {
+  /** The name of the task that ran, or null for a plain loop callback. */
+  readonly task: string | null;
+  /** How long the JS thread stayed away from the loop, in ms. */
+  readonly durationMs: number;
+  /** A sentence saying both, as the default warning prints it. */
+  readonly message: string;
+}
+
+/**
+ * Options of {@linkcode EventLoop}'s constructor.
+ *
+ * @example
+ * ```ts
+ * import { EventLoop, type EventLoopOptions } from "./loop.ts";
+ * const options: EventLoopOptions = { stallWarningMs: 50, traceSpawns: true };
+ * using _loop = new EventLoop(options);
+ * ```
+ */
+export interface EventLoopOptions {
+  /**
+   * Warn when a task or callback keeps the JS thread longer than this
+   * without coming back to the loop (a stall detector; default: off). The
+   * check costs two clock reads per callback while on.
+   */
+  stallWarningMs?: number;
+  /** Receives stall reports (default: `console.warn` of the message). */
+  onStall?: (report: StallReport) => void;
+  /**
+   * Record where each task is spawned (about a microsecond per spawn), so
+   * that an error escaping a task shows the spawning stack, like async
+   * stack traces (default: off; the task's name is shown either way).
+   */
+  traceSpawns?: boolean;
+}
 
 /**
  * The event loop of this thread, with evergreen 0.2.0's semantics. Its hub
@@ -276,6 +407,14 @@ export class EventLoop implements Disposable {
   #holdUseful = true;
   #clockCountdown = CLOCK_EVERY_ITERATIONS;
   #parkTimeoutMs = -1;
+  // Adaptive spin of run() (see SPIN_SKIPS_MAX): the idle period being
+  // spun or parked (named by its #lastBusyMs), whether it spins, whether it
+  // did, and the back-off.
+  #idlePeriod = -1;
+  #spinThisPeriod = false;
+  #spun = false;
+  // navigator.hardwareConcurrency follows the CPU affinity (taskset).
+  #spin = new SpinPolicy(navigator.hardwareConcurrency);
 
   #tokens: (TokenEntry | undefined)[] = [undefined];
   #freeTokens: number[] = [];
@@ -286,6 +425,12 @@ export class EventLoop implements Disposable {
   #pendingPromises = 0;
 
   #exceptionHandler: ((error: unknown) => void) | null = null;
+  // The stall detector (off at 0) and the fiber that last switched back.
+  #stallWarningMs = 0;
+  #onStall: ((report: StallReport) => void) | null = null;
+  #ranFiber: Fiber | null = null;
+  /** @internal Tasks record where they were spawned (`traceSpawns`). */
+  readonly _traceSpawns: boolean;
   // Run once each before the loop next polls or parks (coalesced writes).
   #beforePoll: (() => void)[] = [];
   #beforePollSpare: (() => void)[] = [];
@@ -295,12 +440,32 @@ export class EventLoop implements Disposable {
    *
    * @throws {Error} if another loop of this thread has not been destroyed.
    */
-  constructor() {
+  constructor(options: EventLoopOptions = {}) {
     if (currentLoop !== null) {
       throw new Error(
         "cannot create a second EventLoop in this thread: destroy() the current one first (EventLoop.current() returns it)",
       );
     }
+    const stallWarningMs = options.stallWarningMs ?? 0;
+    if (
+      typeof stallWarningMs !== "number" || !(stallWarningMs >= 0)
+    ) {
+      throw new RangeError(
+        `stallWarningMs must be a number of ms >= 0, got ${
+          describe(stallWarningMs)
+        }`,
+      );
+    }
+    if (
+      options.onStall !== undefined && typeof options.onStall !== "function"
+    ) {
+      throw new TypeError(
+        `onStall must be a function, got ${describe(options.onStall)}`,
+      );
+    }
+    this.#stallWarningMs = stallWarningMs;
+    this.#onStall = options.onStall ?? null;
+    this._traceSpawns = options.traceSpawns === true;
     this.#native = new NativeLoop();
     this.#hub = new Fiber(() => this.#hubBody(), { name: "Hub" });
     currentLoop = this;
@@ -351,26 +516,30 @@ export class EventLoop implements Disposable {
 
   /**
    * Schedules `callback(...args)` to run once `delayMs` milliseconds have
-   * passed; a delay of zero or less is the same as `callSoon`.
+   * passed; a delay of zero is the same as `callSoon`, `Infinity` never
+   * fires (any finite delay up to `Number.MAX_SAFE_INTEGER` works).
    *
    * @throws {TypeError} if `callback` is not a function or the delay is not
    *   a number.
+   * @throws {RangeError} if the delay is negative or `NaN`.
    */
   callLater(delayMs: number, callback: Callback, ...args: unknown[]): Handler {
-    checkDelay(delayMs);
-    if (delayMs <= 0) return this.callSoon(callback, ...args);
+    checkTimeMs(delayMs, "callLater()", "delayMs");
+    if (delayMs === 0) return this.callSoon(callback, ...args);
     return this.#addTimer(this.#loopNow() + delayMs, callback, args);
   }
 
   /**
    * Schedules `callback(...args)` for loop time `when` (see
-   * {@linkcode EventLoop.time}); a time already past runs it soon.
+   * {@linkcode EventLoop.time}); a time already past runs it soon,
+   * `Infinity` never.
    *
    * @throws {TypeError} if `callback` is not a function or `when` is not a
    *   number.
+   * @throws {RangeError} if `when` is negative or `NaN`.
    */
   callAt(when: number, callback: Callback, ...args: unknown[]): Handler {
-    checkDelay(when);
+    checkTimeMs(when, "callAt()", "when");
     if (when <= this.time()) return this.callSoon(callback, ...args);
     return this.#addTimer(when, callback, args);
   }
@@ -381,7 +550,8 @@ export class EventLoop implements Disposable {
    *
    * @throws {Error} if `fd` already has a reader.
    * @throws {TypeError} if `callback` is not a function or `fd` is not a
-   *   non-negative integer.
+   *   number.
+   * @throws {RangeError} if `fd` is not an integer from 0 to 2^31-1.
    */
   addReader(fd: number, callback: Callback, ...args: unknown[]): void {
     this.#addWatcher(fd, READABLE, new Handler(callback, args));
@@ -398,7 +568,8 @@ export class EventLoop implements Disposable {
    *
    * @throws {Error} if `fd` already has a writer.
    * @throws {TypeError} if `callback` is not a function or `fd` is not a
-   *   non-negative integer.
+   *   number.
+   * @throws {RangeError} if `fd` is not an integer from 0 to 2^31-1.
    */
   addWriter(fd: number, callback: Callback, ...args: unknown[]): void {
     this.#addWatcher(fd, WRITABLE, new Handler(callback, args));
@@ -416,6 +587,10 @@ export class EventLoop implements Disposable {
    * signal keep working alongside; while a loop watches a signal, it holds a
    * no-op Deno listener of its own (outside Windows) so that the signal never
    * falls through to its default action, whatever listeners come and go.
+   * That listener outlives the last handler until Deno has acted on every
+   * signal the loop caught (at most 1 s, during which the process stays up),
+   * so a handled signal never ends the process, even when its handler
+   * removes itself or ends `run()`.
    *
    * @throws {TypeError} if `signal` is not a signal name this OS supports or
    *   `callback` is not a function.
@@ -436,6 +611,9 @@ export class EventLoop implements Disposable {
         token: 0,
         handlers: new Set(),
         denoListener: null,
+        acknowledgedArrivals: signalArrivals(signo),
+        released: false,
+        releaseTimer: undefined,
       };
     }
     const handler = new SignalHandler(this, entry, callback, args);
@@ -446,12 +624,12 @@ export class EventLoop implements Disposable {
         keepAlive: false,
         callback: () => this.#queueSignal(signalEntry),
       });
-      entry.denoListener = holdDenoSignal(signal);
+      entry.denoListener = holdDenoSignal(entry);
       try {
         this.#native.watchSignal(signo, entry.token);
       } catch (error) {
         this.#releaseToken(entry.token);
-        releaseDenoSignal(signal, entry.denoListener);
+        releaseDenoSignal(entry);
         throw error;
       }
       this.#signals.set(signo, entry);
@@ -506,6 +684,8 @@ export class EventLoop implements Disposable {
         }`,
       );
     }
+    beforeBlock(fiber);
+    this.#ranFiber = fiber;
     if (fiber.parent !== this.#hub) {
       try {
         fiber.parent = this.#hub;
@@ -755,7 +935,7 @@ export class EventLoop implements Disposable {
     this.#signals.delete(entry.signo);
     this.#native.unwatchSignal(entry.signo);
     this.#releaseToken(entry.token);
-    releaseDenoSignal(entry.signal, entry.denoListener);
+    releaseDenoSignal(entry);
   }
 
   // ---- the hub ----
@@ -807,13 +987,28 @@ export class EventLoop implements Disposable {
       }
       const batch = this.#ready;
       this.#ready = this.#spare;
+      const stallWarningMs = this.#stallWarningMs;
       for (let i = 0; i < batch.length; i++) {
+        let startMs = 0;
+        if (stallWarningMs > 0) {
+          startMs = performance.now();
+          this.#ranFiber = null;
+        }
         try {
           const result = batch[i]._fire();
-          if (result !== undefined && isIterator(result)) yield* result;
+          if (result !== undefined) {
+            if (isSwitch(result)) {
+              yield HUB_SWITCH;
+            } else if (isIterator(result)) {
+              yield* result;
+            }
+          }
         } catch (error) {
           this._reportError(error);
         }
+        // A plain callback that made an operation without running it.
+        if (forgottenPending()) this._reportError(takeForgotten());
+        if (stallWarningMs > 0) this.#checkStall(startMs);
       }
       batch.length = 0;
       this.#spare = batch;
@@ -823,6 +1018,33 @@ export class EventLoop implements Disposable {
         yield* this.#runner!.switch(TURN);
       }
     }
+  }
+
+  #checkStall(startMs: number): void {
+    const durationMs = performance.now() - startMs;
+    if (durationMs <= this.#stallWarningMs) return;
+    const task = this.#ranFiber?.name ?? null;
+    const message = `${
+      task === null ? "a loop callback" : `task ${task}`
+    } kept the JS thread for ${
+      durationMs.toFixed(1)
+    } ms without coming back to the loop (stallWarningMs: ${this.#stallWarningMs})`;
+    const report: StallReport = { task, durationMs, message };
+    const onStall = this.#onStall;
+    if (onStall === null) {
+      console.warn(message);
+      return;
+    }
+    try {
+      onStall(report);
+    } catch (error) {
+      this._reportError(error);
+    }
+  }
+
+  /** @internal A task ended (it ran last, for the stall detector). */
+  _taskEnded(fiber: Fiber): void {
+    this.#ranFiber = fiber;
   }
 
   /**
@@ -915,6 +1137,8 @@ export class EventLoop implements Disposable {
     if (this.#started) {
       throw new Error(`${what}(): the loop was already started`);
     }
+    // Plain code that made an operation without running it.
+    throwIfForgotten();
     this.#hub.parent = fiber;
     this.#runner = fiber;
     this.#mode = mode;
@@ -950,12 +1174,29 @@ export class EventLoop implements Disposable {
     }
   }
 
-  /** Spins (giving Deno turns) shortly after work, then parks natively. */
+  /**
+   * Spins (giving Deno turns) shortly after work while spinning pays, then
+   * parks natively.
+   */
   async #idle(): Promise<void> {
     const now = performance.now();
-    if (now - this.#lastBusyMs < SPIN_WINDOW_MS) {
+    if (this.#idlePeriod !== this.#lastBusyMs) {
+      // Work ran since the last call: a new idle period. Work that came back
+      // while the last one spun means the spin paid.
+      if (this.#spun) this.#spin.caught();
+      this.#spun = false;
+      this.#idlePeriod = this.#lastBusyMs;
+      this.#spinThisPeriod = this.#spin.pays();
+    }
+    if (this.#spinThisPeriod && now - this.#lastBusyMs < SPIN_WINDOW_MS) {
+      this.#spun = true;
       await setImmediateTurn();
       return;
+    }
+    if (this.#spun) {
+      // Spun through the whole window in vain: back off.
+      this.#spun = false;
+      this.#spin.vain();
     }
     this.#parked = true;
     this.#wakePending = false;
@@ -1043,7 +1284,7 @@ export class EventLoop implements Disposable {
   // ---- fd watchers, signals and tokens ----
 
   #addWatcher(fd: number, side: number, handler: Handler): void {
-    checkFd(fd);
+    checkFd(fd, side === READABLE ? "addReader()" : "addWriter()");
     this.#checkUsable(side === READABLE ? "addReader" : "addWriter");
     let entry = this.#fds.get(fd);
     if (entry !== undefined) {
@@ -1134,20 +1375,6 @@ function isIterator(value: unknown): value is Iterable<unknown> {
     typeof (value as Iterable<unknown>)[Symbol.iterator] === "function";
 }
 
-function checkDelay(value: number): void {
-  if (typeof value !== "number" || Number.isNaN(value)) {
-    throw new TypeError(`time must be a number of ms, got ${describe(value)}`);
-  }
-}
-
-function checkFd(fd: number): void {
-  if (!Number.isInteger(fd) || fd < 0) {
-    throw new TypeError(
-      `fd must be a non-negative integer, got ${describe(fd)}`,
-    );
-  }
-}
-
 function checkedSignal(signal: Deno.Signal): number {
   if (typeof signal !== "string") {
     throw new TypeError(
@@ -1165,18 +1392,50 @@ function checkedSignal(signal: Deno.Signal): number {
 // the process under it. Windows calls console handlers newest first and
 // stops at the first that claims the event, so there Deno's must not come in
 // ahead of ours.
-function holdDenoSignal(signal: Deno.Signal): (() => void) | null {
+//
+// Deno decides on a signal later, on a thread of its own, and calls its
+// listeners once it has (so a call of ours proves it decided). A loop sees
+// the signal first and often unwatches it at once (a handler that closes a
+// server ends run(), whose loop is then destroyed; a handler may remove
+// itself): dropping our listener then would let Deno's thread find none and
+// end the process under a handled signal (issue 10, point 10). So the
+// listener stays until Deno has called it after the last signal our native
+// handler caught (it counts arrivals before chaining to Deno's, so a count
+// read when Deno calls covers every signal Deno has decided on), and a
+// timer keeps the process alive until then: a process ending first drops
+// every listener before Deno's thread decides, with the same result. The
+// timer also bounds the wait, should Deno never call.
+const SIGNAL_ACKNOWLEDGE_MS_MAX = 1000;
+
+function holdDenoSignal(entry: SignalEntry): (() => void) | null {
   if (Deno.build.os === "windows") return null;
-  const listener = (): void => {};
-  Deno.addSignalListener(signal, listener);
+  const listener = (): void => {
+    entry.acknowledgedArrivals = signalArrivals(entry.signo);
+    if (entry.released) dropDenoListener(entry);
+  };
+  Deno.addSignalListener(entry.signal, listener);
   return listener;
 }
 
-function releaseDenoSignal(
-  signal: Deno.Signal,
-  listener: (() => void) | null,
-): void {
-  if (listener !== null) Deno.removeSignalListener(signal, listener);
+function releaseDenoSignal(entry: SignalEntry): void {
+  entry.released = true;
+  if (entry.denoListener === null) return;
+  if (signalArrivals(entry.signo) === entry.acknowledgedArrivals) {
+    dropDenoListener(entry);
+  } else if (entry.releaseTimer === undefined) {
+    entry.releaseTimer = setTimeout(
+      () => dropDenoListener(entry),
+      SIGNAL_ACKNOWLEDGE_MS_MAX,
+    );
+  }
+}
+
+function dropDenoListener(entry: SignalEntry): void {
+  clearTimeout(entry.releaseTimer);
+  entry.releaseTimer = undefined;
+  const listener = entry.denoListener;
+  entry.denoListener = null;
+  if (listener !== null) Deno.removeSignalListener(entry.signal, listener);
 }
 
 function compareTimers(a: Timer, b: Timer): number {
@@ -1212,26 +1471,4 @@ function heapPop(heap: Timer[]): void {
     index = child;
   }
   heap[index] = last;
-}
-
-/**
- * @internal A short description of a value for error messages.
- *
- * @example
- * ```ts
- * import { describe } from "./loop.ts";
- * console.log(describe(42), describe("x"), describe([])); // 42 "x" an object of class Array
- * ```
- */
-export function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (value === undefined) return "undefined";
-  if (typeof value === "function") {
-    return `function ${value.name || "(anonymous)"}`;
-  }
-  if (typeof value === "object") {
-    return `an object of class ${value.constructor?.name ?? "Object"}`;
-  }
-  if (typeof value === "string") return JSON.stringify(value);
-  return String(value);
 }

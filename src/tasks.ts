@@ -10,6 +10,18 @@
 import { current, Fiber, FiberError, type FiberTarget } from "./fiber.ts";
 import { describe, EventLoop, type Runnable } from "./loop.ts";
 import { WaitQueue } from "./sync/wait_queue.ts";
+import { checkTimeMs } from "./_util.ts";
+import type { Timeout } from "./sync/timeout.ts";
+import {
+  blocking,
+  hookGenerator,
+  operation,
+  opMade,
+  opStarted,
+  stickyCancel,
+  takeForgotten,
+  throwIfForgotten,
+} from "./_operation.ts";
 
 /**
  * Ends a task quietly: `kill()` throws it into the task by default, and a
@@ -55,6 +67,14 @@ const GeneratorPrototype = Object.getPrototypeOf(function* () {}.prototype);
 const isPrototypeOf = Object.prototype.isPrototypeOf;
 
 let taskCounter = 0;
+// How many spawning tasks an error's stack shows at most.
+const SPAWN_CHAIN_MAX = 8;
+// Spawn sites leave out the library's own frames (trampoline, hub).
+const LIBRARY_URL = new URL(".", import.meta.url).href;
+
+function isUserFrame(line: string): boolean {
+  return !line.includes(LIBRARY_URL) && !line.includes("(<anonymous>)");
+}
 
 /**
  * A thread-like fiber scheduled by the event loop. Its body is the `target`
@@ -85,16 +105,40 @@ let taskCounter = 0;
  * console.log(ticker.ticks, ticker.name); // 3 "Task-1" (numbers grow)
  * ```
  */
-export class Task<R = unknown> extends Fiber<R> implements Runnable {
+export class Task<R = unknown> extends Fiber<R>
+  implements Runnable, PromiseLike<R> {
   #loop: EventLoop;
   #target: FiberTarget<unknown[], R> | undefined;
   #args: unknown[];
   #started = false;
   #running = false;
   #ended = false;
-  #pendingKill: unknown = NO_KILL;
+  // The kill, once asked for: sticky, every later blocking call throws it
+  // again (outside shields) until the task ends.
+  #killError: unknown = NO_KILL;
+  #killDelivery = false;
+  // Fired Timeouts whose block is still open (sticky, see _beforeBlock).
+  #firedTimeouts: Timeout[] | null = null;
+  // How many shield() bodies the task is inside.
+  #shieldDepth = 0;
+  // This task's share of _operation.ts's count of sticky tasks.
+  #stickyShare = 0;
   // Made by the first join() that has to wait: most tasks are never joined.
   #joiners: WaitQueue | null = null;
+  // How the task ended (for `await task` and TaskGroup).
+  #failed = false;
+  #outcome: unknown = undefined;
+  // Made by the first then(): most tasks are never awaited.
+  #settled: Promise<R> | null = null;
+  // Typed without R, so that a Task<R> is usable as a Task<unknown>.
+  #resolve: ((value: unknown) => void) | null = null;
+  #reject: ((error: unknown) => void) | null = null;
+  // Told synchronously when the task ends (TaskGroup); an observed task's
+  // error is delivered to its observers, not reported.
+  #observers: ((task: Task) => void)[] | null = null;
+  // Where and by whom the task was spawned (only with traceSpawns): the
+  // stack is captured raw and formatted only if an error is reported.
+  #spawnSite: { stack?: string; spawner: Task | null } | null = null;
 
   /**
    * Creates a task of the current loop (it does not run until `start()`).
@@ -126,6 +170,12 @@ export class Task<R = unknown> extends Fiber<R> implements Runnable {
     this.#loop = loop;
     this.#target = target;
     this.#args = options?.args ?? NO_ARGS;
+    if (loop._traceSpawns) {
+      const spawner = current();
+      const site = { spawner: spawner instanceof Task ? spawner : null };
+      Error.captureStackTrace(site, Task);
+      this.#spawnSite = site;
+    }
   }
 
   // The fiber's target. It runs at the task's first switch, when the running
@@ -170,6 +220,7 @@ export class Task<R = unknown> extends Fiber<R> implements Runnable {
    *
    * @throws {Error} if the task was not started, or joins itself.
    */
+  @blocking("Task.join()")
   join(timeoutMs?: number): Generator<unknown, boolean, unknown> {
     if (!this.#started) {
       throw new Error(`cannot join ${this.name} before it is started`);
@@ -193,12 +244,148 @@ export class Task<R = unknown> extends Fiber<R> implements Runnable {
    */
   kill(error?: unknown): void {
     if (this.#ended || !this.isAlive()) return;
-    const raised = error === undefined ? new TaskExit() : error;
-    if (!this.#running) {
-      this.#pendingKill = raised;
-      return;
+    if (this.#killError === NO_KILL) {
+      this.#killError = error === undefined ? new TaskExit() : error;
+      if (this.#running) this.#addSticky(1);
     }
-    this.#loop.callSoon(throwInto, this, raised);
+    if (!this.#running || this.#killDelivery) return;
+    this.#killDelivery = true;
+    this.#loop.callSoon(deliverKill, this);
+  }
+
+  /**
+   * Makes a task awaitable from async code: `await task` gives its result,
+   * or throws its error ({@linkcode TaskExit} when it was killed). The
+   * error of a task awaited before it ends is not also sent to the loop's
+   * exception handler.
+   *
+   * @example
+   * ```ts
+   * import { EventLoop } from "./loop.ts";
+   * import { sleep, spawn } from "./tasks.ts";
+   *
+   * using loop = new EventLoop();
+   * const answer = spawn(function* () {
+   *   yield* sleep(1);
+   *   return 42;
+   * });
+   * const running = loop.run();
+   * console.log(await answer); // 42
+   * await running;
+   * ```
+   */
+  then<T1 = R, T2 = never>(
+    onFulfilled?: ((value: R) => T1 | PromiseLike<T1>) | null,
+    onRejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null,
+  ): Promise<T1 | T2> {
+    if (this.#settled === null) {
+      if (this.#ended) {
+        this.#settled = this.#failed
+          ? Promise.reject(this.#outcome)
+          : Promise.resolve(this.#outcome as R);
+      } else {
+        this.#settled = new Promise<R>((resolve, reject) => {
+          this.#resolve = resolve as (value: unknown) => void;
+          this.#reject = reject;
+        });
+      }
+    }
+    return this.#settled.then(onFulfilled, onRejected);
+  }
+
+  /** True once the task has ended (returned, failed or was killed). */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /**
+   * @internal Calls `observer(task)` synchronously when the task ends; the
+   * task's error then goes to the observer instead of the loop's handler.
+   */
+  _observe(observer: (task: Task) => void): void {
+    (this.#observers ??= []).push(observer);
+  }
+
+  /** @internal Whether the task ended with an error (after it ended). */
+  get _failed(): boolean {
+    return this.#failed;
+  }
+
+  /** @internal The task's result, or its error if `_failed`. */
+  get _outcome(): unknown {
+    return this.#outcome;
+  }
+
+  /** True once {@linkcode Task.kill} was called (until then: false). */
+  get killed(): boolean {
+    return this.#killError !== NO_KILL;
+  }
+
+  /**
+   * @internal Called by the loop just before the task blocks: a kill, or a
+   * fired Timeout whose block is still open, is thrown again here unless a
+   * shield entered after it defers it.
+   */
+  override _beforeBlock(): void {
+    if (this.#killError !== NO_KILL && this.#shieldDepth === 0) {
+      throw this.#killError;
+    }
+    const fired = this.#firedTimeouts;
+    if (fired === null) return;
+    for (let i = 0; i < fired.length; i++) {
+      if (fired[i]._depth >= this.#shieldDepth) throw fired[i]._thrown();
+    }
+  }
+
+  /** @internal How many shield() bodies the task is inside. */
+  get _shieldDepth(): number {
+    return this.#shieldDepth;
+  }
+
+  /**
+   * @internal A Timeout of this task fired: it stays sticky until its block
+   * is left. Returns whether to throw it into the task now (not when a
+   * shield entered after the Timeout started defers it).
+   */
+  _timeoutFired(timeout: Timeout): boolean {
+    (this.#firedTimeouts ??= []).push(timeout);
+    this.#addSticky(1);
+    return timeout._depth >= this.#shieldDepth;
+  }
+
+  /** @internal A fired Timeout's block was left (cancelled or disposed). */
+  _timeoutLeft(timeout: Timeout): void {
+    const fired = this.#firedTimeouts;
+    if (fired === null) return;
+    const index = fired.indexOf(timeout);
+    if (index >= 0) {
+      fired.splice(index, 1);
+      this.#addSticky(-1);
+    }
+    if (fired.length === 0) this.#firedTimeouts = null;
+  }
+
+  /** @internal Runs `body` with kills and outer Timeouts deferred. */
+  *_shielded<T>(
+    body: () => Generator<unknown, T, unknown>,
+  ): Generator<unknown, T, unknown> {
+    this.#shieldDepth++;
+    try {
+      return yield* body();
+    } finally {
+      this.#shieldDepth--;
+    }
+  }
+
+  /** @internal Throws the kill into the task where it is blocked. */
+  _deliverKill(): Generator<unknown, unknown, unknown> | undefined {
+    this.#killDelivery = false;
+    if (this.#ended || !this.isAlive() || this.#shieldDepth > 0) {
+      // Ended, or shielded: the sticky kill takes effect at its next
+      // blocking call outside the shield.
+      return undefined;
+    }
+    return this.throw(this.#killError);
   }
 
   /**
@@ -237,18 +424,83 @@ export class Task<R = unknown> extends Fiber<R> implements Runnable {
   *#main(): Generator<unknown, R, unknown> {
     this.#running = true;
     try {
-      if (this.#pendingKill !== NO_KILL) throw this.#pendingKill;
+      if (this.#killError !== NO_KILL) throw this.#killError;
       const out = this.run();
-      return isGenerator<R>(out) ? yield* out : out;
+      const value = isGenerator<R>(out) ? yield* out : out;
+      throwIfForgotten();
+      this.#outcome = value;
+      return value;
     } catch (error) {
-      if (!(error instanceof TaskExit)) this.#loop._reportError(error);
+      this.#failed = true;
+      this.#outcome = error;
+      const observed = this.#observers !== null || this.#settled !== null;
+      if (!(error instanceof TaskExit)) this.#annotate(error);
+      if (!observed && !(error instanceof TaskExit)) {
+        this.#loop._reportError(error);
+      }
       return undefined as R;
     } finally {
+      // Failed with another error, and forgot an operation too.
+      const forgotten = takeForgotten();
+      if (forgotten !== null) this.#loop._reportError(forgotten);
       this.#running = false;
       this.#ended = true;
       this.#target = undefined;
       this.#args = NO_ARGS;
-      this.#joiners?.notifyAll();
+      this.#end();
+    }
+  }
+
+  /**
+   * Appends the task's name, and with traceSpawns where it (and the tasks
+   * that spawned it) were spawned, to an escaping error's stack, like async
+   * stack traces. An error that passes through several tasks gets a line
+   * for each.
+   */
+  #annotate(error: unknown): void {
+    if (!(error instanceof Error) || typeof error.stack !== "string") return;
+    let text = `\n    in task ${this.name}`;
+    let site = this.#spawnSite;
+    for (let depth = 0; site !== null && depth < SPAWN_CHAIN_MAX; depth++) {
+      const frames = (site.stack ?? "").split("\n").slice(1)
+        .filter(isUserFrame).join("\n");
+      text += `, spawned:\n${frames}`;
+      const spawner = site.spawner;
+      if (spawner === null) break;
+      text += `\n    in task ${spawner.name}`;
+      site = spawner.#spawnSite;
+    }
+    try {
+      error.stack += text;
+    } catch {
+      // A frozen error keeps its stack.
+    }
+  }
+
+  #addSticky(delta: number): void {
+    this.#stickyShare += delta;
+    stickyCancel(delta);
+  }
+
+  #end(): void {
+    if (this.#stickyShare !== 0) this.#addSticky(-this.#stickyShare);
+    this.#firedTimeouts = null;
+    this.#loop._taskEnded(this);
+    this.#joiners?.notifyAll();
+    if (this.#resolve !== null) {
+      if (this.#failed) this.#reject!(this.#outcome);
+      else this.#resolve(this.#outcome);
+      this.#resolve = this.#reject = null;
+    }
+    const observers = this.#observers;
+    if (observers === null) return;
+    this.#observers = null;
+    for (const observer of observers) {
+      try {
+        observer(this as Task);
+      } catch (error) {
+        this.#loop._reportError(error);
+      }
     }
   }
 }
@@ -258,15 +510,67 @@ const ENDED: IteratorReturnResult<undefined> = Object.freeze({
   value: undefined,
 });
 
-function throwInto(
+function deliverKill(
   task: Task,
-  error: unknown,
 ): Generator<unknown, unknown, unknown> | undefined {
-  return task.isAlive() ? task.throw(error) : undefined;
+  return task._deliverKill();
 }
 
 function resumeFiber(fiber: Fiber): Generator<unknown, unknown, unknown> {
   return fiber.switch();
+}
+
+/**
+ * Runs `body` with cancellation deferred, for cleanup that must block (a
+ * flush, a goodbye message); use with `yield*`. A kill, or a Timeout
+ * started outside the shield, that arrives while the body runs waits until
+ * the body ends, then takes effect at the task's next blocking call. A
+ * Timeout started inside the body still fires inside it (Trio's shielded
+ * cancel scope). Outside a task it simply runs `body`.
+ *
+ * @throws {TypeError} if `body` is not a function.
+ *
+ * @example
+ * ```ts
+ * import { EventLoop } from "./loop.ts";
+ * import { shield, sleep, spawn } from "./tasks.ts";
+ *
+ * using loop = new EventLoop();
+ * const log: string[] = [];
+ * const worker = spawn(function* () {
+ *   try {
+ *     yield* sleep(10_000);
+ *   } finally {
+ *     // Without the shield, this sleep would throw TaskExit again.
+ *     yield* shield(function* () {
+ *       yield* sleep(1);
+ *       log.push("goodbye sent");
+ *     });
+ *   }
+ * });
+ * spawn(() => worker.kill());
+ * await loop.run();
+ * console.log(log); // ["goodbye sent"]
+ * ```
+ */
+export const shield: <T>(
+  body: () => Generator<unknown, T, unknown>,
+) => Generator<unknown, T, unknown> = operation("shield()", function shield<T>(
+  body: () => Generator<unknown, T, unknown>,
+): Generator<unknown, T, unknown> {
+  if (typeof body !== "function") {
+    throw new TypeError(`shield() needs a function, got ${describe(body)}`);
+  }
+  const fiber = current();
+  if (fiber instanceof Task) return fiber._shielded(body);
+  return runBody(body);
+}, false);
+
+function* runBody<T>(
+  body: () => Generator<unknown, T, unknown>,
+): Generator<unknown, T, unknown> {
+  const out = body();
+  return isGenerator<T>(out) ? yield* out : out as T;
 }
 
 /**
@@ -321,7 +625,11 @@ export function task<A extends unknown[], R>(
  * Blocks the running task for `ms` milliseconds; use with `yield*`.
  * `yield* sleep(0)` (the default) lets every other ready task run first.
  *
+ * `Infinity` sleeps for ever; any finite time up to `Number.MAX_SAFE_INTEGER`
+ * works.
+ *
  * @throws {TypeError} if `ms` is not a number.
+ * @throws {RangeError} if `ms` is negative or `NaN`.
  * @throws {Error} if called outside a task (in the main fiber or the hub).
  *
  * @example
@@ -342,11 +650,11 @@ export function task<A extends unknown[], R>(
  * ```
  */
 export function sleep(ms = 0): Generator<unknown, void, unknown> {
-  if (typeof ms !== "number" || Number.isNaN(ms)) {
-    throw new TypeError(`sleep() needs a number of ms, got ${describe(ms)}`);
-  }
+  checkTimeMs(ms, "sleep()", "ms");
   const loop = EventLoop.current();
-  if (ms <= 0) {
+  // The hottest operation marks itself by hand (see _operation.ts).
+  opMade("sleep()");
+  if (ms === 0) {
     return new YieldOperation(loop) as unknown as Generator<
       unknown,
       void,
@@ -368,6 +676,7 @@ function* sleepFor(
     timer.cancel();
   }
 }
+hookGenerator(sleepFor);
 
 /**
  * `sleep(0)`: one object that is both the ready-queue entry that resumes the
@@ -389,6 +698,7 @@ class YieldOperation implements Runnable {
   }
 
   [Symbol.iterator](): this {
+    opStarted();
     return this;
   }
 

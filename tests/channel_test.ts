@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { EventLoop } from "../src/loop.ts";
 import { sleep, spawn } from "../src/tasks.ts";
 import { Channel, StopIteration } from "../src/sync/channel.ts";
-import { makeLoop, runClean } from "./fixtures/loop_harness.ts";
+import { makeLoop, runClean, startOp } from "./fixtures/loop_harness.ts";
 
 class RuntimeError extends Error {}
 
@@ -224,8 +224,8 @@ Deno.test("channel: a receiver killed after being woken passes the value on", as
 Deno.test("channel: blocking outside a task throws; forEach needs a function", () => {
   using _loop = new EventLoop();
   const ch = new Channel<number>();
-  assert.throws(() => ch.send(1).next(), /main fiber/);
-  assert.throws(() => ch.receive().next(), /main fiber/);
+  assert.throws(() => startOp(ch.send(1)), /main fiber/);
+  assert.throws(() => startOp(ch.receive()), /main fiber/);
   // deno-lint-ignore no-explicit-any
   assert.throws(() => ch.forEach(5 as any), TypeError);
 });

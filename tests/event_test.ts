@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { EventLoop } from "../src/loop.ts";
 import { sleep, spawn } from "../src/tasks.ts";
 import { Event } from "../src/sync/event.ts";
-import { makeLoop, runClean } from "./fixtures/loop_harness.ts";
+import { makeLoop, runClean, startOp } from "./fixtures/loop_harness.ts";
 
 // ---------------------------------------------------------------------------
 // evergreen tests/test_event.py
@@ -83,7 +83,7 @@ Deno.test("event: wait() on a set event returns true without yielding", async ()
   await runClean(loop, errors);
   assert.deepEqual(order, ["a: true", "a again", "b"]);
   // Outside any task too: nothing blocks.
-  assert.deepEqual(ev.wait().next(), { done: true, value: true });
+  assert.deepEqual(startOp(ev.wait()), { done: true, value: true });
 });
 
 Deno.test("event: set() wakes every waiter", async () => {
@@ -169,7 +169,7 @@ Deno.test("event: a timed-out waiter leaves no wake-up behind", async () => {
 Deno.test("event: waiting outside a task throws; a bad timeout throws TypeError", () => {
   using _loop = new EventLoop();
   const ev = new Event();
-  assert.throws(() => ev.wait().next(), /main fiber/);
+  assert.throws(() => startOp(ev.wait()), /main fiber/);
   // deno-lint-ignore no-explicit-any
-  assert.throws(() => ev.wait("5" as any).next(), TypeError);
+  assert.throws(() => startOp(ev.wait("5" as any)), TypeError);
 });

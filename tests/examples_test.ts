@@ -324,3 +324,38 @@ Deno.test("demo.ts: echo server and client tasks, bounded, with a rate", async (
     `demo.ts ends by itself soon after its 0.5 s (took ${outcome.elapsedMs} ms)`,
   );
 });
+
+Deno.test("tls_echo.ts: a verified TLS connection with ALPN echoes three lines", async () => {
+  const out = lines(await runExample("tls_echo.ts"), "tls_echo.ts");
+  includesLine(out, /^TLS echo server on 127\.0\.0\.1:\d+$/, "tls_echo.ts");
+  includesLine(out, "client: verified localhost, ALPN echo/1", "tls_echo.ts");
+  includesLine(out, "server: handshake done, ALPN echo/1", "tls_echo.ts");
+  for (let index = 1; index <= 3; index++) {
+    includesLine(out, `client: echoed "line ${index}"`, "tls_echo.ts");
+  }
+  includesLine(out, "done", "tls_echo.ts");
+});
+
+Deno.test("multicore_server.ts: one port, a loop per Worker, both Workers answer", async () => {
+  const out = lines(
+    await runExample("multicore_server.ts", [
+      "--workers",
+      "2",
+      "--connections",
+      "60",
+    ]),
+    "multicore_server.ts",
+  );
+  includesLine(
+    out,
+    /^2 workers listening on 127\.0\.0\.1:\d+$/,
+    "multicore_server.ts",
+  );
+  let total = 0;
+  for (const worker of [0, 1]) {
+    const line = out.find((l) => l.startsWith(`pong ${worker}: `));
+    assert.ok(line, `worker ${worker} answered some of the 60 connections`);
+    total += Number(line.match(/(\d+) connections/)![1]);
+  }
+  assert.equal(total, 60);
+});

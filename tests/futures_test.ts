@@ -16,7 +16,7 @@ import {
   wait,
   waitPromise,
 } from "../src/futures.ts";
-import { makeLoop, runClean } from "./fixtures/loop_harness.ts";
+import { makeLoop, runClean, startOp } from "./fixtures/loop_harness.ts";
 
 class ZeroDivisionError extends Error {}
 
@@ -230,17 +230,17 @@ Deno.test("futures: a Future's states: pending, cancelled, done", () => {
 Deno.test("futures: get() returns a result, throws the failure or CancelledError", () => {
   const ok = new Future<number>();
   ok.setResult(3);
-  assert.deepEqual(ok.get().next(), { done: true, value: 3 });
+  assert.deepEqual(startOp(ok.get()), { done: true, value: 3 });
   const failed = new Future<number>();
   const boom = new Error("boom");
   failed.setException(boom);
-  assert.throws(() => failed.get().next(), (error) => error === boom);
+  assert.throws(() => startOp(failed.get()), (error) => error === boom);
   const cancelled = new Future<number>();
   cancelled.cancel();
-  assert.throws(() => cancelled.get().next(), CancelledError);
+  assert.throws(() => startOp(cancelled.get()), CancelledError);
   const undefinedFailure = new Future<number>();
   undefinedFailure.setException(undefined);
-  assert.throws(() => undefinedFailure.get().next());
+  assert.throws(() => startOp(undefinedFailure.get()));
 });
 
 Deno.test("futures: get() blocks until set, or throws TimeoutError after its timeout", async () => {
@@ -674,6 +674,6 @@ Deno.test("futures: waitPromise under runSync throws a clear error", () => {
 
 Deno.test("futures: waitPromise and get() outside a task throw", () => {
   using _loop = new EventLoop();
-  assert.throws(() => waitPromise(Promise.resolve(1)).next(), /main fiber/);
-  assert.throws(() => new Future<number>().get().next(), /main fiber/);
+  assert.throws(() => startOp(waitPromise(Promise.resolve(1))), /main fiber/);
+  assert.throws(() => startOp(new Future<number>().get()), /main fiber/);
 });

@@ -18,6 +18,7 @@ import {
   startEchoServer,
   text,
 } from "./fixtures/stream_harness.ts";
+import { startOp } from "./fixtures/loop_harness.ts";
 
 // ---- evergreen tests/test_io.py ----
 
@@ -54,7 +55,7 @@ bothModes(
       });
       yield* sleep(100);
       client.close();
-      assert.throws(() => client.readUntil("\n").next(), (error: unknown) =>
+      assert.throws(() => startOp(client.readUntil("\n")), (error: unknown) =>
         error instanceof TCPError && error.code === "EBADF");
       server.close();
     }),
@@ -318,7 +319,7 @@ bothModes(
         return text(yield* client.readUntil("\n"));
       });
       yield* sleep(10);
-      assert.throws(() => client.readBytes(1).next(), /already reading/);
+      assert.throws(() => startOp(client.readBytes(1)), /already reading/);
       client.write("one\n");
       assert.equal(yield* first.join(5000), true);
       client.close();

@@ -16,6 +16,7 @@ import {
 } from "../src/native/test_support.ts";
 import type { NativeError } from "../src/native/errors.ts";
 import { bothModes, bytes, scenario, text } from "./fixtures/stream_harness.ts";
+import { startOp } from "./fixtures/loop_harness.ts";
 
 const ignore = Deno.build.os === "windows";
 
@@ -110,7 +111,7 @@ bothModes(
       assert.equal(tty.write("one\ntwo\n"), true);
       yield* tty.flush();
       assert.equal(yield* readController(controller, 10), "one\r\ntwo\r\n");
-      assert.throws(() => tty.readBytes(1).next(), (error: unknown) =>
+      assert.throws(() => startOp(tty.readBytes(1)), (error: unknown) =>
         error instanceof StreamError && error.code === "EINVAL" &&
         /not readable/.test(error.message));
       tty.close();
@@ -160,7 +161,7 @@ bothModes(
         new TTYStream(1_000_000, true), (error: unknown) =>
         error instanceof StreamError && error.code === "EBADF");
       assert.throws(() =>
-        new TTYStream(-1, true), TypeError);
+        new TTYStream(-1, true), RangeError);
       testClose(readEnd);
       testClose(writeEnd);
       yield* sleep(0);

@@ -12,6 +12,7 @@ import { Timeout } from "../src/sync/timeout.ts";
 import { UDPEndpoint } from "../src/io/udp.ts";
 import type { Address } from "../src/io/tcp.ts";
 import { UDPError } from "../src/io/errors.ts";
+import { startOp } from "./fixtures/loop_harness.ts";
 import {
   bothModes as registerBothModes,
   scenario,
@@ -264,8 +265,10 @@ bothModes(
       [{ hostname: LOCAL4, port: -1 }, /invalid port -1/],
       [{ hostname: LOCAL4, port: 70000 }, /invalid port 70000/],
       [{ hostname: LOCAL4, port: 1.5 }, /invalid port 1.5/],
-      [{ hostname: "not-an-ip", port: 80 }, /"not-an-ip" is not an IP address/],
-      [{ hostname: "example.com", port: 80 }, /numeric IPv4 and IPv6/],
+      [
+        { hostname: "not a name", port: 80 },
+        /"not a name" is not an IP address/,
+      ],
       [{ hostname: "", port: 80 }, /is not an IP address/],
       [{ hostname: "256.1.1.1", port: 80 }, /is not an IP address/],
     ];
@@ -876,7 +879,7 @@ Deno.test(
     while (got.length < 3) {
       let datagrams: [Uint8Array, Address][];
       try {
-        const step = receiver.receiveMany().next();
+        const step = startOp(receiver.receiveMany());
         assert.ok(step.done);
         datagrams = step.value;
       } catch {
@@ -899,7 +902,7 @@ Deno.test("sends outside a running loop go out at once", () => {
   assert.equal(sender.queued, 0);
   const got: string[] = [];
   while (got.length < 3) {
-    const step = receiver.receiveMany().next();
+    const step = startOp(receiver.receiveMany());
     assert.ok(step.done, "the datagrams are there without a loop turn");
     for (const [data] of step.value) got.push(text(data));
   }

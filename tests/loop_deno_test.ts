@@ -273,6 +273,78 @@ Deno.test({
   },
 });
 
+/**
+ * Runs tests/fixtures/signal_handled_exit.ts, sends it SIGTERM once it is
+ * serving, and returns its exit and whether the code after run() ran.
+ */
+async function handledTermination(
+  removeSelf: boolean,
+  sync: boolean,
+): Promise<{ code: number; signal: string | null; after: boolean }> {
+  const fixture = new URL(
+    "./fixtures/signal_handled_exit.ts",
+    import.meta.url,
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-ffi",
+      "--allow-read",
+      "--allow-env",
+      "--allow-net",
+      fixture.href,
+      removeSelf ? "remove" : "keep",
+      sync ? "sync" : "async",
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const decoder = new TextDecoder();
+  let text = "";
+  const reader = child.stdout.getReader();
+  let signalled = false;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+    if (!signalled && text.includes("ready")) {
+      signalled = true;
+      child.kill("SIGTERM");
+    }
+  }
+  const { code, signal } = await child.status;
+  return { code, signal, after: text.includes("after run") };
+}
+
+Deno.test({
+  name:
+    "deno: a SIGTERM the loop handles never ends the process, whether its handler closes the server or also removes itself, under run() or runSync() (100 runs)",
+  ...signalTest,
+  fn: async () => {
+    const runs = 100;
+    const batch = 10;
+    const failures: string[] = [];
+    for (let started = 0; started < runs; started += batch) {
+      const outcomes = await Promise.all(
+        Array.from(
+          { length: batch },
+          (_, i) =>
+            handledTermination(
+              (started + i) % 2 === 1,
+              (started + i) % 4 >= 2,
+            ),
+        ),
+      );
+      outcomes.forEach((outcome, i) => {
+        if (outcome.code !== 0 || outcome.signal !== null || !outcome.after) {
+          failures.push(`run ${started + i}: ${JSON.stringify(outcome)}`);
+        }
+      });
+    }
+    assert.deepEqual(failures, [], `${failures.length} of ${runs} runs failed`);
+  },
+});
+
 Deno.test({
   name: "deno: a signal handler alone does not keep run() alive",
   ...signalTest,

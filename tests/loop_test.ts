@@ -480,14 +480,14 @@ Deno.test("loop: a generator function is accepted as a callback", async () => {
   assert.deepEqual(seen, ["before", "fiber", "after"]);
 });
 
-Deno.test("loop: callLater with zero or negative delay is callSoon", async () => {
+Deno.test("loop: callLater with zero delay is callSoon", async () => {
   using loop = new EventLoop();
   const seen: string[] = [];
-  loop.callLater(-5, () => seen.push("negative"));
-  loop.callSoon(() => seen.push("soon"));
   loop.callLater(0, () => seen.push("zero"));
+  loop.callSoon(() => seen.push("soon"));
+  loop.callLater(0, () => seen.push("zero again"));
   await loop.run();
-  assert.deepEqual(seen, ["negative", "soon", "zero"]);
+  assert.deepEqual(seen, ["zero", "soon", "zero again"]);
 });
 
 Deno.test("loop: timers fire in time order, FIFO when due at the same time", async () => {
@@ -904,13 +904,16 @@ Deno.test("loop: non-function callbacks throw TypeError", () => {
   assert.throws(() => new Handler(bogus, []), TypeError);
 });
 
-Deno.test("loop: bad delays, fds and signals throw TypeError", () => {
+Deno.test("loop: non-numbers and bad signals throw TypeError; NaN, negative and out-of-range numbers RangeError", () => {
   using loop = new EventLoop();
-  assert.throws(() => loop.callLater(NaN, () => {}), TypeError);
+  assert.throws(() => loop.callLater(NaN, () => {}), RangeError);
+  assert.throws(() => loop.callLater(-5, () => {}), RangeError);
   // deno-lint-ignore no-explicit-any
   assert.throws(() => loop.callLater("5" as any, () => {}), TypeError);
-  assert.throws(() => loop.addReader(-1, () => {}), TypeError);
-  assert.throws(() => loop.addWriter(1.5, () => {}), TypeError);
+  assert.throws(() => loop.addReader(-1, () => {}), RangeError);
+  assert.throws(() => loop.addWriter(1.5, () => {}), RangeError);
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => loop.addReader("3" as any, () => {}), TypeError);
   // deno-lint-ignore no-explicit-any
   assert.throws(() => loop.addSignalHandler(2 as any, () => {}), TypeError);
   assert.throws(

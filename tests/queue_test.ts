@@ -14,7 +14,7 @@ import {
   QueueEmpty,
   QueueFull,
 } from "../src/sync/queue.ts";
-import { makeLoop, runClean } from "./fixtures/loop_harness.ts";
+import { makeLoop, runClean, startOp } from "./fixtures/loop_harness.ts";
 
 // ---------------------------------------------------------------------------
 // order and sizes
@@ -344,8 +344,8 @@ Deno.test("queue: a negative timeout throws RangeError; a bad maxsize TypeError"
   using _ = loop;
   const q = new Queue<number>();
   spawn(() => {
-    assert.throws(() => q.get(true, -1).next(), RangeError);
-    assert.throws(() => q.put(1, true, -1).next(), RangeError);
+    assert.throws(() => startOp(q.get(true, -1)), RangeError);
+    assert.throws(() => startOp(q.put(1, true, -1)), RangeError);
   });
   await runClean(loop, errors);
   assert.throws(() => new Queue(1.5), TypeError);
@@ -355,8 +355,8 @@ Deno.test("queue: a negative timeout throws RangeError; a bad maxsize TypeError"
 
 Deno.test("queue: blocking outside a task throws", () => {
   using _loop = new EventLoop();
-  assert.throws(() => new Queue<number>().get().next(), /main fiber/);
+  assert.throws(() => startOp(new Queue<number>().get()), /main fiber/);
   const full = new Queue<number>(1);
   full.putNowait(1);
-  assert.throws(() => full.put(2).next(), /main fiber/);
+  assert.throws(() => startOp(full.put(2)), /main fiber/);
 });

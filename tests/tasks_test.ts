@@ -7,7 +7,7 @@ import { EventLoop } from "../src/loop.ts";
 import { Fiber, FiberError } from "../src/fiber.ts";
 import { sleep, spawn, Task, task, TaskExit } from "../src/tasks.ts";
 import { Event } from "../src/sync/event.ts";
-import { makeLoop, runClean } from "./fixtures/loop_harness.ts";
+import { makeLoop, runClean, startOp } from "./fixtures/loop_harness.ts";
 
 class MyTask extends Task {
   called = false;
@@ -487,15 +487,15 @@ Deno.test("tasks: non-function targets throw TypeError", () => {
   assert.throws(() => new Task(() => {}, { args: 1 as any }), TypeError);
 });
 
-Deno.test("tasks: sleep() outside a task throws; sleep(NaN) throws TypeError", async () => {
+Deno.test("tasks: sleep() outside a task throws; sleep(NaN) throws RangeError", async () => {
   using loop = new EventLoop();
-  assert.throws(() => sleep(Number.NaN), TypeError);
-  assert.throws(() => sleep(0).next(), /cannot block/);
-  assert.throws(() => sleep(5).next(), /main fiber/);
+  assert.throws(() => sleep(Number.NaN), RangeError);
+  assert.throws(() => startOp(sleep(0)), /cannot block/);
+  assert.throws(() => startOp(sleep(5)), /main fiber/);
   let inHub: unknown = null;
   loop.callSoon(() => {
     try {
-      sleep(5).next();
+      startOp(sleep(5));
     } catch (error) {
       inHub = error;
     }

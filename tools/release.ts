@@ -95,6 +95,8 @@ async function buildTarget(target: Target): Promise<Uint8Array<ArrayBuffer>> {
     await run("zig", [
       "build",
       "-Doptimize=ReleaseFast",
+      // A released library carries no test-only eg_test_* exports.
+      "-Dtest-exports=false",
       `-Dtarget=${target.zig}`,
       "--prefix",
       prefix,

@@ -7,7 +7,8 @@
 //! How to add an op (TCP connect, write-all, accept loop, ...):
 //!
 //!   1. Declare a struct with a field `op: hub.Op`, a `pub const kind: u32` (a new number from
-//!      16 up; add it to `OpKind` below so kinds stay unique and JS can name them), and
+//!      16 up; add it to `OpKind` below, or beside its layer's kinds as io/stream.zig does, so
+//!      kinds stay unique; give it a row in abi.zig so JS and C can name it), and
 //!      `pub fn run(self: *Self) hub.Completion`. Its other fields are the op's arguments and
 //!      any state that must outlive one step (memory the op owns; never a JS buffer).
 //!   2. Write `run` as blocking code: try the syscall; on WouldBlock call
@@ -21,6 +22,8 @@
 //!      for it is reserved when the op starts, so a final completion is never lost.
 //!   4. Start it from an export in exports.zig: `hub.start(MyOp, .{ .op = undefined, ... }, token)`.
 //!      start runs the op at once until it first blocks (a completion may already be posted).
+//!      Declare the export in include/evergreen.h and src/native/*_symbols.ts, and mirror its
+//!      kind in src/native/constants.ts: tests/seam_test.ts checks all three against the library.
 //!   5. Test it in zig against real descriptors, like `ReadExact` below.
 //!
 //! Locals of `run` live on the op's stacklet and survive every wait (the stacklet's stack slice
@@ -44,9 +47,15 @@ pub const OpKind = enum(u32) {
     _,
 };
 
+/// The most ops (blocked reads, drains, accepts, ...) a library loop may hold at once; its
+/// op table grows on demand up to this cap (eg_loop_new sets it as `ops_max`).
+pub const ops_limit: u32 = 1 << 20;
+
 pub const Options = struct {
     loop: loop_module.Options = .{},
-    /// Ops alive at once; each reserves one overflow-queue slot for its final completion.
+    /// Ops alive at once, a hard cap (reaching it fails a start with error.Overflow). Each live
+    /// op reserves one overflow-queue slot for its final completion; the queue grows on demand,
+    /// so the loop's overflowMax() must exceed this.
     ops_max: u32 = 1024,
     /// The dedicated stack region all ops run on (their frames; saved slices go to the heap).
     stack_size: usize = 256 * 1024,
@@ -212,7 +221,7 @@ pub const Hub = struct {
 
     pub fn create(gpa: std.mem.Allocator, options: Options) Error!*Hub {
         if (options.ops_max == 0) return error.InvalidArgument;
-        if (options.loop.overflow_capacity <= options.ops_max) return error.InvalidArgument;
+        if (options.loop.overflowMax() <= options.ops_max) return error.InvalidArgument;
         const hub = try gpa.create(Hub);
         errdefer gpa.destroy(hub);
         hub.* = .{ .gpa = gpa, .options = options, .loop = try Loop.init(gpa, options.loop) };
@@ -262,13 +271,13 @@ pub const Hub = struct {
         hub.loop.updateParkHint(hub.hasQueuedOps());
     }
 
-    /// Admits a new op T (within ops_max and the overflow reserve) and allocates it, not yet
-    /// linked or started.
+    /// Admits a new op T (within ops_max, growing the overflow reserve as needed) and allocates
+    /// it, not yet linked or started.
     fn admit(hub: *Hub, comptime T: type, value: T, token: u32) Error!*T {
         comptime assert(T.kind >= 16);
         if (hub.ops_live >= hub.options.ops_max) return error.Overflow;
-        // Every live op keeps one overflow slot for its final completion.
-        if (hub.loop.ring.overflowFree() <= hub.ops_live) return error.Overflow;
+        // Every live op keeps one overflow slot for its final completion, this one included.
+        try hub.loop.ring.reserveOverflow(hub.ops_live + 1);
         try hub.ensureStacklets();
         const typed = try hub.gpa.create(T);
         typed.* = value;
@@ -810,6 +819,48 @@ test "the op limit and the overflow reserve refuse new ops instead of losing com
     try hub.start(ReadExact, .{ .op = undefined, .fd = b[0], .length = 1 }, 2);
     try testing.expectError(error.Overflow, hub.start(ReadExact, .{ .op = undefined, .fd = b[0], .length = 1 }, 3));
     try testing.expectError(error.InvalidArgument, Hub.create(testing.allocator, .{ .ops_max = 8, .loop = .{ .overflow_capacity = 8 } }));
+}
+
+test "the op table grows on demand past its first reserve up to ops_max, where starts fail" {
+    const ops = 40;
+    const hub = try Hub.create(testing.allocator, .{
+        .ops_max = ops,
+        .loop = .{ .ring_capacity = 4, .overflow_capacity = 2, .overflow_capacity_max = ops + 8 },
+    });
+    defer hub.destroy();
+    // Both ends of each pair read, so every op blocks until the other end writes.
+    var pairs: [ops / 2][2]Fd = undefined;
+    for (&pairs, 0..) |*pair, i| {
+        pair.* = if (is_windows) try support.tcpPair() else try support.socketPair();
+        try hub.start(ReadExact, .{ .op = undefined, .fd = pair[0], .length = 1 }, @intCast(2 * i));
+        try hub.start(ReadExact, .{ .op = undefined, .fd = pair[1], .length = 1 }, @intCast(2 * i + 1));
+    }
+    defer for (pairs) |pair| {
+        support.close(pair[0]);
+        support.close(pair[1]);
+    };
+    try testing.expectEqual(@as(u32, ops), hub.opsLive());
+    try testing.expect(hub.loop.ring.overflow.len > ops);
+    try testing.expectError(error.Overflow, hub.start(ReadExact, .{ .op = undefined, .fd = pairs[0][0], .length = 1 }, 99));
+
+    for (pairs) |pair| {
+        _ = try support.write(pair[0], "a");
+        _ = try support.write(pair[1], "b");
+    }
+    var seen: std.StaticBitSet(ops) = .empty;
+    var out: [4]loop_module.Record = undefined;
+    var rounds: u32 = 0;
+    while (seen.count() < ops and rounds < 1000) : (rounds += 1) {
+        _ = try hub.poll(100);
+        const n = drain(hub, &out);
+        for (out[0..n]) |record| {
+            try testing.expectEqual(@as(i32, 1), record.result);
+            try testing.expect(!seen.isSet(record.token));
+            seen.set(record.token);
+        }
+    }
+    try testing.expectEqual(@as(usize, ops), seen.count());
+    try testing.expectEqual(@as(u32, 0), hub.opsLive());
 }
 
 const Chatty = struct {

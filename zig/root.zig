@@ -1,17 +1,23 @@
 //! Root of the evergreen native library: the poll loop (loop/), the hub that runs native ops
-//! as stacklets (hub.zig), the stacklets themselves (stacklet/), and the C ABI (exports.zig),
-//! which is what the shared library exposes to Deno and to C/Zig/Rust embedders.
+//! as stacklets (hub.zig), the stacklets themselves (stacklet/), and the C ABI (exports.zig,
+//! with its numbers in abi.zig and its test-only part in test_exports.zig), which is what the
+//! shared library exposes to Deno and to C/Zig/Rust embedders. Layers: zig/README.md.
 
 const std = @import("std");
+const build_options = @import("build_options");
 
 pub const stacklet = @import("stacklet/stacklet.zig");
 pub const loop = @import("loop/loop.zig");
 pub const hub = @import("hub.zig");
 pub const exports = @import("exports.zig");
+pub const abi = @import("abi.zig");
+/// The `eg_test_*` symbols, in the library only with -Dtest-exports=true (build.zig).
+pub const test_exports = if (build_options.test_exports) @import("test_exports.zig") else struct {};
 
 comptime {
     // Analyze the exports so that every `eg_` symbol lands in the library.
     _ = exports;
+    _ = test_exports;
 }
 
 test {
@@ -26,5 +32,7 @@ test {
     _ = @import("loop/loop.zig");
     _ = @import("hub.zig");
     _ = @import("exports.zig");
+    _ = @import("abi.zig");
+    _ = test_exports;
     _ = @import("io/io.zig");
 }

@@ -9,6 +9,7 @@
  */
 
 import { ERROR_NAMES, errorName } from "../native/errors.ts";
+import { NATIVE_OPS_MAX } from "../native/native_loop.ts";
 
 /**
  * A failed stream operation. `code` names the OS error, `errno` is its
@@ -79,6 +80,27 @@ export class PipeError extends StreamError {}
  */
 export class UDPError extends StreamError {}
 
+/**
+ * A failed TLS operation (`TLSClient`, `TLSConnection`, `TLSServer`): the
+ * TCP error under it (`ECONNREFUSED`, `ECONNRESET` for a peer that closed
+ * during the handshake), `EPROTO` for a handshake or record that failed
+ * (`reason` holds OpenSSL's reason, e.g. `"certificate verify failed"`,
+ * and the message adds the verifier's verdict, e.g. `"hostname
+ * mismatch"`), `EINVAL` for a certificate or key OpenSSL refuses, or
+ * `ENOTSUP` on an OS where TLS is not available yet.
+ *
+ * @example
+ * ```ts
+ * import { StreamError, TLSError } from "./errors.ts";
+ * const error = new TLSError("EPROTO", 0, "TLS connect failed: EPROTO");
+ * console.log(error instanceof StreamError, error.reason); // true null
+ * ```
+ */
+export class TLSError extends StreamError {
+  /** OpenSSL's reason for the failure, when OpenSSL gave one. */
+  reason: string | null = null;
+}
+
 /** A stream error class: the constructor every I/O object throws with. */
 export type StreamErrorClass = new (
   code: string,
@@ -105,6 +127,11 @@ export function errorFromResult(
   detail?: string,
 ): StreamError {
   const code = errorName(result);
+  if (code === "EOVERFLOW" && detail === undefined) {
+    // The one way an op start overflows now that the op table grows.
+    detail =
+      `this loop reached its limit of ${NATIVE_OPS_MAX} operations blocked at once`;
+  }
   return errorFor(errorClass, code, what, detail);
 }
 

@@ -22,6 +22,8 @@ import {
   type StreamServerOptions,
 } from "./server.ts";
 import { Stream, type StreamOptions } from "./stream.ts";
+import { checkFd } from "../_util.ts";
+import { blocking } from "../_operation.ts";
 
 /**
  * A client of a {@linkcode PipeServer}.
@@ -86,6 +88,7 @@ export class PipeClient extends Stream {
    *   empty or too long path, `EBADF` when closed, `EBUSY` (Windows) when
    *   every instance of a named pipe stayed taken.
    */
+  @blocking("connect()")
   *connect(path: string): Generator<unknown, void, unknown> {
     checkPath(path, "connect()");
     const what = `connect to ${path}`;
@@ -268,16 +271,13 @@ export class PipeStream extends Stream {
    * `HANDLE` value, 0 to 2 being the standard handles. On failure it stays
    * the caller's.
    *
-   * @throws {TypeError} if `fd` is not a non-negative integer.
+   * @throws {TypeError} if `fd` is not a number.
+   * @throws {RangeError} if `fd` is not an integer from 0 to 2^31-1.
    * @throws {PipeError} `EBADF` for a descriptor or handle that is not open,
    *   or a closed stream; `EISCONN` when already open.
    */
   open(fd: number): void {
-    if (!Number.isInteger(fd) || fd < 0) {
-      throw new TypeError(
-        `open() needs a descriptor number, got ${describe(fd)}`,
-      );
-    }
+    checkFd(fd, "PipeStream.open()");
     const what = `open fd ${fd}`;
     if (this.closed) throw this._closedError(what);
     if (this._handle !== 0) {

@@ -18,7 +18,14 @@ import {
   PendingOp,
   type Stream,
 } from "./stream.ts";
+import { checkInteger } from "../_util.ts";
+import { blocking } from "../_operation.ts";
 
+/**
+ * The largest listen backlog `serve()` takes (the OS caps it lower anyway,
+ * e.g. at `net.core.somaxconn`).
+ */
+export const BACKLOG_MAX = 0x7fff_ffff;
 /** The listen backlog when `serve()` is given none (as libuv and Node). */
 export const DEFAULT_BACKLOG = 511;
 
@@ -121,10 +128,12 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
    * before or while it waits.
    *
    * @param backlog the listen queue's length (default 511)
+   * @throws {RangeError} if `backlog` is not an integer from 0 to 2^31-1.
    * @throws {StreamError} (the server's class) `EINVAL` before `bind()`;
    *   `EBADF` if its loop was destroyed; the OS error that stopped accepting
    *   (`EMFILE`).
    */
+  @blocking("serve()")
   *serve(backlog?: number): Generator<unknown, void, unknown> {
     const errorClass = this._errorClass;
     if (this.#closed) return;
@@ -138,13 +147,7 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
       throw new Error("serve(): the server is already serving in another task");
     }
     if (backlog !== undefined) {
-      if (!Number.isInteger(backlog) || backlog < 0) {
-        throw new RangeError(
-          `serve() needs a non-negative integer backlog, got ${
-            describe(backlog)
-          }`,
-        );
-      }
+      checkInteger(backlog, "serve()", "backlog", 0, BACKLOG_MAX);
       const listened = native.streamListen(this.#handle, backlog);
       if (listened < 0) throw errorFromResult(errorClass, listened, "serve");
     }

@@ -15,6 +15,7 @@
 import { Fiber } from "../fiber.ts";
 import { describe, type EventLoop } from "../loop.ts";
 import { WaitQueue } from "../sync/wait_queue.ts";
+import { readableOf, writableOf } from "./web_streams.ts";
 import * as native from "../native/stream_native.ts";
 import { closeOnCollect, forgetOnCollect } from "../native/finalizer.ts";
 import {
@@ -23,6 +24,7 @@ import {
   type StreamError,
   type StreamErrorClass,
 } from "./errors.ts";
+import { blocking } from "../_operation.ts";
 
 /** The read buffer's default bound: 100 MiB, as in evergreen. */
 export const DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024;
@@ -195,6 +197,16 @@ export abstract class Stream implements Disposable {
     return this.#state === CLOSED;
   }
 
+  /** The stream as a web `ReadableStream` (see `web_streams.ts`). */
+  get readable(): ReadableStream<Uint8Array> {
+    return readableOf(this);
+  }
+
+  /** The stream as a web `WritableStream` (see `web_streams.ts`). */
+  get writable(): WritableStream<Uint8Array> {
+    return writableOf(this);
+  }
+
   /** The read buffer's bound in bytes. */
   get maxBufferSize(): number {
     return this.#maxBufferSize;
@@ -209,6 +221,7 @@ export abstract class Stream implements Disposable {
    *   when `n` exceeds `maxBufferSize` (the stream is closed), or the OS
    *   error that broke the connection (the stream is closed).
    */
+  @blocking("readBytes()")
   *readBytes(n: number): Generator<unknown, Uint8Array, unknown> {
     if (!Number.isInteger(n) || n <= 0) {
       throw new RangeError(
@@ -237,6 +250,7 @@ export abstract class Stream implements Disposable {
    * @throws {TypeError} if `buffer` is not a non-empty Uint8Array.
    * @throws {StreamError} as {@linkcode Stream.readBytes} does.
    */
+  @blocking("readInto()")
   *readInto(buffer: Uint8Array): Generator<unknown, number, unknown> {
     if (!(buffer instanceof Uint8Array) || buffer.length === 0) {
       throw new TypeError(
@@ -271,6 +285,7 @@ export abstract class Stream implements Disposable {
    * @throws {StreamError} as {@linkcode Stream.readBytes} does; `ENOBUFS`
    *   when `maxBufferSize` bytes arrive without the delimiter.
    */
+  @blocking("readUntil()")
   *readUntil(
     delimiter: string | Uint8Array,
   ): Generator<unknown, Uint8Array, unknown> {
@@ -295,6 +310,7 @@ export abstract class Stream implements Disposable {
    * @throws {TypeError} if `regex` is not a RegExp.
    * @throws {StreamError} as {@linkcode Stream.readUntil} does.
    */
+  @blocking("readUntilRegex()")
   *readUntilRegex(regex: RegExp): Generator<unknown, Uint8Array, unknown> {
     if (!(regex instanceof RegExp)) {
       throw new TypeError(
@@ -406,6 +422,7 @@ export abstract class Stream implements Disposable {
    *   waiting), `ENOTCONN` on a client never connected, or the error that
    *   stopped sending (`EPIPE`, `ECONNRESET`).
    */
+  @blocking("flush()")
   *flush(): Generator<unknown, void, unknown> {
     for (let round = 0;; round++) {
       this.#checkLoop("flush");
@@ -449,6 +466,7 @@ export abstract class Stream implements Disposable {
    *
    * @throws {StreamError} as {@linkcode Stream.flush} does.
    */
+  @blocking("shutdown()")
   *shutdown(): Generator<unknown, void, unknown> {
     yield* this.flush();
     const result = native.streamShutdown(this.#handle);
@@ -749,9 +767,15 @@ export abstract class Stream implements Disposable {
     this.#waiters.notifyAll();
   }
 
+  // Each drain releases its own token: a drain's completion may still be
+  // waiting in the ring when a write has already started the next one.
   #startDrain(): number {
     const loop = this.#loop!;
-    const token = loop._registerToken(this.#drained, true, this.#drainSettled);
+    const token: number = loop._registerToken(
+      (result: number) => this.#drained(token, result),
+      true,
+      () => this.#drainSettled(token),
+    );
     const result = native.streamDrain(this.#handle, token);
     if (result === native.IN_PROGRESS) {
       this.#draining = true;
@@ -762,21 +786,24 @@ export abstract class Stream implements Disposable {
     return result;
   }
 
-  #drainSettled = (): void => {
+  #drainSettled(token: number): void {
+    if (token !== this.#drainToken) return;
     this.#drainToken = 0;
     this.#draining = false;
-  };
+  }
 
-  #drained = (result: number): void => {
-    this.#loop!._releaseToken(this.#drainToken);
-    this.#drainToken = 0;
-    this.#draining = false;
+  #drained(token: number, result: number): void {
+    this.#loop!._releaseToken(token);
+    if (token === this.#drainToken) {
+      this.#drainToken = 0;
+      this.#draining = false;
+    }
     // The queue could not be sent: later writes report why.
     if (result < 0 && result !== native.CANCELED && this.#sendFailure === 0) {
       this.#sendFailure = result;
     }
     this.#waiters.notifyAll();
-  };
+  }
 
   #delimiter(delimiter: string | Uint8Array): Uint8Array {
     if (typeof delimiter === "string") {

@@ -10,6 +10,7 @@
 
 import { describe, EventLoop } from "../loop.ts";
 import * as native from "../native/stream_native.ts";
+import { ERROR_NAMES } from "../native/errors.ts";
 import {
   errorFor,
   errorFromResult,
@@ -23,6 +24,19 @@ import {
 } from "./server.ts";
 import { Stream, type StreamOptions } from "./stream.ts";
 import { type Address, describeAddress } from "../native/address.ts";
+import { blocking } from "../_operation.ts";
+
+/** Options of `TCPServer.bind` (and `TLSServer.bind`). */
+export interface TCPBindOptions {
+  /**
+   * Let servers in other Workers or processes bind the same port, the
+   * kernel spreading connections over them (SO_REUSEPORT; Linux, macOS and
+   * the BSDs; `ENOSYS` on Windows).
+   */
+  reusePort?: boolean;
+}
+
+const NOT_SUPPORTED = -ERROR_NAMES.indexOf("ENOSYS");
 
 export type { Address };
 
@@ -86,6 +100,7 @@ export class TCPClient extends Stream {
    *   last address's error (`ECONNREFUSED`, `ETIMEDOUT`, ...); `EISCONN`
    *   when connected already; `EBADF` when closed.
    */
+  @blocking("connect()")
   *connect(
     target: Address,
     source?: Address,
@@ -258,13 +273,17 @@ export class TCPServer extends StreamServer<TCPConnection> {
 
   /**
    * Binds to `address` and starts listening (so a port in use fails here).
+   * `{ reusePort: true }` lets a server in each of several Workers (or
+   * processes) bind the same port: the kernel spreads the connections.
    *
    * @throws {TypeError} if `address` is not `{ hostname, port }`.
-   * @throws {TCPError} `EADDRINUSE` when the port is taken; `EINVAL` for a
-   *   hostname that is not an IP address (or "localhost"), a port outside
-   *   0-65535, or a second bind; `EBADF` when closed.
+   * @throws {TCPError} `EADDRINUSE` when the port is taken (also by a
+   *   server without `reusePort`); `EINVAL` for a hostname that is not an IP
+   *   address (or "localhost"), a port outside 0-65535, or a second bind;
+   *   `ENOSYS` for `reusePort` where the OS has no SO_REUSEPORT (Windows);
+   *   `EBADF` when closed.
    */
-  bind(address: Address): void {
+  bind(address: Address, options: TCPBindOptions = {}): void {
     const what = `bind to ${describeAddress(checkAddress(address, "bind()"))}`;
     checkPort(address.port, what);
     this._checkBindable(what);
@@ -275,6 +294,7 @@ export class TCPServer extends StreamServer<TCPConnection> {
       address.port,
       DEFAULT_BACKLOG,
       this._maxBufferSize,
+      options?.reusePort ? native.LISTEN_REUSE_PORT : 0,
     );
     if (handle < 0) {
       throw errorFromResult(
@@ -283,6 +303,8 @@ export class TCPServer extends StreamServer<TCPConnection> {
         what,
         handle === native.INVALID
           ? "the hostname must be an IP address or localhost"
+          : handle === NOT_SUPPORTED && options?.reusePort
+          ? `reusePort needs SO_REUSEPORT, which ${Deno.build.os} does not have`
           : undefined,
       );
     }

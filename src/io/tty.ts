@@ -10,7 +10,7 @@
  * @module
  */
 
-import { describe, EventLoop } from "../loop.ts";
+import { EventLoop } from "../loop.ts";
 import * as native from "../native/stream_native.ts";
 import {
   errorFor,
@@ -19,6 +19,8 @@ import {
   type StreamErrorClass,
 } from "./errors.ts";
 import { Stream, type StreamOptions } from "./stream.ts";
+import { checkFd } from "../_util.ts";
+import { blocking } from "../_operation.ts";
 
 /** A terminal's size in character cells. */
 export interface WindowSize {
@@ -59,17 +61,14 @@ export class TTYStream extends Stream {
    *   Windows 0, 1, 2 or a console handle value)
    * @param readable whether the stream is read from
    * @param options `maxBufferSize`, the read buffer's bound
-   * @throws {TypeError} if `fd` is not a non-negative integer.
+   * @throws {TypeError} if `fd` is not a number.
+   * @throws {RangeError} if `fd` is not an integer from 0 to 2^31-1.
    * @throws {StreamError} `EINVAL` if `fd` is not a terminal (a console on
    *   Windows), `EBADF` if it is not open.
    */
   constructor(fd: number, readable: boolean, options: StreamOptions = {}) {
     super(options);
-    if (!Number.isInteger(fd) || fd < 0) {
-      throw new TypeError(
-        `TTYStream needs a descriptor number, got ${describe(fd)}`,
-      );
-    }
+    checkFd(fd, "TTYStream");
     this.#readable = Boolean(readable);
     const loop = EventLoop.current();
     const handle = native.ttyOpen(loop._native, fd, this.maxBufferSize);
@@ -120,6 +119,7 @@ export class TTYStream extends Stream {
    *
    * @throws {StreamError} `EINVAL` on a stream opened as not readable.
    */
+  @blocking("readBytes()")
   override *readBytes(n: number): Generator<unknown, Uint8Array, unknown> {
     this.#checkReadable("readBytes");
     return yield* super.readBytes(n);
@@ -130,6 +130,7 @@ export class TTYStream extends Stream {
    *
    * @throws {StreamError} `EINVAL` on a stream opened as not readable.
    */
+  @blocking("readInto()")
   override *readInto(buffer: Uint8Array): Generator<unknown, number, unknown> {
     this.#checkReadable("readInto");
     return yield* super.readInto(buffer);
@@ -140,6 +141,7 @@ export class TTYStream extends Stream {
    *
    * @throws {StreamError} `EINVAL` on a stream opened as not readable.
    */
+  @blocking("readUntil()")
   override *readUntil(
     delimiter: string | Uint8Array,
   ): Generator<unknown, Uint8Array, unknown> {
@@ -152,6 +154,7 @@ export class TTYStream extends Stream {
    *
    * @throws {StreamError} `EINVAL` on a stream opened as not readable.
    */
+  @blocking("readUntilRegex()")
   override *readUntilRegex(
     regex: RegExp,
   ): Generator<unknown, Uint8Array, unknown> {

@@ -17,6 +17,8 @@ import {
   type Runnable,
 } from "../loop.ts";
 import { WaitQueue } from "../sync/wait_queue.ts";
+import { resolveLater, resolveNow } from "./lookup.ts";
+import { StreamError } from "./errors.ts";
 import { ERROR_NAMES, NativeError } from "../native/errors.ts";
 import {
   type Address,
@@ -29,6 +31,7 @@ import {
 import {
   BIND_IPV6_ONLY,
   BIND_REUSE_ADDRESS,
+  BIND_REUSE_PORT,
   DATAGRAM_SIZE_MAX,
   NativeUdpEndpoint,
   type NativeUdpOptions,
@@ -38,6 +41,10 @@ import {
   UDP_OPTION,
 } from "../native/udp_native.ts";
 import { errorFor, errorFromResult, UDPError } from "./errors.ts";
+import { checkInteger } from "../_util.ts";
+import { blocking } from "../_operation.ts";
+
+export type { Address };
 
 /** Sizes of a {@linkcode UDPEndpoint}'s buffers. */
 export interface UDPEndpointOptions {
@@ -65,6 +72,12 @@ export interface UDPBindOptions {
   reuseAddress?: boolean;
   /** An IPv6 endpoint that does not receive IPv4 datagrams. */
   ipv6Only?: boolean;
+  /**
+   * Let endpoints in other Workers or processes bind the same port, the
+   * kernel spreading datagrams over them (SO_REUSEPORT; `ENOSYS` on
+   * Windows).
+   */
+  reusePort?: boolean;
 }
 
 // The hub resumes parked tasks itself, without Task.switch's check.
@@ -123,8 +136,14 @@ const STAGED_MAX = 1024;
 /**
  * A UDP endpoint. `bind()` it to receive, or just `send()`: the first send
  * binds it to an ephemeral port on the destination's address family.
- * Addresses are IP literals (`"127.0.0.1"`, `"::1"`) or `"localhost"`
- * (127.0.0.1); host names are not resolved.
+ * Addresses are IP literals (`"127.0.0.1"`, `"::1"`), `"localhost"`
+ * (127.0.0.1) or host names, resolved once per process (first address) and
+ * cached: `send()` to a name not resolved yet starts the lookup off the JS
+ * thread and sends once it ends (64 datagrams kept per name meanwhile; a
+ * name that does not resolve fails the next `send()` to it with
+ * `ENOTFOUND`); `bind()` and `sendMany()`, which answer at once, wait for
+ * the resolver on the JS thread the first time (`yield* lookup(name)`
+ * first to avoid that).
  *
  * - `send()` never waits. The first send of a loop turn goes to the kernel
  *   at once; while the loop runs, the turn's later sends are queued natively
@@ -180,6 +199,18 @@ export class UDPEndpoint implements Disposable {
   // Send ops whose completion has not been handled yet: flush() waits for
   // them too, so that a failure they report is not missed.
   #sendOpsLive = 0;
+  // Datagrams sent to a host name whose lookup is still running, per name.
+  #awaitingNames = new Map<string, { bytes: Uint8Array; port: number }[]>();
+  #later = (hostname: string): string | undefined => {
+    const loop = this.#loop ?? EventLoop.current();
+    const found = resolveLater(
+      loop,
+      hostname,
+      () => this.#nameResolved(hostname),
+    );
+    if (found instanceof StreamError) throw found;
+    return found;
+  };
   // A send went out in this turn of the running loop: later ones are
   // staged natively until #turnEnd runs (queued behind this turn's work).
   #batching = false;
@@ -277,7 +308,8 @@ export class UDPEndpoint implements Disposable {
       );
     }
     const flags = (options.reuseAddress ? BIND_REUSE_ADDRESS : 0) |
-      (options.ipv6Only ? BIND_IPV6_ONLY : 0);
+      (options.ipv6Only ? BIND_IPV6_ONLY : 0) |
+      (options.reusePort ? BIND_REUSE_PORT : 0);
     this.#bindTo(record, flags, what);
   }
 
@@ -300,7 +332,11 @@ export class UDPEndpoint implements Disposable {
     const bytes = typeof data === "string"
       ? encodeText(data)
       : checkedBytes(data, "send()");
-    const record = addressRecord(address, "send()");
+    const record = addressRecordOrPending(address, "send()", this.#later);
+    if (record === null) {
+      this.#awaitName(address, bytes);
+      return;
+    }
     const native = this.#native ?? this.#bindImplicitly(record);
     let status: number;
     // A loop stopped before the turn's end leaves #batching set: sends made
@@ -401,6 +437,7 @@ export class UDPEndpoint implements Disposable {
    *   (it is dropped), `EINVAL` on an endpoint that is not bound, `EBADF`
    *   after (or during) `close()`.
    */
+  @blocking("receive()")
   *receive(): Generator<unknown, [Uint8Array, Address], unknown> {
     const native = this.#receiving("receive()");
     // Each round takes a datagram or waits for the kernel to have some.
@@ -420,6 +457,7 @@ export class UDPEndpoint implements Disposable {
    *   reported by the call that would return it first.
    * @throws {RangeError} if `max` is not a positive integer.
    */
+  @blocking("receiveMany()")
   *receiveMany(
     max: number = this.#options.receiveBatch,
   ): Generator<unknown, [Uint8Array, Address][], unknown> {
@@ -445,6 +483,7 @@ export class UDPEndpoint implements Disposable {
    *
    * @throws {UDPError} that failure, or `EBADF` after (or during) `close()`.
    */
+  @blocking("flush()")
   *flush(): Generator<unknown, void, unknown> {
     this.#checkOpen("flush()");
     const native = this.#native;
@@ -837,6 +876,33 @@ export class UDPEndpoint implements Disposable {
     this.#flushers.notifyAll();
   }
 
+  #awaitName(address: Address, bytes: Uint8Array): void {
+    let queue = this.#awaitingNames.get(address.hostname);
+    if (queue === undefined) {
+      queue = [];
+      this.#awaitingNames.set(address.hostname, queue);
+    }
+    // Datagrams may be dropped: past the bound, the oldest go first.
+    if (queue.length >= AWAITING_NAME_DATAGRAMS_MAX) queue.shift();
+    queue.push({ bytes: bytes.slice(), port: address.port });
+  }
+
+  #nameResolved(hostname: string): void {
+    const queue = this.#awaitingNames.get(hostname);
+    this.#awaitingNames.delete(hostname);
+    if (queue === undefined || this.#closed) return;
+    for (const { bytes, port } of queue) {
+      try {
+        this.send(bytes, { hostname, port });
+      } catch (error) {
+        this.#sendError ??= error instanceof UDPError
+          ? error
+          : udpError("EINVAL", `send to ${hostname}`, String(error));
+        return;
+      }
+    }
+  }
+
   #checkOpen(what: string): void {
     if (this.#closed) {
       throw udpError("EBADF", what, "the endpoint is closed");
@@ -861,8 +927,27 @@ let lastHostname = "";
 let lastPort = -1;
 let lastRecord: Uint8Array | null = null;
 
-/** The native record of an address; cached per hostname and port. */
+/** Datagrams kept per host name while its lookup runs. */
+const AWAITING_NAME_DATAGRAMS_MAX = 64;
+
+/**
+ * The native record of an address, a host name resolved at once (blocking
+ * the thread the first time; cached for the process).
+ */
 function addressRecord(address: Address, what: string): Uint8Array {
+  return addressRecordOrPending(address, what, resolveNow)!;
+}
+
+/**
+ * The native record of an address; cached per hostname and port. A host
+ * name is resolved by `resolve`; one that answers `undefined` (a lookup
+ * started) makes this answer null.
+ */
+function addressRecordOrPending(
+  address: Address,
+  what: string,
+  resolve: (hostname: string) => string | undefined,
+): Uint8Array | null {
   if (typeof address !== "object" || address === null) {
     throw new TypeError(
       `${what}: the address must be { hostname, port }, got ${
@@ -893,15 +978,25 @@ function addressRecord(address: Address, what: string): Uint8Array {
   let record = records.get(key);
   if (record === undefined) {
     record = new Uint8Array(ADDRESS_BYTES);
-    // "localhost" is the one name taken without resolving (as by TCPServer.bind).
-    const family = encodeAddress(hostname, port, record);
+    // "localhost" is the one name taken without resolving (as by
+    // TCPServer.bind); any other host name goes to `resolve`.
+    let family = encodeAddress(hostname, port, record);
+    if (family < 0 && isHostName(hostname)) {
+      let ip: string | undefined;
+      try {
+        ip = resolve(hostname);
+      } catch (error) {
+        if (!(error instanceof StreamError)) throw error;
+        throw udpError(error.code, what, error.message);
+      }
+      if (ip === undefined) return null;
+      family = encodeAddress(ip, port, record);
+    }
     if (family < 0) {
       throw failure(
         family,
         what,
-        `${
-          JSON.stringify(hostname)
-        } is not an IP address; UDPEndpoint takes numeric IPv4 and IPv6 addresses (and "localhost"), resolve names first`,
+        `${JSON.stringify(hostname)} is not an IP address or a host name`,
       );
     }
     if (records.size >= RECORD_CACHE_SIZE) records.clear();
@@ -911,6 +1006,13 @@ function addressRecord(address: Address, what: string): Uint8Array {
   lastPort = port;
   lastRecord = record;
   return record;
+}
+
+/** A DNS name's shape: labels of letters, digits, hyphens and underscores. */
+function isHostName(text: string): boolean {
+  return text.length > 0 && text.length <= 253 && !text.includes(":") &&
+    /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/.test(text) &&
+    !/^[0-9.]+$/.test(text);
 }
 
 function describeTarget(address: Address): string {
@@ -995,14 +1097,7 @@ function checkedInteger(
   max: number,
   name: string,
 ): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(
-      `${name} must be an integer from ${min} to ${max}, got ${
-        describeValue(value)
-      }`,
-    );
-  }
-  return value;
+  return checkInteger(value, "UDPEndpoint", name, min, max);
 }
 
 function powerOfTwoAtLeast(value: number): number {

@@ -10,6 +10,14 @@
 
 import { openLibrary } from "./library.ts";
 import { ERROR_NAMES } from "./errors.ts";
+import { ADDRESS_TEXT_BYTES } from "./constants.ts";
+
+// Families and the record size (constants.ts has their docs).
+export {
+  FAMILY_IP4,
+  FAMILY_IP6,
+  UDP_ADDRESS_BYTES as ADDRESS_BYTES,
+} from "./constants.ts";
 
 /** A network address: host name or IP literal (IPv6 without brackets) and port. */
 export interface Address {
@@ -19,20 +27,11 @@ export interface Address {
   port: number;
 }
 
-/** Address family of an IPv4 record. */
-export const FAMILY_IP4 = 4;
-/** Address family of an IPv6 record. */
-export const FAMILY_IP6 = 6;
-/** Bytes of an address record (family, port, scope id, 16 address bytes). */
-export const ADDRESS_BYTES = 24;
-/** Bytes of the longest host text a record formats to. */
-const TEXT_BYTES_MAX = 64;
-
 const EINVAL = -ERROR_NAMES.indexOf("EINVAL");
 
 const encoder = new TextEncoder();
 const textScratch = new Uint8Array(256);
-const hostScratch = new Uint8Array(TEXT_BYTES_MAX);
+const hostScratch = new Uint8Array(ADDRESS_TEXT_BYTES);
 
 /**
  * Parses an IP literal (or `"localhost"`, 127.0.0.1) and a port into `out`
@@ -71,7 +70,7 @@ export function encodeAddress(
  */
 export function hostText(record: Uint8Array): string {
   const length = openLibrary().symbols.eg_address_text(record, hostScratch);
-  if (length < 0 || length > TEXT_BYTES_MAX) {
+  if (length < 0 || length > ADDRESS_TEXT_BYTES) {
     throw new RangeError(
       `not an address record: native formatting returned ${
         length < 0 ? ERROR_NAMES[-length] ?? length : length

@@ -14,9 +14,9 @@ import { type NativeLibrary, SYMBOLS } from "./symbols.ts";
 import { createHash } from "node:crypto";
 import { BINARIES } from "./checksums.ts";
 import { prebuiltLibraryPath, readEnv, targetKey } from "./prebuilt.ts";
+import { ABI_VERSION } from "./constants.ts";
 
-/** The C ABI version this module speaks (`eg_abi_version`, zig/exports.zig). */
-export const ABI_VERSION = 1;
+export { ABI_VERSION } from "./constants.ts";
 
 const BUILD_HINT =
   "build it with `tools/dev build` (or `zig build` in the repository), or set EVERGREEN_LIB to the library's path";

@@ -11,44 +11,72 @@
 import { openLibrary } from "./library.ts";
 import { check, NativeError } from "./errors.ts";
 import type { NativeLibrary } from "./symbols.ts";
+import {
+  RING_HEADER_BYTES as HEADER_BYTES,
+  RING_MAGIC as MAGIC,
+  RING_RECORD_BYTES as RECORD_BYTES,
+  RING_WORD_CAPACITY as WORD_CAPACITY,
+  RING_WORD_DEFERRED as WORD_DEFERRED,
+  RING_WORD_HEAD as WORD_HEAD,
+  RING_WORD_MAGIC as WORD_MAGIC,
+  RING_WORD_OVERFLOW as WORD_OVERFLOW,
+  RING_WORD_RECORD_SIZE as WORD_RECORD_SIZE,
+  RING_WORD_TAIL as WORD_TAIL,
+} from "./constants.ts";
 
 export { NativeError } from "./errors.ts";
 export { signalNumber } from "./signals.ts";
 
-/** Interest and readiness bit: the descriptor can be read. */
-export const READABLE = 1;
-/** Interest and readiness bit: the descriptor can be written. */
-export const WRITABLE = 2;
-/** Readiness bit: the descriptor has an error pending (with READABLE|WRITABLE). */
-export const FAILED = 4;
-/** Readiness bit: the peer hung up (with READABLE). */
-export const HANGUP = 8;
+// Readiness bits and loop record kinds (constants.ts has their docs).
+export {
+  FAILED,
+  HANGUP,
+  KIND_READ_EXACT,
+  KIND_READINESS,
+  KIND_SIGNAL,
+  NATIVE_OPS_MAX,
+  READABLE,
+  WRITABLE,
+} from "./constants.ts";
 
-/** Record kind: a watched descriptor is ready; result = bits, aux = fd. */
-export const KIND_READINESS = 1;
-/** Record kind: a watched signal arrived; result = signo, aux = count. */
-export const KIND_SIGNAL = 2;
-/** Record kind: the reference op (read exactly N bytes) completed. */
-export const KIND_READ_EXACT = 16;
-
-// Ring header words (u32 index): see zig/loop/ring.zig.
-const MAGIC = 0x31524745;
-const HEADER_BYTES = 64;
-const RECORD_BYTES = 16;
-const WORD_MAGIC = 0;
-const WORD_RECORD_SIZE = 1;
-const WORD_CAPACITY = 2;
-const WORD_HEAD = 4;
-const WORD_TAIL = 5;
-const WORD_DEFERRED = 6;
-const WORD_OVERFLOW = 7;
+// The ring's layout: zig/loop/ring.zig.
 const HEADER_WORDS = HEADER_BYTES / 4;
+// The longest wait one native call takes (its FFI parameter is an i32). A
+// longer wait, or Infinity, is clamped: it returns after ~24.8 days with
+// nothing to harvest and the caller waits again (issue 10, point 5).
+const WAIT_MS_MAX = 0x7fff_ffff;
+
+/**
+ * A wait in ms as the native layer takes it: -1 (no limit) stays, anything
+ * else becomes an integer from 0 to WAIT_MS_MAX (Infinity and huge waits
+ * clamped, fractions rounded up so a wait never ends early).
+ */
+function nativeWaitMs(timeoutMs: number): number {
+  if (timeoutMs === -1) return -1;
+  if (!(timeoutMs > 0)) return 0;
+  return timeoutMs >= WAIT_MS_MAX ? WAIT_MS_MAX : Math.ceil(timeoutMs);
+}
 
 // A loop that is dropped without close() is closed when it is collected, on
 // the JS thread that owns it (as eg_loop_close requires).
 const finalizer = new FinalizationRegistry<number>((handle) => {
   openLibrary().symbols.eg_loop_close(handle);
 });
+
+/**
+ * How many times the library's signal handler caught `signo` in this
+ * process so far (wrapping; compare with `!==`). Each arrival is counted
+ * before the handler chains to the one installed before it (Deno's).
+ *
+ * @example
+ * ```ts ignore
+ * import { signalArrivals } from "./native_loop.ts";
+ * const before = signalArrivals(15);
+ * ```
+ */
+export function signalArrivals(signo: number): number {
+  return openLibrary().symbols.eg_signal_arrivals(signo);
+}
 
 /** Options of {@linkcode NativeLoop}. */
 export interface NativeLoopOptions {
@@ -151,27 +179,29 @@ export class NativeLoop implements Disposable {
   }
 
   /**
-   * One loop turn: waits up to `timeoutMs` (an integer; 0: not at all, -1:
-   * until something happens or {@linkcode NativeLoop.wake}), then returns how many
+   * One loop turn: waits up to `timeoutMs` (0: not at all, -1: until
+   * something happens or {@linkcode NativeLoop.wake}; waits past 2^31-1 ms,
+   * `Infinity` included, are clamped to that), then returns how many
    * records {@linkcode NativeLoop.drain} can read now. Blocks the JS thread
    * while it waits.
    */
   poll(timeoutMs: number): number {
     return check(
-      this.#lib.symbols.eg_loop_poll(this.#handle, timeoutMs),
+      this.#lib.symbols.eg_loop_poll(this.#handle, nativeWaitMs(timeoutMs)),
       "poll the native loop",
     );
   }
 
   /**
    * Waits off the JS thread until the loop has something to harvest, is
-   * woken, or `timeoutMs` passes (-1: no limit); harvest with
-   * {@linkcode NativeLoop.poll} afterwards. Closing the loop ends a park.
+   * woken, or `timeoutMs` passes (-1: no limit; clamped as in
+   * {@linkcode NativeLoop.poll}); harvest with {@linkcode NativeLoop.poll}
+   * afterwards. Closing the loop ends a park.
    */
   async park(timeoutMs: number): Promise<void> {
     const result = await this.#lib.symbols.eg_loop_park(
       this.#handle,
-      timeoutMs,
+      nativeWaitMs(timeoutMs),
     );
     if (result < 0 && !this.#closed) {
       throw NativeError.from(result, "park the native loop");

@@ -14,40 +14,29 @@ import { ERROR_NAMES } from "./errors.ts";
 import type { NativeLoop } from "./native_loop.ts";
 import type { NativeLibrary } from "./symbols.ts";
 import type { Address } from "./address.ts";
+import { STREAM_ADDRESS_BYTES } from "./constants.ts";
+import { testSymbols } from "./test_support.ts";
 
 export type { NativeLoop } from "./native_loop.ts";
 
-/** Read mode: exactly `arg` bytes (fewer at end of stream). */
-export const READ_EXACT = 0;
-/** Read mode: up to and including the delimiter. */
-export const READ_UNTIL = 1;
-/** Read mode: everything buffered once more than `arg` bytes are. */
-export const READ_MORE = 2;
-
-/** Write result: every byte went to the kernel. */
-export const WRITE_SENT = 1;
-/** Write result: queued behind the drain op that is running. */
-export const WRITE_QUEUED = 0;
-/** Write result: queued; start the drain op ({@linkcode streamDrain}). */
-export const WRITE_QUEUED_START = 2;
-/** Write result: the write failed now; the error comes back later. */
-export const WRITE_FAILED = 3;
-
-/** Cancel side: the read (or accept) op. */
-export const SIDE_READ = 0;
-/** Cancel side: the drain (or connect) op. */
-export const SIDE_WRITE = 1;
-
-/** Record kinds of the stream ops. */
-export const KIND_READ = 32;
-/** Record kind of the drain op. */
-export const KIND_DRAIN = 33;
-/** Record kind of the connect op. */
-export const KIND_CONNECT = 34;
-/** Record kind of the accept loop (result 1: a connection, aux its handle). */
-export const KIND_ACCEPT = 35;
-/** Accept record result that carries a new connection's handle in aux. */
-export const ACCEPTED = 1;
+// Read modes, write results, cancel sides and the stream ops' record kinds
+// (constants.ts has their docs).
+export {
+  ACCEPTED,
+  KIND_ACCEPT,
+  KIND_CONNECT,
+  KIND_DRAIN,
+  KIND_READ,
+  READ_EXACT,
+  READ_MORE,
+  READ_UNTIL,
+  SIDE_READ,
+  SIDE_WRITE,
+  WRITE_FAILED,
+  WRITE_QUEUED,
+  WRITE_QUEUED_START,
+  WRITE_SENT,
+} from "./constants.ts";
 
 const code = (name: string): number => -ERROR_NAMES.indexOf(name);
 /** `-EAGAIN`: the read has no answer yet; start an op. */
@@ -68,7 +57,7 @@ export const INVALID: number = code("EINVAL");
 let symbols: NativeLibrary["symbols"] | undefined;
 const lib = (): NativeLibrary["symbols"] => symbols ??= openLibrary().symbols;
 const encoder = new TextEncoder();
-const addressBuffer = new Uint8Array(132);
+const addressBuffer = new Uint8Array(STREAM_ADDRESS_BYTES);
 const addressView = new DataView(addressBuffer.buffer);
 const utf8 = new TextDecoder();
 const sizeBuffer = new Uint32Array(2);
@@ -100,6 +89,18 @@ export function streamOpen(
   maxBufferSize: number,
 ): number {
   return lib().eg_stream_open(loop.handle, fd, maxBufferSize);
+}
+
+/**
+ * A stream over a descriptor of its own for standard stream `fd` (0, 1 or
+ * 2), whatever it is: its handle or `-code`.
+ */
+export function stdioOpen(
+  loop: NativeLoop,
+  fd: number,
+  maxBufferSize: number,
+): number {
+  return lib().eg_stdio_open(loop.handle, fd, maxBufferSize);
 }
 
 /** Answers a read now: a count to take, `WOULD_BLOCK`, or `-code`. */
@@ -330,22 +331,30 @@ export function tcpConnect(
   );
 }
 
-/** A TCP listener bound to `host`:`port`: its handle or `-code`. */
+// The listen flag of tcpListen (SO_REUSEPORT).
+export { TCP_LISTEN_REUSE_PORT as LISTEN_REUSE_PORT } from "./constants.ts";
+
+/**
+ * A TCP listener bound to `host`:`port` (`flags`: {@linkcode LISTEN_REUSE_PORT}):
+ * its handle or `-code`.
+ */
 export function tcpListen(
   loop: NativeLoop,
   host: string,
   port: number,
   backlog: number,
   maxBufferSize: number,
+  flags = 0,
 ): number {
   const hostBytes = encoder.encode(host);
-  return lib().eg_tcp_listen(
+  return lib().eg_tcp_listen_flags(
     loop.handle,
     hostBytes,
     hostBytes.length,
     port,
     backlog,
     maxBufferSize,
+    flags,
   );
 }
 
@@ -404,7 +413,7 @@ export function ttySetRaw(handle: number, raw: boolean): number {
  * `-code`.
  */
 export function testOpenPty(): [number, number] | number {
-  const result = lib().eg_test_openpty(pairBuffer);
+  const result = testSymbols().eg_test_openpty(pairBuffer);
   if (result < 0) return result;
   return [pairBuffer[0], pairBuffer[1]];
 }
@@ -415,10 +424,10 @@ export function testSetWindowSize(
   columns: number,
   rows: number,
 ): number {
-  return lib().eg_test_set_winsize(fd, columns, rows);
+  return testSymbols().eg_test_set_winsize(fd, columns, rows);
 }
 
 /** Test support: the stream's next close resets the connection. */
 export function testLingerZero(handle: number): number {
-  return lib().eg_test_stream_linger_zero(handle);
+  return testSymbols().eg_test_stream_linger_zero(handle);
 }

@@ -23,6 +23,7 @@ export const STREAM_SYMBOLS = {
   eg_io_streams_live: { parameters: [], result: "i32" },
   eg_stream_new: { parameters: ["u32", "u32"], result: "i32" },
   eg_stream_open: { parameters: ["u32", "i32", "u32"], result: "i32" },
+  eg_stdio_open: { parameters: ["u32", "i32", "u32"], result: "i32" },
   eg_stream_read: { parameters: ["u32", "u32", "u32"], result: "i32" },
   eg_stream_read_until: {
     parameters: ["u32", "buffer", "u32"],
@@ -63,6 +64,10 @@ export const STREAM_SYMBOLS = {
     parameters: ["u32", "buffer", "u32", "u32", "u32", "u32"],
     result: "i32",
   },
+  eg_tcp_listen_flags: {
+    parameters: ["u32", "buffer", "u32", "u32", "u32", "u32", "u32"],
+    result: "i32",
+  },
   eg_pipe_connect: {
     parameters: ["u32", "buffer", "u32", "u32"],
     result: "i32",
@@ -74,7 +79,4 @@ export const STREAM_SYMBOLS = {
   eg_tty_open: { parameters: ["u32", "i32", "u32"], result: "i32" },
   eg_tty_winsize: { parameters: ["u32", "buffer"], result: "i32" },
   eg_tty_set_raw: { parameters: ["u32", "u32"], result: "i32" },
-  eg_test_openpty: { parameters: ["buffer"], result: "i32" },
-  eg_test_set_winsize: { parameters: ["i32", "u32", "u32"], result: "i32" },
-  eg_test_stream_linger_zero: { parameters: ["u32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;

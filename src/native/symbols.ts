@@ -10,6 +10,7 @@
 
 import { UDP_SYMBOLS } from "./udp_symbols.ts";
 import { STREAM_SYMBOLS } from "./stream_symbols.ts";
+import { TEST_SYMBOLS } from "./test_symbols.ts";
 
 /**
  * The `Deno.dlopen` interface of the library. `eg_loop_park` is the one
@@ -27,6 +28,8 @@ export const SYMBOLS = {
   eg_abi_version: { parameters: [], result: "u32" },
   eg_nop: { parameters: [], result: "void" },
   eg_error_name: { parameters: ["i32"], result: "pointer" },
+  eg_constant: { parameters: ["buffer", "u32", "buffer"], result: "i32" },
+  eg_constant_name: { parameters: ["u32"], result: "pointer" },
 
   eg_loop_new: { parameters: ["u32"], result: "i32" },
   eg_loop_close: { parameters: ["u32"], result: "i32" },
@@ -41,23 +44,21 @@ export const SYMBOLS = {
   eg_loop_unwatch: { parameters: ["u32", "i32"], result: "i32" },
   eg_loop_watch_signal: { parameters: ["u32", "i32", "u32"], result: "i32" },
   eg_loop_unwatch_signal: { parameters: ["u32", "i32"], result: "i32" },
+  eg_signal_arrivals: { parameters: ["i32"], result: "i32" },
   eg_loop_ring: { parameters: ["u32", "buffer"], result: "i32" },
   eg_loop_cancel_fd: { parameters: ["u32", "i32"], result: "i32" },
   eg_loop_ops_live: { parameters: ["u32"], result: "i32" },
   eg_loops_live: { parameters: [], result: "i32" },
 
-  eg_test_pipe: { parameters: ["buffer"], result: "i32" },
-  eg_test_socketpair: { parameters: ["buffer"], result: "i32" },
-  eg_test_write: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  eg_test_read: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  eg_test_close: { parameters: ["i32"], result: "i32" },
-  eg_test_read_exact: {
-    parameters: ["u32", "i32", "u32", "u32"],
-    result: "i32",
-  },
+  eg_lookup_start: { parameters: ["buffer", "u32"], result: "i32" },
+  eg_lookup_fd: { parameters: ["u32"], result: "i32" },
+  eg_lookup_wait: { parameters: ["u32", "i32"], result: "i32" },
+  eg_lookup_result: { parameters: ["u32", "buffer", "u32"], result: "i32" },
+  eg_lookup_close: { parameters: ["u32"], result: "i32" },
 
   ...UDP_SYMBOLS,
   ...STREAM_SYMBOLS,
+  ...TEST_SYMBOLS,
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The opened library's type. */

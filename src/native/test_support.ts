@@ -1,14 +1,58 @@
 /**
  * Real OS descriptors for tests, made by the native library (Deno hands JS
  * no raw descriptors): nonblocking pipes and socket pairs, raw reads and
- * writes, and the hub's reference op. Not part of the public API.
+ * writes, and the hub's reference op. Not part of the public API. They call
+ * the library's test-only exports (zig/test_exports.zig), which a library
+ * built with `-Dtest-exports=false` (a release build) leaves out:
+ * {@linkcode testSymbols} then says how to build one that has them.
  *
  * @module
  */
 
-import { openLibrary } from "./library.ts";
+import { LibraryLoadError, openLibrary } from "./library.ts";
 import { check } from "./errors.ts";
 import type { NativeLoop } from "./native_loop.ts";
+import type { NativeLibrary } from "./symbols.ts";
+import { TEST_SYMBOLS } from "./test_symbols.ts";
+
+/** The `eg_test_*` functions of a library that has them. */
+export type TestSymbols = {
+  [Name in keyof typeof TEST_SYMBOLS]: NonNullable<
+    NativeLibrary["symbols"][Name]
+  >;
+};
+
+let testExports: TestSymbols | undefined;
+
+/**
+ * The library's test-only functions.
+ *
+ * @throws {LibraryLoadError} naming the missing symbols and how to build a
+ *   library that has them, when the library was built without them.
+ *
+ * @example
+ * ```ts ignore
+ * import { testSymbols } from "./test_support.ts";
+ * const fds = new Int32Array(2);
+ * testSymbols().eg_test_socketpair(fds);
+ * ```
+ */
+export function testSymbols(): TestSymbols {
+  if (testExports !== undefined) return testExports;
+  const symbols = openLibrary().symbols;
+  const missing = Object.keys(TEST_SYMBOLS).filter((name) =>
+    symbols[name as keyof typeof TEST_SYMBOLS] === null
+  );
+  if (missing.length > 0) {
+    throw new LibraryLoadError(
+      `the evergreen native library has no test exports (${
+        missing.join(", ")
+      } missing): it was built with -Dtest-exports=false, as release builds are; rebuild it with \`tools/dev build\` (or \`zig build -Dtest-exports=true\`) to run the tests`,
+      [],
+    );
+  }
+  return testExports = symbols as TestSymbols;
+}
 
 /**
  * A nonblocking pipe: `[readFd, writeFd]` (POSIX only; ENOSYS on Windows).
@@ -23,7 +67,7 @@ import type { NativeLoop } from "./native_loop.ts";
  */
 export function testPipe(): [number, number] {
   const fds = new Int32Array(2);
-  check(openLibrary().symbols.eg_test_pipe(fds), "create a pipe");
+  check(testSymbols().eg_test_pipe(fds), "create a pipe");
   return [fds[0], fds[1]];
 }
 
@@ -38,7 +82,7 @@ export function testPipe(): [number, number] {
  */
 export function testSocketPair(): [number, number] {
   const fds = new Int32Array(2);
-  check(openLibrary().symbols.eg_test_socketpair(fds), "create a socket pair");
+  check(testSymbols().eg_test_socketpair(fds), "create a socket pair");
   return [fds[0], fds[1]];
 }
 
@@ -53,7 +97,7 @@ export function testSocketPair(): [number, number] {
  */
 export function testWrite(fd: number, bytes: Uint8Array<ArrayBuffer>): number {
   return check(
-    openLibrary().symbols.eg_test_write(fd, bytes, bytes.length),
+    testSymbols().eg_test_write(fd, bytes, bytes.length),
     `write to fd ${fd}`,
   );
 }
@@ -70,7 +114,7 @@ export function testWrite(fd: number, bytes: Uint8Array<ArrayBuffer>): number {
 export function testRead(fd: number, length: number): Uint8Array {
   const buffer = new Uint8Array(length);
   const n = check(
-    openLibrary().symbols.eg_test_read(fd, buffer, length),
+    testSymbols().eg_test_read(fd, buffer, length),
     `read from fd ${fd}`,
   );
   return buffer.subarray(0, n);
@@ -86,7 +130,7 @@ export function testRead(fd: number, length: number): Uint8Array {
  * ```
  */
 export function testClose(fd: number): void {
-  check(openLibrary().symbols.eg_test_close(fd), `close fd ${fd}`);
+  check(testSymbols().eg_test_close(fd), `close fd ${fd}`);
 }
 
 /**
@@ -107,7 +151,7 @@ export function startReadExact(
   token: number,
 ): void {
   check(
-    openLibrary().symbols.eg_test_read_exact(loop.handle, fd, length, token),
+    testSymbols().eg_test_read_exact(loop.handle, fd, length, token),
     `start read_exact on fd ${fd}`,
   );
 }

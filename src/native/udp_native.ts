@@ -13,51 +13,56 @@ import { closeOnCollect, forgetOnCollect } from "./finalizer.ts";
 import { ERROR_NAMES, NativeError } from "./errors.ts";
 import type { NativeLoop } from "./native_loop.ts";
 import type { NativeLibrary } from "./symbols.ts";
+import { testSymbols } from "./test_support.ts";
 import {
   type Address,
   ADDRESS_BYTES,
   FAMILY_IP4,
   hostText,
 } from "./address.ts";
+import {
+  UDP_META_BYTES as META_BYTES,
+  UDP_META_TRUNCATED as META_TRUNCATED,
+  UDP_OPTION_BROADCAST,
+  UDP_OPTION_MULTICAST_LOOPBACK,
+  UDP_OPTION_MULTICAST_TTL,
+  UDP_OPTION_RECEIVE_BUFFER_SIZE,
+  UDP_OPTION_SEND_BUFFER_SIZE,
+  UDP_OPTION_TTL,
+  UDP_RING_HEADER_BYTES as HEADER_BYTES,
+  UDP_RING_MAGIC as RING_MAGIC,
+  UDP_RING_WORD_DATA_OFFSET as WORD_DATA_OFFSET,
+  UDP_RING_WORD_HEAD as WORD_HEAD,
+  UDP_RING_WORD_MAGIC as WORD_MAGIC,
+  UDP_RING_WORD_META_OFFSET as WORD_META_OFFSET,
+  UDP_RING_WORD_META_SIZE as WORD_META_SIZE,
+  UDP_RING_WORD_SLOT_COUNT as WORD_SLOT_COUNT,
+  UDP_RING_WORD_SLOT_SIZE as WORD_SLOT_SIZE,
+  UDP_RING_WORD_TAIL as WORD_TAIL,
+} from "./constants.ts";
 
-/** The largest UDP payload the endpoint sends (IPv6 without jumbograms). */
-export const DATAGRAM_SIZE_MAX = 65527;
-
-/** Send result: every datagram went to the kernel. */
-export const SEND_SENT = 0;
-/** Send result: some datagrams are queued and the drain op is running. */
-export const SEND_QUEUED = 1;
-/** Send result: some datagrams are queued; start the drain op (`flushStart`). */
-export const SEND_QUEUED_START = 2;
-
-/** `bind` flag: SO_REUSEADDR (and SO_REUSEPORT on BSDs). */
-export const BIND_REUSE_ADDRESS = 1;
-/** `bind` flag: an IPv6 socket that does not take IPv4 datagrams. */
-export const BIND_IPV6_ONLY = 2;
+// Send results and bind flags (constants.ts has their docs); address
+// families and the record size are in address.ts, the receive ring's layout
+// in zig/io/udp.zig.
+export {
+  BIND_IPV6_ONLY,
+  BIND_REUSE_ADDRESS,
+  BIND_REUSE_PORT,
+  DATAGRAM_SIZE_MAX,
+  SEND_QUEUED,
+  SEND_QUEUED_START,
+  SEND_SENT,
+} from "./constants.ts";
 
 /** Socket options of `setOption` (zig/io/udp_socket.zig `Option`). */
 export const UDP_OPTION = {
-  broadcast: 1,
-  multicastLoopback: 2,
-  multicastTTL: 3,
-  ttl: 4,
-  receiveBufferSize: 5,
-  sendBufferSize: 6,
+  broadcast: UDP_OPTION_BROADCAST,
+  multicastLoopback: UDP_OPTION_MULTICAST_LOOPBACK,
+  multicastTTL: UDP_OPTION_MULTICAST_TTL,
+  ttl: UDP_OPTION_TTL,
+  receiveBufferSize: UDP_OPTION_RECEIVE_BUFFER_SIZE,
+  sendBufferSize: UDP_OPTION_SEND_BUFFER_SIZE,
 } as const;
-
-// Receive ring layout: see zig/io/udp.zig.
-const RING_MAGIC = 0x31554745;
-const HEADER_BYTES = 64;
-const META_BYTES = 32;
-const WORD_MAGIC = 0;
-const WORD_SLOT_COUNT = 1;
-const WORD_SLOT_SIZE = 2;
-const WORD_META_OFFSET = 3;
-const WORD_HEAD = 4;
-const WORD_TAIL = 5;
-const WORD_DATA_OFFSET = 6;
-const WORD_META_SIZE = 7;
-const META_TRUNCATED = 1;
 
 /** Sizes of an endpoint's native buffers. */
 export interface NativeUdpOptions {
@@ -413,7 +418,7 @@ export class NativeUdpEndpoint {
 
   /** Queues a datagram as if the kernel were full (tests of the queue). */
   testEnqueue(data: Uint8Array, address: Uint8Array): number {
-    return this.#lib.symbols.eg_test_udp_enqueue(
+    return testSymbols().eg_test_udp_enqueue(
       this.#handle,
       data,
       data.length,

@@ -57,8 +57,4 @@ export const UDP_SYMBOLS = {
     result: "i32",
   },
   eg_udp_close: { parameters: ["u32"], result: "i32" },
-  eg_test_udp_enqueue: {
-    parameters: ["u32", "buffer", "u32", "buffer"],
-    result: "i32",
-  },
 } as const satisfies Deno.ForeignLibraryInterface;

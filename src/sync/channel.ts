@@ -9,6 +9,7 @@
 
 import { describe } from "../loop.ts";
 import { WaitQueue } from "./wait_queue.ts";
+import { blocking } from "../_operation.ts";
 
 /**
  * Ends {@linkcode Channel.forEach} when sent with `sendException` (Python's
@@ -72,6 +73,7 @@ export class Channel<T> {
    *
    * @throws {Error} if it would block outside a task.
    */
+  @blocking("Channel.send()")
   send(value: T): Generator<unknown, void, unknown> {
     return this.#offer(value, false);
   }
@@ -81,6 +83,7 @@ export class Channel<T> {
    *
    * @throws {Error} if it would block outside a task.
    */
+  @blocking("Channel.sendException()")
   sendException(error: unknown): Generator<unknown, void, unknown> {
     return this.#offer(error, true);
   }
@@ -91,6 +94,7 @@ export class Channel<T> {
    *
    * @throws {Error} if it would block outside a task.
    */
+  @blocking("Channel.receive()")
   *receive(): Generator<unknown, T, unknown> {
     while (this.#offers.length === 0) {
       yield* this.#receivers.wait(undefined, "Channel.receive()");
@@ -109,6 +113,7 @@ export class Channel<T> {
    *
    * @throws {TypeError} if `fn` is not a function.
    */
+  @blocking("Channel.forEach()")
   forEach(
     fn: (value: T) => Generator<unknown, unknown, unknown> | unknown,
   ): Generator<unknown, void, unknown> {

@@ -7,6 +7,7 @@
  */
 
 import { WaitQueue } from "./wait_queue.ts";
+import { blocking } from "../_operation.ts";
 
 /**
  * A flag tasks can wait for. `set()` wakes every waiter; `wait()` on a set
@@ -51,10 +52,11 @@ export class Event {
 
   /**
    * Blocks until the flag is set; use with `yield*`. Returns true when set,
-   * false if `timeoutMs` passed first (undefined or negative: no limit).
+   * false if `timeoutMs` passed first (undefined or `Infinity`: no limit).
    *
    * @throws {Error} if it would block outside a task.
    */
+  @blocking("Event.wait()")
   *wait(timeoutMs?: number): Generator<unknown, boolean, unknown> {
     if (this.#flag) return true;
     return yield* this.#waiters.wait(timeoutMs, "Event.wait()");

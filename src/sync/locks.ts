@@ -9,7 +9,74 @@
 
 import { current, type Fiber } from "../fiber.ts";
 import { describe, EventLoop } from "../loop.ts";
+import { shield } from "../tasks.ts";
+import { TimeoutError } from "../futures.ts";
 import { checkTimeout, WaitQueue } from "./wait_queue.ts";
+import { blocking as operation } from "../_operation.ts";
+
+/**
+ * A held lock (or semaphore unit) that `using` releases at the end of the
+ * block, also when the block throws: what `guard()` returns on
+ * {@linkcode Lock}, {@linkcode RLock}, {@linkcode Semaphore},
+ * {@linkcode BoundedSemaphore} and {@linkcode Condition}. Releasing it
+ * twice does nothing.
+ *
+ * @example
+ * ```ts
+ * import { EventLoop } from "../loop.ts";
+ * import { spawn } from "../tasks.ts";
+ * import { Lock } from "./locks.ts";
+ *
+ * using loop = new EventLoop();
+ * const lock = new Lock();
+ * spawn(function* () {
+ *   {
+ *     using _held = yield* lock.guard();
+ *     console.log(lock.locked()); // true
+ *   }
+ *   console.log(lock.locked()); // false
+ * });
+ * await loop.run();
+ * ```
+ */
+export class Guard implements Disposable {
+  #owner: { release(): void } | null;
+
+  /** @internal Made by `guard()` once `owner` is acquired. */
+  constructor(owner: { release(): void }) {
+    this.#owner = owner;
+  }
+
+  /** True once released. */
+  get released(): boolean {
+    return this.#owner === null;
+  }
+
+  /** Releases what was acquired (once). */
+  [Symbol.dispose](): void {
+    const owner = this.#owner;
+    if (owner === null) return;
+    this.#owner = null;
+    owner.release();
+  }
+}
+
+function* guardOf(
+  owner: {
+    acquire(
+      blocking?: boolean,
+      timeoutMs?: number,
+    ): Generator<unknown, boolean, unknown>;
+    release(): void;
+  },
+  timeoutMs: number | undefined,
+  what: string,
+): Generator<unknown, Guard, unknown> {
+  if (!(yield* owner.acquire(true, timeoutMs))) {
+    throw new TimeoutError(`${what} not acquired within ${timeoutMs} ms`);
+  }
+  return new Guard(owner);
+}
 
 let setBound: (semaphore: Semaphore, bound: number, kind: string) => void;
 let freeUnits: (semaphore: Semaphore) => number;
@@ -87,15 +154,16 @@ export class Semaphore {
   /**
    * Takes a unit; use with `yield*`. Without `blocking` it returns false at
    * once when none is free; otherwise it waits, up to `timeoutMs` if given
-   * (negative: no limit), and returns false on timeout.
+   * (`Infinity`: no limit), and returns false on timeout.
    *
    * @throws {Error} if it would block outside a task.
    */
+  @operation("acquire()")
   *acquire(
     blocking = true,
     timeoutMs?: number,
   ): Generator<unknown, boolean, unknown> {
-    checkTimeout(timeoutMs);
+    checkTimeout(timeoutMs, `${this.#kind}.acquire()`);
     if (this.#value > 0) {
       this.#value--;
       return true;
@@ -107,6 +175,34 @@ export class Semaphore {
     );
     if (handedOver) this.#inFlight--;
     return handedOver;
+  }
+
+  /**
+   * Acquires, and returns a {@linkcode Guard} that releases at the end of a
+   * `using` block; use with `yield*`. Waits up to `timeoutMs` if given
+   * (undefined or negative: no limit).
+   *
+   * @throws {TimeoutError} if not acquired within `timeoutMs`.
+   *
+   * @example
+   * ```ts
+   * import { EventLoop } from "../loop.ts";
+   * import { spawn } from "../tasks.ts";
+   * import { Semaphore } from "./locks.ts";
+   *
+   * using loop = new EventLoop();
+   * const shared = new Semaphore();
+   * spawn(function* () {
+   *   using _held = yield* shared.guard(100);
+   *   // one unit is held until the block ends
+   * });
+   * await loop.run();
+   * ```
+   */
+  @operation("guard()")
+  guard(timeoutMs?: number): Generator<unknown, Guard, unknown> {
+    checkTimeout(timeoutMs);
+    return guardOf(this, timeoutMs, `${this.constructor.name}.guard()`);
   }
 
   /**
@@ -264,6 +360,7 @@ export class RLock {
    *
    * @throws {Error} if it would block outside a task.
    */
+  @operation("RLock.acquire()")
   *acquire(
     blocking = true,
     timeoutMs?: number,
@@ -279,6 +376,34 @@ export class RLock {
       this.#count = 1;
     }
     return acquired;
+  }
+
+  /**
+   * Acquires, and returns a {@linkcode Guard} that releases at the end of a
+   * `using` block; use with `yield*`. Waits up to `timeoutMs` if given
+   * (undefined or negative: no limit).
+   *
+   * @throws {TimeoutError} if not acquired within `timeoutMs`.
+   *
+   * @example
+   * ```ts
+   * import { EventLoop } from "../loop.ts";
+   * import { spawn } from "../tasks.ts";
+   * import { RLock } from "./locks.ts";
+   *
+   * using loop = new EventLoop();
+   * const shared = new RLock();
+   * spawn(function* () {
+   *   using _held = yield* shared.guard(100);
+   *   using _again = yield* shared.guard(); // re-entrant
+   * });
+   * await loop.run();
+   * ```
+   */
+  @operation("guard()")
+  guard(timeoutMs?: number): Generator<unknown, Guard, unknown> {
+    checkTimeout(timeoutMs);
+    return guardOf(this, timeoutMs, `${this.constructor.name}.guard()`);
   }
 
   /**
@@ -364,6 +489,34 @@ export class Condition {
     return this.#lock.acquire(blocking, timeoutMs);
   }
 
+  /**
+   * Acquires, and returns a {@linkcode Guard} that releases at the end of a
+   * `using` block; use with `yield*`. Waits up to `timeoutMs` if given
+   * (undefined or negative: no limit).
+   *
+   * @throws {TimeoutError} if not acquired within `timeoutMs`.
+   *
+   * @example
+   * ```ts
+   * import { EventLoop } from "../loop.ts";
+   * import { spawn } from "../tasks.ts";
+   * import { Condition } from "./locks.ts";
+   *
+   * using loop = new EventLoop();
+   * const shared = new Condition();
+   * spawn(function* () {
+   *   using _held = yield* shared.guard(100);
+   *   shared.notifyAll(); // the lock is held here
+   * });
+   * await loop.run();
+   * ```
+   */
+  @operation("guard()")
+  guard(timeoutMs?: number): Generator<unknown, Guard, unknown> {
+    checkTimeout(timeoutMs);
+    return guardOf(this, timeoutMs, `${this.constructor.name}.guard()`);
+  }
+
   /** Releases the underlying lock. */
   release(): void {
     this.#lock.release();
@@ -375,9 +528,10 @@ export class Condition {
    *
    * @throws {Error} if the lock is not held.
    */
+  @operation("Condition.wait()")
   wait(timeoutMs?: number): Generator<unknown, boolean, unknown> {
     this.#checkOwned("wait");
-    checkTimeout(timeoutMs);
+    checkTimeout(timeoutMs, "Condition.wait()");
     return this.#wait(timeoutMs);
   }
 
@@ -388,12 +542,13 @@ export class Condition {
    *
    * @throws {Error} if the lock is not held.
    */
+  @operation("Condition.waitFor()")
   waitFor(
     predicate: () => boolean,
     timeoutMs?: number,
   ): Generator<unknown, boolean, unknown> {
     this.#checkOwned("waitFor");
-    checkTimeout(timeoutMs);
+    checkTimeout(timeoutMs, "Condition.waitFor()");
     if (typeof predicate !== "function") {
       throw new TypeError(
         `waitFor() needs a predicate function, got ${describe(predicate)}`,
@@ -429,7 +584,9 @@ export class Condition {
     try {
       return yield* this.#waiters.wait(timeoutMs, "Condition.wait()");
     } finally {
-      yield* this.#reacquire(saved);
+      // Shielded: a kill or a fired Timeout, sticky, would otherwise make
+      // every acquire throw again; it takes effect once the lock is held.
+      yield* shield(() => this.#reacquire(saved));
     }
   }
 
@@ -462,7 +619,7 @@ export class Condition {
     timeoutMs?: number,
   ): Generator<unknown, boolean, unknown> {
     const loop = EventLoop.current();
-    const deadline = timeoutMs === undefined || timeoutMs < 0
+    const deadline = timeoutMs === undefined
       ? Infinity
       : loop.time() + timeoutMs;
     let result = predicate();

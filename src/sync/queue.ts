@@ -9,6 +9,7 @@
 
 import { describe, EventLoop } from "../loop.ts";
 import { checkTimeout, WaitQueue } from "./wait_queue.ts";
+import { blocking } from "../_operation.ts";
 
 /**
  * Thrown by `get` without blocking, or after its timeout, on an empty queue.
@@ -139,12 +140,13 @@ export class Queue<T> {
    * @throws {QueueFull} when full and not blocking, or after the timeout.
    * @throws {RangeError} if `timeoutMs` is negative.
    */
+  @blocking("Queue.put()")
   *put(
     item: T,
     block = true,
     timeoutMs?: number,
   ): Generator<unknown, void, unknown> {
-    checkQueueTimeout(timeoutMs);
+    checkTimeout(timeoutMs, "Queue.put()");
     if (this.full()) {
       if (!block) throw new QueueFull();
       const deadline = deadlineOf(timeoutMs);
@@ -175,8 +177,9 @@ export class Queue<T> {
    * @throws {QueueEmpty} when empty and not blocking, or after the timeout.
    * @throws {RangeError} if `timeoutMs` is negative.
    */
+  @blocking("Queue.get()")
   *get(block = true, timeoutMs?: number): Generator<unknown, T, unknown> {
-    checkQueueTimeout(timeoutMs);
+    checkTimeout(timeoutMs, "Queue.get()");
     if (this.empty()) {
       if (!block) throw new QueueEmpty();
       const deadline = deadlineOf(timeoutMs);
@@ -213,6 +216,7 @@ export class Queue<T> {
   }
 
   /** Blocks until every item put has been marked with `taskDone()`. */
+  @blocking("Queue.join()")
   *join(): Generator<unknown, void, unknown> {
     while (this.#unfinished > 0) {
       yield* this.#allDone.wait(undefined, "Queue.join()");
@@ -384,13 +388,6 @@ function naturalOrder(a: unknown, b: unknown): number {
   }
   // deno-lint-ignore no-explicit-any
   return (a as any) < (b as any) ? -1 : (a as any) > (b as any) ? 1 : 0;
-}
-
-function checkQueueTimeout(timeoutMs: number | undefined): void {
-  checkTimeout(timeoutMs);
-  if (timeoutMs !== undefined && timeoutMs < 0) {
-    throw new RangeError(`timeout must be zero or more, got ${timeoutMs}`);
-  }
 }
 
 function deadlineOf(timeoutMs: number | undefined): number | undefined {

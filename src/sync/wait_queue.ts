@@ -10,7 +10,8 @@
  */
 
 import { Fiber } from "../fiber.ts";
-import { describe, EventLoop, type Runnable } from "../loop.ts";
+import { EventLoop, type Runnable } from "../loop.ts";
+import { checkOptionalTimeMs } from "../_util.ts";
 
 // The hub resumes parked tasks itself, without Task.switch's check.
 const fiberSwitch = Fiber.prototype.switch;
@@ -53,9 +54,12 @@ function expire(waiter: Waiter): unknown {
 }
 
 /**
- * Validates an optional timeout argument.
+ * Validates an optional timeout argument: undefined (no limit) or a number
+ * of ms from 0 to `Infinity` (no limit).
  *
+ * @param what the call, for the message.
  * @throws {TypeError} unless `timeoutMs` is undefined or a number.
+ * @throws {RangeError} if it is negative or `NaN`.
  *
  * @example
  * ```ts
@@ -64,15 +68,11 @@ function expire(waiter: Waiter): unknown {
  * checkTimeout(10);
  * ```
  */
-export function checkTimeout(timeoutMs: number | undefined): void {
-  if (
-    timeoutMs !== undefined &&
-    (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs))
-  ) {
-    throw new TypeError(
-      `timeout must be a number of ms or undefined, got ${describe(timeoutMs)}`,
-    );
-  }
+export function checkTimeout(
+  timeoutMs: number | undefined,
+  what = "wait()",
+): void {
+  checkOptionalTimeMs(timeoutMs, what);
 }
 
 /**
@@ -114,7 +114,7 @@ export class WaitQueue {
 
   /**
    * Parks the running task until notified (true) or `timeoutMs` passes
-   * (false; undefined or negative: no limit); use with `yield*`.
+   * (false; undefined or `Infinity`: no limit); use with `yield*`.
    *
    * @throws {Error} if the running fiber may not block.
    */
@@ -122,11 +122,11 @@ export class WaitQueue {
     timeoutMs?: number,
     what = "wait()",
   ): Generator<unknown, boolean, unknown> {
-    checkTimeout(timeoutMs);
+    checkTimeout(timeoutMs, what);
     const waiter = new Waiter(what);
     const loop = waiter.loop;
     this.#append(waiter);
-    const timer = timeoutMs === undefined || timeoutMs < 0
+    const timer = timeoutMs === undefined || timeoutMs === Infinity
       ? null
       : loop.callLater(timeoutMs, expire, waiter);
     waiter.parked = true;

@@ -1,8 +1,9 @@
 //! The I/O layer in one import: IP addresses (address.zig), sockets (sys.zig), name resolution
 //! off the loop thread (resolve.zig), buffered streams and their hub ops (stream.zig),
 //! connecting and listening sockets (socket.zig) with TCP's policy (tcp.zig), pipes (pipe.zig,
-//! over windows_pipe.zig's bridges on Windows), terminals (tty.zig, terminal.zig) and UDP
-//! endpoints (udp.zig, udp_socket.zig). exports.zig exposes it through the C ABI.
+//! over windows_pipe.zig's bridges on Windows), terminals (tty.zig, terminal.zig), the standard
+//! streams (stdio.zig) and UDP endpoints (udp.zig, udp_socket.zig). exports.zig exposes it
+//! through the C ABI.
 
 pub const address = @import("address.zig");
 pub const sys = @import("sys.zig");
@@ -14,6 +15,7 @@ pub const socket = @import("socket.zig");
 pub const tcp = @import("tcp.zig");
 pub const windows_pipe = @import("windows_pipe.zig");
 pub const pipe = @import("pipe.zig");
+pub const stdio = @import("stdio.zig");
 pub const udp = @import("udp.zig");
 
 test {
@@ -27,5 +29,6 @@ test {
     _ = tcp;
     _ = windows_pipe;
     _ = pipe;
+    _ = stdio;
     _ = udp;
 }

@@ -166,10 +166,12 @@ pub fn listen(
     backlog: u31,
     read_max: usize,
     tcp: bool,
+    reuse_port: bool,
 ) Error!*Stream {
     const fd = try sys.openSocket(address.family(), .stream);
     errdefer sys.close(fd);
     if (tcp) try sys.setReuseAddress(fd);
+    if (reuse_port) try sys.setReusePort(fd);
     try sys.bind(fd, address);
     const unix = address.family() == sys.af_unix;
     errdefer if (unix) sys.unlinkPath(unixPath(address));
@@ -279,7 +281,7 @@ test "a client connects to a listener, the accept loop posts the connection, byt
     const hub = try Hub.create(testing.allocator, .{});
     defer hub.destroy();
     var address = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
-    const server = try listen(testing.allocator, 0, &address, 16, 1024, true);
+    const server = try listen(testing.allocator, 0, &address, 16, 1024, true, false);
     defer if (!server.closed) server.close(hub);
     address = try sys.localAddress(server.fd);
     try testing.expectEqual(errors.negative(error.InProgress), startAccept(server, hub, 1));
@@ -333,7 +335,7 @@ test "a name is resolved off the loop thread, then connected to" {
     const hub = try Hub.create(testing.allocator, .{});
     defer hub.destroy();
     var address = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
-    const server = try listen(testing.allocator, 0, &address, 16, 1024, true);
+    const server = try listen(testing.allocator, 0, &address, 16, 1024, true, false);
     defer server.close(hub);
     const port = (try sys.localAddress(server.fd)).port();
     const client = try Stream.create(testing.allocator, 0, invalid_fd, .socket, 1024);
@@ -364,8 +366,8 @@ test "a port in use is refused by listen" {
     const hub = try Hub.create(testing.allocator, .{});
     defer hub.destroy();
     var address = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
-    const server = try listen(testing.allocator, 0, &address, 16, 1024, true);
+    const server = try listen(testing.allocator, 0, &address, 16, 1024, true, false);
     defer server.close(hub);
     address = try sys.localAddress(server.fd);
-    try testing.expectError(error.AddressInUse, listen(testing.allocator, 0, &address, 16, 1024, true));
+    try testing.expectError(error.AddressInUse, listen(testing.allocator, 0, &address, 16, 1024, true, false));
 }

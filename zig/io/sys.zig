@@ -341,6 +341,13 @@ pub fn setReuseAddress(fd: Fd) Error!void {
     return setOption(fd, c.SOL.SOCKET, c.SO.REUSEADDR, 1);
 }
 
+/// SO_REUSEPORT: several sockets (in other threads or processes) bind one port and the kernel
+/// spreads connections or datagrams over them. Windows has no such option: Unsupported.
+pub fn setReusePort(fd: Fd) Error!void {
+    if (is_windows or !@hasDecl(c.SO, "REUSEPORT")) return error.Unsupported;
+    return setOption(fd, c.SOL.SOCKET, c.SO.REUSEPORT, 1);
+}
+
 pub fn localAddress(fd: Fd) Error!Address {
     var address: Address = .{};
     if (is_windows) {

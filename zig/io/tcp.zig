@@ -36,22 +36,24 @@ pub fn connect(stream: *Stream, hub: *Hub, host: []const u8, port: u16, source: 
     return socket.startConnect(stream, hub, &.{}, host, port, source_address, true, token);
 }
 
-/// A listener bound to host:port and listening: a port in use is EADDRINUSE here.
-pub fn listen(gpa: std.mem.Allocator, loop_handle: u32, host: []const u8, port: u16, backlog: u31, read_max: usize) Error!*Stream {
+/// A listener bound to host:port and listening: a port in use is EADDRINUSE here (also when
+/// the listener holding it set reuse_port and this one did not). reuse_port sets SO_REUSEPORT
+/// so that listeners in several threads or processes share the port (ENOSYS on Windows).
+pub fn listen(gpa: std.mem.Allocator, loop_handle: u32, host: []const u8, port: u16, backlog: u31, read_max: usize, reuse_port: bool) Error!*Stream {
     var bind_address = address.Address.any(address.Address.ip4);
     bind_address.port = port;
     if (host.len != 0) bind_address = try address.parseLocal(host, port);
-    return socket.listen(gpa, loop_handle, &sys.Address.fromIp(&bind_address), backlog, read_max, true);
+    return socket.listen(gpa, loop_handle, &sys.Address.fromIp(&bind_address), backlog, read_max, true, reuse_port);
 }
 
 const testing = std.testing;
 
 test "a listener on \"\" takes every IPv4 address, a name is refused without a lookup" {
-    const server = try listen(testing.allocator, 0, "", 0, 4, 1024);
+    const server = try listen(testing.allocator, 0, "", 0, 4, 1024, false);
     defer server.close(null);
     const bound = try sys.localAddress(server.fd);
     var text: [address.text_max]u8 = undefined;
     try testing.expectEqualStrings("0.0.0.0", text[0..bound.hostText(&text)]);
     try testing.expect(bound.port() != 0);
-    try testing.expectError(error.InvalidArgument, listen(testing.allocator, 0, "example.com", 0, 4, 1024));
+    try testing.expectError(error.InvalidArgument, listen(testing.allocator, 0, "example.com", 0, 4, 1024, false));
 }

@@ -89,7 +89,9 @@ pub const af_inet6: u16 = if (is_windows) 23 else c.AF.INET6;
 pub const BindFlags = struct {
     pub const reuse_address: u32 = 1;
     pub const ipv6_only: u32 = 2;
-    pub const all: u32 = reuse_address | ipv6_only;
+    /// SO_REUSEPORT: endpoints in several threads or processes share the port (not Windows).
+    pub const reuse_port: u32 = 4;
+    pub const all: u32 = reuse_address | ipv6_only | reuse_port;
 };
 
 /// A nonblocking, close-on-exec datagram socket of `family` (Address.ip4 or ip6).
@@ -143,6 +145,10 @@ pub fn bind(fd: Fd, address: *const Address, flags: u32) Error!void {
         try setInt(fd, sol_socket, so_reuseaddr, 1);
         // BSDs let several sockets share a multicast port only with SO_REUSEPORT.
         if (is_darwin) try setInt(fd, sol_socket, c.SO.REUSEPORT, 1);
+    }
+    if (flags & BindFlags.reuse_port != 0) {
+        if (is_windows) return error.Unsupported;
+        try setInt(fd, sol_socket, c.SO.REUSEPORT, 1);
     }
     if (address.family == Address.ip6) {
         try setInt(fd, ipproto_ipv6, ipv6_v6only, @intFromBool(flags & BindFlags.ipv6_only != 0));

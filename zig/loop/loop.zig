@@ -36,6 +36,10 @@ const events_max = 256;
 const spin_ns: u64 = 50_000;
 /// A bound on the spin's zero-timeout waits should the clock stall.
 const spin_rounds_max: u32 = 10_000;
+/// After a spin that found nothing, the next this many would-be spins are skipped (doubling per
+/// fruitless spin up to this bound, back to none after a spin that caught an event): when the
+/// peer shares this CPU, or answers slower than spin_ns, spinning only takes the CPU from it.
+const spin_skips_max: u32 = 64;
 const spin_supported = builtin.os.tag != .windows;
 
 fn monotonicNs() u64 {
@@ -46,9 +50,16 @@ fn monotonicNs() u64 {
 
 pub const Options = struct {
     ring_capacity: u32 = 4096,
-    /// Must exceed the hub's ops_max: each live op reserves a slot for its final completion.
+    /// The overflow queue's first size; it grows on demand up to overflowMax().
     overflow_capacity: u32 = 2048,
+    /// How far the overflow queue may grow (0: not beyond overflow_capacity). Must exceed the
+    /// hub's ops_max: each live op reserves a slot for its final completion.
+    overflow_capacity_max: u32 = 0,
     watches_max: u32 = 1 << 16,
+
+    pub fn overflowMax(options: Options) u32 {
+        return @max(options.overflow_capacity, options.overflow_capacity_max);
+    }
 };
 
 /// A hub op blocked on a descriptor. Lives inside the op; the loop only links it.
@@ -107,14 +118,21 @@ pub const Loop = struct {
     /// Readiness came since the last wait that slept through without any: descriptors are
     /// busy, so a wait spins first.
     io_recently: bool = false,
+    /// Whether this thread may run on more than one CPU (sched_getaffinity): with a single
+    /// one, a spin can only keep the event's sender from running, so the loop never spins.
+    spin_enabled: bool = false,
+    /// Would-be spins still to skip, and how many the next fruitless spin makes skip.
+    spin_skips: u32 = 0,
+    spin_backoff: u32 = 0,
 
     pub fn init(gpa: std.mem.Allocator, options: Options) errors.Error!Loop {
         if (options.watches_max == 0 or options.overflow_capacity == 0) return error.InvalidArgument;
-        var ring = try Ring.init(gpa, options.ring_capacity, options.overflow_capacity);
+        var ring = try Ring.init(gpa, options.ring_capacity, options.overflow_capacity, options.overflowMax());
         errdefer ring.deinit(gpa);
         var backend = try Backend.init(gpa);
         errdefer backend.deinit();
         var loop: Loop = .{ .gpa = gpa, .options = options, .backend = backend, .ring = ring };
+        loop.spin_enabled = spin_supported and (std.Thread.getCpuCount() catch 1) > 1;
         errdefer loop.ready_fds.deinit(gpa);
         try loop.ready_fds.ensureTotalCapacity(gpa, events_max);
         return loop;
@@ -283,7 +301,7 @@ pub const Loop = struct {
         if (pending or timeout_ms == 0) {
             count = try loop.backend.wait(&events, 0, &woken);
         } else {
-            if (loop.io_recently) count = try loop.spin(&events, &woken);
+            if (loop.io_recently and loop.spinPays()) count = try loop.spin(&events, &woken);
             if (count == 0 and !woken) {
                 count = try loop.backend.wait(&events, timeout_ms, &woken);
                 // Slept through a whole wait without readiness: the descriptors went quiet.
@@ -302,15 +320,33 @@ pub const Loop = struct {
     /// event comes from another process on the other core (a request to a server), catching
     /// it awake saves the kernel's wake-up of this thread, most of a cross-process round trip.
     fn spin(loop: *Loop, events: []Event, woken: *bool) errors.Error!usize {
+        // Comptime-known: Windows builds compile no spin (nor its libc clock).
         if (!spin_supported) return 0;
+        assert(loop.spin_enabled);
         const deadline = monotonicNs() + spin_ns;
         var round: u32 = 0;
         while (round < spin_rounds_max) : (round += 1) {
             const count = try loop.backend.wait(events, 0, woken);
-            if (count > 0 or woken.*) return count;
-            if (monotonicNs() >= deadline) return 0;
+            if (count > 0 or woken.*) {
+                loop.spin_backoff = 0;
+                return count;
+            }
+            if (monotonicNs() >= deadline) break;
         }
+        // Found nothing: back off, so that a peer that is slow or shares this CPU stops
+        // paying for spins that cannot catch it.
+        loop.spin_backoff = @min(@max(loop.spin_backoff * 2, 1), spin_skips_max);
+        loop.spin_skips = loop.spin_backoff;
         return 0;
+    }
+
+    /// Whether this would-be spin runs: never on a single CPU, and not while backing off
+    /// after fruitless ones (each call counts one skip).
+    fn spinPays(loop: *Loop) bool {
+        if (!loop.spin_enabled) return false;
+        if (loop.spin_skips == 0) return true;
+        loop.spin_skips -= 1;
+        return false;
     }
 
     /// Recomputes the hint park reads; the hub calls it after running ops, with `more_work`
@@ -788,8 +824,11 @@ test "a watched signal raised to self becomes a record, chained to the previous 
     try loop.watchSignal(signo, 99);
     try testing.expect(signals.isInstalled(@intCast(signo)));
     const calls_before = previous_handler_calls.load(.seq_cst);
+    const arrivals_before = signals.arrivalCount(signo);
     try testing.expectEqual(@as(c_int, 0), c.raise(usr1));
     try testing.expectEqual(@as(c_int, 0), c.raise(usr1));
+    // Counted process-wide before chaining (Deno's listeners prove its thread saw them).
+    try testing.expectEqual(arrivals_before +% 2, signals.arrivalCount(signo));
 
     var out: [4]Record = undefined;
     try loop.poll(1000);
@@ -806,6 +845,54 @@ test "a watched signal raised to self becomes a record, chained to the previous 
     _ = c.sigaction(usr1, null, &restored);
     try testing.expect(restored.handler.handler == counting.handler.handler);
     try testing.expectError(error.NotFound, loop.unwatchSignal(signo));
+}
+
+test "a fruitless spin backs off, doubling, and a spin that catches an event ends the back-off" {
+    var loop = try Loop.init(testing.allocator, .{});
+    defer loop.deinit();
+    if (!loop.spin_enabled) return error.SkipZigTest; // one CPU: covered below
+    const fds = try support.socketPair();
+    defer for (fds) |fd| support.close(fd);
+    try loop.watch(fds[0], readable, 3);
+    _ = try support.write(fds[1], "x");
+    try loop.poll(0); // readiness: the next wait would spin
+    try testing.expect(loop.io_recently);
+    var buffer: [1]u8 = undefined;
+    _ = try support.read(fds[0], &buffer);
+    // Nothing comes: the spin finds nothing, then the wait times out.
+    try loop.poll(1);
+    try testing.expectEqual(@as(u32, 1), loop.spin_backoff);
+    try testing.expectEqual(@as(u32, 1), loop.spin_skips);
+    try testing.expect(!loop.io_recently);
+    // Busy again, and quiet again: the skipped spin costs nothing, the next one doubles.
+    for ([_]u32{ 1, 2 }) |backoff| {
+        _ = try support.write(fds[1], "y");
+        try loop.poll(0);
+        _ = try support.read(fds[0], &buffer);
+        try loop.poll(1);
+        try testing.expectEqual(backoff, loop.spin_backoff);
+    }
+    try testing.expect(loop.spin_backoff <= spin_skips_max);
+}
+
+test "a loop whose thread may use one CPU only never spins" {
+    if (builtin.os.tag != .linux) return error.SkipZigTest;
+    const linux = std.os.linux;
+    var saved: linux.cpu_set_t = undefined;
+    const got = linux.sched_getaffinity(0, @sizeOf(linux.cpu_set_t), &saved);
+    if (linux.errno(got) != .SUCCESS) return error.SkipZigTest;
+    var one: linux.cpu_set_t = @splat(0);
+    var cpu: usize = 0;
+    while (cpu < @bitSizeOf(linux.cpu_set_t) and (saved[cpu / @bitSizeOf(usize)] >> @intCast(cpu % @bitSizeOf(usize))) & 1 == 0) : (cpu += 1) {}
+    if (cpu == @bitSizeOf(linux.cpu_set_t)) return error.SkipZigTest;
+    one[cpu / @bitSizeOf(usize)] = @as(usize, 1) << @intCast(cpu % @bitSizeOf(usize));
+    try linux.sched_setaffinity(0, &one);
+    defer linux.sched_setaffinity(0, &saved) catch {};
+
+    var loop = try Loop.init(testing.allocator, .{});
+    defer loop.deinit();
+    try testing.expect(!loop.spin_enabled);
+    try testing.expect(!loop.spinPays());
 }
 
 test "signals that cannot or must not be caught are refused" {

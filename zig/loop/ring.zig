@@ -23,7 +23,8 @@
 //! head and tail are free-running u32 counters; the ring is empty when head == tail and full
 //! when tail - head == capacity. Readiness is level-triggered, so when the ring is full a
 //! readiness report is simply left for the next poll (counted in `deferred`). Records that must
-//! not be lost (op completions) go to a bounded native overflow queue and move into the ring at
+//! not be lost (op completions) go to a native overflow queue (it starts small and grows on
+//! demand up to a hard bound) and move into the ring at
 //! the start of the next poll, in order.
 
 const std = @import("std");
@@ -72,16 +73,20 @@ pub const Ring = struct {
     memory: []align(64) u8,
     header: *Header,
     records: []Record,
-    /// Overflow queue, FIFO, a ring of its own (not shared with JS).
+    gpa: std.mem.Allocator,
+    /// Overflow queue, FIFO, a ring of its own (not shared with JS); grows up to overflow_max.
     overflow: []Record,
     overflow_start: u32 = 0,
     overflow_len: u32 = 0,
+    overflow_max: u32,
 
-    pub fn init(gpa: std.mem.Allocator, capacity: u32, overflow_capacity: u32) errors.Error!Ring {
+    /// overflow_capacity records of overflow queue at first, growing (doubling) on demand to at
+    /// most overflow_max.
+    pub fn init(gpa: std.mem.Allocator, capacity: u32, overflow_capacity: u32, overflow_max: u32) errors.Error!Ring {
         if (capacity < capacity_min or capacity > capacity_max or !std.math.isPowerOfTwo(capacity)) {
             return error.InvalidArgument;
         }
-        assert(overflow_capacity > 0);
+        if (overflow_capacity == 0 or overflow_max < overflow_capacity) return error.InvalidArgument;
         const size = header_size + @as(usize, capacity) * @sizeOf(Record);
         const memory = try gpa.alignedAlloc(u8, .@"64", size);
         errdefer gpa.free(memory);
@@ -104,7 +109,9 @@ pub const Ring = struct {
             .memory = memory,
             .header = header,
             .records = records_ptr[0..capacity],
+            .gpa = gpa,
             .overflow = overflow,
+            .overflow_max = overflow_max,
         };
     }
 
@@ -147,16 +154,43 @@ pub const Ring = struct {
             ring.pushAssumeRoom(record);
             return;
         }
-        if (ring.overflow_len == ring.overflow.len) return error.Overflow;
+        if (ring.overflow_len == ring.overflow.len) try ring.growOverflow(ring.overflow_len + 1);
         const index = (ring.overflow_start + ring.overflow_len) % @as(u32, @intCast(ring.overflow.len));
         ring.overflow[index] = record;
         ring.overflow_len += 1;
         ring.header.overflow = ring.overflow_len;
     }
 
-    /// Room left in the overflow queue.
+    /// Room left in the overflow queue at its current size.
     pub fn overflowFree(ring: *const Ring) u32 {
         return @as(u32, @intCast(ring.overflow.len)) - ring.overflow_len;
+    }
+
+    /// Makes sure `free_needed` records fit in the overflow queue, growing it if need be;
+    /// error.Overflow when that would pass overflow_max.
+    pub fn reserveOverflow(ring: *Ring, free_needed: u32) errors.Error!void {
+        if (ring.overflowFree() >= free_needed) return;
+        const len_needed = @as(u64, ring.overflow_len) + free_needed;
+        if (len_needed > ring.overflow_max) return error.Overflow;
+        try ring.growOverflow(@intCast(len_needed));
+    }
+
+    /// Reallocates the overflow queue to hold at least len_min records (doubling, bounded by
+    /// overflow_max), keeping the queued records in order.
+    fn growOverflow(ring: *Ring, len_min: u32) errors.Error!void {
+        const len_old: u32 = @intCast(ring.overflow.len);
+        assert(len_min > len_old);
+        if (len_min > ring.overflow_max) return error.Overflow;
+        const doubled = @min(@as(u64, len_old) * 2, ring.overflow_max);
+        const len_new: u32 = @intCast(@max(doubled, len_min));
+        const grown = try ring.gpa.alloc(Record, len_new);
+        for (0..ring.overflow_len) |i| {
+            grown[i] = ring.overflow[(ring.overflow_start + i) % len_old];
+        }
+        ring.gpa.free(ring.overflow);
+        ring.overflow = grown;
+        ring.overflow_start = 0;
+        assert(ring.overflow.len >= len_min);
     }
 
     /// Moves queued records into the ring, oldest first, as far as there is room.
@@ -189,12 +223,12 @@ fn consume(ring: *Ring, out: []Record) u32 {
 }
 
 test "ring rejects capacities that are not powers of two" {
-    try testing.expectError(error.InvalidArgument, Ring.init(testing.allocator, 6, 4));
-    try testing.expectError(error.InvalidArgument, Ring.init(testing.allocator, 2, 4));
+    try testing.expectError(error.InvalidArgument, Ring.init(testing.allocator, 6, 4, 4));
+    try testing.expectError(error.InvalidArgument, Ring.init(testing.allocator, 2, 4, 4));
 }
 
 test "ring wraps around its end and keeps order" {
-    var ring = try Ring.init(testing.allocator, 4, 4);
+    var ring = try Ring.init(testing.allocator, 4, 4, 4);
     defer ring.deinit(testing.allocator);
     var out: [4]Record = undefined;
     var next: u32 = 0;
@@ -215,7 +249,7 @@ test "ring wraps around its end and keeps order" {
 }
 
 test "ring counters wrap past 2^32" {
-    var ring = try Ring.init(testing.allocator, 4, 4);
+    var ring = try Ring.init(testing.allocator, 4, 4, 4);
     defer ring.deinit(testing.allocator);
     ring.header.head = std.math.maxInt(u32) - 1;
     ring.header.tail = std.math.maxInt(u32) - 1;
@@ -228,7 +262,7 @@ test "ring counters wrap past 2^32" {
 }
 
 test "ring overflow keeps every posted record in order" {
-    var ring = try Ring.init(testing.allocator, 4, 8);
+    var ring = try Ring.init(testing.allocator, 4, 8, 8);
     defer ring.deinit(testing.allocator);
     for (0..12) |i| try ring.post(.{ .token = @intCast(i), .result = 0, .kind = 16, .aux = 0 });
     try testing.expectError(error.Overflow, ring.post(.{ .token = 99, .result = 0, .kind = 16, .aux = 0 }));
@@ -251,7 +285,7 @@ test "ring overflow keeps every posted record in order" {
 }
 
 test "a corrupted head from JS is an error, not a crash" {
-    var ring = try Ring.init(testing.allocator, 4, 4);
+    var ring = try Ring.init(testing.allocator, 4, 4, 4);
     defer ring.deinit(testing.allocator);
     ring.header.head = 1000;
     try testing.expectError(error.InvalidArgument, ring.count());

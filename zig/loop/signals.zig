@@ -35,6 +35,11 @@ const Registration = struct {
 var registrations: [registrations_max]Registration = @splat(.{});
 /// Bit i of watchers[signo] is set while registration i watches signo; read by the handler.
 var watchers: [signal_max + 1]std.atomic.Value(u64) = @splat(.init(0));
+/// Arrivals of each signal our handler caught, process-wide, counted before the handler chains
+/// to the one installed before it (wrapping). A caller that later sees the chained handler's
+/// owner act (Deno calls its listeners once its own thread has decided on a signal) compares
+/// this count with the one it read then, to know whether every arrival was dealt with there.
+var arrivals: [signal_max + 1]std.atomic.Value(u32) = @splat(.init(0));
 /// Handlers currently between reading a registration and writing to its descriptor.
 var handlers_active: std.atomic.Value(u32) = .init(0);
 /// Guards `registrations[*].used`, installation and the saved previous actions.
@@ -180,6 +185,12 @@ pub fn giveBack(index: u32, signo: u32, count: u32) void {
     _ = registrations[index].pending[signo].fetchAdd(count, .acq_rel);
 }
 
+/// How many times our handler caught `signo` so far (wrapping; 0 for a number out of range).
+pub fn arrivalCount(signo: i32) u32 {
+    if (signo < 1 or signo > signal_max) return 0;
+    return arrivals[@intCast(signo)].load(.seq_cst);
+}
+
 /// Whether a handler of ours is installed for signo (for tests).
 pub fn isInstalled(signo: u32) bool {
     if (is_windows) return Windows.installed;
@@ -187,6 +198,7 @@ pub fn isInstalled(signo: u32) bool {
 }
 
 fn record(number: u32) void {
+    _ = arrivals[number].fetchAdd(1, .seq_cst);
     _ = handlers_active.fetchAdd(1, .seq_cst);
     defer _ = handlers_active.fetchSub(1, .seq_cst);
     var bits = watchers[number].load(.seq_cst);

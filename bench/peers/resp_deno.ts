@@ -1,0 +1,81 @@
+// The Deno twin of bench/servers/resp.ts, in Deno's fastest idiomatic shape:
+// Deno.listen, one async function per connection reading into a reused
+// buffer, every complete command in it parsed and answered, the replies of
+// one read leaving in one write. The same store and parser as ours
+// (bench/servers/resp_protocol.ts). Prints {"port":N} once it listens.
+//
+//   deno run -A bench/peers/resp_deno.ts [--port N]
+
+import { announce, serverArgs } from "../servers/common.ts";
+import {
+  parseCommand,
+  ProtocolError,
+  protocolErrorReply,
+  ReplyBuffer,
+  Store,
+} from "../servers/resp_protocol.ts";
+
+const args = serverArgs();
+const store = new Store();
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) {
+    at += await conn.write(bytes.subarray(at));
+  }
+}
+
+async function handle(conn: Deno.TcpConn): Promise<void> {
+  conn.setNoDelay(true);
+  let buffer = new Uint8Array(64 * 1024);
+  let start = 0;
+  let end = 0;
+  const replies = new ReplyBuffer();
+  try {
+    for (;;) {
+      if (end === buffer.length) {
+        if (start > 0) {
+          buffer.copyWithin(0, start, end);
+          end -= start;
+          start = 0;
+        } else {
+          const bigger = new Uint8Array(buffer.length * 2);
+          bigger.set(buffer);
+          buffer = bigger;
+        }
+      }
+      const n = await conn.read(buffer.subarray(end));
+      if (n === null) break;
+      end += n;
+      try {
+        for (
+          let parsed;
+          (parsed = parseCommand(buffer, start, end)) !== null;
+        ) {
+          replies.push(store.execute(parsed.args));
+          start = parsed.next;
+        }
+      } catch (error) {
+        if (!(error instanceof ProtocolError)) throw error;
+        replies.push(protocolErrorReply(error));
+        await writeAll(conn, replies.view());
+        break;
+      }
+      if (start === end) start = end = 0;
+      if (replies.length > 0) {
+        await writeAll(conn, replies.view());
+        replies.clear();
+      }
+    }
+  } catch (error) {
+    if (
+      !(error instanceof Deno.errors.ConnectionReset ||
+        error instanceof Deno.errors.BrokenPipe)
+    ) throw error;
+  } finally {
+    conn.close();
+  }
+}
+
+const listener = Deno.listen({ hostname: "127.0.0.1", port: args.port });
+announce({ port: (listener.addr as Deno.NetAddr).port });
+for await (const conn of listener) handle(conn);

@@ -1,0 +1,47 @@
+// What the benchmark servers in bench/servers/ (ours) and bench/peers/ (the
+// Deno twins) share: their command line and the one JSON line each prints on
+// stdout once it listens, which bench/real_clients.ts and
+// tests/bench_servers_test.ts wait for.
+//
+//   --port N     TCP/UDP port on 127.0.0.1 (0: any free one, the default)
+//   --path P     Unix socket path (the line echo)
+//   --sync       ours only: run the loop with runSync() instead of run()
+//   --shape S    ours only, where a server has several shapes
+
+import { parseArgs } from "node:util";
+
+/** The parsed command line of a benchmark server. */
+export interface ServerArgs {
+  port: number;
+  path: string;
+  sync: boolean;
+  shape: string;
+}
+
+/** Parses `Deno.args`; `shape` defaults to `defaultShape`. */
+export function serverArgs(defaultShape = ""): ServerArgs {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      port: { type: "string", default: "0" },
+      path: { type: "string", default: "" },
+      sync: { type: "boolean", default: false },
+      shape: { type: "string", default: defaultShape },
+    },
+  });
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`--port must be 0..65535, got ${values.port}`);
+  }
+  return {
+    port,
+    path: values.path,
+    sync: values.sync,
+    shape: values.shape,
+  };
+}
+
+/** Prints the line that says the server listens: `{"port":N}` or `{"path":P}`. */
+export function announce(where: { port: number } | { path: string }): void {
+  console.log(JSON.stringify(where));
+}

@@ -1,0 +1,198 @@
+/**
+ * Name lookup (evergreen's `getaddrinfo`): `lookup()` resolves a host name
+ * with the OS resolver on a thread of its own, the one `TCPClient.connect`
+ * uses, while the task waits on the loop; a kill or a `Timeout` stops the
+ * wait at once (the thread finishes on its own and frees what it holds).
+ *
+ * @module
+ */
+
+import { describe, EventLoop } from "../loop.ts";
+import * as native from "../native/lookup_native.ts";
+import { NOT_FOUND } from "../native/stream_native.ts";
+import { errorFor, errorFromResult, StreamError } from "./errors.ts";
+import type { Address } from "./tcp.ts";
+
+/** Options of {@linkcode lookup}. */
+export interface LookupOptions {
+  /** Only IPv4 (4) or only IPv6 (6) addresses; both by default. */
+  family?: 4 | 6;
+}
+
+/**
+ * Resolves `hostname` (a name, `"localhost"` or an IP literal) to its
+ * addresses, each with port 0, in the resolver's order. Call it with
+ * `yield*` inside a task.
+ *
+ * @example
+ * ```ts
+ * import { EventLoop } from "../loop.ts";
+ * import { spawn } from "../tasks.ts";
+ * import { lookup } from "./lookup.ts";
+ *
+ * using loop = new EventLoop();
+ * spawn(function* () {
+ *   const addresses = yield* lookup("localhost", { family: 4 });
+ *   console.log(addresses[0]); // { hostname: "127.0.0.1", port: 0 }
+ * });
+ * await loop.run();
+ * ```
+ *
+ * @throws {TypeError} if `hostname` is not a string or `family` is not 4
+ *   or 6.
+ * @throws {StreamError} `ENOTFOUND` for a name that does not resolve (or
+ *   has no address of the family asked for), `EINVAL` for an empty name or
+ *   one over 253 bytes, `EAGAIN` when 64 lookups already run.
+ */
+export function* lookup(
+  hostname: string,
+  options: LookupOptions = {},
+): Generator<unknown, Address[], unknown> {
+  if (typeof hostname !== "string") {
+    throw new TypeError(
+      `lookup() needs a hostname string, got ${describe(hostname)}`,
+    );
+  }
+  const family = options?.family;
+  if (family !== undefined && family !== 4 && family !== 6) {
+    throw new TypeError(
+      `lookup() family must be 4 or 6, got ${describe(family)}`,
+    );
+  }
+  const what = `lookup ${JSON.stringify(hostname)}`;
+  const loop = EventLoop.current();
+  const fiber = loop._blockingFiber("lookup()");
+  const handle = native.lookupStart(hostname);
+  if (handle < 0) throw errorFromResult(StreamError, handle, what);
+  try {
+    const fd = native.lookupFd(handle);
+    if (fd < 0) throw errorFromResult(StreamError, fd, what);
+    let done = false;
+    loop.addReader(fd, () => {
+      if (done) return undefined;
+      done = true;
+      loop.removeReader(fd);
+      return fiber.switch();
+    });
+    try {
+      while (!done) yield* loop.switch();
+    } finally {
+      if (!done) loop.removeReader(fd);
+    }
+    const found = native.lookupResult(handle);
+    if (typeof found === "number") {
+      if (found === NOT_FOUND) {
+        throw errorFor(StreamError, "ENOTFOUND", what, "no such host");
+      }
+      throw errorFromResult(StreamError, found, what);
+    }
+    const addresses = found
+      .filter((text) => family === undefined || familyOf(text) === family)
+      .map((text) => ({ hostname: text, port: 0 }));
+    if (addresses.length === 0) {
+      throw errorFor(
+        StreamError,
+        "ENOTFOUND",
+        what,
+        `no IPv${family} address`,
+      );
+    }
+    return addresses;
+  } finally {
+    native.lookupClose(handle);
+  }
+}
+
+/**
+ * @internal The first address of `hostname` as IP text, resolved at once
+ * when it is an IP literal or `"localhost"`, else from the cache (names
+ * resolved once stay resolved for the process), else by a native lookup this
+ * call blocks the thread for (bounded by the resolver's own timeouts). For
+ * synchronous callers (`UDPEndpoint.bind`).
+ *
+ * @throws {StreamError} `ENOTFOUND`, as {@linkcode lookup}.
+ */
+export function resolveNow(hostname: string): string {
+  const cached = resolvedNames.get(hostname);
+  if (cached !== undefined) return unwrap(cached);
+  const handle = native.lookupStart(hostname);
+  const what = `lookup ${JSON.stringify(hostname)}`;
+  if (handle < 0) throw errorFromResult(StreamError, handle, what);
+  try {
+    const waited = native.lookupWait(handle, -1);
+    if (waited < 0) throw errorFromResult(StreamError, waited, what);
+    return unwrap(remember(hostname, native.lookupResult(handle)));
+  } finally {
+    native.lookupClose(handle);
+  }
+}
+
+/**
+ * @internal Like {@linkcode resolveNow} without blocking: the cached answer
+ * (an IP text or the error), or `undefined` after starting a lookup whose
+ * end calls `done` from the loop's hub (once per start; later calls for the
+ * same name while it runs only add their `done`).
+ */
+export function resolveLater(
+  loop: EventLoop,
+  hostname: string,
+  done: () => void,
+): string | StreamError | undefined {
+  const cached = resolvedNames.get(hostname);
+  if (cached !== undefined) return cached;
+  const waiting = running.get(hostname);
+  if (waiting !== undefined) {
+    waiting.push(done);
+    return undefined;
+  }
+  const what = `lookup ${JSON.stringify(hostname)}`;
+  const handle = native.lookupStart(hostname);
+  if (handle < 0) return errorFromResult(StreamError, handle, what);
+  const fd = native.lookupFd(handle);
+  const callbacks = [done];
+  running.set(hostname, callbacks);
+  loop.addReader(fd, () => {
+    loop.removeReader(fd);
+    remember(hostname, native.lookupResult(handle));
+    native.lookupClose(handle);
+    running.delete(hostname);
+    for (const callback of callbacks) callback();
+  });
+  return undefined;
+}
+
+/** Names resolved once: their first address, or the error they gave. */
+const resolvedNames = new Map<string, string | StreamError>();
+/** Lookups `resolveLater` started and that have not ended. */
+const running = new Map<string, (() => void)[]>();
+/** Past this many names the cache starts over (names churn rarely). */
+const RESOLVED_NAMES_MAX = 1024;
+
+function remember(
+  hostname: string,
+  found: string[] | number,
+): string | StreamError {
+  const what = `lookup ${JSON.stringify(hostname)}`;
+  const entry = typeof found === "number"
+    ? found === NOT_FOUND
+      ? errorFor(StreamError, "ENOTFOUND", what, "no such host")
+      : errorFromResult(StreamError, found, what)
+    : found.length === 0
+    ? errorFor(StreamError, "ENOTFOUND", what, "no address")
+    : found[0];
+  if (resolvedNames.size >= RESOLVED_NAMES_MAX) resolvedNames.clear();
+  // A transient failure (EAGAIN) is not worth keeping.
+  if (typeof entry === "string" || entry.code === "ENOTFOUND") {
+    resolvedNames.set(hostname, entry);
+  }
+  return entry;
+}
+
+function unwrap(entry: string | StreamError): string {
+  if (typeof entry === "string") return entry;
+  throw entry;
+}
+
+function familyOf(text: string): 4 | 6 {
+  return text.includes(":") ? 6 : 4;
+}

@@ -1,0 +1,131 @@
+/**
+ * TaskGroup: structured concurrency over tasks (`tasks.ts`). The tasks a
+ * group spawns end with it: the first failure kills the others, and
+ * `join()` returns only when every one of them has ended, finally blocks
+ * included.
+ *
+ * @module
+ */
+
+import type { FiberTarget } from "./fiber.ts";
+import { EventLoop } from "./loop.ts";
+import { shield, Task, TaskExit } from "./tasks.ts";
+import { WaitQueue } from "./sync/wait_queue.ts";
+import { blocking } from "./_operation.ts";
+
+/**
+ * A set of tasks that succeed or fail together. `spawn()` starts a task in
+ * the group; `join()` waits until every task has ended and throws the first
+ * failure, after killing the other tasks and waiting for their `finally`
+ * blocks. If the task in `join()` is itself killed (or its Timeout fires),
+ * the group's tasks are killed and waited for before the error goes on.
+ * Disposal (`using`) kills what is left. A task that ends with
+ * {@linkcode TaskExit} (killed) is not a failure.
+ *
+ * @example
+ * ```ts
+ * import { EventLoop } from "./loop.ts";
+ * import { sleep, spawn } from "./tasks.ts";
+ * import { TaskGroup } from "./task_group.ts";
+ *
+ * using loop = new EventLoop();
+ * spawn(function* () {
+ *   using group = new TaskGroup();
+ *   const results: number[] = [];
+ *   for (const ms of [3, 1, 2]) {
+ *     group.spawn(function* () {
+ *       yield* sleep(ms);
+ *       results.push(ms);
+ *     });
+ *   }
+ *   yield* group.join();
+ *   console.log(results); // [1, 2, 3]
+ * });
+ * await loop.run();
+ * ```
+ */
+export class TaskGroup implements Disposable {
+  #tasks = new Set<Task>();
+  #failure: { error: unknown; thrown: boolean } | null = null;
+  // Made by the first join() that has to wait.
+  #ended: WaitQueue | null = null;
+
+  /**
+   * Creates a task running `fn(...args)` in the group and starts it.
+   *
+   * @throws {TypeError} if `fn` is not a function.
+   */
+  spawn<A extends unknown[], R>(fn: FiberTarget<A, R>, ...args: A): Task<R> {
+    const task = new Task<R>(fn as FiberTarget<unknown[], R>, { args });
+    this.#tasks.add(task);
+    task._observe(this.#onEnd);
+    task.start();
+    return task;
+  }
+
+  /**
+   * Waits until every task of the group has ended; use with `yield*`.
+   *
+   * @throws the first error a task of the group failed with (the others
+   *   were killed and have ended).
+   * @throws whatever is thrown into the joining task (a kill, a Timeout),
+   *   after the group's tasks were killed and have ended.
+   */
+  @blocking("TaskGroup.join()")
+  *join(): Generator<unknown, void, unknown> {
+    try {
+      yield* this.#waitAll();
+    } catch (error) {
+      this.kill();
+      yield* shield(() => this.#waitAll());
+      throw error;
+    }
+    const failure = this.#failure;
+    if (failure !== null) {
+      failure.thrown = true;
+      throw failure.error;
+    }
+  }
+
+  /** Kills every task of the group still running. */
+  kill(): void {
+    for (const task of [...this.#tasks]) task.kill();
+  }
+
+  /** The tasks of the group that have not ended yet. */
+  get tasks(): readonly Task[] {
+    return [...this.#tasks];
+  }
+
+  /**
+   * Kills what is left (the end of a `using` block). A failure that no
+   * `join()` has thrown goes to the loop's exception handler.
+   */
+  [Symbol.dispose](): void {
+    this.kill();
+    const failure = this.#failure;
+    if (failure !== null && !failure.thrown) {
+      failure.thrown = true;
+      EventLoop._peek()?._reportError(failure.error);
+    }
+  }
+
+  *#waitAll(): Generator<unknown, void, unknown> {
+    while (this.#tasks.size > 0) {
+      this.#ended ??= new WaitQueue(() => {});
+      yield* this.#ended.wait(undefined, "TaskGroup.join()");
+    }
+  }
+
+  #onEnd = (task: Task): void => {
+    this.#tasks.delete(task);
+    if (
+      task._failed && !(task._outcome instanceof TaskExit) &&
+      this.#failure === null
+    ) {
+      this.#failure = { error: task._outcome, thrown: false };
+      this.kill();
+    }
+    if (this.#tasks.size === 0) this.#ended?.notifyAll();
+  };
+}

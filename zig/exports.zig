@@ -106,12 +106,14 @@ const ThreadExit = lifetime.ThreadExit(releaseThread);
 /// Runs as a thread that created a loop exits. A Deno Worker that ends runs no JS finalizers,
 /// so what its loops own is given back here: each loop is closed (a park in progress on
 /// another thread is woken and awaited, its slot freed), then the thread's UDP endpoints and
-/// streams are closed (their descriptors, and so their ports, released).
+/// streams are closed (their descriptors, and so their ports, released) and its name lookups
+/// ended (a lookup still resolving frees its request when its thread ends).
 fn releaseThread() void {
     const thread = handles.currentThread();
     closeOwned(&loops, thread, eg_loop_close);
     closeOwned(&udp.endpoints, thread, eg_udp_close);
     closeOwned(&io.stream.streams, thread, eg_stream_close);
+    closeOwned(&lookups, thread, eg_lookup_close);
 }
 
 fn closeOwned(registry: anytype, thread: usize, comptime close: fn (u32) callconv(.c) i32) void {
@@ -1034,6 +1036,7 @@ const Abandoning = struct {
     loop: u32 = 0,
     tcp_port: u16 = 0,
     udp_port: u16 = 0,
+    lookup: u32 = 0,
     parker: ?std.Thread = null,
     park_result: i32 = -100,
     failure: ?anyerror = null,
@@ -1071,17 +1074,21 @@ const Abandoning = struct {
         if (client < 0) return error.StreamNew;
         const name = "localhost";
         if (eg_tcp_connect(@intCast(client), name, name.len, self.tcp_port, null, 0, 0, 3) != code(error.InProgress)) return error.Connect;
+        const lookup = eg_lookup_start(name, name.len);
+        if (lookup < 0) return error.LookupStart;
+        self.lookup = @intCast(lookup);
 
         self.parker = try std.Thread.spawn(.{}, Parked.run, .{ self.loop, &self.park_result });
         support.sleepMs(30);
     }
 };
 
-test "a thread that exits gives back what its loops own and wakes a park in progress" {
+test "a thread that exits gives back what its loops own, ends its lookups and wakes a park in progress" {
     allocator = testing.allocator;
     defer allocator = default_allocator;
     const loops_before = eg_loops_live();
     const streams_before = eg_io_streams_live();
+    const lookups_before = lookups.liveCount();
     var abandoning: Abandoning = .{};
     const thread = try std.Thread.spawn(.{}, Abandoning.run, .{&abandoning});
     thread.join();
@@ -1091,6 +1098,9 @@ test "a thread that exits gives back what its loops own and wakes a park in prog
     try testing.expectEqual(loops_before, eg_loops_live());
     try testing.expectEqual(streams_before, eg_io_streams_live());
     try testing.expectEqual(code(error.BadDescriptor), eg_loop_wake(abandoning.loop));
+    // Its name lookup was ended too (the leak check below sees the request freed).
+    try testing.expectEqual(lookups_before, lookups.liveCount());
+    try testing.expectEqual(code(error.BadDescriptor), eg_lookup_close(abandoning.lookup));
 
     // The ports were released: both bind again.
     const h: u32 = @intCast(eg_loop_new(0));

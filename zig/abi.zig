@@ -16,8 +16,9 @@ const assert = std.debug.assert;
 const errors = @import("loop/errors.zig");
 const event = @import("loop/event.zig");
 const ring = @import("loop/ring.zig");
-const hub = @import("hub.zig");
+const hub = @import("hub/hub.zig");
 const stream = @import("io/stream.zig");
+const stream_calls = @import("io/stream_calls.zig");
 const socket = @import("io/socket.zig");
 const udp = @import("io/udp.zig");
 const udp_socket = @import("io/udp_socket.zig");
@@ -27,8 +28,8 @@ const address = @import("io/address.zig");
 pub const version: u32 = 1;
 
 /// What eg_stream_write answers. io/stream.zig's `Stream.write` returns these numbers as
-/// literals (a test below holds it to them); this enum and `CancelSide` belong beside it and
-/// move there when that file is next reworked.
+/// literals (a test below holds it to them); this enum belongs beside it and moves there when
+/// that file is next reworked.
 pub const StreamWrite = enum(i32) {
     /// Queued behind the drain op that is running.
     queued = 0,
@@ -41,19 +42,13 @@ pub const StreamWrite = enum(i32) {
 };
 
 /// Which op eg_stream_cancel completes.
-pub const CancelSide = enum(u32) {
-    /// The read (or accept) op.
-    read = 0,
-    /// The drain (or connect) op.
-    write = 1,
-};
+pub const CancelSide = stream_calls.CancelSide;
 
 /// Bytes eg_stream_address writes: port u16, text length u16, then the host or path text.
 pub const stream_address_size = 132;
 
-/// eg_tcp_listen_flags flag: SO_REUSEPORT, so that listeners in several threads or processes
-/// share the port (ENOSYS where the OS has no such option: Windows).
-pub const tcp_listen_reuse_port: u32 = 1;
+/// eg_tcp_listen_flags flag (SO_REUSEPORT).
+pub const tcp_listen_reuse_port = stream_calls.tcp_listen_reuse_port;
 
 pub const Constant = struct {
     name: [:0]const u8,
@@ -197,6 +192,11 @@ pub fn lookup(name: []const u8) ?i64 {
         if (std.mem.eql(u8, constant.name, name)) return constant.value;
     }
     return null;
+}
+
+/// Writes the value of the constant called `name` to out; ENOENT for a name not in the table.
+pub fn write(name: []const u8, out: *i64) errors.Error!void {
+    out.* = lookup(name) orelse return error.NotFound;
 }
 
 const testing = std.testing;

@@ -1,5 +1,5 @@
 //! Root of the evergreen native library: the poll loop (loop/), the hub that runs native ops
-//! as stacklets (hub.zig), the stacklets themselves (stacklet/), and the C ABI (exports.zig,
+//! as stacklets and the loops by handle (hub/), the stacklets themselves (stacklet/), and the C ABI (exports.zig,
 //! with its numbers in abi.zig and its test-only part in test_exports.zig), which is what the
 //! shared library exposes to Deno and to C/Zig/Rust embedders. Layers: zig/README.md.
 
@@ -8,7 +8,7 @@ const build_options = @import("build_options");
 
 pub const stacklet = @import("stacklet/stacklet.zig");
 pub const loop = @import("loop/loop.zig");
-pub const hub = @import("hub.zig");
+pub const hub = @import("hub/hub.zig");
 pub const exports = @import("exports.zig");
 pub const abi = @import("abi.zig");
 /// The `eg_test_*` symbols, in the library only with -Dtest-exports=true (build.zig).
@@ -30,8 +30,11 @@ test {
     _ = @import("loop/lifetime.zig");
     _ = @import("loop/signals.zig");
     _ = @import("loop/loop.zig");
-    _ = @import("hub.zig");
+    _ = @import("hub/hub.zig");
+    _ = @import("hub/loops.zig");
+    _ = @import("hub/stacklets.zig");
     _ = @import("exports.zig");
+    _ = @import("exports_test.zig");
     _ = @import("abi.zig");
     _ = test_exports;
     _ = @import("io/io.zig");

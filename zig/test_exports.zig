@@ -10,11 +10,12 @@ const builtin = @import("builtin");
 const exports = @import("exports.zig");
 const errors = @import("loop/errors.zig");
 const support = @import("loop/test_support.zig");
-const hub_module = @import("hub.zig");
-const udp = @import("io/udp.zig");
+const hub_module = @import("hub/hub.zig");
+const loops = @import("hub/loops.zig");
 const io = @import("io/io.zig");
 
 const fail = exports.fail;
+const call = exports.call;
 const toFd = exports.toFd;
 
 /// A nonblocking pipe; out[0] reads, out[1] writes (POSIX only).
@@ -53,7 +54,7 @@ export fn eg_test_close(fd: i32) i32 {
 /// Starts the reference hub op: read exactly `length` bytes (1..4096) from fd on a stacklet,
 /// then post { token, length, kind 16, FNV-1a of the bytes }.
 export fn eg_test_read_exact(handle: u32, fd: i32, length: u32, token: u32) i32 {
-    const hub = exports.loops.get(handle) catch |err| return fail(err);
+    const hub = loops.get(handle) catch |err| return fail(err);
     const descriptor = toFd(fd) catch |err| return fail(err);
     if (length == 0 or length > hub_module.read_exact_length_max) return fail(error.InvalidArgument);
     hub.start(hub_module.ReadExact, .{ .op = undefined, .fd = descriptor, .length = length }, token) catch |err| return fail(err);
@@ -63,11 +64,7 @@ export fn eg_test_read_exact(handle: u32, fd: i32, length: u32, token: u32) i32 
 /// Queues a datagram as if the kernel's buffer were full (loopback never pushes back), so
 /// tests can run the queue, eg_udp_flush_start and flush on demand.
 export fn eg_test_udp_enqueue(handle: u32, data: ?[*]const u8, length: u32, address: ?[*]const u8) i32 {
-    const endpoint = udp.get(handle) catch |err| return fail(err);
-    const bytes = exports.udpBytes(data, length) catch |err| return fail(err);
-    const target = exports.readUdpAddress(address) catch |err| return fail(err);
-    const status = endpoint.enqueueForTest(bytes, &target) catch |err| return fail(err);
-    return @backingInt(status);
+    return call(io.udp_calls.enqueueForTest, .{ io.udp.get(handle), exports.bytes(data, length), exports.address(address) });
 }
 
 /// A pseudo-terminal pair for tests: out[0] the controlling side, out[1] the terminal.
@@ -85,7 +82,7 @@ export fn eg_test_set_winsize(fd: i32, columns: u32, rows: u32) i32 {
 
 /// Makes the stream's next close reset the connection (SO_LINGER 0), as a crashed peer would.
 export fn eg_test_stream_linger_zero(handle: u32) i32 {
-    const stream = exports.streamFor(handle) catch |err| return fail(err);
+    const stream = exports.stream(handle) catch |err| return fail(err);
     io.sys.setLingerZero(stream.fd) catch |err| return fail(err);
     return 0;
 }

@@ -19,7 +19,7 @@
 /** The C ABI version this module speaks (`eg_abi_version`). */
 export const ABI_VERSION = 1;
 
-// ---- the loop (zig/loop/event.zig, zig/loop/ring.zig, zig/hub.zig) ----
+// ---- the loop (zig/loop/event.zig, zig/loop/ring.zig, zig/hub/hub.zig) ----
 
 /** Interest and readiness bit: the descriptor can be read. */
 export const READABLE = 1;

@@ -3,7 +3,9 @@
 //! connecting and listening sockets (socket.zig) with TCP's policy (tcp.zig), pipes (pipe.zig,
 //! over windows_pipe.zig's bridges on Windows), terminals (tty.zig, terminal.zig), the standard
 //! streams (stdio.zig) and UDP endpoints (udp.zig, udp_socket.zig). exports.zig exposes it
-//! through the C ABI.
+//! through the C ABI: it converts the C arguments and forwards to the objects' methods or to
+//! stream_calls.zig, udp_calls.zig and lookup.zig (each call's checks and defaults); owned.zig
+//! creates and closes loops and gives back what a thread owns when it exits.
 
 pub const address = @import("address.zig");
 pub const sys = @import("sys.zig");
@@ -17,6 +19,10 @@ pub const windows_pipe = @import("windows_pipe.zig");
 pub const pipe = @import("pipe.zig");
 pub const stdio = @import("stdio.zig");
 pub const udp = @import("udp.zig");
+pub const stream_calls = @import("stream_calls.zig");
+pub const udp_calls = @import("udp_calls.zig");
+pub const lookup = @import("lookup.zig");
+pub const owned = @import("owned.zig");
 
 test {
     _ = address;
@@ -31,4 +37,8 @@ test {
     _ = pipe;
     _ = stdio;
     _ = udp;
+    _ = stream_calls;
+    _ = udp_calls;
+    _ = lookup;
+    _ = owned;
 }

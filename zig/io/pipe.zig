@@ -10,10 +10,13 @@ const assert = std.debug.assert;
 const errors = @import("../loop/errors.zig");
 const sys = @import("sys.zig");
 const stream_module = @import("stream.zig");
+const socket = @import("socket.zig");
+const hub_module = @import("../hub/hub.zig");
 const windows_pipe = @import("windows_pipe.zig");
 
 const Error = errors.Error;
 const Stream = stream_module.Stream;
+const Hub = hub_module.Hub;
 const is_windows = builtin.os.tag == .windows;
 const k32 = sys.windows.kernel32;
 const invalid_handle = sys.windows.invalid_handle;
@@ -66,6 +69,36 @@ pub const named = windows_pipe.named;
 pub fn streamOverBridge(gpa: std.mem.Allocator, loop_handle: u32, near: sys.Fd, read_max: usize) Error!*Stream {
     errdefer sys.close(near);
     return Stream.create(gpa, loop_handle, near, .socket, read_max);
+}
+
+/// Connects an unconnected stream to the Unix socket at path, or on Windows to the named pipe
+/// `\\.\pipe\name` (opened at once; EBUSY while every instance is taken). Returns
+/// -EINPROGRESS (the op reports with `token`) or -code.
+pub fn connect(gpa: std.mem.Allocator, stream: *Stream, hub: *Hub, path: []const u8, token: u32) i32 {
+    if (isNamedPipe(path)) {
+        if (stream.fd != sys.invalid_fd or stream.closed) return errors.negative(error.AlreadyConnected);
+        const fd = named.connect(gpa, path) catch |err| return errors.negative(err);
+        const started = socket.startConnected(stream, hub, fd, token);
+        if (started != errors.negative(error.InProgress)) sys.close(fd);
+        return started;
+    }
+    const target = address(path) catch |err| return errors.negative(err);
+    return socket.startConnect(stream, hub, &.{target}, "", 0, null, false, token);
+}
+
+/// A Unix socket listener at path (EADDRINUSE if the path exists); closing it removes the file.
+/// On Windows a `\\.\pipe\name` path serves that named pipe through loopback bridges.
+pub fn listen(gpa: std.mem.Allocator, loop_handle: u32, path: []const u8, backlog: u31, read_max: usize) Error!*Stream {
+    if (isNamedPipe(path)) {
+        const loopback = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
+        const server = try socket.listen(gpa, loop_handle, &loopback, backlog, read_max, false, false);
+        errdefer server.close(null);
+        const port = (try sys.localAddress(server.fd)).port();
+        server.named_server = try named.Server.start(gpa, path, port);
+        return server;
+    }
+    const target = try address(path);
+    return socket.listen(gpa, loop_handle, &target, backlog, read_max, false, false);
 }
 
 // ---------------------------------------------------------------------------------------

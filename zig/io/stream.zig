@@ -8,7 +8,7 @@ const std = @import("std");
 const assert = std.debug.assert;
 const errors = @import("../loop/errors.zig");
 const handles = @import("../loop/handles.zig");
-const hub_module = @import("../hub.zig");
+const hub_module = @import("../hub/hub.zig");
 const sys = @import("sys.zig");
 const terminal = @import("terminal.zig");
 const windows_pipe = @import("windows_pipe.zig");
@@ -20,7 +20,7 @@ const Error = errors.Error;
 const Fd = sys.Fd;
 const invalid_fd = sys.invalid_fd;
 
-/// Completion kinds of the stream ops (hub.zig's rule: 16 and up, unique; 32..47 are streams').
+/// Completion kinds of the stream ops (hub/hub.zig's rule: 16 and up, unique; 32..47 are streams').
 pub const kind_read: u32 = 32;
 pub const kind_drain: u32 = 33;
 pub const kind_connect: u32 = 34;

@@ -5,7 +5,7 @@
 
 const std = @import("std");
 const errors = @import("../loop/errors.zig");
-const hub_module = @import("../hub.zig");
+const hub_module = @import("../hub/hub.zig");
 const address = @import("address.zig");
 const sys = @import("sys.zig");
 const socket = @import("socket.zig");

@@ -1,4 +1,4 @@
-//! UDP endpoints on the hub (hub.zig). Received datagrams land in a ring of fixed-size slots
+//! UDP endpoints on the hub (hub/hub.zig). Received datagrams land in a ring of fixed-size slots
 //! in native memory that JS reads in place (filled by recvmmsg batches where the OS has it);
 //! sends go straight to the kernel and only what would block is copied into a bounded native
 //! queue that a hub op drains. exports.zig is the C ABI over this file; udp_socket.zig the OS.
@@ -8,7 +8,7 @@ const builtin = @import("builtin");
 const assert = std.debug.assert;
 const errors = @import("../loop/errors.zig");
 const handles = @import("../loop/handles.zig");
-const hub_module = @import("../hub.zig");
+const hub_module = @import("../hub/hub.zig");
 const socket = @import("udp_socket.zig");
 const ip = @import("address.zig");
 
@@ -22,7 +22,7 @@ const Error = errors.Error;
 const Fd = socket.Fd;
 const Name = socket.Name;
 
-/// Op kinds in completion records (hub.zig reserves 16 and up for ops).
+/// Op kinds in completion records (hub/hub.zig reserves 16 and up for ops).
 pub const kind_receive: u32 = 48;
 pub const kind_send: u32 = 49;
 

@@ -1,7 +1,7 @@
 //! The poll loop: one public `Loop` type whose backend (epoll, kqueue or WSAPoll) is chosen at
 //! compile time. It keeps the interest table (JS watchers and hub op waiters per descriptor),
 //! turns readiness and signals into completion records in the shared ring, and hands ready op
-//! waiters to the hub (hub.zig), which resumes their stacklets.
+//! waiters to the hub (hub/hub.zig), which resumes their stacklets.
 
 const std = @import("std");
 const builtin = @import("builtin");

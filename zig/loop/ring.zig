@@ -17,7 +17,7 @@
 //!   byte 64  records[capacity], record i at 64 + 16 * (i & (capacity - 1)):
 //!     +0  token   u32  the watcher's or op's token, chosen by JS
 //!     +4  result  i32  kind-specific value (ready mask, signal number, bytes) or -code on error
-//!     +8  kind    u32  Kind below, or an op kind (16 and up, defined in hub.zig)
+//!     +8  kind    u32  Kind below, or an op kind (16 and up, defined in hub/hub.zig)
 //!     +12 aux     u32  kind-specific (descriptor, signal count, op detail)
 //!
 //! head and tail are free-running u32 counters; the ring is empty when head == tail and full

@@ -32,9 +32,9 @@
 const std = @import("std");
 const builtin = @import("builtin");
 const assert = std.debug.assert;
-const stacklet = @import("stacklet/stacklet.zig");
-const loop_module = @import("loop/loop.zig");
-const errors = @import("loop/errors.zig");
+const stacklet = @import("../stacklet/stacklet.zig");
+const loop_module = @import("../loop/loop.zig");
+const errors = @import("../loop/errors.zig");
 
 const Loop = loop_module.Loop;
 const Waiter = loop_module.Waiter;
@@ -594,7 +594,7 @@ pub const ReadExact = struct {
 };
 
 fn readSome(fd: Fd, buffer: []u8) Error!usize {
-    return @import("loop/test_support.zig").read(fd, buffer);
+    return @import("../loop/test_support.zig").read(fd, buffer);
 }
 
 pub fn fnv1a(bytes: []const u8) u32 {
@@ -610,7 +610,7 @@ pub fn fnv1a(bytes: []const u8) u32 {
 // Tests: real pipes (sockets on Windows), real stacklets on the hub's stack region.
 
 const testing = std.testing;
-const support = @import("loop/test_support.zig");
+const support = @import("../loop/test_support.zig");
 const is_windows = builtin.os.tag == .windows;
 
 fn streamPair() ![2]Fd {

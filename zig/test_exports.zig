@@ -14,9 +14,11 @@ const hub_module = @import("hub/hub.zig");
 const loops = @import("hub/loops.zig");
 const io = @import("io/io.zig");
 
-const fail = exports.fail;
-const call = exports.call;
-const toFd = exports.toFd;
+const ffi = @import("ffi.zig");
+
+const fail = ffi.fail;
+const call = ffi.call;
+const toFd = ffi.toFd;
 
 /// A nonblocking pipe; out[0] reads, out[1] writes (POSIX only).
 export fn eg_test_pipe(out: ?*[2]i32) i32 {
@@ -64,7 +66,7 @@ export fn eg_test_read_exact(handle: u32, fd: i32, length: u32, token: u32) i32 
 /// Queues a datagram as if the kernel's buffer were full (loopback never pushes back), so
 /// tests can run the queue, eg_udp_flush_start and flush on demand.
 export fn eg_test_udp_enqueue(handle: u32, data: ?[*]const u8, length: u32, address: ?[*]const u8) i32 {
-    return call(io.udp_calls.enqueueForTest, .{ io.udp.get(handle), exports.bytes(data, length), exports.address(address) });
+    return call(io.udp_calls.enqueueForTest, .{ io.udp.get(handle), ffi.bytes(data, length), ffi.address(address) });
 }
 
 /// A pseudo-terminal pair for tests: out[0] the controlling side, out[1] the terminal.
@@ -82,7 +84,7 @@ export fn eg_test_set_winsize(fd: i32, columns: u32, rows: u32) i32 {
 
 /// Makes the stream's next close reset the connection (SO_LINGER 0), as a crashed peer would.
 export fn eg_test_stream_linger_zero(handle: u32) i32 {
-    const stream = exports.stream(handle) catch |err| return fail(err);
+    const stream = io.stream_calls.get(handle) catch |err| return fail(err);
     io.sys.setLingerZero(stream.fd) catch |err| return fail(err);
     return 0;
 }

@@ -32,6 +32,11 @@ pub const CancelSide = enum(u32) {
     write = 1,
 };
 
+/// The stream behind a handle, for its owner thread.
+pub fn get(handle: u32) Error!*Stream {
+    return stream_module.streams.get(handle);
+}
+
 pub fn readMode(mode: u32) Error!ReadMode {
     return std.enums.fromInt(ReadMode, mode) orelse error.InvalidArgument;
 }

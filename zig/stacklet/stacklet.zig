@@ -640,4 +640,3 @@ pub fn enterStack(stack: *Stack, func: EntryFn, arg: ?*anyopaque) Error!void {
     defer thread_state.region_top = region_top_before;
     arch.callOnStack(func, arg, stack.top(), stack.bottom());
 }
-

@@ -1,0 +1,83 @@
+//! The one error wrapper of the C ABI and the conversions of its arguments, shared by
+//! exports.zig and test_exports.zig: an export converts each C argument (a handle to its
+//! object, a pointer and length to a slice, a record to an address) with the functions here,
+//! then answers `call(function, .{ arguments })`: 0 or a count, or `-code` (loop/errors.zig).
+
+const std = @import("std");
+const errors = @import("loop/errors.zig");
+const event = @import("loop/event.zig");
+const io = @import("io/io.zig");
+
+const Error = errors.Error;
+
+/// Calls `function` with `arguments`, each of which may be a conversion's error union: they
+/// are unwrapped in order, so the first bad argument names the error. Answers what `function`
+/// returns as the ABI's i32: 0 for nothing, 1 or 0 for a bool, a count, handle or enum's number
+/// as it is, and `-code` for an error.
+pub inline fn call(comptime function: anytype, arguments: anytype) i32 {
+    var unwrapped: std.meta.ArgsTuple(@TypeOf(function)) = undefined;
+    inline for (arguments, 0..) |argument, index| {
+        unwrapped[index] = if (comptime @typeInfo(@TypeOf(argument)) == .error_union) argument catch |err| return fail(err) else argument;
+    }
+    return answer(@call(.auto, function, unwrapped));
+}
+
+inline fn answer(value: anytype) i32 {
+    if (comptime @typeInfo(@TypeOf(value)) == .error_union) return number(value catch |err| return fail(err));
+    return number(value);
+}
+
+inline fn number(value: anytype) i32 {
+    return switch (@typeInfo(@TypeOf(value))) {
+        .void => 0,
+        .bool => @intFromBool(value),
+        .@"enum" => @intCast(@backingInt(value)),
+        else => @intCast(value),
+    };
+}
+
+pub fn fail(err: Error) i32 {
+    return errors.negative(err);
+}
+
+pub fn toFd(fd: i32) Error!event.Fd {
+    if (fd < 0) return error.BadDescriptor;
+    return @intCast(fd);
+}
+
+/// An argument the call needs (an out pointer, a callback): EINVAL when null.
+pub fn required(value: anytype) Error!@typeInfo(@TypeOf(value)).optional.child {
+    return value orelse error.InvalidArgument;
+}
+
+/// Bytes the library reads (copies, or uses during the call); null only when empty.
+pub fn bytes(data: ?[*]const u8, length: u32) Error![]const u8 {
+    if (length == 0) return &.{};
+    return (data orelse return error.InvalidArgument)[0..length];
+}
+
+/// Memory the library writes into; never null.
+pub fn buffer(data: ?[*]u8, length: u32) Error![]u8 {
+    return (data orelse return error.InvalidArgument)[0..length];
+}
+
+/// Text the library reads; never null.
+pub fn text(data: ?[*]const u8, length: u32) Error![]const u8 {
+    return (data orelse return error.InvalidArgument)[0..length];
+}
+
+pub fn lengths(data: ?[*]const u32, count: u32) Error![]const u32 {
+    return (data orelse return error.InvalidArgument)[0..count];
+}
+
+/// A 24-byte address record of io/address.zig, checked.
+pub fn address(record: ?[*]const u8) Error!io.udp.Address {
+    const source = record orelse return error.InvalidArgument;
+    const value = std.mem.bytesToValue(io.udp.Address, source[0..@sizeOf(io.udp.Address)]);
+    if (!value.isValid()) return error.InvalidArgument;
+    return value;
+}
+
+pub fn addressOut(out: ?[*]u8) Error!*io.udp_calls.Record {
+    return (out orelse return error.InvalidArgument)[0..@sizeOf(io.udp_calls.Record)];
+}

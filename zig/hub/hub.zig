@@ -20,10 +20,12 @@
 //!      post waits for ring space, so nothing is lost.
 //!   3. Return the final `Completion`: the hub posts it as { token, result, kind, aux }; a slot
 //!      for it is reserved when the op starts, so a final completion is never lost.
-//!   4. Start it from an export in exports.zig: `hub.start(MyOp, .{ .op = undefined, ... }, token)`.
-//!      start runs the op at once until it first blocks (a completion may already be posted).
-//!      Declare the export in include/evergreen.h and src/native/*_symbols.ts, and mirror its
-//!      kind in src/native/constants.ts: tests/seam_test.ts checks all three against the library.
+//!   4. Start it from the layer that owns its object: `hub.start(MyOp, .{ .op = undefined, ...
+//!      }, token)` in a method or an io/*_calls.zig function, which finds the hub of the
+//!      object's loop (hub/loops.zig). start runs the op at once until it first blocks (a
+//!      completion may already be posted). Export that function from exports.zig as a one-line
+//!      forward through `ffi.call`, declare it in include/evergreen.h and src/native/*_symbols.ts,
+//!      and mirror its kind in src/native/constants.ts: tests/seam_test.ts checks all three.
 //!   5. Test it in zig against real descriptors, like `ReadExact` below.
 //!
 //! Locals of `run` live on the op's stacklet and survive every wait (the stacklet's stack slice

@@ -40,8 +40,14 @@ const loopOf = loops.loopOf;
 pub const abi_version: u32 = abi.version;
 
 const default_allocator = if (builtin.link_libc) std.heap.c_allocator else std.heap.smp_allocator;
-/// The library's allocator; tests swap in the leak-checking one.
+/// The library's allocator; tests swap in the leak-checking one (setAllocator).
 pub var allocator: std.mem.Allocator = default_allocator;
+
+/// Makes gpa the library's allocator; returns the one before, to restore.
+pub fn setAllocator(gpa: std.mem.Allocator) std.mem.Allocator {
+    defer allocator = gpa;
+    return allocator;
+}
 
 // ---------------------------------------------------------------------------------------
 // Library

@@ -53,9 +53,8 @@ fn code(err: errors.Error) i32 {
 }
 
 test "bad, stale and closed loop handles give EBADF" {
-    const saved = exports.allocator;
-    exports.allocator = testing.allocator;
-    defer exports.allocator = saved;
+    const saved = exports.setAllocator(testing.allocator);
+    defer _ = exports.setAllocator(saved);
     try testing.expectEqual(code(error.BadDescriptor), eg_loop_poll(0, 0));
     try testing.expectEqual(code(error.BadDescriptor), eg_loop_poll(0xffff_ffff, 0));
     const handle = eg_loop_new(0);
@@ -71,9 +70,8 @@ test "bad, stale and closed loop handles give EBADF" {
 }
 
 test "arguments are validated" {
-    const saved = exports.allocator;
-    exports.allocator = testing.allocator;
-    defer exports.allocator = saved;
+    const saved = exports.setAllocator(testing.allocator);
+    defer _ = exports.setAllocator(saved);
     const h: u32 = @intCast(eg_loop_new(16));
     defer _ = eg_loop_close(h);
     try testing.expectEqual(code(error.BadDescriptor), eg_loop_watch(h, -1, 1, 0));
@@ -99,9 +97,8 @@ const WrongThread = struct {
 };
 
 test "a call from another thread gives EWRONGTHREAD; wake and park work from any thread" {
-    const saved = exports.allocator;
-    exports.allocator = testing.allocator;
-    defer exports.allocator = saved;
+    const saved = exports.setAllocator(testing.allocator);
+    defer _ = exports.setAllocator(saved);
     const h: u32 = @intCast(eg_loop_new(0));
     defer _ = eg_loop_close(h);
     var result: i32 = 0;
@@ -119,9 +116,8 @@ const Parked = struct {
 };
 
 test "closing a loop wakes and waits for a park in progress on another thread" {
-    const saved = exports.allocator;
-    exports.allocator = testing.allocator;
-    defer exports.allocator = saved;
+    const saved = exports.setAllocator(testing.allocator);
+    defer _ = exports.setAllocator(saved);
     const h: u32 = @intCast(eg_loop_new(0));
     var result: i32 = -100;
     const thread = try std.Thread.spawn(.{}, Parked.run, .{ h, &result });
@@ -146,9 +142,8 @@ const Counter = struct {
 };
 
 test "the stacklet C API runs a stacklet and rejects bad pointers" {
-    const saved = exports.allocator;
-    exports.allocator = testing.allocator;
-    defer exports.allocator = saved;
+    const saved = exports.setAllocator(testing.allocator);
+    defer _ = exports.setAllocator(saved);
     const thread = eg_stacklet_newthread();
     try testing.expect(thread != null);
     var counter: Counter = .{ .thread = thread };
@@ -224,9 +219,8 @@ const Abandoning = struct {
 };
 
 test "a thread that exits gives back what its loops own, ends its lookups and wakes a park in progress" {
-    const saved = exports.allocator;
-    exports.allocator = testing.allocator;
-    defer exports.allocator = saved;
+    const saved = exports.setAllocator(testing.allocator);
+    defer _ = exports.setAllocator(saved);
     const loops_before = eg_loops_live();
     const streams_before = eg_io_streams_live();
     const lookups_before = lookups.liveCount();

@@ -102,9 +102,8 @@ fn code(err: errors.Error) i32 {
 }
 
 test "test exports validate their arguments" {
-    const saved = exports.allocator;
-    exports.allocator = testing.allocator;
-    defer exports.allocator = saved;
+    const saved = exports.setAllocator(testing.allocator);
+    defer _ = exports.setAllocator(saved);
     const h: u32 = @intCast(eg_loop_new(16));
     defer _ = eg_loop_close(h);
     try testing.expectEqual(code(error.InvalidArgument), eg_test_pipe(null));
@@ -120,9 +119,8 @@ test "test exports validate their arguments" {
 
 test "the read_exact op runs through the exported calls" {
     if (builtin.os.tag == .windows) return error.SkipZigTest;
-    const saved = exports.allocator;
-    exports.allocator = testing.allocator;
-    defer exports.allocator = saved;
+    const saved = exports.setAllocator(testing.allocator);
+    defer _ = exports.setAllocator(saved);
     const h: u32 = @intCast(eg_loop_new(0));
     defer _ = eg_loop_close(h);
     var fds: [2]i32 = undefined;

@@ -113,6 +113,12 @@ fn lookup(request: *Request) Error!void {
     const status = c.getaddrinfo(@ptrCast(&request.host), null, &hints, &list);
     if (@backingInt(status) != 0) return mapStatus(status);
     defer if (list) |head| c.freeaddrinfo(head);
+    keepAddresses(request, list);
+}
+
+/// Keeps the IPv4 and IPv6 addresses of a getaddrinfo list (libc's or Winsock's entries), at
+/// most addresses_max of them, with the request's port.
+fn keepAddresses(request: *Request, list: anytype) void {
     var cursor = list;
     var walked: u32 = 0;
     while (cursor) |entry| : (cursor = entry.next) {
@@ -189,19 +195,7 @@ const windows = struct {
             else => error.NotFound, // WSAHOST_NOT_FOUND, WSANO_DATA, WSANO_RECOVERY
         };
         defer if (list) |head| base.freeaddrinfo(head);
-        var cursor = list;
-        var walked: u32 = 0;
-        while (cursor) |entry| : (cursor = entry.next) {
-            walked += 1;
-            if (walked > 256 or request.count == addresses_max) break;
-            const raw = entry.addr orelse continue;
-            var address = sys.Address.fromRaw(raw, entry.addrlen) catch continue;
-            const family = address.family();
-            if (family != sys.af_inet and family != sys.af_inet6) continue;
-            std.mem.writeInt(u16, address.storage[2..4], request.port, .big);
-            request.addresses[request.count] = address;
-            request.count += 1;
-        }
+        keepAddresses(request, list);
     }
 
     /// A UDP socket connected to itself: a send from the lookup thread makes it readable.

@@ -33,6 +33,7 @@ test {
     _ = @import("hub/hub.zig");
     _ = @import("hub/loops.zig");
     _ = @import("hub/stacklets.zig");
+    _ = @import("hub/tests.zig");
     _ = @import("exports.zig");
     _ = @import("exports_test.zig");
     _ = @import("abi.zig");

@@ -18,7 +18,6 @@ const stacklets = @import("hub/stacklets.zig");
 const Hub = @import("hub/hub.zig").Hub;
 const io = @import("io/io.zig");
 const abi = @import("abi.zig");
-
 const ffi = @import("ffi.zig");
 
 const Loop = @import("loop/loop.zig").Loop;

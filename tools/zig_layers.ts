@@ -7,6 +7,16 @@
 import { dirname, join, normalize, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
+/** What exports.zig may import: every layer below the C ABI. */
+const BELOW_EXPORTS = [
+  "ffi.zig",
+  "abi.zig",
+  "io/",
+  "hub/",
+  "loop/",
+  "stacklet/",
+];
+
 /** Each layer, lowest first, with the layers its files may import (its own included). */
 export const LAYERS: ReadonlyArray<{ layer: string; imports: string[] }> = [
   { layer: "stacklet/", imports: ["stacklet/"] },
@@ -15,34 +25,9 @@ export const LAYERS: ReadonlyArray<{ layer: string; imports: string[] }> = [
   { layer: "io/", imports: ["io/", "hub/", "loop/"] },
   { layer: "abi.zig", imports: ["io/", "hub/", "loop/"] },
   { layer: "ffi.zig", imports: ["io/", "hub/", "loop/"] },
-  {
-    layer: "exports.zig",
-    imports: ["ffi.zig", "abi.zig", "io/", "hub/", "loop/", "stacklet/"],
-  },
-  {
-    layer: "test_exports.zig",
-    imports: [
-      "exports.zig",
-      "ffi.zig",
-      "abi.zig",
-      "io/",
-      "hub/",
-      "loop/",
-      "stacklet/",
-    ],
-  },
-  {
-    layer: "exports_test.zig",
-    imports: [
-      "exports.zig",
-      "ffi.zig",
-      "abi.zig",
-      "io/",
-      "hub/",
-      "loop/",
-      "stacklet/",
-    ],
-  },
+  { layer: "exports.zig", imports: BELOW_EXPORTS },
+  { layer: "test_exports.zig", imports: ["exports.zig", ...BELOW_EXPORTS] },
+  { layer: "exports_test.zig", imports: ["exports.zig", ...BELOW_EXPORTS] },
   { layer: "root.zig", imports: ["*"] },
 ];
 

@@ -179,6 +179,10 @@ export abstract class Stream implements Disposable {
   #early: Uint8Array[] = [];
   #delimiterText = "";
   #delimiterBytes: Uint8Array = new Uint8Array(0);
+  // The native read window (fetched on the first read; dropped on close,
+  // when its memory goes away) and the delimiter its scan offset is for.
+  #window: native.ReadWindow | null = null;
+  #scanned: Uint8Array | null = null;
 
   /**
    * Sets up the stream's options; subclasses open or connect it.
@@ -224,9 +228,14 @@ export abstract class Stream implements Disposable {
       throw this.#readFailure(native.NO_BUFFER_SPACE, "readBytes");
     }
     this.#peeked = "";
-    const answer = native.streamReadTake(handle, native.READ_EXACT, n, null);
-    if (typeof answer !== "number") return answer;
-    let result = answer;
+    const window = this.#windowFor(handle, "readBytes");
+    const words = window.words;
+    const start = words[native.WINDOW_START];
+    if (words[native.WINDOW_END] - start >= n) {
+      words[native.WINDOW_START] = start + n;
+      return native.copyOut(window.bytes, start, n);
+    }
+    let result = native.streamRead(handle, native.READ_EXACT, n);
     if (result === native.WOULD_BLOCK) {
       result = yield* this.#readOp(handle, native.READ_EXACT, n, "readBytes");
     }
@@ -249,6 +258,16 @@ export abstract class Stream implements Disposable {
     }
     const handle = this.#readable("readInto");
     this.#peeked = "";
+    const window = this.#windowFor(handle, "readInto");
+    const words = window.words;
+    const start = words[native.WINDOW_START];
+    const buffered = words[native.WINDOW_END] - start;
+    if (buffered > 0) {
+      const n = Math.min(buffered, buffer.length);
+      buffer.set(window.bytes.subarray(start, start + n));
+      words[native.WINDOW_START] = start + n;
+      return n;
+    }
     let result = native.streamReadInto(handle, buffer);
     if (result >= 0) return result;
     if (result === native.WOULD_BLOCK) {
@@ -263,7 +282,10 @@ export abstract class Stream implements Disposable {
       );
     }
     const count = Math.min(result, buffer.length);
-    native.streamTakeInto(handle, buffer, count);
+    const after = this.#windowFor(handle, "readInto");
+    const from = after.words[native.WINDOW_START];
+    buffer.set(after.bytes.subarray(from, from + count));
+    after.words[native.WINDOW_START] = from + count;
     return count;
   }
 
@@ -281,6 +303,28 @@ export abstract class Stream implements Disposable {
     const bytes = this.#delimiter(delimiter);
     const handle = this.#readable("readUntil");
     this.#peeked = "";
+    const window = this.#windowFor(handle, "readUntil");
+    const words = window.words;
+    const start = words[native.WINDOW_START];
+    const end = words[native.WINDOW_END];
+    if (end - start >= bytes.length) {
+      // The scan offset holds for the delimiter it was searched with.
+      let from = this.#scanned === bytes ? words[native.WINDOW_SCAN] : start;
+      if (from < start) from = start;
+      const found = findBytes(window.bytes, from, end, bytes);
+      if (found >= 0) {
+        const next = found + bytes.length;
+        words[native.WINDOW_START] = next;
+        words[native.WINDOW_SCAN] = next;
+        return native.copyOut(window.bytes, start, next - start);
+      }
+      // A delimiter may straddle the end: its length minus one is searched
+      // again with the next bytes.
+      words[native.WINDOW_SCAN] = end - bytes.length + 1;
+    }
+    // Native code takes the delimiter (and the scan offset with it when it
+    // is the one it has) and waits for more.
+    this.#scanned = bytes;
     const answer = native.streamReadTake(handle, native.READ_UNTIL, 0, bytes);
     if (typeof answer !== "number") return answer;
     let result = answer;
@@ -472,6 +516,9 @@ export abstract class Stream implements Disposable {
     if (this.#outUsed > 0 && !this.#loop?._destroyed) this.#sendStaged();
     this.#state = CLOSED;
     this.#early = [];
+    // The window's memory goes with the native stream.
+    this.#window = null;
+    this.#scanned = null;
     if (this.#handle !== 0) {
       leaked.unregister(this);
       native.streamClose(this.#handle);
@@ -662,9 +709,31 @@ export abstract class Stream implements Disposable {
     }
   }
 
+  /** The read window, fetched again when the native side replaced its buffer. */
+  #windowFor(handle: number, what: string): native.ReadWindow {
+    const window = this.#window;
+    if (
+      window !== null &&
+      window.words[native.WINDOW_GENERATION] === window.generation
+    ) {
+      return window;
+    }
+    const fetched = native.streamWindow(handle, window);
+    if (typeof fetched === "number") {
+      throw errorFromResult(this._errorClass, fetched, what);
+    }
+    this.#window = fetched;
+    return fetched;
+  }
+
+  /** Takes the answer of a read op: `result` bytes from the window. */
   #took(result: number, what: string): Uint8Array {
-    if (result >= 0) return native.streamTake(this.#handle, result);
-    throw this.#readFailure(result, what);
+    if (result < 0) throw this.#readFailure(result, what);
+    if (result === 0) return new Uint8Array(0);
+    const window = this.#windowFor(this.#handle, what);
+    const start = window.words[native.WINDOW_START];
+    window.words[native.WINDOW_START] = start + result;
+    return native.copyOut(window.bytes, start, result);
   }
 
   #readFailure(result: number, what: string): StreamError {
@@ -867,6 +936,30 @@ export function toBytes(data: Uint8Array | string, what: string): Uint8Array {
     );
   }
   return data;
+}
+
+/**
+ * Where `delimiter` first occurs in `bytes[from..end)`, or -1. `bytes` may
+ * go on past `end` (the native buffer's stale tail): matches there do not
+ * count.
+ */
+function findBytes(
+  bytes: Uint8Array,
+  from: number,
+  end: number,
+  delimiter: Uint8Array,
+): number {
+  const first = delimiter[0];
+  const length = delimiter.length;
+  const last = end - length;
+  for (let at = from; at <= last; at++) {
+    at = bytes.indexOf(first, at);
+    if (at < 0 || at > last) return -1;
+    let k = 1;
+    while (k < length && bytes[at + k] === delimiter[k]) k++;
+    if (k === length) return at;
+  }
+  return -1;
 }
 
 function latin1(bytes: Uint8Array): string {

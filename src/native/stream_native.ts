@@ -187,6 +187,90 @@ export function streamReadTake(
   return view;
 }
 
+/** Read window word: the first buffered byte's offset in the buffer. */
+export const WINDOW_START = 0;
+/** Read window word: one past the last buffered byte. */
+export const WINDOW_END = 1;
+/** Read window word: searched for the delimiter up to here (an offset). */
+export const WINDOW_SCAN = 2;
+/** Read window word: changes whenever the native side replaces the buffer. */
+export const WINDOW_GENERATION = 3;
+
+const windowSlots = new BigUint64Array(3);
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * A stream's read window (`eg_stream_window`): `words` are the native
+ * `Window` (start, end, scan, generation) in place, `bytes` a view of the
+ * read buffer as of `generation`. Reads of buffered bytes use them without
+ * a native call: search and copy `bytes[start..end)`, then advance
+ * `words[WINDOW_START]`. The buffer moves only inside native calls on the
+ * stream; when `words[WINDOW_GENERATION]` differs from `generation`, fetch
+ * the view again with {@linkcode streamWindow}. Neither may be touched once
+ * the stream is closed (the memory is freed).
+ */
+export interface ReadWindow {
+  /** The shared window words (index with the `WINDOW_*` constants). */
+  words: Uint32Array;
+  /** The read buffer, valid while the generation matches. */
+  bytes: Uint8Array;
+  /** The generation `bytes` belongs to. */
+  generation: number;
+}
+
+/**
+ * Fetches (or refreshes, reusing `previous`'s words) the read window of
+ * stream `handle`: the window, or `-code`.
+ *
+ * @example
+ * ```ts ignore
+ * import { streamWindow, WINDOW_END, WINDOW_START } from "./stream_native.ts";
+ * const window = streamWindow(handle, null);
+ * if (typeof window !== "number") {
+ *   console.log(window.words[WINDOW_END] - window.words[WINDOW_START]);
+ * }
+ * ```
+ */
+export function streamWindow(
+  handle: number,
+  previous: ReadWindow | null,
+): ReadWindow | number {
+  const generation = lib().eg_stream_window(handle, windowSlots);
+  if (generation < 0) return generation;
+  let words = previous?.words;
+  if (words === undefined) {
+    const pointer = Deno.UnsafePointer.create(windowSlots[0]);
+    if (pointer === null) return INVALID;
+    words = new Uint32Array(Deno.UnsafePointerView.getArrayBuffer(pointer, 16));
+  }
+  const address = windowSlots[1];
+  const length = Number(windowSlots[2]);
+  const pointer = address === 0n ? null : Deno.UnsafePointer.create(address);
+  const bytes = pointer === null || length === 0
+    ? NO_BYTES
+    : new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(pointer, length));
+  return { words, bytes, generation: words[WINDOW_GENERATION] };
+}
+
+/**
+ * Copies `bytes[start..start+n)` into a new array (a slab view when small),
+ * for reads answered from the read window.
+ */
+export function copyOut(
+  bytes: Uint8Array,
+  start: number,
+  n: number,
+): Uint8Array {
+  if (n > SLAB_RESULT_MAX) return bytes.slice(start, start + n);
+  const out = resultArray(n);
+  if (n <= 32) {
+    for (let i = 0; i < n; i++) out[i] = bytes[start + i];
+  } else {
+    out.set(bytes.subarray(start, start + n));
+  }
+  return out;
+}
+
 /** Moves the first `n` buffered bytes into a new array. */
 export function streamTake(handle: number, n: number): Uint8Array {
   const out = resultArray(n);

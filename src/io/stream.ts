@@ -22,6 +22,7 @@ import {
   type StreamError,
   type StreamErrorClass,
 } from "./errors.ts";
+import { regexReach } from "./regex_reach.ts";
 
 /** The read buffer's default bound: 100 MiB, as in evergreen. */
 export const DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024;
@@ -340,6 +341,14 @@ export abstract class Stream implements Disposable {
    * `y` are ignored. At end of stream returns what is left, then empty
    * arrays.
    *
+   * The search is incremental when it can be: for a pattern without
+   * lookbehind, `^`, `$`, backreferences and unbounded quantifiers (`*`,
+   * `+`, `{n,}`), whose attempts inspect at most `reach` characters (for
+   * `/\r?\n/`, 2), a search that found nothing is resumed with the next
+   * bytes at `reach - 1` characters before them, so a long line arriving
+   * in small pieces costs time linear in its length. Other patterns are
+   * searched again from the first buffered byte whenever bytes arrive.
+   *
    * @throws {TypeError} if `regex` is not a RegExp.
    * @throws {StreamError} as {@linkcode Stream.readUntil} does.
    */
@@ -349,41 +358,60 @@ export abstract class Stream implements Disposable {
         `readUntilRegex() needs a RegExp, got ${describe(regex)}`,
       );
     }
-    const pattern = new RegExp(regex.source, regex.flags.replace(/[gy]/g, ""));
+    const compiled = compileRegex(regex);
+    const pattern = compiled.pattern;
     const handle = this.#readable("readUntilRegex");
-    // The buffered bytes decoded by an earlier call stay decoded.
+    // `text` is the latin1 text of the buffered bytes from offset `base`
+    // (relative to the first buffered byte); no match starts before `from`.
+    // The bytes decoded by an earlier call stay decoded.
     let text = this.#peeked;
-    let seen = text.length;
+    let base = 0;
+    let from = 0;
     this.#peeked = "";
     for (;;) {
-      const buffered = native.streamBuffered(handle);
-      if (buffered < seen) {
+      const window = this.#windowFor(handle, "readUntilRegex");
+      const words = window.words;
+      const start = words[native.WINDOW_START];
+      const buffered = words[native.WINDOW_END] - start;
+      if (buffered < base + text.length) {
         text = "";
-        seen = 0;
+        base = from = 0;
       }
-      if (buffered > seen) {
-        text += latin1(native.streamPeek(handle, seen, buffered - seen));
-        seen = buffered;
+      if (buffered > base + text.length) {
+        const decoded = start + base + text.length;
+        text += latin1(window.bytes.subarray(decoded, start + buffered));
       }
+      pattern.lastIndex = from - base;
       const match = pattern.exec(text);
       if (match !== null) {
-        const end = match.index + match[0].length;
-        const bytes = native.streamTake(handle, end);
-        this.#peeked = text.slice(end);
-        return bytes;
+        const end = base + match.index + match[0].length;
+        this.#peeked = text.slice(end - base);
+        words[native.WINDOW_START] = start + end;
+        return native.copyOut(window.bytes, start, end);
       }
-      let result = native.streamRead(handle, native.READ_MORE, seen);
+      if (compiled.reach !== Infinity) {
+        // Attempts that start before `buffered - reach + 1` saw every
+        // character they can inspect: more bytes cannot change them.
+        from = Math.max(from, buffered - compiled.reach + 1);
+        // Keep one character before `from` (\b looks at it).
+        const keep = from - 1;
+        if (keep > base) {
+          text = text.slice(keep - base);
+          base = keep;
+        }
+      }
+      let result = native.streamRead(handle, native.READ_MORE, buffered);
       if (result === native.WOULD_BLOCK) {
         result = yield* this.#readOp(
           handle,
           native.READ_MORE,
-          seen,
+          buffered,
           "readUntilRegex",
         );
       }
       if (result < 0) throw this.#readFailure(result, "readUntilRegex");
       // No more than before: the stream ended; hand over what is left.
-      if (result <= seen) return native.streamTake(handle, result);
+      if (result <= buffered) return this.#took(result, "readUntilRegex");
     }
   }
 
@@ -925,6 +953,37 @@ function checkDelimiter(bytes: Uint8Array): void {
       `readUntil() needs a delimiter of 1 to ${DELIMITER_SIZE_MAX} bytes, got ${bytes.length}`,
     );
   }
+}
+
+interface CompiledRegex {
+  source: string;
+  flags: string;
+  /** The pattern without `y`, with `g` (searches from `lastIndex`). */
+  pattern: RegExp;
+  /** regex_reach.ts's reach; Infinity: every search starts over. */
+  reach: number;
+}
+
+const compiledRegexes = new WeakMap<RegExp, CompiledRegex>();
+
+/** `regex` ready for readUntilRegex's incremental search (cached). */
+function compileRegex(regex: RegExp): CompiledRegex {
+  const { source, flags } = regex;
+  const cached = compiledRegexes.get(regex);
+  if (
+    cached !== undefined && cached.source === source && cached.flags === flags
+  ) {
+    return cached;
+  }
+  const analysis = regexReach(source, flags);
+  const compiled = {
+    source,
+    flags,
+    pattern: new RegExp(source, flags.replace(/[gy]/g, "") + "g"),
+    reach: analysis.incremental ? analysis.reach : Infinity,
+  };
+  compiledRegexes.set(regex, compiled);
+  return compiled;
 }
 
 /** @internal `data` as bytes: strings are UTF-8 encoded. */

@@ -28,6 +28,8 @@ pub const kind_accept: u32 = 35;
 
 /// Read buffers stay below this, so every count fits a completion's i32 result.
 pub const read_max_limit: usize = std.math.maxInt(i32);
+/// readNow reads directly once in this many calls while the last direct read found nothing.
+const probe_every = 4;
 /// Bytes queued for writing at once, at most.
 pub const write_queue_max: usize = 1 << 30;
 /// Longest readUntil delimiter.
@@ -101,10 +103,12 @@ pub const Stream = struct {
     eof: bool = false,
     read_error: ?Error = null,
     delimiter: []u8 = &.{},
-    /// The last direct read found nothing and the last op used up what it read: the peer
-    /// answers requests (ping-pong), so readNow skips a read that would only say EAGAIN and
-    /// the op waits for readiness instead. Streams that keep data waiting clear it.
+    /// The last direct read found nothing: the peer answers requests (ping-pong, or pipelined
+    /// batches that JS consumes from the window), so readNow skips a read that would only say
+    /// EAGAIN and the op waits for readiness instead. Every `probe_every`th time it reads
+    /// anyway, and a read that finds data clears it (a peer that streams).
     read_expect_empty: bool = false,
+    read_skips: u8 = 0,
 
     write_queue: []u8 = &.{},
     write_start: usize = 0,
@@ -216,14 +220,24 @@ pub const Stream = struct {
         var attempt: u32 = 0;
         while (attempt < 8) : (attempt += 1) {
             if (stream.readOutcome(mode, arg)) |result| return result;
-            if (stream.read_expect_empty) return errors.negative(error.WouldBlock);
-            _ = stream.fill() catch |err| switch (err) {
+            if (stream.read_expect_empty) {
+                if (stream.read_skips < probe_every - 1) {
+                    stream.read_skips += 1;
+                    return errors.negative(error.WouldBlock);
+                }
+                stream.read_skips = 0;
+            }
+            const got = stream.fill() catch |err| switch (err) {
                 error.WouldBlock => {
                     stream.read_expect_empty = true;
                     return errors.negative(error.WouldBlock);
                 },
-                else => stream.read_error = err,
+                else => blk: {
+                    stream.read_error = err;
+                    break :blk 0;
+                },
             };
+            if (got > 0) stream.read_expect_empty = false;
         }
         return stream.readOutcome(mode, arg) orelse errors.negative(error.WouldBlock);
     }
@@ -563,14 +577,7 @@ pub const ReadOp = struct {
         var turn_bytes: usize = 0;
         while (true) {
             if (stream.closed or stream.cancel_read) return .fail(error.Canceled);
-            if (stream.readOutcome(self.mode, self.arg)) |result| {
-                // Bytes beyond the answer mean the peer sends ahead: read directly next time.
-                // (A `more` answer takes everything, so it says nothing about that.)
-                if (self.mode != .more) {
-                    stream.read_expect_empty = result < 0 or stream.buffered() <= @as(usize, @intCast(result));
-                }
-                return .{ .result = result };
-            }
+            if (stream.readOutcome(self.mode, self.arg)) |result| return .{ .result = result };
             if (turn_bytes >= turn_budget_bytes) {
                 turn_bytes = 0;
                 stream.waitFor(&self.op, .read, stream.fd) catch |err| return .fail(err);

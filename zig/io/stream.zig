@@ -28,8 +28,8 @@ pub const kind_accept: u32 = 35;
 
 /// Read buffers stay below this, so every count fits a completion's i32 result.
 pub const read_max_limit: usize = std.math.maxInt(i32);
-/// readNow reads directly once in this many calls while the last direct read found nothing.
-const probe_every = 4;
+/// While direct reads find nothing, readNow tries one at most once in this many calls.
+const probe_interval_max = 16;
 /// Bytes queued for writing at once, at most.
 pub const write_queue_max: usize = 1 << 30;
 /// Longest readUntil delimiter.
@@ -105,10 +105,12 @@ pub const Stream = struct {
     delimiter: []u8 = &.{},
     /// The last direct read found nothing: the peer answers requests (ping-pong, or pipelined
     /// batches that JS consumes from the window), so readNow skips a read that would only say
-    /// EAGAIN and the op waits for readiness instead. Every `probe_every`th time it reads
-    /// anyway, and a read that finds data clears it (a peer that streams).
+    /// EAGAIN and the op waits for readiness instead. It reads anyway once every
+    /// `read_probe_interval` calls (doubled, up to `probe_interval_max`, by each probe that
+    /// finds nothing); a read that finds data clears it (a peer that streams).
     read_expect_empty: bool = false,
     read_skips: u8 = 0,
+    read_probe_interval: u8 = 1,
 
     write_queue: []u8 = &.{},
     write_start: usize = 0,
@@ -221,7 +223,7 @@ pub const Stream = struct {
         while (attempt < 8) : (attempt += 1) {
             if (stream.readOutcome(mode, arg)) |result| return result;
             if (stream.read_expect_empty) {
-                if (stream.read_skips < probe_every - 1) {
+                if (stream.read_skips + 1 < stream.read_probe_interval) {
                     stream.read_skips += 1;
                     return errors.negative(error.WouldBlock);
                 }
@@ -229,6 +231,9 @@ pub const Stream = struct {
             }
             const got = stream.fill() catch |err| switch (err) {
                 error.WouldBlock => {
+                    if (stream.read_expect_empty) {
+                        stream.read_probe_interval = @min(stream.read_probe_interval * 2, probe_interval_max);
+                    }
                     stream.read_expect_empty = true;
                     return errors.negative(error.WouldBlock);
                 },
@@ -237,7 +242,10 @@ pub const Stream = struct {
                     break :blk 0;
                 },
             };
-            if (got > 0) stream.read_expect_empty = false;
+            if (got > 0) {
+                stream.read_expect_empty = false;
+                stream.read_probe_interval = 1;
+            }
         }
         return stream.readOutcome(mode, arg) orelse errors.negative(error.WouldBlock);
     }

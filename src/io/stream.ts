@@ -865,7 +865,14 @@ export abstract class Stream implements Disposable {
 
   #startDrain(): number {
     const loop = this.#loop!;
-    const token = loop._registerToken(this.#drained, true, this.#drainSettled);
+    // Each drain's completion is told apart by its token: a drain that ended
+    // natively may be followed by the next one before its record is taken,
+    // and its late completion must not end the next drain's wait.
+    const token = loop._registerToken(
+      (result: number) => this.#drained(token, result),
+      true,
+      () => this.#drainSettled(token),
+    );
     const result = native.streamDrain(this.#handle, token);
     if (result === native.IN_PROGRESS) {
       this.#draining = true;
@@ -876,21 +883,23 @@ export abstract class Stream implements Disposable {
     return result;
   }
 
-  #drainSettled = (): void => {
+  #drainSettled(token: number): void {
+    if (token !== this.#drainToken) return;
     this.#drainToken = 0;
     this.#draining = false;
-  };
+  }
 
-  #drained = (result: number): void => {
-    this.#loop!._releaseToken(this.#drainToken);
-    this.#drainToken = 0;
-    this.#draining = false;
+  #drained(token: number, result: number): void {
+    this.#loop!._releaseToken(token);
     // The queue could not be sent: later writes report why.
     if (result < 0 && result !== native.CANCELED && this.#sendFailure === 0) {
       this.#sendFailure = result;
     }
+    if (token !== this.#drainToken) return;
+    this.#drainToken = 0;
+    this.#draining = false;
     this.#waiters.notifyAll();
-  };
+  }
 
   #delimiter(delimiter: string | Uint8Array): Uint8Array {
     if (typeof delimiter === "string") {

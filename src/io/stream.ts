@@ -2,8 +2,13 @@
  * Streams: the base class of every byte stream (TCP, pipes, terminals), with
  * evergreen 0.2.0's API on native buffers. Reads accumulate natively until
  * they can be answered (n bytes, a delimiter, a regular expression's match)
- * and the waiting task is resumed from the op's completion; a read whose
- * answer is buffered already is one native call. `write` never blocks: the
+ * and the waiting task is resumed from the op's completion. JS sees the
+ * native read buffer through a window (`eg_stream_window`: the buffer as an
+ * ArrayBuffer plus shared start/end/scan offsets), so a read whose answer
+ * is buffered is plain JS: search from where the last search stopped, copy
+ * out, advance the start; native code runs only to wait for more bytes
+ * (and may move or replace the buffer only then, bumping a generation that
+ * makes JS fetch its view again). `write` never blocks: the
  * writes of one loop turn are staged and leave in one send before the loop
  * polls or parks; what the kernel does not take is copied into a native
  * queue that an op drains; `flush` waits for both. `tcp.ts`,

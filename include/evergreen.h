@@ -129,13 +129,13 @@ int32_t eg_loop_ops_live(uint32_t loop);
  * the read buffer. The caller may advance start (up to end) and scan; the
  * buffer moves only inside calls on the stream, and generation changes when
  * it does (fetch it again). Valid until the stream is closed. */
-typedef struct eg_stream_window {
+typedef struct eg_read_window {
   uint32_t start;
   uint32_t end;
   uint32_t scan; /* searched for the delimiter up to here */
   uint32_t generation;
-} eg_stream_window;
-/* out[0] = (eg_stream_window *), out[1] = buffer address (0 if none),
+} eg_read_window;
+/* out[0] = (eg_read_window *), out[1] = buffer address (0 if none),
  * out[2] = buffer length; returns the generation (31 bits). */
 int32_t eg_stream_window(uint32_t stream, uint64_t out[3]);
 

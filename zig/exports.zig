@@ -642,6 +642,20 @@ export fn eg_stream_peek(handle: u32, dest: ?[*]u8, offset: u32, n: u32) i32 {
     return @intCast(n);
 }
 
+/// The read window: writes the address of the stream's `Window` (start, end, scan,
+/// generation: four u32 that JS reads and advances in place), the read buffer's address and
+/// its length into out[0..3]; returns the generation (31 bits). The window's address stays
+/// valid until the stream is closed; the buffer's only until the generation changes.
+export fn eg_stream_window(handle: u32, out: ?[*]u64) i32 {
+    const stream = streamFor(handle) catch |err| return fail(err);
+    const slots = out orelse return fail(error.InvalidArgument);
+    const buffer = stream.windowBuffer();
+    slots[0] = @intFromPtr(&stream.window);
+    slots[1] = if (buffer.len == 0) 0 else @intFromPtr(buffer.ptr);
+    slots[2] = buffer.len;
+    return @bitCast(stream.window.generation & 0x7fffffff);
+}
+
 export fn eg_stream_buffered(handle: u32) i32 {
     const stream = streamFor(handle) catch |err| return fail(err);
     return @intCast(stream.buffered());

@@ -270,6 +270,15 @@ export class Fiber<R = unknown> {
    */
   _beforeBlock(): void {}
 
+  /**
+   * @internal Called when the fiber's target has ended, with its result or
+   * error, while the fiber is still the running one: returns true to keep
+   * the outcome from the parent (a task does; a plain fiber does not).
+   */
+  _ended(_value: unknown, _isThrow: boolean): boolean {
+    return false;
+  }
+
   /** True until the fiber's target has ended (a fiber never started is alive). */
   isAlive(): boolean {
     return this.#state !== DEAD;
@@ -359,8 +368,7 @@ export class Fiber<R = unknown> {
     try {
       if (fiber.#state === NEW) {
         if (isThrow) {
-          fiber.#end();
-          Fiber.#endWith(fiber, value, true);
+          Fiber.#finish(fiber, value, true);
           return;
         }
         fiber.#state = STARTED;
@@ -371,8 +379,7 @@ export class Fiber<R = unknown> {
         fiber.#args = NO_ARGS;
         fiber.#target = undefined;
         if (!isGenerator(out)) {
-          fiber.#end();
-          Fiber.#endWith(fiber, out, false);
+          Fiber.#finish(fiber, out, false);
           return;
         }
         // Asking a real generator for its iterator (as `yield*` would)
@@ -392,8 +399,7 @@ export class Fiber<R = unknown> {
       }
     } catch (error) {
       SWITCH_DONE.value = undefined;
-      fiber.#end();
-      Fiber.#endWith(fiber, error, true);
+      Fiber.#finish(fiber, error, true);
       return;
     }
     if (result !== SWITCH_YIELD) Fiber.#afterStep(fiber, result);
@@ -405,8 +411,7 @@ export class Fiber<R = unknown> {
     result: IteratorResult<unknown, unknown>,
   ): void {
     if (result.done) {
-      fiber.#end();
-      Fiber.#endWith(fiber, result.value, false);
+      Fiber.#finish(fiber, result.value, false);
     } else if (result.value === HUB_SWITCH && requestTarget !== null) {
       // The hub's own switch (see HUB_SWITCH): the request is already set.
     } else {
@@ -458,8 +463,7 @@ export class Fiber<R = unknown> {
           result = generatorNext.call(target.#body!, value);
         } catch (error) {
           SWITCH_DONE.value = undefined;
-          target.#end();
-          Fiber.#endWith(target, error, true);
+          Fiber.#finish(target, error, true);
           continue;
         }
         SWITCH_DONE.value = undefined;
@@ -483,6 +487,26 @@ export class Fiber<R = unknown> {
     trampoline = () => Fiber.#runTrampoline();
     fiberLocalsOf = (fiber) => fiber.#locals ??= new WeakMap();
     peekFiberLocalsOf = (fiber) => fiber.#locals;
+  }
+
+  /**
+   * Ends `fiber` with its target's result (or error, `isThrow`): its
+   * `_ended` hook runs first, still as the running fiber, and may take the
+   * outcome (a task keeps it for `await task`, so its parent gets
+   * undefined); then the outcome goes to the nearest live parent.
+   */
+  static #finish(fiber: Fiber, value: unknown, isThrow: boolean): void {
+    try {
+      if (fiber._ended(value, isThrow)) {
+        value = undefined;
+        isThrow = false;
+      }
+    } catch (error) {
+      value = error;
+      isThrow = true;
+    }
+    fiber.#end();
+    Fiber.#endWith(fiber, value, isThrow);
   }
 
   /** Hands an ended fiber's result or error to its nearest live parent. */

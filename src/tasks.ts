@@ -81,6 +81,7 @@ const YIELD_ARMED = 64;
 const YIELD_QUEUED_ONE = 128;
 
 let taskCounter = 0;
+let yieldNext: (task: Task) => IteratorResult<unknown, undefined>;
 // How many spawning tasks an error's stack shows at most.
 const SPAWN_CHAIN_MAX = 8;
 // Spawn sites leave out the library's own frames (trampoline, hub).
@@ -260,23 +261,24 @@ export class Task<R = unknown> extends Fiber<R>
     return fiberSwitch.call(this);
   }
 
-  /**
-   * @internal `next()` of sleep(0) in this task: the first call blocks
-   * (queues the task behind every ready entry), the second is the resume.
-   */
-  _yieldNext(): IteratorResult<unknown, undefined> {
-    const flags = this.#flags;
-    if ((flags & YIELD_ARMED) !== 0) {
-      this.#flags = flags & ~YIELD_ARMED;
-      return DONE;
-    }
-    const loop = this.#loop;
-    // switch() checks that the task may block on the loop now.
-    const operation = loop.switch() as unknown as Iterator<unknown>;
-    loop._enqueue(this);
-    this.#flags = (flags | YIELD_ARMED) + YIELD_QUEUED_ONE;
-    (operation as unknown as Iterable<unknown>)[Symbol.iterator]();
-    return operation.next() as IteratorResult<unknown, undefined>;
+  // `next()` of sleep(0) in a task (see YieldInTask), here to reach the
+  // task's state: the first call blocks (queues the task behind every
+  // ready entry), the second is the resume.
+  static {
+    yieldNext = (task) => {
+      const flags = task.#flags;
+      if ((flags & YIELD_ARMED) !== 0) {
+        task.#flags = flags & ~YIELD_ARMED;
+        return DONE;
+      }
+      const loop = task.#loop;
+      // switch() checks that the task may block on the loop now.
+      const operation = loop.switch() as unknown as Iterator<unknown>;
+      loop._enqueue(task);
+      task.#flags = (flags | YIELD_ARMED) + YIELD_QUEUED_ONE;
+      (operation as unknown as Iterable<unknown>)[Symbol.iterator]();
+      return operation.next() as IteratorResult<unknown, undefined>;
+    };
   }
 
   /** @internal sleep(0) was left by a throw or a return: disarms it. */
@@ -858,7 +860,7 @@ class YieldInTask {
   }
 
   next(): IteratorResult<unknown, undefined> {
-    return (current() as Task)._yieldNext();
+    return yieldNext(current() as Task);
   }
 
   throw(error: unknown): IteratorResult<unknown, undefined> {

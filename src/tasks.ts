@@ -152,11 +152,11 @@ class TaskExtra {
 export class Task<R = unknown> extends Fiber<R>
   implements Runnable, PromiseLike<R> {
   #loop: EventLoop;
-  #target: FiberTarget<unknown[], R> | undefined;
+  // The target until the task starts, then nothing, then how the task
+  // ended: its result, or its error if FAILED (one field for the two).
+  #value: unknown;
   #args: unknown[];
   #flags = 0;
-  // How the task ended: its result, or its error if FAILED.
-  #outcome: unknown = undefined;
   #extra: TaskExtra | null = null;
 
   /**
@@ -184,10 +184,11 @@ export class Task<R = unknown> extends Fiber<R>
     const loop = EventLoop.current();
     super(Task.#body as FiberTarget<unknown[], R>, {
       parent: loop.task,
-      name: options?.name ?? `Task-${++taskCounter}`,
+      // A number: named Task-N only if the name is read (_defaultName).
+      name: options?.name ?? (++taskCounter as unknown as string),
     });
     this.#loop = loop;
-    this.#target = target;
+    this.#value = target;
     const args = options?.args;
     this.#args = args === undefined || args.length === 0 ? NO_ARGS : args;
     if (loop._traceSpawns) {
@@ -208,7 +209,7 @@ export class Task<R = unknown> extends Fiber<R>
     const extra = task.#extra;
     if (extra !== null && extra.killError !== NO_KILL) throw extra.killError;
     const out = task.run();
-    task.#target = undefined;
+    task.#value = undefined;
     task.#args = NO_ARGS;
     return out;
   }
@@ -218,8 +219,10 @@ export class Task<R = unknown> extends Fiber<R>
    * `args`. Override it in subclasses (a generator method can block).
    */
   run(): Generator<unknown, R, unknown> | R {
-    const target = this.#target;
-    if (target === undefined) return undefined as R;
+    const target = this.#value as FiberTarget<unknown[], R> | undefined;
+    if ((this.#flags & ENDED) !== 0 || typeof target !== "function") {
+      return undefined as R;
+    }
     return target(...this.#args);
   }
 
@@ -360,8 +363,8 @@ export class Task<R = unknown> extends Fiber<R>
       const flags = this.#flags;
       if ((flags & ENDED) !== 0) {
         extra.settled = (flags & FAILED) !== 0
-          ? Promise.reject(this.#outcome)
-          : Promise.resolve(this.#outcome);
+          ? Promise.reject(this.#value)
+          : Promise.resolve(this.#value);
       } else if (!this.#loop._acceptsCallbacks()) {
         extra.settled = Promise.reject(this.#unreachable(
           this.#loop._destroyed ? "ELOOPDESTROYED" : "ELOOPENDED",
@@ -407,6 +410,11 @@ export class Task<R = unknown> extends Fiber<R>
     return (this.#flags & ENDED) !== 0;
   }
 
+  /** @internal The name of a task not given one: `Task-N`. */
+  override _defaultName(number: number): string {
+    return `Task-${number}`;
+  }
+
   /**
    * @internal Calls `observer(task)` synchronously when the task ends; the
    * task's error then goes to the observer instead of the loop's handler.
@@ -423,7 +431,7 @@ export class Task<R = unknown> extends Fiber<R>
 
   /** @internal The task's result, or its error if `_failed`. */
   get _outcome(): unknown {
-    return this.#outcome;
+    return this.#value;
   }
 
   /** True once {@linkcode Task.kill} was called (until then: false). */
@@ -553,9 +561,8 @@ export class Task<R = unknown> extends Fiber<R>
       }
     }
     let flags = (this.#flags & ~(RUNNING | YIELD_ARMED)) | ENDED;
-    this.#target = undefined;
     this.#args = NO_ARGS;
-    this.#outcome = value;
+    this.#value = value;
     const extra = this.#extra;
     if (isThrow) {
       flags |= FAILED;
@@ -611,8 +618,8 @@ export class Task<R = unknown> extends Fiber<R>
     extra.firedTimeouts = null;
     extra.joiners?.notifyAll();
     if (extra.resolve !== null) {
-      if ((this.#flags & FAILED) !== 0) extra.reject!(this.#outcome);
-      else extra.resolve(this.#outcome);
+      if ((this.#flags & FAILED) !== 0) extra.reject!(this.#value);
+      else extra.resolve(this.#value);
       extra.resolve = extra.reject = null;
       awaitedDone(this as Task);
     }

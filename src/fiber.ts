@@ -54,9 +54,20 @@ type FiberState = typeof NEW | typeof STARTED | typeof DEAD;
 // The one pending transfer of control. Only one fiber runs at a time, so a
 // single request slot is enough: `switch()`/`throw()` fill it, the yield
 // carries it to the trampoline, the trampoline consumes it.
-let requestTarget: Fiber | null = null;
-let requestValue: unknown = undefined;
-let requestIsThrow = false;
+// Fields of one constant object rather than module `let`s, whose every use
+// from a function pays a check that they are initialised; `running` is the
+// running fiber (null only while the main fiber itself is being made).
+const request: {
+  target: Fiber | null;
+  value: unknown;
+  isThrow: boolean;
+  running: Fiber;
+} = {
+  target: null,
+  value: undefined,
+  isThrow: false,
+  running: null as unknown as Fiber,
+};
 
 /**
  * The iterator that `switch()`/`throw()` return. Reusing one object instead of
@@ -138,9 +149,7 @@ const NO_ARGS: unknown[] = Object.freeze([]) as unknown as unknown[];
 let nextFiberNumber = 1;
 
 // Module state is per isolate, so each Worker gets its own main fiber: fibers
-// belong to the thread that made them. `running` is null only while the main
-// fiber itself is being made.
-let running: Fiber = null as unknown as Fiber;
+// belong to the thread that made them (`request.running`).
 // This thread's main fiber: started, parentless; made by Fiber's static block.
 let mainFiber: Fiber = null as unknown as Fiber;
 let trampoline: () => unknown;
@@ -227,7 +236,7 @@ export class Fiber<R = unknown> {
     const parent = options?.parent;
     if (parent === undefined) {
       // Before the main fiber exists (while it is being made) there is none.
-      this.#parent = running;
+      this.#parent = request.running;
     } else {
       this.parent = parent;
     }
@@ -235,7 +244,7 @@ export class Fiber<R = unknown> {
 
   /** The running fiber; the main fiber outside any fiber. */
   static current(): Fiber {
-    return running;
+    return request.running;
   }
 
   /** The fiber's name, `Fiber-N` unless given. */
@@ -308,9 +317,9 @@ export class Fiber<R = unknown> {
    */
   switch(value?: unknown): Generator<unknown, unknown, unknown> {
     this.#checkSwitch(value, "switch to");
-    requestTarget = this;
-    requestValue = value;
-    requestIsThrow = false;
+    request.target = this;
+    request.value = value;
+    request.isThrow = false;
     return SWITCH_OPERATION as unknown as Generator<unknown, unknown, unknown>;
   }
 
@@ -323,9 +332,9 @@ export class Fiber<R = unknown> {
    */
   throw(error: unknown): Generator<unknown, unknown, unknown> {
     this.#checkSwitch(undefined, "throw into");
-    requestTarget = this;
-    requestValue = error;
-    requestIsThrow = true;
+    request.target = this;
+    request.value = error;
+    request.isThrow = true;
     return SWITCH_OPERATION as unknown as Generator<unknown, unknown, unknown>;
   }
 
@@ -339,9 +348,9 @@ export class Fiber<R = unknown> {
   switchSync(value?: unknown): unknown {
     checkOnMain("switchSync");
     this.#checkSwitch(value, "switch to");
-    requestTarget = this;
-    requestValue = value;
-    requestIsThrow = false;
+    request.target = this;
+    request.value = value;
+    request.isThrow = false;
     return trampoline();
   }
 
@@ -353,9 +362,9 @@ export class Fiber<R = unknown> {
   throwSync(error: unknown): unknown {
     checkOnMain("throwSync");
     this.#checkSwitch(undefined, "throw into");
-    requestTarget = this;
-    requestValue = error;
-    requestIsThrow = true;
+    request.target = this;
+    request.value = error;
+    request.isThrow = true;
     return trampoline();
   }
 
@@ -363,7 +372,7 @@ export class Fiber<R = unknown> {
     if (this.#state === DEAD) {
       throw new FiberError(`cannot ${verb} ${this.name}: it has ended`);
     }
-    if (this === running) {
+    if (this === request.running) {
       throw new FiberError(
         `cannot ${verb} ${this.name}: it is the running fiber`,
       );
@@ -377,7 +386,7 @@ export class Fiber<R = unknown> {
 
   /** Runs this fiber until it suspends or ends (the trampoline's one step). */
   static #step(fiber: Fiber, value: unknown, isThrow: boolean): void {
-    running = fiber;
+    request.running = fiber;
     let result: IteratorResult<unknown, unknown>;
     try {
       if (fiber.#state === NEW) {
@@ -428,16 +437,16 @@ export class Fiber<R = unknown> {
   ): void {
     if (result.done) {
       Fiber.#finish(fiber, result.value, false);
-    } else if (result.value === HUB_SWITCH && requestTarget !== null) {
+    } else if (result.value === HUB_SWITCH && request.target !== null) {
       // The hub's own switch (see HUB_SWITCH): the request is already set.
     } else {
-      requestTarget = fiber;
-      requestValue = new FiberError(
+      request.target = fiber;
+      request.value = new FiberError(
         `bare \`yield\` of ${
           describe(result.value)
         } inside fiber ${fiber.name}: fibers suspend only with \`yield*\` on this library's operations (a forgotten \`*\`?)`,
       );
-      requestIsThrow = true;
+      request.isThrow = true;
     }
   }
 
@@ -461,18 +470,18 @@ export class Fiber<R = unknown> {
   /** Moves control until it returns to the main fiber. */
   static #runTrampoline(): unknown {
     for (;;) {
-      const target = requestTarget!;
-      const value = requestValue;
-      const isThrow = requestIsThrow;
-      requestTarget = null;
-      requestValue = undefined;
+      const target = request.target!;
+      const value = request.value;
+      const isThrow = request.isThrow;
+      request.target = null;
+      request.value = undefined;
       if (target === mainFiber) {
-        running = mainFiber;
+        request.running = mainFiber;
         if (isThrow) throw value;
         return value;
       }
       if (!isThrow && target.#state === STARTED) {
-        running = target;
+        request.running = target;
         let result: IteratorResult<unknown, unknown>;
         try {
           result = generatorNext.call(
@@ -501,7 +510,7 @@ export class Fiber<R = unknown> {
     main.#state = STARTED;
     main.#parent = null;
     mainFiber = main;
-    running = main;
+    request.running = main;
     trampoline = () => Fiber.#runTrampoline();
     fiberLocalsOf = (fiber) => fiber.#locals ??= new WeakMap();
     peekFiberLocalsOf = (fiber) => fiber.#locals;
@@ -529,16 +538,16 @@ export class Fiber<R = unknown> {
 
   /** Hands an ended fiber's result or error to its nearest live parent. */
   static #endWith(fiber: Fiber, value: unknown, isThrow: boolean): void {
-    requestTarget = Fiber.#activeParent(fiber);
-    requestValue = value;
-    requestIsThrow = isThrow;
+    request.target = Fiber.#activeParent(fiber);
+    request.value = value;
+    request.isThrow = isThrow;
   }
 }
 
 function checkOnMain(what: string): void {
-  if (running !== mainFiber) {
+  if (request.running !== mainFiber) {
     throw new FiberError(
-      `${what}() called while fiber ${running.name} is running: inside a fiber use \`yield* fiber.${
+      `${what}() called while fiber ${request.running.name} is running: inside a fiber use \`yield* fiber.${
         what.replace("Sync", "")
       }()\``,
     );
@@ -588,7 +597,7 @@ function describe(value: unknown): string {
  * ```
  */
 export function current(): Fiber {
-  return running;
+  return request.running;
 }
 
 /**

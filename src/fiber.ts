@@ -62,11 +62,15 @@ const request: {
   value: unknown;
   isThrow: boolean;
   running: Fiber;
+  main: Fiber;
 } = {
   target: null,
   value: undefined,
   isThrow: false,
   running: null as unknown as Fiber,
+  // This thread's main fiber: started, parentless; made by Fiber's static
+  // block.
+  main: null as unknown as Fiber,
 };
 
 /**
@@ -150,8 +154,6 @@ let nextFiberNumber = 1;
 
 // Module state is per isolate, so each Worker gets its own main fiber: fibers
 // belong to the thread that made them (`request.running`).
-// This thread's main fiber: started, parentless; made by Fiber's static block.
-let mainFiber: Fiber = null as unknown as Fiber;
 let trampoline: () => unknown;
 let fiberLocalsOf: (fiber: Fiber) => WeakMap<object, unknown>;
 let peekFiberLocalsOf: (fiber: Fiber) => WeakMap<object, unknown> | undefined;
@@ -475,8 +477,8 @@ export class Fiber<R = unknown> {
       const isThrow = request.isThrow;
       request.target = null;
       request.value = undefined;
-      if (target === mainFiber) {
-        request.running = mainFiber;
+      if (target === request.main) {
+        request.running = request.main;
         if (isThrow) throw value;
         return value;
       }
@@ -509,7 +511,7 @@ export class Fiber<R = unknown> {
     const main = new Fiber(undefined, { name: "MainFiber" });
     main.#state = STARTED;
     main.#parent = null;
-    mainFiber = main;
+    request.main = main;
     request.running = main;
     trampoline = () => Fiber.#runTrampoline();
     fiberLocalsOf = (fiber) => fiber.#locals ??= new WeakMap();
@@ -545,7 +547,7 @@ export class Fiber<R = unknown> {
 }
 
 function checkOnMain(what: string): void {
-  if (request.running !== mainFiber) {
+  if (request.running !== request.main) {
     throw new FiberError(
       `${what}() called while fiber ${request.running.name} is running: inside a fiber use \`yield* fiber.${
         what.replace("Sync", "")
@@ -647,5 +649,5 @@ export function isSwitch(value: unknown): boolean {
 
 /** @internal True when `fiber` is this thread's main fiber. */
 export function isMainFiber(fiber: Fiber): boolean {
-  return fiber === mainFiber;
+  return fiber === request.main;
 }

@@ -81,7 +81,11 @@ const YIELD_ARMED = 64;
 const YIELD_QUEUED_ONE = 128;
 
 let taskCounter = 0;
-let yieldNext: (task: Task) => IteratorResult<unknown, undefined>;
+// Set by Task's static block; a constant object's field, not a module
+// `let` (whose every use pays a check that it is initialised).
+const taskHooks: {
+  yieldNext: (task: Task) => IteratorResult<unknown, undefined>;
+} = { yieldNext: null as unknown as () => IteratorResult<unknown, undefined> };
 // How many spawning tasks an error's stack shows at most.
 const SPAWN_CHAIN_MAX = 8;
 // Spawn sites leave out the library's own frames (trampoline, hub).
@@ -268,7 +272,7 @@ export class Task<R = unknown> extends Fiber<R>
   // task's state: the first call blocks (queues the task behind every
   // ready entry), the second is the resume.
   static {
-    yieldNext = (task) => {
+    taskHooks.yieldNext = (task) => {
       const flags = task.#flags;
       if ((flags & YIELD_ARMED) !== 0) {
         task.#flags = flags & ~YIELD_ARMED;
@@ -858,7 +862,7 @@ hookGenerator(sleepFor);
 /**
  * `sleep(0)` in a task: the iterator `yield*` drives, shared by every task
  * (only the running task calls it); the task keeps the state and is its own
- * ready-queue entry (`Task._yieldNext`, `Task._fire`).
+ * ready-queue entry (`taskHooks.yieldNext`, `Task._fire`).
  */
 class YieldInTask {
   [Symbol.iterator](): this {
@@ -867,7 +871,7 @@ class YieldInTask {
   }
 
   next(): IteratorResult<unknown, undefined> {
-    return yieldNext(current() as Task);
+    return taskHooks.yieldNext(current() as Task);
   }
 
   throw(error: unknown): IteratorResult<unknown, undefined> {

@@ -42,7 +42,10 @@ function delivered(failure: Failure): void {
  * blocks. If the task in `join()` is itself killed (or its Timeout fires),
  * the group's tasks are killed and waited for before the error goes on.
  * Disposal (`using`) kills what is left. A task that ends with
- * {@linkcode TaskExit} (killed) is not a failure.
+ * {@linkcode TaskExit} (killed) is not a failure. A failure that no
+ * `join()` threw goes to the loop's exception handler when the group is
+ * disposed, or, for a group neither joined nor disposed, when it is
+ * garbage-collected (after all its tasks ended).
  *
  * @example
  * ```ts

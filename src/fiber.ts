@@ -647,6 +647,22 @@ export function isSwitch(value: unknown): boolean {
   return value === SWITCH_OPERATION;
 }
 
+/**
+ * @internal What the first `next()` of a switch operation returns: a
+ * hand-written operation that has just made a switch request (with
+ * `switch()`/`throw()`) returns it from its own `next()` instead of taking
+ * the switch operation's two steps.
+ *
+ * @example
+ * ```ts ignore
+ * loop.switch();
+ * return switchYield();
+ * ```
+ */
+export function switchYield(): IteratorResult<unknown, undefined> {
+  return SWITCH_YIELD as IteratorResult<unknown, undefined>;
+}
+
 /** @internal True when `fiber` is this thread's main fiber. */
 export function isMainFiber(fiber: Fiber): boolean {
   return fiber === request.main;

@@ -7,7 +7,13 @@
  * @module
  */
 
-import { current, Fiber, FiberError, type FiberTarget } from "./fiber.ts";
+import {
+  current,
+  Fiber,
+  FiberError,
+  type FiberTarget,
+  switchYield,
+} from "./fiber.ts";
 import { describe, EventLoop, type Runnable } from "./loop.ts";
 import { WaitQueue } from "./sync/wait_queue.ts";
 import { checkTimeMs } from "./_util.ts";
@@ -279,12 +285,12 @@ export class Task<R = unknown> extends Fiber<R>
         return DONE;
       }
       const loop = task.#loop;
-      // switch() checks that the task may block on the loop now.
-      const operation = loop.switch() as unknown as Iterator<unknown>;
+      // switch() checks that the task may block on the loop now, and makes
+      // the request to switch to the hub.
+      loop.switch();
       loop._enqueue(task);
       task.#flags = (flags | YIELD_ARMED) + YIELD_QUEUED_ONE;
-      (operation as unknown as Iterable<unknown>)[Symbol.iterator]();
-      return operation.next() as IteratorResult<unknown, undefined>;
+      return switchYield();
     };
   }
 

@@ -6,7 +6,7 @@
  * `sleep(0)` no slower than async/await.
  *
  * ```sh
- * deno run -A bench/sleep_zero_compare.ts [rounds] [tasks]
+ * deno run -A bench/sleep_zero_compare.ts [rounds] [tasks] [switches per round]
  * ```
  *
  * @module
@@ -21,7 +21,7 @@ import {
 
 const ROUNDS = Number(Deno.args[0] ?? 15);
 const TASKS = Number(Deno.args[1] ?? 10);
-const OPS = 500_000;
+const OPS = Number(Deno.args[2] ?? 500_000);
 const perTask = OPS / TASKS;
 
 const shapes: [string, () => Promise<number>][] = [

@@ -8,8 +8,8 @@
  */
 
 import type { FiberTarget } from "./fiber.ts";
-import { describe, EventLoop } from "./loop.ts";
-import { checkOptionalTimeMs } from "./_util.ts";
+import { EventLoop } from "./loop/event_loop.ts";
+import { checkOptionalTimeMs, describe } from "./_util.ts";
 import { spawn, type Task, TaskExit } from "./tasks.ts";
 import { Event } from "./sync/event.ts";
 import { Queue } from "./sync/queue.ts";

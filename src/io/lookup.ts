@@ -7,7 +7,8 @@
  * @module
  */
 
-import { describe, EventLoop } from "../loop.ts";
+import { describe } from "../_util.ts";
+import { EventLoop } from "../loop/event_loop.ts";
 import * as native from "../native/lookup_native.ts";
 import { NOT_FOUND } from "../native/stream_native.ts";
 import { errorFor, errorFromResult, StreamError } from "./errors.ts";

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { describe } from "../loop.ts";
+import { describe } from "../_util.ts";
 import {
   CLOSED,
   OpenSslFailure,

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { describe } from "../loop.ts";
+import { describe } from "../_util.ts";
 import { WaitQueue } from "./wait_queue.ts";
 import { blocking } from "../_operation.ts";
 

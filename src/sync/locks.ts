@@ -8,7 +8,8 @@
  */
 
 import { current, type Fiber } from "../fiber.ts";
-import { describe, EventLoop } from "../loop.ts";
+import { describe } from "../_util.ts";
+import { EventLoop } from "../loop/event_loop.ts";
 import { shield } from "../tasks.ts";
 import { TimeoutError } from "../futures.ts";
 import { checkTimeout, WaitQueue } from "./wait_queue.ts";

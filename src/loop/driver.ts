@@ -193,12 +193,14 @@ export class Driver {
           this.ranFiber = null;
         }
         try {
+          // A callback that returns nothing still gets the checks below.
           const result = batch[i]._fire();
-          if (result === undefined) continue;
-          if (isSwitch(result)) {
-            yield HUB_SWITCH;
-          } else if (isIterator(result)) {
-            yield* result;
+          if (result !== undefined) {
+            if (isSwitch(result)) {
+              yield HUB_SWITCH;
+            } else if (isIterator(result)) {
+              yield* result;
+            }
           }
         } catch (error) {
           this.reportError(error);

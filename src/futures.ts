@@ -9,7 +9,7 @@
 
 import type { FiberTarget } from "./fiber.ts";
 import { EventLoop } from "./loop/event_loop.ts";
-import { checkOptionalTimeMs, describe } from "./_util.ts";
+import { checkOptionalTimeMs, describe, isGenerator } from "./_util.ts";
 import { spawn, type Task, TaskExit } from "./tasks.ts";
 import { Event } from "./sync/event.ts";
 import { Queue } from "./sync/queue.ts";
@@ -669,10 +669,4 @@ function* waitFor<T>(
   }
   if (rejected) throw outcome;
   return outcome as T;
-}
-
-function isGenerator(value: unknown): value is Generator<unknown, unknown> {
-  return typeof value === "object" && value !== null &&
-    typeof (value as Generator).next === "function" &&
-    typeof (value as Generator).throw === "function";
 }

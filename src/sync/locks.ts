@@ -11,7 +11,7 @@ import { current, type Fiber } from "../fiber.ts";
 import { describe } from "../_util.ts";
 import { EventLoop } from "../loop/event_loop.ts";
 import { shield } from "../tasks.ts";
-import { TimeoutError } from "../futures.ts";
+import { TimeoutError } from "../future.ts";
 import { checkTimeout, WaitQueue } from "./wait_queue.ts";
 import { blocking as operation } from "../_operation.ts";
 

@@ -7,7 +7,9 @@ import { FiberError } from "../src/fiber.ts";
 import { shield, sleep, spawn, Task } from "../src/tasks.ts";
 import { TaskGroup } from "../src/task_group.ts";
 import { Event } from "../src/sync/event.ts";
-import { Condition, Lock, RLock, Semaphore } from "../src/sync/locks.ts";
+import { Lock, Semaphore } from "../src/sync/locks.ts";
+import { RLock } from "../src/sync/rlock.ts";
+import { Condition } from "../src/sync/condition.ts";
 import { Queue } from "../src/sync/queue.ts";
 import { Channel } from "../src/sync/channel.ts";
 import {

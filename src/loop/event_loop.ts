@@ -192,11 +192,7 @@ export class EventLoop implements Disposable {
    * @throws {RangeError} if `fd` is not an integer from 0 to 2^31-1.
    */
   addReader(fd: number, callback: Callback, ...args: unknown[]): void {
-    const handler = new Handler(callback, args);
-    checkFd(fd, "addReader()");
-    this.#checkUsable("addReader");
-    this.#fds.add(fd, READABLE, handler);
-    if (this.#driver.parked) this.#driver.wakeNative();
+    this.#watch(fd, READABLE, "addReader", new Handler(callback, args));
   }
 
   /** Stops watching `fd` for reading; false if it had no reader. */
@@ -214,11 +210,7 @@ export class EventLoop implements Disposable {
    * @throws {RangeError} if `fd` is not an integer from 0 to 2^31-1.
    */
   addWriter(fd: number, callback: Callback, ...args: unknown[]): void {
-    const handler = new Handler(callback, args);
-    checkFd(fd, "addWriter()");
-    this.#checkUsable("addWriter");
-    this.#fds.add(fd, WRITABLE, handler);
-    if (this.#driver.parked) this.#driver.wakeNative();
+    this.#watch(fd, WRITABLE, "addWriter", new Handler(callback, args));
   }
 
   /** Stops watching `fd` for writing; false if it had no writer. */
@@ -509,6 +501,13 @@ export class EventLoop implements Disposable {
     driver.timers.arm(timer);
     if (driver.parked) driver.wakeNative();
     return timer;
+  }
+
+  #watch(fd: number, side: number, what: string, handler: Handler): void {
+    checkFd(fd, `${what}()`);
+    this.#checkUsable(what);
+    this.#fds.add(fd, side, handler);
+    if (this.#driver.parked) this.#driver.wakeNative();
   }
 
   #checkUsable(what: string): void {

@@ -7,15 +7,9 @@
  * @module
  */
 
-import {
-  FAILED,
-  HANGUP,
-  type NativeLoop,
-  READABLE,
-  WRITABLE,
-} from "../native/native_loop.ts";
-import type { Handler, Runnable } from "./handler.ts";
-import type { TokenTable } from "./tokens.ts";
+import { FAILED, HANGUP, READABLE, WRITABLE } from "../native/native_loop.ts";
+import type { Handler } from "./handler.ts";
+import { TokenWatchers } from "./tokens.ts";
 
 interface FdEntry {
   fd: number;
@@ -39,22 +33,8 @@ interface FdEntry {
  * console.log(typeof watchers); // function
  * ```
  */
-export class FdWatchers {
+export class FdWatchers extends TokenWatchers {
   #fds = new Map<number, FdEntry>();
-  readonly #native: NativeLoop;
-  readonly #tokens: TokenTable;
-  readonly #enqueue: (entry: Runnable) => void;
-
-  /** Watches through `native`; readiness goes to `enqueue`. */
-  constructor(
-    native: NativeLoop,
-    tokens: TokenTable,
-    enqueue: (entry: Runnable) => void,
-  ) {
-    this.#native = native;
-    this.#tokens = tokens;
-    this.#enqueue = enqueue;
-  }
 
   /**
    * Watches `fd` on `side` for `handler`.
@@ -74,16 +54,16 @@ export class FdWatchers {
     } else {
       entry = { fd, token: 0, mask: 0, reader: null, writer: null };
       const fdEntry = entry;
-      entry.token = this.#tokens.allocate({
+      entry.token = this.tokens.allocate({
         internal: true,
         keepAlive: true,
         callback: (result) => this.#queueReadiness(fdEntry, result),
       });
     }
     try {
-      this.#native.watch(fd, entry.mask | side, entry.token);
+      this.native.watch(fd, entry.mask | side, entry.token);
     } catch (error) {
-      if (entry.mask === 0) this.#tokens.release(entry.token);
+      if (entry.mask === 0) this.tokens.release(entry.token);
       throw error;
     }
     this.#fds.set(fd, entry);
@@ -103,10 +83,10 @@ export class FdWatchers {
     entry.mask &= ~side;
     if (entry.mask === 0) {
       this.#fds.delete(fd);
-      this.#native.unwatch(fd);
-      this.#tokens.release(entry.token);
+      this.native.unwatch(fd);
+      this.tokens.release(entry.token);
     } else {
-      this.#native.watch(fd, entry.mask, entry.token);
+      this.native.watch(fd, entry.mask, entry.token);
     }
     return true;
   }
@@ -122,10 +102,10 @@ export class FdWatchers {
   #queueReadiness(entry: FdEntry, mask: number): void {
     const broken = (mask & (FAILED | HANGUP)) !== 0;
     if (entry.reader !== null && (broken || (mask & READABLE) !== 0)) {
-      this.#enqueue(entry.reader);
+      this.enqueue(entry.reader);
     }
     if (entry.writer !== null && (broken || (mask & WRITABLE) !== 0)) {
-      this.#enqueue(entry.writer);
+      this.enqueue(entry.writer);
     }
   }
 }

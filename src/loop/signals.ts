@@ -7,13 +7,9 @@
  */
 
 import { describe } from "../_util.ts";
-import {
-  type NativeLoop,
-  signalArrivals,
-  signalNumber,
-} from "../native/native_loop.ts";
-import { type Callback, Handler, type Runnable } from "./handler.ts";
-import type { TokenTable } from "./tokens.ts";
+import { signalArrivals, signalNumber } from "../native/native_loop.ts";
+import { type Callback, Handler } from "./handler.ts";
+import { TokenWatchers } from "./tokens.ts";
 
 interface SignalEntry {
   signal: Deno.Signal;
@@ -70,22 +66,8 @@ class SignalHandler extends Handler {
  * console.log(checkedSignal("SIGINT") > 0); // true
  * ```
  */
-export class SignalWatchers {
+export class SignalWatchers extends TokenWatchers {
   #signals = new Map<number, SignalEntry>();
-  readonly #native: NativeLoop;
-  readonly #tokens: TokenTable;
-  readonly #enqueue: (entry: Runnable) => void;
-
-  /** Watches through `native`; arrivals go to `enqueue`. */
-  constructor(
-    native: NativeLoop,
-    tokens: TokenTable,
-    enqueue: (entry: Runnable) => void,
-  ) {
-    this.#native = native;
-    this.#tokens = tokens;
-    this.#enqueue = enqueue;
-  }
 
   /**
    * Adds a handler of signal number `signo` (from {@linkcode checkedSignal}).
@@ -115,18 +97,18 @@ export class SignalWatchers {
     const handler = new SignalHandler(this, entry, callback, args);
     if (created) {
       const signalEntry = entry;
-      entry.token = this.#tokens.allocate({
+      entry.token = this.tokens.allocate({
         internal: true,
         keepAlive: false,
         callback: () => {
-          for (const handler of signalEntry.handlers) this.#enqueue(handler);
+          for (const handler of signalEntry.handlers) this.enqueue(handler);
         },
       });
       entry.denoListener = holdDenoSignal(entry);
       try {
-        this.#native.watchSignal(signo, entry.token);
+        this.native.watchSignal(signo, entry.token);
       } catch (error) {
-        this.#tokens.release(entry.token);
+        this.tokens.release(entry.token);
         releaseDenoSignal(entry);
         throw error;
       }
@@ -157,8 +139,8 @@ export class SignalWatchers {
       return;
     }
     this.#signals.delete(entry.signo);
-    this.#native.unwatchSignal(entry.signo);
-    this.#tokens.release(entry.token);
+    this.native.unwatchSignal(entry.signo);
+    this.tokens.release(entry.token);
     releaseDenoSignal(entry);
   }
 }

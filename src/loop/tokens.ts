@@ -2,10 +2,14 @@
  * Op tokens: the numbers the native loop reports completions under. Each
  * names a {@linkcode TokenEntry} (an fd watch, a signal watch, or a native
  * operation of the I/O layer); `driver.ts` dispatches completions through
- * this table.
+ * this table. Fd and signal watchers (`fd_watchers.ts`, `signals.ts`)
+ * extend {@linkcode TokenWatchers}.
  *
  * @module
  */
+
+import type { NativeLoop } from "../native/native_loop.ts";
+import type { Runnable } from "./handler.ts";
 
 /** @internal What a token stands for. */
 export interface TokenEntry {
@@ -83,5 +87,35 @@ export class TokenTable {
     this.#free = [];
     this.live = 0;
     this.keepAlive = 0;
+  }
+}
+
+/**
+ * @internal What fd and signal watchers share: the native loop they watch
+ * through, the token table, and where the handlers they wake go.
+ *
+ * @example
+ * ```ts
+ * import { TokenWatchers } from "./tokens.ts";
+ * console.log(typeof TokenWatchers); // function
+ * ```
+ */
+export abstract class TokenWatchers {
+  /** The native loop the watches are made on. */
+  protected readonly native: NativeLoop;
+  /** The loop's tokens. */
+  protected readonly tokens: TokenTable;
+  /** Queues a handler on the hub's ready queue. */
+  protected readonly enqueue: (entry: Runnable) => void;
+
+  /** Watches through `native`; woken handlers go to `enqueue`. */
+  constructor(
+    native: NativeLoop,
+    tokens: TokenTable,
+    enqueue: (entry: Runnable) => void,
+  ) {
+    this.native = native;
+    this.tokens = tokens;
+    this.enqueue = enqueue;
   }
 }

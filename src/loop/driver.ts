@@ -55,6 +55,8 @@ export class Driver {
   readonly hub: Fiber;
   readonly native: NativeLoop;
   readonly stall: StallDetector;
+  /** The stall detector's threshold (0: off), read once per batch. */
+  readonly stallWarningMs: number;
   readonly timers = new TimerQueue();
   readonly tokens = new TokenTable();
   runner: Fiber | null = null;
@@ -102,6 +104,7 @@ export class Driver {
   constructor(native: NativeLoop, stall: StallDetector) {
     this.native = native;
     this.stall = stall;
+    this.stallWarningMs = stall.warningMs;
     this.hub = new Fiber(() => this.#hubBody(), { name: "Hub" });
   }
 
@@ -185,7 +188,7 @@ export class Driver {
       }
       const batch = this.ready;
       this.ready = this.#spare;
-      const stallWarningMs = this.stall.warningMs;
+      const stallWarningMs = this.stallWarningMs;
       for (let i = 0; i < batch.length; i++) {
         let startMs = 0;
         if (stallWarningMs > 0) {

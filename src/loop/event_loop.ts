@@ -142,7 +142,7 @@ export class EventLoop implements Disposable {
   callSoon(callback: Callback, ...args: unknown[]): Handler {
     const handler = new Handler(callback, args);
     const driver = this.#driver;
-    this.#checkUsable("callSoon");
+    if (driver.destroyed) throw destroyedError("callSoon");
     driver.ready.push(handler);
     if (driver.parked) driver.wakeNative();
     return handler;
@@ -424,7 +424,7 @@ export class EventLoop implements Disposable {
    */
   _beforePoll(flusher: () => void): void {
     const driver = this.#driver;
-    this.#checkUsable("_beforePoll");
+    if (driver.destroyed) throw destroyedError("_beforePoll");
     driver.beforePoll.push(flusher);
     if (driver.parked) driver.wakeNative();
   }
@@ -447,7 +447,7 @@ export class EventLoop implements Disposable {
   /** @internal Puts an entry at the end of the ready queue. */
   _enqueue(entry: Runnable): void {
     const driver = this.#driver;
-    this.#checkUsable("_enqueue");
+    if (driver.destroyed) throw destroyedError("_enqueue");
     driver.ready.push(entry);
     if (driver.parked) driver.wakeNative();
   }
@@ -496,9 +496,10 @@ export class EventLoop implements Disposable {
 
   #addTimer(when: number, callback: Callback, args: unknown[]): Handler {
     const driver = this.#driver;
-    const timer = driver.timers.create(when, callback, args);
-    this.#checkUsable("callLater");
-    driver.timers.arm(timer);
+    const timers = driver.timers;
+    const timer = timers.create(when, callback, args);
+    if (driver.destroyed) throw destroyedError("callLater");
+    timers.arm(timer);
     if (driver.parked) driver.wakeNative();
     return timer;
   }
@@ -511,8 +512,10 @@ export class EventLoop implements Disposable {
   }
 
   #checkUsable(what: string): void {
-    if (this.#driver.destroyed) {
-      throw new Error(`${what}(): the loop was destroyed`);
-    }
+    if (this.#driver.destroyed) throw destroyedError(what);
   }
+}
+
+function destroyedError(what: string): Error {
+  return new Error(`${what}(): the loop was destroyed`);
 }

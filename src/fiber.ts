@@ -11,6 +11,8 @@
  * @module
  */
 
+import { describe, isGenerator } from "./_util.ts";
+
 /**
  * A function a fiber runs. If the call returns a generator, that generator is
  * driven as the fiber's body and may suspend with `yield*`; any other return
@@ -563,28 +565,6 @@ function* delegateTo(
   iterator: Generator<unknown, unknown, unknown>,
 ): Generator<unknown, unknown, unknown> {
   return yield* iterator;
-}
-
-function isGenerator(value: unknown): value is Generator<unknown> {
-  // Real generators first: the property probes below are slow on the fresh
-  // prototype of a generator function made per call.
-  if (isPrototypeOf.call(GeneratorPrototype, value as object)) return true;
-  return typeof value === "object" && value !== null &&
-    typeof (value as Generator).next === "function" &&
-    typeof (value as Generator).throw === "function" &&
-    typeof (value as Generator)[Symbol.iterator] === "function";
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "function") {
-    return `function ${value.name || "(anonymous)"}`;
-  }
-  if (typeof value === "object") {
-    return `an object of class ${value.constructor?.name ?? "Object"}`;
-  }
-  if (typeof value === "string") return JSON.stringify(value);
-  return String(value);
 }
 
 /**

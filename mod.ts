@@ -18,14 +18,9 @@ export {
 export { shield, sleep, spawn, Task, task, TaskExit } from "./src/tasks.ts";
 export { TaskGroup } from "./src/task_group.ts";
 export { Event } from "./src/sync/event.ts";
-export {
-  BoundedSemaphore,
-  Condition,
-  Guard,
-  Lock,
-  RLock,
-  Semaphore,
-} from "./src/sync/locks.ts";
+export { BoundedSemaphore, Guard, Lock, Semaphore } from "./src/sync/locks.ts";
+export { RLock } from "./src/sync/rlock.ts";
+export { Condition } from "./src/sync/condition.ts";
 export {
   LifoQueue,
   PriorityQueue,

@@ -303,6 +303,25 @@ int32_t eg_stream_read_start(uint32_t stream, uint32_t mode, uint32_t arg, uint3
 int32_t eg_stream_take(uint32_t stream, uint8_t *dest, uint32_t n);
 /* Copies n buffered bytes from offset into dest, keeping them; returns n. */
 int32_t eg_stream_peek(uint32_t stream, uint8_t *dest, uint32_t offset, uint32_t n);
+/* ---- Stream read window: a stream's buffered input, readable without a call:
+ * bytes [start, end) of the read buffer. The caller may advance start (up to
+ * end) and scan; the buffer moves only inside calls on the stream, and
+ * generation changes when it does (fetch it again). Valid until the stream is
+ * closed. */
+typedef struct eg_read_window {
+  uint32_t start;
+  uint32_t end;
+  uint32_t scan; /* searched for the delimiter up to here */
+  uint32_t generation;
+} eg_read_window;
+/* The window's fields as u32 word indexes (for callers that map it as words). */
+#define EG_WINDOW_START 0
+#define EG_WINDOW_END 1
+#define EG_WINDOW_SCAN 2
+#define EG_WINDOW_GENERATION 3
+/* out[0] = (eg_read_window *), out[1] = buffer address (0 if none),
+ * out[2] = buffer length; returns the generation (31 bits). */
+int32_t eg_stream_window(uint32_t stream, uint64_t out[3]);
 int32_t eg_stream_buffered(uint32_t stream);
 /* Writes without blocking (the bytes are copied): an eg_write_result or -code. */
 int32_t eg_stream_write(uint32_t stream, const uint8_t *bytes, uint32_t length);

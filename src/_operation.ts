@@ -215,7 +215,7 @@ export function hookGenerator(fn: AnyFunction): void {
 /**
  * Called by the loop where `fiber` is about to block: throws the FiberError
  * of a forgotten operation, or the fiber's sticky kill or Timeout. One
- * check of two counters while there is neither.
+ * test of the two counters while there is neither.
  *
  * @example
  * ```ts ignore
@@ -223,8 +223,10 @@ export function hookGenerator(fn: AnyFunction): void {
  * ```
  */
 export function beforeBlock(fiber: Fiber): void {
+  // One test while neither: both counts are small non-negative integers.
+  if ((state.unstarted | state.stickyTasks) === 0) return;
   if (state.unstarted !== 0) throw takeForgotten();
-  if (state.stickyTasks !== 0) fiber._beforeBlock();
+  fiber._beforeBlock();
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * Private helpers shared by the library's modules (not re-exported by
- * `mod.ts`): describing values in error messages, and the argument checks
+ * `mod.ts`): describing values in error messages, telling generators from
+ * other values, and the argument checks
  * that keep out-of-range times and integers from ever reaching the native
  * layer as a raw FFI error (API.md, "Changes and additions").
  *
@@ -34,6 +35,31 @@ export function describe(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "bigint") return `${value}n`;
   return String(value);
+}
+
+const GeneratorPrototype = Object.getPrototypeOf(function* () {}).prototype;
+const isPrototypeOf = Object.prototype.isPrototypeOf;
+
+/**
+ * True for a generator, or an object that behaves as one (`next`, `throw`
+ * and an iterator), so that it can be run with `yield*`.
+ *
+ * @example
+ * ```ts
+ * import { isGenerator } from "./_util.ts";
+ * console.log(isGenerator((function* () {})()), isGenerator([])); // true false
+ * ```
+ */
+export function isGenerator<T = unknown>(
+  value: unknown,
+): value is Generator<unknown, T, unknown> {
+  // Real generators first: the property probes below are slow on the fresh
+  // prototype of a generator function made per call.
+  if (isPrototypeOf.call(GeneratorPrototype, value as object)) return true;
+  return typeof value === "object" && value !== null &&
+    typeof (value as Generator).next === "function" &&
+    typeof (value as Generator).throw === "function" &&
+    typeof (value as Generator)[Symbol.iterator] === "function";
 }
 
 /**

@@ -11,6 +11,8 @@
  * @module
  */
 
+import { describe, isGenerator } from "./_util.ts";
+
 /**
  * A function a fiber runs. If the call returns a generator, that generator is
  * driven as the fiber's body and may suspend with `yield*`; any other return
@@ -54,9 +56,24 @@ type FiberState = typeof NEW | typeof STARTED | typeof DEAD;
 // The one pending transfer of control. Only one fiber runs at a time, so a
 // single request slot is enough: `switch()`/`throw()` fill it, the yield
 // carries it to the trampoline, the trampoline consumes it.
-let requestTarget: Fiber | null = null;
-let requestValue: unknown = undefined;
-let requestIsThrow = false;
+// Fields of one constant object rather than module `let`s, whose every use
+// from a function pays a check that they are initialised; `running` is the
+// running fiber (null only while the main fiber itself is being made).
+const request: {
+  target: Fiber | null;
+  value: unknown;
+  isThrow: boolean;
+  running: Fiber;
+  main: Fiber;
+} = {
+  target: null,
+  value: undefined,
+  isThrow: false,
+  running: null as unknown as Fiber,
+  // This thread's main fiber: started, parentless; made by Fiber's static
+  // block.
+  main: null as unknown as Fiber,
+};
 
 /**
  * The iterator that `switch()`/`throw()` return. Reusing one object instead of
@@ -138,11 +155,7 @@ const NO_ARGS: unknown[] = Object.freeze([]) as unknown as unknown[];
 let nextFiberNumber = 1;
 
 // Module state is per isolate, so each Worker gets its own main fiber: fibers
-// belong to the thread that made them. `running` is null only while the main
-// fiber itself is being made.
-let running: Fiber = null as unknown as Fiber;
-// This thread's main fiber: started, parentless; made by Fiber's static block.
-let mainFiber: Fiber = null as unknown as Fiber;
+// belong to the thread that made them (`request.running`).
 let trampoline: () => unknown;
 let fiberLocalsOf: (fiber: Fiber) => WeakMap<object, unknown>;
 let peekFiberLocalsOf: (fiber: Fiber) => WeakMap<object, unknown> | undefined;
@@ -177,9 +190,14 @@ let peekFiberLocalsOf: (fiber: Fiber) => WeakMap<object, unknown> | undefined;
  */
 export class Fiber<R = unknown> {
   #state: FiberState = NEW;
-  #target: FiberTarget<unknown[], R> | undefined;
   #args: unknown[];
-  #body: Generator<unknown, R, unknown> | null = null;
+  // The target until the fiber starts, then the generator it drives (one
+  // field: a suspended fiber is 8 B smaller).
+  #body:
+    | FiberTarget<unknown[], R>
+    | Generator<unknown, R, unknown>
+    | null
+    | undefined;
   #parent: Fiber | null = null;
   // The default name stays a number until read, so making a fiber builds no
   // string (with NO_ARGS: 338 -> 250 B per suspended fiber, 62 -> 46 ns to
@@ -210,15 +228,19 @@ export class Fiber<R = unknown> {
         `Fiber args must be an array, got ${describe(options.args)}`,
       );
     }
-    this.#target = target;
+    this.#body = target;
     this.#args = options?.args ?? NO_ARGS;
-    this.#name = options?.name === undefined
+    const name = options?.name;
+    // A number is a subclass's own numbering (Task-N), named on first read.
+    this.#name = name === undefined
       ? nextFiberNumber++
-      : String(options.name);
+      : typeof name === "number"
+      ? name
+      : String(name);
     const parent = options?.parent;
     if (parent === undefined) {
       // Before the main fiber exists (while it is being made) there is none.
-      this.#parent = running;
+      this.#parent = request.running;
     } else {
       this.parent = parent;
     }
@@ -226,13 +248,13 @@ export class Fiber<R = unknown> {
 
   /** The running fiber; the main fiber outside any fiber. */
   static current(): Fiber {
-    return running;
+    return request.running;
   }
 
   /** The fiber's name, `Fiber-N` unless given. */
   get name(): string {
     const name = this.#name;
-    return typeof name === "number" ? `Fiber-${name}` : name;
+    return typeof name === "number" ? this._defaultName(name) : name;
   }
 
   /**
@@ -270,6 +292,20 @@ export class Fiber<R = unknown> {
    */
   _beforeBlock(): void {}
 
+  /** @internal The name of a fiber not given one: `Fiber-N`. */
+  _defaultName(number: number): string {
+    return `Fiber-${number}`;
+  }
+
+  /**
+   * @internal Called when the fiber's target has ended, with its result or
+   * error, while the fiber is still the running one: returns true to keep
+   * the outcome from the parent (a task does; a plain fiber does not).
+   */
+  _ended(_value: unknown, _isThrow: boolean): boolean {
+    return false;
+  }
+
   /** True until the fiber's target has ended (a fiber never started is alive). */
   isAlive(): boolean {
     return this.#state !== DEAD;
@@ -285,9 +321,9 @@ export class Fiber<R = unknown> {
    */
   switch(value?: unknown): Generator<unknown, unknown, unknown> {
     this.#checkSwitch(value, "switch to");
-    requestTarget = this;
-    requestValue = value;
-    requestIsThrow = false;
+    request.target = this;
+    request.value = value;
+    request.isThrow = false;
     return SWITCH_OPERATION as unknown as Generator<unknown, unknown, unknown>;
   }
 
@@ -300,9 +336,9 @@ export class Fiber<R = unknown> {
    */
   throw(error: unknown): Generator<unknown, unknown, unknown> {
     this.#checkSwitch(undefined, "throw into");
-    requestTarget = this;
-    requestValue = error;
-    requestIsThrow = true;
+    request.target = this;
+    request.value = error;
+    request.isThrow = true;
     return SWITCH_OPERATION as unknown as Generator<unknown, unknown, unknown>;
   }
 
@@ -316,9 +352,9 @@ export class Fiber<R = unknown> {
   switchSync(value?: unknown): unknown {
     checkOnMain("switchSync");
     this.#checkSwitch(value, "switch to");
-    requestTarget = this;
-    requestValue = value;
-    requestIsThrow = false;
+    request.target = this;
+    request.value = value;
+    request.isThrow = false;
     return trampoline();
   }
 
@@ -330,9 +366,9 @@ export class Fiber<R = unknown> {
   throwSync(error: unknown): unknown {
     checkOnMain("throwSync");
     this.#checkSwitch(undefined, "throw into");
-    requestTarget = this;
-    requestValue = error;
-    requestIsThrow = true;
+    request.target = this;
+    request.value = error;
+    request.isThrow = true;
     return trampoline();
   }
 
@@ -340,7 +376,7 @@ export class Fiber<R = unknown> {
     if (this.#state === DEAD) {
       throw new FiberError(`cannot ${verb} ${this.name}: it has ended`);
     }
-    if (this === running) {
+    if (this === request.running) {
       throw new FiberError(
         `cannot ${verb} ${this.name}: it is the running fiber`,
       );
@@ -354,25 +390,25 @@ export class Fiber<R = unknown> {
 
   /** Runs this fiber until it suspends or ends (the trampoline's one step). */
   static #step(fiber: Fiber, value: unknown, isThrow: boolean): void {
-    running = fiber;
+    request.running = fiber;
     let result: IteratorResult<unknown, unknown>;
     try {
       if (fiber.#state === NEW) {
         if (isThrow) {
-          fiber.#end();
-          Fiber.#endWith(fiber, value, true);
+          Fiber.#finish(fiber, value, true);
           return;
         }
         fiber.#state = STARTED;
-        const target = fiber.#target;
+        const target = fiber.#body as
+          | FiberTarget<unknown[], unknown>
+          | undefined;
         const out = target === undefined
           ? undefined
           : target.apply(undefined, fiber.#args);
         fiber.#args = NO_ARGS;
-        fiber.#target = undefined;
+        fiber.#body = undefined;
         if (!isGenerator(out)) {
-          fiber.#end();
-          Fiber.#endWith(fiber, out, false);
+          Fiber.#finish(fiber, out, false);
           return;
         }
         // Asking a real generator for its iterator (as `yield*` would)
@@ -383,7 +419,7 @@ export class Fiber<R = unknown> {
         fiber.#body = body;
         result = generatorNext.call(body, undefined);
       } else {
-        const body = fiber.#body!;
+        const body = fiber.#body as Generator<unknown, unknown, unknown>;
         result = isThrow
           ? generatorThrow.call(body, value)
           : generatorNext.call(body, value);
@@ -392,8 +428,7 @@ export class Fiber<R = unknown> {
       }
     } catch (error) {
       SWITCH_DONE.value = undefined;
-      fiber.#end();
-      Fiber.#endWith(fiber, error, true);
+      Fiber.#finish(fiber, error, true);
       return;
     }
     if (result !== SWITCH_YIELD) Fiber.#afterStep(fiber, result);
@@ -405,25 +440,23 @@ export class Fiber<R = unknown> {
     result: IteratorResult<unknown, unknown>,
   ): void {
     if (result.done) {
-      fiber.#end();
-      Fiber.#endWith(fiber, result.value, false);
-    } else if (result.value === HUB_SWITCH && requestTarget !== null) {
+      Fiber.#finish(fiber, result.value, false);
+    } else if (result.value === HUB_SWITCH && request.target !== null) {
       // The hub's own switch (see HUB_SWITCH): the request is already set.
     } else {
-      requestTarget = fiber;
-      requestValue = new FiberError(
+      request.target = fiber;
+      request.value = new FiberError(
         `bare \`yield\` of ${
           describe(result.value)
         } inside fiber ${fiber.name}: fibers suspend only with \`yield*\` on this library's operations (a forgotten \`*\`?)`,
       );
-      requestIsThrow = true;
+      request.isThrow = true;
     }
   }
 
   #end(): void {
     this.#state = DEAD;
     this.#body = null;
-    this.#target = undefined;
     this.#args = NO_ARGS;
     // No code can run as this fiber again, so its locals are unreachable:
     // let them go now even if the fiber object itself is kept.
@@ -441,25 +474,27 @@ export class Fiber<R = unknown> {
   /** Moves control until it returns to the main fiber. */
   static #runTrampoline(): unknown {
     for (;;) {
-      const target = requestTarget!;
-      const value = requestValue;
-      const isThrow = requestIsThrow;
-      requestTarget = null;
-      requestValue = undefined;
-      if (target === mainFiber) {
-        running = mainFiber;
+      const target = request.target!;
+      const value = request.value;
+      const isThrow = request.isThrow;
+      request.target = null;
+      request.value = undefined;
+      if (target === request.main) {
+        request.running = request.main;
         if (isThrow) throw value;
         return value;
       }
       if (!isThrow && target.#state === STARTED) {
-        running = target;
+        request.running = target;
         let result: IteratorResult<unknown, unknown>;
         try {
-          result = generatorNext.call(target.#body!, value);
+          result = generatorNext.call(
+            target.#body as Generator<unknown, unknown, unknown>,
+            value,
+          );
         } catch (error) {
           SWITCH_DONE.value = undefined;
-          target.#end();
-          Fiber.#endWith(target, error, true);
+          Fiber.#finish(target, error, true);
           continue;
         }
         SWITCH_DONE.value = undefined;
@@ -478,25 +513,45 @@ export class Fiber<R = unknown> {
     const main = new Fiber(undefined, { name: "MainFiber" });
     main.#state = STARTED;
     main.#parent = null;
-    mainFiber = main;
-    running = main;
+    request.main = main;
+    request.running = main;
     trampoline = () => Fiber.#runTrampoline();
     fiberLocalsOf = (fiber) => fiber.#locals ??= new WeakMap();
     peekFiberLocalsOf = (fiber) => fiber.#locals;
   }
 
+  /**
+   * Ends `fiber` with its target's result (or error, `isThrow`): its
+   * `_ended` hook runs first, still as the running fiber, and may take the
+   * outcome (a task keeps it for `await task`, so its parent gets
+   * undefined); then the outcome goes to the nearest live parent.
+   */
+  static #finish(fiber: Fiber, value: unknown, isThrow: boolean): void {
+    try {
+      if (fiber._ended(value, isThrow)) {
+        value = undefined;
+        isThrow = false;
+      }
+    } catch (error) {
+      value = error;
+      isThrow = true;
+    }
+    fiber.#end();
+    Fiber.#endWith(fiber, value, isThrow);
+  }
+
   /** Hands an ended fiber's result or error to its nearest live parent. */
   static #endWith(fiber: Fiber, value: unknown, isThrow: boolean): void {
-    requestTarget = Fiber.#activeParent(fiber);
-    requestValue = value;
-    requestIsThrow = isThrow;
+    request.target = Fiber.#activeParent(fiber);
+    request.value = value;
+    request.isThrow = isThrow;
   }
 }
 
 function checkOnMain(what: string): void {
-  if (running !== mainFiber) {
+  if (request.running !== request.main) {
     throw new FiberError(
-      `${what}() called while fiber ${running.name} is running: inside a fiber use \`yield* fiber.${
+      `${what}() called while fiber ${request.running.name} is running: inside a fiber use \`yield* fiber.${
         what.replace("Sync", "")
       }()\``,
     );
@@ -512,28 +567,6 @@ function* delegateTo(
   return yield* iterator;
 }
 
-function isGenerator(value: unknown): value is Generator<unknown> {
-  // Real generators first: the property probes below are slow on the fresh
-  // prototype of a generator function made per call.
-  if (isPrototypeOf.call(GeneratorPrototype, value as object)) return true;
-  return typeof value === "object" && value !== null &&
-    typeof (value as Generator).next === "function" &&
-    typeof (value as Generator).throw === "function" &&
-    typeof (value as Generator)[Symbol.iterator] === "function";
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "function") {
-    return `function ${value.name || "(anonymous)"}`;
-  }
-  if (typeof value === "object") {
-    return `an object of class ${value.constructor?.name ?? "Object"}`;
-  }
-  if (typeof value === "string") return JSON.stringify(value);
-  return String(value);
-}
-
 /**
  * The running fiber; the main fiber outside any fiber. Same as
  * {@linkcode Fiber.current}.
@@ -546,7 +579,7 @@ function describe(value: unknown): string {
  * ```
  */
 export function current(): Fiber {
-  return running;
+  return request.running;
 }
 
 /**
@@ -594,7 +627,23 @@ export function isSwitch(value: unknown): boolean {
   return value === SWITCH_OPERATION;
 }
 
+/**
+ * @internal What the first `next()` of a switch operation returns: a
+ * hand-written operation that has just made a switch request (with
+ * `switch()`/`throw()`) returns it from its own `next()` instead of taking
+ * the switch operation's two steps.
+ *
+ * @example
+ * ```ts ignore
+ * loop.switch();
+ * return switchYield();
+ * ```
+ */
+export function switchYield(): IteratorResult<unknown, undefined> {
+  return SWITCH_YIELD as IteratorResult<unknown, undefined>;
+}
+
 /** @internal True when `fiber` is this thread's main fiber. */
 export function isMainFiber(fiber: Fiber): boolean {
-  return fiber === mainFiber;
+  return fiber === request.main;
 }

@@ -13,6 +13,28 @@ import { shield, Task, TaskExit } from "./tasks.ts";
 import { WaitQueue } from "./sync/wait_queue.ts";
 import { blocking } from "./_operation.ts";
 
+/** A group's first failure, and whether it reached anyone yet. */
+type Failure = { error: unknown; thrown: boolean; loop: EventLoop };
+
+/**
+ * Failures of groups that were neither joined nor disposed go to their
+ * loop's exception handler when the group is garbage-collected: the cheap
+ * depth that loses nothing (a group's tasks keep it alive while any runs,
+ * so it is collected only after all of them ended). The report comes from
+ * a JS turn after the collection, so under `runSync()` only once the
+ * thread returns to Deno's event loop.
+ */
+const unreported = new FinalizationRegistry<Failure>((failure) => {
+  if (failure.thrown) return;
+  failure.thrown = true;
+  failure.loop._reportError(failure.error);
+});
+
+function delivered(failure: Failure): void {
+  failure.thrown = true;
+  unreported.unregister(failure);
+}
+
 /**
  * A set of tasks that succeed or fail together. `spawn()` starts a task in
  * the group; `join()` waits until every task has ended and throws the first
@@ -20,7 +42,10 @@ import { blocking } from "./_operation.ts";
  * blocks. If the task in `join()` is itself killed (or its Timeout fires),
  * the group's tasks are killed and waited for before the error goes on.
  * Disposal (`using`) kills what is left. A task that ends with
- * {@linkcode TaskExit} (killed) is not a failure.
+ * {@linkcode TaskExit} (killed) is not a failure. A failure that no
+ * `join()` threw goes to the loop's exception handler when the group is
+ * disposed, or, for a group neither joined nor disposed, when it is
+ * garbage-collected (after all its tasks ended).
  *
  * @example
  * ```ts
@@ -46,7 +71,7 @@ import { blocking } from "./_operation.ts";
  */
 export class TaskGroup implements Disposable {
   #tasks = new Set<Task>();
-  #failure: { error: unknown; thrown: boolean } | null = null;
+  #failure: Failure | null = null;
   // Made by the first join() that has to wait.
   #ended: WaitQueue | null = null;
 
@@ -82,7 +107,7 @@ export class TaskGroup implements Disposable {
     }
     const failure = this.#failure;
     if (failure !== null) {
-      failure.thrown = true;
+      delivered(failure);
       throw failure.error;
     }
   }
@@ -105,8 +130,8 @@ export class TaskGroup implements Disposable {
     this.kill();
     const failure = this.#failure;
     if (failure !== null && !failure.thrown) {
-      failure.thrown = true;
-      EventLoop._peek()?._reportError(failure.error);
+      delivered(failure);
+      failure.loop._reportError(failure.error);
     }
   }
 
@@ -123,7 +148,15 @@ export class TaskGroup implements Disposable {
       task._failed && !(task._outcome instanceof TaskExit) &&
       this.#failure === null
     ) {
-      this.#failure = { error: task._outcome, thrown: false };
+      const failure = {
+        error: task._outcome,
+        thrown: false,
+        loop: EventLoop.current(),
+      };
+      this.#failure = failure;
+      // A group neither joined nor disposed would lose it: reported when
+      // the group is collected instead (only failing groups pay for this).
+      unreported.register(this, failure, failure);
       this.kill();
     }
     if (this.#tasks.size === 0) this.#ended?.notifyAll();

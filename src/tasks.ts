@@ -7,7 +7,13 @@
  * @module
  */
 
-import { current, Fiber, FiberError, type FiberTarget } from "./fiber.ts";
+import {
+  current,
+  Fiber,
+  FiberError,
+  type FiberTarget,
+  switchYield,
+} from "./fiber.ts";
 import { describe, EventLoop, type Runnable } from "./loop.ts";
 import { WaitQueue } from "./sync/wait_queue.ts";
 import { checkTimeMs } from "./_util.ts";
@@ -20,7 +26,6 @@ import {
   opStarted,
   stickyCancel,
   takeForgotten,
-  throwIfForgotten,
 } from "./_operation.ts";
 
 /**
@@ -66,7 +71,27 @@ const fiberSwitch = Fiber.prototype.switch;
 const GeneratorPrototype = Object.getPrototypeOf(function* () {}.prototype);
 const isPrototypeOf = Object.prototype.isPrototypeOf;
 
+// A task's state bits (one small integer instead of a field each).
+const STARTED = 1;
+const RUNNING = 2;
+const ENDED = 4;
+const FAILED = 8;
+const KILL_DELIVERY = 16;
+// The task's start entry is in the ready queue (it is always ahead of any
+// sleep(0) entry of the same task).
+const START_QUEUED = 32;
+// Suspended in sleep(0), waiting for its entry to fire.
+const YIELD_ARMED = 64;
+// Above the bits: how many sleep(0) entries of the task are in the ready
+// queue (stale ones included: the task was resumed by something else).
+const YIELD_QUEUED_ONE = 128;
+
 let taskCounter = 0;
+// Set by Task's static block; a constant object's field, not a module
+// `let` (whose every use pays a check that it is initialised).
+const taskHooks: {
+  yieldNext: (task: Task) => IteratorResult<unknown, undefined>;
+} = { yieldNext: null as unknown as () => IteratorResult<unknown, undefined> };
 // How many spawning tasks an error's stack shows at most.
 const SPAWN_CHAIN_MAX = 8;
 // Spawn sites leave out the library's own frames (trampoline, hub).
@@ -74,6 +99,35 @@ const LIBRARY_URL = new URL(".", import.meta.url).href;
 
 function isUserFrame(line: string): boolean {
   return !line.includes(LIBRARY_URL) && !line.includes("(<anonymous>)");
+}
+
+/**
+ * What few tasks use, made on first need so that a plain suspended task
+ * stays small: kills, Timeouts, shields, joins, `await task`, observers and
+ * spawn sites.
+ */
+class TaskExtra {
+  // The kill, once asked for: sticky, every later blocking call throws it
+  // again (outside shields) until the task ends.
+  killError: unknown = NO_KILL;
+  // Fired Timeouts whose block is still open (sticky, see _beforeBlock).
+  firedTimeouts: Timeout[] | null = null;
+  // How many shield() bodies the task is inside.
+  shieldDepth = 0;
+  // This task's share of _operation.ts's count of sticky tasks.
+  stickyShare = 0;
+  joiners: WaitQueue | null = null;
+  // Made by the first then(); typed without R so that a Task<R> is usable
+  // as a Task<unknown>.
+  settled: Promise<unknown> | null = null;
+  resolve: ((value: unknown) => void) | null = null;
+  reject: ((error: unknown) => void) | null = null;
+  // Told synchronously when the task ends (TaskGroup); an observed task's
+  // error is delivered to its observers, not reported.
+  observers: ((task: Task) => void)[] | null = null;
+  // Where and by whom the task was spawned (only with traceSpawns): the
+  // stack is captured raw and formatted only if an error is reported.
+  spawnSite: { stack?: string; spawner: Task | null } | null = null;
 }
 
 /**
@@ -108,37 +162,12 @@ function isUserFrame(line: string): boolean {
 export class Task<R = unknown> extends Fiber<R>
   implements Runnable, PromiseLike<R> {
   #loop: EventLoop;
-  #target: FiberTarget<unknown[], R> | undefined;
+  // The target until the task starts, then nothing, then how the task
+  // ended: its result, or its error if FAILED (one field for the two).
+  #value: unknown;
   #args: unknown[];
-  #started = false;
-  #running = false;
-  #ended = false;
-  // The kill, once asked for: sticky, every later blocking call throws it
-  // again (outside shields) until the task ends.
-  #killError: unknown = NO_KILL;
-  #killDelivery = false;
-  // Fired Timeouts whose block is still open (sticky, see _beforeBlock).
-  #firedTimeouts: Timeout[] | null = null;
-  // How many shield() bodies the task is inside.
-  #shieldDepth = 0;
-  // This task's share of _operation.ts's count of sticky tasks.
-  #stickyShare = 0;
-  // Made by the first join() that has to wait: most tasks are never joined.
-  #joiners: WaitQueue | null = null;
-  // How the task ended (for `await task` and TaskGroup).
-  #failed = false;
-  #outcome: unknown = undefined;
-  // Made by the first then(): most tasks are never awaited.
-  #settled: Promise<R> | null = null;
-  // Typed without R, so that a Task<R> is usable as a Task<unknown>.
-  #resolve: ((value: unknown) => void) | null = null;
-  #reject: ((error: unknown) => void) | null = null;
-  // Told synchronously when the task ends (TaskGroup); an observed task's
-  // error is delivered to its observers, not reported.
-  #observers: ((task: Task) => void)[] | null = null;
-  // Where and by whom the task was spawned (only with traceSpawns): the
-  // stack is captured raw and formatted only if an error is reported.
-  #spawnSite: { stack?: string; spawner: Task | null } | null = null;
+  #flags = 0;
+  #extra: TaskExtra | null = null;
 
   /**
    * Creates a task of the current loop (it does not run until `start()`).
@@ -165,23 +194,34 @@ export class Task<R = unknown> extends Fiber<R>
     const loop = EventLoop.current();
     super(Task.#body as FiberTarget<unknown[], R>, {
       parent: loop.task,
-      name: options?.name ?? `Task-${++taskCounter}`,
+      // A number: named Task-N only if the name is read (_defaultName).
+      name: options?.name ?? (++taskCounter as unknown as string),
     });
     this.#loop = loop;
-    this.#target = target;
-    this.#args = options?.args ?? NO_ARGS;
+    this.#value = target;
+    const args = options?.args;
+    this.#args = args === undefined || args.length === 0 ? NO_ARGS : args;
     if (loop._traceSpawns) {
       const spawner = current();
       const site = { spawner: spawner instanceof Task ? spawner : null };
       Error.captureStackTrace(site, Task);
-      this.#spawnSite = site;
+      this.#extra = new TaskExtra();
+      this.#extra.spawnSite = site;
     }
   }
 
-  // The fiber's target. It runs at the task's first switch, when the running
-  // fiber is the task itself.
-  static #body(): Generator<unknown, unknown, unknown> {
-    return (current() as Task).#main();
+  // The fiber's target: runs at the task's first switch, as the task. The
+  // generator run() returns is the fiber's body itself (no wrapper frame):
+  // the task's end is handled in _ended, whoever resumes it.
+  static #body(): unknown {
+    const task = current() as Task;
+    task.#flags |= RUNNING;
+    const extra = task.#extra;
+    if (extra !== null && extra.killError !== NO_KILL) throw extra.killError;
+    const out = task.run();
+    task.#value = undefined;
+    task.#args = NO_ARGS;
+    return out;
   }
 
   /**
@@ -189,8 +229,10 @@ export class Task<R = unknown> extends Fiber<R>
    * `args`. Override it in subclasses (a generator method can block).
    */
   run(): Generator<unknown, R, unknown> | R {
-    const target = this.#target;
-    if (target === undefined) return undefined as R;
+    const target = this.#value as FiberTarget<unknown[], R> | undefined;
+    if ((this.#flags & ENDED) !== 0 || typeof target !== "function") {
+      return undefined as R;
+    }
     return target(...this.#args);
   }
 
@@ -200,18 +242,61 @@ export class Task<R = unknown> extends Fiber<R>
    * @throws {Error} if the task was already started.
    */
   start(): void {
-    if (this.#started) {
+    if ((this.#flags & STARTED) !== 0) {
       throw new Error(`${this.name} was already started: tasks start once`);
     }
-    this.#started = true;
     // The task is its own ready-queue entry (see _fire).
     this.#loop._enqueue(this);
+    this.#flags |= STARTED | START_QUEUED;
   }
 
-  /** @internal Starts the task when the loop runs its ready queue. */
+  /**
+   * @internal Runs the task's entry in the ready queue: its start, or the
+   * end of a sleep(0).
+   */
   _fire(): unknown {
-    // Unless something else already switched into it.
-    return this.#running || this.#ended ? undefined : fiberSwitch.call(this);
+    let flags = this.#flags;
+    if ((flags & START_QUEUED) !== 0) {
+      this.#flags = flags & ~START_QUEUED;
+      // Unless something else already switched into it.
+      return (flags & (RUNNING | ENDED)) !== 0
+        ? undefined
+        : fiberSwitch.call(this);
+    }
+    flags -= YIELD_QUEUED_ONE;
+    if (flags >= YIELD_QUEUED_ONE || (flags & YIELD_ARMED) === 0) {
+      // A stale entry: the task was resumed otherwise, or a later sleep(0)
+      // of it is queued behind this one.
+      this.#flags = flags;
+      return undefined;
+    }
+    this.#flags = flags;
+    return fiberSwitch.call(this);
+  }
+
+  // `next()` of sleep(0) in a task (see YieldInTask), here to reach the
+  // task's state: the first call blocks (queues the task behind every
+  // ready entry), the second is the resume.
+  static {
+    taskHooks.yieldNext = (task) => {
+      const flags = task.#flags;
+      if ((flags & YIELD_ARMED) !== 0) {
+        task.#flags = flags & ~YIELD_ARMED;
+        return DONE;
+      }
+      const loop = task.#loop;
+      // switch() checks that the task may block on the loop now, and makes
+      // the request to switch to the hub.
+      loop.switch();
+      loop._enqueue(task);
+      task.#flags = (flags | YIELD_ARMED) + YIELD_QUEUED_ONE;
+      return switchYield();
+    };
+  }
+
+  /** @internal sleep(0) was left by a throw or a return: disarms it. */
+  _yieldLeft(): void {
+    this.#flags &= ~YIELD_ARMED;
   }
 
   /**
@@ -222,7 +307,7 @@ export class Task<R = unknown> extends Fiber<R>
    */
   @blocking("Task.join()")
   join(timeoutMs?: number): Generator<unknown, boolean, unknown> {
-    if (!this.#started) {
+    if ((this.#flags & STARTED) === 0) {
       throw new Error(`cannot join ${this.name} before it is started`);
     }
     if (current() === this) {
@@ -232,9 +317,10 @@ export class Task<R = unknown> extends Fiber<R>
   }
 
   *#join(timeoutMs?: number): Generator<unknown, boolean, unknown> {
-    if (this.#ended) return true;
-    this.#joiners ??= new WaitQueue(() => {});
-    return yield* this.#joiners.wait(timeoutMs, "Task.join()");
+    if ((this.#flags & ENDED) !== 0) return true;
+    const extra = this.#extra ??= new TaskExtra();
+    extra.joiners ??= new WaitQueue(() => {});
+    return yield* extra.joiners.wait(timeoutMs, "Task.join()");
   }
 
   /**
@@ -243,13 +329,15 @@ export class Task<R = unknown> extends Fiber<R>
    * runs its body; a task that has ended is left alone.
    */
   kill(error?: unknown): void {
-    if (this.#ended || !this.isAlive()) return;
-    if (this.#killError === NO_KILL) {
-      this.#killError = error === undefined ? new TaskExit() : error;
-      if (this.#running) this.#addSticky(1);
+    const flags = this.#flags;
+    if ((flags & ENDED) !== 0 || !this.isAlive()) return;
+    const extra = this.#extra ??= new TaskExtra();
+    if (extra.killError === NO_KILL) {
+      extra.killError = error === undefined ? new TaskExit() : error;
+      if ((flags & RUNNING) !== 0) this.#addSticky(extra, 1);
     }
-    if (!this.#running || this.#killDelivery) return;
-    this.#killDelivery = true;
+    if ((flags & RUNNING) === 0 || (flags & KILL_DELIVERY) !== 0) return;
+    this.#flags = flags | KILL_DELIVERY;
     this.#loop.callSoon(deliverKill, this);
   }
 
@@ -257,7 +345,9 @@ export class Task<R = unknown> extends Fiber<R>
    * Makes a task awaitable from async code: `await task` gives its result,
    * or throws its error ({@linkcode TaskExit} when it was killed). The
    * error of a task awaited before it ends is not also sent to the loop's
-   * exception handler.
+   * exception handler. A task that can no longer end rejects with an
+   * `Error` whose `code` says why: `"ELOOPDESTROYED"` when its loop is
+   * destroyed first, `"ELOOPENDED"` when awaited after its loop has ended.
    *
    * @example
    * ```ts
@@ -278,24 +368,61 @@ export class Task<R = unknown> extends Fiber<R>
     onFulfilled?: ((value: R) => T1 | PromiseLike<T1>) | null,
     onRejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null,
   ): Promise<T1 | T2> {
-    if (this.#settled === null) {
-      if (this.#ended) {
-        this.#settled = this.#failed
-          ? Promise.reject(this.#outcome)
-          : Promise.resolve(this.#outcome as R);
+    const extra = this.#extra ??= new TaskExtra();
+    if (extra.settled === null) {
+      const flags = this.#flags;
+      if ((flags & ENDED) !== 0) {
+        extra.settled = (flags & FAILED) !== 0
+          ? Promise.reject(this.#value)
+          : Promise.resolve(this.#value);
+      } else if (!this.#loop._acceptsCallbacks()) {
+        extra.settled = Promise.reject(this.#unreachable(
+          this.#loop._destroyed ? "ELOOPDESTROYED" : "ELOOPENDED",
+        ));
       } else {
-        this.#settled = new Promise<R>((resolve, reject) => {
-          this.#resolve = resolve as (value: unknown) => void;
-          this.#reject = reject;
+        extra.settled = new Promise((resolve, reject) => {
+          extra.resolve = resolve;
+          extra.reject = reject;
         });
+        awaitedBy(this.#loop).add(this as Task);
       }
     }
-    return this.#settled.then(onFulfilled, onRejected);
+    return (extra.settled as Promise<R>).then(onFulfilled, onRejected);
+  }
+
+  /** The error an awaited task that can no longer end rejects with. */
+  #unreachable(code: "ELOOPDESTROYED" | "ELOOPENDED"): Error {
+    const state = (this.#flags & STARTED) === 0
+      ? "was never started"
+      : (this.#flags & RUNNING) === 0
+      ? "had not run yet"
+      : "was blocked";
+    const error = new Error(
+      `${this.name} can never end: its loop ${
+        code === "ELOOPDESTROYED" ? "was destroyed" : "has ended"
+      } while the task ${state} (run the loop until the task ends, or kill it first)`,
+    );
+    (error as Error & { code: string }).code = code;
+    return error;
+  }
+
+  /** @internal Rejects `await task` because the loop can no longer run it. */
+  _abandon(code: "ELOOPDESTROYED" | "ELOOPENDED"): void {
+    const extra = this.#extra;
+    if (extra === null || extra.reject === null) return;
+    const reject = extra.reject;
+    extra.resolve = extra.reject = null;
+    reject(this.#unreachable(code));
   }
 
   /** True once the task has ended (returned, failed or was killed). */
   get ended(): boolean {
-    return this.#ended;
+    return (this.#flags & ENDED) !== 0;
+  }
+
+  /** @internal The name of a task not given one: `Task-N`. */
+  override _defaultName(number: number): string {
+    return `Task-${number}`;
   }
 
   /**
@@ -303,22 +430,24 @@ export class Task<R = unknown> extends Fiber<R>
    * task's error then goes to the observer instead of the loop's handler.
    */
   _observe(observer: (task: Task) => void): void {
-    (this.#observers ??= []).push(observer);
+    const extra = this.#extra ??= new TaskExtra();
+    (extra.observers ??= []).push(observer);
   }
 
   /** @internal Whether the task ended with an error (after it ended). */
   get _failed(): boolean {
-    return this.#failed;
+    return (this.#flags & FAILED) !== 0;
   }
 
   /** @internal The task's result, or its error if `_failed`. */
   get _outcome(): unknown {
-    return this.#outcome;
+    return this.#value;
   }
 
   /** True once {@linkcode Task.kill} was called (until then: false). */
   get killed(): boolean {
-    return this.#killError !== NO_KILL;
+    const extra = this.#extra;
+    return extra !== null && extra.killError !== NO_KILL;
   }
 
   /**
@@ -327,19 +456,21 @@ export class Task<R = unknown> extends Fiber<R>
    * shield entered after it defers it.
    */
   override _beforeBlock(): void {
-    if (this.#killError !== NO_KILL && this.#shieldDepth === 0) {
-      throw this.#killError;
+    const extra = this.#extra;
+    if (extra === null) return;
+    if (extra.killError !== NO_KILL && extra.shieldDepth === 0) {
+      throw extra.killError;
     }
-    const fired = this.#firedTimeouts;
+    const fired = extra.firedTimeouts;
     if (fired === null) return;
     for (let i = 0; i < fired.length; i++) {
-      if (fired[i]._depth >= this.#shieldDepth) throw fired[i]._thrown();
+      if (fired[i]._depth >= extra.shieldDepth) throw fired[i]._thrown();
     }
   }
 
   /** @internal How many shield() bodies the task is inside. */
   get _shieldDepth(): number {
-    return this.#shieldDepth;
+    return this.#extra?.shieldDepth ?? 0;
   }
 
   /**
@@ -348,44 +479,50 @@ export class Task<R = unknown> extends Fiber<R>
    * shield entered after the Timeout started defers it).
    */
   _timeoutFired(timeout: Timeout): boolean {
-    (this.#firedTimeouts ??= []).push(timeout);
-    this.#addSticky(1);
-    return timeout._depth >= this.#shieldDepth;
+    const extra = this.#extra ??= new TaskExtra();
+    (extra.firedTimeouts ??= []).push(timeout);
+    this.#addSticky(extra, 1);
+    return timeout._depth >= extra.shieldDepth;
   }
 
   /** @internal A fired Timeout's block was left (cancelled or disposed). */
   _timeoutLeft(timeout: Timeout): void {
-    const fired = this.#firedTimeouts;
-    if (fired === null) return;
+    const extra = this.#extra;
+    const fired = extra?.firedTimeouts;
+    if (extra == null || fired == null) return;
     const index = fired.indexOf(timeout);
     if (index >= 0) {
       fired.splice(index, 1);
-      this.#addSticky(-1);
+      this.#addSticky(extra, -1);
     }
-    if (fired.length === 0) this.#firedTimeouts = null;
+    if (fired.length === 0) extra.firedTimeouts = null;
   }
 
   /** @internal Runs `body` with kills and outer Timeouts deferred. */
   *_shielded<T>(
     body: () => Generator<unknown, T, unknown>,
   ): Generator<unknown, T, unknown> {
-    this.#shieldDepth++;
+    const extra = this.#extra ??= new TaskExtra();
+    extra.shieldDepth++;
     try {
       return yield* body();
     } finally {
-      this.#shieldDepth--;
+      extra.shieldDepth--;
     }
   }
 
   /** @internal Throws the kill into the task where it is blocked. */
   _deliverKill(): Generator<unknown, unknown, unknown> | undefined {
-    this.#killDelivery = false;
-    if (this.#ended || !this.isAlive() || this.#shieldDepth > 0) {
+    this.#flags &= ~KILL_DELIVERY;
+    const extra = this.#extra!;
+    if (
+      (this.#flags & ENDED) !== 0 || !this.isAlive() || extra.shieldDepth > 0
+    ) {
       // Ended, or shielded: the sticky kill takes effect at its next
       // blocking call outside the shield.
       return undefined;
     }
-    return this.throw(this.#killError);
+    return this.throw(extra.killError);
   }
 
   /**
@@ -419,36 +556,40 @@ export class Task<R = unknown> extends Fiber<R>
     }
   }
 
-  // The whole body runs inside this frame, so the task's end is handled
-  // here whoever resumes it and whatever its parent is.
-  *#main(): Generator<unknown, R, unknown> {
-    this.#running = true;
-    try {
-      if (this.#killError !== NO_KILL) throw this.#killError;
-      const out = this.run();
-      const value = isGenerator<R>(out) ? yield* out : out;
-      throwIfForgotten();
-      this.#outcome = value;
-      return value;
-    } catch (error) {
-      this.#failed = true;
-      this.#outcome = error;
-      const observed = this.#observers !== null || this.#settled !== null;
-      if (!(error instanceof TaskExit)) this.#annotate(error);
-      if (!observed && !(error instanceof TaskExit)) {
-        this.#loop._reportError(error);
+  /**
+   * @internal The body ended (returned `value`, or threw it): records the
+   * outcome for `await task`, joiners and observers, reports an unobserved
+   * error, and keeps the outcome from the hub.
+   */
+  override _ended(value: unknown, isThrow: boolean): boolean {
+    if (!isThrow) {
+      // Returned, but forgot an operation on the way.
+      const forgotten = takeForgotten();
+      if (forgotten !== null) {
+        value = forgotten;
+        isThrow = true;
       }
-      return undefined as R;
-    } finally {
+    }
+    let flags = (this.#flags & ~(RUNNING | YIELD_ARMED)) | ENDED;
+    this.#args = NO_ARGS;
+    this.#value = value;
+    const extra = this.#extra;
+    if (isThrow) {
+      flags |= FAILED;
+      if (!(value instanceof TaskExit)) {
+        this.#annotate(value);
+        const observed = extra !== null &&
+          (extra.observers !== null || extra.settled !== null);
+        if (!observed) this.#loop._reportError(value);
+      }
       // Failed with another error, and forgot an operation too.
       const forgotten = takeForgotten();
       if (forgotten !== null) this.#loop._reportError(forgotten);
-      this.#running = false;
-      this.#ended = true;
-      this.#target = undefined;
-      this.#args = NO_ARGS;
-      this.#end();
     }
+    this.#flags = flags;
+    this.#loop._taskEnded(this);
+    if (extra !== null) this.#endExtra(extra);
+    return true;
   }
 
   /**
@@ -460,7 +601,7 @@ export class Task<R = unknown> extends Fiber<R>
   #annotate(error: unknown): void {
     if (!(error instanceof Error) || typeof error.stack !== "string") return;
     let text = `\n    in task ${this.name}`;
-    let site = this.#spawnSite;
+    let site = this.#extra?.spawnSite ?? null;
     for (let depth = 0; site !== null && depth < SPAWN_CHAIN_MAX; depth++) {
       const frames = (site.stack ?? "").split("\n").slice(1)
         .filter(isUserFrame).join("\n");
@@ -468,7 +609,7 @@ export class Task<R = unknown> extends Fiber<R>
       const spawner = site.spawner;
       if (spawner === null) break;
       text += `\n    in task ${spawner.name}`;
-      site = spawner.#spawnSite;
+      site = spawner.#extra?.spawnSite ?? null;
     }
     try {
       error.stack += text;
@@ -477,24 +618,24 @@ export class Task<R = unknown> extends Fiber<R>
     }
   }
 
-  #addSticky(delta: number): void {
-    this.#stickyShare += delta;
+  #addSticky(extra: TaskExtra, delta: number): void {
+    extra.stickyShare += delta;
     stickyCancel(delta);
   }
 
-  #end(): void {
-    if (this.#stickyShare !== 0) this.#addSticky(-this.#stickyShare);
-    this.#firedTimeouts = null;
-    this.#loop._taskEnded(this);
-    this.#joiners?.notifyAll();
-    if (this.#resolve !== null) {
-      if (this.#failed) this.#reject!(this.#outcome);
-      else this.#resolve(this.#outcome);
-      this.#resolve = this.#reject = null;
+  #endExtra(extra: TaskExtra): void {
+    if (extra.stickyShare !== 0) this.#addSticky(extra, -extra.stickyShare);
+    extra.firedTimeouts = null;
+    extra.joiners?.notifyAll();
+    if (extra.resolve !== null) {
+      if ((this.#flags & FAILED) !== 0) extra.reject!(this.#value);
+      else extra.resolve(this.#value);
+      extra.resolve = extra.reject = null;
+      awaitedDone(this as Task);
     }
-    const observers = this.#observers;
+    const observers = extra.observers;
     if (observers === null) return;
-    this.#observers = null;
+    extra.observers = null;
     for (const observer of observers) {
       try {
         observer(this as Task);
@@ -505,7 +646,50 @@ export class Task<R = unknown> extends Fiber<R>
   }
 }
 
-const ENDED: IteratorReturnResult<undefined> = Object.freeze({
+/**
+ * The tasks being awaited (`await task`) before they end, for the loop of
+ * this thread: while any, one token registered with the loop (kept alive
+ * by nothing) lets destroy() reject them, since they can never end then.
+ */
+let awaited: { loop: EventLoop; tasks: Set<Task>; token: number } | null = null;
+
+function awaitedBy(loop: EventLoop): Set<Task> {
+  if (awaited !== null && awaited.loop === loop) return awaited.tasks;
+  const tasks = new Set<Task>();
+  const token = loop._registerToken(() => undefined, false, () => {
+    if (awaited?.tasks === tasks) awaited = null;
+    for (const task of tasks) task._abandon("ELOOPDESTROYED");
+  });
+  awaited = { loop, tasks, token };
+  return tasks;
+}
+
+function awaitedDone(task: Task): void {
+  if (awaited === null || !awaited.tasks.delete(task)) return;
+  if (awaited.tasks.size > 0) return;
+  if (!awaited.loop._destroyed) awaited.loop._releaseToken(awaited.token);
+  awaited = null;
+}
+
+/**
+ * @internal Rejects every `await task` of `loop`'s tasks that have not
+ * ended: for the loop to call when it has ended for good (its tasks can no
+ * longer run). Not re-exported by `mod.ts`.
+ *
+ * @example
+ * ```ts ignore
+ * abandonAwaitedTasks(loop);
+ * ```
+ */
+export function abandonAwaitedTasks(loop: EventLoop): void {
+  if (awaited === null || awaited.loop !== loop) return;
+  const { tasks } = awaited;
+  if (!loop._destroyed) loop._releaseToken(awaited.token);
+  awaited = null;
+  for (const task of tasks) task._abandon("ELOOPENDED");
+}
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({
   done: true,
   value: undefined,
 });
@@ -651,17 +835,20 @@ export function task<A extends unknown[], R>(
  */
 export function sleep(ms = 0): Generator<unknown, void, unknown> {
   checkTimeMs(ms, "sleep()", "ms");
-  const loop = EventLoop.current();
   // The hottest operation marks itself by hand (see _operation.ts).
   opMade("sleep()");
   if (ms === 0) {
-    return new YieldOperation(loop) as unknown as Generator<
-      unknown,
-      void,
-      unknown
-    >;
+    // In a task: one shared object, the task being its own ready entry, so
+    // a sleep(0) allocates nothing.
+    return (current() instanceof Task
+      ? YIELD_IN_TASK
+      : new YieldOperation(EventLoop.current())) as unknown as Generator<
+        unknown,
+        void,
+        unknown
+      >;
   }
-  return sleepFor(loop, ms);
+  return sleepFor(EventLoop.current(), ms);
 }
 
 function* sleepFor(
@@ -679,9 +866,36 @@ function* sleepFor(
 hookGenerator(sleepFor);
 
 /**
- * `sleep(0)`: one object that is both the ready-queue entry that resumes the
- * task and the iterator `yield*` drives, so the hottest operation allocates
- * nothing else and adds no generator frame.
+ * `sleep(0)` in a task: the iterator `yield*` drives, shared by every task
+ * (only the running task calls it); the task keeps the state and is its own
+ * ready-queue entry (`taskHooks.yieldNext`, `Task._fire`).
+ */
+class YieldInTask {
+  [Symbol.iterator](): this {
+    opStarted();
+    return this;
+  }
+
+  next(): IteratorResult<unknown, undefined> {
+    return taskHooks.yieldNext(current() as Task);
+  }
+
+  throw(error: unknown): IteratorResult<unknown, undefined> {
+    (current() as Task)._yieldLeft();
+    throw error;
+  }
+
+  return(value?: unknown): IteratorResult<unknown, undefined> {
+    (current() as Task)._yieldLeft();
+    return { done: true, value: value as undefined };
+  }
+}
+
+const YIELD_IN_TASK = new YieldInTask();
+
+/**
+ * `sleep(0)` in a plain fiber the loop runs: one object that is both the
+ * ready-queue entry that resumes the fiber and the iterator `yield*` drives.
  */
 class YieldOperation implements Runnable {
   #loop: EventLoop;
@@ -693,7 +907,7 @@ class YieldOperation implements Runnable {
   }
 
   _fire(): unknown {
-    // The hub resumes the task itself: no need for Task.switch's check.
+    // The hub resumes the fiber itself: no need for Task.switch's check.
     return this.#cancelled ? undefined : fiberSwitch.call(this.#fiber!);
   }
 
@@ -706,7 +920,7 @@ class YieldOperation implements Runnable {
     if (this.#fiber !== null) {
       // Resumed, by our own entry or by anything else (then ours is stale).
       this.#cancelled = true;
-      return ENDED;
+      return DONE;
     }
     const loop = this.#loop;
     // switch() checks that the running fiber may block on the loop.

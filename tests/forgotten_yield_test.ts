@@ -7,7 +7,9 @@ import { FiberError } from "../src/fiber.ts";
 import { shield, sleep, spawn, Task } from "../src/tasks.ts";
 import { TaskGroup } from "../src/task_group.ts";
 import { Event } from "../src/sync/event.ts";
-import { Condition, Lock, RLock, Semaphore } from "../src/sync/locks.ts";
+import { Lock, Semaphore } from "../src/sync/locks.ts";
+import { RLock } from "../src/sync/rlock.ts";
+import { Condition } from "../src/sync/condition.ts";
 import { Queue } from "../src/sync/queue.ts";
 import { Channel } from "../src/sync/channel.ts";
 import {
@@ -21,6 +23,8 @@ import { TCPClient, TCPServer } from "../src/io/tcp.ts";
 import { PipeClient, PipeServer } from "../src/io/pipe.ts";
 import { UDPEndpoint } from "../src/io/udp.ts";
 import { TTYStream } from "../src/io/tty.ts";
+import { TLSClient, TLSServer } from "../src/io/tls.ts";
+import { lookup } from "../src/io/lookup.ts";
 import { EventLoop } from "../src/loop.ts";
 import { makeLoop, runClean } from "./fixtures/loop_harness.ts";
 
@@ -193,6 +197,20 @@ const OPERATIONS: [string, () => unknown][] = [
     "readUntilRegex()",
     () => TTYStream.prototype.readUntilRegex.call(null, /x/),
   ],
+  // TLSStream overrides every blocking Stream method.
+  ["readBytes()", () => new TLSClient().readBytes(1)],
+  ["readInto()", () => new TLSClient().readInto(new Uint8Array(1))],
+  ["readUntil()", () => new TLSClient().readUntil("\n")],
+  ["readUntilRegex()", () => new TLSClient().readUntilRegex(/x/)],
+  ["flush()", () => new TLSClient().flush()],
+  ["shutdown()", () => new TLSClient().shutdown()],
+  [
+    "connect()",
+    () => new TLSClient().connect({ hostname: "127.0.0.1", port: 9 }),
+  ],
+  // A TLSServer needs a certificate; the operation is made, never run.
+  ["serve()", () => TLSServer.prototype.serve.call(null)],
+  ["lookup()", () => lookup("localhost")],
 ];
 
 Deno.test("forgotten yield*: every public blocking operation is covered", async () => {

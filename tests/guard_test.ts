@@ -5,14 +5,9 @@
 
 import assert from "node:assert/strict";
 import { sleep, spawn } from "../src/tasks.ts";
-import {
-  BoundedSemaphore,
-  Condition,
-  Guard,
-  Lock,
-  RLock,
-  Semaphore,
-} from "../src/sync/locks.ts";
+import { BoundedSemaphore, Guard, Lock, Semaphore } from "../src/sync/locks.ts";
+import { RLock } from "../src/sync/rlock.ts";
+import { Condition } from "../src/sync/condition.ts";
 import { Timeout } from "../src/sync/timeout.ts";
 import { TimeoutError } from "../src/futures.ts";
 import { makeLoop, runClean } from "./fixtures/loop_harness.ts";

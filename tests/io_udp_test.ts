@@ -16,6 +16,7 @@ import { startOp } from "./fixtures/loop_harness.ts";
 import {
   bothModes as registerBothModes,
   scenario,
+  udpSocketDescriptors,
 } from "./fixtures/stream_harness.ts";
 
 const WATCHDOG_MS = 10_000;
@@ -1085,10 +1086,6 @@ bothModes("multicast join, receive and leave on loopback", function* () {
 
 // ---- resources ----
 
-function openDescriptors(): number {
-  return [...Deno.readDirSync("/proc/self/fd")].length;
-}
-
 bothModes(
   "descriptor count is flat after 1000 endpoint open/close cycles",
   function* () {
@@ -1097,14 +1094,14 @@ bothModes(
     const warm = bound();
     warm.send("w", target.sockname);
     warm.close();
-    const before = openDescriptors();
+    const before = udpSocketDescriptors();
     for (let i = 0; i < 1000; i++) {
       using endpoint = new UDPEndpoint({ receiveSize: 2048 });
       endpoint.bind({ hostname: LOCAL4, port: 0 });
       endpoint.send("cycle", target.sockname);
       if (i % 100 === 0) yield* expectTimeout(() => receiveWithin(endpoint, 1));
     }
-    assert.equal(openDescriptors(), before, "no descriptor leaked");
+    assert.equal(udpSocketDescriptors(), before, "no UDP socket leaked");
     assert.equal(EventLoop.current()._native.opsLive(), 0);
     target.close();
   },

@@ -6,13 +6,9 @@
 import assert from "node:assert/strict";
 import { EventLoop } from "../src/loop.ts";
 import { sleep, spawn, type Task, TaskExit } from "../src/tasks.ts";
-import {
-  BoundedSemaphore,
-  Condition,
-  Lock,
-  RLock,
-  Semaphore,
-} from "../src/sync/locks.ts";
+import { BoundedSemaphore, Lock, Semaphore } from "../src/sync/locks.ts";
+import { RLock } from "../src/sync/rlock.ts";
+import { Condition } from "../src/sync/condition.ts";
 import { makeLoop, runClean, startOp } from "./fixtures/loop_harness.ts";
 
 // ---------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 // signal when the waiting task is killed or its Timeout fires.
 
 import assert from "node:assert/strict";
-import { sleep, spawn, type Task, TaskExit } from "../src/tasks.ts";
+import { sleep, spawn, Task, TaskExit } from "../src/tasks.ts";
+import { EventLoop } from "../src/loop.ts";
+import { Event } from "../src/sync/event.ts";
 import { waitPromise } from "../src/futures.ts";
 import { Timeout } from "../src/sync/timeout.ts";
 import { makeLoop, runClean } from "./fixtures/loop_harness.ts";
@@ -148,4 +150,94 @@ Deno.test("task promise: waitPromise(fn) leaves the signal alone when the promis
   await runClean(loop, errors);
   assert.equal(value, "ok");
   assert.equal((signal as AbortSignal | null)?.aborted, false);
+});
+
+/**
+ * What `await task` gives: its value, or the error it rejects with. Calls
+ * then() at once (an `await` would call it a microtask later).
+ */
+function settle(task: Task): Promise<{ value?: unknown; error?: Error }> {
+  return task.then(
+    (value) => ({ value }),
+    (error) => ({ error: error as Error }),
+  );
+}
+
+/** `promise`'s outcome, or "pending" if it has not settled within `ms`. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve("pending"), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("task promise: await of a task never started rejects with ELOOPDESTROYED when its loop is destroyed", async () => {
+  const loop = new EventLoop();
+  const task = new Task(() => 1, { name: "idle" });
+  const outcome = settle(task);
+  loop.destroy();
+  const result = await within(outcome, 2000);
+  assert.notEqual(result, "pending");
+  const { error } = result as { error?: Error & { code?: string } };
+  assert.equal(error?.code, "ELOOPDESTROYED");
+  assert.match(
+    error!.message,
+    /^idle can never end: its loop was destroyed while the task was never started/,
+  );
+});
+
+Deno.test("task promise: await of a blocked task rejects with ELOOPDESTROYED when its loop is destroyed", async () => {
+  const { loop, errors } = makeLoop();
+  const task = spawn(function* () {
+    yield* new Event().wait();
+  });
+  const outcome = settle(task);
+  try {
+    // Nothing can wake the task: run() ends with it blocked, and the
+    // pending await does not keep the loop alive.
+    await runClean(loop, errors);
+  } finally {
+    loop.destroy();
+  }
+  const result = await within(outcome, 2000);
+  assert.notEqual(result, "pending");
+  const { error } = result as { error?: Error & { code?: string } };
+  assert.equal(error?.code, "ELOOPDESTROYED");
+  assert.match(error!.message, /was destroyed while the task was blocked/);
+});
+
+Deno.test("task promise: await of a task after its loop has ended without it rejects with ELOOPENDED", async () => {
+  const { loop, errors } = makeLoop();
+  using _ = loop;
+  const task = spawn(function* () {
+    yield* new Event().wait();
+  });
+  await runClean(loop, errors);
+  await assert.rejects(
+    async () => await task,
+    (error: Error & { code?: string }) =>
+      error.code === "ELOOPENDED" &&
+      /has ended while the task/.test(error.message),
+  );
+});
+
+Deno.test("task promise: awaiting tasks that end releases the loop's registration", async () => {
+  const { loop, errors } = makeLoop();
+  using _ = loop;
+  const tasks = [1, 2, 3].map((n) =>
+    spawn(function* () {
+      yield* sleep(n);
+      return n;
+    })
+  );
+  const running = runClean(loop, errors);
+  assert.deepEqual(await Promise.all(tasks), [1, 2, 3]);
+  await running;
+  // A new await after they all ended settles at once, from the outcome.
+  assert.equal(await tasks[0], 1);
 });

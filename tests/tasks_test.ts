@@ -503,3 +503,47 @@ Deno.test("tasks: sleep() outside a task throws; sleep(NaN) throws RangeError", 
   await loop.run();
   assert.match(String(inHub), /would block the hub/);
 });
+
+Deno.test("tasks: a task resumed early out of sleep(0) is not resumed again by its stale ready entry", async () => {
+  const { loop, errors } = makeLoop();
+  using _ = loop;
+  const log: string[] = [];
+  const a = spawn(function* () {
+    log.push("a0");
+    yield* sleep(0);
+    log.push("a1");
+    yield* sleep(0);
+    log.push("a2");
+  });
+  spawn(function* () {
+    log.push("b0");
+    yield* sleep(0);
+    log.push("b1");
+    yield* sleep(0);
+    log.push("b2");
+  });
+  // Resumes a out of its first sleep(0) before that sleep's entry fires:
+  // the entry is stale and must not cut a's second sleep(0) short.
+  loop.callSoon(() => a.switch());
+  await runClean(loop, errors);
+  assert.deepEqual(log, ["a0", "b0", "a1", "b1", "a2", "b2"]);
+});
+
+Deno.test("tasks: sleep(0) in a plain fiber the loop runs still works", async () => {
+  const { loop, errors } = makeLoop();
+  using _ = loop;
+  const log: string[] = [];
+  const fiber = new Fiber(function* () {
+    log.push("f0");
+    yield* sleep(0);
+    log.push("f1");
+  });
+  spawn(function* () {
+    log.push("t0");
+    yield* sleep(0);
+    log.push("t1");
+  });
+  loop.callSoon(() => fiber.switch());
+  await runClean(loop, errors);
+  assert.deepEqual(log, ["t0", "f0", "t1", "f1"]);
+});

@@ -100,6 +100,10 @@ const named = [_]Constant{
     .{ .name = "EG_SIDE_WRITE", .value = @backingInt(CancelSide.write) },
     .{ .name = "EG_STREAM_ADDRESS_BYTES", .value = stream_address_size },
     .{ .name = "EG_STREAM_DELIMITER_MAX", .value = stream.delimiter_max },
+    .{ .name = "EG_WINDOW_START", .value = @offsetOf(stream.Window, "start") / 4 },
+    .{ .name = "EG_WINDOW_END", .value = @offsetOf(stream.Window, "end") / 4 },
+    .{ .name = "EG_WINDOW_SCAN", .value = @offsetOf(stream.Window, "scan") / 4 },
+    .{ .name = "EG_WINDOW_GENERATION", .value = @offsetOf(stream.Window, "generation") / 4 },
     .{ .name = "EG_TCP_LISTEN_REUSE_PORT", .value = tcp_listen_reuse_port },
 
     // UDP endpoints (io/udp.zig, io/udp_socket.zig); their address records, which TCP shares

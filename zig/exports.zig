@@ -318,6 +318,11 @@ pub export fn eg_stream_peek(handle: u32, dest: ?[*]u8, offset: u32, n: u32) i32
     return call(streams.peek, .{ stream(handle), buffer(dest, n), offset });
 }
 
+/// The read window (io/stream_calls.zig): the Window's address, the buffer's and its length.
+pub export fn eg_stream_window(handle: u32, out: ?[*]u64) i32 {
+    return call(streams.window, .{ stream(handle), required(out) });
+}
+
 pub export fn eg_stream_buffered(handle: u32) i32 {
     return call(Stream.buffered, .{stream(handle)});
 }

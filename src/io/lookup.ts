@@ -7,7 +7,9 @@
  * @module
  */
 
-import { describe, EventLoop } from "../loop.ts";
+import { describe } from "../_util.ts";
+import { made } from "../_operation.ts";
+import { EventLoop } from "../loop/event_loop.ts";
 import * as native from "../native/lookup_native.ts";
 import { NOT_FOUND } from "../native/stream_native.ts";
 import { errorFor, errorFromResult, StreamError } from "./errors.ts";
@@ -44,9 +46,16 @@ export interface LookupOptions {
  *   has no address of the family asked for), `EINVAL` for an empty name or
  *   one over 253 bytes, `EAGAIN` when 64 lookups already run.
  */
-export function* lookup(
+export function lookup(
   hostname: string,
   options: LookupOptions = {},
+): Generator<unknown, Address[], unknown> {
+  return made("lookup()", lookupAddresses(hostname, options));
+}
+
+function* lookupAddresses(
+  hostname: string,
+  options: LookupOptions,
 ): Generator<unknown, Address[], unknown> {
   if (typeof hostname !== "string") {
     throw new TypeError(

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { describe, EventLoop } from "../loop.ts";
+import { EventLoop } from "../loop/event_loop.ts";
 import * as native from "../native/stream_native.ts";
 import {
   errorFor,
@@ -22,7 +22,7 @@ import {
   type StreamServerOptions,
 } from "./server.ts";
 import { Stream, type StreamOptions } from "./stream.ts";
-import { checkFd } from "../_util.ts";
+import { checkFd, describe } from "../_util.ts";
 import { blocking } from "../_operation.ts";
 
 /**

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { describe, type EventLoop } from "../loop.ts";
+import type { EventLoop } from "../loop/event_loop.ts";
 import { spawn } from "../tasks.ts";
 import * as native from "../native/stream_native.ts";
 import { closeOnCollect, forgetOnCollect } from "../native/finalizer.ts";
@@ -18,7 +18,7 @@ import {
   PendingOp,
   type Stream,
 } from "./stream.ts";
-import { checkInteger } from "../_util.ts";
+import { checkInteger, describe } from "../_util.ts";
 import { blocking } from "../_operation.ts";
 
 /**

@@ -2,8 +2,13 @@
  * Streams: the base class of every byte stream (TCP, pipes, terminals), with
  * evergreen 0.2.0's API on native buffers. Reads accumulate natively until
  * they can be answered (n bytes, a delimiter, a regular expression's match)
- * and the waiting task is resumed from the op's completion; a read whose
- * answer is buffered already is one native call. `write` never blocks: the
+ * and the waiting task is resumed from the op's completion. JS sees the
+ * native read buffer through a window (`eg_stream_window`: the buffer as an
+ * ArrayBuffer plus shared start/end/scan offsets), so a read whose answer
+ * is buffered is plain JS: search from where the last search stopped, copy
+ * out, advance the start; native code runs only to wait for more bytes
+ * (and may move or replace the buffer only then, bumping a generation that
+ * makes JS fetch its view again). `write` never blocks: the
  * writes of one loop turn are staged and leave in one send before the loop
  * polls or parks; what the kernel does not take is copied into a native
  * queue that an op drains; `flush` waits for both. `tcp.ts`,
@@ -25,6 +30,7 @@ import {
   type StreamErrorClass,
 } from "./errors.ts";
 import { blocking } from "../_operation.ts";
+import { regexReach } from "./regex_reach.ts";
 
 /** The read buffer's default bound: 100 MiB, as in evergreen. */
 export const DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024;
@@ -177,6 +183,10 @@ export abstract class Stream implements Disposable {
   #early: Uint8Array[] = [];
   #delimiterText = "";
   #delimiterBytes: Uint8Array = new Uint8Array(0);
+  // The native read window (fetched on the first read; dropped on close,
+  // when its memory goes away) and the delimiter its scan offset is for.
+  #window: native.ReadWindow | null = null;
+  #scanned: Uint8Array | null = null;
 
   /**
    * Sets up the stream's options; subclasses open or connect it.
@@ -233,9 +243,14 @@ export abstract class Stream implements Disposable {
       throw this.#readFailure(native.NO_BUFFER_SPACE, "readBytes");
     }
     this.#peeked = "";
-    const answer = native.streamReadTake(handle, native.READ_EXACT, n, null);
-    if (typeof answer !== "number") return answer;
-    let result = answer;
+    const window = this.#windowFor(handle, "readBytes");
+    const words = window.words;
+    const start = words[native.WINDOW_START];
+    if (words[native.WINDOW_END] - start >= n) {
+      words[native.WINDOW_START] = start + n;
+      return native.copyOut(window.bytes, start, n);
+    }
+    let result = native.streamRead(handle, native.READ_EXACT, n);
     if (result === native.WOULD_BLOCK) {
       result = yield* this.#readOp(handle, native.READ_EXACT, n, "readBytes");
     }
@@ -259,6 +274,21 @@ export abstract class Stream implements Disposable {
     }
     const handle = this.#readable("readInto");
     this.#peeked = "";
+    const window = this.#windowFor(handle, "readInto");
+    const words = window.words;
+    const start = words[native.WINDOW_START];
+    const buffered = words[native.WINDOW_END] - start;
+    if (buffered > 0) {
+      const n = Math.min(buffered, buffer.length);
+      const bytes = window.bytes;
+      if (n <= 64) {
+        for (let i = 0; i < n; i++) buffer[i] = bytes[start + i];
+      } else {
+        buffer.set(bytes.subarray(start, start + n));
+      }
+      words[native.WINDOW_START] = start + n;
+      return n;
+    }
     let result = native.streamReadInto(handle, buffer);
     if (result >= 0) return result;
     if (result === native.WOULD_BLOCK) {
@@ -273,7 +303,10 @@ export abstract class Stream implements Disposable {
       );
     }
     const count = Math.min(result, buffer.length);
-    native.streamTakeInto(handle, buffer, count);
+    const after = this.#windowFor(handle, "readInto");
+    const from = after.words[native.WINDOW_START];
+    buffer.set(after.bytes.subarray(from, from + count));
+    after.words[native.WINDOW_START] = from + count;
     return count;
   }
 
@@ -292,6 +325,28 @@ export abstract class Stream implements Disposable {
     const bytes = this.#delimiter(delimiter);
     const handle = this.#readable("readUntil");
     this.#peeked = "";
+    const window = this.#windowFor(handle, "readUntil");
+    const words = window.words;
+    const start = words[native.WINDOW_START];
+    const end = words[native.WINDOW_END];
+    if (end - start >= bytes.length) {
+      // The scan offset holds for the delimiter it was searched with.
+      let from = this.#scanned === bytes ? words[native.WINDOW_SCAN] : start;
+      if (from < start) from = start;
+      const found = findBytes(window.bytes, from, end, bytes);
+      if (found >= 0) {
+        const next = found + bytes.length;
+        words[native.WINDOW_START] = next;
+        words[native.WINDOW_SCAN] = next;
+        return native.copyOut(window.bytes, start, next - start);
+      }
+      // A delimiter may straddle the end: its length minus one is searched
+      // again with the next bytes.
+      words[native.WINDOW_SCAN] = end - bytes.length + 1;
+    }
+    // Native code takes the delimiter (and the scan offset with it when it
+    // is the one it has) and waits for more.
+    this.#scanned = bytes;
     const answer = native.streamReadTake(handle, native.READ_UNTIL, 0, bytes);
     if (typeof answer !== "number") return answer;
     let result = answer;
@@ -307,6 +362,14 @@ export abstract class Stream implements Disposable {
    * `y` are ignored. At end of stream returns what is left, then empty
    * arrays.
    *
+   * The search is incremental when it can be: for a pattern without
+   * lookbehind, `^`, `$`, backreferences and unbounded quantifiers (`*`,
+   * `+`, `{n,}`), whose attempts inspect at most `reach` characters (for
+   * `/\r?\n/`, 2), a search that found nothing is resumed with the next
+   * bytes at `reach - 1` characters before them, so a long line arriving
+   * in small pieces costs time linear in its length. Other patterns are
+   * searched again from the first buffered byte whenever bytes arrive.
+   *
    * @throws {TypeError} if `regex` is not a RegExp.
    * @throws {StreamError} as {@linkcode Stream.readUntil} does.
    */
@@ -317,41 +380,60 @@ export abstract class Stream implements Disposable {
         `readUntilRegex() needs a RegExp, got ${describe(regex)}`,
       );
     }
-    const pattern = new RegExp(regex.source, regex.flags.replace(/[gy]/g, ""));
+    const compiled = compileRegex(regex);
+    const pattern = compiled.pattern;
     const handle = this.#readable("readUntilRegex");
-    // The buffered bytes decoded by an earlier call stay decoded.
+    // `text` is the latin1 text of the buffered bytes from offset `base`
+    // (relative to the first buffered byte); no match starts before `from`.
+    // The bytes decoded by an earlier call stay decoded.
     let text = this.#peeked;
-    let seen = text.length;
+    let base = 0;
+    let from = 0;
     this.#peeked = "";
     for (;;) {
-      const buffered = native.streamBuffered(handle);
-      if (buffered < seen) {
+      const window = this.#windowFor(handle, "readUntilRegex");
+      const words = window.words;
+      const start = words[native.WINDOW_START];
+      const buffered = words[native.WINDOW_END] - start;
+      if (buffered < base + text.length) {
         text = "";
-        seen = 0;
+        base = from = 0;
       }
-      if (buffered > seen) {
-        text += latin1(native.streamPeek(handle, seen, buffered - seen));
-        seen = buffered;
+      if (buffered > base + text.length) {
+        const decoded = start + base + text.length;
+        text += latin1(window.bytes.subarray(decoded, start + buffered));
       }
+      pattern.lastIndex = from - base;
       const match = pattern.exec(text);
       if (match !== null) {
-        const end = match.index + match[0].length;
-        const bytes = native.streamTake(handle, end);
-        this.#peeked = text.slice(end);
-        return bytes;
+        const end = base + match.index + match[0].length;
+        this.#peeked = text.slice(end - base);
+        words[native.WINDOW_START] = start + end;
+        return native.copyOut(window.bytes, start, end);
       }
-      let result = native.streamRead(handle, native.READ_MORE, seen);
+      if (compiled.reach !== Infinity) {
+        // Attempts that start before `buffered - reach + 1` saw every
+        // character they can inspect: more bytes cannot change them.
+        from = Math.max(from, buffered - compiled.reach + 1);
+        // Keep one character before `from` (\b looks at it).
+        const keep = from - 1;
+        if (keep > base) {
+          text = text.slice(keep - base);
+          base = keep;
+        }
+      }
+      let result = native.streamRead(handle, native.READ_MORE, buffered);
       if (result === native.WOULD_BLOCK) {
         result = yield* this.#readOp(
           handle,
           native.READ_MORE,
-          seen,
+          buffered,
           "readUntilRegex",
         );
       }
       if (result < 0) throw this.#readFailure(result, "readUntilRegex");
       // No more than before: the stream ended; hand over what is left.
-      if (result <= seen) return native.streamTake(handle, result);
+      if (result <= buffered) return this.#took(result, "readUntilRegex");
     }
   }
 
@@ -403,8 +485,16 @@ export abstract class Stream implements Disposable {
           data.length < COALESCE_DIRECT_MIN &&
           data.length <= COALESCE_MAX - this.#outUsed
         ) {
-          this.#outBuffer(data.length).set(data, this.#outUsed);
-          this.#outUsed += data.length;
+          const out = this.#outBuffer(data.length);
+          const used = this.#outUsed;
+          const length = data.length;
+          // A loop beats set() for the short replies most writes are.
+          if (length <= 64) {
+            for (let i = 0; i < length; i++) out[used + i] = data[i];
+          } else {
+            out.set(data, used);
+          }
+          this.#outUsed = used + length;
           return this.#staged(loop);
         }
       }
@@ -486,6 +576,9 @@ export abstract class Stream implements Disposable {
     if (this.#outUsed > 0 && !this.#loop?._destroyed) this.#sendStaged();
     this.#state = CLOSED;
     this.#early = [];
+    // The window's memory goes with the native stream.
+    this.#window = null;
+    this.#scanned = null;
     if (this.#handle !== 0) {
       forgetOnCollect(this);
       native.streamClose(this.#handle);
@@ -676,9 +769,31 @@ export abstract class Stream implements Disposable {
     }
   }
 
+  /** The read window, fetched again when the native side replaced its buffer. */
+  #windowFor(handle: number, what: string): native.ReadWindow {
+    const window = this.#window;
+    if (
+      window !== null &&
+      window.words[native.WINDOW_GENERATION] === window.generation
+    ) {
+      return window;
+    }
+    const fetched = native.streamWindow(handle, window);
+    if (typeof fetched === "number") {
+      throw errorFromResult(this._errorClass, fetched, what);
+    }
+    this.#window = fetched;
+    return fetched;
+  }
+
+  /** Takes the answer of a read op: `result` bytes from the window. */
   #took(result: number, what: string): Uint8Array {
-    if (result >= 0) return native.streamTake(this.#handle, result);
-    throw this.#readFailure(result, what);
+    if (result < 0) throw this.#readFailure(result, what);
+    if (result === 0) return new Uint8Array(0);
+    const window = this.#windowFor(this.#handle, what);
+    const start = window.words[native.WINDOW_START];
+    window.words[native.WINDOW_START] = start + result;
+    return native.copyOut(window.bytes, start, result);
   }
 
   #readFailure(result: number, what: string): StreamError {
@@ -771,7 +886,10 @@ export abstract class Stream implements Disposable {
   // waiting in the ring when a write has already started the next one.
   #startDrain(): number {
     const loop = this.#loop!;
-    const token: number = loop._registerToken(
+    // Each drain's completion is told apart by its token: a drain that ended
+    // natively may be followed by the next one before its record is taken,
+    // and its late completion must not end the next drain's wait.
+    const token = loop._registerToken(
       (result: number) => this.#drained(token, result),
       true,
       () => this.#drainSettled(token),
@@ -794,14 +912,13 @@ export abstract class Stream implements Disposable {
 
   #drained(token: number, result: number): void {
     this.#loop!._releaseToken(token);
-    if (token === this.#drainToken) {
-      this.#drainToken = 0;
-      this.#draining = false;
-    }
     // The queue could not be sent: later writes report why.
     if (result < 0 && result !== native.CANCELED && this.#sendFailure === 0) {
       this.#sendFailure = result;
     }
+    if (token !== this.#drainToken) return;
+    this.#drainToken = 0;
+    this.#draining = false;
     this.#waiters.notifyAll();
   }
 
@@ -881,6 +998,37 @@ function checkDelimiter(bytes: Uint8Array): void {
   }
 }
 
+interface CompiledRegex {
+  source: string;
+  flags: string;
+  /** The pattern without `y`, with `g` (searches from `lastIndex`). */
+  pattern: RegExp;
+  /** regex_reach.ts's reach; Infinity: every search starts over. */
+  reach: number;
+}
+
+const compiledRegexes = new WeakMap<RegExp, CompiledRegex>();
+
+/** `regex` ready for readUntilRegex's incremental search (cached). */
+function compileRegex(regex: RegExp): CompiledRegex {
+  const { source, flags } = regex;
+  const cached = compiledRegexes.get(regex);
+  if (
+    cached !== undefined && cached.source === source && cached.flags === flags
+  ) {
+    return cached;
+  }
+  const analysis = regexReach(source, flags);
+  const compiled = {
+    source,
+    flags,
+    pattern: new RegExp(source, flags.replace(/[gy]/g, "") + "g"),
+    reach: analysis.incremental ? analysis.reach : Infinity,
+  };
+  compiledRegexes.set(regex, compiled);
+  return compiled;
+}
+
 /** @internal `data` as bytes: strings are UTF-8 encoded. */
 export function toBytes(data: Uint8Array | string, what: string): Uint8Array {
   if (typeof data === "string") return encoder.encode(data);
@@ -890,6 +1038,37 @@ export function toBytes(data: Uint8Array | string, what: string): Uint8Array {
     );
   }
   return data;
+}
+
+/**
+ * Where `delimiter` first occurs in `bytes[from..end)`, or -1. `bytes` may
+ * go on past `end` (the native buffer's stale tail): matches there do not
+ * count.
+ */
+function findBytes(
+  bytes: Uint8Array,
+  from: number,
+  end: number,
+  delimiter: Uint8Array,
+): number {
+  const first = delimiter[0];
+  const length = delimiter.length;
+  const last = end - length;
+  // A loop finds a near byte faster than indexOf (a builtin call); far
+  // ones are left to indexOf.
+  const near = Math.min(last, from + 64);
+  for (let at = from; at <= last; at++) {
+    if (at <= near) {
+      if (bytes[at] !== first) continue;
+    } else {
+      at = bytes.indexOf(first, at);
+      if (at < 0 || at > last) return -1;
+    }
+    let k = 1;
+    while (k < length && bytes[at + k] === delimiter[k]) k++;
+    if (k === length) return at;
+  }
+  return -1;
 }
 
 function latin1(bytes: Uint8Array): string {

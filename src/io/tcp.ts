@@ -8,7 +8,8 @@
  * @module
  */
 
-import { describe, EventLoop } from "../loop.ts";
+import { describe } from "../_util.ts";
+import { EventLoop } from "../loop/event_loop.ts";
 import * as native from "../native/stream_native.ts";
 import { ERROR_NAMES } from "../native/errors.ts";
 import {

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { EventLoop } from "../loop.ts";
+import { EventLoop } from "../loop/event_loop.ts";
 import * as native from "../native/stream_native.ts";
 import {
   errorFor,

@@ -20,6 +20,20 @@ const READ_CHUNK_SIZE = 64 * 1024;
 const readables = new WeakMap<Stream, ReadableStream<Uint8Array>>();
 const writables = new WeakMap<Stream, WritableStream<Uint8Array>>();
 
+/** The value `cache` holds for `stream`, made by `make` on first use. */
+function onePerStream<T>(
+  cache: WeakMap<Stream, T>,
+  stream: Stream,
+  make: (stream: Stream) => T,
+): T {
+  let value = cache.get(stream);
+  if (value === undefined) {
+    value = make(stream);
+    cache.set(stream, value);
+  }
+  return value;
+}
+
 /**
  * The stream's `ReadableStream` (one per stream). Reads on demand only (a
  * high-water mark of 0), so nothing is read ahead of the consumer; each
@@ -33,12 +47,7 @@ const writables = new WeakMap<Stream, WritableStream<Uint8Array>>();
  * ```
  */
 export function readableOf(stream: Stream): ReadableStream<Uint8Array> {
-  let readable = readables.get(stream);
-  if (readable === undefined) {
-    readable = makeReadable(stream);
-    readables.set(stream, readable);
-  }
-  return readable;
+  return onePerStream(readables, stream, makeReadable);
 }
 
 /**
@@ -55,12 +64,7 @@ export function readableOf(stream: Stream): ReadableStream<Uint8Array> {
  * ```
  */
 export function writableOf(stream: Stream): WritableStream<Uint8Array> {
-  let writable = writables.get(stream);
-  if (writable === undefined) {
-    writable = makeWritable(stream);
-    writables.set(stream, writable);
-  }
-  return writable;
+  return onePerStream(writables, stream, makeWritable);
 }
 
 function makeReadable(stream: Stream): ReadableStream<Uint8Array> {

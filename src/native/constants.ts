@@ -102,6 +102,14 @@ export const SIDE_WRITE = 1;
 export const STREAM_ADDRESS_BYTES = 132;
 /** The longest delimiter a stream read takes, in bytes. */
 export const STREAM_DELIMITER_MAX = 65536;
+/** Read window word: the first buffered byte's offset in the buffer. */
+export const WINDOW_START = 0;
+/** Read window word: one past the last buffered byte. */
+export const WINDOW_END = 1;
+/** Read window word: searched for the delimiter up to here (an offset). */
+export const WINDOW_SCAN = 2;
+/** Read window word: changes whenever the native side replaces the buffer. */
+export const WINDOW_GENERATION = 3;
 /** `eg_tcp_listen_flags` flag: SO_REUSEPORT (listeners share the port). */
 export const TCP_LISTEN_REUSE_PORT = 1;
 

@@ -14,7 +14,7 @@ import { ERROR_NAMES } from "./errors.ts";
 import type { NativeLoop } from "./native_loop.ts";
 import type { NativeLibrary } from "./symbols.ts";
 import type { Address } from "./address.ts";
-import { STREAM_ADDRESS_BYTES } from "./constants.ts";
+import { STREAM_ADDRESS_BYTES, WINDOW_GENERATION } from "./constants.ts";
 import { testSymbols } from "./test_support.ts";
 
 export type { NativeLoop } from "./native_loop.ts";
@@ -134,6 +134,8 @@ export function streamReadStart(
 const SLAB_SIZE = 64 * 1024;
 const SLAB_RESULT_MAX = 1024;
 let slab = new Uint8Array(SLAB_SIZE);
+// The slab's ArrayBuffer (the .buffer getter is a builtin call).
+let slabBuffer = slab.buffer;
 let slabUsed = 0;
 
 /** A zero-filled array of `n` bytes, a slab view when small. */
@@ -141,9 +143,11 @@ function resultArray(n: number): Uint8Array {
   if (n > SLAB_RESULT_MAX) return new Uint8Array(n);
   if (slabUsed + n > SLAB_SIZE) {
     slab = new Uint8Array(SLAB_SIZE);
+    slabBuffer = slab.buffer;
     slabUsed = 0;
   }
-  const view = slab.subarray(slabUsed, slabUsed + n);
+  // A constructed view costs about half of subarray() (no species lookup).
+  const view = new Uint8Array(slabBuffer, slabUsed, n);
   // Keep views 8-byte aligned so typed-array views over them stay possible.
   slabUsed += (n + 7) & ~7;
   return view;
@@ -162,6 +166,7 @@ export function streamReadTake(
 ): Uint8Array | number {
   if (slabUsed + SLAB_RESULT_MAX > SLAB_SIZE) {
     slab = new Uint8Array(SLAB_SIZE);
+    slabBuffer = slab.buffer;
     slabUsed = 0;
   }
   const result = lib().eg_stream_read_take(
@@ -176,9 +181,94 @@ export function streamReadTake(
   );
   if (result < 0) return result;
   if (result > SLAB_RESULT_MAX) return streamTake(handle, result);
-  const view = slab.subarray(slabUsed, slabUsed + result);
+  const view = new Uint8Array(slabBuffer, slabUsed, result);
   slabUsed += (result + 7) & ~7;
   return view;
+}
+
+// The read window's words (constants.ts has their docs).
+export {
+  WINDOW_END,
+  WINDOW_GENERATION,
+  WINDOW_SCAN,
+  WINDOW_START,
+} from "./constants.ts";
+
+const windowSlots = new BigUint64Array(3);
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * A stream's read window (`eg_stream_window`): `words` are the native
+ * `Window` (start, end, scan, generation) in place, `bytes` a view of the
+ * read buffer as of `generation`. Reads of buffered bytes use them without
+ * a native call: search and copy `bytes[start..end)`, then advance
+ * `words[WINDOW_START]`. The buffer moves only inside native calls on the
+ * stream; when `words[WINDOW_GENERATION]` differs from `generation`, fetch
+ * the view again with {@linkcode streamWindow}. Neither may be touched once
+ * the stream is closed (the memory is freed).
+ */
+export interface ReadWindow {
+  /** The shared window words (index with the `WINDOW_*` constants). */
+  words: Uint32Array;
+  /** The read buffer, valid while the generation matches. */
+  bytes: Uint8Array;
+  /** The generation `bytes` belongs to. */
+  generation: number;
+}
+
+/**
+ * Fetches (or refreshes, reusing `previous`'s words) the read window of
+ * stream `handle`: the window, or `-code`.
+ *
+ * @example
+ * ```ts ignore
+ * import { streamWindow, WINDOW_END, WINDOW_START } from "./stream_native.ts";
+ * const window = streamWindow(handle, null);
+ * if (typeof window !== "number") {
+ *   console.log(window.words[WINDOW_END] - window.words[WINDOW_START]);
+ * }
+ * ```
+ */
+export function streamWindow(
+  handle: number,
+  previous: ReadWindow | null,
+): ReadWindow | number {
+  const generation = lib().eg_stream_window(handle, windowSlots);
+  if (generation < 0) return generation;
+  let words = previous?.words;
+  if (words === undefined) {
+    const pointer = Deno.UnsafePointer.create(windowSlots[0]);
+    if (pointer === null) return INVALID;
+    words = new Uint32Array(Deno.UnsafePointerView.getArrayBuffer(pointer, 16));
+  }
+  const address = windowSlots[1];
+  const length = Number(windowSlots[2]);
+  const pointer = address === 0n ? null : Deno.UnsafePointer.create(address);
+  const bytes = pointer === null || length === 0
+    ? NO_BYTES
+    : new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(pointer, length));
+  return { words, bytes, generation: words[WINDOW_GENERATION] };
+}
+
+/**
+ * Copies `bytes[start..start+n)` into a new array (a slab view when small),
+ * for reads answered from the read window.
+ */
+export function copyOut(
+  bytes: Uint8Array,
+  start: number,
+  n: number,
+): Uint8Array {
+  if (n > SLAB_RESULT_MAX) return bytes.slice(start, start + n);
+  const out = resultArray(n);
+  // A loop beats set() (which builds a subarray first) up to a few dozen
+  // bytes: most protocol lines and fields.
+  if (n <= 64) {
+    for (let i = 0; i < n; i++) out[i] = bytes[start + i];
+  } else {
+    out.set(bytes.subarray(start, start + n));
+  }
+  return out;
 }
 
 /** Moves the first `n` buffered bytes into a new array. */

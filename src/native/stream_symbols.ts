@@ -47,6 +47,7 @@ export const STREAM_SYMBOLS = {
     result: "i32",
   },
   eg_stream_buffered: { parameters: ["u32"], result: "i32" },
+  eg_stream_window: { parameters: ["u32", "buffer"], result: "i32" },
   eg_stream_write: { parameters: ["u32", "buffer", "u32"], result: "i32" },
   eg_stream_drain: { parameters: ["u32", "u32"], result: "i32" },
   eg_stream_queued: { parameters: ["u32"], result: "i32" },

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { describe } from "../loop.ts";
+import { describe, isGenerator } from "../_util.ts";
 import { WaitQueue } from "./wait_queue.ts";
 import { blocking } from "../_operation.ts";
 
@@ -159,10 +159,4 @@ export class Channel<T> {
       }
     }
   }
-}
-
-function isGenerator(value: unknown): value is Generator<unknown, unknown> {
-  return typeof value === "object" && value !== null &&
-    typeof (value as Generator).next === "function" &&
-    typeof (value as Generator).throw === "function";
 }

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { describe, EventLoop } from "../loop.ts";
+import { describe } from "../_util.ts";
+import { EventLoop } from "../loop/event_loop.ts";
 import { checkTimeout, WaitQueue } from "./wait_queue.ts";
 import { blocking } from "../_operation.ts";
 

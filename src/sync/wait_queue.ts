@@ -10,7 +10,8 @@
  */
 
 import { Fiber } from "../fiber.ts";
-import { EventLoop, type Runnable } from "../loop.ts";
+import { EventLoop } from "../loop/event_loop.ts";
+import type { Runnable } from "../loop/handler.ts";
 import { checkOptionalTimeMs } from "../_util.ts";
 
 // The hub resumes parked tasks itself, without Task.switch's check.

@@ -28,6 +28,8 @@ pub const kind_accept: u32 = 35;
 
 /// Read buffers stay below this, so every count fits a completion's i32 result.
 pub const read_max_limit: usize = std.math.maxInt(i32);
+/// While direct reads find nothing, readNow tries one at most once in this many calls.
+const probe_interval_max = 16;
 /// Bytes queued for writing at once, at most.
 pub const write_queue_max: usize = 1 << 30;
 /// Longest readUntil delimiter.
@@ -56,6 +58,23 @@ pub const Role = enum { stream, listener };
 /// Every live stream, by handle.
 pub var streams: handles.Registry(Stream, 1 << 20) = .{};
 
+/// The read window JS sees: offsets into the read buffer, in memory JS reads and writes
+/// through a view (native code runs only inside calls JS makes, on its thread, so neither side
+/// sees the other's writes half done). JS may only advance `start` up to `end` and move `scan`;
+/// every other change (filling, compacting, growing, freeing) is native, and whenever the buffer
+/// itself moves or is freed, `generation` changes so JS fetches a new view of it.
+pub const Window = extern struct {
+    /// The first buffered byte.
+    start: u32 = 0,
+    /// One past the last buffered byte.
+    end: u32 = 0,
+    /// Bytes before this offset (and from `start`) were searched for the delimiter without
+    /// finding it; it never exceeds `end`.
+    scan: u32 = 0,
+    /// Changes whenever read_buffer is replaced (grown, freed).
+    generation: u32 = 0,
+};
+
 pub const Stream = struct {
     gpa: std.mem.Allocator,
     handle: u32 = 0,
@@ -77,18 +96,21 @@ pub const Stream = struct {
     cancel_write: bool = false,
 
     read_buffer: []u8 = &.{},
-    read_start: usize = 0,
-    read_end: usize = 0,
+    /// Where the buffered bytes are in read_buffer, shared with JS (`eg_stream_window`): JS
+    /// reads what is buffered from a view of read_buffer and consumes by advancing `start`.
+    window: Window = .{},
     read_max: usize,
-    /// Buffered bytes (from read_start) already searched for the delimiter.
-    scan_from: usize = 0,
     eof: bool = false,
     read_error: ?Error = null,
     delimiter: []u8 = &.{},
-    /// The last direct read found nothing and the last op used up what it read: the peer
-    /// answers requests (ping-pong), so readNow skips a read that would only say EAGAIN and
-    /// the op waits for readiness instead. Streams that keep data waiting clear it.
+    /// The last direct read found nothing: the peer answers requests (ping-pong, or pipelined
+    /// batches that JS consumes from the window), so readNow skips a read that would only say
+    /// EAGAIN and the op waits for readiness instead. It reads anyway once every
+    /// `read_probe_interval` calls (doubled, up to `probe_interval_max`, by each probe that
+    /// finds nothing); a read that finds data clears it (a peer that streams).
     read_expect_empty: bool = false,
+    read_skips: u8 = 0,
+    read_probe_interval: u8 = 1,
 
     write_queue: []u8 = &.{},
     write_start: usize = 0,
@@ -174,11 +196,23 @@ pub const Stream = struct {
         const copy = try stream.gpa.dupe(u8, delimiter);
         stream.gpa.free(stream.delimiter);
         stream.delimiter = copy;
-        stream.scan_from = 0;
+        stream.window.scan = stream.window.start;
     }
 
     pub fn buffered(stream: *const Stream) usize {
-        return stream.read_end - stream.read_start;
+        return stream.window.end - stream.window.start;
+    }
+
+    /// The window's view of the read buffer for JS: where the buffer is and how long.
+    pub fn windowBuffer(stream: *const Stream) []u8 {
+        return stream.read_buffer;
+    }
+
+    /// Replaces the read buffer (JS must fetch a new view of it).
+    fn replaceBuffer(stream: *Stream, buffer: []u8) void {
+        stream.gpa.free(stream.read_buffer);
+        stream.read_buffer = buffer;
+        stream.window.generation +%= 1;
     }
 
     /// Answers a read from the buffer and at most a few reads of the descriptor: the count to
@@ -188,14 +222,30 @@ pub const Stream = struct {
         var attempt: u32 = 0;
         while (attempt < 8) : (attempt += 1) {
             if (stream.readOutcome(mode, arg)) |result| return result;
-            if (stream.read_expect_empty) return errors.negative(error.WouldBlock);
-            _ = stream.fill() catch |err| switch (err) {
+            if (stream.read_expect_empty) {
+                if (stream.read_skips + 1 < stream.read_probe_interval) {
+                    stream.read_skips += 1;
+                    return errors.negative(error.WouldBlock);
+                }
+                stream.read_skips = 0;
+            }
+            const got = stream.fill() catch |err| switch (err) {
                 error.WouldBlock => {
+                    if (stream.read_expect_empty) {
+                        stream.read_probe_interval = @min(stream.read_probe_interval * 2, probe_interval_max);
+                    }
                     stream.read_expect_empty = true;
                     return errors.negative(error.WouldBlock);
                 },
-                else => stream.read_error = err,
+                else => blk: {
+                    stream.read_error = err;
+                    break :blk 0;
+                },
             };
+            if (got > 0) {
+                stream.read_expect_empty = false;
+                stream.read_probe_interval = 1;
+            }
         }
         return stream.readOutcome(mode, arg) orelse errors.negative(error.WouldBlock);
     }
@@ -278,16 +328,19 @@ pub const Stream = struct {
 
     /// The length up to and including the first delimiter, searching only new bytes.
     fn findDelimiter(stream: *Stream) ?usize {
-        const data = stream.read_buffer[stream.read_start..stream.read_end];
+        const start = stream.window.start;
+        const data = stream.read_buffer[start..stream.window.end];
         const delimiter = stream.delimiter;
         if (data.len < delimiter.len) return null;
+        // JS may have consumed past the scan point (it only ever moves start forward).
+        const from = @min(@as(usize, stream.window.scan) -| start, data.len);
         const found = if (delimiter.len == 1)
-            std.mem.indexOfScalarPos(u8, data, stream.scan_from, delimiter[0])
+            std.mem.indexOfScalarPos(u8, data, from, delimiter[0])
         else
-            std.mem.indexOfPos(u8, data, stream.scan_from, delimiter);
+            std.mem.indexOfPos(u8, data, from, delimiter);
         if (found) |index| return index + delimiter.len;
         // A delimiter may straddle the end: rescan its length minus one next time.
-        stream.scan_from = data.len - (delimiter.len - 1);
+        stream.window.scan = @intCast(start + data.len - (delimiter.len - 1));
         return null;
     }
 
@@ -295,15 +348,15 @@ pub const Stream = struct {
     fn fill(stream: *Stream) Error!usize {
         try stream.reserveRead();
         const count = stream.buffered();
-        const room = @min(stream.read_buffer.len - stream.read_end, stream.read_max - count);
+        const room = @min(stream.read_buffer.len - stream.window.end, stream.read_max - count);
         assert(room > 0);
-        const n = try stream.readRaw(stream.read_buffer[stream.read_end..][0..room]);
+        const n = try stream.readRaw(stream.read_buffer[stream.window.end..][0..room]);
         if (n == 0) {
             stream.eof = true;
             return 0;
         }
         assert(n <= room);
-        stream.read_end += n;
+        stream.window.end += @intCast(n);
         return n;
     }
 
@@ -312,26 +365,29 @@ pub const Stream = struct {
         const count = stream.buffered();
         assert(count < stream.read_max);
         if (count == 0) {
-            stream.read_start = 0;
-            stream.read_end = 0;
-            stream.scan_from = 0;
+            stream.window.start = 0;
+            stream.window.end = 0;
+            stream.window.scan = 0;
+            // JS consumed a large buffer empty without a native call: give it back now.
+            if (stream.read_buffer.len > keep_size_max) stream.replaceBuffer(&.{});
         }
         const room_wanted = @min(read_chunk_size, stream.read_max - count);
-        if (stream.read_buffer.len - stream.read_end >= room_wanted) return;
-        if (stream.read_buffer.len - count >= room_wanted and stream.read_start >= stream.read_buffer.len / 2) {
-            std.mem.copyForwards(u8, stream.read_buffer[0..count], stream.read_buffer[stream.read_start..stream.read_end]);
-            stream.read_start = 0;
-            stream.read_end = count;
+        if (stream.read_buffer.len - stream.window.end >= room_wanted) return;
+        if (stream.read_buffer.len - count >= room_wanted and stream.window.start >= stream.read_buffer.len / 2) {
+            std.mem.copyForwards(u8, stream.read_buffer[0..count], stream.read_buffer[stream.window.start..stream.window.end]);
+            stream.window.scan -|= stream.window.start;
+            stream.window.start = 0;
+            stream.window.end = @intCast(count);
             return;
         }
         const grown = @max(stream.read_buffer.len * 2, read_chunk_size, count + room_wanted);
         const size = @min(grown, @max(stream.read_max, count + room_wanted));
         const buffer = try stream.gpa.alloc(u8, size);
-        @memcpy(buffer[0..count], stream.read_buffer[stream.read_start..stream.read_end]);
-        stream.gpa.free(stream.read_buffer);
-        stream.read_buffer = buffer;
-        stream.read_start = 0;
-        stream.read_end = count;
+        @memcpy(buffer[0..count], stream.read_buffer[stream.window.start..stream.window.end]);
+        stream.replaceBuffer(buffer);
+        stream.window.scan -|= stream.window.start;
+        stream.window.start = 0;
+        stream.window.end = @intCast(count);
     }
 
     /// Moves n buffered bytes into dest (or drops them when dest is null).
@@ -339,25 +395,22 @@ pub const Stream = struct {
         if (n > stream.buffered()) return error.InvalidArgument;
         if (dest) |out| {
             if (out.len < n) return error.InvalidArgument;
-            @memcpy(out[0..n], stream.read_buffer[stream.read_start..][0..n]);
+            @memcpy(out[0..n], stream.read_buffer[stream.window.start..][0..n]);
         }
-        stream.read_start += n;
-        // Bytes searched without finding the delimiter stay searched.
-        stream.scan_from -|= n;
-        if (stream.read_start == stream.read_end) {
-            stream.read_start = 0;
-            stream.read_end = 0;
-            if (stream.read_buffer.len > keep_size_max) {
-                stream.gpa.free(stream.read_buffer);
-                stream.read_buffer = &.{};
-            }
+        // Bytes searched without finding the delimiter stay searched (scan is an offset).
+        stream.window.start += @intCast(n);
+        if (stream.window.start == stream.window.end) {
+            stream.window.start = 0;
+            stream.window.end = 0;
+            stream.window.scan = 0;
+            if (stream.read_buffer.len > keep_size_max) stream.replaceBuffer(&.{});
         }
     }
 
     /// Copies n buffered bytes from offset into dest without consuming them.
     pub fn peek(stream: *const Stream, dest: []u8, offset: usize, n: usize) Error!void {
         if (offset > stream.buffered() or n > stream.buffered() - offset or dest.len < n) return error.InvalidArgument;
-        @memcpy(dest[0..n], stream.read_buffer[stream.read_start + offset ..][0..n]);
+        @memcpy(dest[0..n], stream.read_buffer[stream.window.start + offset ..][0..n]);
     }
 
     // ---- writes ----
@@ -532,14 +585,7 @@ pub const ReadOp = struct {
         var turn_bytes: usize = 0;
         while (true) {
             if (stream.closed or stream.cancel_read) return .fail(error.Canceled);
-            if (stream.readOutcome(self.mode, self.arg)) |result| {
-                // Bytes beyond the answer mean the peer sends ahead: read directly next time.
-                // (A `more` answer takes everything, so it says nothing about that.)
-                if (self.mode != .more) {
-                    stream.read_expect_empty = result < 0 or stream.buffered() <= @as(usize, @intCast(result));
-                }
-                return .{ .result = result };
-            }
+            if (stream.readOutcome(self.mode, self.arg)) |result| return .{ .result = result };
             if (turn_bytes >= turn_budget_bytes) {
                 turn_bytes = 0;
                 stream.waitFor(&self.op, .read, stream.fd) catch |err| return .fail(err);
@@ -672,9 +718,9 @@ test "the delimiter search never scans a byte twice, also after a take" {
     _ = try support.write(fixture.peer, "0123456789");
     try testing.expectEqual(errors.negative(error.WouldBlock), stream.readNow(.until, 0));
     // Every byte but the last (a delimiter may start there) is searched.
-    try testing.expectEqual(@as(usize, 9), stream.scan_from);
+    try testing.expectEqual(@as(u32, 9), stream.window.scan - stream.window.start);
     try stream.take(null, 4);
-    try testing.expectEqual(@as(usize, 5), stream.scan_from);
+    try testing.expectEqual(@as(u32, 5), stream.window.scan - stream.window.start);
     _ = try support.write(fixture.peer, "\r\nrest");
     var result = stream.readNow(.until, 0);
     var rounds: u32 = 0;

@@ -125,6 +125,18 @@ pub fn peek(stream: *const Stream, dest: []u8, offset: u32) Error!u32 {
     return @intCast(dest.len);
 }
 
+/// The read window: writes the address of the stream's `Window` (start, end, scan,
+/// generation: four u32 that JS reads and advances in place), the read buffer's address and
+/// its length into out[0..3]; returns the generation (31 bits). The window's address stays
+/// valid until the stream is closed; the buffer's only until the generation changes.
+pub fn window(stream: *Stream, out: [*]u64) i32 {
+    const buffer = stream.windowBuffer();
+    out[0] = @intFromPtr(&stream.window);
+    out[1] = if (buffer.len == 0) 0 else @intFromPtr(buffer.ptr);
+    out[2] = buffer.len;
+    return @bitCast(stream.window.generation & 0x7fffffff);
+}
+
 pub fn startDrain(stream: *Stream, token: u32) Error!i32 {
     return stream.startDrain(try hubOf(stream), token);
 }

@@ -1,0 +1,90 @@
+/**
+ * Private byte helpers of the stream modules (not re-exported by `mod.ts`):
+ * finding a delimiter in a buffer, checking one, and reading bytes as
+ * latin1 text for `readUntilRegex`. `io/tls_stream.ts` uses them;
+ * `io/stream.ts` keeps its own copies until issue 14's move of it.
+ *
+ * @example
+ * ```ts
+ * import { indexOf, latin1 } from "./_bytes.ts";
+ * const bytes = new TextEncoder().encode("ab\r\ncd");
+ * console.log(indexOf(bytes, new Uint8Array([13, 10]), 0, bytes.length)); // 2
+ * console.log(latin1(bytes.subarray(0, 2))); // ab
+ * ```
+ *
+ * @module
+ */
+
+import { STREAM_DELIMITER_MAX } from "../native/constants.ts";
+
+/**
+ * The index of `needle` in `haystack[from, end)`, or -1.
+ *
+ * @example
+ * ```ts
+ * import { indexOf } from "./_bytes.ts";
+ * console.log(indexOf(new Uint8Array([1, 2, 3]), new Uint8Array([3]), 0, 3)); // 2
+ * ```
+ */
+export function indexOf(
+  haystack: Uint8Array,
+  needle: Uint8Array,
+  from: number,
+  end: number,
+): number {
+  const first = needle[0];
+  const last = end - needle.length;
+  for (
+    let index = haystack.indexOf(first, from);
+    index >= 0 && index <= last;
+  ) {
+    let matched = 1;
+    while (
+      matched < needle.length && haystack[index + matched] === needle[matched]
+    ) {
+      matched++;
+    }
+    if (matched === needle.length) return index;
+    index = haystack.indexOf(first, index + 1);
+  }
+  return -1;
+}
+
+/**
+ * Checks a `readUntil()` delimiter's size.
+ *
+ * @throws {RangeError} for an empty delimiter or one over 64 KiB.
+ *
+ * @example
+ * ```ts
+ * import { checkDelimiter } from "./_bytes.ts";
+ * checkDelimiter(new Uint8Array([10])); // passes
+ * ```
+ */
+export function checkDelimiter(bytes: Uint8Array): void {
+  if (bytes.length === 0 || bytes.length > STREAM_DELIMITER_MAX) {
+    throw new RangeError(
+      `readUntil() needs a delimiter of 1 to ${STREAM_DELIMITER_MAX} bytes, got ${bytes.length}`,
+    );
+  }
+}
+
+/**
+ * `bytes` as latin1 text, one character a byte.
+ *
+ * @example
+ * ```ts
+ * import { latin1 } from "./_bytes.ts";
+ * console.log(latin1(new Uint8Array([104, 105]))); // hi
+ * ```
+ */
+export function latin1(bytes: Uint8Array): string {
+  let text = "";
+  for (let start = 0; start < bytes.length; start += 8192) {
+    text += String.fromCharCode.apply(
+      null,
+      bytes.subarray(start, start + 8192) as unknown as number[],
+    );
+  }
+  return text;
+}

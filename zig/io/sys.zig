@@ -384,18 +384,7 @@ pub fn isSocket(fd: Fd) bool {
     return c.getsockopt(fd, c.SOL.SOCKET, c.SO.TYPE, @ptrCast(&value), &length) == 0;
 }
 
-pub fn setNonBlocking(fd: Fd) Error!void {
-    if (is_windows) {
-        var on: u32 = 1;
-        if (windows.ioctlsocket(fd, windows.fionbio, &on) != 0) return windows.wsaError();
-        return;
-    }
-    const flags = c.fcntl(fd, c.F.GETFL);
-    if (flags < 0) return lastError();
-    const nonblock: c_int = @bitCast(@as(u32, @bitCast(c.O{ .NONBLOCK = true })));
-    if (flags & nonblock != 0) return;
-    if (c.fcntl(fd, c.F.SETFL, flags | nonblock) < 0) return lastError();
-}
+pub const setNonBlocking = @import("../loop/descriptor.zig").setNonBlocking;
 
 fn setCloseOnExec(fd: Fd) Error!void {
     if (c.fcntl(fd, c.F.SETFD, @as(c_int, c.FD_CLOEXEC)) < 0) return lastError();

@@ -7,6 +7,7 @@ const assert = std.debug.assert;
 const c = std.c;
 const errors = @import("errors.zig");
 const event = @import("event.zig");
+const setNonBlocking = @import("descriptor.zig").setNonBlocking;
 
 const Fd = event.Fd;
 
@@ -167,13 +168,6 @@ fn apply(kqueue_fd: Fd, changes: []const c.Kevent) errors.Error!void {
 
 fn setCloseOnExec(fd: Fd) errors.Error!void {
     if (c.fcntl(fd, c.F.SETFD, @as(c_int, c.FD_CLOEXEC)) < 0) return errors.fromErrno(errno());
-}
-
-fn setNonBlocking(fd: Fd) errors.Error!void {
-    const flags = c.fcntl(fd, c.F.GETFL);
-    if (flags < 0) return errors.fromErrno(errno());
-    const nonblock: c_int = @bitCast(@as(u32, @bitCast(c.O{ .NONBLOCK = true })));
-    if (c.fcntl(fd, c.F.SETFL, flags | nonblock) < 0) return errors.fromErrno(errno());
 }
 
 fn errno() c.E {

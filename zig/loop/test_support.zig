@@ -122,13 +122,7 @@ fn startWinsock() errors.Error!void {
 
 extern "kernel32" fn Sleep(ms: u32) callconv(.winapi) void;
 
-pub fn setNonBlocking(fd: Fd) errors.Error!void {
-    if (is_windows) return win.setNonBlocking(fd);
-    const flags = c.fcntl(fd, c.F.GETFL);
-    if (flags < 0) return errors.fromErrno(errno());
-    const nonblock: c_int = @bitCast(@as(u32, @bitCast(c.O{ .NONBLOCK = true })));
-    if (c.fcntl(fd, c.F.SETFL, flags | nonblock) < 0) return errors.fromErrno(errno());
-}
+pub const setNonBlocking = @import("descriptor.zig").setNonBlocking;
 
 fn errno() c.E {
     return c.errno(@as(c_int, -1));

@@ -50,7 +50,7 @@ pub const OpKind = enum(u32) {
 };
 
 /// The most ops (blocked reads, drains, accepts, ...) a library loop may hold at once; its
-/// op table grows on demand up to this cap (eg_loop_new sets it as `ops_max`).
+/// op table grows on demand up to this cap (loops.zig sets it as `ops_max`).
 pub const ops_limit: u32 = 1 << 20;
 
 pub const Options = struct {

@@ -78,7 +78,7 @@ pub const Window = extern struct {
 pub const Stream = struct {
     gpa: std.mem.Allocator,
     handle: u32 = 0,
-    /// The loop (exports.zig's handle) whose hub runs this stream's ops.
+    /// The loop (its handle in hub/loops.zig) whose hub runs this stream's ops.
     loop_handle: u32,
     fd: Fd = invalid_fd,
     io: Io,

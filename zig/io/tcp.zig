@@ -1,7 +1,7 @@
 //! TCP's policy over the socket ops of socket.zig: which host text is an address and which a
 //! name to resolve, the optional source address a client binds first, and where a listener
-//! binds ("" every IPv4 address, "localhost" 127.0.0.1, else an IP literal). exports.zig
-//! converts the C arguments and calls these; pipe.zig plays the same part for pipes.
+//! binds ("" every IPv4 address, "localhost" 127.0.0.1, else an IP literal). stream_calls.zig
+//! calls these for the C ABI (exports.zig); pipe.zig plays the same part for pipes.
 
 const std = @import("std");
 const errors = @import("../loop/errors.zig");

@@ -1,7 +1,8 @@
 //! Root of the evergreen native library: the poll loop (loop/), the hub that runs native ops
-//! as stacklets and the loops by handle (hub/), the stacklets themselves (stacklet/), and the C ABI (exports.zig,
-//! with its numbers in abi.zig and its test-only part in test_exports.zig), which is what the
-//! shared library exposes to Deno and to C/Zig/Rust embedders. Layers: zig/README.md.
+//! as stacklets and the loops by handle (hub/), the stacklets themselves (stacklet/), I/O (io/)
+//! and the C ABI (exports.zig through ffi.zig, with its numbers in abi.zig and its test-only
+//! part in test_exports.zig), which is what the shared library exposes to Deno and to
+//! C/Zig/Rust embedders. Layers: zig/README.md.
 
 const std = @import("std");
 const build_options = @import("build_options");

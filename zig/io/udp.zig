@@ -1,7 +1,8 @@
 //! UDP endpoints on the hub (hub/hub.zig). Received datagrams land in a ring of fixed-size slots
 //! in native memory that JS reads in place (filled by recvmmsg batches where the OS has it);
 //! sends go straight to the kernel and only what would block is copied into a bounded native
-//! queue that a hub op drains. udp_calls.zig and exports.zig are the C ABI over this file; udp_socket.zig the OS.
+//! queue that a hub op drains. udp_calls.zig and exports.zig are the C ABI over this file;
+//! udp_socket.zig the OS.
 
 const std = @import("std");
 const builtin = @import("builtin");

@@ -8,18 +8,14 @@ const loop_module = @import("../loop/loop.zig");
 const hub_module = @import("hub.zig");
 
 const Hub = hub_module.Hub;
-const Op = hub_module.Op;
-const OpKind = hub_module.OpKind;
-const Completion = hub_module.Completion;
 const ReadExact = hub_module.ReadExact;
-const Fd = hub_module.Fd;
 const fnv1a = hub_module.fnv1a;
 
 const testing = std.testing;
 const support = @import("../loop/test_support.zig");
 const is_windows = builtin.os.tag == .windows;
 
-fn streamPair() ![2]Fd {
+fn streamPair() ![2]hub_module.Fd {
     return if (is_windows) support.tcpPair() else support.pipe();
 }
 
@@ -47,7 +43,7 @@ test "read_exact blocks on an empty pipe, resumes on each poll, completes with e
     try testing.expectEqual(@as(u32, 1), drain(hub, &out));
     try testing.expectEqual(@as(u32, 42), out[0].token);
     try testing.expectEqual(@as(i32, 10), out[0].result);
-    try testing.expectEqual(@backingInt(OpKind.read_exact), out[0].kind);
+    try testing.expectEqual(@backingInt(hub_module.OpKind.read_exact), out[0].kind);
     try testing.expectEqual(fnv1a("0123456789"), out[0].aux);
     try testing.expectEqual(@as(u32, 0), hub.opsLive());
 }
@@ -67,10 +63,10 @@ test "an op with its data already there completes during start" {
 
 const OpOnStack = struct {
     pub const kind: u32 = 99;
-    op: Op,
+    op: hub_module.Op,
     low: usize,
     high: usize,
-    pub fn run(self: *OpOnStack) Completion {
+    pub fn run(self: *OpOnStack) hub_module.Completion {
         var local: u8 = 0;
         const address = @intFromPtr(&local);
         return .{ .result = @intFromBool(address >= self.low and address < self.high) };
@@ -91,7 +87,7 @@ test "many ops resumed in an arbitrary order each keep their own stack data" {
     const hub = try Hub.create(testing.allocator, .{});
     defer hub.destroy();
     const count = 40;
-    var pairs: [count][2]Fd = undefined;
+    var pairs: [count][2]hub_module.Fd = undefined;
     for (&pairs, 0..) |*pair, i| {
         pair.* = try streamPair();
         try hub.start(ReadExact, .{ .op = undefined, .fd = pair[0], .length = 64 }, @intCast(i));
@@ -186,7 +182,7 @@ test "completions beyond the ring wait in the overflow queue, in order, none los
     });
     defer hub.destroy();
     const count = 12;
-    var pairs: [count][2]Fd = undefined;
+    var pairs: [count][2]hub_module.Fd = undefined;
     for (&pairs, 0..) |*pair, i| {
         pair.* = try streamPair();
         _ = try support.write(pair[1], "x");
@@ -235,7 +231,7 @@ test "the op table grows on demand past its first reserve up to ops_max, where s
     });
     defer hub.destroy();
     // Both ends of each pair read, so every op blocks until the other end writes.
-    var pairs: [ops / 2][2]Fd = undefined;
+    var pairs: [ops / 2][2]hub_module.Fd = undefined;
     for (&pairs, 0..) |*pair, i| {
         pair.* = if (is_windows) try support.tcpPair() else try support.socketPair();
         try hub.start(ReadExact, .{ .op = undefined, .fd = pair[0], .length = 1 }, @intCast(2 * i));
@@ -271,9 +267,9 @@ test "the op table grows on demand past its first reserve up to ops_max, where s
 
 const Chatty = struct {
     pub const kind: u32 = 98;
-    op: Op,
+    op: hub_module.Op,
     posts: u32,
-    pub fn run(self: *Chatty) Completion {
+    pub fn run(self: *Chatty) hub_module.Completion {
         var i: u32 = 0;
         while (i < self.posts) : (i += 1) {
             self.op.post(@intCast(i), 0) catch |err| return .fail(err);

@@ -7,8 +7,6 @@
 //! lives in those layers (zig/README.md); nothing here aborts the process on bad input. The
 //! numbers the seam uses are named in abi.zig; the ABI's tests are in exports_test.zig.
 
-const std = @import("std");
-const builtin = @import("builtin");
 const errors = @import("loop/errors.zig");
 const signals = @import("loop/signals.zig");
 const lifetime = @import("loop/lifetime.zig");
@@ -22,7 +20,6 @@ const ffi = @import("ffi.zig");
 
 const Loop = @import("loop/loop.zig").Loop;
 const Stream = io.stream.Stream;
-const Endpoint = io.udp.Endpoint;
 const streams = io.stream_calls;
 const udp = io.udp_calls;
 const call = ffi.call;
@@ -37,16 +34,6 @@ const loopOf = loops.loopOf;
 
 /// Bumped whenever an exported signature or the ring layout changes; the TS seam checks it.
 pub const abi_version: u32 = abi.version;
-
-const default_allocator = if (builtin.link_libc) std.heap.c_allocator else std.heap.smp_allocator;
-/// The library's allocator; tests swap in the leak-checking one (setAllocator).
-pub var allocator: std.mem.Allocator = default_allocator;
-
-/// Makes gpa the library's allocator; returns the one before, to restore.
-pub fn setAllocator(gpa: std.mem.Allocator) std.mem.Allocator {
-    defer allocator = gpa;
-    return allocator;
-}
 
 // ---------------------------------------------------------------------------------------
 // Library
@@ -81,7 +68,7 @@ pub export fn eg_constant_name(index: u32) ?[*:0]const u8 {
 
 /// ring_capacity: a power of two (0: 4096). Returns the loop's handle.
 pub export fn eg_loop_new(ring_capacity: u32) i32 {
-    return call(io.owned.newLoop, .{ allocator, ring_capacity });
+    return call(io.owned.newLoop, .{ ffi.allocator, ring_capacity });
 }
 
 /// Cancels ops, stops watches, frees the ring; waits for a park in progress.
@@ -152,7 +139,7 @@ pub export fn eg_loops_live() i32 {
 
 /// Null when out of memory or too many; the calling thread's stack becomes main's.
 pub export fn eg_stacklet_newthread() ?*stacklet.Thread {
-    return stacklets.newThread(allocator);
+    return stacklets.newThread(ffi.allocator);
 }
 
 pub export fn eg_stacklet_deletethread(thread: ?*stacklet.Thread) i32 {
@@ -190,7 +177,7 @@ pub export fn eg_address_text(record: ?[*]const u8, out: ?*[io.address.text_max]
 
 /// family 4|6; zero sizes pick the defaults of udp.Options. Returns a handle.
 pub export fn eg_udp_open(loop_handle: u32, family: u32, receive_size: u32, receive_batch: u32, queue_bytes_max: u32) i32 {
-    return call(udp.open, .{ allocator, loop_handle, family, receive_size, receive_batch, queue_bytes_max });
+    return call(udp.open, .{ ffi.allocator, loop_handle, family, receive_size, receive_batch, queue_bytes_max });
 }
 
 /// flags: 1 SO_REUSEADDR (and SO_REUSEPORT on BSDs), 2 IPV6_V6ONLY.
@@ -241,7 +228,7 @@ pub export fn eg_udp_flush_start(handle: u32, token: u32) i32 {
 }
 
 pub export fn eg_udp_queued(handle: u32) i32 {
-    return call(Endpoint.queued, .{endpoint(handle)});
+    return call(io.udp.Endpoint.queued, .{endpoint(handle)});
 }
 
 /// option: 1 broadcast, 2 multicast loop, 3 multicast TTL, 4 TTL, 5 SO_RCVBUF, 6 SO_SNDBUF.
@@ -275,12 +262,12 @@ pub export fn eg_io_streams_live() i32 {
 
 /// An unconnected socket stream (for eg_tcp_connect or eg_pipe_connect).
 pub export fn eg_stream_new(loop_handle: u32, read_max: u32) i32 {
-    return call(streams.new, .{ allocator, loop_handle, read_max });
+    return call(streams.new, .{ ffi.allocator, loop_handle, read_max });
 }
 
 /// A stream over an inherited descriptor (on Windows a HANDLE value), which it owns.
 pub export fn eg_stream_open(loop_handle: u32, fd: i32, read_max: u32) i32 {
-    return call(streams.open, .{ allocator, loop_handle, fd, read_max });
+    return call(streams.open, .{ ffi.allocator, loop_handle, fd, read_max });
 }
 
 /// Answers a read (mode 0 exact, 1 until, 2 more) from the buffer and a few reads.
@@ -383,27 +370,27 @@ pub export fn eg_tcp_listen(loop_handle: u32, host: ?[*]const u8, host_length: u
 
 /// eg_tcp_listen with flags (EG_TCP_LISTEN_REUSE_PORT).
 pub export fn eg_tcp_listen_flags(loop_handle: u32, host: ?[*]const u8, host_length: u32, port: u32, backlog: u32, read_max: u32, flags: u32) i32 {
-    return call(streams.tcpListen, .{ allocator, loop_handle, bytes(host, host_length), port, backlog, read_max, flags });
+    return call(streams.tcpListen, .{ ffi.allocator, loop_handle, bytes(host, host_length), port, backlog, read_max, flags });
 }
 
 /// A Unix socket path, or on Windows a named pipe \\.\pipe\name.
 pub export fn eg_pipe_connect(handle: u32, path: ?[*]const u8, length: u32, token: u32) i32 {
-    return call(streams.pipeConnect, .{ allocator, stream(handle), bytes(path, length), token });
+    return call(streams.pipeConnect, .{ ffi.allocator, stream(handle), bytes(path, length), token });
 }
 
 /// A Unix socket path (removed on close), or on Windows a named pipe served by bridges.
 pub export fn eg_pipe_listen(loop_handle: u32, path: ?[*]const u8, length: u32, backlog: u32, read_max: u32) i32 {
-    return call(streams.pipeListen, .{ allocator, loop_handle, bytes(path, length), backlog, read_max });
+    return call(streams.pipeListen, .{ ffi.allocator, loop_handle, bytes(path, length), backlog, read_max });
 }
 
 /// A stream over the terminal on fd (EINVAL if it is not one).
 pub export fn eg_tty_open(loop_handle: u32, fd: i32, read_max: u32) i32 {
-    return call(streams.openTerminal, .{ allocator, loop_handle, fd, read_max });
+    return call(streams.openTerminal, .{ ffi.allocator, loop_handle, fd, read_max });
 }
 
 /// A stream over a descriptor of its own for standard stream fd (io/stdio.zig).
 pub export fn eg_stdio_open(loop_handle: u32, fd: i32, read_max: u32) i32 {
-    return call(streams.openStdio, .{ allocator, loop_handle, fd, read_max });
+    return call(streams.openStdio, .{ ffi.allocator, loop_handle, fd, read_max });
 }
 
 /// out = { columns, rows }.
@@ -422,7 +409,7 @@ pub export fn eg_tty_set_raw(handle: u32, raw: u32) i32 {
 
 /// Starts resolving host (a name or an IP literal); returns the lookup's handle.
 pub export fn eg_lookup_start(host: ?[*]const u8, host_length: u32) i32 {
-    return call(io.lookup.start, .{ allocator, bytes(host, host_length) });
+    return call(io.lookup.start, .{ ffi.allocator, bytes(host, host_length) });
 }
 
 /// The descriptor that becomes readable once the lookup is done.

@@ -8,6 +8,7 @@ const support = @import("loop/test_support.zig");
 const stacklet = @import("stacklet/stacklet.zig");
 const io = @import("io/io.zig");
 const exports = @import("exports.zig");
+const ffi = @import("ffi.zig");
 
 const udp = io.udp;
 const lookups = &io.lookup.lookups;
@@ -53,8 +54,8 @@ fn code(err: errors.Error) i32 {
 }
 
 test "bad, stale and closed loop handles give EBADF" {
-    const saved = exports.setAllocator(testing.allocator);
-    defer _ = exports.setAllocator(saved);
+    const saved = ffi.setAllocator(testing.allocator);
+    defer _ = ffi.setAllocator(saved);
     try testing.expectEqual(code(error.BadDescriptor), eg_loop_poll(0, 0));
     try testing.expectEqual(code(error.BadDescriptor), eg_loop_poll(0xffff_ffff, 0));
     const handle = eg_loop_new(0);
@@ -70,8 +71,8 @@ test "bad, stale and closed loop handles give EBADF" {
 }
 
 test "arguments are validated" {
-    const saved = exports.setAllocator(testing.allocator);
-    defer _ = exports.setAllocator(saved);
+    const saved = ffi.setAllocator(testing.allocator);
+    defer _ = ffi.setAllocator(saved);
     const h: u32 = @intCast(eg_loop_new(16));
     defer _ = eg_loop_close(h);
     try testing.expectEqual(code(error.BadDescriptor), eg_loop_watch(h, -1, 1, 0));
@@ -97,8 +98,8 @@ const WrongThread = struct {
 };
 
 test "a call from another thread gives EWRONGTHREAD; wake and park work from any thread" {
-    const saved = exports.setAllocator(testing.allocator);
-    defer _ = exports.setAllocator(saved);
+    const saved = ffi.setAllocator(testing.allocator);
+    defer _ = ffi.setAllocator(saved);
     const h: u32 = @intCast(eg_loop_new(0));
     defer _ = eg_loop_close(h);
     var result: i32 = 0;
@@ -116,8 +117,8 @@ const Parked = struct {
 };
 
 test "closing a loop wakes and waits for a park in progress on another thread" {
-    const saved = exports.setAllocator(testing.allocator);
-    defer _ = exports.setAllocator(saved);
+    const saved = ffi.setAllocator(testing.allocator);
+    defer _ = ffi.setAllocator(saved);
     const h: u32 = @intCast(eg_loop_new(0));
     var result: i32 = -100;
     const thread = try std.Thread.spawn(.{}, Parked.run, .{ h, &result });
@@ -142,8 +143,8 @@ const Counter = struct {
 };
 
 test "the stacklet C API runs a stacklet and rejects bad pointers" {
-    const saved = exports.setAllocator(testing.allocator);
-    defer _ = exports.setAllocator(saved);
+    const saved = ffi.setAllocator(testing.allocator);
+    defer _ = ffi.setAllocator(saved);
     const thread = eg_stacklet_newthread();
     try testing.expect(thread != null);
     var counter: Counter = .{ .thread = thread };
@@ -219,8 +220,8 @@ const Abandoning = struct {
 };
 
 test "a thread that exits gives back what its loops own, ends its lookups and wakes a park in progress" {
-    const saved = exports.setAllocator(testing.allocator);
-    defer _ = exports.setAllocator(saved);
+    const saved = ffi.setAllocator(testing.allocator);
+    defer _ = ffi.setAllocator(saved);
     const loops_before = eg_loops_live();
     const streams_before = eg_io_streams_live();
     const lookups_before = lookups.liveCount();

@@ -1,14 +1,26 @@
-//! The one error wrapper of the C ABI and the conversions of its arguments, shared by
-//! exports.zig and test_exports.zig: an export converts each C argument (a handle to its
-//! object, a pointer and length to a slice, a record to an address) with the functions here,
-//! then answers `call(function, .{ arguments })`: 0 or a count, or `-code` (loop/errors.zig).
+//! The one error wrapper of the C ABI, the conversions of its arguments and the allocator it
+//! hands to the layers, shared by exports.zig and test_exports.zig: an export converts each C
+//! argument (a handle to its object, a pointer and length to a slice, a record to an address)
+//! with the functions here, then answers `call(function, .{ arguments })`: 0 or a count, or
+//! `-code` (loop/errors.zig).
 
 const std = @import("std");
+const builtin = @import("builtin");
 const errors = @import("loop/errors.zig");
 const event = @import("loop/event.zig");
 const io = @import("io/io.zig");
 
 const Error = errors.Error;
+
+const default_allocator = if (builtin.link_libc) std.heap.c_allocator else std.heap.smp_allocator;
+/// The library's allocator; tests swap in the leak-checking one (setAllocator).
+pub var allocator: std.mem.Allocator = default_allocator;
+
+/// Makes gpa the library's allocator; returns the one before, to restore.
+pub fn setAllocator(gpa: std.mem.Allocator) std.mem.Allocator {
+    defer allocator = gpa;
+    return allocator;
+}
 
 /// Calls `function` with `arguments`, each of which may be a conversion's error union: they
 /// are unwrapped in order, so the first bad argument names the error. Answers what `function`

@@ -37,20 +37,15 @@ export fn eg_test_socketpair(out: ?*[2]i32) i32 {
 }
 
 export fn eg_test_write(fd: i32, bytes: ?[*]const u8, length: u32) i32 {
-    const data = bytes orelse return fail(error.InvalidArgument);
-    const n = support.write(toFd(fd) catch |err| return fail(err), data[0..length]) catch |err| return fail(err);
-    return @intCast(n);
+    return call(support.write, .{ toFd(fd), ffi.text(bytes, length) });
 }
 
 export fn eg_test_read(fd: i32, buffer: ?[*]u8, length: u32) i32 {
-    const data = buffer orelse return fail(error.InvalidArgument);
-    const n = support.read(toFd(fd) catch |err| return fail(err), data[0..length]) catch |err| return fail(err);
-    return @intCast(n);
+    return call(support.read, .{ toFd(fd), ffi.buffer(buffer, length) });
 }
 
 export fn eg_test_close(fd: i32) i32 {
-    support.close(toFd(fd) catch |err| return fail(err));
-    return 0;
+    return call(support.close, .{toFd(fd)});
 }
 
 /// Starts the reference hub op: read exactly `length` bytes (1..4096) from fd on a stacklet,
@@ -91,19 +86,18 @@ export fn eg_test_stream_linger_zero(handle: u32) i32 {
 
 const testing = std.testing;
 
-// exports.zig's loop calls, by their C names: they are exported, not `pub`.
-extern fn eg_loop_new(ring_capacity: u32) i32;
-extern fn eg_loop_close(handle: u32) i32;
-extern fn eg_loop_poll(handle: u32, timeout_ms: i32) i32;
-extern fn eg_loop_ops_live(handle: u32) i32;
+const eg_loop_new = exports.eg_loop_new;
+const eg_loop_close = exports.eg_loop_close;
+const eg_loop_poll = exports.eg_loop_poll;
+const eg_loop_ops_live = exports.eg_loop_ops_live;
 
 fn code(err: errors.Error) i32 {
     return errors.negative(err);
 }
 
 test "test exports validate their arguments" {
-    const saved = exports.setAllocator(testing.allocator);
-    defer _ = exports.setAllocator(saved);
+    const saved = ffi.setAllocator(testing.allocator);
+    defer _ = ffi.setAllocator(saved);
     const h: u32 = @intCast(eg_loop_new(16));
     defer _ = eg_loop_close(h);
     try testing.expectEqual(code(error.InvalidArgument), eg_test_pipe(null));
@@ -119,8 +113,8 @@ test "test exports validate their arguments" {
 
 test "the read_exact op runs through the exported calls" {
     if (builtin.os.tag == .windows) return error.SkipZigTest;
-    const saved = exports.setAllocator(testing.allocator);
-    defer _ = exports.setAllocator(saved);
+    const saved = ffi.setAllocator(testing.allocator);
+    defer _ = ffi.setAllocator(saved);
     const h: u32 = @intCast(eg_loop_new(0));
     defer _ = eg_loop_close(h);
     var fds: [2]i32 = undefined;

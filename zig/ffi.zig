@@ -93,3 +93,53 @@ pub fn address(record: ?[*]const u8) Error!io.udp.Address {
 pub fn addressOut(out: ?[*]u8) Error!*io.udp_calls.Record {
     return (out orelse return error.InvalidArgument)[0..@sizeOf(io.udp_calls.Record)];
 }
+
+const testing = std.testing;
+
+const Probe = struct {
+    var calls: u32 = 0;
+
+    fn nothing(_: u32) Error!void {
+        calls += 1;
+    }
+    fn count(value: u32) u32 {
+        calls += 1;
+        return value;
+    }
+    fn yes(_: []const u8) bool {
+        calls += 1;
+        return true;
+    }
+    fn status(_: u32) Error!io.udp.SendStatus {
+        return .queued_start;
+    }
+    fn refused(_: u32) Error!u32 {
+        return error.Busy;
+    }
+    fn take(_: event.Fd, _: []const u8, _: *u64) void {
+        calls += 1;
+    }
+};
+
+test "call answers 0, a count, a bool, an enum's number, or the error's -code" {
+    try testing.expectEqual(@as(i32, 0), call(Probe.nothing, .{7}));
+    try testing.expectEqual(@as(i32, 7), call(Probe.count, .{7}));
+    try testing.expectEqual(@as(i32, 1), call(Probe.yes, .{bytes(null, 0)}));
+    try testing.expectEqual(@as(i32, 2), call(Probe.status, .{1}));
+    try testing.expectEqual(errors.negative(error.Busy), call(Probe.refused, .{1}));
+}
+
+test "call answers the code of the first argument that fails to convert, and does not call" {
+    Probe.calls = 0;
+    var out: u64 = 0;
+    const missing: ?*u64 = null;
+    const bad = errors.negative(error.BadDescriptor);
+    const invalid = errors.negative(error.InvalidArgument);
+    try testing.expectEqual(bad, call(Probe.take, .{ toFd(-1), bytes(null, 3), required(missing) }));
+    try testing.expectEqual(invalid, call(Probe.take, .{ toFd(1), bytes(null, 3), required(@as(?*u64, &out)) }));
+    try testing.expectEqual(invalid, call(Probe.take, .{ toFd(1), text(null, 0), required(@as(?*u64, &out)) }));
+    try testing.expectEqual(invalid, call(Probe.take, .{ toFd(1), bytes(null, 0), required(missing) }));
+    try testing.expectEqual(@as(u32, 0), Probe.calls);
+    try testing.expectEqual(@as(i32, 0), call(Probe.take, .{ toFd(1), bytes(null, 0), required(@as(?*u64, &out)) }));
+    try testing.expectEqual(@as(u32, 1), Probe.calls);
+}

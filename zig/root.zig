@@ -37,6 +37,7 @@ test {
     _ = @import("hub/tests.zig");
     _ = @import("exports.zig");
     _ = @import("exports_test.zig");
+    _ = @import("ffi.zig");
     _ = @import("abi.zig");
     _ = test_exports;
     _ = @import("io/io.zig");

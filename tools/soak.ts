@@ -13,10 +13,14 @@
 //     inspector on 127.0.0.1:9229 on the first SIGUSR1 a process receives).
 //
 // Once a minute it prints descriptors (/proc/self/fd), threads
-// (/proc/self/task) and RSS with the work done so far. The first sample ends
-// the warm-up; it exits 1 if a later sample exceeds it by more than the
-// tolerance (descriptors +48, threads +8, RSS +64 MiB), if any work failed in
-// an unexpected way, or if some kind of work made no progress.
+// (/proc/self/task) and RSS with the work done so far. The first fifth of the
+// samples (at least one) is the warm-up, while the JS heaps of the process and
+// its Workers reach their working size; the last warm-up sample is the
+// baseline. It exits 1 if a later sample has more descriptors or threads than
+// the baseline plus the tolerance (+48, +8), if the median RSS of the last
+// three samples exceeds it by more than 64 MiB (single samples swing by tens
+// of MiB with the Workers alive at that moment), if any work failed in an
+// unexpected way, or if some kind of work made no progress.
 //
 //   tools/dev soak [minutes]             (deno run --allow-all tools/soak.ts)
 //   deno run --allow-all tools/soak.ts [minutes] [--sample-seconds=60]
@@ -58,6 +62,11 @@ const TOLERANCE = { fds: 48, threads: 8, rssMiB: 64 };
 const CLIENTS = 4;
 const BURST = 64;
 const endAt = performance.now() + minutes * 60_000;
+// The first fifth of the samples warms up (at least one).
+const WARM_UP_SAMPLES = Math.max(
+  1,
+  Math.floor(minutes * 60_000 / sampleMs / 5),
+);
 const running = () => performance.now() < endAt;
 
 const counts = {
@@ -306,12 +315,15 @@ async function sampleAt(minute: number): Promise<void> {
     };
   }
   samples.push(best);
-  const base = samples[0];
   const over: string[] = [];
-  if (samples.length > 1) {
+  if (samples.length > WARM_UP_SAMPLES) {
+    const base = samples[WARM_UP_SAMPLES - 1];
     if (best.fds > base.fds + TOLERANCE.fds) over.push("descriptors");
     if (best.threads > base.threads + TOLERANCE.threads) over.push("threads");
-    if (best.rssMiB > base.rssMiB + TOLERANCE.rssMiB) over.push("RSS");
+    const recent = samples.slice(-3).map((sample) => sample.rssMiB)
+      .sort((a, b) => a - b);
+    const rssMiB = recent[Math.floor(recent.length / 2)];
+    if (rssMiB > base.rssMiB + TOLERANCE.rssMiB) over.push("RSS");
   }
   if (over.length > 0) grew = true;
   const when = sampleMs === 60_000
@@ -322,7 +334,9 @@ async function sampleAt(minute: number): Promise<void> {
       `round trips ${counts.roundTrips} half-closes ${counts.halfCloses} resets ${counts.resets} ` +
       `udp ${counts.datagramsReceived}/${counts.datagramsSent} workers ${counts.workers} ` +
       `signals ${counts.signals}` +
-      (samples.length === 1 ? " (end of warm-up: the baseline)" : "") +
+      (samples.length === WARM_UP_SAMPLES
+        ? " (end of warm-up: the baseline)"
+        : "") +
       (over.length > 0 ? ` GREW: ${over.join(", ")}` : ""),
   );
 }

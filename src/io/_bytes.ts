@@ -16,6 +16,7 @@
  */
 
 import { STREAM_DELIMITER_MAX } from "../native/constants.ts";
+import { describe } from "../_util.ts";
 
 /**
  * The index of `needle` in `haystack[from, end)`, or -1.
@@ -87,4 +88,48 @@ export function latin1(bytes: Uint8Array): string {
     );
   }
   return text;
+}
+
+const delimiterEncoder = new TextEncoder();
+
+/**
+ * `readUntil()`'s delimiter as checked bytes, remembering the last string
+ * given (a stream is usually read up to one delimiter again and again).
+ *
+ * @example
+ * ```ts
+ * import { DelimiterCache } from "./_bytes.ts";
+ * const delimiters = new DelimiterCache();
+ * console.log(delimiters.bytes("\r\n")); // Uint8Array(2) [ 13, 10 ]
+ * ```
+ */
+export class DelimiterCache {
+  #text = "";
+  #bytes: Uint8Array = new Uint8Array(0);
+
+  /**
+   * The bytes of `delimiter` (a string is encoded as UTF-8).
+   *
+   * @throws {TypeError} if it is neither a string nor a Uint8Array.
+   * @throws {RangeError} if it is empty or over 64 KiB.
+   */
+  bytes(delimiter: string | Uint8Array): Uint8Array {
+    if (typeof delimiter === "string") {
+      if (delimiter === this.#text && delimiter !== "") return this.#bytes;
+      const bytes = delimiterEncoder.encode(delimiter);
+      checkDelimiter(bytes);
+      this.#text = delimiter;
+      this.#bytes = bytes;
+      return bytes;
+    }
+    if (!(delimiter instanceof Uint8Array)) {
+      throw new TypeError(
+        `readUntil() needs a string or Uint8Array delimiter, got ${
+          describe(delimiter)
+        }`,
+      );
+    }
+    checkDelimiter(delimiter);
+    return delimiter;
+  }
 }

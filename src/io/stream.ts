@@ -31,6 +31,7 @@ import {
 } from "./errors.ts";
 import { blocking } from "../_operation.ts";
 import { regexReach } from "./regex_reach.ts";
+import { DelimiterCache, latin1 } from "./_bytes.ts";
 
 /** The read buffer's default bound: 100 MiB, as in evergreen. */
 export const DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024;
@@ -40,8 +41,6 @@ export const MAX_BUFFER_SIZE_LIMIT = 0x7fffffff;
 const COALESCE_MAX = 64 * 1024;
 /** Writes of this many bytes or more are not staged (after what is). */
 const COALESCE_DIRECT_MIN = 16 * 1024;
-/** The longest `readUntil` delimiter, in bytes. */
-export const DELIMITER_SIZE_MAX = 64 * 1024;
 
 /** Options every stream constructor takes. */
 export interface StreamOptions {
@@ -181,8 +180,7 @@ export abstract class Stream implements Disposable {
   #drainToken = 0;
   #waiters = new WaitQueue(() => {});
   #early: Uint8Array[] = [];
-  #delimiterText = "";
-  #delimiterBytes: Uint8Array = new Uint8Array(0);
+  #delimiters = new DelimiterCache();
   // The native read window (fetched on the first read; dropped on close,
   // when its memory goes away) and the delimiter its scan offset is for.
   #window: native.ReadWindow | null = null;
@@ -322,7 +320,7 @@ export abstract class Stream implements Disposable {
   *readUntil(
     delimiter: string | Uint8Array,
   ): Generator<unknown, Uint8Array, unknown> {
-    const bytes = this.#delimiter(delimiter);
+    const bytes = this.#delimiters.bytes(delimiter);
     const handle = this.#readable("readUntil");
     this.#peeked = "";
     const window = this.#windowFor(handle, "readUntil");
@@ -922,28 +920,6 @@ export abstract class Stream implements Disposable {
     this.#waiters.notifyAll();
   }
 
-  #delimiter(delimiter: string | Uint8Array): Uint8Array {
-    if (typeof delimiter === "string") {
-      if (delimiter === this.#delimiterText && delimiter !== "") {
-        return this.#delimiterBytes;
-      }
-      const bytes = encoder.encode(delimiter);
-      checkDelimiter(bytes);
-      this.#delimiterText = delimiter;
-      this.#delimiterBytes = bytes;
-      return bytes;
-    }
-    if (!(delimiter instanceof Uint8Array)) {
-      throw new TypeError(
-        `readUntil() needs a string or Uint8Array delimiter, got ${
-          describe(delimiter)
-        }`,
-      );
-    }
-    checkDelimiter(delimiter);
-    return delimiter;
-  }
-
   /** Throws EBADF if the stream's loop was destroyed (its ops are gone). */
   #checkLoop(what: string): void {
     if (this.#state === CLOSED || !this.#loop?._destroyed) return;
@@ -988,14 +964,6 @@ export function checkMaxBufferSize(value: number | undefined): number {
     );
   }
   return value;
-}
-
-function checkDelimiter(bytes: Uint8Array): void {
-  if (bytes.length === 0 || bytes.length > DELIMITER_SIZE_MAX) {
-    throw new RangeError(
-      `readUntil() needs a delimiter of 1 to ${DELIMITER_SIZE_MAX} bytes, got ${bytes.length}`,
-    );
-  }
 }
 
 interface CompiledRegex {
@@ -1069,15 +1037,4 @@ function findBytes(
     if (k === length) return at;
   }
   return -1;
-}
-
-function latin1(bytes: Uint8Array): string {
-  let text = "";
-  for (let start = 0; start < bytes.length; start += 8192) {
-    text += String.fromCharCode.apply(
-      null,
-      bytes.subarray(start, start + 8192) as unknown as number[],
-    );
-  }
-  return text;
 }

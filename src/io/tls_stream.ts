@@ -25,7 +25,7 @@ import {
 } from "./errors.ts";
 import { Stream } from "./stream.ts";
 import type { TCPClient, TCPConnection } from "./tcp.ts";
-import { checkDelimiter, indexOf, latin1 } from "./_bytes.ts";
+import { DelimiterCache, indexOf, latin1 } from "./_bytes.ts";
 
 /** @internal Ciphertext moved per TCP read, and per batch of records sent. */
 export const CIPHER_CHUNK = 256 * 1024;
@@ -70,8 +70,7 @@ export abstract class TLSStream extends Stream {
   #start = 0;
   #end = 0;
   #alpn: string | null = null;
-  #delimiterText = "";
-  #delimiterBytes = new Uint8Array(0);
+  #delimiters = new DelimiterCache();
 
   /** @internal */
   protected get _errorClass(): StreamErrorClass {
@@ -221,7 +220,7 @@ export abstract class TLSStream extends Stream {
   override *readUntil(
     delimiter: string | Uint8Array,
   ): Generator<unknown, Uint8Array<ArrayBuffer>, unknown> {
-    const bytes = this.#delimiter(delimiter);
+    const bytes = this.#delimiters.bytes(delimiter);
     this.#readable("readUntil");
     this.#reading = true;
     try {
@@ -519,28 +518,6 @@ export abstract class TLSStream extends Stream {
       what,
       `no answer within maxBufferSize (${this.maxBufferSize} bytes); the stream was closed`,
     ) as TLSError;
-  }
-
-  #delimiter(delimiter: string | Uint8Array): Uint8Array {
-    if (typeof delimiter === "string") {
-      if (delimiter === this.#delimiterText && delimiter !== "") {
-        return this.#delimiterBytes;
-      }
-      const bytes = encoder.encode(delimiter);
-      checkDelimiter(bytes);
-      this.#delimiterText = delimiter;
-      this.#delimiterBytes = bytes;
-      return bytes;
-    }
-    if (!(delimiter instanceof Uint8Array)) {
-      throw new TypeError(
-        `readUntil() needs a string or Uint8Array delimiter, got ${
-          describe(delimiter)
-        }`,
-      );
-    }
-    checkDelimiter(delimiter);
-    return delimiter;
   }
 
   #wrap(error: unknown, what: string): unknown {

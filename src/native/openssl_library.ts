@@ -171,7 +171,7 @@ export function openSsl(): Symbols {
   if (unavailable !== null) throw new OpenSslUnavailable(unavailable);
   if (Deno.build.os !== "linux") {
     unavailable =
-      `TLS is not implemented on ${Deno.build.os} yet (it uses OpenSSL 3, loaded at run time on Linux)`;
+      `TLS is not supported on ${Deno.build.os} yet: it runs on the OS's OpenSSL 3, loaded at run time, on Linux only`;
     throw new OpenSslUnavailable(unavailable);
   }
   try {

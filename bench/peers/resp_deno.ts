@@ -8,6 +8,7 @@
 
 import { announce, serverArgs } from "../servers/common.ts";
 import {
+  InputBuffer,
   parseCommand,
   ProtocolError,
   protocolErrorReply,
@@ -26,33 +27,20 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 
 async function handle(conn: Deno.TcpConn): Promise<void> {
   conn.setNoDelay(true);
-  let buffer = new Uint8Array(64 * 1024);
-  let start = 0;
-  let end = 0;
+  const input = new InputBuffer();
   const replies = new ReplyBuffer();
   try {
     for (;;) {
-      if (end === buffer.length) {
-        if (start > 0) {
-          buffer.copyWithin(0, start, end);
-          end -= start;
-          start = 0;
-        } else {
-          const bigger = new Uint8Array(buffer.length * 2);
-          bigger.set(buffer);
-          buffer = bigger;
-        }
-      }
-      const n = await conn.read(buffer.subarray(end));
+      const n = await conn.read(input.space());
       if (n === null) break;
-      end += n;
+      input.end += n;
       try {
         for (
           let parsed;
-          (parsed = parseCommand(buffer, start, end)) !== null;
+          (parsed = parseCommand(input.bytes, input.start, input.end)) !== null;
         ) {
           replies.push(store.execute(parsed.args));
-          start = parsed.next;
+          input.start = parsed.next;
         }
       } catch (error) {
         if (!(error instanceof ProtocolError)) throw error;
@@ -60,7 +48,7 @@ async function handle(conn: Deno.TcpConn): Promise<void> {
         await writeAll(conn, replies.view());
         break;
       }
-      if (start === end) start = end = 0;
+      input.settle();
       if (replies.length > 0) {
         await writeAll(conn, replies.view());
         replies.clear();

@@ -23,6 +23,7 @@ import {
 import { serveInTask } from "../tcp_shapes.ts";
 import { announce, serverArgs } from "./common.ts";
 import {
+  InputBuffer,
   parseCommand,
   parseDecimal,
   ProtocolError,
@@ -75,30 +76,20 @@ function* streamShape(connection: TCPConnection) {
 }
 
 function* bufferedShape(connection: TCPConnection) {
-  let buffer = new Uint8Array(64 * 1024);
-  let start = 0;
-  let end = 0;
+  const input = new InputBuffer();
   const replies = new ReplyBuffer();
   for (;;) {
-    if (end === buffer.length) {
-      if (start > 0) {
-        buffer.copyWithin(0, start, end);
-        end -= start;
-        start = 0;
-      } else {
-        const bigger = new Uint8Array(buffer.length * 2);
-        bigger.set(buffer);
-        buffer = bigger;
-      }
-    }
-    const n = yield* connection.readInto(buffer.subarray(end));
+    const n = yield* connection.readInto(input.space());
     if (n === 0) return;
-    end += n;
-    for (let parsed; (parsed = parseCommand(buffer, start, end)) !== null;) {
+    input.end += n;
+    for (
+      let parsed;
+      (parsed = parseCommand(input.bytes, input.start, input.end)) !== null;
+    ) {
       replies.push(store.execute(parsed.args));
-      start = parsed.next;
+      input.start = parsed.next;
     }
-    if (start === end) start = end = 0;
+    input.settle();
     if (replies.length > 0) {
       connection.write(replies.view().slice());
       replies.clear();

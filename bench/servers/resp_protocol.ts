@@ -164,6 +164,37 @@ export function splitInline(
 }
 
 /** A parsed command and where the next one starts. */
+/**
+ * Bytes read and not parsed yet, `bytes[start, end)`, in a buffer that
+ * `space()` makes room in (moving the unparsed bytes down, else doubling).
+ */
+export class InputBuffer {
+  bytes = new Uint8Array(64 * 1024);
+  start = 0;
+  end = 0;
+
+  /** The free end of the buffer, for the next read. */
+  space(): Uint8Array {
+    if (this.end === this.bytes.length) {
+      if (this.start > 0) {
+        this.bytes.copyWithin(0, this.start, this.end);
+        this.end -= this.start;
+        this.start = 0;
+      } else {
+        const bigger = new Uint8Array(this.bytes.length * 2);
+        bigger.set(this.bytes);
+        this.bytes = bigger;
+      }
+    }
+    return this.bytes.subarray(this.end);
+  }
+
+  /** Forgets the parsed bytes when nothing unparsed is left. */
+  settle(): void {
+    if (this.start === this.end) this.start = this.end = 0;
+  }
+}
+
 export interface Parsed {
   args: Uint8Array[];
   next: number;

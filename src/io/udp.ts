@@ -212,15 +212,13 @@ export class UDPEndpoint implements Disposable {
     return found;
   };
   // A send went out in this turn of the running loop: later ones are
-  // staged natively until #turnEnd runs (queued behind this turn's work).
+  // staged natively until #turnEnd runs (before the loop next polls, the
+  // hook streams use for their coalesced writes).
   #batching = false;
   #staged = 0;
-  #turnEnd: Runnable = {
-    _fire: () => {
-      this.#batching = false;
-      if (this.#staged > 0) this.#sendStaged();
-      return undefined;
-    },
+  #turnEnd = (): void => {
+    this.#batching = false;
+    if (this.#staged > 0) this.#sendStaged();
   };
 
   /**
@@ -353,7 +351,7 @@ export class UDPEndpoint implements Disposable {
       const loop = this.#loop!;
       if (status >= 0 && loop.running && loop._acceptsCallbacks()) {
         this.#batching = true;
-        loop._enqueue(this.#turnEnd);
+        loop._beforePoll(this.#turnEnd);
       }
     }
     if (status === SEND_SENT || status === SEND_QUEUED) return;

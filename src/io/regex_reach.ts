@@ -13,6 +13,10 @@
  * non-incremental, and `*`, `+`, `{n,}` make its reach unbounded (a match
  * may then start anywhere, so every search starts over).
  *
+ * {@linkcode compileRegex} caches a RegExp's search pattern with its reach
+ * for `Stream.readUntilRegex` (and `TLSStream`'s, which searches from the
+ * start each time).
+ *
  * @module
  */
 

@@ -8,11 +8,12 @@
  * is buffered is plain JS: search from where the last search stopped, copy
  * out, advance the start; native code runs only to wait for more bytes
  * (and may move or replace the buffer only then, bumping a generation that
- * makes JS fetch its view again). `write` never blocks: the
- * writes of one loop turn are staged and leave in one send before the loop
- * polls or parks; what the kernel does not take is copied into a native
- * queue that an op drains; `flush` waits for both. `tcp.ts`,
- * `pipe.ts` and `tty.ts` open streams; `server.ts` accepts them.
+ * makes JS fetch its view again; `_stream_reader.ts` keeps the window and
+ * the read op). `write` never blocks: the writes of one loop turn are staged
+ * and leave in one send before the loop polls or parks; what the kernel does
+ * not take is copied into a native queue that an op drains; `flush` waits
+ * for both (`_stream_writer.ts`). `tcp.ts`, `pipe.ts` and `tty.ts` open
+ * streams; `server.ts` accepts them.
  *
  * @module
  */

@@ -8,6 +8,7 @@
 
 import { Fiber } from "../fiber.ts";
 import type { EventLoop } from "../loop/event_loop.ts";
+import type { TokenEntry } from "../loop/tokens.ts";
 import { BAD_DESCRIPTOR } from "../native/stream_native.ts";
 
 const fiberSwitch = Fiber.prototype.switch;
@@ -28,9 +29,13 @@ const fiberSwitch = Fiber.prototype.switch;
  * else result = yield* pending.wait();
  * ```
  */
-export class PendingOp {
+export class PendingOp implements TokenEntry {
   /** The token the op's records carry. */
   readonly token: number;
+  /** Its records are queued as hub callbacks (a TokenEntry field). */
+  readonly internal = false;
+  /** It keeps `run()` alive (a TokenEntry field). */
+  readonly keepAlive = true;
   /** True once the final record arrived. */
   done = false;
   /** The final record's result. */
@@ -55,7 +60,8 @@ export class PendingOp {
     this.#loop = loop;
     this.#fiber = fiber;
     this.#intermediate = intermediate;
-    this.token = loop._registerToken(this.#complete, true, this.#settle);
+    // The op is its own token entry: no closures per op.
+    this.token = loop._registerOp(this);
   }
 
   /** True while the op runs (not done, its loop not destroyed). */
@@ -63,14 +69,22 @@ export class PendingOp {
     return !this.done;
   }
 
-  // The loop was destroyed: the op ends with EBADF; its task is not resumed.
-  #settle = (): void => {
+  /**
+   * Called by the loop when it is destroyed: the op ends with EBADF; its
+   * task is not resumed.
+   */
+  settle(): void {
     this.done = true;
     this.result = BAD_DESCRIPTOR;
     this.#abandoned = true;
-  };
+  }
 
-  #complete = (result: number, _kind: number, aux: number): unknown => {
+  /**
+   * Called by the loop with each record of the op's token: the final one
+   * ends the op and resumes the waiting fiber (the hub runs the switch
+   * returned).
+   */
+  callback(result: number, _kind: number, aux: number): unknown {
     if (this.#intermediate !== null && this.#intermediate(result, aux)) {
       return undefined;
     }
@@ -80,7 +94,7 @@ export class PendingOp {
     this.#loop._releaseToken(this.token);
     if (this.#abandoned || this.#fiber === null) return undefined;
     return fiberSwitch.call(this.#fiber);
-  };
+  }
 
   /** Gives the token back for an op that never started. */
   release(): void {

@@ -13,6 +13,7 @@ import * as native from "../native/stream_native.ts";
 import { errorFromResult, type StreamErrorClass } from "./errors.ts";
 import { PendingOp } from "./_pending_op.ts";
 import { describe } from "../_util.ts";
+import { indexOf } from "./_bytes.ts";
 
 /** The read buffer's default bound: 100 MiB, as in evergreen. */
 export const DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024;
@@ -66,6 +67,8 @@ export class StreamReader {
   #window: native.ReadWindow | null = null;
   #op: PendingOp | null = null;
   #closed = false;
+  // The delimiter the read window's scan offset is for.
+  #scanned: Uint8Array | null = null;
 
   /**
    * @param loop the loop the stream's ops run on
@@ -140,9 +143,93 @@ export class StreamReader {
     }
   }
 
+  // The answers of a read without waiting. Each is the fast path of one of
+  // Stream's read generators, kept out of them: a generator's frame is
+  // allocated on every call, so theirs stay small.
+
+  /**
+   * readBytes(n) without waiting: the bytes when `n` are buffered, else
+   * what the native read says (a count to take with {@linkcode take},
+   * `WOULD_BLOCK`, or `-code`).
+   */
+  exact(n: number, what: string): Uint8Array | number {
+    const window = this.window(what);
+    const words = window.words;
+    const start = words[native.WINDOW_START];
+    if (words[native.WINDOW_END] - start >= n) {
+      words[native.WINDOW_START] = start + n;
+      return native.copyOut(window.bytes, start, n);
+    }
+    return native.streamRead(this.#handle, native.READ_EXACT, n);
+  }
+
+  /**
+   * readUntil(delimiter) without waiting: the bytes up to and including the
+   * delimiter when buffered, else what the native read says (as
+   * {@linkcode exact}). Bytes searched stay searched for the same
+   * delimiter.
+   */
+  until(delimiter: Uint8Array, what: string): Uint8Array | number {
+    const window = this.window(what);
+    const words = window.words;
+    const start = words[native.WINDOW_START];
+    const end = words[native.WINDOW_END];
+    if (end - start >= delimiter.length) {
+      // The scan offset holds for the delimiter it was searched with.
+      let from = this.#scanned === delimiter
+        ? words[native.WINDOW_SCAN]
+        : start;
+      if (from < start) from = start;
+      const found = indexOf(window.bytes, delimiter, from, end);
+      if (found >= 0) {
+        const next = found + delimiter.length;
+        words[native.WINDOW_START] = next;
+        words[native.WINDOW_SCAN] = next;
+        return native.copyOut(window.bytes, start, next - start);
+      }
+      // A delimiter may straddle the end: its length minus one is searched
+      // again with the next bytes.
+      words[native.WINDOW_SCAN] = end - delimiter.length + 1;
+    }
+    // Native code takes the delimiter (and the scan offset with it when it
+    // is the one it has) and waits for more.
+    this.#scanned = delimiter;
+    return native.streamReadTake(this.#handle, native.READ_UNTIL, 0, delimiter);
+  }
+
+  /**
+   * readInto(buffer) without waiting: the count copied into `buffer` (0 at
+   * end of stream), `WOULD_BLOCK`, or `-code`.
+   */
+  into(buffer: Uint8Array, what: string): number {
+    const window = this.window(what);
+    const words = window.words;
+    const start = words[native.WINDOW_START];
+    const buffered = words[native.WINDOW_END] - start;
+    if (buffered === 0) return native.streamReadInto(this.#handle, buffer);
+    const n = Math.min(buffered, buffer.length);
+    const bytes = window.bytes;
+    if (n <= 64) {
+      for (let i = 0; i < n; i++) buffer[i] = bytes[start + i];
+    } else {
+      buffer.set(bytes.subarray(start, start + n));
+    }
+    words[native.WINDOW_START] = start + n;
+    return n;
+  }
+
+  /** Takes the first `count` buffered bytes (a read op's answer). */
+  take(count: number, what: string): Uint8Array {
+    const window = this.window(what);
+    const start = window.words[native.WINDOW_START];
+    window.words[native.WINDOW_START] = start + count;
+    return native.copyOut(window.bytes, start, count);
+  }
+
   /** The stream is closing: the window's memory goes with it. */
   close(): void {
     this.#closed = true;
     this.#window = null;
+    this.#scanned = null;
   }
 }

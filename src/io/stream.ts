@@ -32,7 +32,7 @@ import {
 } from "./errors.ts";
 import { blocking } from "../_operation.ts";
 import { compileRegex } from "./regex_reach.ts";
-import { DelimiterCache, indexOf, latin1 } from "./_bytes.ts";
+import { DelimiterCache, latin1 } from "./_bytes.ts";
 import { PendingOp } from "./_pending_op.ts";
 import { checkMaxBufferSize, StreamReader } from "./_stream_reader.ts";
 import { StreamWriter, toBytes } from "./_stream_writer.ts";
@@ -87,8 +87,6 @@ export abstract class Stream implements Disposable {
   #reader: StreamReader | null = null;
   #early: Uint8Array[] = [];
   #delimiters = new DelimiterCache();
-  // The delimiter the read window's scan offset is for.
-  #scanned: Uint8Array | null = null;
 
   /**
    * Sets up the stream's options; subclasses open or connect it.
@@ -140,21 +138,16 @@ export abstract class Stream implements Disposable {
         `readBytes() needs a positive integer byte count, got ${describe(n)}`,
       );
     }
-    const handle = this.#readable("readBytes");
+    // The work is in the reader's plain methods: a generator's frame is
+    // allocated on every call, so this one stays small.
+    const reader = this.#readerFor("readBytes");
     if (n > this.#maxBufferSize) {
       throw this.#readFailure(native.NO_BUFFER_SPACE, "readBytes");
     }
-    this.#peeked = "";
-    const window = this.#reader!.window("readBytes");
-    const words = window.words;
-    const start = words[native.WINDOW_START];
-    if (words[native.WINDOW_END] - start >= n) {
-      words[native.WINDOW_START] = start + n;
-      return native.copyOut(window.bytes, start, n);
-    }
-    let result = native.streamRead(handle, native.READ_EXACT, n);
+    let result = reader.exact(n, "readBytes");
+    if (typeof result !== "number") return result;
     if (result === native.WOULD_BLOCK) {
-      result = yield* this.#reader!.wait(native.READ_EXACT, n, "readBytes");
+      result = yield* reader.wait(native.READ_EXACT, n, "readBytes");
     }
     return this.#took(result, "readBytes");
   }
@@ -174,42 +167,13 @@ export abstract class Stream implements Disposable {
         `readInto() needs a non-empty Uint8Array, got ${describe(buffer)}`,
       );
     }
-    const handle = this.#readable("readInto");
-    this.#peeked = "";
-    const window = this.#reader!.window("readInto");
-    const words = window.words;
-    const start = words[native.WINDOW_START];
-    const buffered = words[native.WINDOW_END] - start;
-    if (buffered > 0) {
-      const n = Math.min(buffered, buffer.length);
-      const bytes = window.bytes;
-      if (n <= 64) {
-        for (let i = 0; i < n; i++) buffer[i] = bytes[start + i];
-      } else {
-        buffer.set(bytes.subarray(start, start + n));
-      }
-      words[native.WINDOW_START] = start + n;
-      return n;
-    }
-    let result = native.streamReadInto(handle, buffer);
+    const reader = this.#readerFor("readInto");
+    let result = reader.into(buffer, "readInto");
     if (result >= 0) return result;
     if (result === native.WOULD_BLOCK) {
-      result = yield* this.#reader!.wait(native.READ_MORE, 0, "readInto");
+      result = yield* reader.wait(native.READ_MORE, 0, "readInto");
     }
-    if (result < 0) throw this.#readFailure(result, "readInto");
-    if (buffer.length === 0) {
-      // Detached (transferred) while waiting: the bytes stay buffered for the
-      // next read; a count of 0 would claim end of stream.
-      throw new TypeError(
-        `readInto(): the buffer was detached while waiting; ${result} byte(s) stay buffered for the next read`,
-      );
-    }
-    const count = Math.min(result, buffer.length);
-    const after = this.#reader!.window("readInto");
-    const from = after.words[native.WINDOW_START];
-    buffer.set(after.bytes.subarray(from, from + count));
-    after.words[native.WINDOW_START] = from + count;
-    return count;
+    return this.#tookInto(result, buffer);
   }
 
   /**
@@ -225,35 +189,11 @@ export abstract class Stream implements Disposable {
     delimiter: string | Uint8Array,
   ): Generator<unknown, Uint8Array, unknown> {
     const bytes = this.#delimiters.bytes(delimiter);
-    const handle = this.#readable("readUntil");
-    this.#peeked = "";
-    const window = this.#reader!.window("readUntil");
-    const words = window.words;
-    const start = words[native.WINDOW_START];
-    const end = words[native.WINDOW_END];
-    if (end - start >= bytes.length) {
-      // The scan offset holds for the delimiter it was searched with.
-      let from = this.#scanned === bytes ? words[native.WINDOW_SCAN] : start;
-      if (from < start) from = start;
-      const found = indexOf(window.bytes, bytes, from, end);
-      if (found >= 0) {
-        const next = found + bytes.length;
-        words[native.WINDOW_START] = next;
-        words[native.WINDOW_SCAN] = next;
-        return native.copyOut(window.bytes, start, next - start);
-      }
-      // A delimiter may straddle the end: its length minus one is searched
-      // again with the next bytes.
-      words[native.WINDOW_SCAN] = end - bytes.length + 1;
-    }
-    // Native code takes the delimiter (and the scan offset with it when it
-    // is the one it has) and waits for more.
-    this.#scanned = bytes;
-    const answer = native.streamReadTake(handle, native.READ_UNTIL, 0, bytes);
-    if (typeof answer !== "number") return answer;
-    let result = answer;
+    const reader = this.#readerFor("readUntil");
+    let result = reader.until(bytes, "readUntil");
+    if (typeof result !== "number") return result;
     if (result === native.WOULD_BLOCK) {
-      result = yield* this.#reader!.wait(native.READ_UNTIL, 0, "readUntil");
+      result = yield* reader.wait(native.READ_UNTIL, 0, "readUntil");
     }
     return this.#took(result, "readUntil");
   }
@@ -423,7 +363,6 @@ export abstract class Stream implements Disposable {
     this.#state = CLOSED;
     this.#early = [];
     this.#reader?.close();
-    this.#scanned = null;
     if (this.#handle !== 0) {
       forgetOnCollect(this);
       native.streamClose(this.#handle);
@@ -551,13 +490,30 @@ export abstract class Stream implements Disposable {
   }
 
   /** Takes the answer of a read op: `result` bytes from the window. */
+  /** The reader, once the stream can be read (see #readable). */
+  #readerFor(what: string): StreamReader {
+    this.#readable(what);
+    this.#peeked = "";
+    return this.#reader!;
+  }
+
+  /** Takes a readInto op's answer: `result` bytes (at most the buffer's). */
+  #tookInto(result: number, buffer: Uint8Array): number {
+    if (result < 0) throw this.#readFailure(result, "readInto");
+    if (buffer.length === 0) {
+      // Detached (transferred) while waiting: the bytes stay buffered for the
+      // next read; a count of 0 would claim end of stream.
+      throw new TypeError(
+        `readInto(): the buffer was detached while waiting; ${result} byte(s) stay buffered for the next read`,
+      );
+    }
+    return this.#reader!.into(buffer, "readInto");
+  }
+
   #took(result: number, what: string): Uint8Array {
     if (result < 0) throw this.#readFailure(result, what);
     if (result === 0) return new Uint8Array(0);
-    const window = this.#reader!.window(what);
-    const start = window.words[native.WINDOW_START];
-    window.words[native.WINDOW_START] = start + result;
-    return native.copyOut(window.bytes, start, result);
+    return this.#reader!.take(result, what);
   }
 
   #readFailure(result: number, what: string): StreamError {

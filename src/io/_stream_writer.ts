@@ -229,10 +229,7 @@ export class StreamWriter {
     const used = this.#outUsed;
     if (used === 0 || this.#closed) return;
     this.#outUsed = 0;
-    const result = native.streamWrite(
-      this.#handle,
-      this.#out!.subarray(0, used),
-    );
+    const result = native.streamWrite(this.#handle, this.#out!, used);
     if (result === native.WRITE_SENT || result === native.WRITE_QUEUED) return;
     if (result === native.WRITE_QUEUED_START) {
       const started = this.#startDrain();

@@ -52,6 +52,38 @@ bothModes(
 );
 
 bothModes(
+  "staged text is UTF-8 whatever it holds: ASCII, accents, emoji, long strings",
+  (mode) =>
+    scenario(mode, function* () {
+      const [readEnd, writeEnd] = testPipe();
+      const reader = new PipeStream();
+      reader.open(readEnd);
+      const writer = new PipeStream();
+      writer.open(writeEnd);
+      const pieces = [
+        "plain ascii\n",
+        "é at the start",
+        "ends with é",
+        "mid 😀 emoji, a surrogate pair",
+        "😀",
+        "x".repeat(255) + "ü",
+        "y".repeat(256) + "ß",
+        "z".repeat(300),
+        "ünïcödé ".repeat(40),
+        "\u007f\u0080\u07ff\u0800\uffff",
+        "",
+      ];
+      const expected = new TextEncoder().encode(pieces.join(""));
+      for (const piece of pieces) writer.write(piece);
+      const got = yield* reader.readBytes(expected.length);
+      assert.deepEqual(got, expected);
+      writer.close();
+      reader.close();
+    }),
+  { ignore: !isLinux },
+);
+
+bothModes(
   "past 64 KiB in one turn the staged bytes leave at once, nothing lost",
   (mode) =>
     scenario(mode, function* () {

@@ -22,6 +22,31 @@ const COALESCE_MAX = 64 * 1024;
 const COALESCE_DIRECT_MIN = 16 * 1024;
 
 const encoder = new TextEncoder();
+// Strings up to this many UTF-16 units are copied by a loop while they are
+// ASCII (most protocol text): encodeInto needs a subarray and returns an
+// object, which costs more than the loop for short text.
+const ASCII_LOOP_MAX = 256;
+
+/**
+ * Encodes `text` as UTF-8 into `out` at `at` (room for three bytes per
+ * unit is there); returns the new end.
+ */
+function stageText(text: string, out: Uint8Array, at: number): number {
+  const length = text.length;
+  if (length <= ASCII_LOOP_MAX) {
+    let i = 0;
+    for (; i < length; i++) {
+      const unit = text.charCodeAt(i);
+      if (unit >= 0x80) break;
+      out[at + i] = unit;
+    }
+    if (i === length) return at + length;
+    // Not ASCII from unit i on: the rest goes through the encoder.
+    return at + i +
+      encoder.encodeInto(text.slice(i), out.subarray(at + i)).written;
+  }
+  return at + encoder.encodeInto(text, out.subarray(at)).written;
+}
 
 /**
  * @internal The write side of one open (or connecting) native stream: the
@@ -99,9 +124,8 @@ export class StreamWriter {
         if (
           most < COALESCE_DIRECT_MIN && most <= COALESCE_MAX - this.#outUsed
         ) {
-          const out = this.#outBuffer(data.length * 3);
-          this.#outUsed += encoder.encodeInto(data, out.subarray(this.#outUsed))
-            .written;
+          const out = this.#outBuffer(most);
+          this.#outUsed = stageText(data, out, this.#outUsed);
           return this.#staged(loop);
         }
       } else if (data instanceof Uint8Array) {

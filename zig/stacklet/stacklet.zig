@@ -638,5 +638,10 @@ pub fn enterStack(stack: *Stack, func: EntryFn, arg: ?*anyopaque) Error!void {
     const region_top_before = thread_state.region_top;
     thread_state.region_top = stack.top();
     defer thread_state.region_top = region_top_before;
-    arch.callOnStack(func, arg, stack.top(), stack.bottom());
+    const run_on_stack: RunOnStackFn = @ptrCast(&arch.runOnStack);
+    run_on_stack(func, arg, stack.top(), stack.bottom());
 }
+
+/// The ABI file's `runOnStack`: calls `func(arg)` with the stack pointer at the region's top and
+/// returns on the caller's stack. It is naked, so only a pointer of the C calling convention calls it.
+const RunOnStackFn = *const fn (func: EntryFn, arg: ?*anyopaque, top: usize, bottom: usize) callconv(.c) void;

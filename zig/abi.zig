@@ -56,7 +56,16 @@ pub const Constant = struct {
 };
 
 /// Every constant, unique by name.
-pub const table: []const Constant = &(named ++ errorCodes() ++ udpOptions());
+pub const table: []const Constant = named ++ errorCodes() ++
+    // Read modes, write and send results, cancel sides, UDP options: one constant per value.
+    enumConstants("EG_READ_", stream.ReadMode) ++
+    enumConstants("EG_WRITE_", StreamWrite) ++
+    enumConstants("EG_SIDE_", CancelSide) ++
+    enumConstants("EG_SEND_", udp.SendStatus) ++
+    enumConstants("EG_UDP_OPTION_", udp.Option) ++
+    // Where each word of both ring headers is.
+    headerWords("EG_RING_WORD_", ring.Header) ++
+    headerWords("EG_UDP_RING_WORD_", udp.RingHeader);
 
 const udp_defaults: udp.Options = .{};
 
@@ -75,13 +84,6 @@ const named = [_]Constant{
     .{ .name = "EG_RING_MAGIC", .value = ring.magic },
     .{ .name = "EG_RING_HEADER_BYTES", .value = ring.header_size },
     .{ .name = "EG_RING_RECORD_BYTES", .value = @sizeOf(ring.Record) },
-    .{ .name = "EG_RING_WORD_MAGIC", .value = word(ring.Header, "magic") },
-    .{ .name = "EG_RING_WORD_RECORD_SIZE", .value = word(ring.Header, "record_size") },
-    .{ .name = "EG_RING_WORD_CAPACITY", .value = word(ring.Header, "capacity") },
-    .{ .name = "EG_RING_WORD_HEAD", .value = word(ring.Header, "head") },
-    .{ .name = "EG_RING_WORD_TAIL", .value = word(ring.Header, "tail") },
-    .{ .name = "EG_RING_WORD_DEFERRED", .value = word(ring.Header, "deferred") },
-    .{ .name = "EG_RING_WORD_OVERFLOW", .value = word(ring.Header, "overflow") },
 
     // Streams (io/stream.zig, io/socket.zig).
     .{ .name = "EG_KIND_READ", .value = stream.kind_read },
@@ -89,15 +91,6 @@ const named = [_]Constant{
     .{ .name = "EG_KIND_CONNECT", .value = stream.kind_connect },
     .{ .name = "EG_KIND_ACCEPT", .value = stream.kind_accept },
     .{ .name = "EG_ACCEPTED", .value = socket.accepted_result },
-    .{ .name = "EG_READ_EXACT", .value = @backingInt(stream.ReadMode.exact) },
-    .{ .name = "EG_READ_UNTIL", .value = @backingInt(stream.ReadMode.until) },
-    .{ .name = "EG_READ_MORE", .value = @backingInt(stream.ReadMode.more) },
-    .{ .name = "EG_WRITE_QUEUED", .value = @backingInt(StreamWrite.queued) },
-    .{ .name = "EG_WRITE_SENT", .value = @backingInt(StreamWrite.sent) },
-    .{ .name = "EG_WRITE_QUEUED_START", .value = @backingInt(StreamWrite.queued_start) },
-    .{ .name = "EG_WRITE_FAILED", .value = @backingInt(StreamWrite.failed) },
-    .{ .name = "EG_SIDE_READ", .value = @backingInt(CancelSide.read) },
-    .{ .name = "EG_SIDE_WRITE", .value = @backingInt(CancelSide.write) },
     .{ .name = "EG_STREAM_ADDRESS_BYTES", .value = stream_address_size },
     .{ .name = "EG_STREAM_DELIMITER_MAX", .value = stream.delimiter_max },
     .{ .name = "EG_WINDOW_START", .value = @offsetOf(stream.Window, "start") / 4 },
@@ -115,9 +108,6 @@ const named = [_]Constant{
     .{ .name = "EG_UDP_ADDRESS_BYTES", .value = @sizeOf(address.Address) },
     .{ .name = "EG_ADDRESS_TEXT_BYTES", .value = address.text_max },
     .{ .name = "EG_DATAGRAM_SIZE_MAX", .value = udp_socket.datagram_size_max },
-    .{ .name = "EG_SEND_SENT", .value = @backingInt(udp.SendStatus.sent) },
-    .{ .name = "EG_SEND_QUEUED", .value = @backingInt(udp.SendStatus.queued) },
-    .{ .name = "EG_SEND_QUEUED_START", .value = @backingInt(udp.SendStatus.queued_start) },
     .{ .name = "EG_BIND_REUSE_ADDRESS", .value = udp.BindFlags.reuse_address },
     .{ .name = "EG_BIND_IPV6_ONLY", .value = udp.BindFlags.ipv6_only },
     .{ .name = "EG_BIND_REUSE_PORT", .value = udp.BindFlags.reuse_port },
@@ -131,22 +121,7 @@ const named = [_]Constant{
     .{ .name = "EG_UDP_RING_HEADER_BYTES", .value = @sizeOf(udp.RingHeader) },
     .{ .name = "EG_UDP_META_BYTES", .value = @sizeOf(udp.Meta) },
     .{ .name = "EG_UDP_META_TRUNCATED", .value = udp.meta_truncated },
-    .{ .name = "EG_UDP_RING_WORD_MAGIC", .value = word(udp.RingHeader, "magic") },
-    .{ .name = "EG_UDP_RING_WORD_SLOT_COUNT", .value = word(udp.RingHeader, "slot_count") },
-    .{ .name = "EG_UDP_RING_WORD_SLOT_SIZE", .value = word(udp.RingHeader, "slot_size") },
-    .{ .name = "EG_UDP_RING_WORD_META_OFFSET", .value = word(udp.RingHeader, "meta_offset") },
-    .{ .name = "EG_UDP_RING_WORD_HEAD", .value = word(udp.RingHeader, "head") },
-    .{ .name = "EG_UDP_RING_WORD_TAIL", .value = word(udp.RingHeader, "tail") },
-    .{ .name = "EG_UDP_RING_WORD_DATA_OFFSET", .value = word(udp.RingHeader, "data_offset") },
-    .{ .name = "EG_UDP_RING_WORD_META_SIZE", .value = word(udp.RingHeader, "meta_size") },
 };
-
-/// The u32 index of a header field, as JS reads the header through a Uint32Array.
-fn word(comptime Header: type, comptime field: []const u8) i64 {
-    const offset = @offsetOf(Header, field);
-    assert(offset % 4 == 0);
-    return offset / 4;
-}
 
 /// EG_EBADF, EG_EINVAL, ...: every code of loop/errors.zig but `ok`.
 fn errorCodes() [@typeInfo(errors.Code).@"enum".field_names.len - 1]Constant {
@@ -162,12 +137,25 @@ fn errorCodes() [@typeInfo(errors.Code).@"enum".field_names.len - 1]Constant {
     return out;
 }
 
-/// EG_UDP_OPTION_BROADCAST, ...: every eg_udp_set_option option (io/udp_socket.zig `Option`).
-fn udpOptions() [@typeInfo(udp.Option).@"enum".field_names.len]Constant {
-    const info = @typeInfo(udp.Option).@"enum";
+/// EG_READ_EXACT, EG_UDP_OPTION_BROADCAST, ...: `prefix` and each name of `Enum` in capitals.
+fn enumConstants(comptime prefix: []const u8, comptime Enum: type) [@typeInfo(Enum).@"enum".field_names.len]Constant {
+    const info = @typeInfo(Enum).@"enum";
     var out: [info.field_names.len]Constant = undefined;
     for (info.field_names, info.field_values, &out) |field_name, value, *constant| {
-        constant.* = .{ .name = "EG_UDP_OPTION_" ++ upperCase(field_name), .value = value };
+        constant.* = .{ .name = prefix ++ upperCase(field_name), .value = value };
+    }
+    return out;
+}
+
+/// EG_RING_WORD_HEAD, ...: `prefix` and each u32 field of `Header` in capitals, with its index as
+/// JS reads the header through a Uint32Array; the reserved fields are left out.
+fn headerWords(comptime prefix: []const u8, comptime Header: type) []const Constant {
+    const info = @typeInfo(Header).@"struct";
+    var out: []const Constant = &.{};
+    for (info.field_names, info.field_types) |field_name, field_type| {
+        if (field_type != u32 or std.mem.startsWith(u8, field_name, "reserved")) continue;
+        const offset = @offsetOf(Header, field_name);
+        out = out ++ .{Constant{ .name = prefix ++ upperCase(field_name), .value = offset / 4 }};
     }
     return out;
 }

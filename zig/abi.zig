@@ -12,17 +12,16 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
 const errors = @import("loop/errors.zig");
 const event = @import("loop/event.zig");
 const ring = @import("loop/ring.zig");
 const hub = @import("hub/hub.zig");
+const address = @import("io/address.zig");
+const socket = @import("io/socket.zig");
 const stream = @import("io/stream.zig");
 const stream_calls = @import("io/stream_calls.zig");
-const socket = @import("io/socket.zig");
 const udp = @import("io/udp.zig");
 const udp_socket = @import("io/udp_socket.zig");
-const address = @import("io/address.zig");
 
 /// Bumped whenever an exported signature or a ring layout changes; the TS seam checks it.
 pub const version: u32 = 1;
@@ -41,14 +40,8 @@ pub const StreamWrite = enum(i32) {
     failed = 3,
 };
 
-/// Which op eg_stream_cancel completes.
-pub const CancelSide = stream_calls.CancelSide;
-
 /// Bytes eg_stream_address writes: port u16, text length u16, then the host or path text.
 pub const stream_address_size = 132;
-
-/// eg_tcp_listen_flags flag (SO_REUSEPORT).
-pub const tcp_listen_reuse_port = stream_calls.tcp_listen_reuse_port;
 
 pub const Constant = struct {
     name: [:0]const u8,
@@ -60,9 +53,9 @@ pub const table: []const Constant = named ++ errorCodes() ++
     // Read modes, write and send results, cancel sides, UDP options: one constant per value.
     enumConstants("EG_READ_", stream.ReadMode) ++
     enumConstants("EG_WRITE_", StreamWrite) ++
-    enumConstants("EG_SIDE_", CancelSide) ++
+    enumConstants("EG_SIDE_", stream_calls.CancelSide) ++
     enumConstants("EG_SEND_", udp.SendStatus) ++
-    enumConstants("EG_UDP_OPTION_", udp.Option) ++
+    enumConstants("EG_UDP_OPTION_", udp_socket.Option) ++
     // Where each word of both ring headers is.
     headerWords("EG_RING_WORD_", ring.Header) ++
     headerWords("EG_UDP_RING_WORD_", udp.RingHeader);
@@ -97,7 +90,7 @@ const named = [_]Constant{
     .{ .name = "EG_WINDOW_END", .value = @offsetOf(stream.Window, "end") / 4 },
     .{ .name = "EG_WINDOW_SCAN", .value = @offsetOf(stream.Window, "scan") / 4 },
     .{ .name = "EG_WINDOW_GENERATION", .value = @offsetOf(stream.Window, "generation") / 4 },
-    .{ .name = "EG_TCP_LISTEN_REUSE_PORT", .value = tcp_listen_reuse_port },
+    .{ .name = "EG_TCP_LISTEN_REUSE_PORT", .value = stream_calls.tcp_listen_reuse_port },
 
     // UDP endpoints (io/udp.zig, io/udp_socket.zig); their address records, which TCP shares
     // (io/address.zig).
@@ -108,9 +101,9 @@ const named = [_]Constant{
     .{ .name = "EG_UDP_ADDRESS_BYTES", .value = @sizeOf(address.Address) },
     .{ .name = "EG_ADDRESS_TEXT_BYTES", .value = address.text_max },
     .{ .name = "EG_DATAGRAM_SIZE_MAX", .value = udp_socket.datagram_size_max },
-    .{ .name = "EG_BIND_REUSE_ADDRESS", .value = udp.BindFlags.reuse_address },
-    .{ .name = "EG_BIND_IPV6_ONLY", .value = udp.BindFlags.ipv6_only },
-    .{ .name = "EG_BIND_REUSE_PORT", .value = udp.BindFlags.reuse_port },
+    .{ .name = "EG_BIND_REUSE_ADDRESS", .value = udp_socket.BindFlags.reuse_address },
+    .{ .name = "EG_BIND_IPV6_ONLY", .value = udp_socket.BindFlags.ipv6_only },
+    .{ .name = "EG_BIND_REUSE_PORT", .value = udp_socket.BindFlags.reuse_port },
     .{ .name = "EG_UDP_RECEIVE_SIZE_DEFAULT", .value = udp_defaults.receive_size },
     .{ .name = "EG_UDP_RECEIVE_SIZE_MAX", .value = udp.Options.receive_size_max },
     .{ .name = "EG_UDP_RECEIVE_BATCH_DEFAULT", .value = udp_defaults.receive_batch },
@@ -133,7 +126,7 @@ fn errorCodes() [@typeInfo(errors.Code).@"enum".field_names.len - 1]Constant {
         out[count] = .{ .name = "EG_" ++ field_name, .value = value };
         count += 1;
     }
-    assert(count == out.len);
+    std.debug.assert(count == out.len);
     return out;
 }
 

@@ -86,45 +86,36 @@ export fn eg_test_stream_linger_zero(handle: u32) i32 {
 
 const testing = std.testing;
 
-const eg_loop_new = exports.eg_loop_new;
-const eg_loop_close = exports.eg_loop_close;
-const eg_loop_poll = exports.eg_loop_poll;
-const eg_loop_ops_live = exports.eg_loop_ops_live;
-
-fn code(err: errors.Error) i32 {
-    return errors.negative(err);
-}
-
 test "test exports validate their arguments" {
     const saved = ffi.setAllocator(testing.allocator);
     defer _ = ffi.setAllocator(saved);
-    const h: u32 = @intCast(eg_loop_new(16));
-    defer _ = eg_loop_close(h);
-    try testing.expectEqual(code(error.InvalidArgument), eg_test_pipe(null));
-    try testing.expectEqual(code(error.InvalidArgument), eg_test_socketpair(null));
-    try testing.expectEqual(code(error.BadDescriptor), eg_test_close(-1));
-    try testing.expectEqual(code(error.InvalidArgument), eg_test_read_exact(h, 0, 0, 1));
-    try testing.expectEqual(code(error.InvalidArgument), eg_test_read_exact(h, 0, 4097, 1));
-    try testing.expectEqual(code(error.BadDescriptor), eg_test_read_exact(0, 0, 1, 1));
-    try testing.expectEqual(code(error.BadDescriptor), eg_test_udp_enqueue(0, null, 0, null));
-    try testing.expectEqual(code(error.BadDescriptor), eg_test_stream_linger_zero(0));
-    try testing.expectEqual(code(error.InvalidArgument), eg_test_set_winsize(0, 1 << 16, 1));
+    const h: u32 = @intCast(exports.eg_loop_new(16));
+    defer _ = exports.eg_loop_close(h);
+    try testing.expectEqual(errors.negative(error.InvalidArgument), eg_test_pipe(null));
+    try testing.expectEqual(errors.negative(error.InvalidArgument), eg_test_socketpair(null));
+    try testing.expectEqual(errors.negative(error.BadDescriptor), eg_test_close(-1));
+    try testing.expectEqual(errors.negative(error.InvalidArgument), eg_test_read_exact(h, 0, 0, 1));
+    try testing.expectEqual(errors.negative(error.InvalidArgument), eg_test_read_exact(h, 0, 4097, 1));
+    try testing.expectEqual(errors.negative(error.BadDescriptor), eg_test_read_exact(0, 0, 1, 1));
+    try testing.expectEqual(errors.negative(error.BadDescriptor), eg_test_udp_enqueue(0, null, 0, null));
+    try testing.expectEqual(errors.negative(error.BadDescriptor), eg_test_stream_linger_zero(0));
+    try testing.expectEqual(errors.negative(error.InvalidArgument), eg_test_set_winsize(0, 1 << 16, 1));
 }
 
 test "the read_exact op runs through the exported calls" {
     if (builtin.os.tag == .windows) return error.SkipZigTest;
     const saved = ffi.setAllocator(testing.allocator);
     defer _ = ffi.setAllocator(saved);
-    const h: u32 = @intCast(eg_loop_new(0));
-    defer _ = eg_loop_close(h);
+    const h: u32 = @intCast(exports.eg_loop_new(0));
+    defer _ = exports.eg_loop_close(h);
     var fds: [2]i32 = undefined;
     try testing.expectEqual(@as(i32, 0), eg_test_pipe(&fds));
     defer for (fds) |fd| {
         _ = eg_test_close(fd);
     };
     try testing.expectEqual(@as(i32, 0), eg_test_read_exact(h, fds[0], 5, 77));
-    try testing.expectEqual(@as(i32, 1), eg_loop_ops_live(h));
+    try testing.expectEqual(@as(i32, 1), exports.eg_loop_ops_live(h));
     try testing.expectEqual(@as(i32, 5), eg_test_write(fds[1], "hello", 5));
-    try testing.expectEqual(@as(i32, 1), eg_loop_poll(h, 1000));
-    try testing.expectEqual(@as(i32, 0), eg_loop_ops_live(h));
+    try testing.expectEqual(@as(i32, 1), exports.eg_loop_poll(h, 1000));
+    try testing.expectEqual(@as(i32, 0), exports.eg_loop_ops_live(h));
 }

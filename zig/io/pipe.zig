@@ -6,23 +6,22 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
+const descriptor = @import("../loop/descriptor.zig");
 const errors = @import("../loop/errors.zig");
-const sys = @import("sys.zig");
-const stream_module = @import("stream.zig");
+const event = @import("../loop/event.zig");
+const Hub = @import("../hub/hub.zig").Hub;
 const socket = @import("socket.zig");
-const hub_module = @import("../hub/hub.zig");
+const stream_module = @import("stream.zig");
+const sys = @import("sys.zig");
 const windows_pipe = @import("windows_pipe.zig");
 
-const Error = errors.Error;
 const Stream = stream_module.Stream;
-const Hub = hub_module.Hub;
+
 const is_windows = builtin.os.tag == .windows;
 const k32 = sys.windows.kernel32;
-const invalid_handle = sys.windows.invalid_handle;
 
 /// The socket address of a pipe path (at most sys.unix_path_max bytes, no zero byte).
-pub fn address(path: []const u8) Error!sys.Address {
+pub fn address(path: []const u8) errors.Error!sys.Address {
     if (isNamedPipe(path)) return error.InvalidArgument;
     return sys.Address.unix(path);
 }
@@ -37,36 +36,33 @@ pub fn isNamedPipe(path: []const u8) bool {
 /// caller's). POSIX: the descriptor itself, made nonblocking. Windows: `number` is a HANDLE
 /// (sys.windows.handleOf: 0, 1, 2 are the standard handles); a socket is used as it is, any
 /// other handle (a pipe end, a file) is bridged and closed when the bridge ends.
-pub fn open(gpa: std.mem.Allocator, loop_handle: u32, number: i32, read_max: usize) Error!*Stream {
+pub fn open(gpa: std.mem.Allocator, loop_handle: u32, number: i32, read_max: usize) errors.Error!*Stream {
     if (number < 0) return error.BadDescriptor;
     if (is_windows) return openHandle(gpa, loop_handle, try sys.windows.handleOf(number), read_max);
-    const fd: sys.Fd = number;
-    try sys.setNonBlocking(fd);
+    const fd: event.Fd = number;
+    try descriptor.setNonBlocking(fd);
     const kind: stream_module.Io = if (sys.isSocket(fd)) .socket else .file;
     if (kind == .file) sys.suppressSigpipe(fd);
     return Stream.create(gpa, loop_handle, fd, kind, read_max);
 }
 
-fn openHandle(gpa: std.mem.Allocator, loop_handle: u32, handle: usize, read_max: usize) Error!*Stream {
-    assert(is_windows and handle != invalid_handle);
+fn openHandle(gpa: std.mem.Allocator, loop_handle: u32, handle: usize, read_max: usize) errors.Error!*Stream {
+    std.debug.assert(is_windows and handle != sys.windows.invalid_handle);
     if (sys.windows.isSocketHandle(handle)) {
-        try sys.setNonBlocking(handle);
+        try descriptor.setNonBlocking(handle);
         return Stream.create(gpa, loop_handle, handle, .socket, read_max);
     }
-    const pair = try bridge.socketPair();
+    const pair = try windows_pipe.bridge.socketPair();
     errdefer sys.close(pair[1]);
     const stream = try streamOverBridge(gpa, loop_handle, pair[0], read_max);
     // The stream exists before the bridge takes the handle, so that no failure closes it.
     errdefer stream.close(null);
-    try bridge.start(gpa, .{ .read = handle, .write = handle }, pair[1]);
+    try windows_pipe.bridge.start(gpa, .{ .read = handle, .write = handle }, pair[1]);
     return stream;
 }
 
-pub const bridge = windows_pipe.bridge;
-pub const named = windows_pipe.named;
-
 /// A stream over the near end of a bridge's pair; on failure the caller still owns `near`.
-pub fn streamOverBridge(gpa: std.mem.Allocator, loop_handle: u32, near: sys.Fd, read_max: usize) Error!*Stream {
+pub fn streamOverBridge(gpa: std.mem.Allocator, loop_handle: u32, near: event.Fd, read_max: usize) errors.Error!*Stream {
     errdefer sys.close(near);
     return Stream.create(gpa, loop_handle, near, .socket, read_max);
 }
@@ -77,7 +73,7 @@ pub fn streamOverBridge(gpa: std.mem.Allocator, loop_handle: u32, near: sys.Fd, 
 pub fn connect(gpa: std.mem.Allocator, stream: *Stream, hub: *Hub, path: []const u8, token: u32) i32 {
     if (isNamedPipe(path)) {
         if (stream.fd != sys.invalid_fd or stream.closed) return errors.negative(error.AlreadyConnected);
-        const fd = named.connect(gpa, path) catch |err| return errors.negative(err);
+        const fd = windows_pipe.named.connect(gpa, path) catch |err| return errors.negative(err);
         const started = socket.startConnected(stream, hub, fd, token);
         if (started != errors.negative(error.InProgress)) sys.close(fd);
         return started;
@@ -88,13 +84,13 @@ pub fn connect(gpa: std.mem.Allocator, stream: *Stream, hub: *Hub, path: []const
 
 /// A Unix socket listener at path (EADDRINUSE if the path exists); closing it removes the file.
 /// On Windows a `\\.\pipe\name` path serves that named pipe through loopback bridges.
-pub fn listen(gpa: std.mem.Allocator, loop_handle: u32, path: []const u8, backlog: u31, read_max: usize) Error!*Stream {
+pub fn listen(gpa: std.mem.Allocator, loop_handle: u32, path: []const u8, backlog: u31, read_max: usize) errors.Error!*Stream {
     if (isNamedPipe(path)) {
         const loopback = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
         const server = try socket.listen(gpa, loop_handle, &loopback, backlog, read_max, false, false);
         errdefer server.close(null);
         const port = (try sys.localAddress(server.fd)).port();
-        server.named_server = try named.Server.start(gpa, path, port);
+        server.named_server = try windows_pipe.named.Server.start(gpa, path, port);
         return server;
     }
     const target = try address(path);
@@ -124,8 +120,8 @@ pub const test_streams = struct {
     /// Waits (at most 5 s) until every bridge thread has ended.
     pub fn expectBridgesEnded() !void {
         var waited_ms: u32 = 0;
-        while (bridge.threads_live.load(.acquire) != 0 and waited_ms < 5000) : (waited_ms += 2) support.sleepMs(2);
-        try std.testing.expectEqual(@as(u32, 0), bridge.threads_live.load(.acquire));
+        while (windows_pipe.bridge.threads_live.load(.acquire) != 0 and waited_ms < 5000) : (waited_ms += 2) support.sleepMs(2);
+        try std.testing.expectEqual(@as(u32, 0), windows_pipe.bridge.threads_live.load(.acquire));
     }
 
     /// Closes a stream made outside any loop.
@@ -134,7 +130,7 @@ pub const test_streams = struct {
     }
 
     /// Receives exactly out.len bytes from a nonblocking socket (within about 10 s).
-    pub fn receiveAll(fd: sys.Fd, out: []u8) !void {
+    pub fn receiveAll(fd: event.Fd, out: []u8) !void {
         var got: usize = 0;
         var rounds: u32 = 0;
         while (got < out.len and rounds < 10_000) : (rounds += 1) {
@@ -152,7 +148,7 @@ pub const test_streams = struct {
     }
 
     /// The next recv's result once something arrives: 0 is end of stream.
-    pub fn receiveNext(fd: sys.Fd, out: []u8) !usize {
+    pub fn receiveNext(fd: event.Fd, out: []u8) !usize {
         var rounds: u32 = 0;
         while (rounds < 10_000) : (rounds += 1) {
             return sys.recv(fd, out) catch |err| switch (err) {
@@ -166,7 +162,7 @@ pub const test_streams = struct {
         return error.TimedOut;
     }
 
-    pub fn sendAllBlocking(fd: sys.Fd, bytes: []const u8) !void {
+    pub fn sendAllBlocking(fd: event.Fd, bytes: []const u8) !void {
         var sent: usize = 0;
         var rounds: u32 = 0;
         while (sent < bytes.len and rounds < 10_000) : (rounds += 1) {
@@ -217,8 +213,8 @@ test "pipe paths become unix socket addresses" {
     try testing.expectEqual(sys.af_unix, unix.family());
     try testing.expectError(error.InvalidArgument, address(""));
     try testing.expect(!isNamedPipe("\\\\.\\pipe\\test-pipe"));
-    try testing.expectError(error.Unsupported, named.connect(testing.allocator, "\\\\.\\pipe\\x"));
-    try testing.expectError(error.Unsupported, bridge.socketPair());
+    try testing.expectError(error.Unsupported, windows_pipe.named.connect(testing.allocator, "\\\\.\\pipe\\x"));
+    try testing.expectError(error.Unsupported, windows_pipe.bridge.socketPair());
 }
 
 test "a descriptor that is not open is EBADF and opens nothing" {
@@ -230,7 +226,7 @@ test "a descriptor that is not open is EBADF and opens nothing" {
         _ = k32.CloseHandle(ends[0]);
         _ = k32.CloseHandle(ends[1]);
         try testing.expectError(error.BadDescriptor, open(testing.allocator, 0, @intCast(ends[0]), 1024));
-        try testing.expectEqual(@as(u32, 0), bridge.threads_live.load(.acquire));
+        try testing.expectEqual(@as(u32, 0), windows_pipe.bridge.threads_live.load(.acquire));
     } else {
         try testing.expectError(error.BadDescriptor, open(testing.allocator, 0, 1_000_000, 1024));
     }
@@ -336,11 +332,11 @@ test "a named pipe server bridges a client's bytes both ways (Windows)" {
     try sys.bind(listener, &bound);
     try sys.listen(listener, 4);
     bound = try sys.localAddress(listener);
-    const server = try named.Server.start(testing.allocator, path, bound.port());
+    const server = try windows_pipe.named.Server.start(testing.allocator, path, bound.port());
     errdefer server.close();
-    const client = try named.connect(testing.allocator, path);
+    const client = try windows_pipe.named.connect(testing.allocator, path);
     errdefer sys.close(client);
-    var accepted: sys.Fd = sys.invalid_fd;
+    var accepted: event.Fd = sys.invalid_fd;
     var attempt: u32 = 0;
     while (attempt < 500) : (attempt += 1) {
         accepted = sys.accept(listener) catch {
@@ -370,12 +366,12 @@ test "a named pipe server bridges a client's bytes both ways (Windows)" {
 test "a connect finding every instance of a named pipe taken waits for the next (Windows)" {
     if (!is_windows) return error.SkipZigTest;
     const path = "\\\\.\\pipe\\evergreen-test-busy";
-    var name: [named.name_max + 1]u16 = undefined;
-    const wide = try named.wideName(path, &name);
+    var name: [windows_pipe.named.name_max + 1]u16 = undefined;
+    const wide = try windows_pipe.named.wideName(path, &name);
     const Instance = struct {
         fn make(pipe_name: [*:0]const u16) ?usize {
-            const pipe = k32.CreateNamedPipeW(pipe_name, named.pipe_access_duplex, 0, 2, 4096, 4096, 0, null);
-            return if (pipe == invalid_handle) null else pipe;
+            const pipe = k32.CreateNamedPipeW(pipe_name, windows_pipe.named.pipe_access_duplex, 0, 2, 4096, 4096, 0, null);
+            return if (pipe == sys.windows.invalid_handle) null else pipe;
         }
         fn later(pipe_name: [*:0]const u16, out: *?usize) void {
             support.sleepMs(30);
@@ -383,14 +379,14 @@ test "a connect finding every instance of a named pipe taken waits for the next 
         }
     };
     const first = Instance.make(wide) orelse return sys.windows.systemError();
-    const taken = try named.connect(testing.allocator, path);
+    const taken = try windows_pipe.named.connect(testing.allocator, path);
     // Every instance is taken; a second one comes 30 ms later, which connect waits for.
     var second: ?usize = null;
     const maker = try std.Thread.spawn(.{}, Instance.later, .{ wide, &second });
-    const waited = named.connect(testing.allocator, path);
+    const waited = windows_pipe.named.connect(testing.allocator, path);
     maker.join();
     // The pipe allows two instances and both are taken: EBUSY, after a bounded wait.
-    const refused = named.connect(testing.allocator, path);
+    const refused = windows_pipe.named.connect(testing.allocator, path);
     sys.close(taken);
     if (waited) |client| sys.close(client) else |_| {}
     if (refused) |client| sys.close(client) else |_| {}

@@ -9,19 +9,19 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
+const descriptor = @import("../loop/descriptor.zig");
 const errors = @import("../loop/errors.zig");
-const sys = @import("sys.zig");
-const tty = @import("tty.zig");
+const event = @import("../loop/event.zig");
 const pipe = @import("pipe.zig");
 const stream_module = @import("stream.zig");
+const sys = @import("sys.zig");
+const tty = @import("tty.zig");
 
 const Stream = stream_module.Stream;
-const Error = errors.Error;
-const Fd = sys.Fd;
-const c = std.c;
+
 const is_windows = builtin.os.tag == .windows;
 const is_linux = builtin.os.tag == .linux;
+const c = std.c;
 
 /// Bytes the input thread moves per read.
 const copy_buffer_size = 64 * 1024;
@@ -32,7 +32,7 @@ pub var threads_live = std.atomic.Value(u32).init(0);
 
 /// A stream over fd 0 (input), 1 or 2 (output) of this process; the fd itself stays open and
 /// keeps its flags.
-pub fn open(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: usize) Error!*Stream {
+pub fn open(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: usize) errors.Error!*Stream {
     if (fd < 0 or fd > 2) return error.InvalidArgument;
     if (is_windows) return openWindows(gpa, loop_handle, fd, read_max);
     if (c.isatty(fd) == 1) return tty.open(gpa, loop_handle, fd, read_max);
@@ -46,7 +46,7 @@ pub fn open(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: usize) 
     return openDuplicate(gpa, loop_handle, fd, .file, false, read_max);
 }
 
-fn openPipe(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, input: bool, read_max: usize) Error!*Stream {
+fn openPipe(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, input: bool, read_max: usize) errors.Error!*Stream {
     if (is_linux) {
         var path_buffer: [32]u8 = undefined;
         const path = std.fmt.bufPrintSentinel(&path_buffer, "/proc/self/fd/{d}", .{fd}, 0) catch unreachable;
@@ -61,18 +61,18 @@ fn openPipe(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, input: bool, read
     return openDuplicate(gpa, loop_handle, fd, .file, true, read_max);
 }
 
-fn openDuplicate(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, kind: stream_module.Io, nonblocking: bool, read_max: usize) Error!*Stream {
+fn openDuplicate(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, kind: stream_module.Io, nonblocking: bool, read_max: usize) errors.Error!*Stream {
     const own = c.fcntl(fd, c.F.DUPFD_CLOEXEC, @as(c_int, 3));
     if (own < 0) return sys.lastError();
     errdefer sys.close(own);
-    if (nonblocking) try sys.setNonBlocking(own);
+    if (nonblocking) try descriptor.setNonBlocking(own);
     if (kind == .file) sys.suppressSigpipe(own);
     return Stream.create(gpa, loop_handle, own, kind, read_max);
 }
 
 /// The near end of a socket pair as the stream; a thread reads fd's copy into the far end
 /// until the input ends or the stream is closed (the far end's send fails then).
-fn openInputCopy(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: usize) Error!*Stream {
+fn openInputCopy(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: usize) errors.Error!*Stream {
     const source = c.fcntl(fd, c.F.DUPFD_CLOEXEC, @as(c_int, 3));
     if (source < 0) return sys.lastError();
     var source_owned = true;
@@ -85,7 +85,7 @@ fn openInputCopy(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: us
     for (pair) |end| {
         if (c.fcntl(end, c.F.SETFD, @as(c_int, c.FD_CLOEXEC)) < 0) return sys.lastError();
     }
-    try sys.setNonBlocking(pair[0]);
+    try descriptor.setNonBlocking(pair[0]);
     if (@hasDecl(c.SO, "NOSIGPIPE")) {
         const on: c_int = 1;
         _ = c.setsockopt(pair[1], c.SOL.SOCKET, c.SO.NOSIGPIPE, @ptrCast(&on), @sizeOf(c_int));
@@ -107,7 +107,7 @@ fn openInputCopy(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: us
     return stream;
 }
 
-fn copyInput(source: Fd, far: Fd) void {
+fn copyInput(source: event.Fd, far: event.Fd) void {
     defer _ = threads_live.fetchSub(1, .acq_rel);
     defer sys.close(source);
     defer sys.close(far);
@@ -123,7 +123,7 @@ fn copyInput(source: Fd, far: Fd) void {
     _ = c.shutdown(far, 1);
 }
 
-fn sendAll(far: Fd, bytes: []const u8) bool {
+fn sendAll(far: event.Fd, bytes: []const u8) bool {
     const flags: u32 = if (@hasDecl(c.MSG, "NOSIGNAL")) c.MSG.NOSIGNAL else 0;
     var sent: usize = 0;
     while (sent < bytes.len) {
@@ -137,8 +137,8 @@ fn sendAll(far: Fd, bytes: []const u8) bool {
 
 /// A console goes through tty.zig; any other standard handle is duplicated and bridged (the
 /// bridge closes the copy, never the process's own handle).
-fn openWindows(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: usize) Error!*Stream {
-    assert(is_windows);
+fn openWindows(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: usize) errors.Error!*Stream {
+    std.debug.assert(is_windows);
     if (tty.open(gpa, loop_handle, fd, read_max)) |stream| return stream else |_| {}
     const k32 = sys.windows.kernel32;
     const handle = try sys.windows.handleOf(fd);

@@ -4,19 +4,18 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
+const descriptor = @import("../loop/descriptor.zig");
 const errors = @import("../loop/errors.zig");
 const event = @import("../loop/event.zig");
+const winsock = @import("../loop/winsock.zig");
 const ip = @import("address.zig");
 
-pub const Fd = event.Fd;
-pub const Error = errors.Error;
 pub const is_windows = builtin.os.tag == .windows;
 const is_darwin = builtin.os.tag.isDarwin();
 const is_linux = builtin.os.tag == .linux;
 const c = std.c;
 
-pub const invalid_fd: Fd = if (is_windows) std.math.maxInt(usize) else -1;
+pub const invalid_fd: event.Fd = if (is_windows) std.math.maxInt(usize) else -1;
 
 pub const af_unspec: u16 = 0;
 pub const af_unix: u16 = 1;
@@ -49,7 +48,7 @@ pub const Address = extern struct {
     }
 
     pub fn fromIp(parsed: *const ip.Address) Address {
-        assert(parsed.isValid());
+        std.debug.assert(parsed.isValid());
         if (parsed.family == ip.Address.ip4) return ip4(parsed.bytes[0..4].*, parsed.port);
         return ip6(parsed.bytes, parsed.port, parsed.scope_id);
     }
@@ -72,7 +71,7 @@ pub const Address = extern struct {
     }
 
     /// A Unix socket address; paths longer than `unix_path_max` are refused.
-    pub fn unix(path: []const u8) Error!Address {
+    pub fn unix(path: []const u8) errors.Error!Address {
         if (path.len == 0 or path.len > unix_path_max) return error.InvalidArgument;
         if (std.mem.indexOfScalar(u8, path, 0) != null) return error.InvalidArgument;
         var address: Address = .{ .len = @intCast(2 + path.len + 1) };
@@ -82,7 +81,7 @@ pub const Address = extern struct {
     }
 
     /// From an address the OS filled in (`length` bytes of `raw`).
-    pub fn fromRaw(raw: *const anyopaque, length: usize) Error!Address {
+    pub fn fromRaw(raw: *const anyopaque, length: usize) errors.Error!Address {
         if (length > 128 or length < 2) return error.InvalidArgument;
         var address: Address = .{ .len = @intCast(length) };
         @memcpy(address.storage[0..length], @as([*]const u8, @ptrCast(raw))[0..length]);
@@ -138,7 +137,7 @@ pub fn parseIp(text: []const u8, port: u16) ?Address {
 pub const SocketKind = enum { stream, datagram };
 
 /// A nonblocking, close-on-exec socket that never raises SIGPIPE.
-pub fn openSocket(family: u16, kind: SocketKind) Error!Fd {
+pub fn openSocket(family: u16, kind: SocketKind) errors.Error!event.Fd {
     if (is_windows) return windows.openSocket(family, kind);
     const type_bits: c_uint = switch (kind) {
         .stream => c.SOCK.STREAM,
@@ -152,16 +151,16 @@ pub fn openSocket(family: u16, kind: SocketKind) Error!Fd {
     const fd = c.socket(family, type_bits, 0);
     if (fd < 0) return lastError();
     errdefer close(fd);
-    try setNonBlocking(fd);
+    try descriptor.setNonBlocking(fd);
     try setCloseOnExec(fd);
     if (is_darwin) try setOption(fd, c.SOL.SOCKET, c.SO.NOSIGPIPE, 1);
     return fd;
 }
 
-pub fn close(fd: Fd) void {
-    assert(fd != invalid_fd);
+pub fn close(fd: event.Fd) void {
+    std.debug.assert(fd != invalid_fd);
     if (is_windows) {
-        _ = windows.closesocket(fd);
+        _ = winsock.closesocket(fd);
     } else {
         _ = c.close(fd);
     }
@@ -169,10 +168,10 @@ pub fn close(fd: Fd) void {
 
 /// Starts connecting; true when already connected, false when the caller must wait until the
 /// socket is writable and then check `pendingError`.
-pub fn connect(fd: Fd, address: *const Address) Error!bool {
+pub fn connect(fd: event.Fd, address: *const Address) errors.Error!bool {
     if (is_windows) {
-        if (windows.connect(fd, address.pointer(), @intCast(address.len)) == 0) return true;
-        const err = windows.wsaError();
+        if (winsock.connect(fd, address.pointer(), @intCast(address.len)) == 0) return true;
+        const err = winsock.lastError();
         if (err == error.WouldBlock or err == error.InProgress) return false;
         return err;
     }
@@ -187,11 +186,11 @@ pub fn connect(fd: Fd, address: *const Address) Error!bool {
 }
 
 /// The error a nonblocking connect ended with (SO_ERROR), if any.
-pub fn pendingError(fd: Fd) Error!void {
+pub fn pendingError(fd: event.Fd) errors.Error!void {
     var value: c_int = 0;
     if (is_windows) {
         var length: i32 = @sizeOf(c_int);
-        if (windows.getsockopt(fd, windows.sol_socket, windows.so_error, @ptrCast(&value), &length) != 0) return windows.wsaError();
+        if (winsock.getsockopt(fd, winsock.SOL_SOCKET, winsock.SO_ERROR, @ptrCast(&value), &length) != 0) return winsock.lastError();
         if (value != 0) return errors.fromWsa(value);
         return;
     }
@@ -200,29 +199,29 @@ pub fn pendingError(fd: Fd) Error!void {
     if (value != 0) return errors.fromErrno(@as(c.E, @fromBackingInt(@intCast(value))));
 }
 
-pub fn bind(fd: Fd, address: *const Address) Error!void {
+pub fn bind(fd: event.Fd, address: *const Address) errors.Error!void {
     if (is_windows) {
-        if (windows.bind(fd, address.pointer(), @intCast(address.len)) != 0) return windows.wsaError();
+        if (winsock.bind(fd, address.pointer(), @intCast(address.len)) != 0) return winsock.lastError();
         return;
     }
     if (c.bind(fd, @ptrCast(address.pointer()), address.len) != 0) return lastError();
 }
 
-pub fn listen(fd: Fd, backlog: u31) Error!void {
+pub fn listen(fd: event.Fd, backlog: u31) errors.Error!void {
     if (is_windows) {
-        if (windows.listen(fd, backlog) != 0) return windows.wsaError();
+        if (winsock.listen(fd, backlog) != 0) return winsock.lastError();
         return;
     }
     if (c.listen(fd, backlog) != 0) return lastError();
 }
 
 /// Accepts one connection as a nonblocking, close-on-exec socket; WouldBlock when none waits.
-pub fn accept(fd: Fd) Error!Fd {
+pub fn accept(fd: event.Fd) errors.Error!event.Fd {
     if (is_windows) {
-        const accepted = windows.accept(fd, null, null);
-        if (accepted == invalid_fd) return windows.wsaError();
+        const accepted = winsock.accept(fd, null, null);
+        if (accepted == invalid_fd) return winsock.lastError();
         errdefer close(accepted);
-        try setNonBlocking(accepted);
+        try descriptor.setNonBlocking(accepted);
         return accepted;
     }
     var attempt: u32 = 0;
@@ -238,7 +237,7 @@ pub fn accept(fd: Fd) Error!Fd {
         }
         if (!is_linux) {
             errdefer close(accepted);
-            try setNonBlocking(accepted);
+            try descriptor.setNonBlocking(accepted);
             try setCloseOnExec(accepted);
             if (is_darwin) try setOption(accepted, c.SOL.SOCKET, c.SO.NOSIGPIPE, 1);
         }
@@ -248,12 +247,12 @@ pub fn accept(fd: Fd) Error!Fd {
 }
 
 /// Sends what the socket takes now; WouldBlock when it takes nothing. Never raises SIGPIPE.
-pub fn send(fd: Fd, bytes: []const u8) Error!usize {
-    assert(bytes.len > 0);
+pub fn send(fd: event.Fd, bytes: []const u8) errors.Error!usize {
+    std.debug.assert(bytes.len > 0);
     if (is_windows) {
         const length: i32 = @intCast(@min(bytes.len, std.math.maxInt(i32)));
-        const rc = windows.send(fd, bytes.ptr, length, 0);
-        if (rc < 0) return windows.wsaError();
+        const rc = winsock.send(fd, bytes.ptr, length, 0);
+        if (rc < 0) return winsock.lastError();
         return @intCast(rc);
     }
     const flags: u32 = if (is_linux) c.MSG.NOSIGNAL else 0;
@@ -266,12 +265,12 @@ pub fn send(fd: Fd, bytes: []const u8) Error!usize {
 }
 
 /// Receives what is there now; 0 at end of stream, WouldBlock when nothing is there yet.
-pub fn recv(fd: Fd, buffer: []u8) Error!usize {
-    assert(buffer.len > 0);
+pub fn recv(fd: event.Fd, buffer: []u8) errors.Error!usize {
+    std.debug.assert(buffer.len > 0);
     if (is_windows) {
         const length: i32 = @intCast(@min(buffer.len, std.math.maxInt(i32)));
-        const rc = windows.recv(fd, buffer.ptr, length, 0);
-        if (rc < 0) return windows.wsaError();
+        const rc = winsock.recv(fd, buffer.ptr, length, 0);
+        if (rc < 0) return winsock.lastError();
         return @intCast(rc);
     }
     while (true) {
@@ -283,8 +282,8 @@ pub fn recv(fd: Fd, buffer: []u8) Error!usize {
 }
 
 /// read(2) for descriptors that are not sockets (pipes, terminals). POSIX only.
-pub fn read(fd: Fd, buffer: []u8) Error!usize {
-    assert(buffer.len > 0);
+pub fn read(fd: event.Fd, buffer: []u8) errors.Error!usize {
+    std.debug.assert(buffer.len > 0);
     if (is_windows) return error.Unsupported;
     while (true) {
         const rc = c.read(fd, buffer.ptr, buffer.len);
@@ -295,8 +294,8 @@ pub fn read(fd: Fd, buffer: []u8) Error!usize {
 }
 
 /// write(2) for descriptors that are not sockets, without ever raising SIGPIPE. POSIX only.
-pub fn write(fd: Fd, bytes: []const u8) Error!usize {
-    assert(bytes.len > 0);
+pub fn write(fd: event.Fd, bytes: []const u8) errors.Error!usize {
+    std.debug.assert(bytes.len > 0);
     if (is_windows) return error.Unsupported;
     if (is_linux and !sigpipe.ignored()) return sigpipe.writeMasked(fd, bytes);
     while (true) {
@@ -308,95 +307,90 @@ pub fn write(fd: Fd, bytes: []const u8) Error!usize {
 }
 
 /// Half-closes the write side of a socket.
-pub fn shutdownWrite(fd: Fd) Error!void {
+pub fn shutdownWrite(fd: event.Fd) errors.Error!void {
     if (is_windows) {
-        if (windows.shutdown(fd, 1) != 0) return windows.wsaError();
+        if (winsock.shutdown(fd, 1) != 0) return winsock.lastError();
         return;
     }
     if (c.shutdown(fd, c.SHUT.WR) != 0) return lastError();
 }
 
-pub fn setNoDelay(fd: Fd) Error!void {
-    if (is_windows) return windows.setOption(fd, windows.ipproto_tcp, windows.tcp_nodelay, 1);
+pub fn setNoDelay(fd: event.Fd) errors.Error!void {
+    if (is_windows) return windows.setOption(fd, winsock.IPPROTO_TCP, winsock.TCP_NODELAY, 1);
     return setOption(fd, c.IPPROTO.TCP, c.TCP.NODELAY, 1);
 }
 
 /// SO_LINGER with a zero timeout: the next close resets the connection instead of ending it.
-pub fn setLingerZero(fd: Fd) Error!void {
+pub fn setLingerZero(fd: event.Fd) errors.Error!void {
     if (fd == invalid_fd) return error.NotConnected;
     const Linger = extern struct { onoff: c_int, seconds: c_int };
     const value: Linger = .{ .onoff = 1, .seconds = 0 };
     if (is_windows) {
         const WinLinger = extern struct { onoff: u16, seconds: u16 };
         const win_value: WinLinger = .{ .onoff = 1, .seconds = 0 };
-        if (windows.setsockopt(fd, windows.sol_socket, 0x0080, @ptrCast(&win_value), @sizeOf(WinLinger)) != 0) return windows.wsaError();
+        if (winsock.setsockopt(fd, winsock.SOL_SOCKET, 0x0080, @ptrCast(&win_value), @sizeOf(WinLinger)) != 0) return winsock.lastError();
         return;
     }
     if (c.setsockopt(fd, c.SOL.SOCKET, c.SO.LINGER, @ptrCast(&value), @sizeOf(Linger)) != 0) return lastError();
 }
 
 /// SO_REUSEADDR (POSIX only: on Windows it would let another process steal the port).
-pub fn setReuseAddress(fd: Fd) Error!void {
+pub fn setReuseAddress(fd: event.Fd) errors.Error!void {
     if (is_windows) return;
     return setOption(fd, c.SOL.SOCKET, c.SO.REUSEADDR, 1);
 }
 
 /// SO_REUSEPORT: several sockets (in other threads or processes) bind one port and the kernel
 /// spreads connections or datagrams over them. Windows has no such option: Unsupported.
-pub fn setReusePort(fd: Fd) Error!void {
+pub fn setReusePort(fd: event.Fd) errors.Error!void {
     if (is_windows or !@hasDecl(c.SO, "REUSEPORT")) return error.Unsupported;
     return setOption(fd, c.SOL.SOCKET, c.SO.REUSEPORT, 1);
 }
 
-pub fn localAddress(fd: Fd) Error!Address {
-    var address: Address = .{};
-    if (is_windows) {
-        var length: i32 = 128;
-        if (windows.getsockname(fd, @ptrCast(&address.storage), &length) != 0) return windows.wsaError();
-        address.len = @intCast(length);
-        return address;
-    }
-    var length: c.socklen_t = 128;
-    if (c.getsockname(fd, @ptrCast(&address.storage), &length) != 0) return lastError();
-    address.len = @intCast(@min(length, 128));
-    return address;
+pub fn localAddress(fd: event.Fd) errors.Error!Address {
+    return socketName(fd, .local);
 }
 
-pub fn peerAddress(fd: Fd) Error!Address {
+pub fn peerAddress(fd: event.Fd) errors.Error!Address {
+    return socketName(fd, .peer);
+}
+
+/// getsockname or getpeername.
+fn socketName(fd: event.Fd, comptime side: enum { local, peer }) errors.Error!Address {
     var address: Address = .{};
     if (is_windows) {
+        const get = if (side == .local) winsock.getsockname else winsock.getpeername;
         var length: i32 = 128;
-        if (windows.getpeername(fd, @ptrCast(&address.storage), &length) != 0) return windows.wsaError();
+        if (get(fd, @ptrCast(&address.storage), &length) != 0) return winsock.lastError();
         address.len = @intCast(length);
         return address;
     }
+    const get = if (side == .local) c.getsockname else c.getpeername;
     var length: c.socklen_t = 128;
-    if (c.getpeername(fd, @ptrCast(&address.storage), &length) != 0) return lastError();
+    if (get(fd, @ptrCast(&address.storage), &length) != 0) return lastError();
     address.len = @intCast(@min(length, 128));
     return address;
 }
 
 /// Whether fd is a socket (so send/recv apply) rather than a pipe or terminal.
-pub fn isSocket(fd: Fd) bool {
+pub fn isSocket(fd: event.Fd) bool {
     if (is_windows) return true;
     var value: c_int = 0;
     var length: c.socklen_t = @sizeOf(c_int);
     return c.getsockopt(fd, c.SOL.SOCKET, c.SO.TYPE, @ptrCast(&value), &length) == 0;
 }
 
-pub const setNonBlocking = @import("../loop/descriptor.zig").setNonBlocking;
-
-fn setCloseOnExec(fd: Fd) Error!void {
+fn setCloseOnExec(fd: event.Fd) errors.Error!void {
     if (c.fcntl(fd, c.F.SETFD, @as(c_int, c.FD_CLOEXEC)) < 0) return lastError();
 }
 
-fn setOption(fd: Fd, level: i32, name: u32, value: c_int) Error!void {
+fn setOption(fd: event.Fd, level: i32, name: u32, value: c_int) errors.Error!void {
     if (c.setsockopt(fd, level, name, @ptrCast(&value), @sizeOf(c_int)) != 0) return lastError();
 }
 
 /// A pipe or terminal that never raises SIGPIPE on write: macOS has a per-descriptor switch;
 /// Linux writes through `write` below (a thread mask when the signal is not ignored).
-pub fn suppressSigpipe(fd: Fd) void {
+pub fn suppressSigpipe(fd: event.Fd) void {
     if (!is_darwin) return;
     _ = c.fcntl(fd, c.F.SETNOSIGPIPE, @as(c_int, 1));
 }
@@ -411,8 +405,8 @@ pub fn unlinkPath(path: []const u8) void {
     _ = c.unlink(@ptrCast(&buffer));
 }
 
-pub fn lastError() Error {
-    if (is_windows) return windows.wsaError();
+pub fn lastError() errors.Error {
+    if (is_windows) return winsock.lastError();
     return errors.fromErrno(c.errno(@as(c_int, -1)));
 }
 
@@ -431,7 +425,7 @@ const sigpipe = struct {
         return is_ignored;
     }
 
-    fn writeMasked(fd: Fd, bytes: []const u8) Error!usize {
+    fn writeMasked(fd: event.Fd, bytes: []const u8) errors.Error!usize {
         var block = std.posix.sigemptyset();
         std.posix.sigaddset(&block, .PIPE);
         var previous: c.sigset_t = undefined;
@@ -451,51 +445,25 @@ const sigpipe = struct {
     }
 };
 
-/// The Windows calls of the stream layer: Winsock's from loop/winsock.zig, kernel32's here.
+/// The Windows side of the stream layer: sockets set up through loop/winsock.zig, and the
+/// kernel32 calls and constants for the handles the loop cannot poll (pipes, consoles).
 pub const windows = struct {
-    const base = @import("../loop/winsock.zig");
-    pub const sol_socket = base.SOL_SOCKET;
-    pub const so_error = base.SO_ERROR;
-    pub const ipproto_tcp = base.IPPROTO_TCP;
-    pub const tcp_nodelay = base.TCP_NODELAY;
-    pub const fionbio = base.FIONBIO;
-    pub const sock_stream = base.SOCK_STREAM;
-
-    pub const socket = base.socket;
-    pub const closesocket = base.closesocket;
-    pub const bind = base.bind;
-    pub const connect = base.connect;
-    pub const listen = base.listen;
-    pub const accept = base.accept;
-    pub const getsockname = base.getsockname;
-    pub const getpeername = base.getpeername;
-    pub const getsockopt = base.getsockopt;
-    pub const setsockopt = base.setsockopt;
-    pub const shutdown = base.shutdown;
-    pub const send = base.send;
-    pub const recv = base.recv;
-    pub const ioctlsocket = base.ioctlsocket;
-
-    pub fn wsaError() Error {
-        return base.lastError();
-    }
-
-    fn openSocket(family: u16, kind: SocketKind) Error!Fd {
-        var data: base.WSADATA = undefined;
-        if (base.WSAStartup(0x0202, &data) != 0) return error.Unsupported;
+    fn openSocket(family: u16, kind: SocketKind) errors.Error!event.Fd {
+        var data: winsock.WSADATA = undefined;
+        if (winsock.WSAStartup(0x0202, &data) != 0) return error.Unsupported;
         const type_number: i32 = switch (kind) {
-            .stream => base.SOCK_STREAM,
-            .datagram => base.SOCK_DGRAM,
+            .stream => winsock.SOCK_STREAM,
+            .datagram => winsock.SOCK_DGRAM,
         };
-        const fd = base.socket(family, type_number, 0);
-        if (fd == invalid_fd) return wsaError();
-        errdefer _ = base.closesocket(fd);
-        try base.setNonBlocking(fd);
+        const fd = winsock.socket(family, type_number, 0);
+        if (fd == invalid_fd) return winsock.lastError();
+        errdefer _ = winsock.closesocket(fd);
+        try winsock.setNonBlocking(fd);
         return fd;
     }
 
-    fn setOption(fd: Fd, level: i32, name: i32, value: c_int) Error!void {
-        if (setsockopt(fd, level, name, @ptrCast(&value), @sizeOf(c_int)) != 0) return wsaError();
+    fn setOption(fd: event.Fd, level: i32, name: i32, value: c_int) errors.Error!void {
+        if (winsock.setsockopt(fd, level, name, @ptrCast(&value), @sizeOf(c_int)) != 0) return winsock.lastError();
     }
 
     pub const invalid_handle: usize = std.math.maxInt(usize);
@@ -546,7 +514,7 @@ pub const windows = struct {
     };
 
     /// The last kernel32 error as a portable error.
-    pub fn systemError() Error {
+    pub fn systemError() errors.Error {
         return switch (kernel32.GetLastError()) {
             2, 3 => error.NotFound, // ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND
             5 => error.AccessDenied,
@@ -563,7 +531,7 @@ pub const windows = struct {
     /// output and error handles (GetStdHandle); any other number is a HANDLE value itself (an
     /// inherited handle, say: real handles are multiples of 4, so the two never collide).
     /// EBADF unless it is an open file, pipe, socket or character device.
-    pub fn handleOf(number: i32) Error!usize {
+    pub fn handleOf(number: i32) errors.Error!usize {
         if (number < 0) return error.BadDescriptor;
         const handle: usize = if (number < std_handles.len)
             kernel32.GetStdHandle(std_handles[@intCast(number)])
@@ -580,13 +548,13 @@ pub const windows = struct {
 
     /// Whether handle is a socket (which the loop polls as it is).
     pub fn isSocketHandle(handle: usize) bool {
-        assert(handle != invalid_handle);
-        var data: base.WSADATA = undefined;
-        if (base.WSAStartup(0x0202, &data) != 0) return false;
-        defer _ = base.WSACleanup();
+        std.debug.assert(handle != invalid_handle);
+        var data: winsock.WSADATA = undefined;
+        if (winsock.WSAStartup(0x0202, &data) != 0) return false;
+        defer _ = winsock.WSACleanup();
         var kind: i32 = 0;
         var length: i32 = @sizeOf(i32);
-        return getsockopt(handle, sol_socket, so_type, @ptrCast(&kind), &length) == 0;
+        return winsock.getsockopt(handle, winsock.SOL_SOCKET, so_type, @ptrCast(&kind), &length) == 0;
     }
 };
 
@@ -655,7 +623,7 @@ test "connect to a closed port is refused; listen, accept, send and recv work" {
     var fds = [1]c.pollfd{.{ .fd = client, .events = c.POLL.OUT, .revents = 0 }};
     _ = c.poll(&fds, 1, 1000);
     try pendingError(client);
-    var server: Fd = invalid_fd;
+    var server: event.Fd = invalid_fd;
     for (0..100) |_| {
         server = accept(listener) catch |err| switch (err) {
             error.WouldBlock => {

@@ -5,15 +5,11 @@
 
 const std = @import("std");
 const errors = @import("../loop/errors.zig");
-const hub_module = @import("../hub/hub.zig");
+const Hub = @import("../hub/hub.zig").Hub;
 const address = @import("address.zig");
-const sys = @import("sys.zig");
 const socket = @import("socket.zig");
-const stream_module = @import("stream.zig");
-
-const Hub = hub_module.Hub;
-const Stream = stream_module.Stream;
-const Error = errors.Error;
+const Stream = @import("stream.zig").Stream;
+const sys = @import("sys.zig");
 
 /// Where a client binds before it connects: an IP literal and a port (0: any).
 pub const Source = struct {
@@ -39,7 +35,7 @@ pub fn connect(stream: *Stream, hub: *Hub, host: []const u8, port: u16, source: 
 /// A listener bound to host:port and listening: a port in use is EADDRINUSE here (also when
 /// the listener holding it set reuse_port and this one did not). reuse_port sets SO_REUSEPORT
 /// so that listeners in several threads or processes share the port (ENOSYS on Windows).
-pub fn listen(gpa: std.mem.Allocator, loop_handle: u32, host: []const u8, port: u16, backlog: u31, read_max: usize, reuse_port: bool) Error!*Stream {
+pub fn listen(gpa: std.mem.Allocator, loop_handle: u32, host: []const u8, port: u16, backlog: u31, read_max: usize, reuse_port: bool) errors.Error!*Stream {
     var bind_address = address.Address.any(address.Address.ip4);
     bind_address.port = port;
     if (host.len != 0) bind_address = try address.parseLocal(host, port);

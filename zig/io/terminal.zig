@@ -5,13 +5,12 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
+const event = @import("../loop/event.zig");
 const sys = @import("sys.zig");
 
 const is_windows = builtin.os.tag == .windows;
 const c = std.c;
 const k32 = sys.windows.kernel32;
-const invalid_handle = sys.windows.invalid_handle;
 
 pub const State = if (is_windows) ConsoleState else TermiosState;
 
@@ -27,16 +26,16 @@ pub const TermiosState = struct {
 /// end, and close its handles, while the stream is still open).
 pub const ConsoleState = struct {
     /// Console input (CONIN$): its mode is raw or not.
-    input: usize = invalid_handle,
+    input: usize = sys.windows.invalid_handle,
     /// The screen buffer written to: its window is the size.
-    output: usize = invalid_handle,
+    output: usize = sys.windows.invalid_handle,
     /// The input mode in force before the first setRawMode.
     original: u32 = 0,
     saved: bool = false,
 };
 
 /// Puts the terminal behind `fd` back as it was (before the descriptor closes).
-pub fn restore(fd: sys.Fd, state: *State) void {
+pub fn restore(fd: event.Fd, state: *State) void {
     if (is_windows) return restoreConsole(state);
     if (fd == sys.invalid_fd) return;
     if (state.saved) {
@@ -50,13 +49,13 @@ pub fn restore(fd: sys.Fd, state: *State) void {
 }
 
 pub fn closeHandle(handle: usize) void {
-    assert(handle != invalid_handle);
+    std.debug.assert(handle != sys.windows.invalid_handle);
     _ = k32.CloseHandle(handle);
 }
 
 fn restoreConsole(state: *ConsoleState) void {
-    if (state.input == invalid_handle) return;
-    assert(state.output != invalid_handle);
+    if (state.input == sys.windows.invalid_handle) return;
+    std.debug.assert(state.output != sys.windows.invalid_handle);
     if (state.saved) _ = k32.SetConsoleMode(state.input, state.original);
     closeHandle(state.input);
     closeHandle(state.output);

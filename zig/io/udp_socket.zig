@@ -4,18 +4,16 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
 const errors = @import("../loop/errors.zig");
 const event = @import("../loop/event.zig");
-const address_module = @import("address.zig");
+const winsock = @import("../loop/winsock.zig");
+const ip = @import("address.zig");
 
-const Error = errors.Error;
-pub const Fd = event.Fd;
+const Address = ip.Address;
 
-const os = builtin.os.tag;
-const is_windows = os == .windows;
-const is_linux = os == .linux;
-const is_darwin = os.isDarwin();
+const is_windows = builtin.os.tag == .windows;
+const is_linux = builtin.os.tag == .linux;
+const is_darwin = builtin.os.tag.isDarwin();
 const c = std.c;
 const linux = std.os.linux;
 
@@ -23,8 +21,6 @@ const linux = std.os.linux;
 pub const datagram_size_max = 65527;
 /// The largest UDP payload over IPv4 (65535 less the IPv4 and UDP headers).
 pub const datagram_size_max_ip4 = 65507;
-
-pub const Address = address_module.Address;
 
 /// An OS socket address (sockaddr_in or sockaddr_in6) with its length.
 pub const Name = extern struct {
@@ -36,7 +32,7 @@ pub const Name = extern struct {
     len: c.socklen_t,
 
     pub fn fromAddress(address: *const Address) Name {
-        assert(address.isValid());
+        std.debug.assert(address.isValid());
         var name: Name = undefined;
         if (address.family == Address.ip4) {
             name.storage = .{ .v4 = .{
@@ -56,7 +52,7 @@ pub const Name = extern struct {
         return name;
     }
 
-    pub fn toAddress(name: *const Name) Error!Address {
+    pub fn toAddress(name: *const Name) errors.Error!Address {
         var address = Address.any(Address.ip4);
         if (name.storage.any.family == af_inet) {
             address.port = std.mem.bigToNative(u16, name.storage.v4.port);
@@ -95,22 +91,22 @@ pub const BindFlags = struct {
 };
 
 /// A nonblocking, close-on-exec datagram socket of `family` (Address.ip4 or ip6).
-pub fn open(family: u16) Error!Fd {
-    assert(family == Address.ip4 or family == Address.ip6);
+pub fn open(family: u16) errors.Error!event.Fd {
+    std.debug.assert(family == Address.ip4 or family == Address.ip6);
     const af: c_int = if (family == Address.ip4) af_inet else af_inet6;
     if (is_windows) {
-        try win.start();
-        errdefer win.stop();
-        const fd = win.socket(af, win.SOCK_DGRAM, 0);
-        if (fd == win.invalid_socket) return win.lastError();
-        errdefer _ = win.closesocket(fd);
+        try winsock.start();
+        errdefer winsock.stop();
+        const fd = winsock.socket(af, winsock.SOCK_DGRAM, 0);
+        if (fd == winsock.invalid_socket) return winsock.lastError();
+        errdefer _ = winsock.closesocket(fd);
         var on: u32 = 1;
-        if (win.ioctlsocket(fd, win.FIONBIO, &on) != 0) return win.lastError();
+        if (winsock.ioctlsocket(fd, winsock.FIONBIO, &on) != 0) return winsock.lastError();
         // An ICMP port-unreachable would otherwise fail the next receive with WSAECONNRESET.
         var off: u32 = 0;
         var returned: u32 = 0;
-        if (win.WSAIoctl(fd, win.SIO_UDP_CONNRESET, &off, @sizeOf(u32), null, 0, &returned, null, null) != 0) {
-            return win.lastError();
+        if (winsock.WSAIoctl(fd, winsock.SIO_UDP_CONNRESET, &off, @sizeOf(u32), null, 0, &returned, null, null) != 0) {
+            return winsock.lastError();
         }
         return fd;
     }
@@ -130,16 +126,16 @@ pub fn open(family: u16) Error!Fd {
     return fd;
 }
 
-pub fn close(fd: Fd) void {
+pub fn close(fd: event.Fd) void {
     if (is_windows) {
-        _ = win.closesocket(fd);
-        win.stop();
+        _ = winsock.closesocket(fd);
+        winsock.stop();
     } else {
         _ = c.close(fd);
     }
 }
 
-pub fn bind(fd: Fd, address: *const Address, flags: u32) Error!void {
+pub fn bind(fd: event.Fd, address: *const Address, flags: u32) errors.Error!void {
     if (flags & ~BindFlags.all != 0) return error.InvalidArgument;
     if (flags & BindFlags.reuse_address != 0) {
         try setInt(fd, sol_socket, so_reuseaddr, 1);
@@ -157,17 +153,17 @@ pub fn bind(fd: Fd, address: *const Address, flags: u32) Error!void {
     }
     const name = Name.fromAddress(address);
     if (is_windows) {
-        if (win.bind(fd, &name.storage, @intCast(name.len)) != 0) return win.lastError();
+        if (winsock.bind(fd, &name.storage, @intCast(name.len)) != 0) return winsock.lastError();
         return;
     }
     if (c.bind(fd, &name.storage.any, name.len) != 0) return errors.fromErrno(errno());
 }
 
-pub fn sockname(fd: Fd) Error!Address {
+pub fn sockname(fd: event.Fd) errors.Error!Address {
     var name = Name.empty();
     if (is_windows) {
         var len: i32 = @intCast(name.len);
-        if (win.getsockname(fd, &name.storage, &len) != 0) return win.lastError();
+        if (winsock.getsockname(fd, &name.storage, &len) != 0) return winsock.lastError();
     } else {
         if (c.getsockname(fd, &name.storage.any, &name.len) != 0) return errors.fromErrno(errno());
     }
@@ -175,11 +171,11 @@ pub fn sockname(fd: Fd) Error!Address {
 }
 
 /// Sends one datagram whole, or fails (WouldBlock when the socket buffer is full).
-pub fn sendTo(fd: Fd, bytes: []const u8, name: *const Name) Error!void {
+pub fn sendTo(fd: event.Fd, bytes: []const u8, name: *const Name) errors.Error!void {
     if (bytes.len > datagram_size_max) return error.MessageTooBig;
     if (is_windows) {
-        const rc = win.sendto(fd, bytes.ptr, @intCast(bytes.len), 0, &name.storage, @intCast(name.len));
-        if (rc < 0) return win.lastError();
+        const rc = winsock.sendto(fd, bytes.ptr, @intCast(bytes.len), 0, &name.storage, @intCast(name.len));
+        if (rc < 0) return winsock.lastError();
         return;
     }
     var attempt: u32 = 0;
@@ -201,15 +197,15 @@ pub const Received = struct {
 };
 
 /// Receives one datagram into buffer; WouldBlock when none is waiting.
-pub fn receiveFrom(fd: Fd, buffer: []u8, name: *Name) Error!Received {
-    assert(buffer.len > 0 and buffer.len <= std.math.maxInt(i32));
+pub fn receiveFrom(fd: event.Fd, buffer: []u8, name: *Name) errors.Error!Received {
+    std.debug.assert(buffer.len > 0 and buffer.len <= std.math.maxInt(i32));
     name.len = @sizeOf(@TypeOf(name.storage));
     if (is_windows) {
         var len: i32 = @intCast(name.len);
-        const rc = win.recvfrom(fd, buffer.ptr, @intCast(buffer.len), 0, &name.storage, &len);
+        const rc = winsock.recvfrom(fd, buffer.ptr, @intCast(buffer.len), 0, &name.storage, &len);
         name.len = @intCast(len);
         if (rc >= 0) return .{ .stored = @intCast(rc), .size = @intCast(rc), .truncated = false };
-        const err = win.lastError();
+        const err = winsock.lastError();
         // Windows fills the buffer with the first part and reports the rest as lost.
         if (err == error.MessageTooBig) {
             const stored: u32 = @intCast(buffer.len);
@@ -251,9 +247,9 @@ pub const IoVector = if (is_linux) std.posix.iovec else void;
 
 /// Receives up to headers.len datagrams (headers prepared by the caller: iov and name set);
 /// returns how many, or WouldBlock when none was waiting.
-pub fn receiveBatch(fd: Fd, headers: []MessageHeader, names: []Name) Error!u32 {
-    comptime assert(is_linux);
-    assert(headers.len > 0 and headers.len == names.len);
+pub fn receiveBatch(fd: event.Fd, headers: []MessageHeader, names: []Name) errors.Error!u32 {
+    comptime std.debug.assert(is_linux);
+    std.debug.assert(headers.len > 0 and headers.len == names.len);
     for (headers, names) |*header, *name| {
         name.len = @sizeOf(@TypeOf(name.storage));
         header.hdr.namelen = name.len;
@@ -266,7 +262,7 @@ pub fn receiveBatch(fd: Fd, headers: []MessageHeader, names: []Name) Error!u32 {
         switch (linux.errno(rc)) {
             .SUCCESS => {
                 const count: u32 = @intCast(rc);
-                assert(count > 0 and count <= headers.len);
+                std.debug.assert(count > 0 and count <= headers.len);
                 for (headers[0..count], names[0..count]) |*header, *name| name.len = header.hdr.namelen;
                 return count;
             },
@@ -296,7 +292,7 @@ var segmentation_probed = std.atomic.Value(u8).init(0);
 
 /// Whether the kernel segments datagrams for us (UDP_SEGMENT). Probed once per process: a
 /// kernel without it would ignore the control message and send the run as one datagram.
-pub fn hasSegmentation(fd: Fd) bool {
+pub fn hasSegmentation(fd: event.Fd) bool {
     if (!is_linux) return false;
     const known = segmentation_probed.load(.acquire);
     if (known != 0) return known == 2;
@@ -310,9 +306,9 @@ pub fn hasSegmentation(fd: Fd) bool {
 
 /// Sends the prepared datagrams in order; returns how many went out before the first that
 /// would block or failed (then `failure` holds why; 0 sent and WouldBlock means a full buffer).
-pub fn sendBatch(fd: Fd, headers: []MessageHeader, failure: *?Error) u32 {
-    comptime assert(is_linux);
-    assert(headers.len > 0);
+pub fn sendBatch(fd: event.Fd, headers: []MessageHeader, failure: *?errors.Error) u32 {
+    comptime std.debug.assert(is_linux);
+    std.debug.assert(headers.len > 0);
     failure.* = null;
     var sent: u32 = 0;
     var attempt: u32 = 0;
@@ -321,7 +317,7 @@ pub fn sendBatch(fd: Fd, headers: []MessageHeader, failure: *?Error) u32 {
         const rc = linux.sendmmsg(fd, rest.ptr, @intCast(rest.len), 0);
         switch (linux.errno(rc)) {
             .SUCCESS => {
-                assert(rc > 0 and rc <= rest.len);
+                std.debug.assert(rc > 0 and rc <= rest.len);
                 sent += @intCast(rc);
             },
             .INTR => continue,
@@ -347,7 +343,7 @@ pub const Option = enum(u32) {
     send_buffer_size = 6,
 };
 
-pub fn setOption(fd: Fd, family: u16, option: Option, value: i32) Error!void {
+pub fn setOption(fd: event.Fd, family: u16, option: Option, value: i32) errors.Error!void {
     const v6 = family == Address.ip6;
     switch (option) {
         .broadcast => try setInt(fd, sol_socket, so_broadcast, @intFromBool(value != 0)),
@@ -376,7 +372,7 @@ pub fn setOption(fd: Fd, family: u16, option: Option, value: i32) Error!void {
 
 /// Joins or leaves multicast `group` on the interface with address `interface` (IPv4) or
 /// index `interface.scope_id` (IPv6); an unspecified interface lets the OS choose.
-pub fn membership(fd: Fd, join: bool, group: *const Address, interface: *const Address) Error!void {
+pub fn membership(fd: event.Fd, join: bool, group: *const Address, interface: *const Address) errors.Error!void {
     if (group.family == Address.ip4) {
         if (interface.family != Address.ip4) return error.InvalidArgument;
         const request = extern struct { group: [4]u8, interface: [4]u8 }{
@@ -393,7 +389,7 @@ pub fn membership(fd: Fd, join: bool, group: *const Address, interface: *const A
 }
 
 /// Picks the interface outgoing multicast datagrams leave by.
-pub fn setMulticastInterface(fd: Fd, family: u16, interface: *const Address) Error!void {
+pub fn setMulticastInterface(fd: event.Fd, family: u16, interface: *const Address) errors.Error!void {
     if (family == Address.ip4) {
         if (interface.family != Address.ip4) return error.InvalidArgument;
         return setRaw(fd, ipproto_ip, ip_multicast_if, interface.bytes[0..4]);
@@ -402,20 +398,20 @@ pub fn setMulticastInterface(fd: Fd, family: u16, interface: *const Address) Err
     return setRaw(fd, ipproto_ipv6, ipv6_multicast_if, std.mem.asBytes(&index));
 }
 
-fn setInt(fd: Fd, level: i32, name: u32, value: i32) Error!void {
+fn setInt(fd: event.Fd, level: i32, name: u32, value: i32) errors.Error!void {
     return setRaw(fd, level, name, std.mem.asBytes(&value));
 }
 
 /// BSDs take a byte for the IPv4 multicast TTL/loop options, Linux and Windows an int.
-fn setByteOrInt(fd: Fd, level: i32, name: u32, value: i32) Error!void {
+fn setByteOrInt(fd: event.Fd, level: i32, name: u32, value: i32) errors.Error!void {
     if (!is_darwin) return setInt(fd, level, name, value);
     const byte: u8 = @intCast(value);
     return setRaw(fd, level, name, std.mem.asBytes(&byte));
 }
 
-fn setRaw(fd: Fd, level: i32, name: u32, value: []const u8) Error!void {
+fn setRaw(fd: event.Fd, level: i32, name: u32, value: []const u8) errors.Error!void {
     if (is_windows) {
-        if (win.setsockopt(fd, level, @intCast(name), value.ptr, @intCast(value.len)) != 0) return win.lastError();
+        if (winsock.setsockopt(fd, level, @intCast(name), value.ptr, @intCast(value.len)) != 0) return winsock.lastError();
         return;
     }
     if (c.setsockopt(fd, level, name, value.ptr, @intCast(value.len)) != 0) return errors.fromErrno(errno());
@@ -448,8 +444,6 @@ fn errno() c.E {
     return c.errno(@as(c_int, -1));
 }
 
-const win = @import("../loop/winsock.zig");
-
 // ---------------------------------------------------------------------------------------
 // Tests: real sockets on the loopback interface.
 
@@ -458,7 +452,7 @@ const testing = std.testing;
 test "a datagram goes out and comes back with its sender's address" {
     const receiver = try open(Address.ip4);
     defer close(receiver);
-    var loopback = try address_module.parse("127.0.0.1", 0);
+    var loopback = try ip.parse("127.0.0.1", 0);
     try bind(receiver, &loopback, 0);
     const bound = try sockname(receiver);
     try testing.expect(bound.port != 0);
@@ -492,7 +486,7 @@ test "a datagram goes out and comes back with its sender's address" {
 test "a port in use is EADDRINUSE; a datagram too big is EMSGSIZE" {
     const first = try open(Address.ip4);
     defer close(first);
-    var loopback = try address_module.parse("127.0.0.1", 0);
+    var loopback = try ip.parse("127.0.0.1", 0);
     try bind(first, &loopback, 0);
     const taken = try sockname(first);
     const second = try open(Address.ip4);

@@ -5,14 +5,13 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
 const errors = @import("../loop/errors.zig");
+const event = @import("../loop/event.zig");
+const winsock = @import("../loop/winsock.zig");
 const sys = @import("sys.zig");
 
-const Error = errors.Error;
 const is_windows = builtin.os.tag == .windows;
 const k32 = sys.windows.kernel32;
-const invalid_handle = sys.windows.invalid_handle;
 
 /// Windows handles the loop cannot poll, each bridged to the far end of a loopback socket pair
 /// whose near end becomes a stream. Every function exists on every OS so that callers need no
@@ -44,7 +43,7 @@ pub const bridge = struct {
     const Bridge = struct {
         gpa: std.mem.Allocator,
         ends: Ends,
-        socket: sys.Fd,
+        socket: event.Fd,
         gate: usize,
         /// Set as the writing side ends: wakes a reader waiting for console input.
         stop: usize,
@@ -62,7 +61,7 @@ pub const bridge = struct {
             if (!self.admitted()) return;
             if (self.ends.read) |handle| self.copyToSocket(handle);
             // End of input is end of stream; writing goes on (the write end of a pipe, say).
-            _ = sys.windows.shutdown(self.socket, sd_send);
+            _ = winsock.shutdown(self.socket, sd_send);
             self.reading.store(false, .release);
             self.release();
         }
@@ -97,7 +96,7 @@ pub const bridge = struct {
             var buffer: [buffer_size]u8 = undefined;
             var rounds: u64 = 0;
             while (rounds < std.math.maxInt(u64)) : (rounds += 1) {
-                const rc = sys.windows.recv(self.socket, &buffer, buffer.len, 0);
+                const rc = winsock.recv(self.socket, &buffer, buffer.len, 0);
                 if (rc <= 0) return;
                 if (!writeAll(self.ends.write, buffer[0..@intCast(rc)])) return;
             }
@@ -137,11 +136,11 @@ pub const bridge = struct {
 
     /// Starts copying between ends and socket (the far end of `socketPair`). On success the
     /// bridge owns the handles and the socket; on failure they stay the caller's.
-    pub fn start(gpa: std.mem.Allocator, ends: Ends, socket: sys.Fd) Error!void {
+    pub fn start(gpa: std.mem.Allocator, ends: Ends, socket: event.Fd) errors.Error!void {
         if (!is_windows) return error.Unsupported;
-        assert(socket != sys.invalid_fd);
-        assert(ends.write != 0 and ends.write != invalid_handle);
-        assert(ends.read == null or ends.read.? != invalid_handle);
+        std.debug.assert(socket != sys.invalid_fd);
+        std.debug.assert(ends.write != 0 and ends.write != sys.windows.invalid_handle);
+        std.debug.assert(ends.read == null or ends.read.? != sys.windows.invalid_handle);
         const gate = k32.CreateEventW(null, 1, 0, null);
         if (gate == 0) return sys.windows.systemError();
         const stop = k32.CreateEventW(null, 1, 0, null);
@@ -163,7 +162,7 @@ pub const bridge = struct {
         const reader = std.Thread.spawn(config, Bridge.readingThread, .{self}) catch {
             // The writer has touched nothing yet: let it go and undo everything.
             self.abandoned.store(true, .release);
-            assert(k32.SetEvent(gate) != 0);
+            std.debug.assert(k32.SetEvent(gate) != 0);
             writer.join();
             self.destroy();
             return error.OutOfMemory;
@@ -171,11 +170,11 @@ pub const bridge = struct {
         _ = threads_live.fetchAdd(1, .acq_rel);
         writer.detach();
         reader.detach();
-        assert(k32.SetEvent(gate) != 0);
+        std.debug.assert(k32.SetEvent(gate) != 0);
     }
 
     /// A nonblocking near end and a blocking far end of a loopback TCP connection.
-    pub fn socketPair() Error![2]sys.Fd {
+    pub fn socketPair() errors.Error![2]event.Fd {
         if (!is_windows) return error.Unsupported;
         const listener = try sys.openSocket(sys.af_inet, .stream);
         defer sys.close(listener);
@@ -198,15 +197,15 @@ pub const bridge = struct {
         } else return error.TimedOut;
         errdefer sys.close(far);
         var blocking: u32 = 0;
-        if (sys.windows.ioctlsocket(far, sys.windows.fionbio, &blocking) != 0) return sys.windows.wsaError();
+        if (winsock.ioctlsocket(far, winsock.FIONBIO, &blocking) != 0) return winsock.lastError();
         try sys.setNoDelay(near);
         return .{ near, far };
     }
 
-    fn sendAll(socket: sys.Fd, bytes: []const u8) bool {
+    fn sendAll(socket: event.Fd, bytes: []const u8) bool {
         var sent: usize = 0;
         while (sent < bytes.len) {
-            const rc = sys.windows.send(socket, bytes[sent..].ptr, @intCast(bytes.len - sent), 0);
+            const rc = winsock.send(socket, bytes[sent..].ptr, @intCast(bytes.len - sent), 0);
             if (rc <= 0) return false;
             sent += @intCast(rc);
         }
@@ -239,7 +238,7 @@ pub const named = struct {
     const busy_attempts_max: u32 = 5;
     const busy_wait_ms: u32 = 20;
 
-    pub fn wideName(path: []const u8, out: *[name_max + 1]u16) Error![*:0]const u16 {
+    pub fn wideName(path: []const u8, out: *[name_max + 1]u16) errors.Error![*:0]const u16 {
         if (path.len == 0 or path.len > name_max) return error.InvalidArgument;
         for (path, 0..) |byte, i| {
             if (byte == 0 or byte > 0x7f) return error.InvalidArgument;
@@ -251,7 +250,7 @@ pub const named = struct {
 
     /// Opens the named pipe at path as a client and returns the near socket of its bridge
     /// (EBUSY while every instance of the pipe is taken, ENOENT when there is none).
-    pub fn connect(gpa: std.mem.Allocator, path: []const u8) Error!sys.Fd {
+    pub fn connect(gpa: std.mem.Allocator, path: []const u8) errors.Error!event.Fd {
         if (!is_windows) return error.Unsupported;
         var name: [name_max + 1]u16 = undefined;
         const wide = try wideName(path, &name);
@@ -259,7 +258,7 @@ pub const named = struct {
             var attempt: u32 = 0;
             while (attempt < busy_attempts_max) : (attempt += 1) {
                 const handle = k32.CreateFileW(wide, sys.windows.generic_read_write, 0, null, sys.windows.open_existing, 0, null);
-                if (handle != invalid_handle) break :open handle;
+                if (handle != sys.windows.invalid_handle) break :open handle;
                 if (k32.GetLastError() != error_pipe_busy) return sys.windows.systemError();
                 // Every instance is taken for now: the server thread makes the next one as
                 // soon as it hands one out, so wait briefly for it (as libuv does, bounded).
@@ -286,7 +285,7 @@ pub const named = struct {
 
         /// Starts serving path into a listener bound on 127.0.0.1 (its port): the caller owns
         /// one reference, released by `close`.
-        pub fn start(gpa: std.mem.Allocator, path: []const u8, port: u16) Error!*Server {
+        pub fn start(gpa: std.mem.Allocator, path: []const u8, port: u16) errors.Error!*Server {
             if (!is_windows) return error.Unsupported;
             const server = try gpa.create(Server);
             errdefer gpa.destroy(server);
@@ -306,14 +305,14 @@ pub const named = struct {
 
         fn instance(server: *Server) ?usize {
             const pipe = k32.CreateNamedPipeW(@ptrCast(&server.name), pipe_access_duplex, 0, pipe_unlimited_instances, pipe_buffer_size, pipe_buffer_size, 0, null);
-            return if (pipe == invalid_handle) null else pipe;
+            return if (pipe == sys.windows.invalid_handle) null else pipe;
         }
 
         fn accepting(server: *Server, first: usize) void {
             var pipe: ?usize = first;
             var rounds: u64 = 0;
             while (pipe) |current| : (rounds += 1) {
-                assert(rounds < std.math.maxInt(u64));
+                std.debug.assert(rounds < std.math.maxInt(u64));
                 const connected = k32.ConnectNamedPipe(current, null) != 0 or k32.GetLastError() == error_pipe_connected;
                 if (server.stop.load(.acquire) or !connected) {
                     _ = k32.CloseHandle(current);
@@ -327,14 +326,14 @@ pub const named = struct {
             server.release();
         }
 
-        fn bridgeClient(server: *Server, pipe: usize) Error!void {
-            const far = sys.windows.socket(sys.af_inet, sys.windows.sock_stream, 0);
-            if (far == sys.invalid_fd) return sys.windows.wsaError();
+        fn bridgeClient(server: *Server, pipe: usize) errors.Error!void {
+            const far = winsock.socket(sys.af_inet, winsock.SOCK_STREAM, 0);
+            if (far == sys.invalid_fd) return winsock.lastError();
             errdefer sys.close(far);
             const target = sys.Address.ip4(.{ 127, 0, 0, 1 }, server.port);
             var blocking: u32 = 0;
-            if (sys.windows.ioctlsocket(far, sys.windows.fionbio, &blocking) != 0) return sys.windows.wsaError();
-            if (sys.windows.connect(far, @ptrCast(&target.storage), @intCast(target.len)) != 0) return sys.windows.wsaError();
+            if (winsock.ioctlsocket(far, winsock.FIONBIO, &blocking) != 0) return winsock.lastError();
+            if (winsock.connect(far, @ptrCast(&target.storage), @intCast(target.len)) != 0) return winsock.lastError();
             try bridge.start(server.gpa, .{ .read = pipe, .write = pipe }, far);
         }
 
@@ -344,7 +343,7 @@ pub const named = struct {
             if (!is_windows) return;
             server.stop.store(true, .release);
             const waker = k32.CreateFileW(@ptrCast(&server.name), sys.windows.generic_read_write, 0, null, sys.windows.open_existing, 0, null);
-            if (waker != invalid_handle) _ = k32.CloseHandle(waker);
+            if (waker != sys.windows.invalid_handle) _ = k32.CloseHandle(waker);
             server.release();
         }
 

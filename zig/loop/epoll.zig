@@ -3,20 +3,17 @@
 //! loop.zig picks this file at compile time; kqueue.zig and windows.zig have the same shape.
 
 const std = @import("std");
-const assert = std.debug.assert;
 const linux = std.os.linux;
 const c = std.c;
 const errors = @import("errors.zig");
 const event = @import("event.zig");
 
-const Fd = event.Fd;
-
 /// epoll user data for the eventfd; user descriptors use their own (non-negative) number.
 const wake_key: u64 = 1 << 32;
 
 pub const Backend = struct {
-    epoll_fd: Fd,
-    wake_fd: Fd,
+    epoll_fd: event.Fd,
+    wake_fd: event.Fd,
 
     /// The allocator is unused: the kernel holds the set (windows.zig needs one).
     pub fn init(gpa: std.mem.Allocator) errors.Error!Backend {
@@ -43,9 +40,9 @@ pub const Backend = struct {
     /// Registers, changes or removes (new_mask == 0) interest; old_mask is what is registered.
     /// Equal masks re-assert the registration: the descriptor may have been closed and its
     /// number reused since, which epoll saw as a removal.
-    pub fn register(backend: *Backend, fd: Fd, old_mask: u32, new_mask: u32) errors.Error!void {
-        assert(old_mask & ~event.interest_mask == 0);
-        assert(new_mask & ~event.interest_mask == 0);
+    pub fn register(backend: *Backend, fd: event.Fd, old_mask: u32, new_mask: u32) errors.Error!void {
+        std.debug.assert(old_mask & ~event.interest_mask == 0);
+        std.debug.assert(new_mask & ~event.interest_mask == 0);
         if (fd < 0) return error.BadDescriptor;
         if (fd == backend.epoll_fd or fd == backend.wake_fd) return error.InvalidArgument;
         if (old_mask == 0 and new_mask == 0) return;
@@ -75,7 +72,7 @@ pub const Backend = struct {
     /// Waits up to timeout_ms for readiness and fills `events`; returns how many. The wake-up
     /// is consumed here and reported as `woken`.
     pub fn wait(backend: *Backend, events: []event.Event, timeout_ms: i32, woken: *bool) errors.Error!usize {
-        assert(events.len > 0);
+        std.debug.assert(events.len > 0);
         var raw: [256]linux.epoll_event = undefined;
         const max: usize = @min(raw.len, events.len);
         const rc = c.epoll_wait(backend.epoll_fd, &raw, @intCast(max), timeout_ms);
@@ -93,7 +90,7 @@ pub const Backend = struct {
             events[count] = .{ .fd = @intCast(ev.data.u64), .mask = readinessMask(ev.events) };
             count += 1;
         }
-        assert(count <= max);
+        std.debug.assert(count <= max);
         return count;
     }
 
@@ -103,7 +100,7 @@ pub const Backend = struct {
     }
 
     /// The descriptor a signal handler writes to (see `wakeFd`).
-    pub fn signalFd(backend: *const Backend) Fd {
+    pub fn signalFd(backend: *const Backend) event.Fd {
         return backend.wake_fd;
     }
 
@@ -127,7 +124,7 @@ pub const Backend = struct {
 };
 
 /// Async-signal-safe: one write(2) to an eventfd.
-pub fn wakeFd(fd: Fd) errors.Error!void {
+pub fn wakeFd(fd: event.Fd) errors.Error!void {
     const one: u64 = 1;
     if (c.write(fd, @ptrCast(&one), @sizeOf(u64)) == @sizeOf(u64)) return;
     return switch (errno()) {
@@ -158,6 +155,6 @@ fn readinessMask(events: u32) u32 {
 }
 
 /// For signal handlers: wakeFd without an error to report (there is nobody to report it to).
-pub fn notifyFromSignal(fd: Fd) void {
+pub fn notifyFromSignal(fd: event.Fd) void {
     wakeFd(fd) catch {};
 }

@@ -3,21 +3,18 @@
 //! (kevent is not async-signal-safe, write(2) is). Same shape as epoll.zig.
 
 const std = @import("std");
-const assert = std.debug.assert;
 const c = std.c;
+const descriptor = @import("descriptor.zig");
 const errors = @import("errors.zig");
 const event = @import("event.zig");
-const setNonBlocking = @import("descriptor.zig").setNonBlocking;
-
-const Fd = event.Fd;
 
 /// EVFILT_USER identifiers live apart from descriptors, so any number works.
 const wake_ident: usize = 0x6567; // "eg"
 
 pub const Backend = struct {
-    kqueue_fd: Fd,
+    kqueue_fd: event.Fd,
     /// Self-pipe for signal handlers: [0] is in the kqueue, [1] is written by handlers.
-    signal_pipe: [2]Fd,
+    signal_pipe: [2]event.Fd,
 
     /// The allocator is unused: the kernel holds the set (windows.zig needs one).
     pub fn init(gpa: std.mem.Allocator) errors.Error!Backend {
@@ -26,14 +23,14 @@ pub const Backend = struct {
         if (kqueue_fd < 0) return errors.fromErrno(errno());
         errdefer _ = c.close(kqueue_fd);
         try setCloseOnExec(kqueue_fd);
-        var signal_pipe: [2]Fd = undefined;
+        var signal_pipe: [2]event.Fd = undefined;
         if (c.pipe(&signal_pipe) != 0) return errors.fromErrno(errno());
         errdefer for (signal_pipe) |fd| {
             _ = c.close(fd);
         };
         for (signal_pipe) |fd| {
             try setCloseOnExec(fd);
-            try setNonBlocking(fd);
+            try descriptor.setNonBlocking(fd);
         }
         const changes = [_]c.Kevent{
             kevent(wake_ident, c.EVFILT.USER, c.EV.ADD | c.EV.CLEAR, 0),
@@ -52,9 +49,9 @@ pub const Backend = struct {
     /// Registers, changes or removes (new_mask == 0) interest; old_mask is what is registered.
     /// Equal masks re-add the filters (EV_ADD is idempotent): the descriptor may have been
     /// closed and its number reused since, which dropped them.
-    pub fn register(backend: *Backend, fd: Fd, old_mask: u32, new_mask: u32) errors.Error!void {
-        assert(old_mask & ~event.interest_mask == 0);
-        assert(new_mask & ~event.interest_mask == 0);
+    pub fn register(backend: *Backend, fd: event.Fd, old_mask: u32, new_mask: u32) errors.Error!void {
+        std.debug.assert(old_mask & ~event.interest_mask == 0);
+        std.debug.assert(new_mask & ~event.interest_mask == 0);
         if (fd < 0) return error.BadDescriptor;
         if (fd == backend.kqueue_fd or fd == backend.signal_pipe[0] or fd == backend.signal_pipe[1]) {
             return error.InvalidArgument;
@@ -80,7 +77,7 @@ pub const Backend = struct {
     /// Waits up to timeout_ms and fills `events`; the read and write filters of one descriptor
     /// arrive as two events, which the loop merges.
     pub fn wait(backend: *Backend, events: []event.Event, timeout_ms: i32, woken: *bool) errors.Error!usize {
-        assert(events.len > 0);
+        std.debug.assert(events.len > 0);
         var raw: [256]c.Kevent = undefined;
         const max: usize = @min(raw.len, events.len);
         var timeout: c.timespec = undefined;
@@ -120,7 +117,7 @@ pub const Backend = struct {
     }
 
     /// The descriptor a signal handler writes to (see `notifyFromSignal`).
-    pub fn signalFd(backend: *const Backend) Fd {
+    pub fn signalFd(backend: *const Backend) event.Fd {
         return backend.signal_pipe[1];
     }
 
@@ -145,7 +142,7 @@ pub const Backend = struct {
 };
 
 /// Async-signal-safe: one write(2) to the self-pipe; a full pipe already means "wake up".
-pub fn notifyFromSignal(fd: Fd) void {
+pub fn notifyFromSignal(fd: event.Fd) void {
     const byte = [1]u8{1};
     _ = c.write(fd, &byte, 1);
 }
@@ -159,14 +156,14 @@ fn kevent(ident: usize, filter: i32, flags: u32, fflags: u32) c.Kevent {
     return ev;
 }
 
-fn apply(kqueue_fd: Fd, changes: []const c.Kevent) errors.Error!void {
+fn apply(kqueue_fd: event.Fd, changes: []const c.Kevent) errors.Error!void {
     var none: [1]c.Kevent = undefined;
     if (c.kevent(kqueue_fd, changes.ptr, @intCast(changes.len), &none, 0, null) < 0) {
         return errors.fromErrno(errno());
     }
 }
 
-fn setCloseOnExec(fd: Fd) errors.Error!void {
+fn setCloseOnExec(fd: event.Fd) errors.Error!void {
     if (c.fcntl(fd, c.F.SETFD, @as(c_int, c.FD_CLOEXEC)) < 0) return errors.fromErrno(errno());
 }
 

@@ -7,7 +7,6 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
 const errors = @import("errors.zig");
 const event = @import("event.zig");
 const SpinLock = @import("spin_lock.zig").SpinLock;
@@ -80,7 +79,7 @@ pub fn register(notify_fd: event.Fd, notify: Notify) errors.Error!u32 {
 /// Stops every watch of the registration and frees it. After this returns no signal handler
 /// touches the loop's descriptor, so the loop may close it.
 pub fn unregister(index: u32) void {
-    assert(index < registrations_max);
+    std.debug.assert(index < registrations_max);
     for (1..signal_max + 1) |signo| {
         unwatch(index, @intCast(signo)) catch {};
     }
@@ -119,11 +118,11 @@ pub fn validate(signo: i32) errors.Error!u32 {
 
 /// Starts counting `signo` for the registration, installing the handler on first use.
 pub fn watch(index: u32, signo: i32) errors.Error!void {
-    assert(index < registrations_max);
+    std.debug.assert(index < registrations_max);
     const number = try validate(signo);
     table_lock.lock() catch return error.Busy;
     defer table_lock.unlock();
-    assert(registrations[index].used);
+    std.debug.assert(registrations[index].used);
     if (is_windows) {
         if (!Windows.installed) {
             if (Windows.SetConsoleCtrlHandler(&consoleHandler, 1) == 0) return error.Unexpected;
@@ -146,7 +145,7 @@ pub fn watch(index: u32, signo: i32) errors.Error!void {
 /// Stops counting `signo` for the registration; when no loop watches it any more, the
 /// previous handler is restored (unless someone installed theirs over ours since).
 pub fn unwatch(index: u32, signo: i32) errors.Error!void {
-    assert(index < registrations_max);
+    std.debug.assert(index < registrations_max);
     const number = try validate(signo);
     table_lock.lock() catch return error.Busy;
     defer table_lock.unlock();
@@ -173,15 +172,15 @@ pub fn unwatch(index: u32, signo: i32) errors.Error!void {
 
 /// Takes the count of `signo` arrivals for the registration since the last take.
 pub fn take(index: u32, signo: u32) u32 {
-    assert(index < registrations_max);
-    assert(signo >= 1 and signo <= signal_max);
+    std.debug.assert(index < registrations_max);
+    std.debug.assert(signo >= 1 and signo <= signal_max);
     return registrations[index].pending[signo].swap(0, .acq_rel);
 }
 
 /// Returns a count that could not be reported yet (the ring was full).
 pub fn giveBack(index: u32, signo: u32, count: u32) void {
-    assert(index < registrations_max);
-    assert(signo >= 1 and signo <= signal_max);
+    std.debug.assert(index < registrations_max);
+    std.debug.assert(signo >= 1 and signo <= signal_max);
     _ = registrations[index].pending[signo].fetchAdd(count, .acq_rel);
 }
 

@@ -185,26 +185,70 @@ fn pattern(gpa: std.mem.Allocator) ![]u8 {
     return bytes;
 }
 
-fn writeToPipe(handle: usize, bytes: []const u8, ok: *bool) void {
+/// Which end of an anonymous pipe a test opens as a stream; a thread works the other one.
+const StreamEnd = enum(u1) { read = 0, write = 1 };
+
+/// The far end's side of a transfer: writes `bytes` into the pipe for a stream over the read
+/// end, reads them out of it for a stream over the write end.
+fn transferAtFarEnd(far: usize, stream_end: StreamEnd, bytes: []u8, ok: *bool) void {
     var done: usize = 0;
     while (done < bytes.len) {
-        var written: u32 = 0;
+        var count: u32 = 0;
         const chunk: u32 = @intCast(@min(bytes.len - done, 10_000));
-        if (k32.WriteFile(handle, bytes[done..].ptr, chunk, &written, null) == 0 or written == 0) break;
-        done += written;
+        const rc = switch (stream_end) {
+            .read => k32.WriteFile(far, bytes[done..].ptr, chunk, &count, null),
+            .write => k32.ReadFile(far, bytes[done..].ptr, chunk, &count, null),
+        };
+        if (rc == 0 or count == 0) break;
+        done += count;
     }
     ok.* = done == bytes.len;
 }
 
-fn readFromPipe(handle: usize, out: []u8, ok: *bool) void {
-    var done: usize = 0;
-    while (done < out.len) {
-        var count: u32 = 0;
-        const chunk: u32 = @intCast(@min(out.len - done, 10_000));
-        if (k32.ReadFile(handle, out[done..].ptr, chunk, &count, null) == 0 or count == 0) break;
-        done += count;
-    }
-    ok.* = done == out.len;
+/// A stream over one end of an anonymous pipe carries every byte of `pattern`, in order, to or
+/// from a thread at the other end; closing the stream ends its bridge even while the bridge
+/// waits on a silent pipe, and closes the end it owned, so the far end fails with EPIPE.
+fn expectPipeEndStream(stream_end: StreamEnd) !void {
+    const ends = try anonymousPipe();
+    const near = ends[@backingInt(stream_end)];
+    const far = ends[1 - @backingInt(stream_end)];
+    defer _ = k32.CloseHandle(far);
+    const stream = open(testing.allocator, 0, @intCast(near), 1024) catch |err| {
+        _ = k32.CloseHandle(near);
+        return err;
+    };
+    var stream_open = true;
+    defer if (stream_open) test_streams.closeStream(stream);
+    var byte: [1]u8 = "x".*;
+    // A write end cannot be read: end of stream, while writing goes on.
+    if (stream_end == .write) try testing.expectEqual(@as(usize, 0), try test_streams.receiveNext(stream.fd, &byte));
+
+    const payload = try pattern(testing.allocator);
+    defer testing.allocator.free(payload);
+    const received = try testing.allocator.alloc(u8, payload.len);
+    defer testing.allocator.free(received);
+    var far_ok = false;
+    const far_bytes = if (stream_end == .read) payload else received;
+    const far_thread = try std.Thread.spawn(.{}, transferAtFarEnd, .{ far, stream_end, far_bytes, &far_ok });
+    const result = switch (stream_end) {
+        .read => test_streams.receiveAll(stream.fd, received),
+        .write => test_streams.sendAllBlocking(stream.fd, payload),
+    };
+    far_thread.join();
+    try result;
+    try testing.expect(far_ok);
+    try testing.expectEqualSlices(u8, payload, received);
+
+    test_streams.closeStream(stream);
+    stream_open = false;
+    try test_streams.expectBridgesEnded();
+    var count: u32 = 0;
+    const rc = switch (stream_end) {
+        .read => k32.WriteFile(far, &byte, 1, &count, null),
+        .write => k32.ReadFile(far, &byte, 1, &count, null),
+    };
+    try testing.expectEqual(@as(i32, 0), rc);
+    try testing.expectEqual(error.BrokenPipe, sys.windows.systemError());
 }
 
 test "pipe paths become unix socket addresses" {
@@ -235,69 +279,12 @@ test "a descriptor that is not open is EBADF and opens nothing" {
 
 test "a pipe's read end opened as a stream delivers every byte in order; close ends the bridge (Windows)" {
     if (!is_windows) return error.SkipZigTest;
-    const ends = try anonymousPipe();
-    defer _ = k32.CloseHandle(ends[1]);
-    const stream = open(testing.allocator, 0, @intCast(ends[0]), 1024) catch |err| {
-        _ = k32.CloseHandle(ends[0]);
-        return err;
-    };
-    var stream_open = true;
-    defer if (stream_open) test_streams.closeStream(stream);
-    const payload = try pattern(testing.allocator);
-    defer testing.allocator.free(payload);
-    const received = try testing.allocator.alloc(u8, payload.len);
-    defer testing.allocator.free(received);
-    var written = false;
-    const writer = try std.Thread.spawn(.{}, writeToPipe, .{ ends[1], payload, &written });
-    const result = test_streams.receiveAll(stream.fd, received);
-    writer.join();
-    try result;
-    try testing.expect(written);
-    try testing.expectEqualSlices(u8, payload, received);
-
-    // The bridge is blocked reading a silent pipe: closing the stream must still end it.
-    test_streams.closeStream(stream);
-    stream_open = false;
-    try test_streams.expectBridgesEnded();
-    // The stream owned the read end: with it closed, the pipe takes no more bytes.
-    var count: u32 = 0;
-    try testing.expectEqual(@as(i32, 0), k32.WriteFile(ends[1], "x", 1, &count, null));
-    try testing.expectEqual(error.BrokenPipe, sys.windows.systemError());
+    try expectPipeEndStream(.read);
 }
 
 test "a pipe's write end opened as a stream carries writes in order, reads end at once, close ends the pipe (Windows)" {
     if (!is_windows) return error.SkipZigTest;
-    const ends = try anonymousPipe();
-    defer _ = k32.CloseHandle(ends[0]);
-    const stream = open(testing.allocator, 0, @intCast(ends[1]), 1024) catch |err| {
-        _ = k32.CloseHandle(ends[1]);
-        return err;
-    };
-    var stream_open = true;
-    defer if (stream_open) test_streams.closeStream(stream);
-    // A write end cannot be read: end of stream, while writing goes on.
-    var byte: [1]u8 = undefined;
-    try testing.expectEqual(@as(usize, 0), try test_streams.receiveNext(stream.fd, &byte));
-
-    const payload = try pattern(testing.allocator);
-    defer testing.allocator.free(payload);
-    const received = try testing.allocator.alloc(u8, payload.len);
-    defer testing.allocator.free(received);
-    var read_ok = false;
-    const reader = try std.Thread.spawn(.{}, readFromPipe, .{ ends[0], received, &read_ok });
-    const result = test_streams.sendAllBlocking(stream.fd, payload);
-    reader.join();
-    try result;
-    try testing.expect(read_ok);
-    try testing.expectEqualSlices(u8, payload, received);
-
-    test_streams.closeStream(stream);
-    stream_open = false;
-    try test_streams.expectBridgesEnded();
-    // The stream owned the write end: the reader now sees the pipe end.
-    var count: u32 = 0;
-    try testing.expectEqual(@as(i32, 0), k32.ReadFile(ends[0], &byte, 1, &count, null));
-    try testing.expectEqual(error.BrokenPipe, sys.windows.systemError());
+    try expectPipeEndStream(.write);
 }
 
 test "the end of a pipe's input is the end of the stream (Windows)" {

@@ -249,48 +249,23 @@ pub fn accept(fd: event.Fd) errors.Error!event.Fd {
 /// Sends what the socket takes now; WouldBlock when it takes nothing. Never raises SIGPIPE.
 pub fn send(fd: event.Fd, bytes: []const u8) errors.Error!usize {
     std.debug.assert(bytes.len > 0);
-    if (is_windows) {
-        const length: i32 = @intCast(@min(bytes.len, std.math.maxInt(i32)));
-        const rc = winsock.send(fd, bytes.ptr, length, 0);
-        if (rc < 0) return winsock.lastError();
-        return @intCast(rc);
-    }
+    if (is_windows) return winsockCount(winsock.send(fd, bytes.ptr, winsockLength(bytes.len), 0));
     const flags: u32 = if (is_linux) c.MSG.NOSIGNAL else 0;
-    while (true) {
-        const rc = c.send(fd, bytes.ptr, bytes.len, flags);
-        if (rc >= 0) return @intCast(rc);
-        const err = lastError();
-        if (err != error.Interrupted) return err;
-    }
+    return uninterrupted(c.send, .{ fd, bytes.ptr, bytes.len, flags });
 }
 
 /// Receives what is there now; 0 at end of stream, WouldBlock when nothing is there yet.
 pub fn recv(fd: event.Fd, buffer: []u8) errors.Error!usize {
     std.debug.assert(buffer.len > 0);
-    if (is_windows) {
-        const length: i32 = @intCast(@min(buffer.len, std.math.maxInt(i32)));
-        const rc = winsock.recv(fd, buffer.ptr, length, 0);
-        if (rc < 0) return winsock.lastError();
-        return @intCast(rc);
-    }
-    while (true) {
-        const rc = c.recv(fd, buffer.ptr, buffer.len, 0);
-        if (rc >= 0) return @intCast(rc);
-        const err = lastError();
-        if (err != error.Interrupted) return err;
-    }
+    if (is_windows) return winsockCount(winsock.recv(fd, buffer.ptr, winsockLength(buffer.len), 0));
+    return uninterrupted(c.recv, .{ fd, buffer.ptr, buffer.len, 0 });
 }
 
 /// read(2) for descriptors that are not sockets (pipes, terminals). POSIX only.
 pub fn read(fd: event.Fd, buffer: []u8) errors.Error!usize {
     std.debug.assert(buffer.len > 0);
     if (is_windows) return error.Unsupported;
-    while (true) {
-        const rc = c.read(fd, buffer.ptr, buffer.len);
-        if (rc >= 0) return @intCast(rc);
-        const err = lastError();
-        if (err != error.Interrupted) return err;
-    }
+    return uninterrupted(c.read, .{ fd, buffer.ptr, buffer.len });
 }
 
 /// write(2) for descriptors that are not sockets, without ever raising SIGPIPE. POSIX only.
@@ -298,12 +273,28 @@ pub fn write(fd: event.Fd, bytes: []const u8) errors.Error!usize {
     std.debug.assert(bytes.len > 0);
     if (is_windows) return error.Unsupported;
     if (is_linux and !sigpipe.ignored()) return sigpipe.writeMasked(fd, bytes);
+    return uninterrupted(c.write, .{ fd, bytes.ptr, bytes.len });
+}
+
+/// Calls `function(arguments)` again while it fails with EINTR: its byte count, or its error.
+inline fn uninterrupted(function: anytype, arguments: anytype) errors.Error!usize {
     while (true) {
-        const rc = c.write(fd, bytes.ptr, bytes.len);
+        const rc = @call(.auto, function, arguments);
         if (rc >= 0) return @intCast(rc);
         const err = lastError();
         if (err != error.Interrupted) return err;
     }
+}
+
+/// A Winsock send or recv's byte count, or its error.
+inline fn winsockCount(rc: i32) errors.Error!usize {
+    if (rc < 0) return winsock.lastError();
+    return @intCast(rc);
+}
+
+/// Winsock takes lengths as i32: longer buffers go in part.
+inline fn winsockLength(length: usize) i32 {
+    return @intCast(@min(length, std.math.maxInt(i32)));
 }
 
 /// Half-closes the write side of a socket.
@@ -431,17 +422,14 @@ const sigpipe = struct {
         var previous: c.sigset_t = undefined;
         _ = c.pthread_sigmask(c.SIG.BLOCK, &block, &previous);
         defer _ = c.pthread_sigmask(c.SIG.SETMASK, &previous, &previous);
-        while (true) {
-            const rc = c.write(fd, bytes.ptr, bytes.len);
-            if (rc >= 0) return @intCast(rc);
-            const err = lastError();
-            if (err == error.Interrupted) continue;
+        return uninterrupted(c.write, .{ fd, bytes.ptr, bytes.len }) catch |err| {
+            // Consume the SIGPIPE the failed write left pending, while it is still blocked.
             if (err == error.BrokenPipe) {
                 const zero: c.timespec = .{ .sec = 0, .nsec = 0 };
                 _ = sigtimedwait(&block, null, &zero);
             }
             return err;
-        }
+        };
     }
 };
 

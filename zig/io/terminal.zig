@@ -9,14 +9,12 @@ const event = @import("../loop/event.zig");
 const sys = @import("sys.zig");
 
 const is_windows = builtin.os.tag == .windows;
-const c = std.c;
-const k32 = sys.windows.kernel32;
 
 pub const State = if (is_windows) ConsoleState else TermiosState;
 
 pub const TermiosState = struct {
     /// The termios in force before the first setRawMode.
-    original: c.termios = undefined,
+    original: std.c.termios = undefined,
     saved: bool = false,
     /// File status flags of a shared description we made nonblocking (fallback path).
     restore_flags: ?c_int = null,
@@ -39,24 +37,24 @@ pub fn restore(fd: event.Fd, state: *State) void {
     if (is_windows) return restoreConsole(state);
     if (fd == sys.invalid_fd) return;
     if (state.saved) {
-        _ = c.tcsetattr(fd, .NOW, &state.original);
+        _ = std.c.tcsetattr(fd, .NOW, &state.original);
         state.saved = false;
     }
     if (state.restore_flags) |flags| {
-        _ = c.fcntl(fd, c.F.SETFL, flags);
+        _ = std.c.fcntl(fd, std.c.F.SETFL, flags);
         state.restore_flags = null;
     }
 }
 
 pub fn closeHandle(handle: usize) void {
     std.debug.assert(handle != sys.windows.invalid_handle);
-    _ = k32.CloseHandle(handle);
+    _ = sys.windows.kernel32.CloseHandle(handle);
 }
 
 fn restoreConsole(state: *ConsoleState) void {
     if (state.input == sys.windows.invalid_handle) return;
     std.debug.assert(state.output != sys.windows.invalid_handle);
-    if (state.saved) _ = k32.SetConsoleMode(state.input, state.original);
+    if (state.saved) _ = sys.windows.kernel32.SetConsoleMode(state.input, state.original);
     closeHandle(state.input);
     closeHandle(state.output);
     state.* = .{};

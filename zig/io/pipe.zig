@@ -313,20 +313,16 @@ test "a named pipe server bridges a client's bytes both ways (Windows)" {
     if (!is_windows) return error.SkipZigTest;
     const path = "\\\\.\\pipe\\evergreen-test-bridge";
     try testing.expect(isNamedPipe(path));
-    const listener = try sys.openSocket(sys.af_inet, .stream);
-    defer sys.close(listener);
-    var bound = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
-    try sys.bind(listener, &bound);
-    try sys.listen(listener, 4);
-    bound = try sys.localAddress(listener);
-    const server = try windows_pipe.named.Server.start(testing.allocator, path, bound.port());
+    const listener = try sys.listenLoopback(4);
+    defer sys.close(listener.fd);
+    const server = try windows_pipe.named.Server.start(testing.allocator, path, listener.address.port());
     errdefer server.close();
     const client = try windows_pipe.named.connect(testing.allocator, path);
     errdefer sys.close(client);
     var accepted: event.Fd = sys.invalid_fd;
     var attempt: u32 = 0;
     while (attempt < 500) : (attempt += 1) {
-        accepted = sys.accept(listener) catch {
+        accepted = sys.accept(listener.fd) catch {
             support.sleepMs(2);
             continue;
         };

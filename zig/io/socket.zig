@@ -257,33 +257,43 @@ pub fn startAccept(server: *Stream, hub: *Hub, token: u32) i32 {
 
 const testing = std.testing;
 const ring = @import("../loop/ring.zig");
+const support = @import("../loop/test_support.zig");
 
+/// Polls until the hub posts a record (at most ~3 s), and takes it as JS does.
 fn nextRecord(hub: *Hub) !ring.Record {
-    const header = hub.loop.ring.header;
+    var out: [1]ring.Record = undefined;
     var rounds: u32 = 0;
     while (rounds < 300) : (rounds += 1) {
-        if (header.head != header.tail) {
-            const record = hub.loop.ring.records[header.head & (hub.loop.ring.records.len - 1)];
-            header.head +%= 1;
-            return record;
-        }
+        if (support.drain(&hub.loop.ring, &out) == 1) return out[0];
         _ = try hub.poll(10);
     }
     return error.TimedOut;
 }
 
+/// A listener on 127.0.0.1 at a port the OS picks, and the address it listens on.
+fn loopbackListener() !struct { stream: *Stream, address: sys.Address } {
+    var address = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
+    const stream = try listen(testing.allocator, 0, &address, 16, 1024, true, false);
+    errdefer stream.close(null);
+    return .{ .stream = stream, .address = try sys.localAddress(stream.fd) };
+}
+
+/// A stream with no socket yet, for startConnect.
+fn unconnected() !*Stream {
+    return Stream.create(testing.allocator, 0, sys.invalid_fd, .socket, 1024);
+}
+
 test "a client connects to a listener, the accept loop posts the connection, bytes flow" {
     const hub = try Hub.create(testing.allocator, .{});
     defer hub.destroy();
-    var address = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
-    const server = try listen(testing.allocator, 0, &address, 16, 1024, true, false);
+    const listener = try loopbackListener();
+    const server = listener.stream;
     defer if (!server.closed) server.close(hub);
-    address = try sys.localAddress(server.fd);
     try testing.expectEqual(errors.negative(error.InProgress), startAccept(server, hub, 1));
 
-    const client = try Stream.create(testing.allocator, 0, sys.invalid_fd, .socket, 1024);
+    const client = try unconnected();
     defer if (!client.closed) client.close(hub);
-    try testing.expectEqual(errors.negative(error.InProgress), startConnect(client, hub, &.{address}, "", 0, null, true, 2));
+    try testing.expectEqual(errors.negative(error.InProgress), startConnect(client, hub, &.{listener.address}, "", 0, null, true, 2));
 
     var connected = false;
     var accepted: ?*Stream = null;
@@ -317,7 +327,7 @@ test "a client connects to a listener, the accept loop posts the connection, byt
 test "connect tries every address in order and reports the last failure" {
     const hub = try Hub.create(testing.allocator, .{});
     defer hub.destroy();
-    const client = try Stream.create(testing.allocator, 0, sys.invalid_fd, .socket, 1024);
+    const client = try unconnected();
     defer client.close(hub);
     const refused = [_]sys.Address{ sys.Address.ip4(.{ 127, 0, 0, 1 }, 9), sys.Address.ip4(.{ 127, 0, 0, 1 }, 7) };
     try testing.expectEqual(errors.negative(error.InProgress), startConnect(client, hub, &refused, "", 0, null, true, 4));
@@ -329,18 +339,17 @@ test "connect tries every address in order and reports the last failure" {
 test "a name is resolved off the loop thread, then connected to" {
     const hub = try Hub.create(testing.allocator, .{});
     defer hub.destroy();
-    var address = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
-    const server = try listen(testing.allocator, 0, &address, 16, 1024, true, false);
-    defer server.close(hub);
-    const port = (try sys.localAddress(server.fd)).port();
-    const client = try Stream.create(testing.allocator, 0, sys.invalid_fd, .socket, 1024);
+    const listener = try loopbackListener();
+    defer listener.stream.close(hub);
+    const port = listener.address.port();
+    const client = try unconnected();
     defer client.close(hub);
     try testing.expectEqual(errors.negative(error.InProgress), startConnect(client, hub, &.{}, "localhost", port, null, true, 5));
     const record = try nextRecord(hub);
     // localhost may list ::1 first, where nothing listens: the IPv4 address answers then.
     try testing.expectEqual(@as(i32, 0), record.result);
 
-    const other = try Stream.create(testing.allocator, 0, sys.invalid_fd, .socket, 1024);
+    const other = try unconnected();
     defer other.close(hub);
     try testing.expectEqual(errors.negative(error.InProgress), startConnect(other, hub, &.{}, "no-such-host.invalid", port, null, true, 6));
     try testing.expectEqual(errors.negative(error.NotFound), (try nextRecord(hub)).result);
@@ -349,20 +358,18 @@ test "a name is resolved off the loop thread, then connected to" {
 test "closing a client while it resolves cancels the lookup without leaking" {
     const hub = try Hub.create(testing.allocator, .{});
     defer hub.destroy();
-    const client = try Stream.create(testing.allocator, 0, sys.invalid_fd, .socket, 1024);
+    const client = try unconnected();
     try testing.expectEqual(errors.negative(error.InProgress), startConnect(client, hub, &.{}, "localhost", 1, null, true, 7));
     client.close(hub);
     try testing.expectEqual(errors.negative(error.Canceled), (try nextRecord(hub)).result);
     var waited: u32 = 0;
-    while (resolve.inFlight() != 0 and waited < 2000) : (waited += 1) @import("../loop/test_support.zig").sleepMs(5);
+    while (resolve.inFlight() != 0 and waited < 2000) : (waited += 1) support.sleepMs(5);
 }
 
 test "a port in use is refused by listen" {
     const hub = try Hub.create(testing.allocator, .{});
     defer hub.destroy();
-    var address = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
-    const server = try listen(testing.allocator, 0, &address, 16, 1024, true, false);
-    defer server.close(hub);
-    address = try sys.localAddress(server.fd);
-    try testing.expectError(error.AddressInUse, listen(testing.allocator, 0, &address, 16, 1024, true, false));
+    var listener = try loopbackListener();
+    defer listener.stream.close(hub);
+    try testing.expectError(error.AddressInUse, listen(testing.allocator, 0, &listener.address, 16, 1024, true, false));
 }

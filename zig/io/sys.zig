@@ -215,6 +215,16 @@ pub fn listen(fd: event.Fd, backlog: u31) errors.Error!void {
     if (c.listen(fd, backlog) != 0) return lastError();
 }
 
+/// A TCP socket listening on 127.0.0.1 at a port the OS picks, and the address it listens on.
+pub fn listenLoopback(backlog: u31) errors.Error!struct { fd: event.Fd, address: Address } {
+    const fd = try openSocket(af_inet, .stream);
+    errdefer close(fd);
+    var address = Address.ip4(.{ 127, 0, 0, 1 }, 0);
+    try bind(fd, &address);
+    try listen(fd, backlog);
+    return .{ .fd = fd, .address = try localAddress(fd) };
+}
+
 /// Accepts one connection as a nonblocking, close-on-exec socket; WouldBlock when none waits.
 pub fn accept(fd: event.Fd) errors.Error!event.Fd {
     if (is_windows) {

@@ -176,18 +176,14 @@ pub const bridge = struct {
     /// A nonblocking near end and a blocking far end of a loopback TCP connection.
     pub fn socketPair() errors.Error![2]event.Fd {
         if (!is_windows) return error.Unsupported;
-        const listener = try sys.openSocket(sys.af_inet, .stream);
-        defer sys.close(listener);
-        var bound = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
-        try sys.bind(listener, &bound);
-        try sys.listen(listener, 1);
-        bound = try sys.localAddress(listener);
+        const listener = try sys.listenLoopback(1);
+        defer sys.close(listener.fd);
         const near = try sys.openSocket(sys.af_inet, .stream);
         errdefer sys.close(near);
-        _ = try sys.connect(near, &bound);
+        _ = try sys.connect(near, &listener.address);
         var attempt: u32 = 0;
         const far = while (attempt < 1000) : (attempt += 1) {
-            break sys.accept(listener) catch |err| switch (err) {
+            break sys.accept(listener.fd) catch |err| switch (err) {
                 error.WouldBlock => {
                     std.Thread.yield() catch {};
                     continue;

@@ -10,6 +10,7 @@ const descriptor = @import("../loop/descriptor.zig");
 const errors = @import("../loop/errors.zig");
 const event = @import("../loop/event.zig");
 const Hub = @import("../hub/hub.zig").Hub;
+const kernel32 = @import("kernel32.zig");
 const socket = @import("socket.zig");
 const stream_module = @import("stream.zig");
 const sys = @import("sys.zig");
@@ -18,7 +19,6 @@ const windows_pipe = @import("windows_pipe.zig");
 const Stream = stream_module.Stream;
 
 const is_windows = builtin.os.tag == .windows;
-const k32 = sys.windows.kernel32;
 
 /// The socket address of a pipe path (at most sys.unix_path_max bytes, no zero byte).
 pub fn address(path: []const u8) errors.Error!sys.Address {
@@ -47,7 +47,7 @@ pub fn open(gpa: std.mem.Allocator, loop_handle: u32, number: i32, read_max: usi
 }
 
 fn openHandle(gpa: std.mem.Allocator, loop_handle: u32, handle: usize, read_max: usize) errors.Error!*Stream {
-    std.debug.assert(is_windows and handle != sys.windows.invalid_handle);
+    std.debug.assert(is_windows and handle != kernel32.invalid_handle);
     if (sys.windows.isSocketHandle(handle)) {
         try descriptor.setNonBlocking(handle);
         return Stream.create(gpa, loop_handle, handle, .socket, read_max);
@@ -110,7 +110,7 @@ const test_k32 = struct {
 /// An anonymous pipe: [0] its read end, [1] its write end.
 fn anonymousPipe() ![2]usize {
     var ends: [2]usize = undefined;
-    if (test_k32.CreatePipe(&ends[0], &ends[1], null, 0) == 0) return sys.windows.systemError();
+    if (test_k32.CreatePipe(&ends[0], &ends[1], null, 0) == 0) return kernel32.lastError();
     return ends;
 }
 
@@ -196,8 +196,8 @@ fn transferAtFarEnd(far: usize, stream_end: StreamEnd, bytes: []u8, ok: *bool) v
         var count: u32 = 0;
         const chunk: u32 = @intCast(@min(bytes.len - done, 10_000));
         const rc = switch (stream_end) {
-            .read => k32.WriteFile(far, bytes[done..].ptr, chunk, &count, null),
-            .write => k32.ReadFile(far, bytes[done..].ptr, chunk, &count, null),
+            .read => kernel32.WriteFile(far, bytes[done..].ptr, chunk, &count, null),
+            .write => kernel32.ReadFile(far, bytes[done..].ptr, chunk, &count, null),
         };
         if (rc == 0 or count == 0) break;
         done += count;
@@ -212,9 +212,9 @@ fn expectPipeEndStream(stream_end: StreamEnd) !void {
     const ends = try anonymousPipe();
     const near = ends[@backingInt(stream_end)];
     const far = ends[1 - @backingInt(stream_end)];
-    defer _ = k32.CloseHandle(far);
+    defer _ = kernel32.CloseHandle(far);
     const stream = open(testing.allocator, 0, @intCast(near), 1024) catch |err| {
-        _ = k32.CloseHandle(near);
+        _ = kernel32.CloseHandle(near);
         return err;
     };
     var stream_open = true;
@@ -244,11 +244,11 @@ fn expectPipeEndStream(stream_end: StreamEnd) !void {
     try test_streams.expectBridgesEnded();
     var count: u32 = 0;
     const rc = switch (stream_end) {
-        .read => k32.WriteFile(far, &byte, 1, &count, null),
-        .write => k32.ReadFile(far, &byte, 1, &count, null),
+        .read => kernel32.WriteFile(far, &byte, 1, &count, null),
+        .write => kernel32.ReadFile(far, &byte, 1, &count, null),
     };
     try testing.expectEqual(@as(i32, 0), rc);
-    try testing.expectEqual(error.BrokenPipe, sys.windows.systemError());
+    try testing.expectEqual(error.BrokenPipe, kernel32.lastError());
 }
 
 test "pipe paths become unix socket addresses" {
@@ -267,8 +267,8 @@ test "a descriptor that is not open is EBADF and opens nothing" {
     if (is_windows) {
         try testing.expectError(error.BadDescriptor, open(testing.allocator, 0, 0x7fff_fff0, 1024));
         const ends = try anonymousPipe();
-        _ = k32.CloseHandle(ends[0]);
-        _ = k32.CloseHandle(ends[1]);
+        _ = kernel32.CloseHandle(ends[0]);
+        _ = kernel32.CloseHandle(ends[1]);
         try testing.expectError(error.BadDescriptor, open(testing.allocator, 0, @intCast(ends[0]), 1024));
         try testing.expectEqual(@as(u32, 0), windows_pipe.bridge.threads_live.load(.acquire));
     } else {
@@ -291,15 +291,15 @@ test "the end of a pipe's input is the end of the stream (Windows)" {
     if (!is_windows) return error.SkipZigTest;
     const ends = try anonymousPipe();
     const stream = open(testing.allocator, 0, @intCast(ends[0]), 1024) catch |err| {
-        _ = k32.CloseHandle(ends[0]);
-        _ = k32.CloseHandle(ends[1]);
+        _ = kernel32.CloseHandle(ends[0]);
+        _ = kernel32.CloseHandle(ends[1]);
         return err;
     };
     var stream_open = true;
     defer if (stream_open) test_streams.closeStream(stream);
     var count: u32 = 0;
-    try testing.expect(k32.WriteFile(ends[1], "tail", 4, &count, null) != 0);
-    _ = k32.CloseHandle(ends[1]);
+    try testing.expect(kernel32.WriteFile(ends[1], "tail", 4, &count, null) != 0);
+    _ = kernel32.CloseHandle(ends[1]);
     var buffer: [8]u8 = undefined;
     try test_streams.receiveAll(stream.fd, buffer[0..4]);
     try testing.expectEqualStrings("tail", buffer[0..4]);
@@ -353,15 +353,15 @@ test "a connect finding every instance of a named pipe taken waits for the next 
     const wide = try windows_pipe.named.wideName(path, &name);
     const Instance = struct {
         fn make(pipe_name: [*:0]const u16) ?usize {
-            const pipe = k32.CreateNamedPipeW(pipe_name, windows_pipe.named.pipe_access_duplex, 0, 2, 4096, 4096, 0, null);
-            return if (pipe == sys.windows.invalid_handle) null else pipe;
+            const pipe = kernel32.CreateNamedPipeW(pipe_name, windows_pipe.named.pipe_access_duplex, 0, 2, 4096, 4096, 0, null);
+            return if (pipe == kernel32.invalid_handle) null else pipe;
         }
         fn later(pipe_name: [*:0]const u16, out: *?usize) void {
             support.sleepMs(30);
             out.* = make(pipe_name);
         }
     };
-    const first = Instance.make(wide) orelse return sys.windows.systemError();
+    const first = Instance.make(wide) orelse return kernel32.lastError();
     const taken = try windows_pipe.named.connect(testing.allocator, path);
     // Every instance is taken; a second one comes 30 ms later, which connect waits for.
     var second: ?usize = null;
@@ -373,8 +373,8 @@ test "a connect finding every instance of a named pipe taken waits for the next 
     sys.close(taken);
     if (waited) |client| sys.close(client) else |_| {}
     if (refused) |client| sys.close(client) else |_| {}
-    _ = k32.CloseHandle(first);
-    if (second) |pipe| _ = k32.CloseHandle(pipe);
+    _ = kernel32.CloseHandle(first);
+    if (second) |pipe| _ = kernel32.CloseHandle(pipe);
     try test_streams.expectBridgesEnded();
     try testing.expect(second != null);
     _ = try waited;

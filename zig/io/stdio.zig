@@ -12,6 +12,7 @@ const builtin = @import("builtin");
 const descriptor = @import("../loop/descriptor.zig");
 const errors = @import("../loop/errors.zig");
 const event = @import("../loop/event.zig");
+const kernel32 = @import("kernel32.zig");
 const pipe = @import("pipe.zig");
 const stream_module = @import("stream.zig");
 const sys = @import("sys.zig");
@@ -140,12 +141,11 @@ fn sendAll(far: event.Fd, bytes: []const u8) bool {
 fn openWindows(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: usize) errors.Error!*Stream {
     std.debug.assert(is_windows);
     if (tty.open(gpa, loop_handle, fd, read_max)) |stream| return stream else |_| {}
-    const k32 = sys.windows.kernel32;
     const handle = try sys.windows.handleOf(fd);
-    const process = k32.GetCurrentProcess();
+    const process = kernel32.GetCurrentProcess();
     var copy: usize = 0;
     const duplicate_same_access: u32 = 2;
-    if (k32.DuplicateHandle(process, handle, process, &copy, 0, 0, duplicate_same_access) == 0) return sys.windows.systemError();
-    errdefer _ = k32.CloseHandle(copy);
+    if (kernel32.DuplicateHandle(process, handle, process, &copy, 0, 0, duplicate_same_access) == 0) return kernel32.lastError();
+    errdefer _ = kernel32.CloseHandle(copy);
     return pipe.open(gpa, loop_handle, @intCast(copy), read_max);
 }

@@ -9,6 +9,7 @@ const errors = @import("../loop/errors.zig");
 const event = @import("../loop/event.zig");
 const winsock = @import("../loop/winsock.zig");
 const ip = @import("address.zig");
+const kernel32 = @import("kernel32.zig");
 
 pub const is_windows = builtin.os.tag == .windows;
 const is_darwin = builtin.os.tag.isDarwin();
@@ -447,8 +448,7 @@ const sigpipe = struct {
 /// kernel32 calls and constants for the handles the loop cannot poll (pipes, consoles).
 pub const windows = struct {
     fn openSocket(family: u16, kind: SocketKind) errors.Error!event.Fd {
-        var data: winsock.WSADATA = undefined;
-        if (winsock.WSAStartup(0x0202, &data) != 0) return error.Unsupported;
+        try winsock.start();
         const type_number: i32 = switch (kind) {
             .stream => winsock.SOCK_STREAM,
             .datagram => winsock.SOCK_DGRAM,
@@ -464,66 +464,9 @@ pub const windows = struct {
         if (winsock.setsockopt(fd, level, name, @ptrCast(&value), @sizeOf(c_int)) != 0) return winsock.lastError();
     }
 
-    pub const invalid_handle: usize = std.math.maxInt(usize);
-    pub const infinite: u32 = 0xffff_ffff;
-    pub const wait_object_0: u32 = 0;
-    pub const generic_read_write: u32 = 0x8000_0000 | 0x4000_0000;
-    pub const file_share_read_write: u32 = 0x1 | 0x2;
-    pub const open_existing: u32 = 3;
     const file_type_unknown: u32 = 0;
     const so_type: i32 = 0x1008;
     const std_handles = [3]u32{ @bitCast(@as(i32, -10)), @bitCast(@as(i32, -11)), @bitCast(@as(i32, -12)) };
-
-    /// A console's screen buffer: its size, cursor and the visible window (inclusive bounds).
-    pub const ScreenBufferInfo = extern struct {
-        size: [2]i16,
-        cursor: [2]i16,
-        attributes: u16,
-        window: extern struct { left: i16, top: i16, right: i16, bottom: i16 },
-        window_max: [2]i16,
-    };
-
-    /// kernel32 calls for the handles the loop cannot poll: pipes (pipe.zig's bridges) and
-    /// consoles (tty.zig).
-    pub const kernel32 = struct {
-        pub extern "kernel32" fn GetLastError() callconv(.winapi) u32;
-        pub extern "kernel32" fn WaitNamedPipeW(name: [*:0]const u16, timeout_ms: u32) callconv(.winapi) i32;
-        pub extern "kernel32" fn SetLastError(code: u32) callconv(.winapi) void;
-        pub extern "kernel32" fn CloseHandle(handle: usize) callconv(.winapi) i32;
-        pub extern "kernel32" fn GetStdHandle(which: u32) callconv(.winapi) usize;
-        pub extern "kernel32" fn GetFileType(file: usize) callconv(.winapi) u32;
-        pub extern "kernel32" fn GetCurrentProcess() callconv(.winapi) usize;
-        pub extern "kernel32" fn DuplicateHandle(source_process: usize, source: usize, target_process: usize, target: *usize, access: u32, inherit: i32, options: u32) callconv(.winapi) i32;
-        pub extern "kernel32" fn CreateFileW(name: [*:0]const u16, access: u32, share: u32, security: ?*anyopaque, disposition: u32, flags: u32, template: ?*anyopaque) callconv(.winapi) usize;
-        pub extern "kernel32" fn CreateNamedPipeW(name: [*:0]const u16, open_mode: u32, pipe_mode: u32, instances: u32, out_size: u32, in_size: u32, timeout_ms: u32, security: ?*anyopaque) callconv(.winapi) usize;
-        pub extern "kernel32" fn ConnectNamedPipe(pipe: usize, overlapped: ?*anyopaque) callconv(.winapi) i32;
-        pub extern "kernel32" fn ReadFile(file: usize, buffer: [*]u8, length: u32, read: *u32, overlapped: ?*anyopaque) callconv(.winapi) i32;
-        pub extern "kernel32" fn WriteFile(file: usize, buffer: [*]const u8, length: u32, written: *u32, overlapped: ?*anyopaque) callconv(.winapi) i32;
-        pub extern "kernel32" fn CancelIoEx(file: usize, overlapped: ?*anyopaque) callconv(.winapi) i32;
-        pub extern "kernel32" fn CreateEventW(security: ?*anyopaque, manual_reset: i32, initial_state: i32, name: ?[*:0]const u16) callconv(.winapi) usize;
-        pub extern "kernel32" fn SetEvent(event: usize) callconv(.winapi) i32;
-        pub extern "kernel32" fn WaitForSingleObject(handle: usize, timeout_ms: u32) callconv(.winapi) u32;
-        pub extern "kernel32" fn WaitForMultipleObjects(count: u32, handles: [*]const usize, wait_all: i32, timeout_ms: u32) callconv(.winapi) u32;
-        pub extern "kernel32" fn Sleep(duration_ms: u32) callconv(.winapi) void;
-        pub extern "kernel32" fn GetConsoleMode(console: usize, mode: *u32) callconv(.winapi) i32;
-        pub extern "kernel32" fn SetConsoleMode(console: usize, mode: u32) callconv(.winapi) i32;
-        pub extern "kernel32" fn GetNumberOfConsoleInputEvents(console: usize, count: *u32) callconv(.winapi) i32;
-        pub extern "kernel32" fn GetConsoleScreenBufferInfo(console: usize, info: *ScreenBufferInfo) callconv(.winapi) i32;
-    };
-
-    /// The last kernel32 error as a portable error.
-    pub fn systemError() errors.Error {
-        return switch (kernel32.GetLastError()) {
-            2, 3 => error.NotFound, // ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND
-            5 => error.AccessDenied,
-            6 => error.BadDescriptor, // ERROR_INVALID_HANDLE
-            8, 14 => error.OutOfMemory,
-            87 => error.InvalidArgument,
-            109, 232 => error.BrokenPipe, // ERROR_BROKEN_PIPE, ERROR_NO_DATA
-            231 => error.Busy, // ERROR_PIPE_BUSY
-            else => error.Unexpected,
-        };
-    }
 
     /// The HANDLE a descriptor number names on Windows: 0, 1 and 2 are the standard input,
     /// output and error handles (GetStdHandle); any other number is a HANDLE value itself (an
@@ -535,7 +478,7 @@ pub const windows = struct {
             kernel32.GetStdHandle(std_handles[@intCast(number)])
         else
             @intCast(number);
-        if (handle == 0 or handle == invalid_handle) return error.BadDescriptor;
+        if (handle == 0 or handle == kernel32.invalid_handle) return error.BadDescriptor;
         // FILE_TYPE_UNKNOWN with an error: not a handle, or not one of a file.
         kernel32.SetLastError(0);
         if (kernel32.GetFileType(handle) == file_type_unknown and kernel32.GetLastError() != 0) {
@@ -546,10 +489,9 @@ pub const windows = struct {
 
     /// Whether handle is a socket (which the loop polls as it is).
     pub fn isSocketHandle(handle: usize) bool {
-        std.debug.assert(handle != invalid_handle);
-        var data: winsock.WSADATA = undefined;
-        if (winsock.WSAStartup(0x0202, &data) != 0) return false;
-        defer _ = winsock.WSACleanup();
+        std.debug.assert(handle != kernel32.invalid_handle);
+        winsock.start() catch return false;
+        defer winsock.stop();
         var kind: i32 = 0;
         var length: i32 = @sizeOf(i32);
         return winsock.getsockopt(handle, winsock.SOL_SOCKET, so_type, @ptrCast(&kind), &length) == 0;

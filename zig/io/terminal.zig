@@ -6,6 +6,7 @@
 const std = @import("std");
 const builtin = @import("builtin");
 const event = @import("../loop/event.zig");
+const kernel32 = @import("kernel32.zig");
 const sys = @import("sys.zig");
 
 const is_windows = builtin.os.tag == .windows;
@@ -24,9 +25,9 @@ pub const TermiosState = struct {
 /// end, and close its handles, while the stream is still open).
 pub const ConsoleState = struct {
     /// Console input (CONIN$): its mode is raw or not.
-    input: usize = sys.windows.invalid_handle,
+    input: usize = kernel32.invalid_handle,
     /// The screen buffer written to: its window is the size.
-    output: usize = sys.windows.invalid_handle,
+    output: usize = kernel32.invalid_handle,
     /// The input mode in force before the first setRawMode.
     original: u32 = 0,
     saved: bool = false,
@@ -47,14 +48,14 @@ pub fn restore(fd: event.Fd, state: *State) void {
 }
 
 pub fn closeHandle(handle: usize) void {
-    std.debug.assert(handle != sys.windows.invalid_handle);
-    _ = sys.windows.kernel32.CloseHandle(handle);
+    std.debug.assert(handle != kernel32.invalid_handle);
+    _ = kernel32.CloseHandle(handle);
 }
 
 fn restoreConsole(state: *ConsoleState) void {
-    if (state.input == sys.windows.invalid_handle) return;
-    std.debug.assert(state.output != sys.windows.invalid_handle);
-    if (state.saved) _ = sys.windows.kernel32.SetConsoleMode(state.input, state.original);
+    if (state.input == kernel32.invalid_handle) return;
+    std.debug.assert(state.output != kernel32.invalid_handle);
+    if (state.saved) _ = kernel32.SetConsoleMode(state.input, state.original);
     closeHandle(state.input);
     closeHandle(state.output);
     state.* = .{};

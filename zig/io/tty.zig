@@ -9,6 +9,7 @@ const std = @import("std");
 const builtin = @import("builtin");
 const descriptor = @import("../loop/descriptor.zig");
 const errors = @import("../loop/errors.zig");
+const kernel32 = @import("kernel32.zig");
 const pipe = @import("pipe.zig");
 const stream_module = @import("stream.zig");
 const sys = @import("sys.zig");
@@ -17,7 +18,6 @@ const windows_pipe = @import("windows_pipe.zig");
 
 const is_windows = builtin.os.tag == .windows;
 const c = std.c;
-const k32 = sys.windows.kernel32;
 
 pub const WindowSize = struct { columns: u16, rows: u16 };
 
@@ -147,11 +147,11 @@ const duplicate_same_access: u32 = 0x2;
 /// handle (fd 1, 2) is written to as it is, and nothing is read: the stream reads end of stream
 /// at once, because a bridge reading the console would take keys from every other reader.
 fn openConsole(gpa: std.mem.Allocator, loop_handle: u32, given: usize, read_max: usize) errors.Error!*stream_module.Stream {
-    std.debug.assert(is_windows and given != sys.windows.invalid_handle);
+    std.debug.assert(is_windows and given != kernel32.invalid_handle);
     var mode: u32 = 0;
-    if (k32.GetConsoleMode(given, &mode) == 0) return error.InvalidArgument;
+    if (kernel32.GetConsoleMode(given, &mode) == 0) return error.InvalidArgument;
     var events: u32 = 0;
-    const is_input = k32.GetNumberOfConsoleInputEvents(given, &events) != 0;
+    const is_input = kernel32.GetNumberOfConsoleInputEvents(given, &events) != 0;
     // A CONIN$ of its own: the bridge cancels its reads on close, which must not cancel those
     // of anyone else reading the console through a shared handle.
     const reader: ?usize = if (is_input) try openDevice(console_input_name) else null;
@@ -172,23 +172,23 @@ fn openConsole(gpa: std.mem.Allocator, loop_handle: u32, given: usize, read_max:
 }
 
 fn openDevice(name: [*:0]const u16) errors.Error!usize {
-    const handle = k32.CreateFileW(name, sys.windows.generic_read_write, sys.windows.file_share_read_write, null, sys.windows.open_existing, 0, null);
-    if (handle == sys.windows.invalid_handle) return sys.windows.systemError();
+    const handle = kernel32.CreateFileW(name, kernel32.generic_read_write, kernel32.file_share_read_write, null, kernel32.open_existing, 0, null);
+    if (handle == kernel32.invalid_handle) return kernel32.lastError();
     return handle;
 }
 
 fn duplicate(handle: usize) errors.Error!usize {
-    const process = k32.GetCurrentProcess();
-    var copy: usize = sys.windows.invalid_handle;
-    if (k32.DuplicateHandle(process, handle, process, &copy, 0, 0, duplicate_same_access) == 0) return sys.windows.systemError();
-    std.debug.assert(copy != sys.windows.invalid_handle);
+    const process = kernel32.GetCurrentProcess();
+    var copy: usize = kernel32.invalid_handle;
+    if (kernel32.DuplicateHandle(process, handle, process, &copy, 0, 0, duplicate_same_access) == 0) return kernel32.lastError();
+    std.debug.assert(copy != kernel32.invalid_handle);
     return copy;
 }
 
 fn consoleWindowSize(state: *const terminal.ConsoleState) errors.Error!WindowSize {
-    if (state.output == sys.windows.invalid_handle) return error.InvalidArgument;
-    var info: sys.windows.ScreenBufferInfo = undefined;
-    if (k32.GetConsoleScreenBufferInfo(state.output, &info) == 0) return sys.windows.systemError();
+    if (state.output == kernel32.invalid_handle) return error.InvalidArgument;
+    var info: kernel32.ScreenBufferInfo = undefined;
+    if (kernel32.GetConsoleScreenBufferInfo(state.output, &info) == 0) return kernel32.lastError();
     const columns = @as(i32, info.window.right) - info.window.left + 1;
     const rows = @as(i32, info.window.bottom) - info.window.top + 1;
     if (columns <= 0 or rows <= 0) return error.Unexpected;
@@ -199,21 +199,21 @@ fn consoleWindowSize(state: *const terminal.ConsoleState) errors.Error!WindowSiz
 /// as arrows as escape sequences where the console can (virtual-terminal input, Windows 10 on;
 /// older consoles refuse the flag and get the rest).
 fn setConsoleRawMode(state: *terminal.ConsoleState, raw: bool) errors.Error!void {
-    if (state.input == sys.windows.invalid_handle) return error.InvalidArgument;
+    if (state.input == kernel32.invalid_handle) return error.InvalidArgument;
     if (!raw) {
         if (!state.saved) return;
-        if (k32.SetConsoleMode(state.input, state.original) == 0) return sys.windows.systemError();
+        if (kernel32.SetConsoleMode(state.input, state.original) == 0) return kernel32.lastError();
         return;
     }
     var mode: u32 = 0;
-    if (k32.GetConsoleMode(state.input, &mode) == 0) return sys.windows.systemError();
+    if (kernel32.GetConsoleMode(state.input, &mode) == 0) return kernel32.lastError();
     if (!state.saved) {
         state.original = mode;
         state.saved = true;
     }
     const raw_mode = mode & ~(enable_line_input | enable_echo_input | enable_processed_input);
-    if (k32.SetConsoleMode(state.input, raw_mode | enable_virtual_terminal_input) != 0) return;
-    if (k32.SetConsoleMode(state.input, raw_mode) == 0) return sys.windows.systemError();
+    if (kernel32.SetConsoleMode(state.input, raw_mode | enable_virtual_terminal_input) != 0) return;
+    if (kernel32.SetConsoleMode(state.input, raw_mode) == 0) return kernel32.lastError();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -303,7 +303,7 @@ const console_test = struct {
 
     fn inputMode(input: usize) !u32 {
         var mode: u32 = 0;
-        try testing.expect(k32.GetConsoleMode(input, &mode) != 0);
+        try testing.expect(kernel32.GetConsoleMode(input, &mode) != 0);
         return mode;
     }
 };
@@ -331,14 +331,14 @@ test "a handle that is not a console is refused (Windows)" {
 test "a console opens as a stream with its window size, raw mode, input, output and restore (Windows console)" {
     if (!is_windows) return error.SkipZigTest;
     var original: u32 = 0;
-    if (k32.GetConsoleMode(k32.GetStdHandle(@bitCast(@as(i32, -10))), &original) == 0) return error.SkipZigTest;
+    if (kernel32.GetConsoleMode(kernel32.GetStdHandle(@bitCast(@as(i32, -10))), &original) == 0) return error.SkipZigTest;
     const t = console_test;
     const input = try openDevice(console_input_name);
     defer terminal.closeHandle(input);
     const output = try openDevice(console_output_name);
     defer terminal.closeHandle(output);
-    var before: sys.windows.ScreenBufferInfo = undefined;
-    try testing.expect(k32.GetConsoleScreenBufferInfo(output, &before) != 0);
+    var before: kernel32.ScreenBufferInfo = undefined;
+    try testing.expect(kernel32.GetConsoleScreenBufferInfo(output, &before) != 0);
     defer {
         _ = t.SetConsoleScreenBufferSize(output, t.coord(before.size[0], before.size[1]));
         _ = t.SetConsoleWindowInfo(output, 1, &.{ before.window.left, before.window.top, before.window.right, before.window.bottom });

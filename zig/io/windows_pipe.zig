@@ -8,10 +8,10 @@ const builtin = @import("builtin");
 const errors = @import("../loop/errors.zig");
 const event = @import("../loop/event.zig");
 const winsock = @import("../loop/winsock.zig");
+const kernel32 = @import("kernel32.zig");
 const sys = @import("sys.zig");
 
 const is_windows = builtin.os.tag == .windows;
-const k32 = sys.windows.kernel32;
 
 /// Windows handles the loop cannot poll, each bridged to the far end of a loopback socket pair
 /// whose near end becomes a stream. Every function exists on every OS so that callers need no
@@ -53,7 +53,7 @@ pub const bridge = struct {
         refs: std.atomic.Value(u32) = .init(2),
 
         fn admitted(self: *Bridge) bool {
-            _ = k32.WaitForSingleObject(self.gate, sys.windows.infinite);
+            _ = kernel32.WaitForSingleObject(self.gate, kernel32.infinite);
             return !self.abandoned.load(.acquire);
         }
 
@@ -74,7 +74,7 @@ pub const bridge = struct {
                 if (self.ends.console_input and !self.inputWaiting(handle)) return;
                 var count: u32 = 0;
                 // Zero bytes: the end of a pipe, or Ctrl+Z on a console.
-                if (k32.ReadFile(handle, &buffer, buffer.len, &count, null) == 0 or count == 0) return;
+                if (kernel32.ReadFile(handle, &buffer, buffer.len, &count, null) == 0 or count == 0) return;
                 if (!sendAll(self.socket, buffer[0..count])) return;
             }
         }
@@ -82,7 +82,7 @@ pub const bridge = struct {
         /// Waits until the console has input (true) or the bridge stops (false).
         fn inputWaiting(self: *Bridge, handle: usize) bool {
             const objects = [2]usize{ handle, self.stop };
-            return k32.WaitForMultipleObjects(objects.len, &objects, 0, sys.windows.infinite) == sys.windows.wait_object_0;
+            return kernel32.WaitForMultipleObjects(objects.len, &objects, 0, kernel32.infinite) == kernel32.wait_object_0;
         }
 
         fn writingThread(self: *Bridge) void {
@@ -107,29 +107,29 @@ pub const bridge = struct {
         /// the reader has seen `stopping`.
         fn stopReading(self: *Bridge) void {
             self.stopping.store(true, .release);
-            _ = k32.SetEvent(self.stop);
+            _ = kernel32.SetEvent(self.stop);
             const handle = self.ends.read orelse return;
             var rounds: u32 = 0;
             while (self.reading.load(.acquire) and rounds < cancel_rounds_max) : (rounds += 1) {
-                _ = k32.CancelIoEx(handle, null);
-                k32.Sleep(1);
+                _ = kernel32.CancelIoEx(handle, null);
+                kernel32.Sleep(1);
             }
         }
 
         fn release(self: *Bridge) void {
             if (self.refs.fetchSub(1, .acq_rel) != 1) return;
             if (self.ends.read) |handle| {
-                if (handle != self.ends.write) _ = k32.CloseHandle(handle);
+                if (handle != self.ends.write) _ = kernel32.CloseHandle(handle);
             }
-            _ = k32.CloseHandle(self.ends.write);
+            _ = kernel32.CloseHandle(self.ends.write);
             sys.close(self.socket);
             self.destroy();
             _ = threads_live.fetchSub(1, .acq_rel);
         }
 
         fn destroy(self: *Bridge) void {
-            _ = k32.CloseHandle(self.gate);
-            _ = k32.CloseHandle(self.stop);
+            _ = kernel32.CloseHandle(self.gate);
+            _ = kernel32.CloseHandle(self.stop);
             self.gpa.destroy(self);
         }
     };
@@ -139,18 +139,18 @@ pub const bridge = struct {
     pub fn start(gpa: std.mem.Allocator, ends: Ends, socket: event.Fd) errors.Error!void {
         if (!is_windows) return error.Unsupported;
         std.debug.assert(socket != sys.invalid_fd);
-        std.debug.assert(ends.write != 0 and ends.write != sys.windows.invalid_handle);
-        std.debug.assert(ends.read == null or ends.read.? != sys.windows.invalid_handle);
-        const gate = k32.CreateEventW(null, 1, 0, null);
-        if (gate == 0) return sys.windows.systemError();
-        const stop = k32.CreateEventW(null, 1, 0, null);
+        std.debug.assert(ends.write != 0 and ends.write != kernel32.invalid_handle);
+        std.debug.assert(ends.read == null or ends.read.? != kernel32.invalid_handle);
+        const gate = kernel32.CreateEventW(null, 1, 0, null);
+        if (gate == 0) return kernel32.lastError();
+        const stop = kernel32.CreateEventW(null, 1, 0, null);
         if (stop == 0) {
-            _ = k32.CloseHandle(gate);
-            return sys.windows.systemError();
+            _ = kernel32.CloseHandle(gate);
+            return kernel32.lastError();
         }
         const self = gpa.create(Bridge) catch {
-            _ = k32.CloseHandle(gate);
-            _ = k32.CloseHandle(stop);
+            _ = kernel32.CloseHandle(gate);
+            _ = kernel32.CloseHandle(stop);
             return error.OutOfMemory;
         };
         self.* = .{ .gpa = gpa, .ends = ends, .socket = socket, .gate = gate, .stop = stop };
@@ -162,7 +162,7 @@ pub const bridge = struct {
         const reader = std.Thread.spawn(config, Bridge.readingThread, .{self}) catch {
             // The writer has touched nothing yet: let it go and undo everything.
             self.abandoned.store(true, .release);
-            std.debug.assert(k32.SetEvent(gate) != 0);
+            std.debug.assert(kernel32.SetEvent(gate) != 0);
             writer.join();
             self.destroy();
             return error.OutOfMemory;
@@ -170,7 +170,7 @@ pub const bridge = struct {
         _ = threads_live.fetchAdd(1, .acq_rel);
         writer.detach();
         reader.detach();
-        std.debug.assert(k32.SetEvent(gate) != 0);
+        std.debug.assert(kernel32.SetEvent(gate) != 0);
     }
 
     /// A nonblocking near end and a blocking far end of a loopback TCP connection.
@@ -212,7 +212,7 @@ pub const bridge = struct {
         var written_total: usize = 0;
         while (written_total < bytes.len) {
             var written: u32 = 0;
-            if (k32.WriteFile(handle, bytes[written_total..].ptr, @intCast(bytes.len - written_total), &written, null) == 0) return false;
+            if (kernel32.WriteFile(handle, bytes[written_total..].ptr, @intCast(bytes.len - written_total), &written, null) == 0) return false;
             if (written == 0) return false;
             written_total += written;
         }
@@ -253,16 +253,16 @@ pub const named = struct {
         const pipe = open: {
             var attempt: u32 = 0;
             while (attempt < busy_attempts_max) : (attempt += 1) {
-                const handle = k32.CreateFileW(wide, sys.windows.generic_read_write, 0, null, sys.windows.open_existing, 0, null);
-                if (handle != sys.windows.invalid_handle) break :open handle;
-                if (k32.GetLastError() != error_pipe_busy) return sys.windows.systemError();
+                const handle = kernel32.CreateFileW(wide, kernel32.generic_read_write, 0, null, kernel32.open_existing, 0, null);
+                if (handle != kernel32.invalid_handle) break :open handle;
+                if (kernel32.GetLastError() != error_pipe_busy) return kernel32.lastError();
                 // Every instance is taken for now: the server thread makes the next one as
                 // soon as it hands one out, so wait briefly for it (as libuv does, bounded).
-                _ = k32.WaitNamedPipeW(wide, busy_wait_ms);
+                _ = kernel32.WaitNamedPipeW(wide, busy_wait_ms);
             }
             return error.Busy;
         };
-        errdefer _ = k32.CloseHandle(pipe);
+        errdefer _ = kernel32.CloseHandle(pipe);
         const pair = try bridge.socketPair();
         errdefer sys.close(pair[1]);
         errdefer sys.close(pair[0]);
@@ -288,10 +288,10 @@ pub const named = struct {
             server.* = .{ .gpa = gpa, .name = undefined, .port = port };
             _ = try wideName(path, &server.name);
             // The first instance is created here so that a name in use fails now.
-            const first = server.instance() orelse return sys.windows.systemError();
+            const first = server.instance() orelse return kernel32.lastError();
             _ = bridge.threads_live.fetchAdd(1, .acq_rel);
             const thread = std.Thread.spawn(.{ .stack_size = thread_stack_size }, accepting, .{ server, first }) catch {
-                _ = k32.CloseHandle(first);
+                _ = kernel32.CloseHandle(first);
                 _ = bridge.threads_live.fetchSub(1, .acq_rel);
                 return error.OutOfMemory;
             };
@@ -300,8 +300,8 @@ pub const named = struct {
         }
 
         fn instance(server: *Server) ?usize {
-            const pipe = k32.CreateNamedPipeW(@ptrCast(&server.name), pipe_access_duplex, 0, pipe_unlimited_instances, pipe_buffer_size, pipe_buffer_size, 0, null);
-            return if (pipe == sys.windows.invalid_handle) null else pipe;
+            const pipe = kernel32.CreateNamedPipeW(@ptrCast(&server.name), pipe_access_duplex, 0, pipe_unlimited_instances, pipe_buffer_size, pipe_buffer_size, 0, null);
+            return if (pipe == kernel32.invalid_handle) null else pipe;
         }
 
         fn accepting(server: *Server, first: usize) void {
@@ -309,13 +309,13 @@ pub const named = struct {
             var rounds: u64 = 0;
             while (pipe) |current| : (rounds += 1) {
                 std.debug.assert(rounds < std.math.maxInt(u64));
-                const connected = k32.ConnectNamedPipe(current, null) != 0 or k32.GetLastError() == error_pipe_connected;
+                const connected = kernel32.ConnectNamedPipe(current, null) != 0 or kernel32.GetLastError() == error_pipe_connected;
                 if (server.stop.load(.acquire) or !connected) {
-                    _ = k32.CloseHandle(current);
+                    _ = kernel32.CloseHandle(current);
                     break;
                 }
                 server.bridgeClient(current) catch {
-                    _ = k32.CloseHandle(current);
+                    _ = kernel32.CloseHandle(current);
                 };
                 pipe = server.instance();
             }
@@ -338,8 +338,8 @@ pub const named = struct {
         pub fn close(server: *Server) void {
             if (!is_windows) return;
             server.stop.store(true, .release);
-            const waker = k32.CreateFileW(@ptrCast(&server.name), sys.windows.generic_read_write, 0, null, sys.windows.open_existing, 0, null);
-            if (waker != sys.windows.invalid_handle) _ = k32.CloseHandle(waker);
+            const waker = kernel32.CreateFileW(@ptrCast(&server.name), kernel32.generic_read_write, 0, null, kernel32.open_existing, 0, null);
+            if (waker != kernel32.invalid_handle) _ = kernel32.CloseHandle(waker);
             server.release();
         }
 

@@ -34,7 +34,8 @@ pub fn socketPair() errors.Error![2]event.Fd {
 /// Two connected TCP sockets over 127.0.0.1 (nonblocking once connected).
 pub fn tcpPair() errors.Error![2]event.Fd {
     if (is_windows) {
-        try startWinsock();
+        // Reference counted by Windows; tests never stop it.
+        try winsock.start();
         const listener = winsock.socket(winsock.AF_INET, winsock.SOCK_STREAM, 0);
         if (listener == winsock.invalid_socket) return winsock.lastError();
         defer _ = winsock.closesocket(listener);
@@ -103,12 +104,6 @@ pub fn sleepMs(ms: u32) void {
         const ts: c.timespec = .{ .sec = @intCast(ms / 1000), .nsec = @intCast(@as(u64, ms % 1000) * std.time.ns_per_ms) };
         _ = c.nanosleep(&ts, null);
     }
-}
-
-/// Sockets need WSAStartup before first use; it is reference counted, tests never clean up.
-fn startWinsock() errors.Error!void {
-    var data: winsock.WSADATA = undefined;
-    if (winsock.WSAStartup(0x0202, &data) != 0) return error.Unsupported;
 }
 
 extern "kernel32" fn Sleep(ms: u32) callconv(.winapi) void;

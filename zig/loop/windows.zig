@@ -21,9 +21,8 @@ pub const Backend = struct {
     scan_start: u32 = 1,
 
     pub fn init(gpa: std.mem.Allocator) errors.Error!Backend {
-        var data: winsock.WSADATA = undefined;
-        if (winsock.WSAStartup(0x0202, &data) != 0) return error.Unsupported;
-        errdefer _ = winsock.WSACleanup();
+        try winsock.start();
+        errdefer winsock.stop();
         const wake_socket = try selfConnectedUdp();
         errdefer _ = winsock.closesocket(wake_socket);
         var fds: std.ArrayList(winsock.WSAPOLLFD) = .empty;
@@ -43,7 +42,7 @@ pub const Backend = struct {
         backend.fds.deinit(backend.gpa);
         backend.park_fds.deinit(backend.gpa);
         backend.positions.deinit(backend.gpa);
-        _ = winsock.WSACleanup();
+        winsock.stop();
         backend.* = undefined;
     }
 

@@ -449,19 +449,24 @@ fn errno() c.E {
 
 const testing = std.testing;
 
-test "a datagram goes out and comes back with its sender's address" {
-    const receiver = try open(Address.ip4);
-    defer close(receiver);
-    var loopback = try ip.parse("127.0.0.1", 0);
-    try bind(receiver, &loopback, 0);
-    const bound = try sockname(receiver);
-    try testing.expect(bound.port != 0);
+/// A socket bound to 127.0.0.1 at a port the OS picks, and the address it is bound to.
+fn openLoopback() !struct { fd: event.Fd, address: Address } {
+    const fd = try open(Address.ip4);
+    errdefer close(fd);
+    const loopback = try ip.parse("127.0.0.1", 0);
+    try bind(fd, &loopback, 0);
+    return .{ .fd = fd, .address = try sockname(fd) };
+}
 
-    const sender = try open(Address.ip4);
-    defer close(sender);
-    try bind(sender, &loopback, 0);
-    const from = try sockname(sender);
-    try sendTo(sender, "hello", &Name.fromAddress(&bound));
+test "a datagram goes out and comes back with its sender's address" {
+    const receiving = try openLoopback();
+    const receiver = receiving.fd;
+    defer close(receiver);
+    try testing.expect(receiving.address.port != 0);
+
+    const sender = try openLoopback();
+    defer close(sender.fd);
+    try sendTo(sender.fd, "hello", &Name.fromAddress(&receiving.address));
 
     var buffer: [16]u8 = undefined;
     var name = Name.empty();
@@ -479,22 +484,20 @@ test "a datagram goes out and comes back with its sender's address" {
     }
     try testing.expectEqualStrings("hello", buffer[0..received.stored]);
     const address = try name.toAddress();
-    try testing.expectEqual(from.port, address.port);
+    try testing.expectEqual(sender.address.port, address.port);
     try testing.expectError(error.WouldBlock, receiveFrom(receiver, &buffer, &name));
 }
 
 test "a port in use is EADDRINUSE; a datagram too big is EMSGSIZE" {
-    const first = try open(Address.ip4);
-    defer close(first);
-    var loopback = try ip.parse("127.0.0.1", 0);
-    try bind(first, &loopback, 0);
-    const taken = try sockname(first);
+    const first = try openLoopback();
+    defer close(first.fd);
+    const taken = first.address;
     const second = try open(Address.ip4);
     defer close(second);
     try testing.expectError(error.AddressInUse, bind(second, &taken, 0));
     var huge: [datagram_size_max + 1]u8 = undefined;
-    try testing.expectError(error.MessageTooBig, sendTo(first, &huge, &Name.fromAddress(&taken)));
-    try testing.expectError(error.InvalidArgument, bind(second, &loopback, BindFlags.ipv6_only));
+    try testing.expectError(error.MessageTooBig, sendTo(first.fd, &huge, &Name.fromAddress(&taken)));
+    try testing.expectError(error.InvalidArgument, bind(second, &taken, BindFlags.ipv6_only));
 }
 
 test "options are set or refused with a clear error" {

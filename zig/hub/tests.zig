@@ -12,10 +12,9 @@ const hub_module = @import("hub.zig");
 const Hub = hub_module.Hub;
 const ReadExact = hub_module.ReadExact;
 const testing = std.testing;
-const is_windows = builtin.os.tag == .windows;
 
 fn streamPair() ![2]event.Fd {
-    return if (is_windows) support.tcpPair() else support.pipe();
+    return if (builtin.os.tag == .windows) support.tcpPair() else support.pipe();
 }
 
 fn drain(hub: *Hub, out: []ring.Record) u32 {
@@ -153,7 +152,7 @@ test "end of stream before the length is an error completion" {
 }
 
 test "a bad descriptor fails the op, not the process" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     const hub = try Hub.create(testing.allocator, .{});
     defer hub.destroy();
     try hub.start(ReadExact, .{ .op = undefined, .fd = 1_000_000, .length = 8 }, 5);
@@ -232,7 +231,7 @@ test "the op table grows on demand past its first reserve up to ops_max, where s
     // Both ends of each pair read, so every op blocks until the other end writes.
     var pairs: [ops / 2][2]event.Fd = undefined;
     for (&pairs, 0..) |*pair, i| {
-        pair.* = if (is_windows) try support.tcpPair() else try support.socketPair();
+        pair.* = if (builtin.os.tag == .windows) try support.tcpPair() else try support.socketPair();
         try hub.start(ReadExact, .{ .op = undefined, .fd = pair[0], .length = 1 }, @intCast(2 * i));
         try hub.start(ReadExact, .{ .op = undefined, .fd = pair[1], .length = 1 }, @intCast(2 * i + 1));
     }

@@ -18,8 +18,6 @@ const windows_pipe = @import("windows_pipe.zig");
 
 const Stream = stream_module.Stream;
 
-const is_windows = builtin.os.tag == .windows;
-
 /// The socket address of a pipe path (at most sys.unix_path_max bytes, no zero byte).
 pub fn address(path: []const u8) errors.Error!sys.Address {
     if (isNamedPipe(path)) return error.InvalidArgument;
@@ -28,7 +26,7 @@ pub fn address(path: []const u8) errors.Error!sys.Address {
 
 /// `\\.\pipe\name`: the Windows named-pipe namespace (a plain path on other systems).
 pub fn isNamedPipe(path: []const u8) bool {
-    if (!is_windows) return false;
+    if (builtin.os.tag != .windows) return false;
     return std.ascii.startsWithIgnoreCase(path, "\\\\.\\pipe\\") or std.ascii.startsWithIgnoreCase(path, "//./pipe/");
 }
 
@@ -38,7 +36,7 @@ pub fn isNamedPipe(path: []const u8) bool {
 /// other handle (a pipe end, a file) is bridged and closed when the bridge ends.
 pub fn open(gpa: std.mem.Allocator, loop_handle: u32, number: i32, read_max: usize) errors.Error!*Stream {
     if (number < 0) return error.BadDescriptor;
-    if (is_windows) return openHandle(gpa, loop_handle, try sys.windows.handleOf(number), read_max);
+    if (builtin.os.tag == .windows) return openHandle(gpa, loop_handle, try sys.windows.handleOf(number), read_max);
     const fd: event.Fd = number;
     try descriptor.setNonBlocking(fd);
     const kind: stream_module.Io = if (sys.isSocket(fd)) .socket else .file;
@@ -47,7 +45,7 @@ pub fn open(gpa: std.mem.Allocator, loop_handle: u32, number: i32, read_max: usi
 }
 
 fn openHandle(gpa: std.mem.Allocator, loop_handle: u32, handle: usize, read_max: usize) errors.Error!*Stream {
-    std.debug.assert(is_windows and handle != kernel32.invalid_handle);
+    std.debug.assert(builtin.os.tag == .windows and handle != kernel32.invalid_handle);
     if (sys.windows.isSocketHandle(handle)) {
         try descriptor.setNonBlocking(handle);
         return Stream.create(gpa, loop_handle, handle, .socket, read_max);
@@ -252,7 +250,7 @@ fn expectPipeEndStream(stream_end: StreamEnd) !void {
 }
 
 test "pipe paths become unix socket addresses" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     const unix = try address("/tmp/evergreen.sock");
     try testing.expectEqual(sys.af_unix, unix.family());
     try testing.expectError(error.InvalidArgument, address(""));
@@ -264,7 +262,7 @@ test "pipe paths become unix socket addresses" {
 test "a descriptor that is not open is EBADF and opens nothing" {
     const live = stream_module.streams.liveCount();
     try testing.expectError(error.BadDescriptor, open(testing.allocator, 0, -1, 1024));
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         try testing.expectError(error.BadDescriptor, open(testing.allocator, 0, 0x7fff_fff0, 1024));
         const ends = try anonymousPipe();
         _ = kernel32.CloseHandle(ends[0]);
@@ -278,17 +276,17 @@ test "a descriptor that is not open is EBADF and opens nothing" {
 }
 
 test "a pipe's read end opened as a stream delivers every byte in order; close ends the bridge (Windows)" {
-    if (!is_windows) return error.SkipZigTest;
+    if (builtin.os.tag != .windows) return error.SkipZigTest;
     try expectPipeEndStream(.read);
 }
 
 test "a pipe's write end opened as a stream carries writes in order, reads end at once, close ends the pipe (Windows)" {
-    if (!is_windows) return error.SkipZigTest;
+    if (builtin.os.tag != .windows) return error.SkipZigTest;
     try expectPipeEndStream(.write);
 }
 
 test "the end of a pipe's input is the end of the stream (Windows)" {
-    if (!is_windows) return error.SkipZigTest;
+    if (builtin.os.tag != .windows) return error.SkipZigTest;
     const ends = try anonymousPipe();
     const stream = open(testing.allocator, 0, @intCast(ends[0]), 1024) catch |err| {
         _ = kernel32.CloseHandle(ends[0]);
@@ -310,7 +308,7 @@ test "the end of a pipe's input is the end of the stream (Windows)" {
 }
 
 test "a named pipe server bridges a client's bytes both ways (Windows)" {
-    if (!is_windows) return error.SkipZigTest;
+    if (builtin.os.tag != .windows) return error.SkipZigTest;
     const path = "\\\\.\\pipe\\evergreen-test-bridge";
     try testing.expect(isNamedPipe(path));
     const listener = try sys.listenLoopback(4);
@@ -347,7 +345,7 @@ test "a named pipe server bridges a client's bytes both ways (Windows)" {
 }
 
 test "a connect finding every instance of a named pipe taken waits for the next (Windows)" {
-    if (!is_windows) return error.SkipZigTest;
+    if (builtin.os.tag != .windows) return error.SkipZigTest;
     const path = "\\\\.\\pipe\\evergreen-test-busy";
     var name: [windows_pipe.named.name_max + 1]u16 = undefined;
     const wide = try windows_pipe.named.wideName(path, &name);

@@ -12,10 +12,6 @@ const event = @import("../loop/event.zig");
 const winsock = @import("../loop/winsock.zig");
 const sys = @import("sys.zig");
 
-const is_windows = builtin.os.tag == .windows;
-const is_linux = builtin.os.tag == .linux;
-const c = std.c;
-
 /// Addresses kept per lookup (the rest are dropped: nobody tries 16 addresses in a row).
 pub const addresses_max = 16;
 /// Longest host name DNS allows.
@@ -98,21 +94,21 @@ fn work(request: *Request) void {
 }
 
 fn lookup(request: *Request) errors.Error!void {
-    if (is_windows) return windows.lookup(request);
-    const hints: c.addrinfo = .{
+    if (builtin.os.tag == .windows) return windows.lookup(request);
+    const hints: std.c.addrinfo = .{
         .flags = .{},
-        .family = c.AF.UNSPEC,
-        .socktype = c.SOCK.STREAM,
+        .family = std.c.AF.UNSPEC,
+        .socktype = std.c.SOCK.STREAM,
         .protocol = 0,
         .addrlen = 0,
         .canonname = null,
         .addr = null,
         .next = null,
     };
-    var list: ?*c.addrinfo = null;
-    const status = c.getaddrinfo(@ptrCast(&request.host), null, &hints, &list);
+    var list: ?*std.c.addrinfo = null;
+    const status = std.c.getaddrinfo(@ptrCast(&request.host), null, &hints, &list);
     if (@backingInt(status) != 0) return mapStatus(status);
-    defer if (list) |head| c.freeaddrinfo(head);
+    defer if (list) |head| std.c.freeaddrinfo(head);
     keepAddresses(request, list);
 }
 
@@ -134,7 +130,7 @@ fn keepAddresses(request: *Request, list: anytype) void {
     }
 }
 
-fn mapStatus(status: c.EAI) errors.Error {
+fn mapStatus(status: std.c.EAI) errors.Error {
     return switch (status) {
         .AGAIN => error.WouldBlock,
         .MEMORY => error.OutOfMemory,
@@ -150,27 +146,27 @@ const Notify = struct {
     write_fd: event.Fd,
 
     fn init() errors.Error!Notify {
-        if (is_windows) return windows.notifyInit();
-        if (is_linux) {
-            const fd = c.eventfd(0, std.os.linux.EFD.CLOEXEC | std.os.linux.EFD.NONBLOCK);
+        if (builtin.os.tag == .windows) return windows.notifyInit();
+        if (builtin.os.tag == .linux) {
+            const fd = std.c.eventfd(0, std.os.linux.EFD.CLOEXEC | std.os.linux.EFD.NONBLOCK);
             if (fd < 0) return sys.lastError();
             return .{ .read_fd = fd, .write_fd = fd };
         }
-        var fds: [2]c.fd_t = undefined;
-        if (c.pipe(&fds) != 0) return sys.lastError();
+        var fds: [2]std.c.fd_t = undefined;
+        if (std.c.pipe(&fds) != 0) return sys.lastError();
         errdefer for (fds) |fd| sys.close(fd);
         for (fds) |fd| {
             try descriptor.setNonBlocking(fd);
-            if (c.fcntl(fd, c.F.SETFD, @as(c_int, c.FD_CLOEXEC)) < 0) return sys.lastError();
+            if (std.c.fcntl(fd, std.c.F.SETFD, @as(c_int, std.c.FD_CLOEXEC)) < 0) return sys.lastError();
         }
         return .{ .read_fd = fds[0], .write_fd = fds[1] };
     }
 
     fn signal(notify: *const Notify) void {
-        if (is_windows) return windows.notifySignal(notify);
+        if (builtin.os.tag == .windows) return windows.notifySignal(notify);
         const one: u64 = 1;
         // A full pipe or a saturated eventfd is readable already: nothing to report.
-        _ = c.write(notify.write_fd, @ptrCast(&one), if (is_linux) 8 else 1);
+        _ = std.c.write(notify.write_fd, @ptrCast(&one), if (builtin.os.tag == .linux) 8 else 1);
     }
 
     fn deinit(notify: *Notify) void {
@@ -226,9 +222,9 @@ fn awaitThreads() void {
 }
 
 fn awaitSignal(request: *const Request) !void {
-    if (is_windows) return error.SkipZigTest;
-    var fds = [1]c.pollfd{.{ .fd = request.waitFd(), .events = c.POLL.IN, .revents = 0 }};
-    try testing.expectEqual(@as(c_int, 1), c.poll(&fds, 1, 10_000));
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
+    var fds = [1]std.c.pollfd{.{ .fd = request.waitFd(), .events = std.c.POLL.IN, .revents = 0 }};
+    try testing.expectEqual(@as(c_int, 1), std.c.poll(&fds, 1, 10_000));
 }
 
 test "localhost resolves to loopback addresses with the port filled in" {

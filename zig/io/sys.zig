@@ -11,20 +11,15 @@ const winsock = @import("../loop/winsock.zig");
 const ip = @import("address.zig");
 const kernel32 = @import("kernel32.zig");
 
-pub const is_windows = builtin.os.tag == .windows;
-const is_darwin = builtin.os.tag.isDarwin();
-const is_linux = builtin.os.tag == .linux;
-const c = std.c;
-
-pub const invalid_fd: event.Fd = if (is_windows) std.math.maxInt(usize) else -1;
+pub const invalid_fd: event.Fd = if (builtin.os.tag == .windows) std.math.maxInt(usize) else -1;
 
 pub const af_unspec: u16 = 0;
 pub const af_unix: u16 = 1;
 pub const af_inet: u16 = 2;
-pub const af_inet6: u16 = if (is_windows) 23 else @intCast(c.AF.INET6);
+pub const af_inet6: u16 = if (builtin.os.tag == .windows) 23 else @intCast(std.c.AF.INET6);
 
 /// Longest Unix socket path (without the terminating zero) every supported OS accepts.
-pub const unix_path_max = if (is_darwin) 103 else 107;
+pub const unix_path_max = if (builtin.os.tag.isDarwin()) 103 else 107;
 
 /// A socket address of any family, laid out as the OS expects it.
 pub const Address = extern struct {
@@ -90,12 +85,12 @@ pub const Address = extern struct {
     }
 
     pub fn family(address: *const Address) u16 {
-        if (is_darwin) return address.storage[1];
+        if (builtin.os.tag.isDarwin()) return address.storage[1];
         return std.mem.readInt(u16, address.storage[0..2], builtin.cpu.arch.endian());
     }
 
     fn setFamily(address: *Address, value: u16) void {
-        if (is_darwin) {
+        if (builtin.os.tag.isDarwin()) {
             address.storage[0] = @intCast(address.len);
             address.storage[1] = @intCast(value);
         } else {
@@ -139,38 +134,38 @@ pub const SocketKind = enum { stream, datagram };
 
 /// A nonblocking, close-on-exec socket that never raises SIGPIPE.
 pub fn openSocket(family: u16, kind: SocketKind) errors.Error!event.Fd {
-    if (is_windows) return windows.openSocket(family, kind);
+    if (builtin.os.tag == .windows) return windows.openSocket(family, kind);
     const type_bits: c_uint = switch (kind) {
-        .stream => c.SOCK.STREAM,
-        .datagram => c.SOCK.DGRAM,
+        .stream => std.c.SOCK.STREAM,
+        .datagram => std.c.SOCK.DGRAM,
     };
-    if (is_linux) {
-        const fd = c.socket(family, type_bits | c.SOCK.NONBLOCK | c.SOCK.CLOEXEC, 0);
+    if (builtin.os.tag == .linux) {
+        const fd = std.c.socket(family, type_bits | std.c.SOCK.NONBLOCK | std.c.SOCK.CLOEXEC, 0);
         if (fd < 0) return lastError();
         return fd;
     }
-    const fd = c.socket(family, type_bits, 0);
+    const fd = std.c.socket(family, type_bits, 0);
     if (fd < 0) return lastError();
     errdefer close(fd);
     try descriptor.setNonBlocking(fd);
     try setCloseOnExec(fd);
-    if (is_darwin) try setOption(fd, c.SOL.SOCKET, c.SO.NOSIGPIPE, 1);
+    if (builtin.os.tag.isDarwin()) try setOption(fd, std.c.SOL.SOCKET, std.c.SO.NOSIGPIPE, 1);
     return fd;
 }
 
 pub fn close(fd: event.Fd) void {
     std.debug.assert(fd != invalid_fd);
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         _ = winsock.closesocket(fd);
     } else {
-        _ = c.close(fd);
+        _ = std.c.close(fd);
     }
 }
 
 /// Starts connecting; true when already connected, false when the caller must wait until the
 /// socket is writable and then check `pendingError`.
 pub fn connect(fd: event.Fd, address: *const Address) errors.Error!bool {
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         if (winsock.connect(fd, address.pointer(), @intCast(address.len)) == 0) return true;
         const err = winsock.lastError();
         if (err == error.WouldBlock or err == error.InProgress) return false;
@@ -178,7 +173,7 @@ pub fn connect(fd: event.Fd, address: *const Address) errors.Error!bool {
     }
     // POSIX reports a connect under way as EINPROGRESS (EINTR: it goes on in the background);
     // EAGAIN is a failure (a Unix socket's full backlog, no free local port).
-    if (c.connect(fd, @ptrCast(address.pointer()), address.len) == 0) return true;
+    if (std.c.connect(fd, @ptrCast(address.pointer()), address.len) == 0) return true;
     const err = lastError();
     return switch (err) {
         error.InProgress, error.Interrupted => false,
@@ -189,31 +184,31 @@ pub fn connect(fd: event.Fd, address: *const Address) errors.Error!bool {
 /// The error a nonblocking connect ended with (SO_ERROR), if any.
 pub fn pendingError(fd: event.Fd) errors.Error!void {
     var value: c_int = 0;
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         var length: i32 = @sizeOf(c_int);
         if (winsock.getsockopt(fd, winsock.SOL_SOCKET, winsock.SO_ERROR, @ptrCast(&value), &length) != 0) return winsock.lastError();
         if (value != 0) return errors.fromWsa(value);
         return;
     }
-    var length: c.socklen_t = @sizeOf(c_int);
-    if (c.getsockopt(fd, c.SOL.SOCKET, c.SO.ERROR, @ptrCast(&value), &length) != 0) return lastError();
-    if (value != 0) return errors.fromErrno(@as(c.E, @fromBackingInt(@intCast(value))));
+    var length: std.c.socklen_t = @sizeOf(c_int);
+    if (std.c.getsockopt(fd, std.c.SOL.SOCKET, std.c.SO.ERROR, @ptrCast(&value), &length) != 0) return lastError();
+    if (value != 0) return errors.fromErrno(@as(std.c.E, @fromBackingInt(@intCast(value))));
 }
 
 pub fn bind(fd: event.Fd, address: *const Address) errors.Error!void {
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         if (winsock.bind(fd, address.pointer(), @intCast(address.len)) != 0) return winsock.lastError();
         return;
     }
-    if (c.bind(fd, @ptrCast(address.pointer()), address.len) != 0) return lastError();
+    if (std.c.bind(fd, @ptrCast(address.pointer()), address.len) != 0) return lastError();
 }
 
 pub fn listen(fd: event.Fd, backlog: u31) errors.Error!void {
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         if (winsock.listen(fd, backlog) != 0) return winsock.lastError();
         return;
     }
-    if (c.listen(fd, backlog) != 0) return lastError();
+    if (std.c.listen(fd, backlog) != 0) return lastError();
 }
 
 /// A TCP socket listening on 127.0.0.1 at a port the OS picks, and the address it listens on.
@@ -228,7 +223,7 @@ pub fn listenLoopback(backlog: u31) errors.Error!struct { fd: event.Fd, address:
 
 /// Accepts one connection as a nonblocking, close-on-exec socket; WouldBlock when none waits.
 pub fn accept(fd: event.Fd) errors.Error!event.Fd {
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         const accepted = winsock.accept(fd, null, null);
         if (accepted == invalid_fd) return winsock.lastError();
         errdefer close(accepted);
@@ -237,20 +232,20 @@ pub fn accept(fd: event.Fd) errors.Error!event.Fd {
     }
     var attempt: u32 = 0;
     while (attempt < 16) : (attempt += 1) {
-        const accepted = if (is_linux)
-            c.accept4(fd, null, null, c.SOCK.NONBLOCK | c.SOCK.CLOEXEC)
+        const accepted = if (builtin.os.tag == .linux)
+            std.c.accept4(fd, null, null, std.c.SOCK.NONBLOCK | std.c.SOCK.CLOEXEC)
         else
-            c.accept(fd, null, null);
+            std.c.accept(fd, null, null);
         if (accepted < 0) {
             const err = lastError();
             if (err == error.Interrupted) continue;
             return err;
         }
-        if (!is_linux) {
+        if (builtin.os.tag != .linux) {
             errdefer close(accepted);
             try descriptor.setNonBlocking(accepted);
             try setCloseOnExec(accepted);
-            if (is_darwin) try setOption(accepted, c.SOL.SOCKET, c.SO.NOSIGPIPE, 1);
+            if (builtin.os.tag.isDarwin()) try setOption(accepted, std.c.SOL.SOCKET, std.c.SO.NOSIGPIPE, 1);
         }
         return accepted;
     }
@@ -260,31 +255,31 @@ pub fn accept(fd: event.Fd) errors.Error!event.Fd {
 /// Sends what the socket takes now; WouldBlock when it takes nothing. Never raises SIGPIPE.
 pub fn send(fd: event.Fd, bytes: []const u8) errors.Error!usize {
     std.debug.assert(bytes.len > 0);
-    if (is_windows) return winsockCount(winsock.send(fd, bytes.ptr, winsockLength(bytes.len), 0));
-    const flags: u32 = if (is_linux) c.MSG.NOSIGNAL else 0;
-    return uninterrupted(c.send, .{ fd, bytes.ptr, bytes.len, flags });
+    if (builtin.os.tag == .windows) return winsockCount(winsock.send(fd, bytes.ptr, winsockLength(bytes.len), 0));
+    const flags: u32 = if (builtin.os.tag == .linux) std.c.MSG.NOSIGNAL else 0;
+    return uninterrupted(std.c.send, .{ fd, bytes.ptr, bytes.len, flags });
 }
 
 /// Receives what is there now; 0 at end of stream, WouldBlock when nothing is there yet.
 pub fn recv(fd: event.Fd, buffer: []u8) errors.Error!usize {
     std.debug.assert(buffer.len > 0);
-    if (is_windows) return winsockCount(winsock.recv(fd, buffer.ptr, winsockLength(buffer.len), 0));
-    return uninterrupted(c.recv, .{ fd, buffer.ptr, buffer.len, 0 });
+    if (builtin.os.tag == .windows) return winsockCount(winsock.recv(fd, buffer.ptr, winsockLength(buffer.len), 0));
+    return uninterrupted(std.c.recv, .{ fd, buffer.ptr, buffer.len, 0 });
 }
 
 /// read(2) for descriptors that are not sockets (pipes, terminals). POSIX only.
 pub fn read(fd: event.Fd, buffer: []u8) errors.Error!usize {
     std.debug.assert(buffer.len > 0);
-    if (is_windows) return error.Unsupported;
-    return uninterrupted(c.read, .{ fd, buffer.ptr, buffer.len });
+    if (builtin.os.tag == .windows) return error.Unsupported;
+    return uninterrupted(std.c.read, .{ fd, buffer.ptr, buffer.len });
 }
 
 /// write(2) for descriptors that are not sockets, without ever raising SIGPIPE. POSIX only.
 pub fn write(fd: event.Fd, bytes: []const u8) errors.Error!usize {
     std.debug.assert(bytes.len > 0);
-    if (is_windows) return error.Unsupported;
-    if (is_linux and !sigpipe.ignored()) return sigpipe.writeMasked(fd, bytes);
-    return uninterrupted(c.write, .{ fd, bytes.ptr, bytes.len });
+    if (builtin.os.tag == .windows) return error.Unsupported;
+    if (builtin.os.tag == .linux and !sigpipe.ignored()) return sigpipe.writeMasked(fd, bytes);
+    return uninterrupted(std.c.write, .{ fd, bytes.ptr, bytes.len });
 }
 
 /// Calls `function(arguments)` again while it fails with EINTR: its byte count, or its error.
@@ -310,16 +305,16 @@ inline fn winsockLength(length: usize) i32 {
 
 /// Half-closes the write side of a socket.
 pub fn shutdownWrite(fd: event.Fd) errors.Error!void {
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         if (winsock.shutdown(fd, 1) != 0) return winsock.lastError();
         return;
     }
-    if (c.shutdown(fd, c.SHUT.WR) != 0) return lastError();
+    if (std.c.shutdown(fd, std.c.SHUT.WR) != 0) return lastError();
 }
 
 pub fn setNoDelay(fd: event.Fd) errors.Error!void {
-    if (is_windows) return windows.setOption(fd, winsock.IPPROTO_TCP, winsock.TCP_NODELAY, 1);
-    return setOption(fd, c.IPPROTO.TCP, c.TCP.NODELAY, 1);
+    if (builtin.os.tag == .windows) return windows.setOption(fd, winsock.IPPROTO_TCP, winsock.TCP_NODELAY, 1);
+    return setOption(fd, std.c.IPPROTO.TCP, std.c.TCP.NODELAY, 1);
 }
 
 /// SO_LINGER with a zero timeout: the next close resets the connection instead of ending it.
@@ -327,26 +322,26 @@ pub fn setLingerZero(fd: event.Fd) errors.Error!void {
     if (fd == invalid_fd) return error.NotConnected;
     const Linger = extern struct { onoff: c_int, seconds: c_int };
     const value: Linger = .{ .onoff = 1, .seconds = 0 };
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         const WinLinger = extern struct { onoff: u16, seconds: u16 };
         const win_value: WinLinger = .{ .onoff = 1, .seconds = 0 };
         if (winsock.setsockopt(fd, winsock.SOL_SOCKET, 0x0080, @ptrCast(&win_value), @sizeOf(WinLinger)) != 0) return winsock.lastError();
         return;
     }
-    if (c.setsockopt(fd, c.SOL.SOCKET, c.SO.LINGER, @ptrCast(&value), @sizeOf(Linger)) != 0) return lastError();
+    if (std.c.setsockopt(fd, std.c.SOL.SOCKET, std.c.SO.LINGER, @ptrCast(&value), @sizeOf(Linger)) != 0) return lastError();
 }
 
 /// SO_REUSEADDR (POSIX only: on Windows it would let another process steal the port).
 pub fn setReuseAddress(fd: event.Fd) errors.Error!void {
-    if (is_windows) return;
-    return setOption(fd, c.SOL.SOCKET, c.SO.REUSEADDR, 1);
+    if (builtin.os.tag == .windows) return;
+    return setOption(fd, std.c.SOL.SOCKET, std.c.SO.REUSEADDR, 1);
 }
 
 /// SO_REUSEPORT: several sockets (in other threads or processes) bind one port and the kernel
 /// spreads connections or datagrams over them. Windows has no such option: Unsupported.
 pub fn setReusePort(fd: event.Fd) errors.Error!void {
-    if (is_windows or !@hasDecl(c.SO, "REUSEPORT")) return error.Unsupported;
-    return setOption(fd, c.SOL.SOCKET, c.SO.REUSEPORT, 1);
+    if (builtin.os.tag == .windows or !@hasDecl(std.c.SO, "REUSEPORT")) return error.Unsupported;
+    return setOption(fd, std.c.SOL.SOCKET, std.c.SO.REUSEPORT, 1);
 }
 
 pub fn localAddress(fd: event.Fd) errors.Error!Address {
@@ -360,15 +355,15 @@ pub fn peerAddress(fd: event.Fd) errors.Error!Address {
 /// getsockname or getpeername.
 fn socketName(fd: event.Fd, comptime side: enum { local, peer }) errors.Error!Address {
     var address: Address = .{};
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         const get = if (side == .local) winsock.getsockname else winsock.getpeername;
         var length: i32 = 128;
         if (get(fd, @ptrCast(&address.storage), &length) != 0) return winsock.lastError();
         address.len = @intCast(length);
         return address;
     }
-    const get = if (side == .local) c.getsockname else c.getpeername;
-    var length: c.socklen_t = 128;
+    const get = if (side == .local) std.c.getsockname else std.c.getpeername;
+    var length: std.c.socklen_t = 128;
     if (get(fd, @ptrCast(&address.storage), &length) != 0) return lastError();
     address.len = @intCast(@min(length, 128));
     return address;
@@ -376,53 +371,53 @@ fn socketName(fd: event.Fd, comptime side: enum { local, peer }) errors.Error!Ad
 
 /// Whether fd is a socket (so send/recv apply) rather than a pipe or terminal.
 pub fn isSocket(fd: event.Fd) bool {
-    if (is_windows) return true;
+    if (builtin.os.tag == .windows) return true;
     var value: c_int = 0;
-    var length: c.socklen_t = @sizeOf(c_int);
-    return c.getsockopt(fd, c.SOL.SOCKET, c.SO.TYPE, @ptrCast(&value), &length) == 0;
+    var length: std.c.socklen_t = @sizeOf(c_int);
+    return std.c.getsockopt(fd, std.c.SOL.SOCKET, std.c.SO.TYPE, @ptrCast(&value), &length) == 0;
 }
 
 fn setCloseOnExec(fd: event.Fd) errors.Error!void {
-    if (c.fcntl(fd, c.F.SETFD, @as(c_int, c.FD_CLOEXEC)) < 0) return lastError();
+    if (std.c.fcntl(fd, std.c.F.SETFD, @as(c_int, std.c.FD_CLOEXEC)) < 0) return lastError();
 }
 
 fn setOption(fd: event.Fd, level: i32, name: u32, value: c_int) errors.Error!void {
-    if (c.setsockopt(fd, level, name, @ptrCast(&value), @sizeOf(c_int)) != 0) return lastError();
+    if (std.c.setsockopt(fd, level, name, @ptrCast(&value), @sizeOf(c_int)) != 0) return lastError();
 }
 
 /// A pipe or terminal that never raises SIGPIPE on write: macOS has a per-descriptor switch;
 /// Linux writes through `write` below (a thread mask when the signal is not ignored).
 pub fn suppressSigpipe(fd: event.Fd) void {
-    if (!is_darwin) return;
-    _ = c.fcntl(fd, c.F.SETNOSIGPIPE, @as(c_int, 1));
+    if (!builtin.os.tag.isDarwin()) return;
+    _ = std.c.fcntl(fd, std.c.F.SETNOSIGPIPE, @as(c_int, 1));
 }
 
 /// Removes a Unix socket's file; a missing file is not an error.
 pub fn unlinkPath(path: []const u8) void {
-    if (is_windows) return;
+    if (builtin.os.tag == .windows) return;
     var buffer: [unix_path_max + 1]u8 = undefined;
     if (path.len > unix_path_max) return;
     @memcpy(buffer[0..path.len], path);
     buffer[path.len] = 0;
-    _ = c.unlink(@ptrCast(&buffer));
+    _ = std.c.unlink(@ptrCast(&buffer));
 }
 
 pub fn lastError() errors.Error {
-    if (is_windows) return winsock.lastError();
-    return errors.fromErrno(c.errno(@as(c_int, -1)));
+    if (builtin.os.tag == .windows) return winsock.lastError();
+    return errors.fromErrno(std.c.errno(@as(c_int, -1)));
 }
 
 /// SIGPIPE on Linux pipes: when the process does not ignore it, writes block it for the thread
 /// and consume a pending one, so a reader that went away is an EPIPE error and nothing else.
 const sigpipe = struct {
     var state = std.atomic.Value(u8).init(0); // 0 unknown, 1 ignored, 2 delivered
-    extern "c" fn sigtimedwait(set: *const c.sigset_t, info: ?*anyopaque, timeout: *const c.timespec) c_int;
+    extern "c" fn sigtimedwait(set: *const std.c.sigset_t, info: ?*anyopaque, timeout: *const std.c.timespec) c_int;
 
     fn ignored() bool {
         const known = state.load(.monotonic);
         if (known != 0) return known == 1;
-        var current: c.Sigaction = undefined;
-        const is_ignored = c.sigaction(.PIPE, null, &current) == 0 and current.handler.handler == c.SIG.IGN;
+        var current: std.c.Sigaction = undefined;
+        const is_ignored = std.c.sigaction(.PIPE, null, &current) == 0 and current.handler.handler == std.c.SIG.IGN;
         state.store(if (is_ignored) 1 else 2, .monotonic);
         return is_ignored;
     }
@@ -430,13 +425,13 @@ const sigpipe = struct {
     fn writeMasked(fd: event.Fd, bytes: []const u8) errors.Error!usize {
         var block = std.posix.sigemptyset();
         std.posix.sigaddset(&block, .PIPE);
-        var previous: c.sigset_t = undefined;
-        _ = c.pthread_sigmask(c.SIG.BLOCK, &block, &previous);
-        defer _ = c.pthread_sigmask(c.SIG.SETMASK, &previous, &previous);
-        return uninterrupted(c.write, .{ fd, bytes.ptr, bytes.len }) catch |err| {
+        var previous: std.c.sigset_t = undefined;
+        _ = std.c.pthread_sigmask(std.c.SIG.BLOCK, &block, &previous);
+        defer _ = std.c.pthread_sigmask(std.c.SIG.SETMASK, &previous, &previous);
+        return uninterrupted(std.c.write, .{ fd, bytes.ptr, bytes.len }) catch |err| {
             // Consume the SIGPIPE the failed write left pending, while it is still blocked.
             if (err == error.BrokenPipe) {
-                const zero: c.timespec = .{ .sec = 0, .nsec = 0 };
+                const zero: std.c.timespec = .{ .sec = 0, .nsec = 0 };
                 _ = sigtimedwait(&block, null, &zero);
             }
             return err;
@@ -525,7 +520,7 @@ test "numeric addresses parse and print back" {
 }
 
 test "TCP takes the IPv6 zones UDP takes, interface names included, and round-trips them" {
-    const text = if (builtin.os.tag == .linux) "fe80::1%lo" else if (is_darwin) "fe80::1%lo0" else return error.SkipZigTest;
+    const text = if (builtin.os.tag == .linux) "fe80::1%lo" else if (builtin.os.tag.isDarwin()) "fe80::1%lo0" else return error.SkipZigTest;
     const tcp = parseIp(text, 7).?;
     const udp = try ip.parse(text, 7);
     try testing.expect(udp.scope_id != 0);
@@ -534,7 +529,7 @@ test "TCP takes the IPv6 zones UDP takes, interface names included, and round-tr
 }
 
 test "unix addresses refuse empty, too long and embedded-zero paths" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     try testing.expectError(error.InvalidArgument, Address.unix(""));
     try testing.expectError(error.InvalidArgument, Address.unix("a\x00b"));
     const long: [unix_path_max + 1]u8 = @splat('x');
@@ -545,7 +540,7 @@ test "unix addresses refuse empty, too long and embedded-zero paths" {
 }
 
 test "connect to a closed port is refused; listen, accept, send and recv work" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     const listener = try openSocket(af_inet, .stream);
     defer close(listener);
     try setReuseAddress(listener);
@@ -560,14 +555,14 @@ test "connect to a closed port is refused; listen, accept, send and recv work" {
     defer close(client);
     try setNoDelay(client);
     _ = try connect(client, &address);
-    var fds = [1]c.pollfd{.{ .fd = client, .events = c.POLL.OUT, .revents = 0 }};
-    _ = c.poll(&fds, 1, 1000);
+    var fds = [1]std.c.pollfd{.{ .fd = client, .events = std.c.POLL.OUT, .revents = 0 }};
+    _ = std.c.poll(&fds, 1, 1000);
     try pendingError(client);
     var server: event.Fd = invalid_fd;
     for (0..100) |_| {
         server = accept(listener) catch |err| switch (err) {
             error.WouldBlock => {
-                _ = c.poll(&fds, 0, 10);
+                _ = std.c.poll(&fds, 0, 10);
                 continue;
             },
             else => return err,
@@ -581,7 +576,7 @@ test "connect to a closed port is refused; listen, accept, send and recv work" {
     const n = while (rounds < 100) : (rounds += 1) {
         break recv(server, &buffer) catch |err| switch (err) {
             error.WouldBlock => {
-                _ = c.poll(&fds, 0, 10);
+                _ = std.c.poll(&fds, 0, 10);
                 continue;
             },
             else => return err,
@@ -597,7 +592,7 @@ test "connect to a closed port is refused; listen, accept, send and recv work" {
     while (rounds < 100) : (rounds += 1) {
         const got = recv(server, &buffer) catch |err| switch (err) {
             error.WouldBlock => {
-                _ = c.poll(&fds, 0, 10);
+                _ = std.c.poll(&fds, 0, 10);
                 continue;
             },
             else => return err,
@@ -610,8 +605,8 @@ test "connect to a closed port is refused; listen, accept, send and recv work" {
     defer close(refused);
     const closed_port = Address.ip4(.{ 127, 0, 0, 1 }, 9);
     if (!try connect(refused, &closed_port)) {
-        var wait = [1]c.pollfd{.{ .fd = refused, .events = c.POLL.OUT, .revents = 0 }};
-        _ = c.poll(&wait, 1, 1000);
+        var wait = [1]std.c.pollfd{.{ .fd = refused, .events = std.c.POLL.OUT, .revents = 0 }};
+        _ = std.c.poll(&wait, 1, 1000);
         try testing.expectError(error.ConnectionRefused, pendingError(refused));
     }
 }

@@ -9,9 +9,7 @@ const event = @import("../loop/event.zig");
 const kernel32 = @import("kernel32.zig");
 const sys = @import("sys.zig");
 
-const is_windows = builtin.os.tag == .windows;
-
-pub const State = if (is_windows) ConsoleState else TermiosState;
+pub const State = if (builtin.os.tag == .windows) ConsoleState else TermiosState;
 
 pub const TermiosState = struct {
     /// The termios in force before the first setRawMode.
@@ -35,7 +33,7 @@ pub const ConsoleState = struct {
 
 /// Puts the terminal behind `fd` back as it was (before the descriptor closes).
 pub fn restore(fd: event.Fd, state: *State) void {
-    if (is_windows) return restoreConsole(state);
+    if (builtin.os.tag == .windows) return restoreConsole(state);
     if (fd == sys.invalid_fd) return;
     if (state.saved) {
         _ = std.c.tcsetattr(fd, .NOW, &state.original);

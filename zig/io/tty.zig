@@ -16,9 +16,6 @@ const sys = @import("sys.zig");
 const terminal = @import("terminal.zig");
 const windows_pipe = @import("windows_pipe.zig");
 
-const is_windows = builtin.os.tag == .windows;
-const c = std.c;
-
 pub const WindowSize = struct { columns: u16, rows: u16 };
 
 extern "c" fn ttyname_r(fd: c_int, buffer: [*]u8, length: usize) c_int;
@@ -28,19 +25,19 @@ extern "c" fn ttyname_r(fd: c_int, buffer: [*]u8, length: usize) c_int;
 /// see `openConsole`.
 pub fn open(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: usize) errors.Error!*stream_module.Stream {
     if (fd < 0) return error.BadDescriptor;
-    if (is_windows) return openConsole(gpa, loop_handle, try sys.windows.handleOf(fd), read_max);
-    if (c.isatty(fd) != 1) {
-        return if (c.fcntl(fd, c.F.GETFD) < 0) error.BadDescriptor else error.InvalidArgument;
+    if (builtin.os.tag == .windows) return openConsole(gpa, loop_handle, try sys.windows.handleOf(fd), read_max);
+    if (std.c.isatty(fd) != 1) {
+        return if (std.c.fcntl(fd, std.c.F.GETFD) < 0) error.BadDescriptor else error.InvalidArgument;
     }
     var restore_flags: ?c_int = null;
     const own = reopen(fd) catch blk: {
-        const copy = c.dup(fd);
+        const copy = std.c.dup(fd);
         if (copy < 0) return sys.lastError();
         errdefer sys.close(copy);
-        const flags = c.fcntl(copy, c.F.GETFL);
+        const flags = std.c.fcntl(copy, std.c.F.GETFL);
         if (flags < 0) return sys.lastError();
         try descriptor.setNonBlocking(copy);
-        if (c.fcntl(copy, c.F.SETFD, @as(c_int, c.FD_CLOEXEC)) < 0) return sys.lastError();
+        if (std.c.fcntl(copy, std.c.F.SETFD, @as(c_int, std.c.FD_CLOEXEC)) < 0) return sys.lastError();
         restore_flags = flags;
         break :blk copy;
     };
@@ -56,17 +53,17 @@ fn reopen(fd: i32) errors.Error!i32 {
     var name: [256]u8 = undefined;
     if (ttyname_r(fd, &name, name.len) != 0) return error.NotFound;
     const path: [*:0]const u8 = @ptrCast(&name);
-    const flags: c.O = .{ .ACCMODE = .RDWR, .NOCTTY = true, .NONBLOCK = true, .CLOEXEC = true };
-    const own = c.open(path, flags);
+    const flags: std.c.O = .{ .ACCMODE = .RDWR, .NOCTTY = true, .NONBLOCK = true, .CLOEXEC = true };
+    const own = std.c.open(path, flags);
     if (own < 0) return sys.lastError();
     return own;
 }
 
 pub fn windowSize(stream: *const stream_module.Stream) errors.Error!WindowSize {
     if (stream.closed) return error.BadDescriptor;
-    if (is_windows) return consoleWindowSize(&stream.tty_state);
-    var size: c.winsize = undefined;
-    if (c.ioctl(stream.fd, c.T.IOCGWINSZ, @intFromPtr(&size)) != 0) return sys.lastError();
+    if (builtin.os.tag == .windows) return consoleWindowSize(&stream.tty_state);
+    var size: std.c.winsize = undefined;
+    if (std.c.ioctl(stream.fd, std.c.T.IOCGWINSZ, @intFromPtr(&size)) != 0) return sys.lastError();
     return .{ .columns = size.col, .rows = size.row };
 }
 
@@ -74,15 +71,15 @@ pub fn windowSize(stream: *const stream_module.Stream) errors.Error!WindowSize {
 /// (output keeps NL -> CRNL, as libuv does); false restores the mode from before.
 pub fn setRawMode(stream: *stream_module.Stream, raw: bool) errors.Error!void {
     if (stream.closed) return error.BadDescriptor;
-    if (is_windows) return setConsoleRawMode(&stream.tty_state, raw);
+    if (builtin.os.tag == .windows) return setConsoleRawMode(&stream.tty_state, raw);
     const state = &stream.tty_state;
     if (!raw) {
         if (!state.saved) return;
-        if (c.tcsetattr(stream.fd, .DRAIN, &state.original) != 0) return sys.lastError();
+        if (std.c.tcsetattr(stream.fd, .DRAIN, &state.original) != 0) return sys.lastError();
         return;
     }
-    var mode: c.termios = undefined;
-    if (c.tcgetattr(stream.fd, &mode) != 0) return sys.lastError();
+    var mode: std.c.termios = undefined;
+    if (std.c.tcgetattr(stream.fd, &mode) != 0) return sys.lastError();
     if (!state.saved) {
         state.original = mode;
         state.saved = true;
@@ -98,20 +95,20 @@ pub fn setRawMode(stream: *stream_module.Stream, raw: bool) errors.Error!void {
     mode.lflag.ICANON = false;
     mode.lflag.IEXTEN = false;
     mode.lflag.ISIG = false;
-    mode.cc[@backingInt(c.V.MIN)] = 1;
-    mode.cc[@backingInt(c.V.TIME)] = 0;
-    if (c.tcsetattr(stream.fd, .DRAIN, &mode) != 0) return sys.lastError();
+    mode.cc[@backingInt(std.c.V.MIN)] = 1;
+    mode.cc[@backingInt(std.c.V.TIME)] = 0;
+    if (std.c.tcsetattr(stream.fd, .DRAIN, &mode) != 0) return sys.lastError();
 }
 
 /// Test support: a pseudo-terminal pair, [0] the controlling side, [1] the terminal side.
 pub fn openPty() errors.Error![2]i32 {
-    if (is_windows) return error.Unsupported;
-    const controller = posix_openpt(@bitCast(c.O{ .ACCMODE = .RDWR, .NOCTTY = true, .CLOEXEC = true }));
+    if (builtin.os.tag == .windows) return error.Unsupported;
+    const controller = posix_openpt(@bitCast(std.c.O{ .ACCMODE = .RDWR, .NOCTTY = true, .CLOEXEC = true }));
     if (controller < 0) return sys.lastError();
     errdefer sys.close(controller);
     if (grantpt(controller) != 0 or unlockpt(controller) != 0) return sys.lastError();
     const name = ptsname(controller) orelse return sys.lastError();
-    const device = c.open(name, .{ .ACCMODE = .RDWR, .NOCTTY = true, .CLOEXEC = true });
+    const device = std.c.open(name, .{ .ACCMODE = .RDWR, .NOCTTY = true, .CLOEXEC = true });
     if (device < 0) return sys.lastError();
     errdefer sys.close(device);
     try descriptor.setNonBlocking(controller);
@@ -120,10 +117,10 @@ pub fn openPty() errors.Error![2]i32 {
 
 /// Test support: sets a terminal's window size.
 pub fn setWindowSize(fd: i32, columns: u16, rows: u16) errors.Error!void {
-    if (is_windows) return error.Unsupported;
-    const size: c.winsize = .{ .row = rows, .col = columns, .xpixel = 0, .ypixel = 0 };
+    if (builtin.os.tag == .windows) return error.Unsupported;
+    const size: std.c.winsize = .{ .row = rows, .col = columns, .xpixel = 0, .ypixel = 0 };
     const request: c_int = if (builtin.os.tag == .linux) @intCast(std.os.linux.T.IOCSWINSZ) else @bitCast(@as(u32, 0x80087467));
-    if (c.ioctl(fd, request, @intFromPtr(&size)) != 0) return sys.lastError();
+    if (std.c.ioctl(fd, request, @intFromPtr(&size)) != 0) return sys.lastError();
 }
 
 extern "c" fn posix_openpt(flags: c_int) c_int;
@@ -147,7 +144,7 @@ const duplicate_same_access: u32 = 0x2;
 /// handle (fd 1, 2) is written to as it is, and nothing is read: the stream reads end of stream
 /// at once, because a bridge reading the console would take keys from every other reader.
 fn openConsole(gpa: std.mem.Allocator, loop_handle: u32, given: usize, read_max: usize) errors.Error!*stream_module.Stream {
-    std.debug.assert(is_windows and given != kernel32.invalid_handle);
+    std.debug.assert(builtin.os.tag == .windows and given != kernel32.invalid_handle);
     var mode: u32 = 0;
     if (kernel32.GetConsoleMode(given, &mode) == 0) return error.InvalidArgument;
     var events: u32 = 0;
@@ -222,7 +219,7 @@ fn setConsoleRawMode(state: *terminal.ConsoleState, raw: bool) errors.Error!void
 const testing = std.testing;
 
 test "a pty terminal opens as a stream with its window size, raw mode and restore" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     const pair = try openPty();
     defer sys.close(pair[0]);
     defer sys.close(pair[1]);
@@ -234,21 +231,21 @@ test "a pty terminal opens as a stream with its window size, raw mode and restor
     try testing.expectEqual(@as(u16, 132), size.columns);
     try testing.expectEqual(@as(u16, 43), size.rows);
 
-    var before: c.termios = undefined;
-    try testing.expectEqual(@as(c_int, 0), c.tcgetattr(pair[1], &before));
+    var before: std.c.termios = undefined;
+    try testing.expectEqual(@as(c_int, 0), std.c.tcgetattr(pair[1], &before));
     try testing.expect(before.lflag.ICANON);
     try setRawMode(stream, true);
-    var raw: c.termios = undefined;
-    try testing.expectEqual(@as(c_int, 0), c.tcgetattr(pair[1], &raw));
+    var raw: std.c.termios = undefined;
+    try testing.expectEqual(@as(c_int, 0), std.c.tcgetattr(pair[1], &raw));
     try testing.expect(!raw.lflag.ICANON and !raw.lflag.ECHO and !raw.lflag.ISIG);
     try setRawMode(stream, false);
-    var after: c.termios = undefined;
-    try testing.expectEqual(@as(c_int, 0), c.tcgetattr(pair[1], &after));
+    var after: std.c.termios = undefined;
+    try testing.expectEqual(@as(c_int, 0), std.c.tcgetattr(pair[1], &after));
     try testing.expect(after.lflag.ICANON and after.lflag.ECHO);
 }
 
 test "a descriptor that is not a terminal is refused" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     const fds = try @import("../loop/test_support.zig").pipe();
     defer for (fds) |fd| sys.close(fd);
     try testing.expectError(error.InvalidArgument, open(testing.allocator, 0, fds[0], 1024));
@@ -309,7 +306,7 @@ const console_test = struct {
 };
 
 test "a handle that is not a console is refused (Windows)" {
-    if (!is_windows) return error.SkipZigTest;
+    if (builtin.os.tag != .windows) return error.SkipZigTest;
     const live = stream_module.streams.liveCount();
     var ends: [2]usize = undefined;
     try testing.expect(console_test.CreatePipe(&ends[0], &ends[1], null, 0) != 0);
@@ -329,7 +326,7 @@ test "a handle that is not a console is refused (Windows)" {
 //   zig test zig/root.zig -target x86_64-windows -lws2_32 --test-filter console --test-no-exec -femit-bin=/tmp/eg-win.exe
 //   script -qec "wine /tmp/eg-win.exe" /dev/null
 test "a console opens as a stream with its window size, raw mode, input, output and restore (Windows console)" {
-    if (!is_windows) return error.SkipZigTest;
+    if (builtin.os.tag != .windows) return error.SkipZigTest;
     var original: u32 = 0;
     if (kernel32.GetConsoleMode(kernel32.GetStdHandle(@bitCast(@as(i32, -10))), &original) == 0) return error.SkipZigTest;
     const t = console_test;

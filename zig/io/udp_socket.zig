@@ -11,12 +11,6 @@ const ip = @import("address.zig");
 
 const Address = ip.Address;
 
-const is_windows = builtin.os.tag == .windows;
-const is_linux = builtin.os.tag == .linux;
-const is_darwin = builtin.os.tag.isDarwin();
-const c = std.c;
-const linux = std.os.linux;
-
 /// The largest UDP payload over IPv4 and IPv6 without jumbograms.
 pub const datagram_size_max = 65527;
 /// The largest UDP payload over IPv4 (65535 less the IPv4 and UDP headers).
@@ -25,11 +19,11 @@ pub const datagram_size_max_ip4 = 65507;
 /// An OS socket address (sockaddr_in or sockaddr_in6) with its length.
 pub const Name = extern struct {
     storage: extern union {
-        any: c.sockaddr,
-        v4: c.sockaddr.in,
-        v6: c.sockaddr.in6,
+        any: std.c.sockaddr,
+        v4: std.c.sockaddr.in,
+        v6: std.c.sockaddr.in6,
     },
-    len: c.socklen_t,
+    len: std.c.socklen_t,
 
     pub fn fromAddress(address: *const Address) Name {
         std.debug.assert(address.isValid());
@@ -39,7 +33,7 @@ pub const Name = extern struct {
                 .port = std.mem.nativeToBig(u16, address.port),
                 .addr = @bitCast(address.bytes[0..4].*),
             } };
-            name.len = @sizeOf(c.sockaddr.in);
+            name.len = @sizeOf(std.c.sockaddr.in);
         } else {
             name.storage = .{ .v6 = .{
                 .port = std.mem.nativeToBig(u16, address.port),
@@ -47,7 +41,7 @@ pub const Name = extern struct {
                 .addr = address.bytes,
                 .scope_id = address.scope_id,
             } };
-            name.len = @sizeOf(c.sockaddr.in6);
+            name.len = @sizeOf(std.c.sockaddr.in6);
         }
         return name;
     }
@@ -76,8 +70,8 @@ pub const Name = extern struct {
     }
 };
 
-pub const af_inet: u16 = if (is_windows) 2 else c.AF.INET;
-pub const af_inet6: u16 = if (is_windows) 23 else c.AF.INET6;
+pub const af_inet: u16 = if (builtin.os.tag == .windows) 2 else std.c.AF.INET;
+pub const af_inet6: u16 = if (builtin.os.tag == .windows) 23 else std.c.AF.INET6;
 
 // ---------------------------------------------------------------------------------------
 // Sockets
@@ -94,7 +88,7 @@ pub const BindFlags = struct {
 pub fn open(family: u16) errors.Error!event.Fd {
     std.debug.assert(family == Address.ip4 or family == Address.ip6);
     const af: c_int = if (family == Address.ip4) af_inet else af_inet6;
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         try winsock.start();
         errdefer winsock.stop();
         const fd = winsock.socket(af, winsock.SOCK_DGRAM, 0);
@@ -110,28 +104,28 @@ pub fn open(family: u16) errors.Error!event.Fd {
         }
         return fd;
     }
-    if (is_linux) {
-        const fd = c.socket(@intCast(af), c.SOCK.DGRAM | c.SOCK.NONBLOCK | c.SOCK.CLOEXEC, 0);
+    if (builtin.os.tag == .linux) {
+        const fd = std.c.socket(@intCast(af), std.c.SOCK.DGRAM | std.c.SOCK.NONBLOCK | std.c.SOCK.CLOEXEC, 0);
         if (fd < 0) return errors.fromErrno(errno());
         return fd;
     }
-    const fd = c.socket(@intCast(af), c.SOCK.DGRAM, 0);
+    const fd = std.c.socket(@intCast(af), std.c.SOCK.DGRAM, 0);
     if (fd < 0) return errors.fromErrno(errno());
-    errdefer _ = c.close(fd);
-    if (c.fcntl(fd, c.F.SETFD, @as(c_int, c.FD_CLOEXEC)) < 0) return errors.fromErrno(errno());
-    const flags = c.fcntl(fd, c.F.GETFL);
+    errdefer _ = std.c.close(fd);
+    if (std.c.fcntl(fd, std.c.F.SETFD, @as(c_int, std.c.FD_CLOEXEC)) < 0) return errors.fromErrno(errno());
+    const flags = std.c.fcntl(fd, std.c.F.GETFL);
     if (flags < 0) return errors.fromErrno(errno());
-    const nonblock: c_int = @bitCast(@as(u32, @bitCast(c.O{ .NONBLOCK = true })));
-    if (c.fcntl(fd, c.F.SETFL, flags | nonblock) < 0) return errors.fromErrno(errno());
+    const nonblock: c_int = @bitCast(@as(u32, @bitCast(std.c.O{ .NONBLOCK = true })));
+    if (std.c.fcntl(fd, std.c.F.SETFL, flags | nonblock) < 0) return errors.fromErrno(errno());
     return fd;
 }
 
 pub fn close(fd: event.Fd) void {
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         _ = winsock.closesocket(fd);
         winsock.stop();
     } else {
-        _ = c.close(fd);
+        _ = std.c.close(fd);
     }
 }
 
@@ -140,11 +134,11 @@ pub fn bind(fd: event.Fd, address: *const Address, flags: u32) errors.Error!void
     if (flags & BindFlags.reuse_address != 0) {
         try setInt(fd, sol_socket, so_reuseaddr, 1);
         // BSDs let several sockets share a multicast port only with SO_REUSEPORT.
-        if (is_darwin) try setInt(fd, sol_socket, c.SO.REUSEPORT, 1);
+        if (builtin.os.tag.isDarwin()) try setInt(fd, sol_socket, std.c.SO.REUSEPORT, 1);
     }
     if (flags & BindFlags.reuse_port != 0) {
-        if (is_windows) return error.Unsupported;
-        try setInt(fd, sol_socket, c.SO.REUSEPORT, 1);
+        if (builtin.os.tag == .windows) return error.Unsupported;
+        try setInt(fd, sol_socket, std.c.SO.REUSEPORT, 1);
     }
     if (address.family == Address.ip6) {
         try setInt(fd, ipproto_ipv6, ipv6_v6only, @intFromBool(flags & BindFlags.ipv6_only != 0));
@@ -152,20 +146,20 @@ pub fn bind(fd: event.Fd, address: *const Address, flags: u32) errors.Error!void
         return error.InvalidArgument;
     }
     const name = Name.fromAddress(address);
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         if (winsock.bind(fd, &name.storage, @intCast(name.len)) != 0) return winsock.lastError();
         return;
     }
-    if (c.bind(fd, &name.storage.any, name.len) != 0) return errors.fromErrno(errno());
+    if (std.c.bind(fd, &name.storage.any, name.len) != 0) return errors.fromErrno(errno());
 }
 
 pub fn sockname(fd: event.Fd) errors.Error!Address {
     var name = Name.empty();
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         var len: i32 = @intCast(name.len);
         if (winsock.getsockname(fd, &name.storage, &len) != 0) return winsock.lastError();
     } else {
-        if (c.getsockname(fd, &name.storage.any, &name.len) != 0) return errors.fromErrno(errno());
+        if (std.c.getsockname(fd, &name.storage.any, &name.len) != 0) return errors.fromErrno(errno());
     }
     return name.toAddress();
 }
@@ -173,14 +167,14 @@ pub fn sockname(fd: event.Fd) errors.Error!Address {
 /// Sends one datagram whole, or fails (WouldBlock when the socket buffer is full).
 pub fn sendTo(fd: event.Fd, bytes: []const u8, name: *const Name) errors.Error!void {
     if (bytes.len > datagram_size_max) return error.MessageTooBig;
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         const rc = winsock.sendto(fd, bytes.ptr, @intCast(bytes.len), 0, &name.storage, @intCast(name.len));
         if (rc < 0) return winsock.lastError();
         return;
     }
     var attempt: u32 = 0;
     while (attempt < interrupts_max) : (attempt += 1) {
-        const rc = c.sendto(fd, bytes.ptr, bytes.len, 0, &name.storage.any, name.len);
+        const rc = std.c.sendto(fd, bytes.ptr, bytes.len, 0, &name.storage.any, name.len);
         if (rc >= 0) return;
         const e = errno();
         if (e != .INTR) return errors.fromErrno(e);
@@ -200,7 +194,7 @@ pub const Received = struct {
 pub fn receiveFrom(fd: event.Fd, buffer: []u8, name: *Name) errors.Error!Received {
     std.debug.assert(buffer.len > 0 and buffer.len <= std.math.maxInt(i32));
     name.len = @sizeOf(@TypeOf(name.storage));
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         var len: i32 = @intCast(name.len);
         const rc = winsock.recvfrom(fd, buffer.ptr, @intCast(buffer.len), 0, &name.storage, &len);
         name.len = @intCast(len);
@@ -213,8 +207,8 @@ pub fn receiveFrom(fd: event.Fd, buffer: []u8, name: *Name) errors.Error!Receive
         }
         return err;
     }
-    var iov = [1]c.iovec{.{ .base = buffer.ptr, .len = buffer.len }};
-    var message: c.msghdr = std.mem.zeroes(c.msghdr);
+    var iov = [1]std.c.iovec{.{ .base = buffer.ptr, .len = buffer.len }};
+    var message: std.c.msghdr = std.mem.zeroes(std.c.msghdr);
     message.name = &name.storage.any;
     message.namelen = name.len;
     message.iov = &iov;
@@ -222,13 +216,13 @@ pub fn receiveFrom(fd: event.Fd, buffer: []u8, name: *Name) errors.Error!Receive
     var attempt: u32 = 0;
     while (attempt < interrupts_max) : (attempt += 1) {
         // MSG_TRUNC makes Linux return the datagram's real size.
-        const flags: u32 = if (is_linux) c.MSG.TRUNC else 0;
-        const rc = c.recvmsg(fd, &message, flags);
+        const flags: u32 = if (builtin.os.tag == .linux) std.c.MSG.TRUNC else 0;
+        const rc = std.c.recvmsg(fd, &message, flags);
         if (rc >= 0) {
             name.len = message.namelen;
             const size: u32 = @intCast(rc);
             const stored: u32 = @intCast(@min(size, buffer.len));
-            return .{ .stored = stored, .size = size, .truncated = message.flags & c.MSG.TRUNC != 0 };
+            return .{ .stored = stored, .size = size, .truncated = message.flags & std.c.MSG.TRUNC != 0 };
         }
         const e = errno();
         if (e != .INTR) return errors.fromErrno(e);
@@ -239,16 +233,16 @@ pub fn receiveFrom(fd: event.Fd, buffer: []u8, name: *Name) errors.Error!Receive
 // ---------------------------------------------------------------------------------------
 // Batches: Linux gives one system call per batch; other systems loop over single calls.
 
-pub const has_batches = is_linux;
+pub const has_batches = builtin.os.tag == .linux;
 const interrupts_max = 64;
 
-pub const MessageHeader = if (is_linux) linux.mmsghdr else void;
-pub const IoVector = if (is_linux) std.posix.iovec else void;
+pub const MessageHeader = if (builtin.os.tag == .linux) std.os.linux.mmsghdr else void;
+pub const IoVector = if (builtin.os.tag == .linux) std.posix.iovec else void;
 
 /// Receives up to headers.len datagrams (headers prepared by the caller: iov and name set);
 /// returns how many, or WouldBlock when none was waiting.
 pub fn receiveBatch(fd: event.Fd, headers: []MessageHeader, names: []Name) errors.Error!u32 {
-    comptime std.debug.assert(is_linux);
+    comptime std.debug.assert(builtin.os.tag == .linux);
     std.debug.assert(headers.len > 0 and headers.len == names.len);
     for (headers, names) |*header, *name| {
         name.len = @sizeOf(@TypeOf(name.storage));
@@ -258,8 +252,8 @@ pub fn receiveBatch(fd: event.Fd, headers: []MessageHeader, names: []Name) error
     }
     var attempt: u32 = 0;
     while (attempt < interrupts_max) : (attempt += 1) {
-        const rc = linux.recvmmsg(fd, headers.ptr, @intCast(headers.len), linux.MSG.TRUNC, null);
-        switch (linux.errno(rc)) {
+        const rc = std.os.linux.recvmmsg(fd, headers.ptr, @intCast(headers.len), std.os.linux.MSG.TRUNC, null);
+        switch (std.os.linux.errno(rc)) {
             .SUCCESS => {
                 const count: u32 = @intCast(rc);
                 std.debug.assert(count > 0 and count <= headers.len);
@@ -276,10 +270,10 @@ pub fn receiveBatch(fd: event.Fd, headers: []MessageHeader, names: []Name) error
 /// The control message that makes one sendmmsg message a run of datagrams (UDP generic
 /// segmentation offload, Linux 4.18+): the kernel cuts the message's payload into datagrams
 /// of `segment` bytes (the last may be shorter) at the cost of about one datagram's sending.
-pub const SegmentControl = if (is_linux) extern struct {
+pub const SegmentControl = if (builtin.os.tag == .linux) extern struct {
     len: usize = @offsetOf(@This(), "segment") + @sizeOf(u16),
-    level: i32 = linux.IPPROTO.UDP,
-    type: i32 = linux.UDP.SEGMENT,
+    level: i32 = std.os.linux.IPPROTO.UDP,
+    type: i32 = std.os.linux.UDP.SEGMENT,
     segment: u16,
 } else void;
 
@@ -293,13 +287,13 @@ var segmentation_probed = std.atomic.Value(u8).init(0);
 /// Whether the kernel segments datagrams for us (UDP_SEGMENT). Probed once per process: a
 /// kernel without it would ignore the control message and send the run as one datagram.
 pub fn hasSegmentation(fd: event.Fd) bool {
-    if (!is_linux) return false;
+    if (builtin.os.tag != .linux) return false;
     const known = segmentation_probed.load(.acquire);
     if (known != 0) return known == 2;
     var value: c_int = 0;
-    var len: linux.socklen_t = @sizeOf(c_int);
-    const rc = linux.getsockopt(fd, linux.IPPROTO.UDP, linux.UDP.SEGMENT, std.mem.asBytes(&value), &len);
-    const supported = linux.errno(rc) == .SUCCESS;
+    var len: std.os.linux.socklen_t = @sizeOf(c_int);
+    const rc = std.os.linux.getsockopt(fd, std.os.linux.IPPROTO.UDP, std.os.linux.UDP.SEGMENT, std.mem.asBytes(&value), &len);
+    const supported = std.os.linux.errno(rc) == .SUCCESS;
     segmentation_probed.store(if (supported) 2 else 1, .release);
     return supported;
 }
@@ -307,15 +301,15 @@ pub fn hasSegmentation(fd: event.Fd) bool {
 /// Sends the prepared datagrams in order; returns how many went out before the first that
 /// would block or failed (then `failure` holds why; 0 sent and WouldBlock means a full buffer).
 pub fn sendBatch(fd: event.Fd, headers: []MessageHeader, failure: *?errors.Error) u32 {
-    comptime std.debug.assert(is_linux);
+    comptime std.debug.assert(builtin.os.tag == .linux);
     std.debug.assert(headers.len > 0);
     failure.* = null;
     var sent: u32 = 0;
     var attempt: u32 = 0;
     while (sent < headers.len and attempt < interrupts_max) : (attempt += 1) {
         const rest = headers[sent..];
-        const rc = linux.sendmmsg(fd, rest.ptr, @intCast(rest.len), 0);
-        switch (linux.errno(rc)) {
+        const rc = std.os.linux.sendmmsg(fd, rest.ptr, @intCast(rest.len), 0);
+        switch (std.os.linux.errno(rc)) {
             .SUCCESS => {
                 std.debug.assert(rc > 0 and rc <= rest.len);
                 sent += @intCast(rc);
@@ -404,44 +398,44 @@ fn setInt(fd: event.Fd, level: i32, name: u32, value: i32) errors.Error!void {
 
 /// BSDs take a byte for the IPv4 multicast TTL/loop options, Linux and Windows an int.
 fn setByteOrInt(fd: event.Fd, level: i32, name: u32, value: i32) errors.Error!void {
-    if (!is_darwin) return setInt(fd, level, name, value);
+    if (!builtin.os.tag.isDarwin()) return setInt(fd, level, name, value);
     const byte: u8 = @intCast(value);
     return setRaw(fd, level, name, std.mem.asBytes(&byte));
 }
 
 fn setRaw(fd: event.Fd, level: i32, name: u32, value: []const u8) errors.Error!void {
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         if (winsock.setsockopt(fd, level, @intCast(name), value.ptr, @intCast(value.len)) != 0) return winsock.lastError();
         return;
     }
-    if (c.setsockopt(fd, level, name, value.ptr, @intCast(value.len)) != 0) return errors.fromErrno(errno());
+    if (std.c.setsockopt(fd, level, name, value.ptr, @intCast(value.len)) != 0) return errors.fromErrno(errno());
 }
 
 // Option numbers per OS (netinet/in.h, linux/in.h and linux/in6.h, ws2ipdef.h): std.c has only
 // some of them, and not for every OS.
-const sol_socket: i32 = if (is_windows) 0xffff else c.SOL.SOCKET;
-const so_reuseaddr: u32 = if (is_windows) 4 else c.SO.REUSEADDR;
-const so_broadcast: u32 = if (is_windows) 0x20 else c.SO.BROADCAST;
-const so_sndbuf: u32 = if (is_windows) 0x1001 else c.SO.SNDBUF;
-const so_rcvbuf: u32 = if (is_windows) 0x1002 else c.SO.RCVBUF;
+const sol_socket: i32 = if (builtin.os.tag == .windows) 0xffff else std.c.SOL.SOCKET;
+const so_reuseaddr: u32 = if (builtin.os.tag == .windows) 4 else std.c.SO.REUSEADDR;
+const so_broadcast: u32 = if (builtin.os.tag == .windows) 0x20 else std.c.SO.BROADCAST;
+const so_sndbuf: u32 = if (builtin.os.tag == .windows) 0x1001 else std.c.SO.SNDBUF;
+const so_rcvbuf: u32 = if (builtin.os.tag == .windows) 0x1002 else std.c.SO.RCVBUF;
 const ipproto_ip: i32 = 0;
 const ipproto_ipv6: i32 = 41;
-const ip_ttl: u32 = if (is_linux) 2 else 4;
-const ip_multicast_if: u32 = if (is_linux) 32 else 9;
-const ip_multicast_ttl: u32 = if (is_linux) 33 else 10;
-const ip_multicast_loop: u32 = if (is_linux) 34 else 11;
-const ip_add_membership: u32 = if (is_linux) 35 else 12;
-const ip_drop_membership: u32 = if (is_linux) 36 else 13;
-const ipv6_unicast_hops: u32 = if (is_linux) 16 else 4;
-const ipv6_multicast_if: u32 = if (is_linux) 17 else 9;
-const ipv6_multicast_hops: u32 = if (is_linux) 18 else 10;
-const ipv6_multicast_loop: u32 = if (is_linux) 19 else 11;
-const ipv6_join_group: u32 = if (is_linux) 20 else 12;
-const ipv6_leave_group: u32 = if (is_linux) 21 else 13;
-const ipv6_v6only: u32 = if (is_linux) 26 else 27;
+const ip_ttl: u32 = if (builtin.os.tag == .linux) 2 else 4;
+const ip_multicast_if: u32 = if (builtin.os.tag == .linux) 32 else 9;
+const ip_multicast_ttl: u32 = if (builtin.os.tag == .linux) 33 else 10;
+const ip_multicast_loop: u32 = if (builtin.os.tag == .linux) 34 else 11;
+const ip_add_membership: u32 = if (builtin.os.tag == .linux) 35 else 12;
+const ip_drop_membership: u32 = if (builtin.os.tag == .linux) 36 else 13;
+const ipv6_unicast_hops: u32 = if (builtin.os.tag == .linux) 16 else 4;
+const ipv6_multicast_if: u32 = if (builtin.os.tag == .linux) 17 else 9;
+const ipv6_multicast_hops: u32 = if (builtin.os.tag == .linux) 18 else 10;
+const ipv6_multicast_loop: u32 = if (builtin.os.tag == .linux) 19 else 11;
+const ipv6_join_group: u32 = if (builtin.os.tag == .linux) 20 else 12;
+const ipv6_leave_group: u32 = if (builtin.os.tag == .linux) 21 else 13;
+const ipv6_v6only: u32 = if (builtin.os.tag == .linux) 26 else 27;
 
-fn errno() c.E {
-    return c.errno(@as(c_int, -1));
+fn errno() std.c.E {
+    return std.c.errno(@as(c_int, -1));
 }
 
 // ---------------------------------------------------------------------------------------

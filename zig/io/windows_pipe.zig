@@ -11,8 +11,6 @@ const winsock = @import("../loop/winsock.zig");
 const kernel32 = @import("kernel32.zig");
 const sys = @import("sys.zig");
 
-const is_windows = builtin.os.tag == .windows;
-
 /// Windows handles the loop cannot poll, each bridged to the far end of a loopback socket pair
 /// whose near end becomes a stream. Every function exists on every OS so that callers need no
 /// conditional code; elsewhere they are ENOSYS.
@@ -137,7 +135,7 @@ pub const bridge = struct {
     /// Starts copying between ends and socket (the far end of `socketPair`). On success the
     /// bridge owns the handles and the socket; on failure they stay the caller's.
     pub fn start(gpa: std.mem.Allocator, ends: Ends, socket: event.Fd) errors.Error!void {
-        if (!is_windows) return error.Unsupported;
+        if (builtin.os.tag != .windows) return error.Unsupported;
         std.debug.assert(socket != sys.invalid_fd);
         std.debug.assert(ends.write != 0 and ends.write != kernel32.invalid_handle);
         std.debug.assert(ends.read == null or ends.read.? != kernel32.invalid_handle);
@@ -175,7 +173,7 @@ pub const bridge = struct {
 
     /// A nonblocking near end and a blocking far end of a loopback TCP connection.
     pub fn socketPair() errors.Error![2]event.Fd {
-        if (!is_windows) return error.Unsupported;
+        if (builtin.os.tag != .windows) return error.Unsupported;
         const listener = try sys.listenLoopback(1);
         defer sys.close(listener.fd);
         const near = try sys.openSocket(sys.af_inet, .stream);
@@ -247,7 +245,7 @@ pub const named = struct {
     /// Opens the named pipe at path as a client and returns the near socket of its bridge
     /// (EBUSY while every instance of the pipe is taken, ENOENT when there is none).
     pub fn connect(gpa: std.mem.Allocator, path: []const u8) errors.Error!event.Fd {
-        if (!is_windows) return error.Unsupported;
+        if (builtin.os.tag != .windows) return error.Unsupported;
         var name: [name_max + 1]u16 = undefined;
         const wide = try wideName(path, &name);
         const pipe = open: {
@@ -282,7 +280,7 @@ pub const named = struct {
         /// Starts serving path into a listener bound on 127.0.0.1 (its port): the caller owns
         /// one reference, released by `close`.
         pub fn start(gpa: std.mem.Allocator, path: []const u8, port: u16) errors.Error!*Server {
-            if (!is_windows) return error.Unsupported;
+            if (builtin.os.tag != .windows) return error.Unsupported;
             const server = try gpa.create(Server);
             errdefer gpa.destroy(server);
             server.* = .{ .gpa = gpa, .name = undefined, .port = port };
@@ -336,7 +334,7 @@ pub const named = struct {
         /// Stops creating instances: wakes the thread's ConnectNamedPipe with a client of its
         /// own, then lets go of the caller's reference.
         pub fn close(server: *Server) void {
-            if (!is_windows) return;
+            if (builtin.os.tag != .windows) return;
             server.stop.store(true, .release);
             const waker = kernel32.CreateFileW(@ptrCast(&server.name), kernel32.generic_read_write, 0, null, kernel32.open_existing, 0, null);
             if (waker != kernel32.invalid_handle) _ = kernel32.CloseHandle(waker);

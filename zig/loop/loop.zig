@@ -489,7 +489,6 @@ pub const Loop = struct {
 
 const testing = std.testing;
 const support = @import("test_support.zig");
-const is_windows = builtin.os.tag == .windows;
 
 fn drain(loop: *Loop, out: []ring.Record) u32 {
     const header = loop.ring.header;
@@ -502,7 +501,7 @@ fn drain(loop: *Loop, out: []ring.Record) u32 {
 }
 
 fn streamPair() ![2]event.Fd {
-    return if (is_windows) support.tcpPair() else support.pipe();
+    return if (builtin.os.tag == .windows) support.tcpPair() else support.pipe();
 }
 
 test "a watched pipe is reported on every poll while it stays readable" {
@@ -560,7 +559,7 @@ test "watch replaces the mask, unwatch stops reports, unknown fds are errors" {
 }
 
 test "watching a reused descriptor number registers the new descriptor" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     var loop = try Loop.init(testing.allocator, .{});
     defer loop.deinit();
     const first = try support.pipe();
@@ -579,7 +578,7 @@ test "watching a reused descriptor number registers the new descriptor" {
 }
 
 test "a closed descriptor cannot be watched" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     var loop = try Loop.init(testing.allocator, .{});
     defer loop.deinit();
     const fds = try support.pipe();
@@ -630,7 +629,7 @@ test "TCP sockets over 127.0.0.1 report readiness both ways" {
 }
 
 test "a full ring defers readiness to the next poll without losing any" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     var loop = try Loop.init(testing.allocator, .{ .ring_capacity = 4 });
     defer loop.deinit();
     var pipes: [10][2]event.Fd = undefined;
@@ -794,7 +793,7 @@ fn countingHandler(sig: std.c.SIG) callconv(.c) void {
 }
 
 test "a watched signal raised to self becomes a record, chained to the previous handler" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     const c = std.c;
     const usr1: c.SIG = .USR1;
     const signo: i32 = @intCast(@backingInt(usr1));
@@ -884,7 +883,7 @@ test "a loop whose thread may use one CPU only never spins" {
 }
 
 test "signals that cannot or must not be caught are refused" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     var loop = try Loop.init(testing.allocator, .{});
     defer loop.deinit();
     const c = std.c;
@@ -896,7 +895,7 @@ test "signals that cannot or must not be caught are refused" {
 }
 
 test "two loops watching one signal both see it; a full ring keeps the count" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     const c = std.c;
     const usr2: c.SIG = .USR2;
     const signo: i32 = @intCast(@backingInt(usr2));

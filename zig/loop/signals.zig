@@ -11,9 +11,6 @@ const errors = @import("errors.zig");
 const event = @import("event.zig");
 const SpinLock = @import("spin_lock.zig").SpinLock;
 
-const is_windows = builtin.os.tag == .windows;
-const c = std.c;
-
 /// Signal numbers 1..signal_max can be watched (Linux has 64, macOS 31).
 pub const signal_max = 64;
 /// How many loops can watch signals at once.
@@ -46,7 +43,7 @@ var table_lock: SpinLock = .{};
 
 const Posix = struct {
     var installed: [signal_max + 1]bool = @splat(false);
-    var previous: [signal_max + 1]c.Sigaction = undefined;
+    var previous: [signal_max + 1]std.c.Sigaction = undefined;
 };
 
 const Windows = struct {
@@ -104,12 +101,12 @@ pub fn unregister(index: u32) void {
 pub fn validate(signo: i32) errors.Error!u32 {
     if (signo < 1 or signo > signal_max) return error.InvalidArgument;
     const number: u32 = @intCast(signo);
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         if (number != Windows.sigint and number != Windows.sigbreak) return error.Unsupported;
         return number;
     }
-    if (number >= c.NSIG) return error.InvalidArgument;
-    const forbidden = [_]c.SIG{ .KILL, .STOP, .ILL, .FPE, .SEGV, .BUS, .TRAP };
+    if (number >= std.c.NSIG) return error.InvalidArgument;
+    const forbidden = [_]std.c.SIG{ .KILL, .STOP, .ILL, .FPE, .SEGV, .BUS, .TRAP };
     for (forbidden) |sig| {
         if (number == @backingInt(sig)) return error.InvalidArgument;
     }
@@ -123,19 +120,19 @@ pub fn watch(index: u32, signo: i32) errors.Error!void {
     table_lock.lock() catch return error.Busy;
     defer table_lock.unlock();
     std.debug.assert(registrations[index].used);
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         if (!Windows.installed) {
             if (Windows.SetConsoleCtrlHandler(&consoleHandler, 1) == 0) return error.Unexpected;
             Windows.installed = true;
         }
     } else if (!Posix.installed[number]) {
-        const action: c.Sigaction = .{
+        const action: std.c.Sigaction = .{
             .handler = .{ .sigaction = &posixHandler },
             .mask = std.posix.sigemptyset(),
-            .flags = c.SA.SIGINFO | c.SA.RESTART | c.SA.ONSTACK,
+            .flags = std.c.SA.SIGINFO | std.c.SA.RESTART | std.c.SA.ONSTACK,
         };
-        if (c.sigaction(@fromBackingInt(number), &action, &Posix.previous[number]) != 0) {
-            return errors.fromErrno(c.errno(@as(c_int, -1)));
+        if (std.c.sigaction(@fromBackingInt(number), &action, &Posix.previous[number]) != 0) {
+            return errors.fromErrno(std.c.errno(@as(c_int, -1)));
         }
         Posix.installed[number] = true;
     }
@@ -153,7 +150,7 @@ pub fn unwatch(index: u32, signo: i32) errors.Error!void {
     const before = watchers[number].fetchAnd(~bit, .seq_cst);
     registrations[index].pending[number].store(0, .monotonic);
     if (before & ~bit != 0) return; // other loops still watch it
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         if (Windows.installed and watchers[Windows.sigint].load(.seq_cst) == 0 and
             watchers[Windows.sigbreak].load(.seq_cst) == 0)
         {
@@ -163,10 +160,10 @@ pub fn unwatch(index: u32, signo: i32) errors.Error!void {
         return;
     }
     if (!Posix.installed[number]) return;
-    var current: c.Sigaction = undefined;
-    if (c.sigaction(@fromBackingInt(number), null, &current) != 0) return error.Unexpected;
+    var current: std.c.Sigaction = undefined;
+    if (std.c.sigaction(@fromBackingInt(number), null, &current) != 0) return error.Unexpected;
     if (current.handler.sigaction != &posixHandler) return; // ours stays in their chain
-    if (c.sigaction(@fromBackingInt(number), &Posix.previous[number], null) != 0) return error.Unexpected;
+    if (std.c.sigaction(@fromBackingInt(number), &Posix.previous[number], null) != 0) return error.Unexpected;
     Posix.installed[number] = false;
 }
 
@@ -192,7 +189,7 @@ pub fn arrivalCount(signo: i32) u32 {
 
 /// Whether a handler of ours is installed for signo (for tests).
 pub fn isInstalled(signo: u32) bool {
-    if (is_windows) return Windows.installed;
+    if (builtin.os.tag == .windows) return Windows.installed;
     return Posix.installed[signo];
 }
 
@@ -213,21 +210,21 @@ fn record(number: u32) void {
     }
 }
 
-fn posixHandler(sig: c.SIG, info: *const c.siginfo_t, context: ?*anyopaque) callconv(.c) void {
+fn posixHandler(sig: std.c.SIG, info: *const std.c.siginfo_t, context: ?*anyopaque) callconv(.c) void {
     // write(2) may set errno; the interrupted code must not see it change.
-    const saved_errno = c._errno().*;
-    defer c._errno().* = saved_errno;
+    const saved_errno = std.c._errno().*;
+    defer std.c._errno().* = saved_errno;
     const number = @backingInt(sig);
     if (number < 1 or number > signal_max) return;
     record(number);
     const previous = Posix.previous[number];
-    if (previous.flags & c.SA.SIGINFO != 0) {
+    if (previous.flags & std.c.SA.SIGINFO != 0) {
         if (previous.handler.sigaction) |chained| chained(sig, info, context);
         return;
     }
     // SIG_DFL and SIG_IGN are not functions: a watched signal is ours to handle.
     const handler = previous.handler.handler orelse return;
-    if (handler == c.SIG.IGN or handler == c.SIG.DFL) return;
+    if (handler == std.c.SIG.IGN or handler == std.c.SIG.DFL) return;
     handler(sig);
 }
 

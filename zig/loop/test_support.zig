@@ -10,30 +10,27 @@ const event = @import("event.zig");
 const ring = @import("ring.zig");
 const winsock = @import("winsock.zig");
 
-const is_windows = builtin.os.tag == .windows;
-const c = std.c;
-
 /// A nonblocking pipe: [0] reads, [1] writes. POSIX only (Windows pipes cannot be polled).
 pub fn pipe() errors.Error![2]event.Fd {
-    if (is_windows) return error.Unsupported;
+    if (builtin.os.tag == .windows) return error.Unsupported;
     var fds: [2]event.Fd = undefined;
-    if (c.pipe(&fds) != 0) return errors.fromErrno(errno());
+    if (std.c.pipe(&fds) != 0) return errors.fromErrno(errno());
     for (fds) |fd| try descriptor.setNonBlocking(fd);
     return fds;
 }
 
 /// Two connected, nonblocking stream sockets: AF_UNIX on POSIX, TCP over 127.0.0.1 on Windows.
 pub fn socketPair() errors.Error![2]event.Fd {
-    if (is_windows) return tcpPair();
+    if (builtin.os.tag == .windows) return tcpPair();
     var fds: [2]event.Fd = undefined;
-    if (c.socketpair(c.AF.UNIX, c.SOCK.STREAM, 0, &fds) != 0) return errors.fromErrno(errno());
+    if (std.c.socketpair(std.c.AF.UNIX, std.c.SOCK.STREAM, 0, &fds) != 0) return errors.fromErrno(errno());
     for (fds) |fd| try descriptor.setNonBlocking(fd);
     return fds;
 }
 
 /// Two connected TCP sockets over 127.0.0.1 (nonblocking once connected).
 pub fn tcpPair() errors.Error![2]event.Fd {
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         // Reference counted by Windows; tests never stop it.
         try winsock.start();
         const listener = winsock.socket(winsock.AF_INET, winsock.SOCK_STREAM, 0);
@@ -54,19 +51,19 @@ pub fn tcpPair() errors.Error![2]event.Fd {
         try winsock.setNonBlocking(server);
         return .{ server, client };
     }
-    const listener = c.socket(c.AF.INET, c.SOCK.STREAM, 0);
+    const listener = std.c.socket(std.c.AF.INET, std.c.SOCK.STREAM, 0);
     if (listener < 0) return errors.fromErrno(errno());
-    defer _ = c.close(listener);
-    var address: c.sockaddr.in = .{ .port = 0, .addr = std.mem.nativeToBig(u32, 0x7f000001) };
-    var length: c.socklen_t = @sizeOf(c.sockaddr.in);
-    if (c.bind(listener, @ptrCast(&address), length) != 0) return errors.fromErrno(errno());
-    if (c.getsockname(listener, @ptrCast(&address), &length) != 0) return errors.fromErrno(errno());
-    if (c.listen(listener, 1) != 0) return errors.fromErrno(errno());
-    const client = c.socket(c.AF.INET, c.SOCK.STREAM, 0);
+    defer _ = std.c.close(listener);
+    var address: std.c.sockaddr.in = .{ .port = 0, .addr = std.mem.nativeToBig(u32, 0x7f000001) };
+    var length: std.c.socklen_t = @sizeOf(std.c.sockaddr.in);
+    if (std.c.bind(listener, @ptrCast(&address), length) != 0) return errors.fromErrno(errno());
+    if (std.c.getsockname(listener, @ptrCast(&address), &length) != 0) return errors.fromErrno(errno());
+    if (std.c.listen(listener, 1) != 0) return errors.fromErrno(errno());
+    const client = std.c.socket(std.c.AF.INET, std.c.SOCK.STREAM, 0);
     if (client < 0) return errors.fromErrno(errno());
-    errdefer _ = c.close(client);
-    if (c.connect(client, @ptrCast(&address), length) != 0) return errors.fromErrno(errno());
-    const server = c.accept(listener, null, null);
+    errdefer _ = std.c.close(client);
+    if (std.c.connect(client, @ptrCast(&address), length) != 0) return errors.fromErrno(errno());
+    const server = std.c.accept(listener, null, null);
     if (server < 0) return errors.fromErrno(errno());
     try descriptor.setNonBlocking(client);
     try descriptor.setNonBlocking(server);
@@ -74,42 +71,42 @@ pub fn tcpPair() errors.Error![2]event.Fd {
 }
 
 pub fn close(fd: event.Fd) void {
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         _ = winsock.closesocket(fd);
     } else {
-        _ = c.close(fd);
+        _ = std.c.close(fd);
     }
 }
 
 /// Writes what the descriptor takes now; returns the byte count.
 pub fn write(fd: event.Fd, bytes: []const u8) errors.Error!usize {
-    return transferred(if (is_windows) winsock.send(fd, bytes.ptr, @intCast(bytes.len), 0) else c.write(fd, bytes.ptr, bytes.len));
+    return transferred(if (builtin.os.tag == .windows) winsock.send(fd, bytes.ptr, @intCast(bytes.len), 0) else std.c.write(fd, bytes.ptr, bytes.len));
 }
 
 /// Reads what is there now; 0 means end of stream, WouldBlock means nothing yet.
 pub fn read(fd: event.Fd, buffer: []u8) errors.Error!usize {
-    return transferred(if (is_windows) winsock.recv(fd, buffer.ptr, @intCast(buffer.len), 0) else c.read(fd, buffer.ptr, buffer.len));
+    return transferred(if (builtin.os.tag == .windows) winsock.recv(fd, buffer.ptr, @intCast(buffer.len), 0) else std.c.read(fd, buffer.ptr, buffer.len));
 }
 
 /// The byte count of a send/recv (Windows) or write/read, or its error.
 fn transferred(rc: anytype) errors.Error!usize {
-    if (rc < 0) return if (is_windows) winsock.lastError() else errors.fromErrno(errno());
+    if (rc < 0) return if (builtin.os.tag == .windows) winsock.lastError() else errors.fromErrno(errno());
     return @intCast(rc);
 }
 
 pub fn sleepMs(ms: u32) void {
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         Sleep(ms);
     } else {
-        const ts: c.timespec = .{ .sec = @intCast(ms / 1000), .nsec = @intCast(@as(u64, ms % 1000) * std.time.ns_per_ms) };
-        _ = c.nanosleep(&ts, null);
+        const ts: std.c.timespec = .{ .sec = @intCast(ms / 1000), .nsec = @intCast(@as(u64, ms % 1000) * std.time.ns_per_ms) };
+        _ = std.c.nanosleep(&ts, null);
     }
 }
 
 extern "kernel32" fn Sleep(ms: u32) callconv(.winapi) void;
 
-fn errno() c.E {
-    return c.errno(@as(c_int, -1));
+fn errno() std.c.E {
+    return std.c.errno(@as(c_int, -1));
 }
 
 /// Takes up to out.len records from a completion ring, as JS does (tests read what ops posted).

@@ -9,7 +9,7 @@ const builtin = @import("builtin");
 const descriptor = @import("../loop/descriptor.zig");
 const errors = @import("../loop/errors.zig");
 const event = @import("../loop/event.zig");
-const Hub = @import("../hub/hub.zig").Hub;
+const hub_module = @import("../hub/hub.zig");
 const kernel32 = @import("kernel32.zig");
 const socket = @import("socket.zig");
 const stream_module = @import("stream.zig");
@@ -68,7 +68,7 @@ pub fn streamOverBridge(gpa: std.mem.Allocator, loop_handle: u32, near: event.Fd
 /// Connects an unconnected stream to the Unix socket at path, or on Windows to the named pipe
 /// `\\.\pipe\name` (opened at once; EBUSY while every instance is taken). Returns
 /// -EINPROGRESS (the op reports with `token`) or -code.
-pub fn connect(gpa: std.mem.Allocator, stream: *Stream, hub: *Hub, path: []const u8, token: u32) i32 {
+pub fn connect(gpa: std.mem.Allocator, stream: *Stream, hub: *hub_module.Hub, path: []const u8, token: u32) i32 {
     if (isNamedPipe(path)) {
         if (stream.fd != sys.invalid_fd or stream.closed) return errors.negative(error.AlreadyConnected);
         const fd = windows_pipe.named.connect(gpa, path) catch |err| return errors.negative(err);

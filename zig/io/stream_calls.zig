@@ -6,7 +6,7 @@
 
 const std = @import("std");
 const errors = @import("../loop/errors.zig");
-const Hub = @import("../hub/hub.zig").Hub;
+const hub_module = @import("../hub/hub.zig");
 const loops = @import("../hub/loops.zig");
 const pipe = @import("pipe.zig");
 const socket = @import("socket.zig");
@@ -53,7 +53,7 @@ fn backlogOf(value: u32) u31 {
     return @intCast(@min(value, std.math.maxInt(u31)));
 }
 
-fn hubOf(stream: *const Stream) errors.Error!*Hub {
+fn hubOf(stream: *const Stream) errors.Error!*hub_module.Hub {
     return loops.get(stream.loop_handle);
 }
 

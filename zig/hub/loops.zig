@@ -10,15 +10,17 @@ const handles = @import("../loop/handles.zig");
 const loop = @import("../loop/loop.zig");
 const hub_module = @import("hub.zig");
 
+const Hub = hub_module.Hub;
+
 /// Loops alive at once in the process, every thread's.
 pub const loops_max = 64;
 /// Ops (blocked reads, drains, accepts, ...) one loop holds at once.
 pub const ops_max = hub_module.ops_limit;
 
-pub var loops: handles.Registry(hub_module.Hub, loops_max) = .{};
+pub var loops: handles.Registry(Hub, loops_max) = .{};
 
 /// The hub of loop `handle` (owner thread).
-pub fn get(handle: u32) errors.Error!*hub_module.Hub {
+pub fn get(handle: u32) errors.Error!*Hub {
     return loops.get(handle);
 }
 
@@ -38,7 +40,7 @@ pub fn create(gpa: std.mem.Allocator, ring_capacity: u32) errors.Error!u32 {
     options.loop.overflow_capacity = 4096;
     options.loop.overflow_capacity_max = ops_max + 2048;
     if (ring_capacity != 0) options.loop.ring_capacity = ring_capacity;
-    const hub = try hub_module.Hub.create(gpa, options);
+    const hub = try Hub.create(gpa, options);
     errdefer hub.destroy();
     return try loops.insert(hub);
 }
@@ -46,7 +48,7 @@ pub fn create(gpa: std.mem.Allocator, ring_capacity: u32) errors.Error!u32 {
 /// Takes loop `handle` out of the registry: a park in progress on another thread is woken and
 /// waited for; the caller destroys the hub. EBUSY if the park never let go (the hub is leaked
 /// rather than freed under it).
-pub fn retire(handle: u32) errors.Error!*hub_module.Hub {
+pub fn retire(handle: u32) errors.Error!*Hub {
     const hub = try loops.retire(handle);
     hub.loop.wake() catch {};
     if (!loops.awaitForeign(handle)) return error.Busy;
@@ -70,6 +72,6 @@ pub fn wake(handle: u32) errors.Error!void {
 
 /// Writes the address of the loop's completion ring (loop/ring.zig), alive until the loop
 /// closes, to out.
-pub fn writeRingAddress(hub: *const hub_module.Hub, out: *u64) void {
+pub fn writeRingAddress(hub: *const Hub, out: *u64) void {
     out.* = @intFromPtr(hub.loop.ring.memory.ptr);
 }

@@ -11,7 +11,6 @@ const resolve = @import("resolve.zig");
 const stream_module = @import("stream.zig");
 const sys = @import("sys.zig");
 
-const Hub = hub_module.Hub;
 const Stream = stream_module.Stream;
 
 /// Connections one accept pass takes before the op waits a turn (level-triggered: the
@@ -95,7 +94,7 @@ pub const Connect = struct {
 /// no addresses are given: -EINPROGRESS, or -code.
 pub fn startConnect(
     stream: *Stream,
-    hub: *Hub,
+    hub: *hub_module.Hub,
     addresses: []const sys.Address,
     host: []const u8,
     port: u16,
@@ -139,7 +138,7 @@ pub const Connected = struct {
 };
 
 /// Gives an unconnected stream its connected descriptor fd and posts the connect completion.
-pub fn startConnected(stream: *Stream, hub: *Hub, fd: event.Fd, token: u32) i32 {
+pub fn startConnected(stream: *Stream, hub: *hub_module.Hub, fd: event.Fd, token: u32) i32 {
     if (stream.closed) return errors.negative(error.BadDescriptor);
     if (stream.connect_live) return errors.negative(error.AlreadyInProgress);
     if (stream.fd != sys.invalid_fd) return errors.negative(error.AlreadyConnected);
@@ -240,7 +239,7 @@ pub const AcceptLoop = struct {
 };
 
 /// Starts the accept loop of a listener: -EINPROGRESS or -code.
-pub fn startAccept(server: *Stream, hub: *Hub, token: u32) i32 {
+pub fn startAccept(server: *Stream, hub: *hub_module.Hub, token: u32) i32 {
     if (server.closed) return errors.negative(error.BadDescriptor);
     if (server.role != .listener) return errors.negative(error.InvalidArgument);
     if (server.accept_live) return errors.negative(error.AlreadyInProgress);
@@ -260,7 +259,7 @@ const ring = @import("../loop/ring.zig");
 const support = @import("../loop/test_support.zig");
 
 /// Polls until the hub posts a record (at most ~3 s), and takes it as JS does.
-fn nextRecord(hub: *Hub) !ring.Record {
+fn nextRecord(hub: *hub_module.Hub) !ring.Record {
     var out: [1]ring.Record = undefined;
     var rounds: u32 = 0;
     while (rounds < 300) : (rounds += 1) {
@@ -284,7 +283,7 @@ fn unconnected() !*Stream {
 }
 
 test "a client connects to a listener, the accept loop posts the connection, bytes flow" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
     const listener = try loopbackListener();
     const server = listener.stream;
@@ -325,7 +324,7 @@ test "a client connects to a listener, the accept loop posts the connection, byt
 }
 
 test "connect tries every address in order and reports the last failure" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
     const client = try unconnected();
     defer client.close(hub);
@@ -337,7 +336,7 @@ test "connect tries every address in order and reports the last failure" {
 }
 
 test "a name is resolved off the loop thread, then connected to" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
     const listener = try loopbackListener();
     defer listener.stream.close(hub);
@@ -356,7 +355,7 @@ test "a name is resolved off the loop thread, then connected to" {
 }
 
 test "closing a client while it resolves cancels the lookup without leaking" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
     const client = try unconnected();
     try testing.expectEqual(errors.negative(error.InProgress), startConnect(client, hub, &.{}, "localhost", 1, null, true, 7));
@@ -367,7 +366,7 @@ test "closing a client while it resolves cancels the lookup without leaking" {
 }
 
 test "a port in use is refused by listen" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
     var listener = try loopbackListener();
     defer listener.stream.close(hub);

@@ -13,8 +13,6 @@ const sys = @import("sys.zig");
 const terminal = @import("terminal.zig");
 const windows_pipe = @import("windows_pipe.zig");
 
-const Hub = hub_module.Hub;
-
 /// Completion kinds of the stream ops (hub/hub.zig's rule: 16 and up, unique; 32..47 are streams').
 pub const kind_read: u32 = 32;
 pub const kind_drain: u32 = 33;
@@ -136,7 +134,7 @@ pub const Stream = struct {
 
     /// Closes the descriptor and invalidates the handle. Ops blocked on the stream complete with
     /// ECANCELED first (when the hub is still there); the memory goes with the last op.
-    pub fn close(stream: *Stream, hub: ?*Hub) void {
+    pub fn close(stream: *Stream, hub: ?*hub_module.Hub) void {
         std.debug.assert(!stream.closed);
         stream.closed = true;
         // Held while canceling: an op that finishes now must not free the stream under us.
@@ -282,7 +280,7 @@ pub const Stream = struct {
 
     /// Starts a read op (after readNow said -EAGAIN): -EINPROGRESS, or an answer if the buffer
     /// already has one, or -code.
-    pub fn startRead(stream: *Stream, hub: *Hub, mode: ReadMode, arg: usize, token: u32) i32 {
+    pub fn startRead(stream: *Stream, hub: *hub_module.Hub, mode: ReadMode, arg: usize, token: u32) i32 {
         stream.checkRead(mode, arg) catch |err| return errors.negative(err);
         if (stream.readOutcome(mode, arg)) |result| return result;
         stream.opStarting(&stream.read_live);
@@ -440,7 +438,7 @@ pub const Stream = struct {
     }
 
     /// Starts the drain op: -EINPROGRESS, 0 when nothing is queued, or -code.
-    pub fn startDrain(stream: *Stream, hub: *Hub, token: u32) i32 {
+    pub fn startDrain(stream: *Stream, hub: *hub_module.Hub, token: u32) i32 {
         if (stream.closed) return errors.negative(error.BadDescriptor);
         if (stream.write_error) |err| return errors.negative(err);
         if (stream.drain_live) return errors.negative(error.AlreadyInProgress);
@@ -551,7 +549,7 @@ pub const Stream = struct {
     }
 
     /// Completes the op on one side (read: read/accept, write: drain/connect) with ECANCELED.
-    pub fn cancel(stream: *Stream, hub: *Hub, side: Side) void {
+    pub fn cancel(stream: *Stream, hub: *hub_module.Hub, side: Side) void {
         const flag = switch (side) {
             .read => &stream.cancel_read,
             .write => &stream.cancel_write,
@@ -646,12 +644,12 @@ const testing = std.testing;
 const support = @import("../loop/test_support.zig");
 const ring = @import("../loop/ring.zig");
 
-fn drain(hub: *Hub, out: []ring.Record) u32 {
+fn drain(hub: *hub_module.Hub, out: []ring.Record) u32 {
     return support.drain(&hub.loop.ring, out);
 }
 
 /// Polls until a record arrives (at most ~2 s).
-fn awaitRecord(hub: *Hub) !ring.Record {
+fn awaitRecord(hub: *hub_module.Hub) !ring.Record {
     var out: [1]ring.Record = undefined;
     var rounds: u32 = 0;
     while (rounds < 200) : (rounds += 1) {
@@ -662,12 +660,12 @@ fn awaitRecord(hub: *Hub) !ring.Record {
 }
 
 const Fixture = struct {
-    hub: *Hub,
+    hub: *hub_module.Hub,
     stream: *Stream,
     peer: event.Fd,
 
     fn init(read_max: usize) !Fixture {
-        const hub = try Hub.create(testing.allocator, .{});
+        const hub = try hub_module.Hub.create(testing.allocator, .{});
         errdefer hub.destroy();
         const fds = try support.socketPair();
         errdefer support.close(fds[1]);

@@ -16,6 +16,8 @@ const sys = @import("sys.zig");
 const terminal = @import("terminal.zig");
 const windows_pipe = @import("windows_pipe.zig");
 
+const Stream = stream_module.Stream;
+
 pub const WindowSize = struct { columns: u16, rows: u16 };
 
 extern "c" fn ttyname_r(fd: c_int, buffer: [*]u8, length: usize) c_int;
@@ -23,7 +25,7 @@ extern "c" fn ttyname_r(fd: c_int, buffer: [*]u8, length: usize) c_int;
 /// A stream over the terminal on fd (which stays the caller's); EINVAL when it is not one.
 /// On Windows fd is a console HANDLE (sys.windows.handleOf: 0, 1, 2 are the standard handles),
 /// see `openConsole`.
-pub fn open(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: usize) errors.Error!*stream_module.Stream {
+pub fn open(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: usize) errors.Error!*Stream {
     if (fd < 0) return error.BadDescriptor;
     if (builtin.os.tag == .windows) return openConsole(gpa, loop_handle, try sys.windows.handleOf(fd), read_max);
     if (std.c.isatty(fd) != 1) {
@@ -43,7 +45,7 @@ pub fn open(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: usize) 
     };
     errdefer sys.close(own);
     sys.suppressSigpipe(own);
-    const stream = try stream_module.Stream.create(gpa, loop_handle, own, .file, read_max);
+    const stream = try Stream.create(gpa, loop_handle, own, .file, read_max);
     stream.tty_state.restore_flags = restore_flags;
     return stream;
 }
@@ -59,7 +61,7 @@ fn reopen(fd: i32) errors.Error!i32 {
     return own;
 }
 
-pub fn windowSize(stream: *const stream_module.Stream) errors.Error!WindowSize {
+pub fn windowSize(stream: *const Stream) errors.Error!WindowSize {
     if (stream.closed) return error.BadDescriptor;
     if (builtin.os.tag == .windows) return consoleWindowSize(&stream.tty_state);
     var size: std.c.winsize = undefined;
@@ -69,7 +71,7 @@ pub fn windowSize(stream: *const stream_module.Stream) errors.Error!WindowSize {
 
 /// Raw mode: input byte by byte, no echo, no signals from keys, no CR/NL translation of input
 /// (output keeps NL -> CRNL, as libuv does); false restores the mode from before.
-pub fn setRawMode(stream: *stream_module.Stream, raw: bool) errors.Error!void {
+pub fn setRawMode(stream: *Stream, raw: bool) errors.Error!void {
     if (stream.closed) return error.BadDescriptor;
     if (builtin.os.tag == .windows) return setConsoleRawMode(&stream.tty_state, raw);
     const state = &stream.tty_state;
@@ -143,7 +145,7 @@ const duplicate_same_access: u32 = 0x2;
 /// the stream's own, and writes go to the console's active screen buffer (CONOUT$). An output
 /// handle (fd 1, 2) is written to as it is, and nothing is read: the stream reads end of stream
 /// at once, because a bridge reading the console would take keys from every other reader.
-fn openConsole(gpa: std.mem.Allocator, loop_handle: u32, given: usize, read_max: usize) errors.Error!*stream_module.Stream {
+fn openConsole(gpa: std.mem.Allocator, loop_handle: u32, given: usize, read_max: usize) errors.Error!*Stream {
     std.debug.assert(builtin.os.tag == .windows and given != kernel32.invalid_handle);
     var mode: u32 = 0;
     if (kernel32.GetConsoleMode(given, &mode) == 0) return error.InvalidArgument;

@@ -14,7 +14,6 @@ const ip = @import("address.zig");
 const socket = @import("udp_socket.zig");
 
 const Address = ip.Address;
-const Hub = hub_module.Hub;
 
 /// Op kinds in completion records (hub/hub.zig reserves 16 and up for ops).
 pub const kind_receive: u32 = 48;
@@ -88,7 +87,7 @@ pub fn open(gpa: std.mem.Allocator, loop_handle: u32, family: u16, options: Opti
 
 /// Invalidates the handle, then closes the endpoint (see Endpoint.destroy). Works on an
 /// endpoint whose loop closed its socket (closeLoop): that frees what is left.
-pub fn close(handle: u32, hub: ?*Hub) errors.Error!void {
+pub fn close(handle: u32, hub: ?*hub_module.Hub) errors.Error!void {
     const endpoint = try endpoints.remove(handle);
     endpoint.destroy(hub);
 }
@@ -104,7 +103,7 @@ pub fn loopOf(handle: u32) errors.Error!u32 {
 /// handles and receive rings stay until eg_udp_close (JS may still map a ring), so an
 /// endpoint dropped without close() holds memory until its finalizer runs, never a socket.
 /// The loop's owner thread calls this, and it owns the loop's endpoints (eg_udp_open checks).
-pub fn closeLoop(loop_handle: u32, hub: ?*Hub) errors.Error!void {
+pub fn closeLoop(loop_handle: u32, hub: ?*hub_module.Hub) errors.Error!void {
     const thread = handles.currentThread();
     var from: u32 = 0;
     while (endpoints.nextOwnedBy(thread, from)) |handle| {
@@ -498,7 +497,7 @@ pub const Endpoint = struct {
 
     /// Makes one last nonblocking attempt to send what is queued, wakes the endpoint's ops
     /// (they find the handle retired and end with ECANCELED), closes the socket, frees all.
-    fn destroy(endpoint: *Endpoint, hub: ?*Hub) void {
+    fn destroy(endpoint: *Endpoint, hub: ?*hub_module.Hub) void {
         endpoint.detach(hub);
         if (endpoint.ring) |ring| ring.destroy(endpoint.gpa);
         endpoint.queue.deinit(endpoint.gpa);
@@ -510,7 +509,7 @@ pub const Endpoint = struct {
 
     /// Closes the socket (once): one last nonblocking try for what is queued, then the ops
     /// waiting on it are woken and find the endpoint gone (they end with ECANCELED).
-    fn detach(endpoint: *Endpoint, hub: ?*Hub) void {
+    fn detach(endpoint: *Endpoint, hub: ?*hub_module.Hub) void {
         if (endpoint.detached) return;
         if (endpoint.queue.len() > 0) _ = endpoint.drainQueue(endpoint.queue.len());
         endpoint.queue.dropFront(endpoint.gpa, endpoint.queue.len());
@@ -540,7 +539,7 @@ pub const Endpoint = struct {
     /// Fills the ring from the kernel; returns the datagrams buffered, or (nothing waiting)
     /// starts a receive op that posts that count with `token` once some arrive and returns 0.
     /// Token 0 starts no op: WouldBlock instead.
-    pub fn receive(endpoint: *Endpoint, hub: *Hub, token: u32) errors.Error!u32 {
+    pub fn receive(endpoint: *Endpoint, hub: *hub_module.Hub, token: u32) errors.Error!u32 {
         const ring = endpoint.ring orelse return error.InvalidArgument;
         if (endpoint.receive_op_live) return error.Busy;
         const buffered = try ring.buffered();
@@ -564,7 +563,7 @@ pub const Endpoint = struct {
     }
 
     /// Ends a receive op early (its task was killed): it completes with ECANCELED.
-    pub fn cancelReceive(endpoint: *Endpoint, hub: *Hub) errors.Error!void {
+    pub fn cancelReceive(endpoint: *Endpoint, hub: *hub_module.Hub) errors.Error!void {
         if (!endpoint.receive_op_live) return;
         // This wakes the send op too; it sees its endpoint alive and waits again.
         try hub.cancelFd(endpoint.fd);
@@ -663,7 +662,7 @@ pub const Endpoint = struct {
 
     /// Starts the op that drains the send queue, reporting with `token`; false when the queue
     /// is empty or already being drained (then the token is unused).
-    pub fn startFlush(endpoint: *Endpoint, hub: *Hub, token: u32) errors.Error!bool {
+    pub fn startFlush(endpoint: *Endpoint, hub: *hub_module.Hub, token: u32) errors.Error!bool {
         if (endpoint.queue.len() == 0 or endpoint.send_op_live) return false;
         endpoint.send_op_live = true;
         hub.start(SendOp, .{ .op = undefined, .handle = endpoint.handle }, token) catch |err| {
@@ -917,7 +916,7 @@ const testing = std.testing;
 const completion_ring = @import("../loop/ring.zig");
 const support = @import("../loop/test_support.zig");
 
-fn drain(hub: *Hub, out: []completion_ring.Record) u32 {
+fn drain(hub: *hub_module.Hub, out: []completion_ring.Record) u32 {
     return support.drain(&hub.loop.ring, out);
 }
 
@@ -939,7 +938,7 @@ const Pair = struct {
         return .{ .receiver = receiver, .sender = sender, .target = try receiving.sockname() };
     }
 
-    fn deinit(pair: Pair, hub: ?*Hub) void {
+    fn deinit(pair: Pair, hub: ?*hub_module.Hub) void {
         close(pair.receiver, hub) catch unreachable;
         close(pair.sender, hub) catch unreachable;
     }
@@ -1021,7 +1020,7 @@ test "a datagram larger than the slot is flagged truncated with its real size wh
 }
 
 test "a receive op waits on the hub and posts the count; close cancels a waiting op" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
     const pair = try Pair.init(Address.ip4, .{ .receive_batch = 16, .receive_size = 64 });
     const receiver = try get(pair.receiver);
@@ -1059,7 +1058,7 @@ test "a receive op waits on the hub and posts the count; close cancels a waiting
 }
 
 test "cancelReceive ends only the receive op; the send op keeps draining" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
     const pair = try Pair.init(Address.ip4, .{ .receive_batch = 64, .receive_size = 64 });
     defer pair.deinit(hub);
@@ -1110,7 +1109,7 @@ test "cancelReceive ends only the receive op; the send op keeps draining" {
 }
 
 test "sendMany sends a packed batch in order; later sends queue behind queued ones" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
     const pair = try Pair.init(Address.ip4, .{ .receive_batch = 128, .receive_size = 64 });
     defer pair.deinit(hub);
@@ -1170,7 +1169,7 @@ fn receiveAll(endpoint: *Endpoint, out: [][]u8, senders: []Address) !void {
 }
 
 test "staged datagrams leave in one sendQueued with boundaries, order and sender kept" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
     const pair = try Pair.init(Address.ip4, .{ .receive_batch = 256, .receive_size = 2048 });
     defer pair.deinit(hub);
@@ -1321,7 +1320,7 @@ test "send errors: too big, wrong family, a full queue; an unreachable port harm
 }
 
 test "closing a loop closes its endpoints' sockets and ends their ops; close() frees the rest" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
     const loopback = try ip.parse("127.0.0.1", 0);
     // Two endpoints on loop 7 (one waiting in a receive op, one with a queued datagram) and

@@ -32,7 +32,6 @@
 //! is copied out and back), so keeping a buffer on the stack across waits is fine.
 
 const std = @import("std");
-const builtin = @import("builtin");
 const errors = @import("../loop/errors.zig");
 const event = @import("../loop/event.zig");
 const loop = @import("../loop/loop.zig");

@@ -9,6 +9,7 @@ const errors = @import("errors.zig");
 const event = @import("event.zig");
 const ring = @import("ring.zig");
 const signals = @import("signals.zig");
+
 /// This OS's poll backend; the three files have the same shape.
 const backend_file = switch (builtin.os.tag) {
     .linux => @import("epoll.zig"),

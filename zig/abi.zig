@@ -12,17 +12,16 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
 const errors = @import("loop/errors.zig");
 const event = @import("loop/event.zig");
 const ring = @import("loop/ring.zig");
 const hub = @import("hub/hub.zig");
+const address = @import("io/address.zig");
+const socket = @import("io/socket.zig");
 const stream = @import("io/stream.zig");
 const stream_calls = @import("io/stream_calls.zig");
-const socket = @import("io/socket.zig");
 const udp = @import("io/udp.zig");
 const udp_socket = @import("io/udp_socket.zig");
-const address = @import("io/address.zig");
 
 /// Bumped whenever an exported signature or a ring layout changes; the TS seam checks it.
 pub const version: u32 = 1;
@@ -41,14 +40,8 @@ pub const StreamWrite = enum(i32) {
     failed = 3,
 };
 
-/// Which op eg_stream_cancel completes.
-pub const CancelSide = stream_calls.CancelSide;
-
 /// Bytes eg_stream_address writes: port u16, text length u16, then the host or path text.
 pub const stream_address_size = 132;
-
-/// eg_tcp_listen_flags flag (SO_REUSEPORT).
-pub const tcp_listen_reuse_port = stream_calls.tcp_listen_reuse_port;
 
 pub const Constant = struct {
     name: [:0]const u8,
@@ -56,7 +49,16 @@ pub const Constant = struct {
 };
 
 /// Every constant, unique by name.
-pub const table: []const Constant = &(named ++ errorCodes() ++ udpOptions());
+pub const table: []const Constant = named ++ errorCodes() ++
+    // Read modes, write and send results, cancel sides, UDP options: one constant per value.
+    enumConstants("EG_READ_", stream.ReadMode) ++
+    enumConstants("EG_WRITE_", StreamWrite) ++
+    enumConstants("EG_SIDE_", stream_calls.CancelSide) ++
+    enumConstants("EG_SEND_", udp.SendStatus) ++
+    enumConstants("EG_UDP_OPTION_", udp_socket.Option) ++
+    // Where each word of both ring headers is.
+    headerWords("EG_RING_WORD_", ring.Header) ++
+    headerWords("EG_UDP_RING_WORD_", udp.RingHeader);
 
 const udp_defaults: udp.Options = .{};
 
@@ -75,13 +77,6 @@ const named = [_]Constant{
     .{ .name = "EG_RING_MAGIC", .value = ring.magic },
     .{ .name = "EG_RING_HEADER_BYTES", .value = ring.header_size },
     .{ .name = "EG_RING_RECORD_BYTES", .value = @sizeOf(ring.Record) },
-    .{ .name = "EG_RING_WORD_MAGIC", .value = word(ring.Header, "magic") },
-    .{ .name = "EG_RING_WORD_RECORD_SIZE", .value = word(ring.Header, "record_size") },
-    .{ .name = "EG_RING_WORD_CAPACITY", .value = word(ring.Header, "capacity") },
-    .{ .name = "EG_RING_WORD_HEAD", .value = word(ring.Header, "head") },
-    .{ .name = "EG_RING_WORD_TAIL", .value = word(ring.Header, "tail") },
-    .{ .name = "EG_RING_WORD_DEFERRED", .value = word(ring.Header, "deferred") },
-    .{ .name = "EG_RING_WORD_OVERFLOW", .value = word(ring.Header, "overflow") },
 
     // Streams (io/stream.zig, io/socket.zig).
     .{ .name = "EG_KIND_READ", .value = stream.kind_read },
@@ -89,22 +84,13 @@ const named = [_]Constant{
     .{ .name = "EG_KIND_CONNECT", .value = stream.kind_connect },
     .{ .name = "EG_KIND_ACCEPT", .value = stream.kind_accept },
     .{ .name = "EG_ACCEPTED", .value = socket.accepted_result },
-    .{ .name = "EG_READ_EXACT", .value = @backingInt(stream.ReadMode.exact) },
-    .{ .name = "EG_READ_UNTIL", .value = @backingInt(stream.ReadMode.until) },
-    .{ .name = "EG_READ_MORE", .value = @backingInt(stream.ReadMode.more) },
-    .{ .name = "EG_WRITE_QUEUED", .value = @backingInt(StreamWrite.queued) },
-    .{ .name = "EG_WRITE_SENT", .value = @backingInt(StreamWrite.sent) },
-    .{ .name = "EG_WRITE_QUEUED_START", .value = @backingInt(StreamWrite.queued_start) },
-    .{ .name = "EG_WRITE_FAILED", .value = @backingInt(StreamWrite.failed) },
-    .{ .name = "EG_SIDE_READ", .value = @backingInt(CancelSide.read) },
-    .{ .name = "EG_SIDE_WRITE", .value = @backingInt(CancelSide.write) },
     .{ .name = "EG_STREAM_ADDRESS_BYTES", .value = stream_address_size },
     .{ .name = "EG_STREAM_DELIMITER_MAX", .value = stream.delimiter_max },
     .{ .name = "EG_WINDOW_START", .value = @offsetOf(stream.Window, "start") / 4 },
     .{ .name = "EG_WINDOW_END", .value = @offsetOf(stream.Window, "end") / 4 },
     .{ .name = "EG_WINDOW_SCAN", .value = @offsetOf(stream.Window, "scan") / 4 },
     .{ .name = "EG_WINDOW_GENERATION", .value = @offsetOf(stream.Window, "generation") / 4 },
-    .{ .name = "EG_TCP_LISTEN_REUSE_PORT", .value = tcp_listen_reuse_port },
+    .{ .name = "EG_TCP_LISTEN_REUSE_PORT", .value = stream_calls.tcp_listen_reuse_port },
 
     // UDP endpoints (io/udp.zig, io/udp_socket.zig); their address records, which TCP shares
     // (io/address.zig).
@@ -115,12 +101,9 @@ const named = [_]Constant{
     .{ .name = "EG_UDP_ADDRESS_BYTES", .value = @sizeOf(address.Address) },
     .{ .name = "EG_ADDRESS_TEXT_BYTES", .value = address.text_max },
     .{ .name = "EG_DATAGRAM_SIZE_MAX", .value = udp_socket.datagram_size_max },
-    .{ .name = "EG_SEND_SENT", .value = @backingInt(udp.SendStatus.sent) },
-    .{ .name = "EG_SEND_QUEUED", .value = @backingInt(udp.SendStatus.queued) },
-    .{ .name = "EG_SEND_QUEUED_START", .value = @backingInt(udp.SendStatus.queued_start) },
-    .{ .name = "EG_BIND_REUSE_ADDRESS", .value = udp.BindFlags.reuse_address },
-    .{ .name = "EG_BIND_IPV6_ONLY", .value = udp.BindFlags.ipv6_only },
-    .{ .name = "EG_BIND_REUSE_PORT", .value = udp.BindFlags.reuse_port },
+    .{ .name = "EG_BIND_REUSE_ADDRESS", .value = udp_socket.BindFlags.reuse_address },
+    .{ .name = "EG_BIND_IPV6_ONLY", .value = udp_socket.BindFlags.ipv6_only },
+    .{ .name = "EG_BIND_REUSE_PORT", .value = udp_socket.BindFlags.reuse_port },
     .{ .name = "EG_UDP_RECEIVE_SIZE_DEFAULT", .value = udp_defaults.receive_size },
     .{ .name = "EG_UDP_RECEIVE_SIZE_MAX", .value = udp.Options.receive_size_max },
     .{ .name = "EG_UDP_RECEIVE_BATCH_DEFAULT", .value = udp_defaults.receive_batch },
@@ -131,22 +114,7 @@ const named = [_]Constant{
     .{ .name = "EG_UDP_RING_HEADER_BYTES", .value = @sizeOf(udp.RingHeader) },
     .{ .name = "EG_UDP_META_BYTES", .value = @sizeOf(udp.Meta) },
     .{ .name = "EG_UDP_META_TRUNCATED", .value = udp.meta_truncated },
-    .{ .name = "EG_UDP_RING_WORD_MAGIC", .value = word(udp.RingHeader, "magic") },
-    .{ .name = "EG_UDP_RING_WORD_SLOT_COUNT", .value = word(udp.RingHeader, "slot_count") },
-    .{ .name = "EG_UDP_RING_WORD_SLOT_SIZE", .value = word(udp.RingHeader, "slot_size") },
-    .{ .name = "EG_UDP_RING_WORD_META_OFFSET", .value = word(udp.RingHeader, "meta_offset") },
-    .{ .name = "EG_UDP_RING_WORD_HEAD", .value = word(udp.RingHeader, "head") },
-    .{ .name = "EG_UDP_RING_WORD_TAIL", .value = word(udp.RingHeader, "tail") },
-    .{ .name = "EG_UDP_RING_WORD_DATA_OFFSET", .value = word(udp.RingHeader, "data_offset") },
-    .{ .name = "EG_UDP_RING_WORD_META_SIZE", .value = word(udp.RingHeader, "meta_size") },
 };
-
-/// The u32 index of a header field, as JS reads the header through a Uint32Array.
-fn word(comptime Header: type, comptime field: []const u8) i64 {
-    const offset = @offsetOf(Header, field);
-    assert(offset % 4 == 0);
-    return offset / 4;
-}
 
 /// EG_EBADF, EG_EINVAL, ...: every code of loop/errors.zig but `ok`.
 fn errorCodes() [@typeInfo(errors.Code).@"enum".field_names.len - 1]Constant {
@@ -158,16 +126,29 @@ fn errorCodes() [@typeInfo(errors.Code).@"enum".field_names.len - 1]Constant {
         out[count] = .{ .name = "EG_" ++ field_name, .value = value };
         count += 1;
     }
-    assert(count == out.len);
+    std.debug.assert(count == out.len);
     return out;
 }
 
-/// EG_UDP_OPTION_BROADCAST, ...: every eg_udp_set_option option (io/udp_socket.zig `Option`).
-fn udpOptions() [@typeInfo(udp.Option).@"enum".field_names.len]Constant {
-    const info = @typeInfo(udp.Option).@"enum";
+/// EG_READ_EXACT, EG_UDP_OPTION_BROADCAST, ...: `prefix` and each name of `Enum` in capitals.
+fn enumConstants(comptime prefix: []const u8, comptime Enum: type) [@typeInfo(Enum).@"enum".field_names.len]Constant {
+    const info = @typeInfo(Enum).@"enum";
     var out: [info.field_names.len]Constant = undefined;
     for (info.field_names, info.field_values, &out) |field_name, value, *constant| {
-        constant.* = .{ .name = "EG_UDP_OPTION_" ++ upperCase(field_name), .value = value };
+        constant.* = .{ .name = prefix ++ upperCase(field_name), .value = value };
+    }
+    return out;
+}
+
+/// EG_RING_WORD_HEAD, ...: `prefix` and each u32 field of `Header` in capitals, with its index as
+/// JS reads the header through a Uint32Array; the reserved fields are left out.
+fn headerWords(comptime prefix: []const u8, comptime Header: type) []const Constant {
+    const info = @typeInfo(Header).@"struct";
+    var out: []const Constant = &.{};
+    for (info.field_names, info.field_types) |field_name, field_type| {
+        if (field_type != u32 or std.mem.startsWith(u8, field_name, "reserved")) continue;
+        const offset = @offsetOf(Header, field_name);
+        out = out ++ .{Constant{ .name = prefix ++ upperCase(field_name), .value = offset / 4 }};
     }
     return out;
 }

@@ -334,7 +334,7 @@ pub export fn eg_stream_shutdown(handle: u32) i32 {
     return call(Stream.shutdown, .{stream(handle)});
 }
 
-/// Completes the op on one side (abi.CancelSide) with ECANCELED.
+/// Completes the op on one side (io/stream_calls.zig `CancelSide`) with ECANCELED.
 pub export fn eg_stream_cancel(handle: u32, side: u32) i32 {
     return call(streams.cancel, .{ stream(handle), side });
 }

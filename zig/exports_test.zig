@@ -10,122 +10,81 @@ const io = @import("io/io.zig");
 const exports = @import("exports.zig");
 const ffi = @import("ffi.zig");
 
-const udp = io.udp;
-const lookups = &io.lookup.lookups;
-const eg_loop_new = exports.eg_loop_new;
-const eg_loop_close = exports.eg_loop_close;
-const eg_loop_poll = exports.eg_loop_poll;
-const eg_loop_park = exports.eg_loop_park;
-const eg_loop_wake = exports.eg_loop_wake;
-const eg_loop_watch = exports.eg_loop_watch;
-const eg_loop_unwatch = exports.eg_loop_unwatch;
-const eg_loop_watch_signal = exports.eg_loop_watch_signal;
-const eg_loop_ring = exports.eg_loop_ring;
-const eg_loops_live = exports.eg_loops_live;
-const eg_error_name = exports.eg_error_name;
-const eg_stacklet_newthread = exports.eg_stacklet_newthread;
-const eg_stacklet_deletethread = exports.eg_stacklet_deletethread;
-const eg_stacklet_new = exports.eg_stacklet_new;
-const eg_stacklet_switch = exports.eg_stacklet_switch;
-const eg_stacklet_destroy = exports.eg_stacklet_destroy;
-const eg_tcp_listen = exports.eg_tcp_listen;
-const eg_tcp_connect = exports.eg_tcp_connect;
-const eg_stream_address = exports.eg_stream_address;
-const eg_stream_accept = exports.eg_stream_accept;
-const eg_stream_new = exports.eg_stream_new;
-const eg_stream_close = exports.eg_stream_close;
-const eg_io_streams_live = exports.eg_io_streams_live;
-const eg_udp_open = exports.eg_udp_open;
-const eg_udp_address = exports.eg_udp_address;
-const eg_udp_bind = exports.eg_udp_bind;
-const eg_udp_sockname = exports.eg_udp_sockname;
-const eg_udp_ring = exports.eg_udp_ring;
-const eg_udp_receive = exports.eg_udp_receive;
-const eg_udp_close = exports.eg_udp_close;
-const eg_lookup_start = exports.eg_lookup_start;
-const eg_lookup_close = exports.eg_lookup_close;
-
-// Tests of the ABI contract: codes, handles, threads.
-
 const testing = std.testing;
-
-fn code(err: errors.Error) i32 {
-    return errors.negative(err);
-}
 
 test "bad, stale and closed loop handles give EBADF" {
     const saved = ffi.setAllocator(testing.allocator);
     defer _ = ffi.setAllocator(saved);
-    try testing.expectEqual(code(error.BadDescriptor), eg_loop_poll(0, 0));
-    try testing.expectEqual(code(error.BadDescriptor), eg_loop_poll(0xffff_ffff, 0));
-    const handle = eg_loop_new(0);
+    try testing.expectEqual(errors.negative(error.BadDescriptor), exports.eg_loop_poll(0, 0));
+    try testing.expectEqual(errors.negative(error.BadDescriptor), exports.eg_loop_poll(0xffff_ffff, 0));
+    const handle = exports.eg_loop_new(0);
     try testing.expect(handle > 0);
     const h: u32 = @intCast(handle);
-    try testing.expectEqual(@as(i32, 0), eg_loop_poll(h, 0));
-    try testing.expectEqual(@as(i32, 0), eg_loop_close(h));
-    try testing.expectEqual(code(error.BadDescriptor), eg_loop_close(h));
-    try testing.expectEqual(code(error.BadDescriptor), eg_loop_poll(h, 0));
-    try testing.expectEqual(code(error.BadDescriptor), eg_loop_wake(h));
-    try testing.expectEqual(code(error.BadDescriptor), eg_loop_park(h, 0));
-    try testing.expectEqual(code(error.InvalidArgument), eg_loop_new(3));
+    try testing.expectEqual(@as(i32, 0), exports.eg_loop_poll(h, 0));
+    try testing.expectEqual(@as(i32, 0), exports.eg_loop_close(h));
+    try testing.expectEqual(errors.negative(error.BadDescriptor), exports.eg_loop_close(h));
+    try testing.expectEqual(errors.negative(error.BadDescriptor), exports.eg_loop_poll(h, 0));
+    try testing.expectEqual(errors.negative(error.BadDescriptor), exports.eg_loop_wake(h));
+    try testing.expectEqual(errors.negative(error.BadDescriptor), exports.eg_loop_park(h, 0));
+    try testing.expectEqual(errors.negative(error.InvalidArgument), exports.eg_loop_new(3));
 }
 
 test "arguments are validated" {
     const saved = ffi.setAllocator(testing.allocator);
     defer _ = ffi.setAllocator(saved);
-    const h: u32 = @intCast(eg_loop_new(16));
-    defer _ = eg_loop_close(h);
-    try testing.expectEqual(code(error.BadDescriptor), eg_loop_watch(h, -1, 1, 0));
-    try testing.expectEqual(code(error.InvalidArgument), eg_loop_watch(h, 0, 8, 0));
-    try testing.expectEqual(code(error.NotFound), eg_loop_unwatch(h, 5));
+    const h: u32 = @intCast(exports.eg_loop_new(16));
+    defer _ = exports.eg_loop_close(h);
+    try testing.expectEqual(errors.negative(error.BadDescriptor), exports.eg_loop_watch(h, -1, 1, 0));
+    try testing.expectEqual(errors.negative(error.InvalidArgument), exports.eg_loop_watch(h, 0, 8, 0));
+    try testing.expectEqual(errors.negative(error.NotFound), exports.eg_loop_unwatch(h, 5));
     // SIGKILL on POSIX; Windows has only SIGINT and SIGBREAK.
     const refused: errors.Error = if (builtin.os.tag == .windows) error.Unsupported else error.InvalidArgument;
-    try testing.expectEqual(code(refused), eg_loop_watch_signal(h, 9, 0));
-    try testing.expectEqual(code(error.InvalidArgument), eg_loop_ring(h, null));
+    try testing.expectEqual(errors.negative(refused), exports.eg_loop_watch_signal(h, 9, 0));
+    try testing.expectEqual(errors.negative(error.InvalidArgument), exports.eg_loop_ring(h, null));
     var address: u64 = 0;
-    try testing.expectEqual(@as(i32, 0), eg_loop_ring(h, &address));
+    try testing.expectEqual(@as(i32, 0), exports.eg_loop_ring(h, &address));
     const header: *const [8]u32 = @ptrFromInt(address);
     try testing.expectEqual(@as(u32, 0x31524745), header[0]);
     try testing.expectEqual(@as(u32, 16), header[2]);
-    try testing.expectEqualStrings("EBADF", std.mem.span(eg_error_name(-1).?));
-    try testing.expect(eg_error_name(999) == null);
+    try testing.expectEqualStrings("EBADF", std.mem.span(exports.eg_error_name(-1).?));
+    try testing.expect(exports.eg_error_name(999) == null);
 }
 
 const WrongThread = struct {
     fn run(handle: u32, result: *i32) void {
-        result.* = eg_loop_poll(handle, 0);
+        result.* = exports.eg_loop_poll(handle, 0);
     }
 };
 
 test "a call from another thread gives EWRONGTHREAD; wake and park work from any thread" {
     const saved = ffi.setAllocator(testing.allocator);
     defer _ = ffi.setAllocator(saved);
-    const h: u32 = @intCast(eg_loop_new(0));
-    defer _ = eg_loop_close(h);
+    const h: u32 = @intCast(exports.eg_loop_new(0));
+    defer _ = exports.eg_loop_close(h);
     var result: i32 = 0;
     const thread = try std.Thread.spawn(.{}, WrongThread.run, .{ h, &result });
     thread.join();
-    try testing.expectEqual(code(error.WrongThread), result);
-    try testing.expectEqual(@as(i32, 0), eg_loop_wake(h));
-    try testing.expectEqual(@as(i32, 1), eg_loop_park(h, 1000));
+    try testing.expectEqual(errors.negative(error.WrongThread), result);
+    try testing.expectEqual(@as(i32, 0), exports.eg_loop_wake(h));
+    try testing.expectEqual(@as(i32, 1), exports.eg_loop_park(h, 1000));
 }
 
 const Parked = struct {
     fn run(handle: u32, result: *i32) void {
-        result.* = eg_loop_park(handle, -1);
+        result.* = exports.eg_loop_park(handle, -1);
     }
 };
 
 test "closing a loop wakes and waits for a park in progress on another thread" {
     const saved = ffi.setAllocator(testing.allocator);
     defer _ = ffi.setAllocator(saved);
-    const h: u32 = @intCast(eg_loop_new(0));
+    const h: u32 = @intCast(exports.eg_loop_new(0));
     var result: i32 = -100;
     const thread = try std.Thread.spawn(.{}, Parked.run, .{ h, &result });
     support.sleepMs(30);
-    try testing.expectEqual(@as(i32, 0), eg_loop_close(h));
+    try testing.expectEqual(@as(i32, 0), exports.eg_loop_close(h));
     thread.join();
-    try testing.expect(result == 1 or result == code(error.BadDescriptor));
+    try testing.expect(result == 1 or result == errors.negative(error.BadDescriptor));
 }
 
 const Counter = struct {
@@ -136,7 +95,7 @@ const Counter = struct {
         const self: *Counter = @ptrCast(@alignCast(arg.?));
         self.steps += 1;
         var back: stacklet.Handle = null;
-        if (eg_stacklet_switch(self.thread, origin, &back) != 0) return origin;
+        if (exports.eg_stacklet_switch(self.thread, origin, &back) != 0) return origin;
         self.steps += 1;
         return back;
     }
@@ -145,24 +104,24 @@ const Counter = struct {
 test "the stacklet C API runs a stacklet and rejects bad pointers" {
     const saved = ffi.setAllocator(testing.allocator);
     defer _ = ffi.setAllocator(saved);
-    const thread = eg_stacklet_newthread();
+    const thread = exports.eg_stacklet_newthread();
     try testing.expect(thread != null);
     var counter: Counter = .{ .thread = thread };
     var suspended: stacklet.Handle = null;
-    try testing.expectEqual(@as(i32, 0), eg_stacklet_new(thread, Counter.run, &counter, &suspended));
+    try testing.expectEqual(@as(i32, 0), exports.eg_stacklet_new(thread, Counter.run, &counter, &suspended));
     try testing.expect(suspended != null);
     try testing.expectEqual(@as(u32, 1), counter.steps);
     var finished: stacklet.Handle = undefined;
-    try testing.expectEqual(@as(i32, 0), eg_stacklet_switch(thread, suspended, &finished));
+    try testing.expectEqual(@as(i32, 0), exports.eg_stacklet_switch(thread, suspended, &finished));
     try testing.expect(finished == null);
     try testing.expectEqual(@as(u32, 2), counter.steps);
     // The finished stacklet's handle is stale now.
-    try testing.expectEqual(code(error.BadDescriptor), eg_stacklet_switch(thread, suspended, &finished));
-    try testing.expectEqual(code(error.BadDescriptor), eg_stacklet_destroy(thread, @ptrFromInt(0x1000)));
+    try testing.expectEqual(errors.negative(error.BadDescriptor), exports.eg_stacklet_switch(thread, suspended, &finished));
+    try testing.expectEqual(errors.negative(error.BadDescriptor), exports.eg_stacklet_destroy(thread, @ptrFromInt(0x1000)));
     var not_a_thread: u64 = 0;
-    try testing.expectEqual(code(error.BadDescriptor), eg_stacklet_new(@ptrCast(&not_a_thread), Counter.run, null, &suspended));
-    try testing.expectEqual(@as(i32, 0), eg_stacklet_deletethread(thread));
-    try testing.expectEqual(code(error.BadDescriptor), eg_stacklet_deletethread(thread));
+    try testing.expectEqual(errors.negative(error.BadDescriptor), exports.eg_stacklet_new(@ptrCast(&not_a_thread), Counter.run, null, &suspended));
+    try testing.expectEqual(@as(i32, 0), exports.eg_stacklet_deletethread(thread));
+    try testing.expectEqual(errors.negative(error.BadDescriptor), exports.eg_stacklet_deletethread(thread));
 }
 
 /// A thread that makes a loop with a listening socket (accept op live), a bound UDP endpoint
@@ -184,33 +143,33 @@ const Abandoning = struct {
     }
 
     fn setUp(self: *Abandoning) !void {
-        const handle = eg_loop_new(0);
+        const handle = exports.eg_loop_new(0);
         if (handle < 0) return error.LoopNew;
         self.loop = @intCast(handle);
         const host = "127.0.0.1";
-        const server = eg_tcp_listen(self.loop, host, host.len, 0, 16, 65536);
+        const server = exports.eg_tcp_listen(self.loop, host, host.len, 0, 16, 65536);
         if (server < 0) return error.Listen;
         var address: [132]u8 = undefined;
-        if (eg_stream_address(@intCast(server), 0, &address) != 0) return error.Address;
+        if (exports.eg_stream_address(@intCast(server), 0, &address) != 0) return error.Address;
         self.tcp_port = std.mem.readInt(u16, address[0..2], .little);
-        if (eg_stream_accept(@intCast(server), 1) != code(error.InProgress)) return error.Accept;
+        if (exports.eg_stream_accept(@intCast(server), 1) != errors.negative(error.InProgress)) return error.Accept;
 
-        const endpoint = eg_udp_open(self.loop, 4, 0, 0, 0);
+        const endpoint = exports.eg_udp_open(self.loop, 4, 0, 0, 0);
         if (endpoint < 0) return error.UdpOpen;
-        var udp_address: [@sizeOf(udp.Address)]u8 = undefined;
-        if (eg_udp_address(host, host.len, 0, &udp_address) != 4) return error.UdpAddress;
-        if (eg_udp_bind(@intCast(endpoint), &udp_address, 0) != 0) return error.UdpBind;
-        if (eg_udp_sockname(@intCast(endpoint), &udp_address) != 0) return error.UdpName;
-        self.udp_port = std.mem.bytesToValue(udp.Address, &udp_address).port;
+        var udp_address: [@sizeOf(io.address.Address)]u8 = undefined;
+        if (exports.eg_udp_address(host, host.len, 0, &udp_address) != 4) return error.UdpAddress;
+        if (exports.eg_udp_bind(@intCast(endpoint), &udp_address, 0) != 0) return error.UdpBind;
+        if (exports.eg_udp_sockname(@intCast(endpoint), &udp_address) != 0) return error.UdpName;
+        self.udp_port = std.mem.bytesToValue(io.address.Address, &udp_address).port;
         var ring: u64 = 0;
-        if (eg_udp_ring(@intCast(endpoint), &ring) != 0) return error.UdpRing;
-        if (eg_udp_receive(@intCast(endpoint), 2) != 0) return error.UdpReceive;
+        if (exports.eg_udp_ring(@intCast(endpoint), &ring) != 0) return error.UdpRing;
+        if (exports.eg_udp_receive(@intCast(endpoint), 2) != 0) return error.UdpReceive;
 
-        const client = eg_stream_new(self.loop, 65536);
+        const client = exports.eg_stream_new(self.loop, 65536);
         if (client < 0) return error.StreamNew;
         const name = "localhost";
-        if (eg_tcp_connect(@intCast(client), name, name.len, self.tcp_port, null, 0, 0, 3) != code(error.InProgress)) return error.Connect;
-        const lookup = eg_lookup_start(name, name.len);
+        if (exports.eg_tcp_connect(@intCast(client), name, name.len, self.tcp_port, null, 0, 0, 3) != errors.negative(error.InProgress)) return error.Connect;
+        const lookup = exports.eg_lookup_start(name, name.len);
         if (lookup < 0) return error.LookupStart;
         self.lookup = @intCast(lookup);
 
@@ -222,38 +181,38 @@ const Abandoning = struct {
 test "a thread that exits gives back what its loops own, ends its lookups and wakes a park in progress" {
     const saved = ffi.setAllocator(testing.allocator);
     defer _ = ffi.setAllocator(saved);
-    const loops_before = eg_loops_live();
-    const streams_before = eg_io_streams_live();
-    const lookups_before = lookups.liveCount();
+    const loops_before = exports.eg_loops_live();
+    const streams_before = exports.eg_io_streams_live();
+    const lookups_before = io.lookup.lookups.liveCount();
     var abandoning: Abandoning = .{};
     const thread = try std.Thread.spawn(.{}, Abandoning.run, .{&abandoning});
     thread.join();
     if (abandoning.failure) |err| return err;
     abandoning.parker.?.join();
-    try testing.expect(abandoning.park_result == 1 or abandoning.park_result == code(error.BadDescriptor));
-    try testing.expectEqual(loops_before, eg_loops_live());
-    try testing.expectEqual(streams_before, eg_io_streams_live());
-    try testing.expectEqual(code(error.BadDescriptor), eg_loop_wake(abandoning.loop));
+    try testing.expect(abandoning.park_result == 1 or abandoning.park_result == errors.negative(error.BadDescriptor));
+    try testing.expectEqual(loops_before, exports.eg_loops_live());
+    try testing.expectEqual(streams_before, exports.eg_io_streams_live());
+    try testing.expectEqual(errors.negative(error.BadDescriptor), exports.eg_loop_wake(abandoning.loop));
     // Its name lookup was ended too (the leak check below sees the request freed).
-    try testing.expectEqual(lookups_before, lookups.liveCount());
-    try testing.expectEqual(code(error.BadDescriptor), eg_lookup_close(abandoning.lookup));
+    try testing.expectEqual(lookups_before, io.lookup.lookups.liveCount());
+    try testing.expectEqual(errors.negative(error.BadDescriptor), exports.eg_lookup_close(abandoning.lookup));
 
     // The ports were released: both bind again.
-    const h: u32 = @intCast(eg_loop_new(0));
-    defer _ = eg_loop_close(h);
+    const h: u32 = @intCast(exports.eg_loop_new(0));
+    defer _ = exports.eg_loop_close(h);
     const host = "127.0.0.1";
-    const server = eg_tcp_listen(h, host, host.len, abandoning.tcp_port, 16, 65536);
+    const server = exports.eg_tcp_listen(h, host, host.len, abandoning.tcp_port, 16, 65536);
     try testing.expect(server > 0);
-    const endpoint = eg_udp_open(h, 4, 0, 0, 0);
+    const endpoint = exports.eg_udp_open(h, 4, 0, 0, 0);
     try testing.expect(endpoint > 0);
-    defer _ = eg_udp_close(@intCast(endpoint));
-    var udp_address: [@sizeOf(udp.Address)]u8 = undefined;
-    try testing.expectEqual(@as(i32, 4), eg_udp_address(host, host.len, abandoning.udp_port, &udp_address));
-    try testing.expectEqual(@as(i32, 0), eg_udp_bind(@intCast(endpoint), &udp_address, 0));
+    defer _ = exports.eg_udp_close(@intCast(endpoint));
+    var udp_address: [@sizeOf(io.address.Address)]u8 = undefined;
+    try testing.expectEqual(@as(i32, 4), exports.eg_udp_address(host, host.len, abandoning.udp_port, &udp_address));
+    try testing.expectEqual(@as(i32, 0), exports.eg_udp_bind(@intCast(endpoint), &udp_address, 0));
     // The name lookup outlives its loop on its own thread, touching only its request; wait for
     // it so that the leak check sees the request freed.
     var waited: u32 = 0;
     while (io.resolve.inFlight() != 0 and waited < 2000) : (waited += 1) support.sleepMs(5);
     try testing.expectEqual(@as(u32, 0), io.resolve.inFlight());
-    _ = eg_stream_close(@intCast(server));
+    _ = exports.eg_stream_close(@intCast(server));
 }

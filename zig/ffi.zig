@@ -10,8 +10,6 @@ const errors = @import("loop/errors.zig");
 const event = @import("loop/event.zig");
 const io = @import("io/io.zig");
 
-const Error = errors.Error;
-
 const default_allocator = if (builtin.link_libc) std.heap.c_allocator else std.heap.smp_allocator;
 /// The library's allocator; tests swap in the leak-checking one (setAllocator).
 pub var allocator: std.mem.Allocator = default_allocator;
@@ -48,49 +46,49 @@ inline fn number(value: anytype) i32 {
     };
 }
 
-pub fn fail(err: Error) i32 {
+pub fn fail(err: errors.Error) i32 {
     return errors.negative(err);
 }
 
-pub fn toFd(fd: i32) Error!event.Fd {
+pub fn toFd(fd: i32) errors.Error!event.Fd {
     if (fd < 0) return error.BadDescriptor;
     return @intCast(fd);
 }
 
 /// An argument the call needs (an out pointer, a callback): EINVAL when null.
-pub fn required(value: anytype) Error!@typeInfo(@TypeOf(value)).optional.child {
+pub fn required(value: anytype) errors.Error!@typeInfo(@TypeOf(value)).optional.child {
     return value orelse error.InvalidArgument;
 }
 
 /// Bytes the library reads (copies, or uses during the call); null only when empty.
-pub fn bytes(data: ?[*]const u8, length: u32) Error![]const u8 {
+pub fn bytes(data: ?[*]const u8, length: u32) errors.Error![]const u8 {
     if (length == 0) return &.{};
     return (data orelse return error.InvalidArgument)[0..length];
 }
 
 /// Memory the library writes into; never null.
-pub fn buffer(data: ?[*]u8, length: u32) Error![]u8 {
+pub fn buffer(data: ?[*]u8, length: u32) errors.Error![]u8 {
     return (data orelse return error.InvalidArgument)[0..length];
 }
 
 /// Text the library reads; never null.
-pub fn text(data: ?[*]const u8, length: u32) Error![]const u8 {
+pub fn text(data: ?[*]const u8, length: u32) errors.Error![]const u8 {
     return (data orelse return error.InvalidArgument)[0..length];
 }
 
-pub fn lengths(data: ?[*]const u32, count: u32) Error![]const u32 {
+pub fn lengths(data: ?[*]const u32, count: u32) errors.Error![]const u32 {
     return (data orelse return error.InvalidArgument)[0..count];
 }
 
 /// A 24-byte address record of io/address.zig, checked.
-pub fn address(record: ?[*]const u8) Error!io.udp.Address {
+pub fn address(record: ?[*]const u8) errors.Error!io.address.Address {
     const source = record orelse return error.InvalidArgument;
-    const value = std.mem.bytesToValue(io.udp.Address, source[0..@sizeOf(io.udp.Address)]);
+    const value = std.mem.bytesToValue(io.address.Address, source[0..@sizeOf(io.address.Address)]);
     if (!value.isValid()) return error.InvalidArgument;
     return value;
 }
 
-pub fn addressOut(out: ?[*]u8) Error!*io.udp_calls.Record {
+pub fn addressOut(out: ?[*]u8) errors.Error!*io.udp_calls.Record {
     return (out orelse return error.InvalidArgument)[0..@sizeOf(io.udp_calls.Record)];
 }
 
@@ -99,7 +97,7 @@ const testing = std.testing;
 const Probe = struct {
     var calls: u32 = 0;
 
-    fn nothing(_: u32) Error!void {
+    fn nothing(_: u32) errors.Error!void {
         calls += 1;
     }
     fn count(value: u32) u32 {
@@ -110,10 +108,10 @@ const Probe = struct {
         calls += 1;
         return true;
     }
-    fn status(_: u32) Error!io.udp.SendStatus {
+    fn status(_: u32) errors.Error!io.udp.SendStatus {
         return .queued_start;
     }
-    fn refused(_: u32) Error!u32 {
+    fn refused(_: u32) errors.Error!u32 {
         return error.Busy;
     }
     fn take(_: event.Fd, _: []const u8, _: *u64) void {

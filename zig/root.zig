@@ -4,7 +4,6 @@
 //! part in test_exports.zig), which is what the shared library exposes to Deno and to
 //! C/Zig/Rust embedders. Layers: zig/README.md.
 
-const std = @import("std");
 const build_options = @import("build_options");
 
 pub const stacklet = @import("stacklet/stacklet.zig");

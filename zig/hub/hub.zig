@@ -32,16 +32,11 @@
 //! is copied out and back), so keeping a buffer on the stack across waits is fine.
 
 const std = @import("std");
-const builtin = @import("builtin");
-const assert = std.debug.assert;
-const stacklet = @import("../stacklet/stacklet.zig");
-const loop_module = @import("../loop/loop.zig");
 const errors = @import("../loop/errors.zig");
-
-const Loop = loop_module.Loop;
-const Waiter = loop_module.Waiter;
-pub const Fd = loop_module.Fd;
-pub const Error = errors.Error;
+const event = @import("../loop/event.zig");
+const loop = @import("../loop/loop.zig");
+const ring = @import("../loop/ring.zig");
+const stacklet = @import("../stacklet/stacklet.zig");
 
 /// Kinds of op completion records (the ring's `kind`); loop kinds are below 16.
 pub const OpKind = enum(u32) {
@@ -54,7 +49,7 @@ pub const OpKind = enum(u32) {
 pub const ops_limit: u32 = 1 << 20;
 
 pub const Options = struct {
-    loop: loop_module.Options = .{},
+    loop: loop.Options = .{},
     /// Ops alive at once, a hard cap (reaching it fails a start with error.Overflow). Each live
     /// op reserves one overflow-queue slot for its final completion; the queue grows on demand,
     /// so the loop's overflowMax() must exceed this.
@@ -68,7 +63,7 @@ pub const Completion = struct {
     result: i32,
     aux: u32 = 0,
 
-    pub fn fail(err: Error) Completion {
+    pub fn fail(err: errors.Error) Completion {
         return .{ .result = errors.negative(err) };
     }
 };
@@ -86,7 +81,7 @@ pub const Op = struct {
     handle: stacklet.Handle = null,
     /// The hub's stacklet (the thread's main one): where the op switches back to.
     origin: stacklet.Handle = null,
-    waiter: Waiter = .{},
+    waiter: loop.Waiter = .{},
     state: State = .running,
     canceled: bool = false,
     /// Links in the hub's list of live ops and in one of its FIFO queues (space, turn).
@@ -94,20 +89,20 @@ pub const Op = struct {
     live_next: ?*Op = null,
     queue_next: ?*Op = null,
 
-    pub fn waitReadable(op: *Op, fd: Fd) Error!void {
+    pub fn waitReadable(op: *Op, fd: event.Fd) errors.Error!void {
         return op.waitFd(fd, .read);
     }
 
-    pub fn waitWritable(op: *Op, fd: Fd) Error!void {
+    pub fn waitWritable(op: *Op, fd: event.Fd) errors.Error!void {
         return op.waitFd(fd, .write);
     }
 
     /// Lets the other ops and JS run; resumes on the next poll.
-    pub fn yieldTurn(op: *Op) Error!void {
+    pub fn yieldTurn(op: *Op) errors.Error!void {
         if (op.canceled) return error.Canceled;
         op.hub.turn_queue.push(op);
         op.suspendAs(.waiting_turn) catch |err| {
-            assert(op.hub.turn_queue.remove(op));
+            std.debug.assert(op.hub.turn_queue.remove(op));
             return err;
         };
         if (op.canceled) return error.Canceled;
@@ -115,7 +110,7 @@ pub const Op = struct {
 
     /// Posts an intermediate record with the op's token and kind. When the ring and the
     /// unreserved part of the overflow queue are full it waits until JS has drained the ring.
-    pub fn post(op: *Op, result: i32, aux: u32) Error!void {
+    pub fn post(op: *Op, result: i32, aux: u32) errors.Error!void {
         const hub = op.hub;
         var attempt: u32 = 0;
         while (attempt < 1 << 20) : (attempt += 1) {
@@ -126,7 +121,7 @@ pub const Op = struct {
             }
             hub.space_queue.push(op);
             op.suspendAs(.waiting_space) catch |err| {
-                assert(hub.space_queue.remove(op));
+                std.debug.assert(hub.space_queue.remove(op));
                 return err;
             };
         }
@@ -135,11 +130,11 @@ pub const Op = struct {
 
     /// The outcome of the wait an op started by `Hub.startWaiting` began in: error.Canceled
     /// if a cancel ended it, as `waitReadable`/`waitWritable` would report.
-    pub fn deferredWait(op: *const Op) Error!void {
+    pub fn deferredWait(op: *const Op) errors.Error!void {
         if (op.waiter.canceled or op.canceled) return error.Canceled;
     }
 
-    fn waitFd(op: *Op, fd: Fd, direction: loop_module.Direction) Error!void {
+    fn waitFd(op: *Op, fd: event.Fd, direction: loop.Direction) errors.Error!void {
         if (op.canceled) return error.Canceled;
         try op.hub.loop.addWaiter(fd, direction, &op.waiter);
         op.suspendAs(.waiting_fd) catch |err| {
@@ -150,8 +145,8 @@ pub const Op = struct {
     }
 
     /// Switches back to the hub; returns when the hub resumes this op.
-    fn suspendAs(op: *Op, state: State) Error!void {
-        assert(op.state == .running);
+    fn suspendAs(op: *Op, state: State) errors.Error!void {
+        std.debug.assert(op.state == .running);
         op.state = state;
         _ = stacklet.switchTo(op.hub.thread.?, op.origin) catch |err| {
             op.state = .running;
@@ -160,10 +155,10 @@ pub const Op = struct {
                 else => error.Unexpected,
             };
         };
-        assert(op.state == .running);
+        std.debug.assert(op.state == .running);
     }
 
-    fn record(op: *const Op, result: i32, aux: u32) loop_module.Record {
+    fn record(op: *const Op, result: i32, aux: u32) ring.Record {
         return .{ .token = op.token, .result = result, .kind = op.kind, .aux = aux };
     }
 };
@@ -209,7 +204,7 @@ const OpQueue = struct {
 pub const Hub = struct {
     gpa: std.mem.Allocator,
     options: Options,
-    loop: Loop,
+    loop: loop.Loop,
     /// Created with the first op: a loop that only watches descriptors needs no stacks.
     thread: ?*stacklet.Thread = null,
     stack: stacklet.Stack = undefined,
@@ -218,15 +213,15 @@ pub const Hub = struct {
     turn_queue: OpQueue = .{},
     space_queue: OpQueue = .{},
     /// Set by an entry function run on the stack region, which cannot return a Zig error.
-    entry_error: ?Error = null,
+    entry_error: ?errors.Error = null,
     completions_lost: u32 = 0,
 
-    pub fn create(gpa: std.mem.Allocator, options: Options) Error!*Hub {
+    pub fn create(gpa: std.mem.Allocator, options: Options) errors.Error!*Hub {
         if (options.ops_max == 0) return error.InvalidArgument;
         if (options.loop.overflowMax() <= options.ops_max) return error.InvalidArgument;
         const hub = try gpa.create(Hub);
         errdefer gpa.destroy(hub);
-        hub.* = .{ .gpa = gpa, .options = options, .loop = try Loop.init(gpa, options.loop) };
+        hub.* = .{ .gpa = gpa, .options = options, .loop = try loop.Loop.init(gpa, options.loop) };
         return hub;
     }
 
@@ -243,7 +238,7 @@ pub const Hub = struct {
 
     /// One loop turn: waits up to timeout_ms unless ops are ready to continue, resumes the ops
     /// whose descriptors became ready, and returns how many records JS can read now.
-    pub fn poll(hub: *Hub, timeout_ms: i32) Error!u32 {
+    pub fn poll(hub: *Hub, timeout_ms: i32) errors.Error!u32 {
         try hub.loop.poll(if (hub.hasQueuedOps()) 0 else timeout_ms);
         if (hub.loop.hasRunnable() or hub.hasQueuedOps()) try hub.runOnStack(.resume_ready, null);
         hub.loop.updateParkHint(hub.hasQueuedOps());
@@ -251,7 +246,7 @@ pub const Hub = struct {
     }
 
     /// Starts op T (see the header) and runs it until it first blocks or finishes.
-    pub fn start(hub: *Hub, comptime T: type, value: T, token: u32) Error!void {
+    pub fn start(hub: *Hub, comptime T: type, value: T, token: u32) errors.Error!void {
         const typed = try hub.admit(T, value, token);
         hub.link(&typed.op);
         try hub.runOnStack(.start, &typed.op);
@@ -262,7 +257,7 @@ pub const Hub = struct {
     /// ready (or the wait is canceled), and T.run begins with `op.deferredWait()` in place of
     /// its first wait. An op that waits first and then usually finishes without waiting again
     /// (a read after the peer answers) so costs no stack slice saved and copied back.
-    pub fn startWaiting(hub: *Hub, comptime T: type, value: T, token: u32, fd: Fd, direction: loop_module.Direction) Error!void {
+    pub fn startWaiting(hub: *Hub, comptime T: type, value: T, token: u32, fd: event.Fd, direction: loop.Direction) errors.Error!void {
         const typed = try hub.admit(T, value, token);
         typed.op.state = .waiting_fd;
         hub.loop.addWaiter(fd, direction, &typed.op.waiter) catch |err| {
@@ -275,8 +270,8 @@ pub const Hub = struct {
 
     /// Admits a new op T (within ops_max, growing the overflow reserve as needed) and allocates
     /// it, not yet linked or started.
-    fn admit(hub: *Hub, comptime T: type, value: T, token: u32) Error!*T {
-        comptime assert(T.kind >= 16);
+    fn admit(hub: *Hub, comptime T: type, value: T, token: u32) errors.Error!*T {
+        comptime std.debug.assert(T.kind >= 16);
         if (hub.ops_live >= hub.options.ops_max) return error.Overflow;
         // Every live op keeps one overflow slot for its final completion, this one included.
         try hub.loop.ring.reserveOverflow(hub.ops_live + 1);
@@ -295,7 +290,7 @@ pub const Hub = struct {
 
     /// Wakes the ops waiting on fd with error.Canceled (before the descriptor is closed) and
     /// lets them finish now.
-    pub fn cancelFd(hub: *Hub, fd: Fd) Error!void {
+    pub fn cancelFd(hub: *Hub, fd: event.Fd) errors.Error!void {
         hub.loop.cancelWaiters(fd);
         if (hub.loop.hasRunnable()) try hub.runOnStack(.resume_ready, null);
         hub.loop.updateParkHint(hub.hasQueuedOps());
@@ -310,14 +305,14 @@ pub const Hub = struct {
     }
 
     fn hasRoomForIntermediate(hub: *const Hub) bool {
-        const ring = &hub.loop.ring;
-        if (ring.overflow_len == 0 and (ring.free() catch 0) > 0) return true;
-        return ring.overflowFree() > hub.ops_live;
+        const completions = &hub.loop.ring;
+        if (completions.overflow_len == 0 and (completions.free() catch 0) > 0) return true;
+        return completions.overflowFree() > hub.ops_live;
     }
 
     /// Makes the ops' stack region on first use (start calls it; tests call it to read the
     /// region's bounds before any op runs).
-    pub fn ensureStacklets(hub: *Hub) Error!void {
+    pub fn ensureStacklets(hub: *Hub) errors.Error!void {
         if (hub.thread != null) return;
         var stack = stacklet.Stack.init(hub.gpa, hub.options.stack_size) catch |err| return mapStackletError(err);
         errdefer stack.deinit(hub.gpa);
@@ -349,8 +344,8 @@ pub const Hub = struct {
     };
 
     /// Enters the dedicated stack region for the duration of one native step.
-    fn runOnStack(hub: *Hub, mode: Mode, op: ?*Op) Error!void {
-        assert(hub.thread != null);
+    fn runOnStack(hub: *Hub, mode: Mode, op: ?*Op) errors.Error!void {
+        std.debug.assert(hub.thread != null);
         var entry: Entry = .{ .hub = hub, .mode = mode, .op = op };
         hub.entry_error = null;
         stacklet.enterStack(&hub.stack, Entry.run, &entry) catch |err| {
@@ -375,7 +370,7 @@ pub const Hub = struct {
     }
 
     fn resumeOp(hub: *Hub, op: *Op) void {
-        assert(op.state != .running and op.state != .finished);
+        std.debug.assert(op.state != .running and op.state != .finished);
         op.state = .running;
         if (op.handle == null) {
             // Started by startWaiting: its first wait is over; its stacklet begins now.
@@ -403,10 +398,10 @@ pub const Hub = struct {
     /// After an op switched back: it finished (free it) or it is suspended (keep its handle).
     fn settle(hub: *Hub, op: *Op, handle: stacklet.Handle) void {
         if (op.state == .finished) {
-            assert(handle == null);
+            std.debug.assert(handle == null);
             hub.release(op);
         } else {
-            assert(handle != null);
+            std.debug.assert(handle != null);
             op.handle = handle;
         }
     }
@@ -421,7 +416,7 @@ pub const Hub = struct {
         var space = hub.space_queue.take();
         var rounds: u32 = 0;
         while (space) |op| : (rounds += 1) {
-            assert(rounds < rounds_max);
+            std.debug.assert(rounds < rounds_max);
             space = op.queue_next;
             op.queue_next = null;
             if (!hub.hasRoomForIntermediate()) {
@@ -433,7 +428,7 @@ pub const Hub = struct {
         var waiter = hub.loop.takeRunnable();
         rounds = 0;
         while (waiter) |ready| : (rounds += 1) {
-            assert(rounds < rounds_max);
+            std.debug.assert(rounds < rounds_max);
             waiter = ready.next;
             ready.next = null;
             ready.queued = false;
@@ -441,7 +436,7 @@ pub const Hub = struct {
         }
         rounds = 0;
         while (turn) |op| : (rounds += 1) {
-            assert(rounds < rounds_max);
+            std.debug.assert(rounds < rounds_max);
             turn = op.queue_next;
             op.queue_next = null;
             hub.resumeOp(op);
@@ -480,8 +475,8 @@ pub const Hub = struct {
                         hub.loop.removeWaiter(&op.waiter);
                         op.waiter.canceled = true;
                     },
-                    .waiting_turn => assert(hub.turn_queue.remove(op)),
-                    .waiting_space => assert(hub.space_queue.remove(op)),
+                    .waiting_turn => std.debug.assert(hub.turn_queue.remove(op)),
+                    .waiting_space => std.debug.assert(hub.space_queue.remove(op)),
                     .running, .finished => unreachable,
                 }
                 hub.resumeOp(op);
@@ -498,7 +493,7 @@ pub const Hub = struct {
 
     /// Posts an op's last record. Start reserved an overflow slot for it, so only a ring that
     /// JS corrupted (a bad head) can refuse it; that is counted, the loop reports the ring error.
-    fn postFinal(hub: *Hub, record: loop_module.Record) void {
+    fn postFinal(hub: *Hub, record: ring.Record) void {
         hub.loop.post(record) catch {
             hub.completions_lost +%= 1;
         };
@@ -515,7 +510,7 @@ pub const Hub = struct {
     fn unlink(hub: *Hub, op: *Op) void {
         if (op.live_prev) |previous| previous.live_next = op.live_next else hub.live_head = op.live_next;
         if (op.live_next) |next| next.live_prev = op.live_prev;
-        assert(hub.ops_live > 0);
+        std.debug.assert(hub.ops_live > 0);
         hub.ops_live -= 1;
     }
 
@@ -549,7 +544,7 @@ fn Adapter(comptime T: type) type {
     };
 }
 
-fn mapStackletError(err: stacklet.Error) Error {
+fn mapStackletError(err: stacklet.Error) errors.Error {
     return switch (err) {
         error.OutOfMemory => error.OutOfMemory,
         error.TooManyStacklets => error.Overflow,
@@ -571,7 +566,7 @@ pub const ReadExact = struct {
     pub const kind: u32 = @backingInt(OpKind.read_exact);
 
     op: Op,
-    fd: Fd,
+    fd: event.Fd,
     length: u32,
 
     pub fn run(self: *ReadExact) Completion {
@@ -597,7 +592,7 @@ pub const ReadExact = struct {
     }
 };
 
-fn readSome(fd: Fd, buffer: []u8) Error!usize {
+fn readSome(fd: event.Fd, buffer: []u8) errors.Error!usize {
     return @import("../loop/test_support.zig").read(fd, buffer);
 }
 

@@ -7,11 +7,10 @@
 const std = @import("std");
 const errors = @import("../loop/errors.zig");
 const handles = @import("../loop/handles.zig");
-const loop_module = @import("../loop/loop.zig");
+const loop = @import("../loop/loop.zig");
 const hub_module = @import("hub.zig");
 
 const Hub = hub_module.Hub;
-const Error = errors.Error;
 
 /// Loops alive at once in the process, every thread's.
 pub const loops_max = 64;
@@ -21,18 +20,18 @@ pub const ops_max = hub_module.ops_limit;
 pub var loops: handles.Registry(Hub, loops_max) = .{};
 
 /// The hub of loop `handle` (owner thread).
-pub fn get(handle: u32) Error!*Hub {
+pub fn get(handle: u32) errors.Error!*Hub {
     return loops.get(handle);
 }
 
 /// The poll loop of loop `handle` (owner thread).
-pub fn loopOf(handle: u32) Error!*loop_module.Loop {
+pub fn loopOf(handle: u32) errors.Error!*loop.Loop {
     return &(try loops.get(handle)).loop;
 }
 
 /// Creates a hub with the library's options and registers it; returns its handle.
 /// ring_capacity: records in the completion ring, a power of two; 0 picks 4096.
-pub fn create(gpa: std.mem.Allocator, ring_capacity: u32) Error!u32 {
+pub fn create(gpa: std.mem.Allocator, ring_capacity: u32) errors.Error!u32 {
     var options: hub_module.Options = .{};
     // Every blocked stream read, drain or accept is an op. Their table (the overflow reserve)
     // starts small and grows on demand up to ops_max, the hard cap src/native mirrors in
@@ -49,7 +48,7 @@ pub fn create(gpa: std.mem.Allocator, ring_capacity: u32) Error!u32 {
 /// Takes loop `handle` out of the registry: a park in progress on another thread is woken and
 /// waited for; the caller destroys the hub. EBUSY if the park never let go (the hub is leaked
 /// rather than freed under it).
-pub fn retire(handle: u32) Error!*Hub {
+pub fn retire(handle: u32) errors.Error!*Hub {
     const hub = try loops.retire(handle);
     hub.loop.wake() catch {};
     if (!loops.awaitForeign(handle)) return error.Busy;
@@ -58,14 +57,14 @@ pub fn retire(handle: u32) Error!*Hub {
 
 /// Blocks the calling thread (any thread) until the loop has something to harvest, is woken,
 /// or timeout_ms passes; true if ready.
-pub fn park(handle: u32, timeout_ms: i32) Error!bool {
+pub fn park(handle: u32, timeout_ms: i32) errors.Error!bool {
     const hub = try loops.acquire(handle);
     defer loops.release(handle);
     return hub.loop.park(timeout_ms);
 }
 
 /// Interrupts a poll or park of the loop (any thread).
-pub fn wake(handle: u32) Error!void {
+pub fn wake(handle: u32) errors.Error!void {
     const hub = try loops.acquire(handle);
     defer loops.release(handle);
     try hub.loop.wake();

@@ -8,14 +8,13 @@ const errors = @import("../loop/errors.zig");
 const SpinLock = @import("../loop/spin_lock.zig").SpinLock;
 const stacklet = @import("../stacklet/stacklet.zig");
 
-const Error = errors.Error;
 const Thread = stacklet.Thread;
 
 const threads_max = 256;
 var threads: [threads_max]?*Thread = @splat(null);
 var threads_lock: SpinLock = .{};
 
-fn find(thread: ?*Thread) Error!usize {
+fn find(thread: ?*Thread) errors.Error!usize {
     const wanted = thread orelse return error.BadDescriptor;
     threads_lock.lock() catch return error.Busy;
     defer threads_lock.unlock();
@@ -26,7 +25,7 @@ fn find(thread: ?*Thread) Error!usize {
 }
 
 /// The library's error code for a stacklet error.
-fn toError(err: stacklet.Error) Error {
+fn toError(err: stacklet.Error) errors.Error {
     return switch (err) {
         error.OutOfMemory => error.OutOfMemory,
         error.InvalidHandle, error.CannotDestroyMain => error.BadDescriptor,
@@ -57,7 +56,7 @@ pub fn newThread(gpa: std.mem.Allocator) ?*Thread {
     return null;
 }
 
-pub fn deleteThread(thread: ?*Thread) Error!void {
+pub fn deleteThread(thread: ?*Thread) errors.Error!void {
     const index = try find(thread);
     stacklet.deleteThreadChecked(thread.?) catch |err| return toError(err);
     threads_lock.lock() catch return error.Busy;
@@ -67,7 +66,7 @@ pub fn deleteThread(thread: ?*Thread) Error!void {
 
 /// Starts run(origin, arg) on a new stacklet; stores the handle of the one that switches back
 /// (null if the new one already finished) in out.
-pub fn new(thread: ?*Thread, run: ?stacklet.RunFn, arg: ?*anyopaque, out: ?*stacklet.Handle) Error!void {
+pub fn new(thread: ?*Thread, run: ?stacklet.RunFn, arg: ?*anyopaque, out: ?*stacklet.Handle) errors.Error!void {
     _ = try find(thread);
     const entry = run orelse return error.InvalidArgument;
     const target = out orelse return error.InvalidArgument;
@@ -75,7 +74,7 @@ pub fn new(thread: ?*Thread, run: ?stacklet.RunFn, arg: ?*anyopaque, out: ?*stac
 }
 
 /// Suspends the running stacklet and resumes `handle`; stores who switched back in out.
-pub fn switchTo(thread: ?*Thread, handle: ?*anyopaque, out: ?*stacklet.Handle) Error!void {
+pub fn switchTo(thread: ?*Thread, handle: ?*anyopaque, out: ?*stacklet.Handle) errors.Error!void {
     _ = try find(thread);
     const target_out = out orelse return error.InvalidArgument;
     const target = stacklet.handleFromAddress(thread.?, @intFromPtr(handle)) catch |err| return toError(err);
@@ -84,7 +83,7 @@ pub fn switchTo(thread: ?*Thread, handle: ?*anyopaque, out: ?*stacklet.Handle) E
 }
 
 /// Frees a suspended stacklet without resuming it.
-pub fn destroy(thread: ?*Thread, handle: ?*anyopaque) Error!void {
+pub fn destroy(thread: ?*Thread, handle: ?*anyopaque) errors.Error!void {
     _ = try find(thread);
     const target = stacklet.handleFromAddress(thread.?, @intFromPtr(handle)) catch |err| return toError(err);
     stacklet.destroyChecked(thread.?, target) catch |err| return toError(err);

@@ -4,22 +4,20 @@
 const std = @import("std");
 const builtin = @import("builtin");
 const errors = @import("../loop/errors.zig");
-const loop_module = @import("../loop/loop.zig");
+const event = @import("../loop/event.zig");
+const ring = @import("../loop/ring.zig");
+const support = @import("../loop/test_support.zig");
 const hub_module = @import("hub.zig");
 
 const Hub = hub_module.Hub;
 const ReadExact = hub_module.ReadExact;
-const fnv1a = hub_module.fnv1a;
-
 const testing = std.testing;
-const support = @import("../loop/test_support.zig");
-const is_windows = builtin.os.tag == .windows;
 
-fn streamPair() ![2]hub_module.Fd {
-    return if (is_windows) support.tcpPair() else support.pipe();
+fn streamPair() ![2]event.Fd {
+    return if (builtin.os.tag == .windows) support.tcpPair() else support.pipe();
 }
 
-fn drain(hub: *Hub, out: []loop_module.Record) u32 {
+fn drain(hub: *Hub, out: []ring.Record) u32 {
     return support.drain(&hub.loop.ring, out);
 }
 
@@ -39,12 +37,12 @@ test "read_exact blocks on an empty pipe, resumes on each poll, completes with e
 
     _ = try support.write(fds[1], "456789");
     try testing.expectEqual(@as(u32, 1), try hub.poll(1000));
-    var out: [4]loop_module.Record = undefined;
+    var out: [4]ring.Record = undefined;
     try testing.expectEqual(@as(u32, 1), drain(hub, &out));
     try testing.expectEqual(@as(u32, 42), out[0].token);
     try testing.expectEqual(@as(i32, 10), out[0].result);
     try testing.expectEqual(@backingInt(hub_module.OpKind.read_exact), out[0].kind);
-    try testing.expectEqual(fnv1a("0123456789"), out[0].aux);
+    try testing.expectEqual(hub_module.fnv1a("0123456789"), out[0].aux);
     try testing.expectEqual(@as(u32, 0), hub.opsLive());
 }
 
@@ -56,9 +54,9 @@ test "an op with its data already there completes during start" {
     _ = try support.write(fds[1], "abc");
     try hub.start(ReadExact, .{ .op = undefined, .fd = fds[0], .length = 3 }, 1);
     try testing.expectEqual(@as(u32, 0), hub.opsLive());
-    var out: [4]loop_module.Record = undefined;
+    var out: [4]ring.Record = undefined;
     try testing.expectEqual(@as(u32, 1), drain(hub, &out));
-    try testing.expectEqual(fnv1a("abc"), out[0].aux);
+    try testing.expectEqual(hub_module.fnv1a("abc"), out[0].aux);
 }
 
 const OpOnStack = struct {
@@ -78,7 +76,7 @@ test "ops run on the hub's dedicated stack region, not the caller's stack" {
     defer hub.destroy();
     try hub.ensureStacklets();
     try hub.start(OpOnStack, .{ .op = undefined, .low = hub.stack.bottom(), .high = hub.stack.top() }, 1);
-    var out: [1]loop_module.Record = undefined;
+    var out: [1]ring.Record = undefined;
     try testing.expectEqual(@as(u32, 1), drain(hub, &out));
     try testing.expectEqual(@as(i32, 1), out[0].result);
 }
@@ -87,7 +85,7 @@ test "many ops resumed in an arbitrary order each keep their own stack data" {
     const hub = try Hub.create(testing.allocator, .{});
     defer hub.destroy();
     const count = 40;
-    var pairs: [count][2]hub_module.Fd = undefined;
+    var pairs: [count][2]event.Fd = undefined;
     for (&pairs, 0..) |*pair, i| {
         pair.* = try streamPair();
         try hub.start(ReadExact, .{ .op = undefined, .fd = pair[0], .length = 64 }, @intCast(i));
@@ -106,7 +104,7 @@ test "many ops resumed in an arbitrary order each keep their own stack data" {
     var order: [count]usize = undefined;
     for (&order, 0..) |*slot, i| slot.* = i;
     var done = std.StaticBitSet(count).empty;
-    var out: [count]loop_module.Record = undefined;
+    var out: [count]ring.Record = undefined;
     for (0..4) |chunk| {
         random.shuffle(usize, &order);
         for (order) |i| _ = try support.write(pairs[i][1], payloads[i][chunk * 16 ..][0..16]);
@@ -116,7 +114,7 @@ test "many ops resumed in an arbitrary order each keep their own stack data" {
             const n = drain(hub, &out);
             for (out[0..n]) |record| {
                 try testing.expectEqual(@as(i32, 64), record.result);
-                try testing.expectEqual(fnv1a(&payloads[record.token]), record.aux);
+                try testing.expectEqual(hub_module.fnv1a(&payloads[record.token]), record.aux);
                 done.set(record.token);
             }
             if (chunk < 3 or done.count() == count) break;
@@ -133,7 +131,7 @@ test "cancelFd completes the waiting op with ECANCELED" {
     defer for (fds) |fd| support.close(fd);
     try hub.start(ReadExact, .{ .op = undefined, .fd = fds[0], .length = 8 }, 5);
     try hub.cancelFd(fds[0]);
-    var out: [2]loop_module.Record = undefined;
+    var out: [2]ring.Record = undefined;
     try testing.expectEqual(@as(u32, 1), drain(hub, &out));
     try testing.expectEqual(errors.negative(error.Canceled), out[0].result);
     try testing.expectEqual(@as(u32, 0), hub.opsLive());
@@ -148,17 +146,17 @@ test "end of stream before the length is an error completion" {
     _ = try support.write(fds[1], "ab");
     support.close(fds[1]);
     _ = try hub.poll(1000);
-    var out: [2]loop_module.Record = undefined;
+    var out: [2]ring.Record = undefined;
     try testing.expectEqual(@as(u32, 1), drain(hub, &out));
     try testing.expectEqual(errors.negative(error.BrokenPipe), out[0].result);
 }
 
 test "a bad descriptor fails the op, not the process" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     const hub = try Hub.create(testing.allocator, .{});
     defer hub.destroy();
     try hub.start(ReadExact, .{ .op = undefined, .fd = 1_000_000, .length = 8 }, 5);
-    var out: [2]loop_module.Record = undefined;
+    var out: [2]ring.Record = undefined;
     try testing.expectEqual(@as(u32, 1), drain(hub, &out));
     try testing.expectEqual(errors.negative(error.BadDescriptor), out[0].result);
 }
@@ -182,7 +180,7 @@ test "completions beyond the ring wait in the overflow queue, in order, none los
     });
     defer hub.destroy();
     const count = 12;
-    var pairs: [count][2]hub_module.Fd = undefined;
+    var pairs: [count][2]event.Fd = undefined;
     for (&pairs, 0..) |*pair, i| {
         pair.* = try streamPair();
         _ = try support.write(pair[1], "x");
@@ -193,7 +191,7 @@ test "completions beyond the ring wait in the overflow queue, in order, none los
         support.close(pair[1]);
     };
     try testing.expectEqual(@as(u32, 8), hub.loop.ring.header.overflow);
-    var out: [4]loop_module.Record = undefined;
+    var out: [4]ring.Record = undefined;
     var expected: u32 = 0;
     var rounds: u32 = 0;
     while (expected < count and rounds < 8) : (rounds += 1) {
@@ -231,9 +229,9 @@ test "the op table grows on demand past its first reserve up to ops_max, where s
     });
     defer hub.destroy();
     // Both ends of each pair read, so every op blocks until the other end writes.
-    var pairs: [ops / 2][2]hub_module.Fd = undefined;
+    var pairs: [ops / 2][2]event.Fd = undefined;
     for (&pairs, 0..) |*pair, i| {
-        pair.* = if (is_windows) try support.tcpPair() else try support.socketPair();
+        pair.* = if (builtin.os.tag == .windows) try support.tcpPair() else try support.socketPair();
         try hub.start(ReadExact, .{ .op = undefined, .fd = pair[0], .length = 1 }, @intCast(2 * i));
         try hub.start(ReadExact, .{ .op = undefined, .fd = pair[1], .length = 1 }, @intCast(2 * i + 1));
     }
@@ -250,7 +248,7 @@ test "the op table grows on demand past its first reserve up to ops_max, where s
         _ = try support.write(pair[1], "b");
     }
     var seen: std.StaticBitSet(ops) = .empty;
-    var out: [4]loop_module.Record = undefined;
+    var out: [4]ring.Record = undefined;
     var rounds: u32 = 0;
     while (seen.count() < ops and rounds < 1000) : (rounds += 1) {
         _ = try hub.poll(100);
@@ -286,7 +284,7 @@ test "intermediate posts wait for ring space and yieldTurn resumes on the next p
     });
     defer hub.destroy();
     try hub.start(Chatty, .{ .op = undefined, .posts = 30 }, 7);
-    var out: [4]loop_module.Record = undefined;
+    var out: [4]ring.Record = undefined;
     var expected: i32 = 0;
     var rounds: u32 = 0;
     while (expected <= 30 and rounds < 200) : (rounds += 1) {

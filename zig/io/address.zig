@@ -5,10 +5,7 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
 const errors = @import("../loop/errors.zig");
-
-const Error = errors.Error;
 
 /// An IPv4 or IPv6 socket address, the same bytes on every OS (unlike sockaddr). IPv4 uses
 /// bytes[0..4]; `port` is in host order; `scope_id` is the IPv6 zone as an interface index.
@@ -27,7 +24,7 @@ pub const Address = extern struct {
 
     /// The unspecified address of `family`, port 0.
     pub fn any(family: u16) Address {
-        assert(family == ip4 or family == ip6);
+        std.debug.assert(family == ip4 or family == ip6);
         return .{ .family = family, .port = 0, .scope_id = 0, .bytes = @splat(0) };
     }
 
@@ -40,8 +37,8 @@ pub const Address = extern struct {
 };
 
 comptime {
-    assert(@sizeOf(Address) == 24);
-    assert(@offsetOf(Address, "bytes") == 8);
+    std.debug.assert(@sizeOf(Address) == 24);
+    std.debug.assert(@offsetOf(Address, "bytes") == 8);
 }
 
 /// The longest text `format` writes ("ffff:...:255.255.255.255%4294967295").
@@ -49,7 +46,7 @@ pub const text_max = 64;
 
 /// Parses an IP literal ("127.0.0.1", "::1", "fe80::1%2", "fe80::1%eth0"). Host names are not
 /// resolved here (resolve.zig does that).
-pub fn parse(text: []const u8, port: u16) Error!Address {
+pub fn parse(text: []const u8, port: u16) errors.Error!Address {
     if (text.len == 0 or text.len > text_max) return error.InvalidArgument;
     if (std.Io.net.Ip4Address.parse(text, port)) |ip4| {
         var address = Address.any(Address.ip4);
@@ -70,13 +67,13 @@ pub fn parse(text: []const u8, port: u16) Error!Address {
 
 /// Like `parse`, and "localhost" is 127.0.0.1: the one name taken without resolving, for
 /// binding TCP listeners and UDP endpoints and for UDP destinations.
-pub fn parseLocal(text: []const u8, port: u16) Error!Address {
+pub fn parseLocal(text: []const u8, port: u16) errors.Error!Address {
     if (std.mem.eql(u8, text, "localhost")) return Address.loopback4(port);
     return parse(text, port);
 }
 
 /// A numeric zone ("2") or, on POSIX, an interface name ("eth0") as an interface index.
-fn interfaceIndex(zone: []const u8) Error!u32 {
+fn interfaceIndex(zone: []const u8) errors.Error!u32 {
     if (zone.len == 0) return error.InvalidArgument;
     if (std.fmt.parseInt(u32, zone, 10)) |index| return index else |_| {}
     if (builtin.os.tag == .windows) return error.InvalidArgument;
@@ -95,7 +92,7 @@ extern "c" fn if_nametoindex(name: [*:0]const u8) c_uint;
 /// written into `out` (`text_max` bytes always suffice; 0 if `out` is too small).
 /// src/native/address.ts formats ring senders by the same rules.
 pub fn format(address: *const Address, out: []u8) usize {
-    assert(address.isValid());
+    std.debug.assert(address.isValid());
     var writer = std.Io.Writer.fixed(out);
     writeText(address, &writer) catch return 0;
     return writer.end;

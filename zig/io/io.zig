@@ -1,14 +1,16 @@
-//! The I/O layer in one import: IP addresses (address.zig), sockets (sys.zig), name resolution
-//! off the loop thread (resolve.zig), buffered streams and their hub ops (stream.zig),
-//! connecting and listening sockets (socket.zig) with TCP's policy (tcp.zig), pipes (pipe.zig,
-//! over windows_pipe.zig's bridges on Windows), terminals (tty.zig, terminal.zig), the standard
-//! streams (stdio.zig) and UDP endpoints (udp.zig, udp_socket.zig). exports.zig exposes it
-//! through the C ABI: it converts the C arguments and forwards to the objects' methods or to
-//! stream_calls.zig, udp_calls.zig and lookup.zig (each call's checks and defaults); owned.zig
-//! creates and closes loops and gives back what a thread owns when it exits.
+//! The I/O layer in one import: IP addresses (address.zig), sockets (sys.zig), the kernel32
+//! bindings for pipes and consoles (kernel32.zig), name resolution off the loop thread
+//! (resolve.zig), buffered streams and their hub ops (stream.zig), connecting and listening
+//! sockets (socket.zig) with TCP's policy (tcp.zig), pipes (pipe.zig, over windows_pipe.zig's
+//! bridges on Windows), terminals (tty.zig, terminal.zig), the standard streams (stdio.zig) and
+//! UDP endpoints (udp.zig, udp_socket.zig). exports.zig exposes it through the C ABI: it
+//! converts the C arguments and forwards to the objects' methods or to stream_calls.zig,
+//! udp_calls.zig and lookup.zig (each call's checks and defaults); owned.zig creates and
+//! closes loops and gives back what a thread owns when it exits.
 
 pub const address = @import("address.zig");
 pub const sys = @import("sys.zig");
+pub const kernel32 = @import("kernel32.zig");
 pub const resolve = @import("resolve.zig");
 pub const stream = @import("stream.zig");
 pub const terminal = @import("terminal.zig");
@@ -27,6 +29,7 @@ pub const owned = @import("owned.zig");
 test {
     _ = address;
     _ = sys;
+    _ = kernel32;
     _ = resolve;
     _ = stream;
     _ = terminal;

@@ -9,17 +9,15 @@ const errors = @import("../loop/errors.zig");
 const handles = @import("../loop/handles.zig");
 const lifetime = @import("../loop/lifetime.zig");
 const loops = @import("../hub/loops.zig");
-const udp = @import("udp.zig");
-const stream = @import("stream.zig");
 const lookup = @import("lookup.zig");
-
-const Error = errors.Error;
+const stream = @import("stream.zig");
+const udp = @import("udp.zig");
 
 const ThreadExit = lifetime.ThreadExit(releaseThread);
 
 /// Creates a loop owned by the calling thread (see hub/loops.zig for ring_capacity); returns
 /// its handle.
-pub fn newLoop(gpa: std.mem.Allocator, ring_capacity: u32) Error!u32 {
+pub fn newLoop(gpa: std.mem.Allocator, ring_capacity: u32) errors.Error!u32 {
     // Parks and lookups may run library code on other threads from now on; and a thread that
     // owns a loop gives back what its loops own when it exits.
     _ = lifetime.pinLibrary();
@@ -29,20 +27,20 @@ pub fn newLoop(gpa: std.mem.Allocator, ring_capacity: u32) Error!u32 {
 
 /// Destroys a loop: closes the sockets of its UDP endpoints, cancels its ops, stops its
 /// watches, frees its ring. A park in progress on another thread is woken and waited for first.
-pub fn closeLoop(handle: u32) Error!void {
+pub fn closeLoop(handle: u32) errors.Error!void {
     const hub = try loops.retire(handle);
     udp.closeLoop(handle, hub) catch {};
     hub.destroy();
 }
 
 /// Closes a stream; works after the stream's loop was closed.
-pub fn closeStream(handle: u32) Error!void {
+pub fn closeStream(handle: u32) errors.Error!void {
     const target = try stream.streams.get(handle);
     target.close(loops.get(target.loop_handle) catch null);
 }
 
 /// Closes a UDP endpoint; works after the endpoint's loop was closed.
-pub fn closeEndpoint(handle: u32) Error!void {
+pub fn closeEndpoint(handle: u32) errors.Error!void {
     const loop = try udp.loopOf(handle);
     try udp.close(handle, loops.get(loop) catch null);
 }
@@ -59,7 +57,7 @@ fn releaseThread() void {
     closeOwned(&lookup.lookups, thread, lookup.close);
 }
 
-fn closeOwned(registry: anytype, thread: usize, comptime close: fn (u32) Error!void) void {
+fn closeOwned(registry: anytype, thread: usize, comptime close: fn (u32) errors.Error!void) void {
     var from: u32 = 0;
     while (registry.nextOwnedBy(thread, from)) |handle| {
         from = @TypeOf(registry.*).slotIndex(handle) + 1;

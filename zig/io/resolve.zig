@@ -6,15 +6,11 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
+const descriptor = @import("../loop/descriptor.zig");
 const errors = @import("../loop/errors.zig");
+const event = @import("../loop/event.zig");
+const winsock = @import("../loop/winsock.zig");
 const sys = @import("sys.zig");
-
-const Fd = sys.Fd;
-const Error = errors.Error;
-const c = std.c;
-const is_windows = builtin.os.tag == .windows;
-const is_linux = builtin.os.tag == .linux;
 
 /// Addresses kept per lookup (the rest are dropped: nobody tries 16 addresses in a row).
 pub const addresses_max = 16;
@@ -43,12 +39,12 @@ pub const Request = struct {
     addresses: [addresses_max]sys.Address = undefined,
 
     /// The descriptor that becomes readable when the lookup is done.
-    pub fn waitFd(request: *const Request) Fd {
+    pub fn waitFd(request: *const Request) event.Fd {
         return request.notify.read_fd;
     }
 
     /// The lookup's outcome, once `waitFd` was readable.
-    pub fn result(request: *const Request) Error![]const sys.Address {
+    pub fn result(request: *const Request) errors.Error![]const sys.Address {
         if (request.status < 0) return errors.fromCode(@fromBackingInt(@intCast(-request.status)));
         if (request.count == 0) return error.NotFound;
         return request.addresses[0..request.count];
@@ -57,7 +53,7 @@ pub const Request = struct {
     /// Drops one reference; the last frees the request.
     pub fn release(request: *Request) void {
         const before = request.refs.fetchSub(1, .acq_rel);
-        assert(before == 1 or before == 2);
+        std.debug.assert(before == 1 or before == 2);
         if (before != 1) return;
         request.notify.deinit();
         request.gpa.destroy(request);
@@ -65,7 +61,7 @@ pub const Request = struct {
 };
 
 /// Starts looking up `host`; the caller owns one reference (release it when done or canceled).
-pub fn start(gpa: std.mem.Allocator, host: []const u8, port: u16) Error!*Request {
+pub fn start(gpa: std.mem.Allocator, host: []const u8, port: u16) errors.Error!*Request {
     if (host.len == 0 or host.len > host_max) return error.InvalidArgument;
     if (std.mem.indexOfScalar(u8, host, 0) != null) return error.InvalidArgument;
     if (in_flight.fetchAdd(1, .acq_rel) >= in_flight_max) {
@@ -97,22 +93,22 @@ fn work(request: *Request) void {
     _ = in_flight.fetchSub(1, .acq_rel);
 }
 
-fn lookup(request: *Request) Error!void {
-    if (is_windows) return windows.lookup(request);
-    const hints: c.addrinfo = .{
+fn lookup(request: *Request) errors.Error!void {
+    if (builtin.os.tag == .windows) return windows.lookup(request);
+    const hints: std.c.addrinfo = .{
         .flags = .{},
-        .family = c.AF.UNSPEC,
-        .socktype = c.SOCK.STREAM,
+        .family = std.c.AF.UNSPEC,
+        .socktype = std.c.SOCK.STREAM,
         .protocol = 0,
         .addrlen = 0,
         .canonname = null,
         .addr = null,
         .next = null,
     };
-    var list: ?*c.addrinfo = null;
-    const status = c.getaddrinfo(@ptrCast(&request.host), null, &hints, &list);
+    var list: ?*std.c.addrinfo = null;
+    const status = std.c.getaddrinfo(@ptrCast(&request.host), null, &hints, &list);
     if (@backingInt(status) != 0) return mapStatus(status);
-    defer if (list) |head| c.freeaddrinfo(head);
+    defer if (list) |head| std.c.freeaddrinfo(head);
     keepAddresses(request, list);
 }
 
@@ -134,7 +130,7 @@ fn keepAddresses(request: *Request, list: anytype) void {
     }
 }
 
-fn mapStatus(status: c.EAI) Error {
+fn mapStatus(status: std.c.EAI) errors.Error {
     return switch (status) {
         .AGAIN => error.WouldBlock,
         .MEMORY => error.OutOfMemory,
@@ -146,31 +142,31 @@ fn mapStatus(status: c.EAI) Error {
 
 /// A one-shot signal from the lookup thread to the loop thread.
 const Notify = struct {
-    read_fd: Fd,
-    write_fd: Fd,
+    read_fd: event.Fd,
+    write_fd: event.Fd,
 
-    fn init() Error!Notify {
-        if (is_windows) return windows.notifyInit();
-        if (is_linux) {
-            const fd = c.eventfd(0, std.os.linux.EFD.CLOEXEC | std.os.linux.EFD.NONBLOCK);
+    fn init() errors.Error!Notify {
+        if (builtin.os.tag == .windows) return windows.notifyInit();
+        if (builtin.os.tag == .linux) {
+            const fd = std.c.eventfd(0, std.os.linux.EFD.CLOEXEC | std.os.linux.EFD.NONBLOCK);
             if (fd < 0) return sys.lastError();
             return .{ .read_fd = fd, .write_fd = fd };
         }
-        var fds: [2]c.fd_t = undefined;
-        if (c.pipe(&fds) != 0) return sys.lastError();
+        var fds: [2]std.c.fd_t = undefined;
+        if (std.c.pipe(&fds) != 0) return sys.lastError();
         errdefer for (fds) |fd| sys.close(fd);
         for (fds) |fd| {
-            try sys.setNonBlocking(fd);
-            if (c.fcntl(fd, c.F.SETFD, @as(c_int, c.FD_CLOEXEC)) < 0) return sys.lastError();
+            try descriptor.setNonBlocking(fd);
+            if (std.c.fcntl(fd, std.c.F.SETFD, @as(c_int, std.c.FD_CLOEXEC)) < 0) return sys.lastError();
         }
         return .{ .read_fd = fds[0], .write_fd = fds[1] };
     }
 
     fn signal(notify: *const Notify) void {
-        if (is_windows) return windows.notifySignal(notify);
+        if (builtin.os.tag == .windows) return windows.notifySignal(notify);
         const one: u64 = 1;
         // A full pipe or a saturated eventfd is readable already: nothing to report.
-        _ = c.write(notify.write_fd, @ptrCast(&one), if (is_linux) 8 else 1);
+        _ = std.c.write(notify.write_fd, @ptrCast(&one), if (builtin.os.tag == .linux) 8 else 1);
     }
 
     fn deinit(notify: *Notify) void {
@@ -181,25 +177,22 @@ const Notify = struct {
 };
 
 const windows = struct {
-    const base = @import("../loop/winsock.zig");
-    const AddrInfo = base.AddrInfo;
-
-    fn lookup(request: *Request) Error!void {
-        const hints: AddrInfo = .{ .flags = 0, .family = 0, .socktype = 1, .protocol = 0, .addrlen = 0, .canonname = null, .addr = null, .next = null };
-        var list: ?*AddrInfo = null;
-        const status = base.getaddrinfo(@ptrCast(&request.host), null, &hints, &list);
+    fn lookup(request: *Request) errors.Error!void {
+        const hints: winsock.AddrInfo = .{ .flags = 0, .family = 0, .socktype = 1, .protocol = 0, .addrlen = 0, .canonname = null, .addr = null, .next = null };
+        var list: ?*winsock.AddrInfo = null;
+        const status = winsock.getaddrinfo(@ptrCast(&request.host), null, &hints, &list);
         if (status != 0) return switch (status) {
             11002 => error.WouldBlock, // WSATRY_AGAIN
             8 => error.OutOfMemory, // WSA_NOT_ENOUGH_MEMORY
             10047 => error.AddressFamilyNotSupported,
             else => error.NotFound, // WSAHOST_NOT_FOUND, WSANO_DATA, WSANO_RECOVERY
         };
-        defer if (list) |head| base.freeaddrinfo(head);
+        defer if (list) |head| winsock.freeaddrinfo(head);
         keepAddresses(request, list);
     }
 
     /// A UDP socket connected to itself: a send from the lookup thread makes it readable.
-    fn notifyInit() Error!Notify {
+    fn notifyInit() errors.Error!Notify {
         const fd = try sys.openSocket(sys.af_inet, .datagram);
         errdefer sys.close(fd);
         var address = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
@@ -211,7 +204,7 @@ const windows = struct {
 
     fn notifySignal(notify: *const Notify) void {
         const one = [1]u8{1};
-        _ = base.send(notify.write_fd, &one, 1, 0);
+        _ = winsock.send(notify.write_fd, &one, 1, 0);
     }
 };
 
@@ -229,9 +222,9 @@ fn awaitThreads() void {
 }
 
 fn awaitSignal(request: *const Request) !void {
-    if (is_windows) return error.SkipZigTest;
-    var fds = [1]c.pollfd{.{ .fd = request.waitFd(), .events = c.POLL.IN, .revents = 0 }};
-    try testing.expectEqual(@as(c_int, 1), c.poll(&fds, 1, 10_000));
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
+    var fds = [1]std.c.pollfd{.{ .fd = request.waitFd(), .events = std.c.POLL.IN, .revents = 0 }};
+    try testing.expectEqual(@as(c_int, 1), std.c.poll(&fds, 1, 10_000));
 }
 
 test "localhost resolves to loopback addresses with the port filled in" {

@@ -4,20 +4,14 @@
 //! intermediate record. tcp.zig and pipe.zig start them with their own addresses.
 
 const std = @import("std");
-const assert = std.debug.assert;
 const errors = @import("../loop/errors.zig");
+const event = @import("../loop/event.zig");
 const hub_module = @import("../hub/hub.zig");
-const sys = @import("sys.zig");
 const resolve = @import("resolve.zig");
 const stream_module = @import("stream.zig");
+const sys = @import("sys.zig");
 
-const Hub = hub_module.Hub;
-const Op = hub_module.Op;
-const Completion = hub_module.Completion;
 const Stream = stream_module.Stream;
-const Error = errors.Error;
-const Fd = sys.Fd;
-const invalid_fd = sys.invalid_fd;
 
 /// Connections one accept pass takes before the op waits a turn (level-triggered: the
 /// listener is still readable next poll), so a flood of clients cannot hold the loop.
@@ -29,7 +23,7 @@ pub const accepted_result: i32 = 1;
 pub const Connect = struct {
     pub const kind = stream_module.kind_connect;
 
-    op: Op,
+    op: hub_module.Op,
     stream: *Stream,
     /// A lookup to wait for first, or null when `addresses` are known.
     request: ?*resolve.Request = null,
@@ -39,15 +33,15 @@ pub const Connect = struct {
     tcp: bool,
 
     /// Result 0 (aux: the index of the address that answered) or the last address's -code.
-    pub fn run(self: *Connect) Completion {
+    pub fn run(self: *Connect) hub_module.Completion {
         const stream = self.stream;
         defer stream.opFinished(&stream.connect_live);
         if (self.request) |request| {
             self.request = null;
             self.awaitLookup(request) catch |err| return .fail(err);
         }
-        assert(self.count > 0 and self.count <= resolve.addresses_max);
-        var last: Error = error.AddressFamilyNotSupported;
+        std.debug.assert(self.count > 0 and self.count <= resolve.addresses_max);
+        var last: errors.Error = error.AddressFamilyNotSupported;
         for (self.addresses[0..self.count], 0..) |*address, index| {
             if (self.source) |*source| {
                 if (source.family() != address.family()) continue;
@@ -62,12 +56,12 @@ pub const Connect = struct {
         return .fail(last);
     }
 
-    fn awaitLookup(self: *Connect, request: *resolve.Request) Error!void {
+    fn awaitLookup(self: *Connect, request: *resolve.Request) errors.Error!void {
         const stream = self.stream;
         const fd = request.waitFd();
         stream.aux_fd = fd;
         defer {
-            stream.aux_fd = invalid_fd;
+            stream.aux_fd = sys.invalid_fd;
             // Before the close: the number may be handed out again at once.
             self.op.hub.loop.cancelWaiters(fd);
             request.release();
@@ -78,14 +72,14 @@ pub const Connect = struct {
         self.count = @intCast(found.len);
     }
 
-    fn attempt(self: *Connect, address: *const sys.Address) Error!void {
+    fn attempt(self: *Connect, address: *const sys.Address) errors.Error!void {
         const stream = self.stream;
         const fd = try sys.openSocket(address.family(), .stream);
         stream.fd = fd;
         errdefer {
             self.op.hub.loop.cancelWaiters(fd);
             sys.close(fd);
-            stream.fd = invalid_fd;
+            stream.fd = sys.invalid_fd;
         }
         // Latency over batching, as for every stream here (TCP_NODELAY on by default).
         if (self.tcp) sys.setNoDelay(fd) catch {};
@@ -100,7 +94,7 @@ pub const Connect = struct {
 /// no addresses are given: -EINPROGRESS, or -code.
 pub fn startConnect(
     stream: *Stream,
-    hub: *Hub,
+    hub: *hub_module.Hub,
     addresses: []const sys.Address,
     host: []const u8,
     port: u16,
@@ -108,11 +102,11 @@ pub fn startConnect(
     tcp: bool,
     token: u32,
 ) i32 {
-    assert(addresses.len <= resolve.addresses_max);
+    std.debug.assert(addresses.len <= resolve.addresses_max);
     if (stream.closed) return errors.negative(error.BadDescriptor);
     if (stream.role != .stream) return errors.negative(error.InvalidArgument);
     if (stream.connect_live) return errors.negative(error.AlreadyInProgress);
-    if (stream.fd != invalid_fd) return errors.negative(error.AlreadyConnected);
+    if (stream.fd != sys.invalid_fd) return errors.negative(error.AlreadyConnected);
     var value: Connect = .{ .op = undefined, .stream = stream, .source = source, .tcp = tcp };
     if (addresses.len > 0) {
         @memcpy(value.addresses[0..addresses.len], addresses);
@@ -134,25 +128,25 @@ pub fn startConnect(
 pub const Connected = struct {
     pub const kind = stream_module.kind_connect;
 
-    op: Op,
+    op: hub_module.Op,
     stream: *Stream,
 
-    pub fn run(self: *Connected) Completion {
+    pub fn run(self: *Connected) hub_module.Completion {
         self.stream.opFinished(&self.stream.connect_live);
         return .{ .result = 0 };
     }
 };
 
 /// Gives an unconnected stream its connected descriptor fd and posts the connect completion.
-pub fn startConnected(stream: *Stream, hub: *Hub, fd: Fd, token: u32) i32 {
+pub fn startConnected(stream: *Stream, hub: *hub_module.Hub, fd: event.Fd, token: u32) i32 {
     if (stream.closed) return errors.negative(error.BadDescriptor);
     if (stream.connect_live) return errors.negative(error.AlreadyInProgress);
-    if (stream.fd != invalid_fd) return errors.negative(error.AlreadyConnected);
+    if (stream.fd != sys.invalid_fd) return errors.negative(error.AlreadyConnected);
     stream.fd = fd;
     stream.opStarting(&stream.connect_live);
     hub.start(Connected, .{ .op = undefined, .stream = stream }, token) catch |err| {
         stream.opFinished(&stream.connect_live);
-        stream.fd = invalid_fd;
+        stream.fd = sys.invalid_fd;
         return errors.negative(err);
     };
     return errors.negative(error.InProgress);
@@ -167,7 +161,7 @@ pub fn listen(
     read_max: usize,
     tcp: bool,
     reuse_port: bool,
-) Error!*Stream {
+) errors.Error!*Stream {
     const fd = try sys.openSocket(address.family(), .stream);
     errdefer sys.close(fd);
     if (tcp) try sys.setReuseAddress(fd);
@@ -199,10 +193,10 @@ fn unixPath(address: *const sys.Address) []const u8 {
 pub const AcceptLoop = struct {
     pub const kind = stream_module.kind_accept;
 
-    op: Op,
+    op: hub_module.Op,
     server: *Stream,
 
-    pub fn run(self: *AcceptLoop) Completion {
+    pub fn run(self: *AcceptLoop) hub_module.Completion {
         const server = self.server;
         defer server.opFinished(&server.accept_live);
         var batch: u32 = 0;
@@ -238,14 +232,14 @@ pub const AcceptLoop = struct {
         }
     }
 
-    fn adopt(server: *Stream, fd: Fd) Error!*Stream {
+    fn adopt(server: *Stream, fd: event.Fd) errors.Error!*Stream {
         if (server.accept_tcp) sys.setNoDelay(fd) catch {};
         return Stream.create(server.gpa, server.loop_handle, fd, .socket, server.accept_read_max);
     }
 };
 
 /// Starts the accept loop of a listener: -EINPROGRESS or -code.
-pub fn startAccept(server: *Stream, hub: *Hub, token: u32) i32 {
+pub fn startAccept(server: *Stream, hub: *hub_module.Hub, token: u32) i32 {
     if (server.closed) return errors.negative(error.BadDescriptor);
     if (server.role != .listener) return errors.negative(error.InvalidArgument);
     if (server.accept_live) return errors.negative(error.AlreadyInProgress);
@@ -261,34 +255,44 @@ pub fn startAccept(server: *Stream, hub: *Hub, token: u32) i32 {
 // Tests: a real listener and clients on 127.0.0.1, driven through the hub.
 
 const testing = std.testing;
-const loop_module = @import("../loop/loop.zig");
+const ring = @import("../loop/ring.zig");
+const support = @import("../loop/test_support.zig");
 
-fn nextRecord(hub: *Hub) !loop_module.Record {
-    const header = hub.loop.ring.header;
+/// Polls until the hub posts a record (at most ~3 s), and takes it as JS does.
+fn nextRecord(hub: *hub_module.Hub) !ring.Record {
+    var out: [1]ring.Record = undefined;
     var rounds: u32 = 0;
     while (rounds < 300) : (rounds += 1) {
-        if (header.head != header.tail) {
-            const record = hub.loop.ring.records[header.head & (hub.loop.ring.records.len - 1)];
-            header.head +%= 1;
-            return record;
-        }
+        if (support.drain(&hub.loop.ring, &out) == 1) return out[0];
         _ = try hub.poll(10);
     }
     return error.TimedOut;
 }
 
-test "a client connects to a listener, the accept loop posts the connection, bytes flow" {
-    const hub = try Hub.create(testing.allocator, .{});
-    defer hub.destroy();
+/// A listener on 127.0.0.1 at a port the OS picks, and the address it listens on.
+fn loopbackListener() !struct { stream: *Stream, address: sys.Address } {
     var address = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
-    const server = try listen(testing.allocator, 0, &address, 16, 1024, true, false);
+    const stream = try listen(testing.allocator, 0, &address, 16, 1024, true, false);
+    errdefer stream.close(null);
+    return .{ .stream = stream, .address = try sys.localAddress(stream.fd) };
+}
+
+/// A stream with no socket yet, for startConnect.
+fn unconnected() !*Stream {
+    return Stream.create(testing.allocator, 0, sys.invalid_fd, .socket, 1024);
+}
+
+test "a client connects to a listener, the accept loop posts the connection, bytes flow" {
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
+    defer hub.destroy();
+    const listener = try loopbackListener();
+    const server = listener.stream;
     defer if (!server.closed) server.close(hub);
-    address = try sys.localAddress(server.fd);
     try testing.expectEqual(errors.negative(error.InProgress), startAccept(server, hub, 1));
 
-    const client = try Stream.create(testing.allocator, 0, invalid_fd, .socket, 1024);
+    const client = try unconnected();
     defer if (!client.closed) client.close(hub);
-    try testing.expectEqual(errors.negative(error.InProgress), startConnect(client, hub, &.{address}, "", 0, null, true, 2));
+    try testing.expectEqual(errors.negative(error.InProgress), startConnect(client, hub, &.{listener.address}, "", 0, null, true, 2));
 
     var connected = false;
     var accepted: ?*Stream = null;
@@ -320,54 +324,51 @@ test "a client connects to a listener, the accept loop posts the connection, byt
 }
 
 test "connect tries every address in order and reports the last failure" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
-    const client = try Stream.create(testing.allocator, 0, invalid_fd, .socket, 1024);
+    const client = try unconnected();
     defer client.close(hub);
     const refused = [_]sys.Address{ sys.Address.ip4(.{ 127, 0, 0, 1 }, 9), sys.Address.ip4(.{ 127, 0, 0, 1 }, 7) };
     try testing.expectEqual(errors.negative(error.InProgress), startConnect(client, hub, &refused, "", 0, null, true, 4));
     const record = try nextRecord(hub);
     try testing.expectEqual(errors.negative(error.ConnectionRefused), record.result);
-    try testing.expectEqual(invalid_fd, client.fd);
+    try testing.expectEqual(sys.invalid_fd, client.fd);
 }
 
 test "a name is resolved off the loop thread, then connected to" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
-    var address = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
-    const server = try listen(testing.allocator, 0, &address, 16, 1024, true, false);
-    defer server.close(hub);
-    const port = (try sys.localAddress(server.fd)).port();
-    const client = try Stream.create(testing.allocator, 0, invalid_fd, .socket, 1024);
+    const listener = try loopbackListener();
+    defer listener.stream.close(hub);
+    const port = listener.address.port();
+    const client = try unconnected();
     defer client.close(hub);
     try testing.expectEqual(errors.negative(error.InProgress), startConnect(client, hub, &.{}, "localhost", port, null, true, 5));
     const record = try nextRecord(hub);
     // localhost may list ::1 first, where nothing listens: the IPv4 address answers then.
     try testing.expectEqual(@as(i32, 0), record.result);
 
-    const other = try Stream.create(testing.allocator, 0, invalid_fd, .socket, 1024);
+    const other = try unconnected();
     defer other.close(hub);
     try testing.expectEqual(errors.negative(error.InProgress), startConnect(other, hub, &.{}, "no-such-host.invalid", port, null, true, 6));
     try testing.expectEqual(errors.negative(error.NotFound), (try nextRecord(hub)).result);
 }
 
 test "closing a client while it resolves cancels the lookup without leaking" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
-    const client = try Stream.create(testing.allocator, 0, invalid_fd, .socket, 1024);
+    const client = try unconnected();
     try testing.expectEqual(errors.negative(error.InProgress), startConnect(client, hub, &.{}, "localhost", 1, null, true, 7));
     client.close(hub);
     try testing.expectEqual(errors.negative(error.Canceled), (try nextRecord(hub)).result);
     var waited: u32 = 0;
-    while (resolve.inFlight() != 0 and waited < 2000) : (waited += 1) @import("../loop/test_support.zig").sleepMs(5);
+    while (resolve.inFlight() != 0 and waited < 2000) : (waited += 1) support.sleepMs(5);
 }
 
 test "a port in use is refused by listen" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
-    var address = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
-    const server = try listen(testing.allocator, 0, &address, 16, 1024, true, false);
-    defer server.close(hub);
-    address = try sys.localAddress(server.fd);
-    try testing.expectError(error.AddressInUse, listen(testing.allocator, 0, &address, 16, 1024, true, false));
+    var listener = try loopbackListener();
+    defer listener.stream.close(hub);
+    try testing.expectError(error.AddressInUse, listen(testing.allocator, 0, &listener.address, 16, 1024, true, false));
 }

@@ -5,20 +5,13 @@
 //! socket.zig adds connect and accept; tcp.zig, pipe.zig and tty.zig open streams.
 
 const std = @import("std");
-const assert = std.debug.assert;
 const errors = @import("../loop/errors.zig");
+const event = @import("../loop/event.zig");
 const handles = @import("../loop/handles.zig");
 const hub_module = @import("../hub/hub.zig");
 const sys = @import("sys.zig");
 const terminal = @import("terminal.zig");
 const windows_pipe = @import("windows_pipe.zig");
-
-const Hub = hub_module.Hub;
-const Op = hub_module.Op;
-const Completion = hub_module.Completion;
-const Error = errors.Error;
-const Fd = sys.Fd;
-const invalid_fd = sys.invalid_fd;
 
 /// Completion kinds of the stream ops (hub/hub.zig's rule: 16 and up, unique; 32..47 are streams').
 pub const kind_read: u32 = 32;
@@ -80,7 +73,7 @@ pub const Stream = struct {
     handle: u32 = 0,
     /// The loop (its handle in hub/loops.zig) whose hub runs this stream's ops.
     loop_handle: u32,
-    fd: Fd = invalid_fd,
+    fd: event.Fd = sys.invalid_fd,
     io: Io,
     role: Role = .stream,
     closed: bool = false,
@@ -101,7 +94,7 @@ pub const Stream = struct {
     window: Window = .{},
     read_max: usize,
     eof: bool = false,
-    read_error: ?Error = null,
+    read_error: ?errors.Error = null,
     delimiter: []u8 = &.{},
     /// The last direct read found nothing: the peer answers requests (ping-pong, or pipelined
     /// batches that JS consumes from the window), so readNow skips a read that would only say
@@ -115,10 +108,10 @@ pub const Stream = struct {
     write_queue: []u8 = &.{},
     write_start: usize = 0,
     write_end: usize = 0,
-    write_error: ?Error = null,
+    write_error: ?errors.Error = null,
 
     /// A second descriptor an op waits on (the resolver's signal during connect).
-    aux_fd: Fd = invalid_fd,
+    aux_fd: event.Fd = sys.invalid_fd,
     /// Listeners: settings for accepted connections.
     accept_read_max: usize = 0,
     accept_tcp: bool = false,
@@ -130,7 +123,7 @@ pub const Stream = struct {
     named_server: ?*windows_pipe.named.Server = null,
 
     /// A stream (not yet registered) over fd, which it owns from now on.
-    pub fn create(gpa: std.mem.Allocator, loop_handle: u32, fd: Fd, io: Io, read_max: usize) Error!*Stream {
+    pub fn create(gpa: std.mem.Allocator, loop_handle: u32, fd: event.Fd, io: Io, read_max: usize) errors.Error!*Stream {
         if (read_max == 0 or read_max > read_max_limit) return error.InvalidArgument;
         const stream = try gpa.create(Stream);
         stream.* = .{ .gpa = gpa, .loop_handle = loop_handle, .fd = fd, .io = io, .read_max = read_max };
@@ -141,22 +134,22 @@ pub const Stream = struct {
 
     /// Closes the descriptor and invalidates the handle. Ops blocked on the stream complete with
     /// ECANCELED first (when the hub is still there); the memory goes with the last op.
-    pub fn close(stream: *Stream, hub: ?*Hub) void {
-        assert(!stream.closed);
+    pub fn close(stream: *Stream, hub: ?*hub_module.Hub) void {
+        std.debug.assert(!stream.closed);
         stream.closed = true;
         // Held while canceling: an op that finishes now must not free the stream under us.
         stream.ops_live += 1;
         _ = streams.remove(stream.handle) catch {};
         if (hub) |h| {
-            if (stream.aux_fd != invalid_fd) h.cancelFd(stream.aux_fd) catch {};
-            if (stream.fd != invalid_fd) h.cancelFd(stream.fd) catch {};
+            if (stream.aux_fd != sys.invalid_fd) h.cancelFd(stream.aux_fd) catch {};
+            if (stream.fd != sys.invalid_fd) h.cancelFd(stream.fd) catch {};
         }
         terminal.restore(stream.fd, &stream.tty_state);
         if (stream.named_server) |server| server.close();
         stream.named_server = null;
-        if (stream.fd != invalid_fd) {
+        if (stream.fd != sys.invalid_fd) {
             sys.close(stream.fd);
-            stream.fd = invalid_fd;
+            stream.fd = sys.invalid_fd;
         }
         if (stream.unlink_len > 0) sys.unlinkPath(stream.unlink_path[0..stream.unlink_len]);
         stream.ops_live -= 1;
@@ -164,7 +157,7 @@ pub const Stream = struct {
     }
 
     fn destroy(stream: *Stream) void {
-        assert(stream.closed and stream.ops_live == 0);
+        std.debug.assert(stream.closed and stream.ops_live == 0);
         stream.gpa.free(stream.read_buffer);
         stream.gpa.free(stream.write_queue);
         stream.gpa.free(stream.delimiter);
@@ -173,15 +166,15 @@ pub const Stream = struct {
 
     /// Counts an op that is about to start; undo with `opFinished` if it never ran.
     pub fn opStarting(stream: *Stream, flag: *bool) void {
-        assert(!flag.*);
+        std.debug.assert(!flag.*);
         flag.* = true;
         stream.ops_live += 1;
     }
 
     /// Called by each op as it ends (or by the starter when the op never ran).
     pub fn opFinished(stream: *Stream, flag: *bool) void {
-        assert(flag.*);
-        assert(stream.ops_live > 0);
+        std.debug.assert(flag.*);
+        std.debug.assert(stream.ops_live > 0);
         flag.* = false;
         stream.ops_live -= 1;
         if (stream.closed and stream.ops_live == 0) stream.destroy();
@@ -190,7 +183,7 @@ pub const Stream = struct {
     // ---- reads ----
 
     /// Copies the delimiter for `until` reads (kept until the next call).
-    pub fn setDelimiter(stream: *Stream, delimiter: []const u8) Error!void {
+    pub fn setDelimiter(stream: *Stream, delimiter: []const u8) errors.Error!void {
         if (delimiter.len == 0 or delimiter.len > delimiter_max) return error.InvalidArgument;
         if (std.mem.eql(u8, stream.delimiter, delimiter)) return;
         const copy = try stream.gpa.dupe(u8, delimiter);
@@ -278,7 +271,7 @@ pub const Stream = struct {
         return @intCast(n);
     }
 
-    fn readRaw(stream: *Stream, target: []u8) Error!usize {
+    fn readRaw(stream: *Stream, target: []u8) errors.Error!usize {
         return switch (stream.io) {
             .socket => sys.recv(stream.fd, target),
             .file => sys.read(stream.fd, target),
@@ -287,7 +280,7 @@ pub const Stream = struct {
 
     /// Starts a read op (after readNow said -EAGAIN): -EINPROGRESS, or an answer if the buffer
     /// already has one, or -code.
-    pub fn startRead(stream: *Stream, hub: *Hub, mode: ReadMode, arg: usize, token: u32) i32 {
+    pub fn startRead(stream: *Stream, hub: *hub_module.Hub, mode: ReadMode, arg: usize, token: u32) i32 {
         stream.checkRead(mode, arg) catch |err| return errors.negative(err);
         if (stream.readOutcome(mode, arg)) |result| return result;
         stream.opStarting(&stream.read_live);
@@ -298,9 +291,9 @@ pub const Stream = struct {
         return errors.negative(error.InProgress);
     }
 
-    fn checkRead(stream: *const Stream, mode: ReadMode, arg: usize) Error!void {
+    fn checkRead(stream: *const Stream, mode: ReadMode, arg: usize) errors.Error!void {
         if (stream.closed) return error.BadDescriptor;
-        if (stream.role != .stream or stream.fd == invalid_fd) return error.NotConnected;
+        if (stream.role != .stream or stream.fd == sys.invalid_fd) return error.NotConnected;
         if (stream.read_live) return error.Busy;
         switch (mode) {
             .exact => if (arg == 0) return error.InvalidArgument,
@@ -345,25 +338,25 @@ pub const Stream = struct {
     }
 
     /// One read of the descriptor into the buffer; 0 at end of stream.
-    fn fill(stream: *Stream) Error!usize {
+    fn fill(stream: *Stream) errors.Error!usize {
         try stream.reserveRead();
         const count = stream.buffered();
         const room = @min(stream.read_buffer.len - stream.window.end, stream.read_max - count);
-        assert(room > 0);
+        std.debug.assert(room > 0);
         const n = try stream.readRaw(stream.read_buffer[stream.window.end..][0..room]);
         if (n == 0) {
             stream.eof = true;
             return 0;
         }
-        assert(n <= room);
+        std.debug.assert(n <= room);
         stream.window.end += @intCast(n);
         return n;
     }
 
     /// Makes room at the buffer's end: compacts, or grows up to read_max.
-    fn reserveRead(stream: *Stream) Error!void {
+    fn reserveRead(stream: *Stream) errors.Error!void {
         const count = stream.buffered();
-        assert(count < stream.read_max);
+        std.debug.assert(count < stream.read_max);
         if (count == 0) {
             stream.window.start = 0;
             stream.window.end = 0;
@@ -391,7 +384,7 @@ pub const Stream = struct {
     }
 
     /// Moves n buffered bytes into dest (or drops them when dest is null).
-    pub fn take(stream: *Stream, dest: ?[]u8, n: usize) Error!void {
+    pub fn take(stream: *Stream, dest: ?[]u8, n: usize) errors.Error!void {
         if (n > stream.buffered()) return error.InvalidArgument;
         if (dest) |out| {
             if (out.len < n) return error.InvalidArgument;
@@ -408,7 +401,7 @@ pub const Stream = struct {
     }
 
     /// Copies n buffered bytes from offset into dest without consuming them.
-    pub fn peek(stream: *const Stream, dest: []u8, offset: usize, n: usize) Error!void {
+    pub fn peek(stream: *const Stream, dest: []u8, offset: usize, n: usize) errors.Error!void {
         if (offset > stream.buffered() or n > stream.buffered() - offset or dest.len < n) return error.InvalidArgument;
         @memcpy(dest[0..n], stream.read_buffer[stream.window.start + offset ..][0..n]);
     }
@@ -420,7 +413,7 @@ pub const Stream = struct {
     /// is kept for the next write or flush), or -code (the kept error, closed, ...).
     pub fn write(stream: *Stream, bytes: []const u8) i32 {
         if (stream.closed) return errors.negative(error.BadDescriptor);
-        if (stream.role != .stream or stream.fd == invalid_fd) return errors.negative(error.NotConnected);
+        if (stream.role != .stream or stream.fd == sys.invalid_fd) return errors.negative(error.NotConnected);
         if (stream.write_error) |err| return errors.negative(err);
         if (stream.write_end > stream.write_start) {
             stream.enqueue(bytes) catch |err| return errors.negative(err);
@@ -445,7 +438,7 @@ pub const Stream = struct {
     }
 
     /// Starts the drain op: -EINPROGRESS, 0 when nothing is queued, or -code.
-    pub fn startDrain(stream: *Stream, hub: *Hub, token: u32) i32 {
+    pub fn startDrain(stream: *Stream, hub: *hub_module.Hub, token: u32) i32 {
         if (stream.closed) return errors.negative(error.BadDescriptor);
         if (stream.write_error) |err| return errors.negative(err);
         if (stream.drain_live) return errors.negative(error.AlreadyInProgress);
@@ -459,23 +452,23 @@ pub const Stream = struct {
     }
 
     /// Half-closes the write side; the queue must be drained first.
-    pub fn shutdown(stream: *Stream) Error!void {
+    pub fn shutdown(stream: *Stream) errors.Error!void {
         if (stream.closed) return error.BadDescriptor;
-        if (stream.role != .stream or stream.fd == invalid_fd) return error.NotConnected;
+        if (stream.role != .stream or stream.fd == sys.invalid_fd) return error.NotConnected;
         if (stream.write_error) |err| return err;
         if (stream.queued() > 0) return error.Busy;
         if (stream.io != .socket) return error.NotSocket;
         try sys.shutdownWrite(stream.fd);
     }
 
-    fn sendSome(stream: *Stream, bytes: []const u8) Error!usize {
+    fn sendSome(stream: *Stream, bytes: []const u8) errors.Error!usize {
         return switch (stream.io) {
             .socket => sys.send(stream.fd, bytes),
             .file => sys.write(stream.fd, bytes),
         };
     }
 
-    fn enqueue(stream: *Stream, bytes: []const u8) Error!void {
+    fn enqueue(stream: *Stream, bytes: []const u8) errors.Error!void {
         if (bytes.len == 0) return;
         const count = stream.queued();
         if (bytes.len > write_queue_max - count) return error.NoBufferSpace;
@@ -497,7 +490,7 @@ pub const Stream = struct {
     }
 
     fn dequeue(stream: *Stream, n: usize) void {
-        assert(n <= stream.queued());
+        std.debug.assert(n <= stream.queued());
         stream.write_start += n;
         if (stream.write_start != stream.write_end) return;
         stream.write_start = 0;
@@ -515,13 +508,13 @@ pub const Stream = struct {
     /// Waits until fd is readable (side .read) or writable (.write). A cancel aimed at the op on
     /// the other side of the same descriptor (hub.cancelFd wakes both) is waited through;
     /// closing, or a cancel of this side, ends the wait with error.Canceled.
-    pub fn waitFor(stream: *Stream, op: *Op, side: Side, fd: Fd) Error!void {
+    pub fn waitFor(stream: *Stream, op: *hub_module.Op, side: Side, fd: event.Fd) errors.Error!void {
         return stream.waitOn(op, side, fd, side == .read);
     }
 
     /// waitFor with the direction chosen apart from the side (connect waits for the resolver's
     /// signal to be readable, as the op on the write side).
-    pub fn waitOn(stream: *Stream, op: *Op, side: Side, fd: Fd, readable: bool) Error!void {
+    pub fn waitOn(stream: *Stream, op: *hub_module.Op, side: Side, fd: event.Fd, readable: bool) errors.Error!void {
         var attempt: u32 = 0;
         while (attempt < 64) : (attempt += 1) {
             const waited = if (readable) op.waitReadable(fd) else op.waitWritable(fd);
@@ -537,9 +530,9 @@ pub const Stream = struct {
 
     /// For an op started by `Hub.startWaiting`: what `waitFor` would have returned from the
     /// wait it began in (a cancel aimed at the other side is waited through here too).
-    pub fn afterDeferredWait(stream: *Stream, op: *Op, side: Side, fd: Fd) Error!void {
+    pub fn afterDeferredWait(stream: *Stream, op: *hub_module.Op, side: Side, fd: event.Fd) errors.Error!void {
         op.deferredWait() catch |err| {
-            assert(err == error.Canceled);
+            std.debug.assert(err == error.Canceled);
             if (stream.cancelMeantFor(op, side)) return error.Canceled;
             return stream.waitFor(op, side, fd);
         };
@@ -547,7 +540,7 @@ pub const Stream = struct {
 
     /// Whether a cancel that woke op was aimed at it (closing, the hub's, or this side's),
     /// rather than at the op on the other side of the same descriptor.
-    fn cancelMeantFor(stream: *const Stream, op: *const Op, side: Side) bool {
+    fn cancelMeantFor(stream: *const Stream, op: *const hub_module.Op, side: Side) bool {
         if (stream.closed or op.canceled) return true;
         return switch (side) {
             .read => stream.cancel_read,
@@ -556,15 +549,15 @@ pub const Stream = struct {
     }
 
     /// Completes the op on one side (read: read/accept, write: drain/connect) with ECANCELED.
-    pub fn cancel(stream: *Stream, hub: *Hub, side: Side) void {
+    pub fn cancel(stream: *Stream, hub: *hub_module.Hub, side: Side) void {
         const flag = switch (side) {
             .read => &stream.cancel_read,
             .write => &stream.cancel_write,
         };
         flag.* = true;
         defer flag.* = false;
-        if (stream.aux_fd != invalid_fd and side == .write) hub.cancelFd(stream.aux_fd) catch {};
-        if (stream.fd != invalid_fd) hub.cancelFd(stream.fd) catch {};
+        if (stream.aux_fd != sys.invalid_fd and side == .write) hub.cancelFd(stream.aux_fd) catch {};
+        if (stream.fd != sys.invalid_fd) hub.cancelFd(stream.fd) catch {};
     }
 };
 
@@ -572,12 +565,12 @@ pub const Stream = struct {
 pub const ReadOp = struct {
     pub const kind = kind_read;
 
-    op: Op,
+    op: hub_module.Op,
     stream: *Stream,
     mode: ReadMode,
     arg: usize,
 
-    pub fn run(self: *ReadOp) Completion {
+    pub fn run(self: *ReadOp) hub_module.Completion {
         const stream = self.stream;
         defer stream.opFinished(&stream.read_live);
         // startRead just found nothing: the op began in a wait for readability.
@@ -610,10 +603,10 @@ pub const ReadOp = struct {
 pub const DrainOp = struct {
     pub const kind = kind_drain;
 
-    op: Op,
+    op: hub_module.Op,
     stream: *Stream,
 
-    pub fn run(self: *DrainOp) Completion {
+    pub fn run(self: *DrainOp) hub_module.Completion {
         const stream = self.stream;
         defer stream.opFinished(&stream.drain_live);
         var turn_bytes: usize = 0;
@@ -649,15 +642,15 @@ pub const DrainOp = struct {
 
 const testing = std.testing;
 const support = @import("../loop/test_support.zig");
-const loop_module = @import("../loop/loop.zig");
+const ring = @import("../loop/ring.zig");
 
-fn drain(hub: *Hub, out: []loop_module.Record) u32 {
+fn drain(hub: *hub_module.Hub, out: []ring.Record) u32 {
     return support.drain(&hub.loop.ring, out);
 }
 
 /// Polls until a record arrives (at most ~2 s).
-fn awaitRecord(hub: *Hub) !loop_module.Record {
-    var out: [1]loop_module.Record = undefined;
+fn awaitRecord(hub: *hub_module.Hub) !ring.Record {
+    var out: [1]ring.Record = undefined;
     var rounds: u32 = 0;
     while (rounds < 200) : (rounds += 1) {
         _ = try hub.poll(10);
@@ -667,12 +660,12 @@ fn awaitRecord(hub: *Hub) !loop_module.Record {
 }
 
 const Fixture = struct {
-    hub: *Hub,
+    hub: *hub_module.Hub,
     stream: *Stream,
-    peer: Fd,
+    peer: event.Fd,
 
     fn init(read_max: usize) !Fixture {
-        const hub = try Hub.create(testing.allocator, .{});
+        const hub = try hub_module.Hub.create(testing.allocator, .{});
         errdefer hub.destroy();
         const fds = try support.socketPair();
         errdefer support.close(fds[1]);
@@ -800,7 +793,7 @@ test "writes that do not fit are queued and drained by an op, in order" {
     var received = try testing.allocator.alloc(u8, size + 5);
     defer testing.allocator.free(received);
     var got: usize = 0;
-    var out: [1]loop_module.Record = undefined;
+    var out: [1]ring.Record = undefined;
     var done = false;
     var rounds: u32 = 0;
     while ((got < received.len or !done) and rounds < 100_000) : (rounds += 1) {
@@ -845,7 +838,7 @@ test "closing a stream completes its blocked read with ECANCELED and frees it af
     const stream = fixture.stream;
     try testing.expectEqual(errors.negative(error.InProgress), stream.startRead(fixture.hub, .exact, 4, 5));
     stream.close(fixture.hub);
-    var out: [2]loop_module.Record = undefined;
+    var out: [2]ring.Record = undefined;
     try testing.expectEqual(@as(u32, 1), drain(fixture.hub, &out));
     try testing.expectEqual(errors.negative(error.Canceled), out[0].result);
     try testing.expectEqual(@as(u32, 0), fixture.hub.opsLive());
@@ -863,7 +856,7 @@ test "canceling the read leaves a running drain alone" {
     try testing.expectEqual(errors.negative(error.InProgress), stream.startRead(fixture.hub, .exact, 1, 2));
     try testing.expectEqual(@as(u32, 2), fixture.hub.opsLive());
     stream.cancel(fixture.hub, .read);
-    var out: [2]loop_module.Record = undefined;
+    var out: [2]ring.Record = undefined;
     try testing.expectEqual(@as(u32, 1), drain(fixture.hub, &out));
     try testing.expectEqual(@as(u32, 2), out[0].token);
     try testing.expectEqual(errors.negative(error.Canceled), out[0].result);

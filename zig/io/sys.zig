@@ -4,27 +4,22 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
+const descriptor = @import("../loop/descriptor.zig");
 const errors = @import("../loop/errors.zig");
 const event = @import("../loop/event.zig");
+const winsock = @import("../loop/winsock.zig");
 const ip = @import("address.zig");
+const kernel32 = @import("kernel32.zig");
 
-pub const Fd = event.Fd;
-pub const Error = errors.Error;
-pub const is_windows = builtin.os.tag == .windows;
-const is_darwin = builtin.os.tag.isDarwin();
-const is_linux = builtin.os.tag == .linux;
-const c = std.c;
-
-pub const invalid_fd: Fd = if (is_windows) std.math.maxInt(usize) else -1;
+pub const invalid_fd: event.Fd = if (builtin.os.tag == .windows) std.math.maxInt(usize) else -1;
 
 pub const af_unspec: u16 = 0;
 pub const af_unix: u16 = 1;
 pub const af_inet: u16 = 2;
-pub const af_inet6: u16 = if (is_windows) 23 else @intCast(c.AF.INET6);
+pub const af_inet6: u16 = if (builtin.os.tag == .windows) 23 else @intCast(std.c.AF.INET6);
 
 /// Longest Unix socket path (without the terminating zero) every supported OS accepts.
-pub const unix_path_max = if (is_darwin) 103 else 107;
+pub const unix_path_max = if (builtin.os.tag.isDarwin()) 103 else 107;
 
 /// A socket address of any family, laid out as the OS expects it.
 pub const Address = extern struct {
@@ -49,7 +44,7 @@ pub const Address = extern struct {
     }
 
     pub fn fromIp(parsed: *const ip.Address) Address {
-        assert(parsed.isValid());
+        std.debug.assert(parsed.isValid());
         if (parsed.family == ip.Address.ip4) return ip4(parsed.bytes[0..4].*, parsed.port);
         return ip6(parsed.bytes, parsed.port, parsed.scope_id);
     }
@@ -72,7 +67,7 @@ pub const Address = extern struct {
     }
 
     /// A Unix socket address; paths longer than `unix_path_max` are refused.
-    pub fn unix(path: []const u8) Error!Address {
+    pub fn unix(path: []const u8) errors.Error!Address {
         if (path.len == 0 or path.len > unix_path_max) return error.InvalidArgument;
         if (std.mem.indexOfScalar(u8, path, 0) != null) return error.InvalidArgument;
         var address: Address = .{ .len = @intCast(2 + path.len + 1) };
@@ -82,7 +77,7 @@ pub const Address = extern struct {
     }
 
     /// From an address the OS filled in (`length` bytes of `raw`).
-    pub fn fromRaw(raw: *const anyopaque, length: usize) Error!Address {
+    pub fn fromRaw(raw: *const anyopaque, length: usize) errors.Error!Address {
         if (length > 128 or length < 2) return error.InvalidArgument;
         var address: Address = .{ .len = @intCast(length) };
         @memcpy(address.storage[0..length], @as([*]const u8, @ptrCast(raw))[0..length]);
@@ -90,12 +85,12 @@ pub const Address = extern struct {
     }
 
     pub fn family(address: *const Address) u16 {
-        if (is_darwin) return address.storage[1];
+        if (builtin.os.tag.isDarwin()) return address.storage[1];
         return std.mem.readInt(u16, address.storage[0..2], builtin.cpu.arch.endian());
     }
 
     fn setFamily(address: *Address, value: u16) void {
-        if (is_darwin) {
+        if (builtin.os.tag.isDarwin()) {
             address.storage[0] = @intCast(address.len);
             address.storage[1] = @intCast(value);
         } else {
@@ -138,47 +133,47 @@ pub fn parseIp(text: []const u8, port: u16) ?Address {
 pub const SocketKind = enum { stream, datagram };
 
 /// A nonblocking, close-on-exec socket that never raises SIGPIPE.
-pub fn openSocket(family: u16, kind: SocketKind) Error!Fd {
-    if (is_windows) return windows.openSocket(family, kind);
+pub fn openSocket(family: u16, kind: SocketKind) errors.Error!event.Fd {
+    if (builtin.os.tag == .windows) return windows.openSocket(family, kind);
     const type_bits: c_uint = switch (kind) {
-        .stream => c.SOCK.STREAM,
-        .datagram => c.SOCK.DGRAM,
+        .stream => std.c.SOCK.STREAM,
+        .datagram => std.c.SOCK.DGRAM,
     };
-    if (is_linux) {
-        const fd = c.socket(family, type_bits | c.SOCK.NONBLOCK | c.SOCK.CLOEXEC, 0);
+    if (builtin.os.tag == .linux) {
+        const fd = std.c.socket(family, type_bits | std.c.SOCK.NONBLOCK | std.c.SOCK.CLOEXEC, 0);
         if (fd < 0) return lastError();
         return fd;
     }
-    const fd = c.socket(family, type_bits, 0);
+    const fd = std.c.socket(family, type_bits, 0);
     if (fd < 0) return lastError();
     errdefer close(fd);
-    try setNonBlocking(fd);
+    try descriptor.setNonBlocking(fd);
     try setCloseOnExec(fd);
-    if (is_darwin) try setOption(fd, c.SOL.SOCKET, c.SO.NOSIGPIPE, 1);
+    if (builtin.os.tag.isDarwin()) try setOption(fd, std.c.SOL.SOCKET, std.c.SO.NOSIGPIPE, 1);
     return fd;
 }
 
-pub fn close(fd: Fd) void {
-    assert(fd != invalid_fd);
-    if (is_windows) {
-        _ = windows.closesocket(fd);
+pub fn close(fd: event.Fd) void {
+    std.debug.assert(fd != invalid_fd);
+    if (builtin.os.tag == .windows) {
+        _ = winsock.closesocket(fd);
     } else {
-        _ = c.close(fd);
+        _ = std.c.close(fd);
     }
 }
 
 /// Starts connecting; true when already connected, false when the caller must wait until the
 /// socket is writable and then check `pendingError`.
-pub fn connect(fd: Fd, address: *const Address) Error!bool {
-    if (is_windows) {
-        if (windows.connect(fd, address.pointer(), @intCast(address.len)) == 0) return true;
-        const err = windows.wsaError();
+pub fn connect(fd: event.Fd, address: *const Address) errors.Error!bool {
+    if (builtin.os.tag == .windows) {
+        if (winsock.connect(fd, address.pointer(), @intCast(address.len)) == 0) return true;
+        const err = winsock.lastError();
         if (err == error.WouldBlock or err == error.InProgress) return false;
         return err;
     }
     // POSIX reports a connect under way as EINPROGRESS (EINTR: it goes on in the background);
     // EAGAIN is a failure (a Unix socket's full backlog, no free local port).
-    if (c.connect(fd, @ptrCast(address.pointer()), address.len) == 0) return true;
+    if (std.c.connect(fd, @ptrCast(address.pointer()), address.len) == 0) return true;
     const err = lastError();
     return switch (err) {
         error.InProgress, error.Interrupted => false,
@@ -187,60 +182,70 @@ pub fn connect(fd: Fd, address: *const Address) Error!bool {
 }
 
 /// The error a nonblocking connect ended with (SO_ERROR), if any.
-pub fn pendingError(fd: Fd) Error!void {
+pub fn pendingError(fd: event.Fd) errors.Error!void {
     var value: c_int = 0;
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         var length: i32 = @sizeOf(c_int);
-        if (windows.getsockopt(fd, windows.sol_socket, windows.so_error, @ptrCast(&value), &length) != 0) return windows.wsaError();
+        if (winsock.getsockopt(fd, winsock.SOL_SOCKET, winsock.SO_ERROR, @ptrCast(&value), &length) != 0) return winsock.lastError();
         if (value != 0) return errors.fromWsa(value);
         return;
     }
-    var length: c.socklen_t = @sizeOf(c_int);
-    if (c.getsockopt(fd, c.SOL.SOCKET, c.SO.ERROR, @ptrCast(&value), &length) != 0) return lastError();
-    if (value != 0) return errors.fromErrno(@as(c.E, @fromBackingInt(@intCast(value))));
+    var length: std.c.socklen_t = @sizeOf(c_int);
+    if (std.c.getsockopt(fd, std.c.SOL.SOCKET, std.c.SO.ERROR, @ptrCast(&value), &length) != 0) return lastError();
+    if (value != 0) return errors.fromErrno(@as(std.c.E, @fromBackingInt(@intCast(value))));
 }
 
-pub fn bind(fd: Fd, address: *const Address) Error!void {
-    if (is_windows) {
-        if (windows.bind(fd, address.pointer(), @intCast(address.len)) != 0) return windows.wsaError();
+pub fn bind(fd: event.Fd, address: *const Address) errors.Error!void {
+    if (builtin.os.tag == .windows) {
+        if (winsock.bind(fd, address.pointer(), @intCast(address.len)) != 0) return winsock.lastError();
         return;
     }
-    if (c.bind(fd, @ptrCast(address.pointer()), address.len) != 0) return lastError();
+    if (std.c.bind(fd, @ptrCast(address.pointer()), address.len) != 0) return lastError();
 }
 
-pub fn listen(fd: Fd, backlog: u31) Error!void {
-    if (is_windows) {
-        if (windows.listen(fd, backlog) != 0) return windows.wsaError();
+pub fn listen(fd: event.Fd, backlog: u31) errors.Error!void {
+    if (builtin.os.tag == .windows) {
+        if (winsock.listen(fd, backlog) != 0) return winsock.lastError();
         return;
     }
-    if (c.listen(fd, backlog) != 0) return lastError();
+    if (std.c.listen(fd, backlog) != 0) return lastError();
+}
+
+/// A TCP socket listening on 127.0.0.1 at a port the OS picks, and the address it listens on.
+pub fn listenLoopback(backlog: u31) errors.Error!struct { fd: event.Fd, address: Address } {
+    const fd = try openSocket(af_inet, .stream);
+    errdefer close(fd);
+    var address = Address.ip4(.{ 127, 0, 0, 1 }, 0);
+    try bind(fd, &address);
+    try listen(fd, backlog);
+    return .{ .fd = fd, .address = try localAddress(fd) };
 }
 
 /// Accepts one connection as a nonblocking, close-on-exec socket; WouldBlock when none waits.
-pub fn accept(fd: Fd) Error!Fd {
-    if (is_windows) {
-        const accepted = windows.accept(fd, null, null);
-        if (accepted == invalid_fd) return windows.wsaError();
+pub fn accept(fd: event.Fd) errors.Error!event.Fd {
+    if (builtin.os.tag == .windows) {
+        const accepted = winsock.accept(fd, null, null);
+        if (accepted == invalid_fd) return winsock.lastError();
         errdefer close(accepted);
-        try setNonBlocking(accepted);
+        try descriptor.setNonBlocking(accepted);
         return accepted;
     }
     var attempt: u32 = 0;
     while (attempt < 16) : (attempt += 1) {
-        const accepted = if (is_linux)
-            c.accept4(fd, null, null, c.SOCK.NONBLOCK | c.SOCK.CLOEXEC)
+        const accepted = if (builtin.os.tag == .linux)
+            std.c.accept4(fd, null, null, std.c.SOCK.NONBLOCK | std.c.SOCK.CLOEXEC)
         else
-            c.accept(fd, null, null);
+            std.c.accept(fd, null, null);
         if (accepted < 0) {
             const err = lastError();
             if (err == error.Interrupted) continue;
             return err;
         }
-        if (!is_linux) {
+        if (builtin.os.tag != .linux) {
             errdefer close(accepted);
-            try setNonBlocking(accepted);
+            try descriptor.setNonBlocking(accepted);
             try setCloseOnExec(accepted);
-            if (is_darwin) try setOption(accepted, c.SOL.SOCKET, c.SO.NOSIGPIPE, 1);
+            if (builtin.os.tag.isDarwin()) try setOption(accepted, std.c.SOL.SOCKET, std.c.SO.NOSIGPIPE, 1);
         }
         return accepted;
     }
@@ -248,328 +253,227 @@ pub fn accept(fd: Fd) Error!Fd {
 }
 
 /// Sends what the socket takes now; WouldBlock when it takes nothing. Never raises SIGPIPE.
-pub fn send(fd: Fd, bytes: []const u8) Error!usize {
-    assert(bytes.len > 0);
-    if (is_windows) {
-        const length: i32 = @intCast(@min(bytes.len, std.math.maxInt(i32)));
-        const rc = windows.send(fd, bytes.ptr, length, 0);
-        if (rc < 0) return windows.wsaError();
-        return @intCast(rc);
-    }
-    const flags: u32 = if (is_linux) c.MSG.NOSIGNAL else 0;
-    while (true) {
-        const rc = c.send(fd, bytes.ptr, bytes.len, flags);
-        if (rc >= 0) return @intCast(rc);
-        const err = lastError();
-        if (err != error.Interrupted) return err;
-    }
+pub fn send(fd: event.Fd, bytes: []const u8) errors.Error!usize {
+    std.debug.assert(bytes.len > 0);
+    if (builtin.os.tag == .windows) return winsockCount(winsock.send(fd, bytes.ptr, winsockLength(bytes.len), 0));
+    const flags: u32 = if (builtin.os.tag == .linux) std.c.MSG.NOSIGNAL else 0;
+    return uninterrupted(std.c.send, .{ fd, bytes.ptr, bytes.len, flags });
 }
 
 /// Receives what is there now; 0 at end of stream, WouldBlock when nothing is there yet.
-pub fn recv(fd: Fd, buffer: []u8) Error!usize {
-    assert(buffer.len > 0);
-    if (is_windows) {
-        const length: i32 = @intCast(@min(buffer.len, std.math.maxInt(i32)));
-        const rc = windows.recv(fd, buffer.ptr, length, 0);
-        if (rc < 0) return windows.wsaError();
-        return @intCast(rc);
-    }
-    while (true) {
-        const rc = c.recv(fd, buffer.ptr, buffer.len, 0);
-        if (rc >= 0) return @intCast(rc);
-        const err = lastError();
-        if (err != error.Interrupted) return err;
-    }
+pub fn recv(fd: event.Fd, buffer: []u8) errors.Error!usize {
+    std.debug.assert(buffer.len > 0);
+    if (builtin.os.tag == .windows) return winsockCount(winsock.recv(fd, buffer.ptr, winsockLength(buffer.len), 0));
+    return uninterrupted(std.c.recv, .{ fd, buffer.ptr, buffer.len, 0 });
 }
 
 /// read(2) for descriptors that are not sockets (pipes, terminals). POSIX only.
-pub fn read(fd: Fd, buffer: []u8) Error!usize {
-    assert(buffer.len > 0);
-    if (is_windows) return error.Unsupported;
-    while (true) {
-        const rc = c.read(fd, buffer.ptr, buffer.len);
-        if (rc >= 0) return @intCast(rc);
-        const err = lastError();
-        if (err != error.Interrupted) return err;
-    }
+pub fn read(fd: event.Fd, buffer: []u8) errors.Error!usize {
+    std.debug.assert(buffer.len > 0);
+    if (builtin.os.tag == .windows) return error.Unsupported;
+    return uninterrupted(std.c.read, .{ fd, buffer.ptr, buffer.len });
 }
 
 /// write(2) for descriptors that are not sockets, without ever raising SIGPIPE. POSIX only.
-pub fn write(fd: Fd, bytes: []const u8) Error!usize {
-    assert(bytes.len > 0);
-    if (is_windows) return error.Unsupported;
-    if (is_linux and !sigpipe.ignored()) return sigpipe.writeMasked(fd, bytes);
+pub fn write(fd: event.Fd, bytes: []const u8) errors.Error!usize {
+    std.debug.assert(bytes.len > 0);
+    if (builtin.os.tag == .windows) return error.Unsupported;
+    if (builtin.os.tag == .linux and !sigpipe.ignored()) return sigpipe.writeMasked(fd, bytes);
+    return uninterrupted(std.c.write, .{ fd, bytes.ptr, bytes.len });
+}
+
+/// Calls `function(arguments)` again while it fails with EINTR: its byte count, or its error.
+inline fn uninterrupted(function: anytype, arguments: anytype) errors.Error!usize {
     while (true) {
-        const rc = c.write(fd, bytes.ptr, bytes.len);
+        const rc = @call(.auto, function, arguments);
         if (rc >= 0) return @intCast(rc);
         const err = lastError();
         if (err != error.Interrupted) return err;
     }
 }
 
-/// Half-closes the write side of a socket.
-pub fn shutdownWrite(fd: Fd) Error!void {
-    if (is_windows) {
-        if (windows.shutdown(fd, 1) != 0) return windows.wsaError();
-        return;
-    }
-    if (c.shutdown(fd, c.SHUT.WR) != 0) return lastError();
+/// A Winsock send or recv's byte count, or its error.
+inline fn winsockCount(rc: i32) errors.Error!usize {
+    if (rc < 0) return winsock.lastError();
+    return @intCast(rc);
 }
 
-pub fn setNoDelay(fd: Fd) Error!void {
-    if (is_windows) return windows.setOption(fd, windows.ipproto_tcp, windows.tcp_nodelay, 1);
-    return setOption(fd, c.IPPROTO.TCP, c.TCP.NODELAY, 1);
+/// Winsock takes lengths as i32: longer buffers go in part.
+inline fn winsockLength(length: usize) i32 {
+    return @intCast(@min(length, std.math.maxInt(i32)));
+}
+
+/// Half-closes the write side of a socket.
+pub fn shutdownWrite(fd: event.Fd) errors.Error!void {
+    if (builtin.os.tag == .windows) {
+        if (winsock.shutdown(fd, 1) != 0) return winsock.lastError();
+        return;
+    }
+    if (std.c.shutdown(fd, std.c.SHUT.WR) != 0) return lastError();
+}
+
+pub fn setNoDelay(fd: event.Fd) errors.Error!void {
+    if (builtin.os.tag == .windows) return windows.setOption(fd, winsock.IPPROTO_TCP, winsock.TCP_NODELAY, 1);
+    return setOption(fd, std.c.IPPROTO.TCP, std.c.TCP.NODELAY, 1);
 }
 
 /// SO_LINGER with a zero timeout: the next close resets the connection instead of ending it.
-pub fn setLingerZero(fd: Fd) Error!void {
+pub fn setLingerZero(fd: event.Fd) errors.Error!void {
     if (fd == invalid_fd) return error.NotConnected;
     const Linger = extern struct { onoff: c_int, seconds: c_int };
     const value: Linger = .{ .onoff = 1, .seconds = 0 };
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         const WinLinger = extern struct { onoff: u16, seconds: u16 };
         const win_value: WinLinger = .{ .onoff = 1, .seconds = 0 };
-        if (windows.setsockopt(fd, windows.sol_socket, 0x0080, @ptrCast(&win_value), @sizeOf(WinLinger)) != 0) return windows.wsaError();
+        if (winsock.setsockopt(fd, winsock.SOL_SOCKET, 0x0080, @ptrCast(&win_value), @sizeOf(WinLinger)) != 0) return winsock.lastError();
         return;
     }
-    if (c.setsockopt(fd, c.SOL.SOCKET, c.SO.LINGER, @ptrCast(&value), @sizeOf(Linger)) != 0) return lastError();
+    if (std.c.setsockopt(fd, std.c.SOL.SOCKET, std.c.SO.LINGER, @ptrCast(&value), @sizeOf(Linger)) != 0) return lastError();
 }
 
 /// SO_REUSEADDR (POSIX only: on Windows it would let another process steal the port).
-pub fn setReuseAddress(fd: Fd) Error!void {
-    if (is_windows) return;
-    return setOption(fd, c.SOL.SOCKET, c.SO.REUSEADDR, 1);
+pub fn setReuseAddress(fd: event.Fd) errors.Error!void {
+    if (builtin.os.tag == .windows) return;
+    return setOption(fd, std.c.SOL.SOCKET, std.c.SO.REUSEADDR, 1);
 }
 
 /// SO_REUSEPORT: several sockets (in other threads or processes) bind one port and the kernel
 /// spreads connections or datagrams over them. Windows has no such option: Unsupported.
-pub fn setReusePort(fd: Fd) Error!void {
-    if (is_windows or !@hasDecl(c.SO, "REUSEPORT")) return error.Unsupported;
-    return setOption(fd, c.SOL.SOCKET, c.SO.REUSEPORT, 1);
+pub fn setReusePort(fd: event.Fd) errors.Error!void {
+    if (builtin.os.tag == .windows or !@hasDecl(std.c.SO, "REUSEPORT")) return error.Unsupported;
+    return setOption(fd, std.c.SOL.SOCKET, std.c.SO.REUSEPORT, 1);
 }
 
-pub fn localAddress(fd: Fd) Error!Address {
+pub fn localAddress(fd: event.Fd) errors.Error!Address {
+    return socketName(fd, .local);
+}
+
+pub fn peerAddress(fd: event.Fd) errors.Error!Address {
+    return socketName(fd, .peer);
+}
+
+/// getsockname or getpeername.
+fn socketName(fd: event.Fd, comptime side: enum { local, peer }) errors.Error!Address {
     var address: Address = .{};
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
+        const get = if (side == .local) winsock.getsockname else winsock.getpeername;
         var length: i32 = 128;
-        if (windows.getsockname(fd, @ptrCast(&address.storage), &length) != 0) return windows.wsaError();
+        if (get(fd, @ptrCast(&address.storage), &length) != 0) return winsock.lastError();
         address.len = @intCast(length);
         return address;
     }
-    var length: c.socklen_t = 128;
-    if (c.getsockname(fd, @ptrCast(&address.storage), &length) != 0) return lastError();
-    address.len = @intCast(@min(length, 128));
-    return address;
-}
-
-pub fn peerAddress(fd: Fd) Error!Address {
-    var address: Address = .{};
-    if (is_windows) {
-        var length: i32 = 128;
-        if (windows.getpeername(fd, @ptrCast(&address.storage), &length) != 0) return windows.wsaError();
-        address.len = @intCast(length);
-        return address;
-    }
-    var length: c.socklen_t = 128;
-    if (c.getpeername(fd, @ptrCast(&address.storage), &length) != 0) return lastError();
+    const get = if (side == .local) std.c.getsockname else std.c.getpeername;
+    var length: std.c.socklen_t = 128;
+    if (get(fd, @ptrCast(&address.storage), &length) != 0) return lastError();
     address.len = @intCast(@min(length, 128));
     return address;
 }
 
 /// Whether fd is a socket (so send/recv apply) rather than a pipe or terminal.
-pub fn isSocket(fd: Fd) bool {
-    if (is_windows) return true;
+pub fn isSocket(fd: event.Fd) bool {
+    if (builtin.os.tag == .windows) return true;
     var value: c_int = 0;
-    var length: c.socklen_t = @sizeOf(c_int);
-    return c.getsockopt(fd, c.SOL.SOCKET, c.SO.TYPE, @ptrCast(&value), &length) == 0;
+    var length: std.c.socklen_t = @sizeOf(c_int);
+    return std.c.getsockopt(fd, std.c.SOL.SOCKET, std.c.SO.TYPE, @ptrCast(&value), &length) == 0;
 }
 
-pub const setNonBlocking = @import("../loop/descriptor.zig").setNonBlocking;
-
-fn setCloseOnExec(fd: Fd) Error!void {
-    if (c.fcntl(fd, c.F.SETFD, @as(c_int, c.FD_CLOEXEC)) < 0) return lastError();
+fn setCloseOnExec(fd: event.Fd) errors.Error!void {
+    if (std.c.fcntl(fd, std.c.F.SETFD, @as(c_int, std.c.FD_CLOEXEC)) < 0) return lastError();
 }
 
-fn setOption(fd: Fd, level: i32, name: u32, value: c_int) Error!void {
-    if (c.setsockopt(fd, level, name, @ptrCast(&value), @sizeOf(c_int)) != 0) return lastError();
+fn setOption(fd: event.Fd, level: i32, name: u32, value: c_int) errors.Error!void {
+    if (std.c.setsockopt(fd, level, name, @ptrCast(&value), @sizeOf(c_int)) != 0) return lastError();
 }
 
 /// A pipe or terminal that never raises SIGPIPE on write: macOS has a per-descriptor switch;
 /// Linux writes through `write` below (a thread mask when the signal is not ignored).
-pub fn suppressSigpipe(fd: Fd) void {
-    if (!is_darwin) return;
-    _ = c.fcntl(fd, c.F.SETNOSIGPIPE, @as(c_int, 1));
+pub fn suppressSigpipe(fd: event.Fd) void {
+    if (!builtin.os.tag.isDarwin()) return;
+    _ = std.c.fcntl(fd, std.c.F.SETNOSIGPIPE, @as(c_int, 1));
 }
 
 /// Removes a Unix socket's file; a missing file is not an error.
 pub fn unlinkPath(path: []const u8) void {
-    if (is_windows) return;
+    if (builtin.os.tag == .windows) return;
     var buffer: [unix_path_max + 1]u8 = undefined;
     if (path.len > unix_path_max) return;
     @memcpy(buffer[0..path.len], path);
     buffer[path.len] = 0;
-    _ = c.unlink(@ptrCast(&buffer));
+    _ = std.c.unlink(@ptrCast(&buffer));
 }
 
-pub fn lastError() Error {
-    if (is_windows) return windows.wsaError();
-    return errors.fromErrno(c.errno(@as(c_int, -1)));
+pub fn lastError() errors.Error {
+    if (builtin.os.tag == .windows) return winsock.lastError();
+    return errors.fromErrno(std.c.errno(@as(c_int, -1)));
 }
 
 /// SIGPIPE on Linux pipes: when the process does not ignore it, writes block it for the thread
 /// and consume a pending one, so a reader that went away is an EPIPE error and nothing else.
 const sigpipe = struct {
     var state = std.atomic.Value(u8).init(0); // 0 unknown, 1 ignored, 2 delivered
-    extern "c" fn sigtimedwait(set: *const c.sigset_t, info: ?*anyopaque, timeout: *const c.timespec) c_int;
+    extern "c" fn sigtimedwait(set: *const std.c.sigset_t, info: ?*anyopaque, timeout: *const std.c.timespec) c_int;
 
     fn ignored() bool {
         const known = state.load(.monotonic);
         if (known != 0) return known == 1;
-        var current: c.Sigaction = undefined;
-        const is_ignored = c.sigaction(.PIPE, null, &current) == 0 and current.handler.handler == c.SIG.IGN;
+        var current: std.c.Sigaction = undefined;
+        const is_ignored = std.c.sigaction(.PIPE, null, &current) == 0 and current.handler.handler == std.c.SIG.IGN;
         state.store(if (is_ignored) 1 else 2, .monotonic);
         return is_ignored;
     }
 
-    fn writeMasked(fd: Fd, bytes: []const u8) Error!usize {
+    fn writeMasked(fd: event.Fd, bytes: []const u8) errors.Error!usize {
         var block = std.posix.sigemptyset();
         std.posix.sigaddset(&block, .PIPE);
-        var previous: c.sigset_t = undefined;
-        _ = c.pthread_sigmask(c.SIG.BLOCK, &block, &previous);
-        defer _ = c.pthread_sigmask(c.SIG.SETMASK, &previous, &previous);
-        while (true) {
-            const rc = c.write(fd, bytes.ptr, bytes.len);
-            if (rc >= 0) return @intCast(rc);
-            const err = lastError();
-            if (err == error.Interrupted) continue;
+        var previous: std.c.sigset_t = undefined;
+        _ = std.c.pthread_sigmask(std.c.SIG.BLOCK, &block, &previous);
+        defer _ = std.c.pthread_sigmask(std.c.SIG.SETMASK, &previous, &previous);
+        return uninterrupted(std.c.write, .{ fd, bytes.ptr, bytes.len }) catch |err| {
+            // Consume the SIGPIPE the failed write left pending, while it is still blocked.
             if (err == error.BrokenPipe) {
-                const zero: c.timespec = .{ .sec = 0, .nsec = 0 };
+                const zero: std.c.timespec = .{ .sec = 0, .nsec = 0 };
                 _ = sigtimedwait(&block, null, &zero);
             }
             return err;
-        }
+        };
     }
 };
 
-/// The Windows calls of the stream layer: Winsock's from loop/winsock.zig, kernel32's here.
+/// The Windows side of the stream layer: sockets set up through loop/winsock.zig, and the
+/// kernel32 calls and constants for the handles the loop cannot poll (pipes, consoles).
 pub const windows = struct {
-    const base = @import("../loop/winsock.zig");
-    pub const sol_socket = base.SOL_SOCKET;
-    pub const so_error = base.SO_ERROR;
-    pub const ipproto_tcp = base.IPPROTO_TCP;
-    pub const tcp_nodelay = base.TCP_NODELAY;
-    pub const fionbio = base.FIONBIO;
-    pub const sock_stream = base.SOCK_STREAM;
-
-    pub const socket = base.socket;
-    pub const closesocket = base.closesocket;
-    pub const bind = base.bind;
-    pub const connect = base.connect;
-    pub const listen = base.listen;
-    pub const accept = base.accept;
-    pub const getsockname = base.getsockname;
-    pub const getpeername = base.getpeername;
-    pub const getsockopt = base.getsockopt;
-    pub const setsockopt = base.setsockopt;
-    pub const shutdown = base.shutdown;
-    pub const send = base.send;
-    pub const recv = base.recv;
-    pub const ioctlsocket = base.ioctlsocket;
-
-    pub fn wsaError() Error {
-        return base.lastError();
-    }
-
-    fn openSocket(family: u16, kind: SocketKind) Error!Fd {
-        var data: base.WSADATA = undefined;
-        if (base.WSAStartup(0x0202, &data) != 0) return error.Unsupported;
+    fn openSocket(family: u16, kind: SocketKind) errors.Error!event.Fd {
+        try winsock.start();
         const type_number: i32 = switch (kind) {
-            .stream => base.SOCK_STREAM,
-            .datagram => base.SOCK_DGRAM,
+            .stream => winsock.SOCK_STREAM,
+            .datagram => winsock.SOCK_DGRAM,
         };
-        const fd = base.socket(family, type_number, 0);
-        if (fd == invalid_fd) return wsaError();
-        errdefer _ = base.closesocket(fd);
-        try base.setNonBlocking(fd);
+        const fd = winsock.socket(family, type_number, 0);
+        if (fd == invalid_fd) return winsock.lastError();
+        errdefer _ = winsock.closesocket(fd);
+        try winsock.setNonBlocking(fd);
         return fd;
     }
 
-    fn setOption(fd: Fd, level: i32, name: i32, value: c_int) Error!void {
-        if (setsockopt(fd, level, name, @ptrCast(&value), @sizeOf(c_int)) != 0) return wsaError();
+    fn setOption(fd: event.Fd, level: i32, name: i32, value: c_int) errors.Error!void {
+        if (winsock.setsockopt(fd, level, name, @ptrCast(&value), @sizeOf(c_int)) != 0) return winsock.lastError();
     }
 
-    pub const invalid_handle: usize = std.math.maxInt(usize);
-    pub const infinite: u32 = 0xffff_ffff;
-    pub const wait_object_0: u32 = 0;
-    pub const generic_read_write: u32 = 0x8000_0000 | 0x4000_0000;
-    pub const file_share_read_write: u32 = 0x1 | 0x2;
-    pub const open_existing: u32 = 3;
     const file_type_unknown: u32 = 0;
     const so_type: i32 = 0x1008;
     const std_handles = [3]u32{ @bitCast(@as(i32, -10)), @bitCast(@as(i32, -11)), @bitCast(@as(i32, -12)) };
-
-    /// A console's screen buffer: its size, cursor and the visible window (inclusive bounds).
-    pub const ScreenBufferInfo = extern struct {
-        size: [2]i16,
-        cursor: [2]i16,
-        attributes: u16,
-        window: extern struct { left: i16, top: i16, right: i16, bottom: i16 },
-        window_max: [2]i16,
-    };
-
-    /// kernel32 calls for the handles the loop cannot poll: pipes (pipe.zig's bridges) and
-    /// consoles (tty.zig).
-    pub const kernel32 = struct {
-        pub extern "kernel32" fn GetLastError() callconv(.winapi) u32;
-        pub extern "kernel32" fn WaitNamedPipeW(name: [*:0]const u16, timeout_ms: u32) callconv(.winapi) i32;
-        pub extern "kernel32" fn SetLastError(code: u32) callconv(.winapi) void;
-        pub extern "kernel32" fn CloseHandle(handle: usize) callconv(.winapi) i32;
-        pub extern "kernel32" fn GetStdHandle(which: u32) callconv(.winapi) usize;
-        pub extern "kernel32" fn GetFileType(file: usize) callconv(.winapi) u32;
-        pub extern "kernel32" fn GetCurrentProcess() callconv(.winapi) usize;
-        pub extern "kernel32" fn DuplicateHandle(source_process: usize, source: usize, target_process: usize, target: *usize, access: u32, inherit: i32, options: u32) callconv(.winapi) i32;
-        pub extern "kernel32" fn CreateFileW(name: [*:0]const u16, access: u32, share: u32, security: ?*anyopaque, disposition: u32, flags: u32, template: ?*anyopaque) callconv(.winapi) usize;
-        pub extern "kernel32" fn CreateNamedPipeW(name: [*:0]const u16, open_mode: u32, pipe_mode: u32, instances: u32, out_size: u32, in_size: u32, timeout_ms: u32, security: ?*anyopaque) callconv(.winapi) usize;
-        pub extern "kernel32" fn ConnectNamedPipe(pipe: usize, overlapped: ?*anyopaque) callconv(.winapi) i32;
-        pub extern "kernel32" fn ReadFile(file: usize, buffer: [*]u8, length: u32, read: *u32, overlapped: ?*anyopaque) callconv(.winapi) i32;
-        pub extern "kernel32" fn WriteFile(file: usize, buffer: [*]const u8, length: u32, written: *u32, overlapped: ?*anyopaque) callconv(.winapi) i32;
-        pub extern "kernel32" fn CancelIoEx(file: usize, overlapped: ?*anyopaque) callconv(.winapi) i32;
-        pub extern "kernel32" fn CreateEventW(security: ?*anyopaque, manual_reset: i32, initial_state: i32, name: ?[*:0]const u16) callconv(.winapi) usize;
-        pub extern "kernel32" fn SetEvent(event: usize) callconv(.winapi) i32;
-        pub extern "kernel32" fn WaitForSingleObject(handle: usize, timeout_ms: u32) callconv(.winapi) u32;
-        pub extern "kernel32" fn WaitForMultipleObjects(count: u32, handles: [*]const usize, wait_all: i32, timeout_ms: u32) callconv(.winapi) u32;
-        pub extern "kernel32" fn Sleep(duration_ms: u32) callconv(.winapi) void;
-        pub extern "kernel32" fn GetConsoleMode(console: usize, mode: *u32) callconv(.winapi) i32;
-        pub extern "kernel32" fn SetConsoleMode(console: usize, mode: u32) callconv(.winapi) i32;
-        pub extern "kernel32" fn GetNumberOfConsoleInputEvents(console: usize, count: *u32) callconv(.winapi) i32;
-        pub extern "kernel32" fn GetConsoleScreenBufferInfo(console: usize, info: *ScreenBufferInfo) callconv(.winapi) i32;
-    };
-
-    /// The last kernel32 error as a portable error.
-    pub fn systemError() Error {
-        return switch (kernel32.GetLastError()) {
-            2, 3 => error.NotFound, // ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND
-            5 => error.AccessDenied,
-            6 => error.BadDescriptor, // ERROR_INVALID_HANDLE
-            8, 14 => error.OutOfMemory,
-            87 => error.InvalidArgument,
-            109, 232 => error.BrokenPipe, // ERROR_BROKEN_PIPE, ERROR_NO_DATA
-            231 => error.Busy, // ERROR_PIPE_BUSY
-            else => error.Unexpected,
-        };
-    }
 
     /// The HANDLE a descriptor number names on Windows: 0, 1 and 2 are the standard input,
     /// output and error handles (GetStdHandle); any other number is a HANDLE value itself (an
     /// inherited handle, say: real handles are multiples of 4, so the two never collide).
     /// EBADF unless it is an open file, pipe, socket or character device.
-    pub fn handleOf(number: i32) Error!usize {
+    pub fn handleOf(number: i32) errors.Error!usize {
         if (number < 0) return error.BadDescriptor;
         const handle: usize = if (number < std_handles.len)
             kernel32.GetStdHandle(std_handles[@intCast(number)])
         else
             @intCast(number);
-        if (handle == 0 or handle == invalid_handle) return error.BadDescriptor;
+        if (handle == 0 or handle == kernel32.invalid_handle) return error.BadDescriptor;
         // FILE_TYPE_UNKNOWN with an error: not a handle, or not one of a file.
         kernel32.SetLastError(0);
         if (kernel32.GetFileType(handle) == file_type_unknown and kernel32.GetLastError() != 0) {
@@ -580,13 +484,12 @@ pub const windows = struct {
 
     /// Whether handle is a socket (which the loop polls as it is).
     pub fn isSocketHandle(handle: usize) bool {
-        assert(handle != invalid_handle);
-        var data: base.WSADATA = undefined;
-        if (base.WSAStartup(0x0202, &data) != 0) return false;
-        defer _ = base.WSACleanup();
+        std.debug.assert(handle != kernel32.invalid_handle);
+        winsock.start() catch return false;
+        defer winsock.stop();
         var kind: i32 = 0;
         var length: i32 = @sizeOf(i32);
-        return getsockopt(handle, sol_socket, so_type, @ptrCast(&kind), &length) == 0;
+        return winsock.getsockopt(handle, winsock.SOL_SOCKET, so_type, @ptrCast(&kind), &length) == 0;
     }
 };
 
@@ -617,7 +520,7 @@ test "numeric addresses parse and print back" {
 }
 
 test "TCP takes the IPv6 zones UDP takes, interface names included, and round-trips them" {
-    const text = if (builtin.os.tag == .linux) "fe80::1%lo" else if (is_darwin) "fe80::1%lo0" else return error.SkipZigTest;
+    const text = if (builtin.os.tag == .linux) "fe80::1%lo" else if (builtin.os.tag.isDarwin()) "fe80::1%lo0" else return error.SkipZigTest;
     const tcp = parseIp(text, 7).?;
     const udp = try ip.parse(text, 7);
     try testing.expect(udp.scope_id != 0);
@@ -626,7 +529,7 @@ test "TCP takes the IPv6 zones UDP takes, interface names included, and round-tr
 }
 
 test "unix addresses refuse empty, too long and embedded-zero paths" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     try testing.expectError(error.InvalidArgument, Address.unix(""));
     try testing.expectError(error.InvalidArgument, Address.unix("a\x00b"));
     const long: [unix_path_max + 1]u8 = @splat('x');
@@ -637,7 +540,7 @@ test "unix addresses refuse empty, too long and embedded-zero paths" {
 }
 
 test "connect to a closed port is refused; listen, accept, send and recv work" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     const listener = try openSocket(af_inet, .stream);
     defer close(listener);
     try setReuseAddress(listener);
@@ -652,14 +555,14 @@ test "connect to a closed port is refused; listen, accept, send and recv work" {
     defer close(client);
     try setNoDelay(client);
     _ = try connect(client, &address);
-    var fds = [1]c.pollfd{.{ .fd = client, .events = c.POLL.OUT, .revents = 0 }};
-    _ = c.poll(&fds, 1, 1000);
+    var fds = [1]std.c.pollfd{.{ .fd = client, .events = std.c.POLL.OUT, .revents = 0 }};
+    _ = std.c.poll(&fds, 1, 1000);
     try pendingError(client);
-    var server: Fd = invalid_fd;
+    var server: event.Fd = invalid_fd;
     for (0..100) |_| {
         server = accept(listener) catch |err| switch (err) {
             error.WouldBlock => {
-                _ = c.poll(&fds, 0, 10);
+                _ = std.c.poll(&fds, 0, 10);
                 continue;
             },
             else => return err,
@@ -673,7 +576,7 @@ test "connect to a closed port is refused; listen, accept, send and recv work" {
     const n = while (rounds < 100) : (rounds += 1) {
         break recv(server, &buffer) catch |err| switch (err) {
             error.WouldBlock => {
-                _ = c.poll(&fds, 0, 10);
+                _ = std.c.poll(&fds, 0, 10);
                 continue;
             },
             else => return err,
@@ -689,7 +592,7 @@ test "connect to a closed port is refused; listen, accept, send and recv work" {
     while (rounds < 100) : (rounds += 1) {
         const got = recv(server, &buffer) catch |err| switch (err) {
             error.WouldBlock => {
-                _ = c.poll(&fds, 0, 10);
+                _ = std.c.poll(&fds, 0, 10);
                 continue;
             },
             else => return err,
@@ -702,8 +605,8 @@ test "connect to a closed port is refused; listen, accept, send and recv work" {
     defer close(refused);
     const closed_port = Address.ip4(.{ 127, 0, 0, 1 }, 9);
     if (!try connect(refused, &closed_port)) {
-        var wait = [1]c.pollfd{.{ .fd = refused, .events = c.POLL.OUT, .revents = 0 }};
-        _ = c.poll(&wait, 1, 1000);
+        var wait = [1]std.c.pollfd{.{ .fd = refused, .events = std.c.POLL.OUT, .revents = 0 }};
+        _ = std.c.poll(&wait, 1, 1000);
         try testing.expectError(error.ConnectionRefused, pendingError(refused));
     }
 }

@@ -5,19 +5,15 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
+const event = @import("../loop/event.zig");
+const kernel32 = @import("kernel32.zig");
 const sys = @import("sys.zig");
 
-const is_windows = builtin.os.tag == .windows;
-const c = std.c;
-const k32 = sys.windows.kernel32;
-const invalid_handle = sys.windows.invalid_handle;
-
-pub const State = if (is_windows) ConsoleState else TermiosState;
+pub const State = if (builtin.os.tag == .windows) ConsoleState else TermiosState;
 
 pub const TermiosState = struct {
     /// The termios in force before the first setRawMode.
-    original: c.termios = undefined,
+    original: std.c.termios = undefined,
     saved: bool = false,
     /// File status flags of a shared description we made nonblocking (fallback path).
     restore_flags: ?c_int = null,
@@ -27,37 +23,37 @@ pub const TermiosState = struct {
 /// end, and close its handles, while the stream is still open).
 pub const ConsoleState = struct {
     /// Console input (CONIN$): its mode is raw or not.
-    input: usize = invalid_handle,
+    input: usize = kernel32.invalid_handle,
     /// The screen buffer written to: its window is the size.
-    output: usize = invalid_handle,
+    output: usize = kernel32.invalid_handle,
     /// The input mode in force before the first setRawMode.
     original: u32 = 0,
     saved: bool = false,
 };
 
 /// Puts the terminal behind `fd` back as it was (before the descriptor closes).
-pub fn restore(fd: sys.Fd, state: *State) void {
-    if (is_windows) return restoreConsole(state);
+pub fn restore(fd: event.Fd, state: *State) void {
+    if (builtin.os.tag == .windows) return restoreConsole(state);
     if (fd == sys.invalid_fd) return;
     if (state.saved) {
-        _ = c.tcsetattr(fd, .NOW, &state.original);
+        _ = std.c.tcsetattr(fd, .NOW, &state.original);
         state.saved = false;
     }
     if (state.restore_flags) |flags| {
-        _ = c.fcntl(fd, c.F.SETFL, flags);
+        _ = std.c.fcntl(fd, std.c.F.SETFL, flags);
         state.restore_flags = null;
     }
 }
 
 pub fn closeHandle(handle: usize) void {
-    assert(handle != invalid_handle);
-    _ = k32.CloseHandle(handle);
+    std.debug.assert(handle != kernel32.invalid_handle);
+    _ = kernel32.CloseHandle(handle);
 }
 
 fn restoreConsole(state: *ConsoleState) void {
-    if (state.input == invalid_handle) return;
-    assert(state.output != invalid_handle);
-    if (state.saved) _ = k32.SetConsoleMode(state.input, state.original);
+    if (state.input == kernel32.invalid_handle) return;
+    std.debug.assert(state.output != kernel32.invalid_handle);
+    if (state.saved) _ = kernel32.SetConsoleMode(state.input, state.original);
     closeHandle(state.input);
     closeHandle(state.output);
     state.* = .{};

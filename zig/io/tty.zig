@@ -7,23 +7,16 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
+const descriptor = @import("../loop/descriptor.zig");
 const errors = @import("../loop/errors.zig");
-const sys = @import("sys.zig");
-const stream_module = @import("stream.zig");
+const kernel32 = @import("kernel32.zig");
 const pipe = @import("pipe.zig");
-const bridge = pipe.bridge;
+const stream_module = @import("stream.zig");
+const sys = @import("sys.zig");
 const terminal = @import("terminal.zig");
+const windows_pipe = @import("windows_pipe.zig");
 
 const Stream = stream_module.Stream;
-const Error = errors.Error;
-const is_windows = builtin.os.tag == .windows;
-const c = std.c;
-const k32 = sys.windows.kernel32;
-const invalid_handle = sys.windows.invalid_handle;
-
-/// What a TTY stream must put back when it closes (terminal.zig, which Stream.close calls).
-pub const State = terminal.State;
 
 pub const WindowSize = struct { columns: u16, rows: u16 };
 
@@ -32,21 +25,21 @@ extern "c" fn ttyname_r(fd: c_int, buffer: [*]u8, length: usize) c_int;
 /// A stream over the terminal on fd (which stays the caller's); EINVAL when it is not one.
 /// On Windows fd is a console HANDLE (sys.windows.handleOf: 0, 1, 2 are the standard handles),
 /// see `openConsole`.
-pub fn open(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: usize) Error!*Stream {
+pub fn open(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: usize) errors.Error!*Stream {
     if (fd < 0) return error.BadDescriptor;
-    if (is_windows) return openConsole(gpa, loop_handle, try sys.windows.handleOf(fd), read_max);
-    if (c.isatty(fd) != 1) {
-        return if (c.fcntl(fd, c.F.GETFD) < 0) error.BadDescriptor else error.InvalidArgument;
+    if (builtin.os.tag == .windows) return openConsole(gpa, loop_handle, try sys.windows.handleOf(fd), read_max);
+    if (std.c.isatty(fd) != 1) {
+        return if (std.c.fcntl(fd, std.c.F.GETFD) < 0) error.BadDescriptor else error.InvalidArgument;
     }
     var restore_flags: ?c_int = null;
     const own = reopen(fd) catch blk: {
-        const copy = c.dup(fd);
+        const copy = std.c.dup(fd);
         if (copy < 0) return sys.lastError();
         errdefer sys.close(copy);
-        const flags = c.fcntl(copy, c.F.GETFL);
+        const flags = std.c.fcntl(copy, std.c.F.GETFL);
         if (flags < 0) return sys.lastError();
-        try sys.setNonBlocking(copy);
-        if (c.fcntl(copy, c.F.SETFD, @as(c_int, c.FD_CLOEXEC)) < 0) return sys.lastError();
+        try descriptor.setNonBlocking(copy);
+        if (std.c.fcntl(copy, std.c.F.SETFD, @as(c_int, std.c.FD_CLOEXEC)) < 0) return sys.lastError();
         restore_flags = flags;
         break :blk copy;
     };
@@ -58,37 +51,37 @@ pub fn open(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: usize) 
 }
 
 /// A new open file description of the same terminal, nonblocking from the start.
-fn reopen(fd: i32) Error!i32 {
+fn reopen(fd: i32) errors.Error!i32 {
     var name: [256]u8 = undefined;
     if (ttyname_r(fd, &name, name.len) != 0) return error.NotFound;
     const path: [*:0]const u8 = @ptrCast(&name);
-    const flags: c.O = .{ .ACCMODE = .RDWR, .NOCTTY = true, .NONBLOCK = true, .CLOEXEC = true };
-    const own = c.open(path, flags);
+    const flags: std.c.O = .{ .ACCMODE = .RDWR, .NOCTTY = true, .NONBLOCK = true, .CLOEXEC = true };
+    const own = std.c.open(path, flags);
     if (own < 0) return sys.lastError();
     return own;
 }
 
-pub fn windowSize(stream: *const Stream) Error!WindowSize {
+pub fn windowSize(stream: *const Stream) errors.Error!WindowSize {
     if (stream.closed) return error.BadDescriptor;
-    if (is_windows) return consoleWindowSize(&stream.tty_state);
-    var size: c.winsize = undefined;
-    if (c.ioctl(stream.fd, c.T.IOCGWINSZ, @intFromPtr(&size)) != 0) return sys.lastError();
+    if (builtin.os.tag == .windows) return consoleWindowSize(&stream.tty_state);
+    var size: std.c.winsize = undefined;
+    if (std.c.ioctl(stream.fd, std.c.T.IOCGWINSZ, @intFromPtr(&size)) != 0) return sys.lastError();
     return .{ .columns = size.col, .rows = size.row };
 }
 
 /// Raw mode: input byte by byte, no echo, no signals from keys, no CR/NL translation of input
 /// (output keeps NL -> CRNL, as libuv does); false restores the mode from before.
-pub fn setRawMode(stream: *Stream, raw: bool) Error!void {
+pub fn setRawMode(stream: *Stream, raw: bool) errors.Error!void {
     if (stream.closed) return error.BadDescriptor;
-    if (is_windows) return setConsoleRawMode(&stream.tty_state, raw);
+    if (builtin.os.tag == .windows) return setConsoleRawMode(&stream.tty_state, raw);
     const state = &stream.tty_state;
     if (!raw) {
         if (!state.saved) return;
-        if (c.tcsetattr(stream.fd, .DRAIN, &state.original) != 0) return sys.lastError();
+        if (std.c.tcsetattr(stream.fd, .DRAIN, &state.original) != 0) return sys.lastError();
         return;
     }
-    var mode: c.termios = undefined;
-    if (c.tcgetattr(stream.fd, &mode) != 0) return sys.lastError();
+    var mode: std.c.termios = undefined;
+    if (std.c.tcgetattr(stream.fd, &mode) != 0) return sys.lastError();
     if (!state.saved) {
         state.original = mode;
         state.saved = true;
@@ -104,32 +97,32 @@ pub fn setRawMode(stream: *Stream, raw: bool) Error!void {
     mode.lflag.ICANON = false;
     mode.lflag.IEXTEN = false;
     mode.lflag.ISIG = false;
-    mode.cc[@backingInt(c.V.MIN)] = 1;
-    mode.cc[@backingInt(c.V.TIME)] = 0;
-    if (c.tcsetattr(stream.fd, .DRAIN, &mode) != 0) return sys.lastError();
+    mode.cc[@backingInt(std.c.V.MIN)] = 1;
+    mode.cc[@backingInt(std.c.V.TIME)] = 0;
+    if (std.c.tcsetattr(stream.fd, .DRAIN, &mode) != 0) return sys.lastError();
 }
 
 /// Test support: a pseudo-terminal pair, [0] the controlling side, [1] the terminal side.
-pub fn openPty() Error![2]i32 {
-    if (is_windows) return error.Unsupported;
-    const controller = posix_openpt(@bitCast(c.O{ .ACCMODE = .RDWR, .NOCTTY = true, .CLOEXEC = true }));
+pub fn openPty() errors.Error![2]i32 {
+    if (builtin.os.tag == .windows) return error.Unsupported;
+    const controller = posix_openpt(@bitCast(std.c.O{ .ACCMODE = .RDWR, .NOCTTY = true, .CLOEXEC = true }));
     if (controller < 0) return sys.lastError();
     errdefer sys.close(controller);
     if (grantpt(controller) != 0 or unlockpt(controller) != 0) return sys.lastError();
     const name = ptsname(controller) orelse return sys.lastError();
-    const device = c.open(name, .{ .ACCMODE = .RDWR, .NOCTTY = true, .CLOEXEC = true });
+    const device = std.c.open(name, .{ .ACCMODE = .RDWR, .NOCTTY = true, .CLOEXEC = true });
     if (device < 0) return sys.lastError();
     errdefer sys.close(device);
-    try sys.setNonBlocking(controller);
+    try descriptor.setNonBlocking(controller);
     return .{ controller, device };
 }
 
 /// Test support: sets a terminal's window size.
-pub fn setWindowSize(fd: i32, columns: u16, rows: u16) Error!void {
-    if (is_windows) return error.Unsupported;
-    const size: c.winsize = .{ .row = rows, .col = columns, .xpixel = 0, .ypixel = 0 };
+pub fn setWindowSize(fd: i32, columns: u16, rows: u16) errors.Error!void {
+    if (builtin.os.tag == .windows) return error.Unsupported;
+    const size: std.c.winsize = .{ .row = rows, .col = columns, .xpixel = 0, .ypixel = 0 };
     const request: c_int = if (builtin.os.tag == .linux) @intCast(std.os.linux.T.IOCSWINSZ) else @bitCast(@as(u32, 0x80087467));
-    if (c.ioctl(fd, request, @intFromPtr(&size)) != 0) return sys.lastError();
+    if (std.c.ioctl(fd, request, @intFromPtr(&size)) != 0) return sys.lastError();
 }
 
 extern "c" fn posix_openpt(flags: c_int) c_int;
@@ -152,51 +145,49 @@ const duplicate_same_access: u32 = 0x2;
 /// the stream's own, and writes go to the console's active screen buffer (CONOUT$). An output
 /// handle (fd 1, 2) is written to as it is, and nothing is read: the stream reads end of stream
 /// at once, because a bridge reading the console would take keys from every other reader.
-fn openConsole(gpa: std.mem.Allocator, loop_handle: u32, given: usize, read_max: usize) Error!*Stream {
-    assert(is_windows and given != invalid_handle);
+fn openConsole(gpa: std.mem.Allocator, loop_handle: u32, given: usize, read_max: usize) errors.Error!*Stream {
+    std.debug.assert(builtin.os.tag == .windows and given != kernel32.invalid_handle);
     var mode: u32 = 0;
-    if (k32.GetConsoleMode(given, &mode) == 0) return error.InvalidArgument;
+    if (kernel32.GetConsoleMode(given, &mode) == 0) return error.InvalidArgument;
     var events: u32 = 0;
-    const is_input = k32.GetNumberOfConsoleInputEvents(given, &events) != 0;
+    const is_input = kernel32.GetNumberOfConsoleInputEvents(given, &events) != 0;
     // A CONIN$ of its own: the bridge cancels its reads on close, which must not cancel those
     // of anyone else reading the console through a shared handle.
     const reader: ?usize = if (is_input) try openDevice(console_input_name) else null;
-    errdefer if (reader) |handle| closeHandle(handle);
+    errdefer if (reader) |handle| terminal.closeHandle(handle);
     const writer = if (is_input) try openDevice(console_output_name) else try duplicate(given);
-    errdefer closeHandle(writer);
+    errdefer terminal.closeHandle(writer);
     const input = try openDevice(console_input_name);
-    errdefer closeHandle(input);
+    errdefer terminal.closeHandle(input);
     const output = try duplicate(writer);
-    errdefer closeHandle(output);
-    const pair = try bridge.socketPair();
+    errdefer terminal.closeHandle(output);
+    const pair = try windows_pipe.bridge.socketPair();
     errdefer sys.close(pair[1]);
     const stream = try pipe.streamOverBridge(gpa, loop_handle, pair[0], read_max);
     errdefer stream.close(null);
-    try bridge.start(gpa, .{ .read = reader, .write = writer, .console_input = true }, pair[1]);
+    try windows_pipe.bridge.start(gpa, .{ .read = reader, .write = writer, .console_input = true }, pair[1]);
     stream.tty_state = .{ .input = input, .output = output };
     return stream;
 }
 
-fn openDevice(name: [*:0]const u16) Error!usize {
-    const handle = k32.CreateFileW(name, sys.windows.generic_read_write, sys.windows.file_share_read_write, null, sys.windows.open_existing, 0, null);
-    if (handle == invalid_handle) return sys.windows.systemError();
+fn openDevice(name: [*:0]const u16) errors.Error!usize {
+    const handle = kernel32.CreateFileW(name, kernel32.generic_read_write, kernel32.file_share_read_write, null, kernel32.open_existing, 0, null);
+    if (handle == kernel32.invalid_handle) return kernel32.lastError();
     return handle;
 }
 
-fn duplicate(handle: usize) Error!usize {
-    const process = k32.GetCurrentProcess();
-    var copy: usize = invalid_handle;
-    if (k32.DuplicateHandle(process, handle, process, &copy, 0, 0, duplicate_same_access) == 0) return sys.windows.systemError();
-    assert(copy != invalid_handle);
+fn duplicate(handle: usize) errors.Error!usize {
+    const process = kernel32.GetCurrentProcess();
+    var copy: usize = kernel32.invalid_handle;
+    if (kernel32.DuplicateHandle(process, handle, process, &copy, 0, 0, duplicate_same_access) == 0) return kernel32.lastError();
+    std.debug.assert(copy != kernel32.invalid_handle);
     return copy;
 }
 
-const closeHandle = terminal.closeHandle;
-
-fn consoleWindowSize(state: *const terminal.ConsoleState) Error!WindowSize {
-    if (state.output == invalid_handle) return error.InvalidArgument;
-    var info: sys.windows.ScreenBufferInfo = undefined;
-    if (k32.GetConsoleScreenBufferInfo(state.output, &info) == 0) return sys.windows.systemError();
+fn consoleWindowSize(state: *const terminal.ConsoleState) errors.Error!WindowSize {
+    if (state.output == kernel32.invalid_handle) return error.InvalidArgument;
+    var info: kernel32.ScreenBufferInfo = undefined;
+    if (kernel32.GetConsoleScreenBufferInfo(state.output, &info) == 0) return kernel32.lastError();
     const columns = @as(i32, info.window.right) - info.window.left + 1;
     const rows = @as(i32, info.window.bottom) - info.window.top + 1;
     if (columns <= 0 or rows <= 0) return error.Unexpected;
@@ -206,22 +197,22 @@ fn consoleWindowSize(state: *const terminal.ConsoleState) Error!WindowSize {
 /// Raw mode: input key by key, unechoed, Ctrl+C as a byte rather than a signal, and keys such
 /// as arrows as escape sequences where the console can (virtual-terminal input, Windows 10 on;
 /// older consoles refuse the flag and get the rest).
-fn setConsoleRawMode(state: *terminal.ConsoleState, raw: bool) Error!void {
-    if (state.input == invalid_handle) return error.InvalidArgument;
+fn setConsoleRawMode(state: *terminal.ConsoleState, raw: bool) errors.Error!void {
+    if (state.input == kernel32.invalid_handle) return error.InvalidArgument;
     if (!raw) {
         if (!state.saved) return;
-        if (k32.SetConsoleMode(state.input, state.original) == 0) return sys.windows.systemError();
+        if (kernel32.SetConsoleMode(state.input, state.original) == 0) return kernel32.lastError();
         return;
     }
     var mode: u32 = 0;
-    if (k32.GetConsoleMode(state.input, &mode) == 0) return sys.windows.systemError();
+    if (kernel32.GetConsoleMode(state.input, &mode) == 0) return kernel32.lastError();
     if (!state.saved) {
         state.original = mode;
         state.saved = true;
     }
     const raw_mode = mode & ~(enable_line_input | enable_echo_input | enable_processed_input);
-    if (k32.SetConsoleMode(state.input, raw_mode | enable_virtual_terminal_input) != 0) return;
-    if (k32.SetConsoleMode(state.input, raw_mode) == 0) return sys.windows.systemError();
+    if (kernel32.SetConsoleMode(state.input, raw_mode | enable_virtual_terminal_input) != 0) return;
+    if (kernel32.SetConsoleMode(state.input, raw_mode) == 0) return kernel32.lastError();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -230,7 +221,7 @@ fn setConsoleRawMode(state: *terminal.ConsoleState, raw: bool) Error!void {
 const testing = std.testing;
 
 test "a pty terminal opens as a stream with its window size, raw mode and restore" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     const pair = try openPty();
     defer sys.close(pair[0]);
     defer sys.close(pair[1]);
@@ -242,28 +233,26 @@ test "a pty terminal opens as a stream with its window size, raw mode and restor
     try testing.expectEqual(@as(u16, 132), size.columns);
     try testing.expectEqual(@as(u16, 43), size.rows);
 
-    var before: c.termios = undefined;
-    try testing.expectEqual(@as(c_int, 0), c.tcgetattr(pair[1], &before));
+    var before: std.c.termios = undefined;
+    try testing.expectEqual(@as(c_int, 0), std.c.tcgetattr(pair[1], &before));
     try testing.expect(before.lflag.ICANON);
     try setRawMode(stream, true);
-    var raw: c.termios = undefined;
-    try testing.expectEqual(@as(c_int, 0), c.tcgetattr(pair[1], &raw));
+    var raw: std.c.termios = undefined;
+    try testing.expectEqual(@as(c_int, 0), std.c.tcgetattr(pair[1], &raw));
     try testing.expect(!raw.lflag.ICANON and !raw.lflag.ECHO and !raw.lflag.ISIG);
     try setRawMode(stream, false);
-    var after: c.termios = undefined;
-    try testing.expectEqual(@as(c_int, 0), c.tcgetattr(pair[1], &after));
+    var after: std.c.termios = undefined;
+    try testing.expectEqual(@as(c_int, 0), std.c.tcgetattr(pair[1], &after));
     try testing.expect(after.lflag.ICANON and after.lflag.ECHO);
 }
 
 test "a descriptor that is not a terminal is refused" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     const fds = try @import("../loop/test_support.zig").pipe();
     defer for (fds) |fd| sys.close(fd);
     try testing.expectError(error.InvalidArgument, open(testing.allocator, 0, fds[0], 1024));
     try testing.expectError(error.BadDescriptor, open(testing.allocator, 0, -1, 1024));
 }
-
-const test_streams = @import("pipe.zig").test_streams;
 
 const console_test = struct {
     const KeyRecord = extern struct {
@@ -290,7 +279,7 @@ const console_test = struct {
     /// Puts keys into the console's input as if typed.
     fn typeKeys(input: usize, text: []const u8) !void {
         var records: [16]KeyRecord = undefined;
-        assert(text.len <= records.len);
+        std.debug.assert(text.len <= records.len);
         for (text, 0..) |byte, i| records[i] = .{ .char = byte };
         var written: u32 = 0;
         try testing.expect(WriteConsoleInputW(input, &records, @intCast(text.len), &written) != 0);
@@ -300,7 +289,7 @@ const console_test = struct {
     /// Waits until the screen shows text at row `row`, column 0 (the bridge writes on its own thread).
     fn expectOnScreen(output: usize, row: i16, text: []const u8) !void {
         var shown: [64]u8 = undefined;
-        assert(text.len <= shown.len);
+        std.debug.assert(text.len <= shown.len);
         var count: u32 = 0;
         var waited_ms: u32 = 0;
         while (waited_ms < 5000) : (waited_ms += 2) {
@@ -313,42 +302,42 @@ const console_test = struct {
 
     fn inputMode(input: usize) !u32 {
         var mode: u32 = 0;
-        try testing.expect(k32.GetConsoleMode(input, &mode) != 0);
+        try testing.expect(kernel32.GetConsoleMode(input, &mode) != 0);
         return mode;
     }
 };
 
 test "a handle that is not a console is refused (Windows)" {
-    if (!is_windows) return error.SkipZigTest;
+    if (builtin.os.tag != .windows) return error.SkipZigTest;
     const live = stream_module.streams.liveCount();
     var ends: [2]usize = undefined;
     try testing.expect(console_test.CreatePipe(&ends[0], &ends[1], null, 0) != 0);
-    defer for (ends) |handle| closeHandle(handle);
+    defer for (ends) |handle| terminal.closeHandle(handle);
     try testing.expectError(error.InvalidArgument, open(testing.allocator, 0, @intCast(ends[0]), 1024));
     // NUL is a character device, as consoles are, but not a console.
     const nul = try openDevice(std.unicode.utf8ToUtf16LeStringLiteral("NUL"));
-    defer closeHandle(nul);
+    defer terminal.closeHandle(nul);
     try testing.expectError(error.InvalidArgument, open(testing.allocator, 0, @intCast(nul), 1024));
     try testing.expectError(error.BadDescriptor, open(testing.allocator, 0, 0x7fff_fff0, 1024));
     try testing.expectError(error.BadDescriptor, open(testing.allocator, 0, -1, 1024));
     try testing.expectEqual(live, stream_module.streams.liveCount());
-    try testing.expectEqual(@as(u32, 0), bridge.threads_live.load(.acquire));
+    try testing.expectEqual(@as(u32, 0), windows_pipe.bridge.threads_live.load(.acquire));
 }
 
 // Needs a console, which `zig build test` (stdin a pipe) does not give. Here, under wine:
 //   zig test zig/root.zig -target x86_64-windows -lws2_32 --test-filter console --test-no-exec -femit-bin=/tmp/eg-win.exe
 //   script -qec "wine /tmp/eg-win.exe" /dev/null
 test "a console opens as a stream with its window size, raw mode, input, output and restore (Windows console)" {
-    if (!is_windows) return error.SkipZigTest;
+    if (builtin.os.tag != .windows) return error.SkipZigTest;
     var original: u32 = 0;
-    if (k32.GetConsoleMode(k32.GetStdHandle(@bitCast(@as(i32, -10))), &original) == 0) return error.SkipZigTest;
+    if (kernel32.GetConsoleMode(kernel32.GetStdHandle(@bitCast(@as(i32, -10))), &original) == 0) return error.SkipZigTest;
     const t = console_test;
     const input = try openDevice(console_input_name);
-    defer closeHandle(input);
+    defer terminal.closeHandle(input);
     const output = try openDevice(console_output_name);
-    defer closeHandle(output);
-    var before: sys.windows.ScreenBufferInfo = undefined;
-    try testing.expect(k32.GetConsoleScreenBufferInfo(output, &before) != 0);
+    defer terminal.closeHandle(output);
+    var before: kernel32.ScreenBufferInfo = undefined;
+    try testing.expect(kernel32.GetConsoleScreenBufferInfo(output, &before) != 0);
     defer {
         _ = t.SetConsoleScreenBufferSize(output, t.coord(before.size[0], before.size[1]));
         _ = t.SetConsoleWindowInfo(output, 1, &.{ before.window.left, before.window.top, before.window.right, before.window.bottom });
@@ -360,7 +349,7 @@ test "a console opens as a stream with its window size, raw mode, input, output 
 
     const stream = try open(testing.allocator, 0, 0, 1024);
     var stream_open = true;
-    defer if (stream_open) test_streams.closeStream(stream);
+    defer if (stream_open) pipe.test_streams.closeStream(stream);
     try testing.expectEqual(WindowSize{ .columns = 100, .rows = 30 }, try windowSize(stream));
 
     try setRawMode(stream, true);
@@ -370,25 +359,25 @@ test "a console opens as a stream with its window size, raw mode, input, output 
     // Keys arrive at once, without Enter: the bridge's read began in raw mode.
     try t.typeKeys(input, "hi!");
     var buffer: [8]u8 = undefined;
-    try test_streams.receiveAll(stream.fd, buffer[0..3]);
+    try pipe.test_streams.receiveAll(stream.fd, buffer[0..3]);
     try testing.expectEqualStrings("hi!", buffer[0..3]);
     // Bytes written to the stream land on the screen.
     try testing.expect(t.SetConsoleCursorPosition(output, t.coord(0, 5)) != 0);
-    try test_streams.sendAllBlocking(stream.fd, "EVERGREEN-MARK");
+    try pipe.test_streams.sendAllBlocking(stream.fd, "EVERGREEN-MARK");
     try t.expectOnScreen(output, 5, "EVERGREEN-MARK");
 
     try setRawMode(stream, false);
     try testing.expectEqual(original, try t.inputMode(input));
     try setRawMode(stream, true);
     // Closing puts the mode back and ends the bridge, whose reader waits for input.
-    test_streams.closeStream(stream);
+    pipe.test_streams.closeStream(stream);
     stream_open = false;
     try testing.expectEqual(original, try t.inputMode(input));
-    try test_streams.expectBridgesEnded();
+    try pipe.test_streams.expectBridgesEnded();
 
     // An output console is written to and never read: end of stream at once.
     const writer = try open(testing.allocator, 0, 1, 1024);
-    defer test_streams.closeStream(writer);
+    defer pipe.test_streams.closeStream(writer);
     try testing.expectEqual(WindowSize{ .columns = 100, .rows = 30 }, try windowSize(writer));
-    try testing.expectEqual(@as(usize, 0), try test_streams.receiveNext(writer.fd, &buffer));
+    try testing.expectEqual(@as(usize, 0), try pipe.test_streams.receiveNext(writer.fd, &buffer));
 }

@@ -6,22 +6,14 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
 const errors = @import("../loop/errors.zig");
+const event = @import("../loop/event.zig");
 const handles = @import("../loop/handles.zig");
 const hub_module = @import("../hub/hub.zig");
-const socket = @import("udp_socket.zig");
 const ip = @import("address.zig");
+const socket = @import("udp_socket.zig");
 
-pub const Address = ip.Address;
-pub const BindFlags = socket.BindFlags;
-pub const Option = socket.Option;
-const Hub = hub_module.Hub;
-const Op = hub_module.Op;
-const Completion = hub_module.Completion;
-const Error = errors.Error;
-const Fd = socket.Fd;
-const Name = socket.Name;
+const Address = ip.Address;
 
 /// Op kinds in completion records (hub/hub.zig reserves 16 and up for ops).
 pub const kind_receive: u32 = 48;
@@ -41,7 +33,7 @@ pub const Options = struct {
     /// Datagrams the send queue may hold, whatever their size.
     pub const queue_count_max: u32 = 1 << 16;
 
-    pub fn validate(options: Options) Error!void {
+    pub fn validate(options: Options) errors.Error!void {
         if (options.receive_size == 0 or options.receive_size > receive_size_max) return error.InvalidArgument;
         // A power of two keeps slot = counter mod slot_count continuous when the u32 wraps.
         if (!std.math.isPowerOfTwo(options.receive_batch) or options.receive_batch > receive_batch_max) {
@@ -79,14 +71,14 @@ pub const endpoints_max: u32 = 1 << 14;
 pub var endpoints: handles.Registry(Endpoint, endpoints_max) = .{};
 
 /// The endpoint behind a handle, for its owner thread, while its socket is open.
-pub fn get(handle: u32) Error!*Endpoint {
+pub fn get(handle: u32) errors.Error!*Endpoint {
     const endpoint = try endpoints.get(handle);
     if (endpoint.detached) return error.BadDescriptor;
     return endpoint;
 }
 
 /// Creates an endpoint with a socket of `family` on the loop `loop_handle`; returns its handle.
-pub fn open(gpa: std.mem.Allocator, loop_handle: u32, family: u16, options: Options) Error!u32 {
+pub fn open(gpa: std.mem.Allocator, loop_handle: u32, family: u16, options: Options) errors.Error!u32 {
     const endpoint = try Endpoint.create(gpa, loop_handle, family, options);
     errdefer endpoint.destroy(null);
     endpoint.handle = try endpoints.insert(endpoint);
@@ -95,13 +87,13 @@ pub fn open(gpa: std.mem.Allocator, loop_handle: u32, family: u16, options: Opti
 
 /// Invalidates the handle, then closes the endpoint (see Endpoint.destroy). Works on an
 /// endpoint whose loop closed its socket (closeLoop): that frees what is left.
-pub fn close(handle: u32, hub: ?*Hub) Error!void {
+pub fn close(handle: u32, hub: ?*hub_module.Hub) errors.Error!void {
     const endpoint = try endpoints.remove(handle);
     endpoint.destroy(hub);
 }
 
 /// The handle of the loop an endpoint was opened on (also once that loop closed its socket).
-pub fn loopOf(handle: u32) Error!u32 {
+pub fn loopOf(handle: u32) errors.Error!u32 {
     return (try endpoints.get(handle)).loop_handle;
 }
 
@@ -111,7 +103,7 @@ pub fn loopOf(handle: u32) Error!u32 {
 /// handles and receive rings stay until eg_udp_close (JS may still map a ring), so an
 /// endpoint dropped without close() holds memory until its finalizer runs, never a socket.
 /// The loop's owner thread calls this, and it owns the loop's endpoints (eg_udp_open checks).
-pub fn closeLoop(loop_handle: u32, hub: ?*Hub) Error!void {
+pub fn closeLoop(loop_handle: u32, hub: ?*hub_module.Hub) errors.Error!void {
     const thread = handles.currentThread();
     var from: u32 = 0;
     while (endpoints.nextOwnedBy(thread, from)) |handle| {
@@ -160,9 +152,9 @@ pub const Meta = extern struct {
 };
 
 comptime {
-    assert(@sizeOf(RingHeader) == 64);
-    assert(@sizeOf(Meta) == 32);
-    assert(@offsetOf(RingHeader, "head") == 16 and @offsetOf(RingHeader, "tail") == 20);
+    std.debug.assert(@sizeOf(RingHeader) == 64);
+    std.debug.assert(@sizeOf(Meta) == 32);
+    std.debug.assert(@offsetOf(RingHeader, "head") == 16 and @offsetOf(RingHeader, "tail") == 20);
 }
 
 const ReceiveRing = struct {
@@ -175,21 +167,21 @@ const ReceiveRing = struct {
     /// The last fill left the kernel's queue empty (it took less than it had room for).
     drained: bool = false,
     /// Native only: the sender of each slot as the OS wrote it.
-    names: []Name,
+    names: []socket.Name,
     batch: if (socket.has_batches) struct {
         headers: []socket.MessageHeader,
         vectors: []socket.IoVector,
     } else void,
 
-    fn create(gpa: std.mem.Allocator, slot_count: u32, slot_size: u32) Error!*ReceiveRing {
-        assert(slot_count > 0 and slot_size > 0);
+    fn create(gpa: std.mem.Allocator, slot_count: u32, slot_size: u32) errors.Error!*ReceiveRing {
+        std.debug.assert(slot_count > 0 and slot_size > 0);
         const data_offset = 64 + @as(usize, slot_count) * @sizeOf(Meta);
         const size = data_offset + @as(usize, slot_count) * slot_size;
         const ring = try gpa.create(ReceiveRing);
         errdefer gpa.destroy(ring);
         const memory = try gpa.alignedAlloc(u8, .@"64", size);
         errdefer gpa.free(memory);
-        const names = try gpa.alloc(Name, slot_count);
+        const names = try gpa.alloc(socket.Name, slot_count);
         errdefer gpa.free(names);
         @memset(memory[0..data_offset], 0);
         const header: *RingHeader = @ptrCast(memory.ptr);
@@ -241,7 +233,7 @@ const ReceiveRing = struct {
     }
 
     /// Datagrams JS has not taken yet. JS owns `head`, so a corrupted head is an error.
-    fn buffered(ring: *const ReceiveRing) Error!u32 {
+    fn buffered(ring: *const ReceiveRing) errors.Error!u32 {
         const head = @atomicLoad(u32, &ring.header.head, .acquire);
         const used = ring.header.tail -% head;
         if (used > ring.metas.len) return error.InvalidArgument;
@@ -250,7 +242,7 @@ const ReceiveRing = struct {
 
     /// Takes what the kernel holds into the free slots (one batch); returns the datagrams
     /// buffered afterwards, or WouldBlock when there are none.
-    fn fill(ring: *ReceiveRing, fd: Fd) Error!u32 {
+    fn fill(ring: *ReceiveRing, fd: event.Fd) errors.Error!u32 {
         const slot_count: u32 = @intCast(ring.metas.len);
         const used = try ring.buffered();
         if (used == slot_count) return used;
@@ -263,7 +255,7 @@ const ReceiveRing = struct {
             if (err == error.WouldBlock and used > 0) return used;
             return err;
         };
-        assert(received > 0 and received <= room);
+        std.debug.assert(received > 0 and received <= room);
         ring.drained = received < room;
         for (start..start + received) |slot| {
             const meta = &ring.metas[slot];
@@ -273,8 +265,8 @@ const ReceiveRing = struct {
         return used + received;
     }
 
-    fn receiveInto(ring: *ReceiveRing, fd: Fd, start: u32, room: u32) Error!u32 {
-        assert(room > 0);
+    fn receiveInto(ring: *ReceiveRing, fd: event.Fd, start: u32, room: u32) errors.Error!u32 {
+        std.debug.assert(room > 0);
         var attempt: u32 = 0;
         while (attempt < retries_max) : (attempt += 1) {
             if (socket.has_batches) {
@@ -318,7 +310,7 @@ const ReceiveRing = struct {
 // The send queue: native copies of the datagrams the kernel could not take at once, in order.
 
 const Queued = struct {
-    name: Name,
+    name: socket.Name,
     data: []u8,
 };
 
@@ -339,7 +331,7 @@ const SendQueue = struct {
     /// the kernel refuses (EFAULT) even for zero bytes.
     var empty_payload: [1]u8 = .{0};
 
-    fn push(queue: *SendQueue, gpa: std.mem.Allocator, name: *const Name, bytes: []const u8) Error!void {
+    fn push(queue: *SendQueue, gpa: std.mem.Allocator, name: *const socket.Name, bytes: []const u8) errors.Error!void {
         const copy = if (bytes.len == 0) empty_payload[0..0] else try gpa.dupe(u8, bytes);
         errdefer if (copy.len > 0) gpa.free(copy);
         try queue.items.append(gpa, .{ .name = name.*, .data = copy });
@@ -348,7 +340,7 @@ const SendQueue = struct {
 
     /// Frees the first n datagrams (sent, or dropped after a permanent error).
     fn dropFront(queue: *SendQueue, gpa: std.mem.Allocator, n: usize) void {
-        assert(n <= queue.len());
+        std.debug.assert(n <= queue.len());
         for (queue.pending()[0..n]) |item| {
             queue.bytes -= item.data.len;
             if (item.data.len > 0) gpa.free(item.data);
@@ -377,7 +369,7 @@ const SendQueue = struct {
 const SendScratch = struct {
     headers: [send_batch_max]socket.MessageHeader,
     vectors: [send_batch_max]socket.IoVector,
-    names: [send_batch_max]*const Name,
+    names: [send_batch_max]*const socket.Name,
     controls: [send_batch_max]socket.SegmentControl,
     /// The datagrams of each message: a run of `count` vectors from `first`.
     spans: [send_batch_max]Span,
@@ -388,7 +380,7 @@ const SendScratch = struct {
     /// `segmenting` one per run of datagrams to one address that the kernel can cut apart
     /// (all of one size but the last, which may be shorter). Returns the message count.
     fn group(scratch: *SendScratch, first: usize, count: usize, segmenting: bool) usize {
-        comptime assert(socket.has_batches);
+        comptime std.debug.assert(socket.has_batches);
         var messages: usize = 0;
         var i = first;
         while (i < count) : (messages += 1) {
@@ -428,7 +420,7 @@ const SendScratch = struct {
 /// below the datagram size) before the endpoint stops trying.
 const segment_failures_max = 8;
 
-fn sameName(a: *const Name, b: *const Name) bool {
+fn sameName(a: *const socket.Name, b: *const socket.Name) bool {
     if (a == b) return true;
     if (a.len != b.len) return false;
     const size: usize = @min(a.len, @sizeOf(@TypeOf(a.storage)));
@@ -438,10 +430,10 @@ fn sameName(a: *const Name, b: *const Name) bool {
 const SendProgress = struct {
     sent: u32 = 0,
     failed: u32 = 0,
-    first_failure: ?Error = null,
+    first_failure: ?errors.Error = null,
     blocked: bool = false,
 
-    fn noteFailure(progress: *SendProgress, err: Error) void {
+    fn noteFailure(progress: *SendProgress, err: errors.Error) void {
         progress.failed += 1;
         if (progress.first_failure == null) progress.first_failure = err;
     }
@@ -449,7 +441,7 @@ const SendProgress = struct {
 
 /// The largest datagram to `name` the kernel takes: 65507 bytes over IPv4 (IPv4-mapped IPv6
 /// addresses too), 65527 over IPv6.
-fn sizeMax(name: *const Name) usize {
+fn sizeMax(name: *const socket.Name) usize {
     if (name.storage.any.family == socket.af_inet) return socket.datagram_size_max_ip4;
     const mapped_prefix = [12]u8{ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
     if (std.mem.eql(u8, name.storage.v6.addr[0..12], &mapped_prefix)) return socket.datagram_size_max_ip4;
@@ -457,12 +449,12 @@ fn sizeMax(name: *const Name) usize {
 }
 
 /// Errors that concern only the kernel's buffers: the datagram waits and is retried.
-fn isTransient(err: Error) bool {
+fn isTransient(err: errors.Error) bool {
     return err == error.WouldBlock or err == error.NoBufferSpace;
 }
 
 /// ICMP errors of earlier sends that some systems report once on a later call.
-fn isIcmpNotice(err: Error) bool {
+fn isIcmpNotice(err: errors.Error) bool {
     return err == error.ConnectionRefused or err == error.ConnectionReset;
 }
 
@@ -473,7 +465,7 @@ pub const Endpoint = struct {
     gpa: std.mem.Allocator,
     handle: u32 = 0,
     loop_handle: u32,
-    fd: Fd,
+    fd: event.Fd,
     family: u16,
     options: Options,
     ring: ?*ReceiveRing = null,
@@ -486,7 +478,7 @@ pub const Endpoint = struct {
     /// The loop closed the socket (closeLoop); only close() is left to do.
     detached: bool = false,
 
-    fn create(gpa: std.mem.Allocator, loop_handle: u32, family: u16, options: Options) Error!*Endpoint {
+    fn create(gpa: std.mem.Allocator, loop_handle: u32, family: u16, options: Options) errors.Error!*Endpoint {
         try options.validate();
         if (family != Address.ip4 and family != Address.ip6) return error.InvalidArgument;
         const fd = try socket.open(family);
@@ -505,7 +497,7 @@ pub const Endpoint = struct {
 
     /// Makes one last nonblocking attempt to send what is queued, wakes the endpoint's ops
     /// (they find the handle retired and end with ECANCELED), closes the socket, frees all.
-    fn destroy(endpoint: *Endpoint, hub: ?*Hub) void {
+    fn destroy(endpoint: *Endpoint, hub: ?*hub_module.Hub) void {
         endpoint.detach(hub);
         if (endpoint.ring) |ring| ring.destroy(endpoint.gpa);
         endpoint.queue.deinit(endpoint.gpa);
@@ -517,7 +509,7 @@ pub const Endpoint = struct {
 
     /// Closes the socket (once): one last nonblocking try for what is queued, then the ops
     /// waiting on it are woken and find the endpoint gone (they end with ECANCELED).
-    fn detach(endpoint: *Endpoint, hub: ?*Hub) void {
+    fn detach(endpoint: *Endpoint, hub: ?*hub_module.Hub) void {
         if (endpoint.detached) return;
         if (endpoint.queue.len() > 0) _ = endpoint.drainQueue(endpoint.queue.len());
         endpoint.queue.dropFront(endpoint.gpa, endpoint.queue.len());
@@ -526,18 +518,18 @@ pub const Endpoint = struct {
         socket.close(endpoint.fd);
     }
 
-    pub fn bind(endpoint: *Endpoint, address: *const Address, flags: u32) Error!void {
+    pub fn bind(endpoint: *Endpoint, address: *const Address, flags: u32) errors.Error!void {
         if (!address.isValid()) return error.InvalidArgument;
         if (address.family != endpoint.family) return error.AddressFamilyNotSupported;
         return socket.bind(endpoint.fd, address, flags);
     }
 
-    pub fn sockname(endpoint: *const Endpoint) Error!Address {
+    pub fn sockname(endpoint: *const Endpoint) errors.Error!Address {
         return socket.sockname(endpoint.fd);
     }
 
     /// The receive ring, created on first use; its memory lives until the endpoint closes.
-    pub fn receiveRing(endpoint: *Endpoint) Error!*ReceiveRing {
+    pub fn receiveRing(endpoint: *Endpoint) errors.Error!*ReceiveRing {
         if (endpoint.ring) |ring| return ring;
         const ring = try ReceiveRing.create(endpoint.gpa, endpoint.options.receive_batch, endpoint.options.receive_size);
         endpoint.ring = ring;
@@ -547,7 +539,7 @@ pub const Endpoint = struct {
     /// Fills the ring from the kernel; returns the datagrams buffered, or (nothing waiting)
     /// starts a receive op that posts that count with `token` once some arrive and returns 0.
     /// Token 0 starts no op: WouldBlock instead.
-    pub fn receive(endpoint: *Endpoint, hub: *Hub, token: u32) Error!u32 {
+    pub fn receive(endpoint: *Endpoint, hub: *hub_module.Hub, token: u32) errors.Error!u32 {
         const ring = endpoint.ring orelse return error.InvalidArgument;
         if (endpoint.receive_op_live) return error.Busy;
         const buffered = try ring.buffered();
@@ -556,7 +548,7 @@ pub const Endpoint = struct {
         // nothing: the op waits first (a datagram that came meanwhile is reported at once).
         if (token == 0 or !ring.drained) {
             if (ring.fill(endpoint.fd)) |count| {
-                assert(count > 0);
+                std.debug.assert(count > 0);
                 return count;
             } else |err| {
                 if (err != error.WouldBlock or token == 0) return err;
@@ -571,15 +563,15 @@ pub const Endpoint = struct {
     }
 
     /// Ends a receive op early (its task was killed): it completes with ECANCELED.
-    pub fn cancelReceive(endpoint: *Endpoint, hub: *Hub) Error!void {
+    pub fn cancelReceive(endpoint: *Endpoint, hub: *hub_module.Hub) errors.Error!void {
         if (!endpoint.receive_op_live) return;
         // This wakes the send op too; it sees its endpoint alive and waits again.
         try hub.cancelFd(endpoint.fd);
-        assert(!endpoint.receive_op_live);
+        std.debug.assert(!endpoint.receive_op_live);
     }
 
     /// Sends one datagram now, or queues a copy when the kernel's buffer is full.
-    pub fn send(endpoint: *Endpoint, bytes: []const u8, address: *const Address) Error!SendStatus {
+    pub fn send(endpoint: *Endpoint, bytes: []const u8, address: *const Address) errors.Error!SendStatus {
         if (bytes.len > socket.datagram_size_max) return error.MessageTooBig;
         const name = try endpoint.nameFor(address);
         if (endpoint.queue.len() > 0) return endpoint.enqueue(&name, bytes);
@@ -598,11 +590,11 @@ pub const Endpoint = struct {
     pub const ManyResult = struct {
         status: SendStatus,
         /// The first permanent failure; its datagram was dropped, the others were sent.
-        failure: ?Error,
+        failure: ?errors.Error,
     };
 
     /// Sends `lengths.len` datagrams packed back to back in `data` to one address, in order.
-    pub fn sendMany(endpoint: *Endpoint, data: []const u8, lengths: []const u32, address: *const Address) Error!ManyResult {
+    pub fn sendMany(endpoint: *Endpoint, data: []const u8, lengths: []const u32, address: *const Address) errors.Error!ManyResult {
         var total: usize = 0;
         for (lengths) |length| {
             if (length > socket.datagram_size_max) return error.MessageTooBig;
@@ -643,7 +635,7 @@ pub const Endpoint = struct {
     /// Queues a copy of a datagram to leave with the next sendQueued (JS calls it at the end
     /// of the loop turn, so that a turn's datagrams leave in one sendmmsg), after the checks
     /// that would fail a send at once: a bad address, a datagram too big for its family.
-    pub fn stage(endpoint: *Endpoint, bytes: []const u8, address: *const Address) Error!SendStatus {
+    pub fn stage(endpoint: *Endpoint, bytes: []const u8, address: *const Address) errors.Error!SendStatus {
         const name = try endpoint.nameFor(address);
         if (bytes.len > sizeMax(&name)) return error.MessageTooBig;
         return endpoint.enqueue(&name, bytes);
@@ -662,7 +654,7 @@ pub const Endpoint = struct {
 
     /// Queues a copy of a datagram as if the kernel's buffer were full (tests use it to run
     /// the drain path on demand; loopback never pushes back).
-    pub fn enqueueForTest(endpoint: *Endpoint, bytes: []const u8, address: *const Address) Error!SendStatus {
+    pub fn enqueueForTest(endpoint: *Endpoint, bytes: []const u8, address: *const Address) errors.Error!SendStatus {
         if (bytes.len > socket.datagram_size_max) return error.MessageTooBig;
         const name = try endpoint.nameFor(address);
         return endpoint.enqueue(&name, bytes);
@@ -670,7 +662,7 @@ pub const Endpoint = struct {
 
     /// Starts the op that drains the send queue, reporting with `token`; false when the queue
     /// is empty or already being drained (then the token is unused).
-    pub fn startFlush(endpoint: *Endpoint, hub: *Hub, token: u32) Error!bool {
+    pub fn startFlush(endpoint: *Endpoint, hub: *hub_module.Hub, token: u32) errors.Error!bool {
         if (endpoint.queue.len() == 0 or endpoint.send_op_live) return false;
         endpoint.send_op_live = true;
         hub.start(SendOp, .{ .op = undefined, .handle = endpoint.handle }, token) catch |err| {
@@ -684,25 +676,25 @@ pub const Endpoint = struct {
         return @intCast(endpoint.queue.len());
     }
 
-    pub fn setOption(endpoint: *Endpoint, option: Option, value: i32) Error!void {
+    pub fn setOption(endpoint: *Endpoint, option: socket.Option, value: i32) errors.Error!void {
         return socket.setOption(endpoint.fd, endpoint.family, option, value);
     }
 
-    pub fn membership(endpoint: *Endpoint, join: bool, group: *const Address, interface: *const Address) Error!void {
+    pub fn membership(endpoint: *Endpoint, join: bool, group: *const Address, interface: *const Address) errors.Error!void {
         if (!group.isValid() or !interface.isValid()) return error.InvalidArgument;
         if (group.family != endpoint.family) return error.AddressFamilyNotSupported;
         return socket.membership(endpoint.fd, join, group, interface);
     }
 
-    pub fn setMulticastInterface(endpoint: *Endpoint, interface: *const Address) Error!void {
+    pub fn setMulticastInterface(endpoint: *Endpoint, interface: *const Address) errors.Error!void {
         if (!interface.isValid()) return error.InvalidArgument;
         return socket.setMulticastInterface(endpoint.fd, endpoint.family, interface);
     }
 
     /// The OS address for a destination; an IPv6 socket reaches IPv4 through mapped addresses.
-    fn nameFor(endpoint: *const Endpoint, address: *const Address) Error!Name {
+    fn nameFor(endpoint: *const Endpoint, address: *const Address) errors.Error!socket.Name {
         if (!address.isValid()) return error.InvalidArgument;
-        if (address.family == endpoint.family) return Name.fromAddress(address);
+        if (address.family == endpoint.family) return socket.Name.fromAddress(address);
         var converted = address.*;
         if (endpoint.family == Address.ip6) {
             converted = Address.any(Address.ip6);
@@ -710,17 +702,17 @@ pub const Endpoint = struct {
             converted.bytes[10] = 0xff;
             converted.bytes[11] = 0xff;
             @memcpy(converted.bytes[12..16], address.bytes[0..4]);
-            return Name.fromAddress(&converted);
+            return socket.Name.fromAddress(&converted);
         }
         const mapped_prefix = [12]u8{ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
         if (!std.mem.eql(u8, address.bytes[0..12], &mapped_prefix)) return error.AddressFamilyNotSupported;
         converted = Address.any(Address.ip4);
         converted.port = address.port;
         @memcpy(converted.bytes[0..4], address.bytes[12..16]);
-        return Name.fromAddress(&converted);
+        return socket.Name.fromAddress(&converted);
     }
 
-    fn enqueue(endpoint: *Endpoint, name: *const Name, bytes: []const u8) Error!SendStatus {
+    fn enqueue(endpoint: *Endpoint, name: *const socket.Name, bytes: []const u8) errors.Error!SendStatus {
         const queue = &endpoint.queue;
         if (queue.len() >= Options.queue_count_max) return error.NoBufferSpace;
         if (queue.bytes + bytes.len > endpoint.options.queue_bytes_max) return error.NoBufferSpace;
@@ -729,7 +721,7 @@ pub const Endpoint = struct {
     }
 
     /// Sends one datagram; records a permanent failure (the datagram is dropped) or `blocked`.
-    fn sendOne(endpoint: *Endpoint, bytes: []const u8, name: *const Name, progress: *SendProgress) void {
+    fn sendOne(endpoint: *Endpoint, bytes: []const u8, name: *const socket.Name, progress: *SendProgress) void {
         var attempt: u32 = 0;
         while (attempt < retries_max) : (attempt += 1) {
             socket.sendTo(endpoint.fd, bytes, name) catch |err| {
@@ -749,9 +741,9 @@ pub const Endpoint = struct {
 
     /// One sendmmsg batch of datagrams packed in `data`; returns how many were dealt with
     /// (sent, or dropped after a permanent failure); stops early when the kernel is full.
-    fn sendPacked(endpoint: *Endpoint, data: []const u8, lengths: []const u32, name: *const Name, progress: *SendProgress) Error!usize {
-        comptime assert(socket.has_batches);
-        assert(lengths.len > 0 and lengths.len <= send_batch_max);
+    fn sendPacked(endpoint: *Endpoint, data: []const u8, lengths: []const u32, name: *const socket.Name, progress: *SendProgress) errors.Error!usize {
+        comptime std.debug.assert(socket.has_batches);
+        std.debug.assert(lengths.len > 0 and lengths.len <= send_batch_max);
         const scratch = try endpoint.sendScratch();
         var offset: usize = 0;
         for (lengths, 0..) |length, i| {
@@ -767,13 +759,13 @@ pub const Endpoint = struct {
     /// leaves as one segmented message where the kernel can (UDP GSO), so that it costs
     /// about one datagram's trip through the network stack.
     fn sendPrepared(endpoint: *Endpoint, scratch: *SendScratch, count: usize, progress: *SendProgress) usize {
-        comptime assert(socket.has_batches);
+        comptime std.debug.assert(socket.has_batches);
         var segmenting = endpoint.segment_failures < segment_failures_max and socket.hasSegmentation(endpoint.fd);
         var done: usize = 0;
         var attempt: u32 = 0;
         while (done < count and attempt < retries_max) : (attempt += 1) {
             const messages = scratch.group(done, count, segmenting);
-            var failure: ?Error = null;
+            var failure: ?errors.Error = null;
             const sent = socket.sendBatch(endpoint.fd, scratch.headers[0..messages], &failure);
             for (scratch.spans[0..sent]) |span| {
                 done += span.count;
@@ -798,8 +790,8 @@ pub const Endpoint = struct {
         return done;
     }
 
-    fn sendScratch(endpoint: *Endpoint) Error!*SendScratch {
-        comptime assert(socket.has_batches);
+    fn sendScratch(endpoint: *Endpoint) errors.Error!*SendScratch {
+        comptime std.debug.assert(socket.has_batches);
         if (endpoint.scratch) |scratch| return scratch;
         const scratch = try endpoint.gpa.create(SendScratch);
         endpoint.scratch = scratch;
@@ -845,10 +837,10 @@ pub const Endpoint = struct {
 const ReceiveOp = struct {
     pub const kind = kind_receive;
 
-    op: Op,
+    op: hub_module.Op,
     handle: u32,
 
-    pub fn run(self: *ReceiveOp) Completion {
+    pub fn run(self: *ReceiveOp) hub_module.Completion {
         var wait: u32 = 0;
         while (wait < waits_max) : (wait += 1) {
             // The caller found the ring empty just before starting this op: wait first.
@@ -866,7 +858,7 @@ const ReceiveOp = struct {
         return self.end(error.TimedOut);
     }
 
-    fn end(self: *ReceiveOp, err: Error) Completion {
+    fn end(self: *ReceiveOp, err: errors.Error) hub_module.Completion {
         if (get(self.handle)) |endpoint| endpoint.receive_op_live = false else |_| {}
         return .fail(err);
     }
@@ -875,12 +867,12 @@ const ReceiveOp = struct {
 const SendOp = struct {
     pub const kind = kind_send;
 
-    op: Op,
+    op: hub_module.Op,
     handle: u32,
 
     /// Completes with the number of datagrams sent, or -code of the first that failed
     /// (aux = how many failed); the failed ones were dropped, the others sent.
-    pub fn run(self: *SendOp) Completion {
+    pub fn run(self: *SendOp) hub_module.Completion {
         var total: SendProgress = .{};
         var wait: u32 = 0;
         while (wait < waits_max) : (wait += 1) {
@@ -907,7 +899,7 @@ const SendOp = struct {
         return .fail(error.TimedOut);
     }
 
-    fn summary(progress: *const SendProgress) Completion {
+    fn summary(progress: *const SendProgress) hub_module.Completion {
         if (progress.first_failure) |err| return .{ .result = errors.negative(err), .aux = progress.failed };
         return .{ .result = @intCast(@min(progress.sent, std.math.maxInt(i32))) };
     }
@@ -921,10 +913,10 @@ test {
 }
 
 const testing = std.testing;
-const loop_module = @import("../loop/loop.zig");
+const completion_ring = @import("../loop/ring.zig");
 const support = @import("../loop/test_support.zig");
 
-fn drain(hub: *Hub, out: []loop_module.Record) u32 {
+fn drain(hub: *hub_module.Hub, out: []completion_ring.Record) u32 {
     return support.drain(&hub.loop.ring, out);
 }
 
@@ -946,7 +938,7 @@ const Pair = struct {
         return .{ .receiver = receiver, .sender = sender, .target = try receiving.sockname() };
     }
 
-    fn deinit(pair: Pair, hub: ?*Hub) void {
+    fn deinit(pair: Pair, hub: ?*hub_module.Hub) void {
         close(pair.receiver, hub) catch unreachable;
         close(pair.sender, hub) catch unreachable;
     }
@@ -956,7 +948,7 @@ const Pair = struct {
 fn take(endpoint: *Endpoint) struct { bytes: []const u8, meta: Meta } {
     const ring = endpoint.ring.?;
     const head = ring.header.head;
-    assert(head != ring.header.tail);
+    std.debug.assert(head != ring.header.tail);
     const slot = head & (ring.header.slot_count - 1);
     const meta = ring.metas[slot];
     ring.header.head = head +% 1;
@@ -1028,7 +1020,7 @@ test "a datagram larger than the slot is flagged truncated with its real size wh
 }
 
 test "a receive op waits on the hub and posts the count; close cancels a waiting op" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
     const pair = try Pair.init(Address.ip4, .{ .receive_batch = 16, .receive_size = 64 });
     const receiver = try get(pair.receiver);
@@ -1038,7 +1030,7 @@ test "a receive op waits on the hub and posts the count; close cancels a waiting
     try testing.expectEqual(@as(u32, 1), hub.opsLive());
     const sender = try get(pair.sender);
     for (0..3) |_| _ = try sender.send("abc", &pair.target);
-    var out: [4]loop_module.Record = undefined;
+    var out: [4]completion_ring.Record = undefined;
     var n: u32 = 0;
     var rounds: u32 = 0;
     while (n == 0 and rounds < 100) : (rounds += 1) {
@@ -1066,7 +1058,7 @@ test "a receive op waits on the hub and posts the count; close cancels a waiting
 }
 
 test "cancelReceive ends only the receive op; the send op keeps draining" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
     const pair = try Pair.init(Address.ip4, .{ .receive_batch = 64, .receive_size = 64 });
     defer pair.deinit(hub);
@@ -1082,7 +1074,7 @@ test "cancelReceive ends only the receive op; the send op keeps draining" {
     try testing.expect(try sender.startFlush(hub, 2));
     try testing.expect(!try sender.startFlush(hub, 3));
     try sender.cancelReceive(hub);
-    var out: [8]loop_module.Record = undefined;
+    var out: [8]completion_ring.Record = undefined;
     var got_cancel = false;
     var got_send = false;
     var rounds: u32 = 0;
@@ -1117,7 +1109,7 @@ test "cancelReceive ends only the receive op; the send op keeps draining" {
 }
 
 test "sendMany sends a packed batch in order; later sends queue behind queued ones" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
     const pair = try Pair.init(Address.ip4, .{ .receive_batch = 128, .receive_size = 64 });
     defer pair.deinit(hub);
@@ -1177,7 +1169,7 @@ fn receiveAll(endpoint: *Endpoint, out: [][]u8, senders: []Address) !void {
 }
 
 test "staged datagrams leave in one sendQueued with boundaries, order and sender kept" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
     const pair = try Pair.init(Address.ip4, .{ .receive_batch = 256, .receive_size = 2048 });
     defer pair.deinit(hub);
@@ -1252,7 +1244,7 @@ test "a segmented run the kernel refuses goes datagram by datagram; each failure
     var progress = sender.drainQueue(sender.queue.len());
     try testing.expectEqual(@as(u32, 3), progress.sent);
     try testing.expectEqual(@as(u32, 3), progress.failed);
-    try testing.expectEqual(@as(?Error, error.AccessDenied), progress.first_failure);
+    try testing.expectEqual(@as(?errors.Error, error.AccessDenied), progress.first_failure);
     try testing.expectEqual(@as(u32, 1), sender.segment_failures);
     var got: [3][]u8 = undefined;
     var senders: [3]Address = undefined;
@@ -1328,7 +1320,7 @@ test "send errors: too big, wrong family, a full queue; an unreachable port harm
 }
 
 test "closing a loop closes its endpoints' sockets and ends their ops; close() frees the rest" {
-    const hub = try Hub.create(testing.allocator, .{});
+    const hub = try hub_module.Hub.create(testing.allocator, .{});
     defer hub.destroy();
     const loopback = try ip.parse("127.0.0.1", 0);
     // Two endpoints on loop 7 (one waiting in a receive op, one with a queued datagram) and
@@ -1342,12 +1334,12 @@ test "closing a loop closes its endpoints' sockets and ends their ops; close() f
     _ = try (try get(waiting)).receiveRing();
     try testing.expectEqual(@as(u32, 0), try (try get(waiting)).receive(hub, 3));
     try testing.expectEqual(SendStatus.queued_start, try (try get(queued)).enqueueForTest("last", &target));
-    const fds = [_]Fd{ (try get(waiting)).fd, (try get(queued)).fd };
+    const fds = [_]event.Fd{ (try get(waiting)).fd, (try get(queued)).fd };
     try testing.expectEqual(@as(u32, 1), hub.opsLive());
 
     try closeLoop(7, hub);
     try testing.expectEqual(@as(u32, 0), hub.opsLive());
-    var out: [4]loop_module.Record = undefined;
+    var out: [4]completion_ring.Record = undefined;
     try testing.expectEqual(@as(u32, 1), drain(hub, &out));
     try testing.expectEqual(@as(u32, 3), out[0].token);
     try testing.expectEqual(errors.negative(error.Canceled), out[0].result);
@@ -1394,7 +1386,7 @@ test "multicast join and leave on loopback, where the kernel allows it" {
     defer close(handle, null) catch unreachable;
     const endpoint = try get(handle);
     const any = Address.any(Address.ip4);
-    try endpoint.bind(&any, BindFlags.reuse_address);
+    try endpoint.bind(&any, socket.BindFlags.reuse_address);
     const group = try ip.parse("239.255.0.1", 0);
     const loopback = try ip.parse("127.0.0.1", 0);
     endpoint.membership(true, &group, &loopback) catch |err| switch (err) {

@@ -4,46 +4,36 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
 const errors = @import("../loop/errors.zig");
 const event = @import("../loop/event.zig");
-const address_module = @import("address.zig");
+const winsock = @import("../loop/winsock.zig");
+const ip = @import("address.zig");
 
-const Error = errors.Error;
-pub const Fd = event.Fd;
-
-const os = builtin.os.tag;
-const is_windows = os == .windows;
-const is_linux = os == .linux;
-const is_darwin = os.isDarwin();
-const c = std.c;
-const linux = std.os.linux;
+const Address = ip.Address;
 
 /// The largest UDP payload over IPv4 and IPv6 without jumbograms.
 pub const datagram_size_max = 65527;
 /// The largest UDP payload over IPv4 (65535 less the IPv4 and UDP headers).
 pub const datagram_size_max_ip4 = 65507;
 
-pub const Address = address_module.Address;
-
 /// An OS socket address (sockaddr_in or sockaddr_in6) with its length.
 pub const Name = extern struct {
     storage: extern union {
-        any: c.sockaddr,
-        v4: c.sockaddr.in,
-        v6: c.sockaddr.in6,
+        any: std.c.sockaddr,
+        v4: std.c.sockaddr.in,
+        v6: std.c.sockaddr.in6,
     },
-    len: c.socklen_t,
+    len: std.c.socklen_t,
 
     pub fn fromAddress(address: *const Address) Name {
-        assert(address.isValid());
+        std.debug.assert(address.isValid());
         var name: Name = undefined;
         if (address.family == Address.ip4) {
             name.storage = .{ .v4 = .{
                 .port = std.mem.nativeToBig(u16, address.port),
                 .addr = @bitCast(address.bytes[0..4].*),
             } };
-            name.len = @sizeOf(c.sockaddr.in);
+            name.len = @sizeOf(std.c.sockaddr.in);
         } else {
             name.storage = .{ .v6 = .{
                 .port = std.mem.nativeToBig(u16, address.port),
@@ -51,12 +41,12 @@ pub const Name = extern struct {
                 .addr = address.bytes,
                 .scope_id = address.scope_id,
             } };
-            name.len = @sizeOf(c.sockaddr.in6);
+            name.len = @sizeOf(std.c.sockaddr.in6);
         }
         return name;
     }
 
-    pub fn toAddress(name: *const Name) Error!Address {
+    pub fn toAddress(name: *const Name) errors.Error!Address {
         var address = Address.any(Address.ip4);
         if (name.storage.any.family == af_inet) {
             address.port = std.mem.bigToNative(u16, name.storage.v4.port);
@@ -80,8 +70,8 @@ pub const Name = extern struct {
     }
 };
 
-pub const af_inet: u16 = if (is_windows) 2 else c.AF.INET;
-pub const af_inet6: u16 = if (is_windows) 23 else c.AF.INET6;
+pub const af_inet: u16 = if (builtin.os.tag == .windows) 2 else std.c.AF.INET;
+pub const af_inet6: u16 = if (builtin.os.tag == .windows) 23 else std.c.AF.INET6;
 
 // ---------------------------------------------------------------------------------------
 // Sockets
@@ -95,60 +85,60 @@ pub const BindFlags = struct {
 };
 
 /// A nonblocking, close-on-exec datagram socket of `family` (Address.ip4 or ip6).
-pub fn open(family: u16) Error!Fd {
-    assert(family == Address.ip4 or family == Address.ip6);
+pub fn open(family: u16) errors.Error!event.Fd {
+    std.debug.assert(family == Address.ip4 or family == Address.ip6);
     const af: c_int = if (family == Address.ip4) af_inet else af_inet6;
-    if (is_windows) {
-        try win.start();
-        errdefer win.stop();
-        const fd = win.socket(af, win.SOCK_DGRAM, 0);
-        if (fd == win.invalid_socket) return win.lastError();
-        errdefer _ = win.closesocket(fd);
+    if (builtin.os.tag == .windows) {
+        try winsock.start();
+        errdefer winsock.stop();
+        const fd = winsock.socket(af, winsock.SOCK_DGRAM, 0);
+        if (fd == winsock.invalid_socket) return winsock.lastError();
+        errdefer _ = winsock.closesocket(fd);
         var on: u32 = 1;
-        if (win.ioctlsocket(fd, win.FIONBIO, &on) != 0) return win.lastError();
+        if (winsock.ioctlsocket(fd, winsock.FIONBIO, &on) != 0) return winsock.lastError();
         // An ICMP port-unreachable would otherwise fail the next receive with WSAECONNRESET.
         var off: u32 = 0;
         var returned: u32 = 0;
-        if (win.WSAIoctl(fd, win.SIO_UDP_CONNRESET, &off, @sizeOf(u32), null, 0, &returned, null, null) != 0) {
-            return win.lastError();
+        if (winsock.WSAIoctl(fd, winsock.SIO_UDP_CONNRESET, &off, @sizeOf(u32), null, 0, &returned, null, null) != 0) {
+            return winsock.lastError();
         }
         return fd;
     }
-    if (is_linux) {
-        const fd = c.socket(@intCast(af), c.SOCK.DGRAM | c.SOCK.NONBLOCK | c.SOCK.CLOEXEC, 0);
+    if (builtin.os.tag == .linux) {
+        const fd = std.c.socket(@intCast(af), std.c.SOCK.DGRAM | std.c.SOCK.NONBLOCK | std.c.SOCK.CLOEXEC, 0);
         if (fd < 0) return errors.fromErrno(errno());
         return fd;
     }
-    const fd = c.socket(@intCast(af), c.SOCK.DGRAM, 0);
+    const fd = std.c.socket(@intCast(af), std.c.SOCK.DGRAM, 0);
     if (fd < 0) return errors.fromErrno(errno());
-    errdefer _ = c.close(fd);
-    if (c.fcntl(fd, c.F.SETFD, @as(c_int, c.FD_CLOEXEC)) < 0) return errors.fromErrno(errno());
-    const flags = c.fcntl(fd, c.F.GETFL);
+    errdefer _ = std.c.close(fd);
+    if (std.c.fcntl(fd, std.c.F.SETFD, @as(c_int, std.c.FD_CLOEXEC)) < 0) return errors.fromErrno(errno());
+    const flags = std.c.fcntl(fd, std.c.F.GETFL);
     if (flags < 0) return errors.fromErrno(errno());
-    const nonblock: c_int = @bitCast(@as(u32, @bitCast(c.O{ .NONBLOCK = true })));
-    if (c.fcntl(fd, c.F.SETFL, flags | nonblock) < 0) return errors.fromErrno(errno());
+    const nonblock: c_int = @bitCast(@as(u32, @bitCast(std.c.O{ .NONBLOCK = true })));
+    if (std.c.fcntl(fd, std.c.F.SETFL, flags | nonblock) < 0) return errors.fromErrno(errno());
     return fd;
 }
 
-pub fn close(fd: Fd) void {
-    if (is_windows) {
-        _ = win.closesocket(fd);
-        win.stop();
+pub fn close(fd: event.Fd) void {
+    if (builtin.os.tag == .windows) {
+        _ = winsock.closesocket(fd);
+        winsock.stop();
     } else {
-        _ = c.close(fd);
+        _ = std.c.close(fd);
     }
 }
 
-pub fn bind(fd: Fd, address: *const Address, flags: u32) Error!void {
+pub fn bind(fd: event.Fd, address: *const Address, flags: u32) errors.Error!void {
     if (flags & ~BindFlags.all != 0) return error.InvalidArgument;
     if (flags & BindFlags.reuse_address != 0) {
         try setInt(fd, sol_socket, so_reuseaddr, 1);
         // BSDs let several sockets share a multicast port only with SO_REUSEPORT.
-        if (is_darwin) try setInt(fd, sol_socket, c.SO.REUSEPORT, 1);
+        if (builtin.os.tag.isDarwin()) try setInt(fd, sol_socket, std.c.SO.REUSEPORT, 1);
     }
     if (flags & BindFlags.reuse_port != 0) {
-        if (is_windows) return error.Unsupported;
-        try setInt(fd, sol_socket, c.SO.REUSEPORT, 1);
+        if (builtin.os.tag == .windows) return error.Unsupported;
+        try setInt(fd, sol_socket, std.c.SO.REUSEPORT, 1);
     }
     if (address.family == Address.ip6) {
         try setInt(fd, ipproto_ipv6, ipv6_v6only, @intFromBool(flags & BindFlags.ipv6_only != 0));
@@ -156,35 +146,35 @@ pub fn bind(fd: Fd, address: *const Address, flags: u32) Error!void {
         return error.InvalidArgument;
     }
     const name = Name.fromAddress(address);
-    if (is_windows) {
-        if (win.bind(fd, &name.storage, @intCast(name.len)) != 0) return win.lastError();
+    if (builtin.os.tag == .windows) {
+        if (winsock.bind(fd, &name.storage, @intCast(name.len)) != 0) return winsock.lastError();
         return;
     }
-    if (c.bind(fd, &name.storage.any, name.len) != 0) return errors.fromErrno(errno());
+    if (std.c.bind(fd, &name.storage.any, name.len) != 0) return errors.fromErrno(errno());
 }
 
-pub fn sockname(fd: Fd) Error!Address {
+pub fn sockname(fd: event.Fd) errors.Error!Address {
     var name = Name.empty();
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         var len: i32 = @intCast(name.len);
-        if (win.getsockname(fd, &name.storage, &len) != 0) return win.lastError();
+        if (winsock.getsockname(fd, &name.storage, &len) != 0) return winsock.lastError();
     } else {
-        if (c.getsockname(fd, &name.storage.any, &name.len) != 0) return errors.fromErrno(errno());
+        if (std.c.getsockname(fd, &name.storage.any, &name.len) != 0) return errors.fromErrno(errno());
     }
     return name.toAddress();
 }
 
 /// Sends one datagram whole, or fails (WouldBlock when the socket buffer is full).
-pub fn sendTo(fd: Fd, bytes: []const u8, name: *const Name) Error!void {
+pub fn sendTo(fd: event.Fd, bytes: []const u8, name: *const Name) errors.Error!void {
     if (bytes.len > datagram_size_max) return error.MessageTooBig;
-    if (is_windows) {
-        const rc = win.sendto(fd, bytes.ptr, @intCast(bytes.len), 0, &name.storage, @intCast(name.len));
-        if (rc < 0) return win.lastError();
+    if (builtin.os.tag == .windows) {
+        const rc = winsock.sendto(fd, bytes.ptr, @intCast(bytes.len), 0, &name.storage, @intCast(name.len));
+        if (rc < 0) return winsock.lastError();
         return;
     }
     var attempt: u32 = 0;
     while (attempt < interrupts_max) : (attempt += 1) {
-        const rc = c.sendto(fd, bytes.ptr, bytes.len, 0, &name.storage.any, name.len);
+        const rc = std.c.sendto(fd, bytes.ptr, bytes.len, 0, &name.storage.any, name.len);
         if (rc >= 0) return;
         const e = errno();
         if (e != .INTR) return errors.fromErrno(e);
@@ -201,15 +191,15 @@ pub const Received = struct {
 };
 
 /// Receives one datagram into buffer; WouldBlock when none is waiting.
-pub fn receiveFrom(fd: Fd, buffer: []u8, name: *Name) Error!Received {
-    assert(buffer.len > 0 and buffer.len <= std.math.maxInt(i32));
+pub fn receiveFrom(fd: event.Fd, buffer: []u8, name: *Name) errors.Error!Received {
+    std.debug.assert(buffer.len > 0 and buffer.len <= std.math.maxInt(i32));
     name.len = @sizeOf(@TypeOf(name.storage));
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         var len: i32 = @intCast(name.len);
-        const rc = win.recvfrom(fd, buffer.ptr, @intCast(buffer.len), 0, &name.storage, &len);
+        const rc = winsock.recvfrom(fd, buffer.ptr, @intCast(buffer.len), 0, &name.storage, &len);
         name.len = @intCast(len);
         if (rc >= 0) return .{ .stored = @intCast(rc), .size = @intCast(rc), .truncated = false };
-        const err = win.lastError();
+        const err = winsock.lastError();
         // Windows fills the buffer with the first part and reports the rest as lost.
         if (err == error.MessageTooBig) {
             const stored: u32 = @intCast(buffer.len);
@@ -217,8 +207,8 @@ pub fn receiveFrom(fd: Fd, buffer: []u8, name: *Name) Error!Received {
         }
         return err;
     }
-    var iov = [1]c.iovec{.{ .base = buffer.ptr, .len = buffer.len }};
-    var message: c.msghdr = std.mem.zeroes(c.msghdr);
+    var iov = [1]std.c.iovec{.{ .base = buffer.ptr, .len = buffer.len }};
+    var message: std.c.msghdr = std.mem.zeroes(std.c.msghdr);
     message.name = &name.storage.any;
     message.namelen = name.len;
     message.iov = &iov;
@@ -226,13 +216,13 @@ pub fn receiveFrom(fd: Fd, buffer: []u8, name: *Name) Error!Received {
     var attempt: u32 = 0;
     while (attempt < interrupts_max) : (attempt += 1) {
         // MSG_TRUNC makes Linux return the datagram's real size.
-        const flags: u32 = if (is_linux) c.MSG.TRUNC else 0;
-        const rc = c.recvmsg(fd, &message, flags);
+        const flags: u32 = if (builtin.os.tag == .linux) std.c.MSG.TRUNC else 0;
+        const rc = std.c.recvmsg(fd, &message, flags);
         if (rc >= 0) {
             name.len = message.namelen;
             const size: u32 = @intCast(rc);
             const stored: u32 = @intCast(@min(size, buffer.len));
-            return .{ .stored = stored, .size = size, .truncated = message.flags & c.MSG.TRUNC != 0 };
+            return .{ .stored = stored, .size = size, .truncated = message.flags & std.c.MSG.TRUNC != 0 };
         }
         const e = errno();
         if (e != .INTR) return errors.fromErrno(e);
@@ -243,17 +233,17 @@ pub fn receiveFrom(fd: Fd, buffer: []u8, name: *Name) Error!Received {
 // ---------------------------------------------------------------------------------------
 // Batches: Linux gives one system call per batch; other systems loop over single calls.
 
-pub const has_batches = is_linux;
+pub const has_batches = builtin.os.tag == .linux;
 const interrupts_max = 64;
 
-pub const MessageHeader = if (is_linux) linux.mmsghdr else void;
-pub const IoVector = if (is_linux) std.posix.iovec else void;
+pub const MessageHeader = if (builtin.os.tag == .linux) std.os.linux.mmsghdr else void;
+pub const IoVector = if (builtin.os.tag == .linux) std.posix.iovec else void;
 
 /// Receives up to headers.len datagrams (headers prepared by the caller: iov and name set);
 /// returns how many, or WouldBlock when none was waiting.
-pub fn receiveBatch(fd: Fd, headers: []MessageHeader, names: []Name) Error!u32 {
-    comptime assert(is_linux);
-    assert(headers.len > 0 and headers.len == names.len);
+pub fn receiveBatch(fd: event.Fd, headers: []MessageHeader, names: []Name) errors.Error!u32 {
+    comptime std.debug.assert(builtin.os.tag == .linux);
+    std.debug.assert(headers.len > 0 and headers.len == names.len);
     for (headers, names) |*header, *name| {
         name.len = @sizeOf(@TypeOf(name.storage));
         header.hdr.namelen = name.len;
@@ -262,11 +252,11 @@ pub fn receiveBatch(fd: Fd, headers: []MessageHeader, names: []Name) Error!u32 {
     }
     var attempt: u32 = 0;
     while (attempt < interrupts_max) : (attempt += 1) {
-        const rc = linux.recvmmsg(fd, headers.ptr, @intCast(headers.len), linux.MSG.TRUNC, null);
-        switch (linux.errno(rc)) {
+        const rc = std.os.linux.recvmmsg(fd, headers.ptr, @intCast(headers.len), std.os.linux.MSG.TRUNC, null);
+        switch (std.os.linux.errno(rc)) {
             .SUCCESS => {
                 const count: u32 = @intCast(rc);
-                assert(count > 0 and count <= headers.len);
+                std.debug.assert(count > 0 and count <= headers.len);
                 for (headers[0..count], names[0..count]) |*header, *name| name.len = header.hdr.namelen;
                 return count;
             },
@@ -280,10 +270,10 @@ pub fn receiveBatch(fd: Fd, headers: []MessageHeader, names: []Name) Error!u32 {
 /// The control message that makes one sendmmsg message a run of datagrams (UDP generic
 /// segmentation offload, Linux 4.18+): the kernel cuts the message's payload into datagrams
 /// of `segment` bytes (the last may be shorter) at the cost of about one datagram's sending.
-pub const SegmentControl = if (is_linux) extern struct {
+pub const SegmentControl = if (builtin.os.tag == .linux) extern struct {
     len: usize = @offsetOf(@This(), "segment") + @sizeOf(u16),
-    level: i32 = linux.IPPROTO.UDP,
-    type: i32 = linux.UDP.SEGMENT,
+    level: i32 = std.os.linux.IPPROTO.UDP,
+    type: i32 = std.os.linux.UDP.SEGMENT,
     segment: u16,
 } else void;
 
@@ -296,32 +286,32 @@ var segmentation_probed = std.atomic.Value(u8).init(0);
 
 /// Whether the kernel segments datagrams for us (UDP_SEGMENT). Probed once per process: a
 /// kernel without it would ignore the control message and send the run as one datagram.
-pub fn hasSegmentation(fd: Fd) bool {
-    if (!is_linux) return false;
+pub fn hasSegmentation(fd: event.Fd) bool {
+    if (builtin.os.tag != .linux) return false;
     const known = segmentation_probed.load(.acquire);
     if (known != 0) return known == 2;
     var value: c_int = 0;
-    var len: linux.socklen_t = @sizeOf(c_int);
-    const rc = linux.getsockopt(fd, linux.IPPROTO.UDP, linux.UDP.SEGMENT, std.mem.asBytes(&value), &len);
-    const supported = linux.errno(rc) == .SUCCESS;
+    var len: std.os.linux.socklen_t = @sizeOf(c_int);
+    const rc = std.os.linux.getsockopt(fd, std.os.linux.IPPROTO.UDP, std.os.linux.UDP.SEGMENT, std.mem.asBytes(&value), &len);
+    const supported = std.os.linux.errno(rc) == .SUCCESS;
     segmentation_probed.store(if (supported) 2 else 1, .release);
     return supported;
 }
 
 /// Sends the prepared datagrams in order; returns how many went out before the first that
 /// would block or failed (then `failure` holds why; 0 sent and WouldBlock means a full buffer).
-pub fn sendBatch(fd: Fd, headers: []MessageHeader, failure: *?Error) u32 {
-    comptime assert(is_linux);
-    assert(headers.len > 0);
+pub fn sendBatch(fd: event.Fd, headers: []MessageHeader, failure: *?errors.Error) u32 {
+    comptime std.debug.assert(builtin.os.tag == .linux);
+    std.debug.assert(headers.len > 0);
     failure.* = null;
     var sent: u32 = 0;
     var attempt: u32 = 0;
     while (sent < headers.len and attempt < interrupts_max) : (attempt += 1) {
         const rest = headers[sent..];
-        const rc = linux.sendmmsg(fd, rest.ptr, @intCast(rest.len), 0);
-        switch (linux.errno(rc)) {
+        const rc = std.os.linux.sendmmsg(fd, rest.ptr, @intCast(rest.len), 0);
+        switch (std.os.linux.errno(rc)) {
             .SUCCESS => {
-                assert(rc > 0 and rc <= rest.len);
+                std.debug.assert(rc > 0 and rc <= rest.len);
                 sent += @intCast(rc);
             },
             .INTR => continue,
@@ -347,7 +337,7 @@ pub const Option = enum(u32) {
     send_buffer_size = 6,
 };
 
-pub fn setOption(fd: Fd, family: u16, option: Option, value: i32) Error!void {
+pub fn setOption(fd: event.Fd, family: u16, option: Option, value: i32) errors.Error!void {
     const v6 = family == Address.ip6;
     switch (option) {
         .broadcast => try setInt(fd, sol_socket, so_broadcast, @intFromBool(value != 0)),
@@ -376,7 +366,7 @@ pub fn setOption(fd: Fd, family: u16, option: Option, value: i32) Error!void {
 
 /// Joins or leaves multicast `group` on the interface with address `interface` (IPv4) or
 /// index `interface.scope_id` (IPv6); an unspecified interface lets the OS choose.
-pub fn membership(fd: Fd, join: bool, group: *const Address, interface: *const Address) Error!void {
+pub fn membership(fd: event.Fd, join: bool, group: *const Address, interface: *const Address) errors.Error!void {
     if (group.family == Address.ip4) {
         if (interface.family != Address.ip4) return error.InvalidArgument;
         const request = extern struct { group: [4]u8, interface: [4]u8 }{
@@ -393,7 +383,7 @@ pub fn membership(fd: Fd, join: bool, group: *const Address, interface: *const A
 }
 
 /// Picks the interface outgoing multicast datagrams leave by.
-pub fn setMulticastInterface(fd: Fd, family: u16, interface: *const Address) Error!void {
+pub fn setMulticastInterface(fd: event.Fd, family: u16, interface: *const Address) errors.Error!void {
     if (family == Address.ip4) {
         if (interface.family != Address.ip4) return error.InvalidArgument;
         return setRaw(fd, ipproto_ip, ip_multicast_if, interface.bytes[0..4]);
@@ -402,72 +392,75 @@ pub fn setMulticastInterface(fd: Fd, family: u16, interface: *const Address) Err
     return setRaw(fd, ipproto_ipv6, ipv6_multicast_if, std.mem.asBytes(&index));
 }
 
-fn setInt(fd: Fd, level: i32, name: u32, value: i32) Error!void {
+fn setInt(fd: event.Fd, level: i32, name: u32, value: i32) errors.Error!void {
     return setRaw(fd, level, name, std.mem.asBytes(&value));
 }
 
 /// BSDs take a byte for the IPv4 multicast TTL/loop options, Linux and Windows an int.
-fn setByteOrInt(fd: Fd, level: i32, name: u32, value: i32) Error!void {
-    if (!is_darwin) return setInt(fd, level, name, value);
+fn setByteOrInt(fd: event.Fd, level: i32, name: u32, value: i32) errors.Error!void {
+    if (!builtin.os.tag.isDarwin()) return setInt(fd, level, name, value);
     const byte: u8 = @intCast(value);
     return setRaw(fd, level, name, std.mem.asBytes(&byte));
 }
 
-fn setRaw(fd: Fd, level: i32, name: u32, value: []const u8) Error!void {
-    if (is_windows) {
-        if (win.setsockopt(fd, level, @intCast(name), value.ptr, @intCast(value.len)) != 0) return win.lastError();
+fn setRaw(fd: event.Fd, level: i32, name: u32, value: []const u8) errors.Error!void {
+    if (builtin.os.tag == .windows) {
+        if (winsock.setsockopt(fd, level, @intCast(name), value.ptr, @intCast(value.len)) != 0) return winsock.lastError();
         return;
     }
-    if (c.setsockopt(fd, level, name, value.ptr, @intCast(value.len)) != 0) return errors.fromErrno(errno());
+    if (std.c.setsockopt(fd, level, name, value.ptr, @intCast(value.len)) != 0) return errors.fromErrno(errno());
 }
 
 // Option numbers per OS (netinet/in.h, linux/in.h and linux/in6.h, ws2ipdef.h): std.c has only
 // some of them, and not for every OS.
-const sol_socket: i32 = if (is_windows) 0xffff else c.SOL.SOCKET;
-const so_reuseaddr: u32 = if (is_windows) 4 else c.SO.REUSEADDR;
-const so_broadcast: u32 = if (is_windows) 0x20 else c.SO.BROADCAST;
-const so_sndbuf: u32 = if (is_windows) 0x1001 else c.SO.SNDBUF;
-const so_rcvbuf: u32 = if (is_windows) 0x1002 else c.SO.RCVBUF;
+const sol_socket: i32 = if (builtin.os.tag == .windows) 0xffff else std.c.SOL.SOCKET;
+const so_reuseaddr: u32 = if (builtin.os.tag == .windows) 4 else std.c.SO.REUSEADDR;
+const so_broadcast: u32 = if (builtin.os.tag == .windows) 0x20 else std.c.SO.BROADCAST;
+const so_sndbuf: u32 = if (builtin.os.tag == .windows) 0x1001 else std.c.SO.SNDBUF;
+const so_rcvbuf: u32 = if (builtin.os.tag == .windows) 0x1002 else std.c.SO.RCVBUF;
 const ipproto_ip: i32 = 0;
 const ipproto_ipv6: i32 = 41;
-const ip_ttl: u32 = if (is_linux) 2 else 4;
-const ip_multicast_if: u32 = if (is_linux) 32 else 9;
-const ip_multicast_ttl: u32 = if (is_linux) 33 else 10;
-const ip_multicast_loop: u32 = if (is_linux) 34 else 11;
-const ip_add_membership: u32 = if (is_linux) 35 else 12;
-const ip_drop_membership: u32 = if (is_linux) 36 else 13;
-const ipv6_unicast_hops: u32 = if (is_linux) 16 else 4;
-const ipv6_multicast_if: u32 = if (is_linux) 17 else 9;
-const ipv6_multicast_hops: u32 = if (is_linux) 18 else 10;
-const ipv6_multicast_loop: u32 = if (is_linux) 19 else 11;
-const ipv6_join_group: u32 = if (is_linux) 20 else 12;
-const ipv6_leave_group: u32 = if (is_linux) 21 else 13;
-const ipv6_v6only: u32 = if (is_linux) 26 else 27;
+const ip_ttl: u32 = if (builtin.os.tag == .linux) 2 else 4;
+const ip_multicast_if: u32 = if (builtin.os.tag == .linux) 32 else 9;
+const ip_multicast_ttl: u32 = if (builtin.os.tag == .linux) 33 else 10;
+const ip_multicast_loop: u32 = if (builtin.os.tag == .linux) 34 else 11;
+const ip_add_membership: u32 = if (builtin.os.tag == .linux) 35 else 12;
+const ip_drop_membership: u32 = if (builtin.os.tag == .linux) 36 else 13;
+const ipv6_unicast_hops: u32 = if (builtin.os.tag == .linux) 16 else 4;
+const ipv6_multicast_if: u32 = if (builtin.os.tag == .linux) 17 else 9;
+const ipv6_multicast_hops: u32 = if (builtin.os.tag == .linux) 18 else 10;
+const ipv6_multicast_loop: u32 = if (builtin.os.tag == .linux) 19 else 11;
+const ipv6_join_group: u32 = if (builtin.os.tag == .linux) 20 else 12;
+const ipv6_leave_group: u32 = if (builtin.os.tag == .linux) 21 else 13;
+const ipv6_v6only: u32 = if (builtin.os.tag == .linux) 26 else 27;
 
-fn errno() c.E {
-    return c.errno(@as(c_int, -1));
+fn errno() std.c.E {
+    return std.c.errno(@as(c_int, -1));
 }
-
-const win = @import("../loop/winsock.zig");
 
 // ---------------------------------------------------------------------------------------
 // Tests: real sockets on the loopback interface.
 
 const testing = std.testing;
 
-test "a datagram goes out and comes back with its sender's address" {
-    const receiver = try open(Address.ip4);
-    defer close(receiver);
-    var loopback = try address_module.parse("127.0.0.1", 0);
-    try bind(receiver, &loopback, 0);
-    const bound = try sockname(receiver);
-    try testing.expect(bound.port != 0);
+/// A socket bound to 127.0.0.1 at a port the OS picks, and the address it is bound to.
+fn openLoopback() !struct { fd: event.Fd, address: Address } {
+    const fd = try open(Address.ip4);
+    errdefer close(fd);
+    const loopback = try ip.parse("127.0.0.1", 0);
+    try bind(fd, &loopback, 0);
+    return .{ .fd = fd, .address = try sockname(fd) };
+}
 
-    const sender = try open(Address.ip4);
-    defer close(sender);
-    try bind(sender, &loopback, 0);
-    const from = try sockname(sender);
-    try sendTo(sender, "hello", &Name.fromAddress(&bound));
+test "a datagram goes out and comes back with its sender's address" {
+    const receiving = try openLoopback();
+    const receiver = receiving.fd;
+    defer close(receiver);
+    try testing.expect(receiving.address.port != 0);
+
+    const sender = try openLoopback();
+    defer close(sender.fd);
+    try sendTo(sender.fd, "hello", &Name.fromAddress(&receiving.address));
 
     var buffer: [16]u8 = undefined;
     var name = Name.empty();
@@ -485,22 +478,20 @@ test "a datagram goes out and comes back with its sender's address" {
     }
     try testing.expectEqualStrings("hello", buffer[0..received.stored]);
     const address = try name.toAddress();
-    try testing.expectEqual(from.port, address.port);
+    try testing.expectEqual(sender.address.port, address.port);
     try testing.expectError(error.WouldBlock, receiveFrom(receiver, &buffer, &name));
 }
 
 test "a port in use is EADDRINUSE; a datagram too big is EMSGSIZE" {
-    const first = try open(Address.ip4);
-    defer close(first);
-    var loopback = try address_module.parse("127.0.0.1", 0);
-    try bind(first, &loopback, 0);
-    const taken = try sockname(first);
+    const first = try openLoopback();
+    defer close(first.fd);
+    const taken = first.address;
     const second = try open(Address.ip4);
     defer close(second);
     try testing.expectError(error.AddressInUse, bind(second, &taken, 0));
     var huge: [datagram_size_max + 1]u8 = undefined;
-    try testing.expectError(error.MessageTooBig, sendTo(first, &huge, &Name.fromAddress(&taken)));
-    try testing.expectError(error.InvalidArgument, bind(second, &loopback, BindFlags.ipv6_only));
+    try testing.expectError(error.MessageTooBig, sendTo(first.fd, &huge, &Name.fromAddress(&taken)));
+    try testing.expectError(error.InvalidArgument, bind(second, &taken, BindFlags.ipv6_only));
 }
 
 test "options are set or refused with a clear error" {

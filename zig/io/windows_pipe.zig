@@ -5,14 +5,11 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
 const errors = @import("../loop/errors.zig");
+const event = @import("../loop/event.zig");
+const winsock = @import("../loop/winsock.zig");
+const kernel32 = @import("kernel32.zig");
 const sys = @import("sys.zig");
-
-const Error = errors.Error;
-const is_windows = builtin.os.tag == .windows;
-const k32 = sys.windows.kernel32;
-const invalid_handle = sys.windows.invalid_handle;
 
 /// Windows handles the loop cannot poll, each bridged to the far end of a loopback socket pair
 /// whose near end becomes a stream. Every function exists on every OS so that callers need no
@@ -44,7 +41,7 @@ pub const bridge = struct {
     const Bridge = struct {
         gpa: std.mem.Allocator,
         ends: Ends,
-        socket: sys.Fd,
+        socket: event.Fd,
         gate: usize,
         /// Set as the writing side ends: wakes a reader waiting for console input.
         stop: usize,
@@ -54,7 +51,7 @@ pub const bridge = struct {
         refs: std.atomic.Value(u32) = .init(2),
 
         fn admitted(self: *Bridge) bool {
-            _ = k32.WaitForSingleObject(self.gate, sys.windows.infinite);
+            _ = kernel32.WaitForSingleObject(self.gate, kernel32.infinite);
             return !self.abandoned.load(.acquire);
         }
 
@@ -62,7 +59,7 @@ pub const bridge = struct {
             if (!self.admitted()) return;
             if (self.ends.read) |handle| self.copyToSocket(handle);
             // End of input is end of stream; writing goes on (the write end of a pipe, say).
-            _ = sys.windows.shutdown(self.socket, sd_send);
+            _ = winsock.shutdown(self.socket, sd_send);
             self.reading.store(false, .release);
             self.release();
         }
@@ -75,7 +72,7 @@ pub const bridge = struct {
                 if (self.ends.console_input and !self.inputWaiting(handle)) return;
                 var count: u32 = 0;
                 // Zero bytes: the end of a pipe, or Ctrl+Z on a console.
-                if (k32.ReadFile(handle, &buffer, buffer.len, &count, null) == 0 or count == 0) return;
+                if (kernel32.ReadFile(handle, &buffer, buffer.len, &count, null) == 0 or count == 0) return;
                 if (!sendAll(self.socket, buffer[0..count])) return;
             }
         }
@@ -83,7 +80,7 @@ pub const bridge = struct {
         /// Waits until the console has input (true) or the bridge stops (false).
         fn inputWaiting(self: *Bridge, handle: usize) bool {
             const objects = [2]usize{ handle, self.stop };
-            return k32.WaitForMultipleObjects(objects.len, &objects, 0, sys.windows.infinite) == sys.windows.wait_object_0;
+            return kernel32.WaitForMultipleObjects(objects.len, &objects, 0, kernel32.infinite) == kernel32.wait_object_0;
         }
 
         fn writingThread(self: *Bridge) void {
@@ -97,7 +94,7 @@ pub const bridge = struct {
             var buffer: [buffer_size]u8 = undefined;
             var rounds: u64 = 0;
             while (rounds < std.math.maxInt(u64)) : (rounds += 1) {
-                const rc = sys.windows.recv(self.socket, &buffer, buffer.len, 0);
+                const rc = winsock.recv(self.socket, &buffer, buffer.len, 0);
                 if (rc <= 0) return;
                 if (!writeAll(self.ends.write, buffer[0..@intCast(rc)])) return;
             }
@@ -108,50 +105,50 @@ pub const bridge = struct {
         /// the reader has seen `stopping`.
         fn stopReading(self: *Bridge) void {
             self.stopping.store(true, .release);
-            _ = k32.SetEvent(self.stop);
+            _ = kernel32.SetEvent(self.stop);
             const handle = self.ends.read orelse return;
             var rounds: u32 = 0;
             while (self.reading.load(.acquire) and rounds < cancel_rounds_max) : (rounds += 1) {
-                _ = k32.CancelIoEx(handle, null);
-                k32.Sleep(1);
+                _ = kernel32.CancelIoEx(handle, null);
+                kernel32.Sleep(1);
             }
         }
 
         fn release(self: *Bridge) void {
             if (self.refs.fetchSub(1, .acq_rel) != 1) return;
             if (self.ends.read) |handle| {
-                if (handle != self.ends.write) _ = k32.CloseHandle(handle);
+                if (handle != self.ends.write) _ = kernel32.CloseHandle(handle);
             }
-            _ = k32.CloseHandle(self.ends.write);
+            _ = kernel32.CloseHandle(self.ends.write);
             sys.close(self.socket);
             self.destroy();
             _ = threads_live.fetchSub(1, .acq_rel);
         }
 
         fn destroy(self: *Bridge) void {
-            _ = k32.CloseHandle(self.gate);
-            _ = k32.CloseHandle(self.stop);
+            _ = kernel32.CloseHandle(self.gate);
+            _ = kernel32.CloseHandle(self.stop);
             self.gpa.destroy(self);
         }
     };
 
     /// Starts copying between ends and socket (the far end of `socketPair`). On success the
     /// bridge owns the handles and the socket; on failure they stay the caller's.
-    pub fn start(gpa: std.mem.Allocator, ends: Ends, socket: sys.Fd) Error!void {
-        if (!is_windows) return error.Unsupported;
-        assert(socket != sys.invalid_fd);
-        assert(ends.write != 0 and ends.write != invalid_handle);
-        assert(ends.read == null or ends.read.? != invalid_handle);
-        const gate = k32.CreateEventW(null, 1, 0, null);
-        if (gate == 0) return sys.windows.systemError();
-        const stop = k32.CreateEventW(null, 1, 0, null);
+    pub fn start(gpa: std.mem.Allocator, ends: Ends, socket: event.Fd) errors.Error!void {
+        if (builtin.os.tag != .windows) return error.Unsupported;
+        std.debug.assert(socket != sys.invalid_fd);
+        std.debug.assert(ends.write != 0 and ends.write != kernel32.invalid_handle);
+        std.debug.assert(ends.read == null or ends.read.? != kernel32.invalid_handle);
+        const gate = kernel32.CreateEventW(null, 1, 0, null);
+        if (gate == 0) return kernel32.lastError();
+        const stop = kernel32.CreateEventW(null, 1, 0, null);
         if (stop == 0) {
-            _ = k32.CloseHandle(gate);
-            return sys.windows.systemError();
+            _ = kernel32.CloseHandle(gate);
+            return kernel32.lastError();
         }
         const self = gpa.create(Bridge) catch {
-            _ = k32.CloseHandle(gate);
-            _ = k32.CloseHandle(stop);
+            _ = kernel32.CloseHandle(gate);
+            _ = kernel32.CloseHandle(stop);
             return error.OutOfMemory;
         };
         self.* = .{ .gpa = gpa, .ends = ends, .socket = socket, .gate = gate, .stop = stop };
@@ -163,7 +160,7 @@ pub const bridge = struct {
         const reader = std.Thread.spawn(config, Bridge.readingThread, .{self}) catch {
             // The writer has touched nothing yet: let it go and undo everything.
             self.abandoned.store(true, .release);
-            assert(k32.SetEvent(gate) != 0);
+            std.debug.assert(kernel32.SetEvent(gate) != 0);
             writer.join();
             self.destroy();
             return error.OutOfMemory;
@@ -171,24 +168,20 @@ pub const bridge = struct {
         _ = threads_live.fetchAdd(1, .acq_rel);
         writer.detach();
         reader.detach();
-        assert(k32.SetEvent(gate) != 0);
+        std.debug.assert(kernel32.SetEvent(gate) != 0);
     }
 
     /// A nonblocking near end and a blocking far end of a loopback TCP connection.
-    pub fn socketPair() Error![2]sys.Fd {
-        if (!is_windows) return error.Unsupported;
-        const listener = try sys.openSocket(sys.af_inet, .stream);
-        defer sys.close(listener);
-        var bound = sys.Address.ip4(.{ 127, 0, 0, 1 }, 0);
-        try sys.bind(listener, &bound);
-        try sys.listen(listener, 1);
-        bound = try sys.localAddress(listener);
+    pub fn socketPair() errors.Error![2]event.Fd {
+        if (builtin.os.tag != .windows) return error.Unsupported;
+        const listener = try sys.listenLoopback(1);
+        defer sys.close(listener.fd);
         const near = try sys.openSocket(sys.af_inet, .stream);
         errdefer sys.close(near);
-        _ = try sys.connect(near, &bound);
+        _ = try sys.connect(near, &listener.address);
         var attempt: u32 = 0;
         const far = while (attempt < 1000) : (attempt += 1) {
-            break sys.accept(listener) catch |err| switch (err) {
+            break sys.accept(listener.fd) catch |err| switch (err) {
                 error.WouldBlock => {
                     std.Thread.yield() catch {};
                     continue;
@@ -198,15 +191,15 @@ pub const bridge = struct {
         } else return error.TimedOut;
         errdefer sys.close(far);
         var blocking: u32 = 0;
-        if (sys.windows.ioctlsocket(far, sys.windows.fionbio, &blocking) != 0) return sys.windows.wsaError();
+        if (winsock.ioctlsocket(far, winsock.FIONBIO, &blocking) != 0) return winsock.lastError();
         try sys.setNoDelay(near);
         return .{ near, far };
     }
 
-    fn sendAll(socket: sys.Fd, bytes: []const u8) bool {
+    fn sendAll(socket: event.Fd, bytes: []const u8) bool {
         var sent: usize = 0;
         while (sent < bytes.len) {
-            const rc = sys.windows.send(socket, bytes[sent..].ptr, @intCast(bytes.len - sent), 0);
+            const rc = winsock.send(socket, bytes[sent..].ptr, @intCast(bytes.len - sent), 0);
             if (rc <= 0) return false;
             sent += @intCast(rc);
         }
@@ -217,7 +210,7 @@ pub const bridge = struct {
         var written_total: usize = 0;
         while (written_total < bytes.len) {
             var written: u32 = 0;
-            if (k32.WriteFile(handle, bytes[written_total..].ptr, @intCast(bytes.len - written_total), &written, null) == 0) return false;
+            if (kernel32.WriteFile(handle, bytes[written_total..].ptr, @intCast(bytes.len - written_total), &written, null) == 0) return false;
             if (written == 0) return false;
             written_total += written;
         }
@@ -239,7 +232,7 @@ pub const named = struct {
     const busy_attempts_max: u32 = 5;
     const busy_wait_ms: u32 = 20;
 
-    pub fn wideName(path: []const u8, out: *[name_max + 1]u16) Error![*:0]const u16 {
+    pub fn wideName(path: []const u8, out: *[name_max + 1]u16) errors.Error![*:0]const u16 {
         if (path.len == 0 or path.len > name_max) return error.InvalidArgument;
         for (path, 0..) |byte, i| {
             if (byte == 0 or byte > 0x7f) return error.InvalidArgument;
@@ -251,23 +244,23 @@ pub const named = struct {
 
     /// Opens the named pipe at path as a client and returns the near socket of its bridge
     /// (EBUSY while every instance of the pipe is taken, ENOENT when there is none).
-    pub fn connect(gpa: std.mem.Allocator, path: []const u8) Error!sys.Fd {
-        if (!is_windows) return error.Unsupported;
+    pub fn connect(gpa: std.mem.Allocator, path: []const u8) errors.Error!event.Fd {
+        if (builtin.os.tag != .windows) return error.Unsupported;
         var name: [name_max + 1]u16 = undefined;
         const wide = try wideName(path, &name);
         const pipe = open: {
             var attempt: u32 = 0;
             while (attempt < busy_attempts_max) : (attempt += 1) {
-                const handle = k32.CreateFileW(wide, sys.windows.generic_read_write, 0, null, sys.windows.open_existing, 0, null);
-                if (handle != invalid_handle) break :open handle;
-                if (k32.GetLastError() != error_pipe_busy) return sys.windows.systemError();
+                const handle = kernel32.CreateFileW(wide, kernel32.generic_read_write, 0, null, kernel32.open_existing, 0, null);
+                if (handle != kernel32.invalid_handle) break :open handle;
+                if (kernel32.GetLastError() != error_pipe_busy) return kernel32.lastError();
                 // Every instance is taken for now: the server thread makes the next one as
                 // soon as it hands one out, so wait briefly for it (as libuv does, bounded).
-                _ = k32.WaitNamedPipeW(wide, busy_wait_ms);
+                _ = kernel32.WaitNamedPipeW(wide, busy_wait_ms);
             }
             return error.Busy;
         };
-        errdefer _ = k32.CloseHandle(pipe);
+        errdefer _ = kernel32.CloseHandle(pipe);
         const pair = try bridge.socketPair();
         errdefer sys.close(pair[1]);
         errdefer sys.close(pair[0]);
@@ -286,17 +279,17 @@ pub const named = struct {
 
         /// Starts serving path into a listener bound on 127.0.0.1 (its port): the caller owns
         /// one reference, released by `close`.
-        pub fn start(gpa: std.mem.Allocator, path: []const u8, port: u16) Error!*Server {
-            if (!is_windows) return error.Unsupported;
+        pub fn start(gpa: std.mem.Allocator, path: []const u8, port: u16) errors.Error!*Server {
+            if (builtin.os.tag != .windows) return error.Unsupported;
             const server = try gpa.create(Server);
             errdefer gpa.destroy(server);
             server.* = .{ .gpa = gpa, .name = undefined, .port = port };
             _ = try wideName(path, &server.name);
             // The first instance is created here so that a name in use fails now.
-            const first = server.instance() orelse return sys.windows.systemError();
+            const first = server.instance() orelse return kernel32.lastError();
             _ = bridge.threads_live.fetchAdd(1, .acq_rel);
             const thread = std.Thread.spawn(.{ .stack_size = thread_stack_size }, accepting, .{ server, first }) catch {
-                _ = k32.CloseHandle(first);
+                _ = kernel32.CloseHandle(first);
                 _ = bridge.threads_live.fetchSub(1, .acq_rel);
                 return error.OutOfMemory;
             };
@@ -305,46 +298,46 @@ pub const named = struct {
         }
 
         fn instance(server: *Server) ?usize {
-            const pipe = k32.CreateNamedPipeW(@ptrCast(&server.name), pipe_access_duplex, 0, pipe_unlimited_instances, pipe_buffer_size, pipe_buffer_size, 0, null);
-            return if (pipe == invalid_handle) null else pipe;
+            const pipe = kernel32.CreateNamedPipeW(@ptrCast(&server.name), pipe_access_duplex, 0, pipe_unlimited_instances, pipe_buffer_size, pipe_buffer_size, 0, null);
+            return if (pipe == kernel32.invalid_handle) null else pipe;
         }
 
         fn accepting(server: *Server, first: usize) void {
             var pipe: ?usize = first;
             var rounds: u64 = 0;
             while (pipe) |current| : (rounds += 1) {
-                assert(rounds < std.math.maxInt(u64));
-                const connected = k32.ConnectNamedPipe(current, null) != 0 or k32.GetLastError() == error_pipe_connected;
+                std.debug.assert(rounds < std.math.maxInt(u64));
+                const connected = kernel32.ConnectNamedPipe(current, null) != 0 or kernel32.GetLastError() == error_pipe_connected;
                 if (server.stop.load(.acquire) or !connected) {
-                    _ = k32.CloseHandle(current);
+                    _ = kernel32.CloseHandle(current);
                     break;
                 }
                 server.bridgeClient(current) catch {
-                    _ = k32.CloseHandle(current);
+                    _ = kernel32.CloseHandle(current);
                 };
                 pipe = server.instance();
             }
             server.release();
         }
 
-        fn bridgeClient(server: *Server, pipe: usize) Error!void {
-            const far = sys.windows.socket(sys.af_inet, sys.windows.sock_stream, 0);
-            if (far == sys.invalid_fd) return sys.windows.wsaError();
+        fn bridgeClient(server: *Server, pipe: usize) errors.Error!void {
+            const far = winsock.socket(sys.af_inet, winsock.SOCK_STREAM, 0);
+            if (far == sys.invalid_fd) return winsock.lastError();
             errdefer sys.close(far);
             const target = sys.Address.ip4(.{ 127, 0, 0, 1 }, server.port);
             var blocking: u32 = 0;
-            if (sys.windows.ioctlsocket(far, sys.windows.fionbio, &blocking) != 0) return sys.windows.wsaError();
-            if (sys.windows.connect(far, @ptrCast(&target.storage), @intCast(target.len)) != 0) return sys.windows.wsaError();
+            if (winsock.ioctlsocket(far, winsock.FIONBIO, &blocking) != 0) return winsock.lastError();
+            if (winsock.connect(far, @ptrCast(&target.storage), @intCast(target.len)) != 0) return winsock.lastError();
             try bridge.start(server.gpa, .{ .read = pipe, .write = pipe }, far);
         }
 
         /// Stops creating instances: wakes the thread's ConnectNamedPipe with a client of its
         /// own, then lets go of the caller's reference.
         pub fn close(server: *Server) void {
-            if (!is_windows) return;
+            if (builtin.os.tag != .windows) return;
             server.stop.store(true, .release);
-            const waker = k32.CreateFileW(@ptrCast(&server.name), sys.windows.generic_read_write, 0, null, sys.windows.open_existing, 0, null);
-            if (waker != invalid_handle) _ = k32.CloseHandle(waker);
+            const waker = kernel32.CreateFileW(@ptrCast(&server.name), kernel32.generic_read_write, 0, null, kernel32.open_existing, 0, null);
+            if (waker != kernel32.invalid_handle) _ = kernel32.CloseHandle(waker);
             server.release();
         }
 

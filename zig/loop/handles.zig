@@ -8,7 +8,6 @@
 //! handle up) take a spin lock.
 
 const std = @import("std");
-const assert = std.debug.assert;
 const errors = @import("errors.zig");
 const SpinLock = @import("spin_lock.zig").SpinLock;
 
@@ -26,7 +25,7 @@ pub fn currentThread() usize {
 /// A registry of up to `capacity` objects of type T (a power of two, at most 2^20). Handles are
 /// > 0 and < 2^31, so exports can return them as a positive i32.
 pub fn Registry(comptime T: type, comptime capacity: u32) type {
-    comptime assert(std.math.isPowerOfTwo(capacity) and capacity <= 1 << 20);
+    comptime std.debug.assert(std.math.isPowerOfTwo(capacity) and capacity <= 1 << 20);
     return struct {
         const Self = @This();
 
@@ -63,7 +62,7 @@ pub fn Registry(comptime T: type, comptime capacity: u32) type {
             const index = registry.free_head - 1;
             const slot = registry.slotAt(index).?;
             registry.free_head = slot.next_free;
-            assert(slot.generation.load(.acquire) == 0);
+            std.debug.assert(slot.generation.load(.acquire) == 0);
             const generation = slot.next_generation;
             slot.next_generation = nextGeneration(generation);
             slot.owner = currentThread();
@@ -97,7 +96,7 @@ pub fn Registry(comptime T: type, comptime capacity: u32) type {
         pub fn release(registry: *Self, handle: u32) void {
             const slot = registry.slotAt(slotIndex(handle)).?;
             const before = slot.foreign.fetchSub(1, .seq_cst);
-            assert(before > 0);
+            std.debug.assert(before > 0);
         }
 
         /// Invalidates the handle and frees its slot; the caller owns the value. For kinds that
@@ -108,12 +107,12 @@ pub fn Registry(comptime T: type, comptime capacity: u32) type {
             const slot = registry.slotAt(index).?;
             registry.lock.lock() catch return error.Busy;
             defer registry.lock.unlock();
-            assert(slot.foreign.load(.acquire) == 0);
+            std.debug.assert(slot.foreign.load(.acquire) == 0);
             slot.generation.store(0, .release);
             slot.value = null;
             slot.next_free = registry.free_head;
             registry.free_head = index + 1;
-            assert(registry.live > 0);
+            std.debug.assert(registry.live > 0);
             registry.live -= 1;
             return value;
         }
@@ -126,7 +125,7 @@ pub fn Registry(comptime T: type, comptime capacity: u32) type {
             registry.lock.lock() catch return error.Busy;
             defer registry.lock.unlock();
             slot.generation.store(0, .seq_cst);
-            assert(registry.live > 0);
+            std.debug.assert(registry.live > 0);
             registry.live -= 1;
             return value;
         }
@@ -137,7 +136,7 @@ pub fn Registry(comptime T: type, comptime capacity: u32) type {
         pub fn awaitForeign(registry: *Self, handle: u32) bool {
             const index = slotIndex(handle);
             const slot = registry.slotAt(index).?;
-            assert(slot.generation.load(.acquire) != handle >> index_bits);
+            std.debug.assert(slot.generation.load(.acquire) != handle >> index_bits);
             var attempt: u32 = 0;
             while (slot.foreign.load(.seq_cst) != 0) : (attempt += 1) {
                 if (attempt == 1 << 22) return false;
@@ -177,7 +176,7 @@ pub fn Registry(comptime T: type, comptime capacity: u32) type {
 
         /// Frees the chunks of a registry with nothing live (one that is not process-wide).
         pub fn deinit(registry: *Self) void {
-            assert(registry.liveCount() == 0);
+            std.debug.assert(registry.liveCount() == 0);
             for (registry.chunks[0..registry.chunk_count]) |*chunk| chunk_allocator.destroy(chunk.load(.acquire).?);
             registry.* = undefined;
         }
@@ -200,7 +199,7 @@ pub fn Registry(comptime T: type, comptime capacity: u32) type {
 
         /// The slot at index, or null if its chunk was never allocated.
         fn slotAt(registry: *Self, index: u32) ?*Slot {
-            assert(index < capacity);
+            std.debug.assert(index < capacity);
             const chunk = registry.chunks[index / chunk_size].load(.acquire) orelse return null;
             return &chunk[index % chunk_size];
         }

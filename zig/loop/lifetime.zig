@@ -11,16 +11,13 @@ const std = @import("std");
 const builtin = @import("builtin");
 const errors = @import("errors.zig");
 
-const is_windows = builtin.os.tag == .windows;
-const is_darwin = builtin.os.tag.isDarwin();
-
 var pinned = std.atomic.Value(bool).init(false);
 
 /// Keeps this library loaded for the rest of the process (later unloads are no-ops). Cheap
 /// after the first success; true once pinned.
 pub fn pinLibrary() bool {
     if (pinned.load(.acquire)) return true;
-    const done = if (is_windows) windows.pin() else posix.pin();
+    const done = if (builtin.os.tag == .windows) windows.pin() else posix.pin();
     if (done) pinned.store(true, .release);
     return done;
 }
@@ -44,20 +41,20 @@ pub fn ThreadExit(comptime hook: fn () void) type {
         const key_none: u8 = 0;
         const key_creating: u8 = 1;
         const key_ready: u8 = 2;
-        const Key = if (is_windows) u32 else if (is_darwin) void else std.c.pthread_key_t;
+        const Key = if (builtin.os.tag == .windows) u32 else if (builtin.os.tag.isDarwin()) void else std.c.pthread_key_t;
 
         /// Makes `hook` run when the calling thread exits; once per thread however often called.
         pub fn register() errors.Error!void {
             if (registered) return;
             // Any non-null value: the destructor runs only for threads that set one.
             const marker: *anyopaque = @ptrCast(&registered);
-            if (is_darwin) {
+            if (builtin.os.tag.isDarwin()) {
                 darwin._tlv_atexit(&terminator, marker);
                 registered = true;
                 return;
             }
             try ensureKey();
-            if (is_windows) {
+            if (builtin.os.tag == .windows) {
                 if (windows.FlsSetValue(key, marker) == 0) return error.OutOfMemory;
             } else {
                 if (std.c.pthread_setspecific(key, marker) != 0) return error.OutOfMemory;
@@ -92,7 +89,7 @@ pub fn ThreadExit(comptime hook: fn () void) type {
         }
 
         fn createKey() errors.Error!void {
-            if (is_windows) {
+            if (builtin.os.tag == .windows) {
                 const index = windows.FlsAlloc(&flsCallback);
                 if (index == windows.fls_out_of_indexes) return error.OutOfMemory;
                 key = index;

@@ -5,29 +5,18 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
 const errors = @import("errors.zig");
 const event = @import("event.zig");
-const ring_module = @import("ring.zig");
+const ring = @import("ring.zig");
 const signals = @import("signals.zig");
 
-pub const Fd = event.Fd;
-pub const Event = event.Event;
-pub const Ring = ring_module.Ring;
-pub const Record = ring_module.Record;
-pub const Kind = ring_module.Kind;
-pub const readable = event.readable;
-pub const writable = event.writable;
-pub const failed = event.failed;
-pub const hangup = event.hangup;
-
+/// This OS's poll backend; the three files have the same shape.
 const backend_file = switch (builtin.os.tag) {
     .linux => @import("epoll.zig"),
     .macos, .ios, .freebsd, .netbsd, .openbsd, .dragonfly => @import("kqueue.zig"),
     .windows => @import("windows.zig"),
     else => @compileError("evergreen has no poll backend for this OS"),
 };
-pub const Backend = backend_file.Backend;
 
 /// Readiness events taken from the backend per poll; more stay pending (level-triggered).
 const events_max = 256;
@@ -65,7 +54,7 @@ pub const Options = struct {
 /// A hub op blocked on a descriptor. Lives inside the op; the loop only links it.
 pub const Waiter = struct {
     next: ?*Waiter = null,
-    fd: Fd = undefined,
+    fd: event.Fd = undefined,
     /// Readiness mask the waiter was woken with; 0 when canceled.
     ready: u32 = 0,
     canceled: bool = false,
@@ -89,8 +78,8 @@ const Interest = struct {
 
     fn desired(interest: *const Interest) u32 {
         var mask = interest.watched;
-        if (interest.reader != null) mask |= readable;
-        if (interest.writer != null) mask |= writable;
+        if (interest.reader != null) mask |= event.readable;
+        if (interest.writer != null) mask |= event.writable;
         return mask;
     }
 };
@@ -98,14 +87,14 @@ const Interest = struct {
 pub const Loop = struct {
     gpa: std.mem.Allocator,
     options: Options,
-    backend: Backend,
-    ring: Ring,
-    interests: std.AutoHashMapUnmanaged(Fd, Interest) = .empty,
+    backend: backend_file.Backend,
+    ring: ring.Ring,
+    interests: std.AutoHashMapUnmanaged(event.Fd, Interest) = .empty,
     /// Descriptors with readiness gathered this poll, in arrival order.
-    ready_fds: std.ArrayList(Fd) = .empty,
+    ready_fds: std.ArrayList(event.Fd) = .empty,
     /// Descriptors whose registration may shrink; synced before the next wait so that an op
     /// that waits again right after being woken costs no epoll_ctl.
-    dirty_fds: std.ArrayList(Fd) = .empty,
+    dirty_fds: std.ArrayList(event.Fd) = .empty,
     runnable_head: ?*Waiter = null,
     runnable_tail: ?*Waiter = null,
     signal_registration: ?u32 = null,
@@ -127,11 +116,11 @@ pub const Loop = struct {
 
     pub fn init(gpa: std.mem.Allocator, options: Options) errors.Error!Loop {
         if (options.watches_max == 0 or options.overflow_capacity == 0) return error.InvalidArgument;
-        var ring = try Ring.init(gpa, options.ring_capacity, options.overflow_capacity, options.overflowMax());
-        errdefer ring.deinit(gpa);
-        var backend = try Backend.init(gpa);
+        var completions = try ring.Ring.init(gpa, options.ring_capacity, options.overflow_capacity, options.overflowMax());
+        errdefer completions.deinit(gpa);
+        var backend = try backend_file.Backend.init(gpa);
         errdefer backend.deinit();
-        var loop: Loop = .{ .gpa = gpa, .options = options, .backend = backend, .ring = ring };
+        var loop: Loop = .{ .gpa = gpa, .options = options, .backend = backend, .ring = completions };
         loop.spin_enabled = spin_supported and (std.Thread.getCpuCount() catch 1) > 1;
         errdefer loop.ready_fds.deinit(gpa);
         try loop.ready_fds.ensureTotalCapacity(gpa, events_max);
@@ -140,7 +129,7 @@ pub const Loop = struct {
 
     /// Frees everything. The hub must have finished or canceled its ops (no waiters left).
     pub fn deinit(loop: *Loop) void {
-        assert(loop.runnable_head == null);
+        std.debug.assert(loop.runnable_head == null);
         if (loop.signal_registration) |registration| signals.unregister(registration);
         loop.interests.deinit(loop.gpa);
         loop.ready_fds.deinit(loop.gpa);
@@ -152,7 +141,7 @@ pub const Loop = struct {
 
     /// Watches fd for `events` (readable|writable), replacing the previous mask; 0 unwatches.
     /// Readiness is reported every poll while it lasts.
-    pub fn watch(loop: *Loop, fd: Fd, events: u32, token: u32) errors.Error!void {
+    pub fn watch(loop: *Loop, fd: event.Fd, events: u32, token: u32) errors.Error!void {
         if (events & ~event.interest_mask != 0) return error.InvalidArgument;
         if (events == 0) return loop.unwatch(fd);
         const interest = try loop.interestFor(fd);
@@ -168,7 +157,7 @@ pub const Loop = struct {
     }
 
     /// Stops the JS watcher of fd; NotFound if there is none.
-    pub fn unwatch(loop: *Loop, fd: Fd) errors.Error!void {
+    pub fn unwatch(loop: *Loop, fd: event.Fd) errors.Error!void {
         const interest = loop.interests.getPtr(fd) orelse return error.NotFound;
         if (interest.watched == 0) return error.NotFound;
         interest.watched = 0;
@@ -213,8 +202,8 @@ pub const Loop = struct {
     }
 
     /// Parks a hub op on fd until it is ready in `direction`; at most one op per direction.
-    pub fn addWaiter(loop: *Loop, fd: Fd, direction: Direction, waiter: *Waiter) errors.Error!void {
-        assert(!waiter.queued);
+    pub fn addWaiter(loop: *Loop, fd: event.Fd, direction: Direction, waiter: *Waiter) errors.Error!void {
+        std.debug.assert(!waiter.queued);
         const interest = try loop.interestFor(fd);
         const slot = switch (direction) {
             .read => &interest.reader,
@@ -238,7 +227,7 @@ pub const Loop = struct {
 
     /// Takes back a waiter that was not woken (its op could not suspend, or is being dropped).
     pub fn removeWaiter(loop: *Loop, waiter: *Waiter) void {
-        assert(!waiter.queued);
+        std.debug.assert(!waiter.queued);
         const interest = loop.interests.getPtr(waiter.fd) orelse return;
         inline for (.{ &interest.reader, &interest.writer }) |slot| {
             if (slot.* == waiter) slot.* = null;
@@ -250,7 +239,7 @@ pub const Loop = struct {
     /// yet resumed, and drops fd's op interest from the backend now rather than at the next
     /// poll. Call it before closing fd: the OS may hand the number out again at once, and a
     /// registration kept for the old descriptor would make the new one's first wait hang.
-    pub fn cancelWaiters(loop: *Loop, fd: Fd) void {
+    pub fn cancelWaiters(loop: *Loop, fd: event.Fd) void {
         var queued = loop.runnable_head;
         while (queued) |waiter| : (queued = waiter.next) {
             if (waiter.fd == fd) waiter.canceled = true;
@@ -265,7 +254,7 @@ pub const Loop = struct {
         }
         if (interest.dirty) {
             interest.dirty = false;
-            const index = std.mem.indexOfScalar(Fd, loop.dirty_fds.items, fd).?;
+            const index = std.mem.indexOfScalar(event.Fd, loop.dirty_fds.items, fd).?;
             _ = loop.dirty_fds.swapRemove(index);
         }
         loop.sync(fd, interest) catch {
@@ -295,7 +284,7 @@ pub const Loop = struct {
         try loop.syncDirty();
         const pending = loop.ring.overflow_len > 0 or loop.runnable_head != null or
             loop.signal_backlog or try loop.ring.free() == 0;
-        var events: [events_max]Event = undefined;
+        var events: [events_max]event.Event = undefined;
         var woken = false;
         var count: usize = 0;
         if (pending or timeout_ms == 0) {
@@ -319,10 +308,10 @@ pub const Loop = struct {
     /// sleeping for up to spin_ns (a loop that only wakes for timers never spins). When the next
     /// event comes from another process on the other core (a request to a server), catching
     /// it awake saves the kernel's wake-up of this thread, most of a cross-process round trip.
-    fn spin(loop: *Loop, events: []Event, woken: *bool) errors.Error!usize {
+    fn spin(loop: *Loop, events: []event.Event, woken: *bool) errors.Error!usize {
         // Comptime-known: Windows builds compile no spin (nor its libc clock).
         if (!spin_supported) return 0;
-        assert(loop.spin_enabled);
+        std.debug.assert(loop.spin_enabled);
         const deadline = monotonicNs() + spin_ns;
         var round: u32 = 0;
         while (round < spin_rounds_max) : (round += 1) {
@@ -358,21 +347,21 @@ pub const Loop = struct {
     }
 
     /// Posts a record that must not be lost (ring, else overflow queue).
-    pub fn post(loop: *Loop, record: Record) errors.Error!void {
+    pub fn post(loop: *Loop, record: ring.Record) errors.Error!void {
         return loop.ring.post(record);
     }
 
-    fn interestFor(loop: *Loop, fd: Fd) errors.Error!*Interest {
+    fn interestFor(loop: *Loop, fd: event.Fd) errors.Error!*Interest {
         if (loop.interests.getPtr(fd)) |interest| return interest;
         if (loop.interests.count() >= loop.options.watches_max) return error.TooManyOpenFiles;
         try loop.dirty_fds.ensureTotalCapacity(loop.gpa, loop.interests.count() + 1);
         const entry = try loop.interests.getOrPut(loop.gpa, fd);
-        assert(!entry.found_existing);
+        std.debug.assert(!entry.found_existing);
         entry.value_ptr.* = .{};
         return entry.value_ptr;
     }
 
-    fn sync(loop: *Loop, fd: Fd, interest: *Interest) errors.Error!void {
+    fn sync(loop: *Loop, fd: event.Fd, interest: *Interest) errors.Error!void {
         const desired = interest.desired();
         if (desired == interest.registered) return;
         try loop.backend.register(fd, interest.registered, desired);
@@ -381,18 +370,18 @@ pub const Loop = struct {
 
     /// Like sync, but registers even an unchanged mask: a watch call may name a descriptor
     /// that was closed (dropping its registration) and reopened under the same number.
-    fn reassert(loop: *Loop, fd: Fd, interest: *Interest) errors.Error!void {
+    fn reassert(loop: *Loop, fd: event.Fd, interest: *Interest) errors.Error!void {
         const desired = interest.desired();
         try loop.backend.register(fd, interest.registered, desired);
         interest.registered = desired;
     }
 
-    fn forgetIfIdle(loop: *Loop, fd: Fd, interest: *Interest) void {
+    fn forgetIfIdle(loop: *Loop, fd: event.Fd, interest: *Interest) void {
         if (interest.desired() != 0 or interest.registered != 0 or interest.dirty) return;
-        assert(loop.interests.remove(fd));
+        std.debug.assert(loop.interests.remove(fd));
     }
 
-    fn markDirty(loop: *Loop, fd: Fd, interest: *Interest) void {
+    fn markDirty(loop: *Loop, fd: event.Fd, interest: *Interest) void {
         if (interest.dirty) return;
         interest.dirty = true;
         // Capacity is reserved per interest in interestFor.
@@ -413,7 +402,7 @@ pub const Loop = struct {
     }
 
     fn makeRunnable(loop: *Loop, waiter: *Waiter) void {
-        assert(!waiter.queued);
+        std.debug.assert(!waiter.queued);
         waiter.queued = true;
         waiter.next = null;
         if (loop.runnable_tail) |tail| {
@@ -424,10 +413,10 @@ pub const Loop = struct {
         loop.runnable_tail = waiter;
     }
 
-    fn dispatch(loop: *Loop, ready: Event) void {
+    fn dispatch(loop: *Loop, ready: event.Event) void {
         const interest = loop.interests.getPtr(ready.fd) orelse return;
         if (interest.reader) |waiter| {
-            if (ready.mask & (readable | failed | hangup) != 0) {
+            if (ready.mask & (event.readable | event.failed | event.hangup) != 0) {
                 interest.reader = null;
                 waiter.ready = ready.mask;
                 loop.makeRunnable(waiter);
@@ -435,7 +424,7 @@ pub const Loop = struct {
             }
         }
         if (interest.writer) |waiter| {
-            if (ready.mask & (writable | failed) != 0) {
+            if (ready.mask & (event.writable | event.failed) != 0) {
                 interest.writer = null;
                 waiter.ready = ready.mask;
                 loop.makeRunnable(waiter);
@@ -455,7 +444,7 @@ pub const Loop = struct {
         var room = try loop.ring.free();
         for (loop.ready_fds.items) |fd| {
             const interest = loop.interests.getPtr(fd) orelse continue;
-            const mask = interest.ready & (interest.watched | failed | hangup);
+            const mask = interest.ready & (interest.watched | event.failed | event.hangup);
             interest.ready = 0;
             if (mask & interest.watched == 0) continue;
             if (room == 0) {
@@ -463,10 +452,10 @@ pub const Loop = struct {
                 loop.ring.noteDeferred();
                 continue;
             }
-            assert(try loop.ring.tryPush(.{
+            std.debug.assert(try loop.ring.tryPush(.{
                 .token = interest.token,
                 .result = @intCast(mask),
-                .kind = @backingInt(Kind.readiness),
+                .kind = @backingInt(ring.Kind.readiness),
                 .aux = @truncate(@as(usize, @bitCast(@as(isize, @intCast(fd))))),
             }));
             room -= 1;
@@ -481,10 +470,10 @@ pub const Loop = struct {
             const signo: u32 = @intCast(number);
             const count = signals.take(registration, signo);
             if (count == 0) continue;
-            const record: Record = .{
+            const record: ring.Record = .{
                 .token = loop.signal_tokens[number],
                 .result = @intCast(signo),
-                .kind = @backingInt(Kind.signal),
+                .kind = @backingInt(ring.Kind.signal),
                 .aux = count,
             };
             if (!try loop.ring.tryPush(record)) {
@@ -501,9 +490,8 @@ pub const Loop = struct {
 
 const testing = std.testing;
 const support = @import("test_support.zig");
-const is_windows = builtin.os.tag == .windows;
 
-fn drain(loop: *Loop, out: []Record) u32 {
+fn drain(loop: *Loop, out: []ring.Record) u32 {
     const header = loop.ring.header;
     var n: u32 = 0;
     while (header.head != header.tail and n < out.len) : (n += 1) {
@@ -513,8 +501,8 @@ fn drain(loop: *Loop, out: []Record) u32 {
     return n;
 }
 
-fn streamPair() ![2]Fd {
-    return if (is_windows) support.tcpPair() else support.pipe();
+fn streamPair() ![2]event.Fd {
+    return if (builtin.os.tag == .windows) support.tcpPair() else support.pipe();
 }
 
 test "a watched pipe is reported on every poll while it stays readable" {
@@ -522,8 +510,8 @@ test "a watched pipe is reported on every poll while it stays readable" {
     defer loop.deinit();
     const fds = try streamPair();
     defer for (fds) |fd| support.close(fd);
-    try loop.watch(fds[0], readable, 7);
-    var out: [16]Record = undefined;
+    try loop.watch(fds[0], event.readable, 7);
+    var out: [16]ring.Record = undefined;
 
     try loop.poll(0);
     try testing.expectEqual(@as(u32, 0), drain(&loop, &out));
@@ -533,8 +521,8 @@ test "a watched pipe is reported on every poll while it stays readable" {
         try loop.poll(1000);
         try testing.expectEqual(@as(u32, 1), drain(&loop, &out));
         try testing.expectEqual(@as(u32, 7), out[0].token);
-        try testing.expectEqual(@backingInt(Kind.readiness), out[0].kind);
-        try testing.expect(@as(u32, @intCast(out[0].result)) & readable != 0);
+        try testing.expectEqual(@backingInt(ring.Kind.readiness), out[0].kind);
+        try testing.expect(@as(u32, @intCast(out[0].result)) & event.readable != 0);
     }
     var buffer: [8]u8 = undefined;
     try testing.expectEqual(@as(usize, 1), try support.read(fds[0], &buffer));
@@ -547,14 +535,14 @@ test "watch replaces the mask, unwatch stops reports, unknown fds are errors" {
     defer loop.deinit();
     const fds = try support.socketPair();
     defer for (fds) |fd| support.close(fd);
-    var out: [16]Record = undefined;
+    var out: [16]ring.Record = undefined;
 
-    try loop.watch(fds[0], writable, 1);
+    try loop.watch(fds[0], event.writable, 1);
     try loop.poll(1000);
     try testing.expectEqual(@as(u32, 1), drain(&loop, &out));
-    try testing.expectEqual(@as(i32, writable), out[0].result & (readable | writable));
+    try testing.expectEqual(@as(i32, event.writable), out[0].result & (event.readable | event.writable));
 
-    try loop.watch(fds[0], readable, 2);
+    try loop.watch(fds[0], event.readable, 2);
     try loop.poll(0);
     try testing.expectEqual(@as(u32, 0), drain(&loop, &out));
 
@@ -572,33 +560,33 @@ test "watch replaces the mask, unwatch stops reports, unknown fds are errors" {
 }
 
 test "watching a reused descriptor number registers the new descriptor" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     var loop = try Loop.init(testing.allocator, .{});
     defer loop.deinit();
     const first = try support.pipe();
-    try loop.watch(first[0], readable, 1);
+    try loop.watch(first[0], event.readable, 1);
     // Closed without unwatch: epoll drops it; the next pipe likely gets the same numbers.
     support.close(first[0]);
     support.close(first[1]);
     const second = try support.pipe();
     defer for (second) |fd| support.close(fd);
-    try loop.watch(second[0], readable, 2);
+    try loop.watch(second[0], event.readable, 2);
     _ = try support.write(second[1], "x");
     try loop.poll(1000);
-    var out: [4]Record = undefined;
+    var out: [4]ring.Record = undefined;
     try testing.expectEqual(@as(u32, 1), drain(&loop, &out));
     try testing.expectEqual(@as(u32, 2), out[0].token);
 }
 
 test "a closed descriptor cannot be watched" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     var loop = try Loop.init(testing.allocator, .{});
     defer loop.deinit();
     const fds = try support.pipe();
     support.close(fds[0]);
     support.close(fds[1]);
-    try testing.expectError(error.BadDescriptor, loop.watch(fds[0], readable, 1));
-    try testing.expectError(error.BadDescriptor, loop.watch(-5, readable, 1));
+    try testing.expectError(error.BadDescriptor, loop.watch(fds[0], event.readable, 1));
+    try testing.expectError(error.BadDescriptor, loop.watch(-5, event.readable, 1));
     try testing.expectEqual(@as(u32, 0), loop.interests.count());
 }
 
@@ -607,12 +595,12 @@ test "a peer hang-up is reported as readable with the hangup bit" {
     defer loop.deinit();
     const fds = try support.socketPair();
     defer support.close(fds[0]);
-    try loop.watch(fds[0], readable, 3);
+    try loop.watch(fds[0], event.readable, 3);
     support.close(fds[1]);
     try loop.poll(1000);
-    var out: [4]Record = undefined;
+    var out: [4]ring.Record = undefined;
     try testing.expectEqual(@as(u32, 1), drain(&loop, &out));
-    try testing.expect(out[0].result & readable != 0);
+    try testing.expect(out[0].result & event.readable != 0);
 }
 
 test "TCP sockets over 127.0.0.1 report readiness both ways" {
@@ -620,13 +608,13 @@ test "TCP sockets over 127.0.0.1 report readiness both ways" {
     defer loop.deinit();
     const fds = try support.tcpPair();
     defer for (fds) |fd| support.close(fd);
-    try loop.watch(fds[0], readable | writable, 10);
-    try loop.watch(fds[1], readable, 11);
-    var out: [8]Record = undefined;
+    try loop.watch(fds[0], event.readable | event.writable, 10);
+    try loop.watch(fds[1], event.readable, 11);
+    var out: [8]ring.Record = undefined;
     try loop.poll(1000);
     try testing.expectEqual(@as(u32, 1), drain(&loop, &out));
     try testing.expectEqual(@as(u32, 10), out[0].token);
-    try testing.expectEqual(@as(i32, writable), out[0].result & (readable | writable));
+    try testing.expectEqual(@as(i32, event.writable), out[0].result & (event.readable | event.writable));
 
     _ = try support.write(fds[0], "hello");
     var got_reader = false;
@@ -642,13 +630,13 @@ test "TCP sockets over 127.0.0.1 report readiness both ways" {
 }
 
 test "a full ring defers readiness to the next poll without losing any" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     var loop = try Loop.init(testing.allocator, .{ .ring_capacity = 4 });
     defer loop.deinit();
-    var pipes: [10][2]Fd = undefined;
+    var pipes: [10][2]event.Fd = undefined;
     for (&pipes, 0..) |*p, i| {
         p.* = try support.pipe();
-        try loop.watch(p[0], readable, @intCast(i));
+        try loop.watch(p[0], event.readable, @intCast(i));
         _ = try support.write(p[1], "x");
     }
     defer for (pipes) |p| {
@@ -656,7 +644,7 @@ test "a full ring defers readiness to the next poll without losing any" {
         support.close(p[1]);
     };
     var seen = std.StaticBitSet(10).empty;
-    var out: [4]Record = undefined;
+    var out: [4]ring.Record = undefined;
     var rounds: u32 = 0;
     var buffer: [4]u8 = undefined;
     while (seen.count() < 10 and rounds < 10) : (rounds += 1) {
@@ -685,7 +673,7 @@ test "wake from another thread interrupts a poll that would wait forever" {
     const thread = try std.Thread.spawn(.{}, Waker.run, .{&loop});
     try loop.poll(event.wait_forever);
     thread.join();
-    var out: [4]Record = undefined;
+    var out: [4]ring.Record = undefined;
     try testing.expectEqual(@as(u32, 0), drain(&loop, &out));
 }
 
@@ -715,7 +703,7 @@ test "park on another thread returns on wake, on readiness and on timeout" {
 
     const fds = try streamPair();
     defer for (fds) |fd| support.close(fd);
-    try loop.watch(fds[0], readable, 1);
+    try loop.watch(fds[0], event.readable, 1);
     _ = try support.write(fds[1], "x");
     parker = .{};
     thread = try std.Thread.spawn(.{}, Parker.run, .{ &parker, &loop, 5000 });
@@ -739,7 +727,7 @@ test "op waiters are woken once and their interest is dropped lazily" {
     try loop.poll(1000);
     const woken = loop.takeRunnable().?;
     try testing.expect(woken == &reader);
-    try testing.expect(woken.ready & readable != 0);
+    try testing.expect(woken.ready & event.readable != 0);
     try testing.expect(woken.next == null);
     reader.queued = false;
     try loop.poll(0);
@@ -806,7 +794,7 @@ fn countingHandler(sig: std.c.SIG) callconv(.c) void {
 }
 
 test "a watched signal raised to self becomes a record, chained to the previous handler" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     const c = std.c;
     const usr1: c.SIG = .USR1;
     const signo: i32 = @intCast(@backingInt(usr1));
@@ -830,12 +818,12 @@ test "a watched signal raised to self becomes a record, chained to the previous 
     // Counted process-wide before chaining (Deno's listeners prove its thread saw them).
     try testing.expectEqual(arrivals_before +% 2, signals.arrivalCount(signo));
 
-    var out: [4]Record = undefined;
+    var out: [4]ring.Record = undefined;
     try loop.poll(1000);
     try testing.expectEqual(@as(u32, 1), drain(&loop, &out));
     try testing.expectEqual(@as(u32, 99), out[0].token);
     try testing.expectEqual(signo, out[0].result);
-    try testing.expectEqual(@backingInt(Kind.signal), out[0].kind);
+    try testing.expectEqual(@backingInt(ring.Kind.signal), out[0].kind);
     try testing.expectEqual(@as(u32, 2), out[0].aux);
     try testing.expectEqual(calls_before + 2, previous_handler_calls.load(.seq_cst));
 
@@ -853,7 +841,7 @@ test "a fruitless spin backs off, doubling, and a spin that catches an event end
     if (!loop.spin_enabled) return error.SkipZigTest; // one CPU: covered below
     const fds = try support.socketPair();
     defer for (fds) |fd| support.close(fd);
-    try loop.watch(fds[0], readable, 3);
+    try loop.watch(fds[0], event.readable, 3);
     _ = try support.write(fds[1], "x");
     try loop.poll(0); // readiness: the next wait would spin
     try testing.expect(loop.io_recently);
@@ -896,7 +884,7 @@ test "a loop whose thread may use one CPU only never spins" {
 }
 
 test "signals that cannot or must not be caught are refused" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     var loop = try Loop.init(testing.allocator, .{});
     defer loop.deinit();
     const c = std.c;
@@ -908,7 +896,7 @@ test "signals that cannot or must not be caught are refused" {
 }
 
 test "two loops watching one signal both see it; a full ring keeps the count" {
-    if (is_windows) return error.SkipZigTest;
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     const c = std.c;
     const usr2: c.SIG = .USR2;
     const signo: i32 = @intCast(@backingInt(usr2));
@@ -923,14 +911,14 @@ test "two loops watching one signal both see it; a full ring keeps the count" {
     // Fill a's ring with readiness first.
     const fds = try support.socketPair();
     defer for (fds) |fd| support.close(fd);
-    try a.watch(fds[0], writable, 5);
+    try a.watch(fds[0], event.writable, 5);
     for (0..4) |_| try a.poll(0);
     try testing.expectEqual(@as(u32, 4), try a.ring.count());
 
     try testing.expectEqual(@as(c_int, 0), c.raise(usr2));
     try a.poll(0);
     try b.poll(1000);
-    var out: [4]Record = undefined;
+    var out: [4]ring.Record = undefined;
     try testing.expectEqual(@as(u32, 1), drain(&b, &out));
     try testing.expectEqual(@as(u32, 2), out[0].token);
 

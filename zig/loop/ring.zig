@@ -28,7 +28,6 @@
 //! the start of the next poll, in order.
 
 const std = @import("std");
-const assert = std.debug.assert;
 const errors = @import("errors.zig");
 
 pub const magic: u32 = 0x31524745;
@@ -63,10 +62,10 @@ pub const Header = extern struct {
 };
 
 comptime {
-    assert(@sizeOf(Record) == 16);
-    assert(@sizeOf(Header) == header_size);
-    assert(@offsetOf(Header, "head") == 16);
-    assert(@offsetOf(Header, "tail") == 20);
+    std.debug.assert(@sizeOf(Record) == 16);
+    std.debug.assert(@sizeOf(Header) == header_size);
+    std.debug.assert(@offsetOf(Header, "head") == 16);
+    std.debug.assert(@offsetOf(Header, "tail") == 20);
 }
 
 pub const Ring = struct {
@@ -179,7 +178,7 @@ pub const Ring = struct {
     /// overflow_max), keeping the queued records in order.
     fn growOverflow(ring: *Ring, len_min: u32) errors.Error!void {
         const len_old: u32 = @intCast(ring.overflow.len);
-        assert(len_min > len_old);
+        std.debug.assert(len_min > len_old);
         if (len_min > ring.overflow_max) return error.Overflow;
         const doubled = @min(@as(u64, len_old) * 2, ring.overflow_max);
         const len_new: u32 = @intCast(@max(doubled, len_min));
@@ -190,7 +189,7 @@ pub const Ring = struct {
         ring.gpa.free(ring.overflow);
         ring.overflow = grown;
         ring.overflow_start = 0;
-        assert(ring.overflow.len >= len_min);
+        std.debug.assert(ring.overflow.len >= len_min);
     }
 
     /// Moves queued records into the ring, oldest first, as far as there is room.

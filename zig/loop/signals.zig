@@ -7,13 +7,9 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
 const errors = @import("errors.zig");
 const event = @import("event.zig");
 const SpinLock = @import("spin_lock.zig").SpinLock;
-
-const is_windows = builtin.os.tag == .windows;
-const c = std.c;
 
 /// Signal numbers 1..signal_max can be watched (Linux has 64, macOS 31).
 pub const signal_max = 64;
@@ -47,7 +43,7 @@ var table_lock: SpinLock = .{};
 
 const Posix = struct {
     var installed: [signal_max + 1]bool = @splat(false);
-    var previous: [signal_max + 1]c.Sigaction = undefined;
+    var previous: [signal_max + 1]std.c.Sigaction = undefined;
 };
 
 const Windows = struct {
@@ -80,7 +76,7 @@ pub fn register(notify_fd: event.Fd, notify: Notify) errors.Error!u32 {
 /// Stops every watch of the registration and frees it. After this returns no signal handler
 /// touches the loop's descriptor, so the loop may close it.
 pub fn unregister(index: u32) void {
-    assert(index < registrations_max);
+    std.debug.assert(index < registrations_max);
     for (1..signal_max + 1) |signo| {
         unwatch(index, @intCast(signo)) catch {};
     }
@@ -105,12 +101,12 @@ pub fn unregister(index: u32) void {
 pub fn validate(signo: i32) errors.Error!u32 {
     if (signo < 1 or signo > signal_max) return error.InvalidArgument;
     const number: u32 = @intCast(signo);
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         if (number != Windows.sigint and number != Windows.sigbreak) return error.Unsupported;
         return number;
     }
-    if (number >= c.NSIG) return error.InvalidArgument;
-    const forbidden = [_]c.SIG{ .KILL, .STOP, .ILL, .FPE, .SEGV, .BUS, .TRAP };
+    if (number >= std.c.NSIG) return error.InvalidArgument;
+    const forbidden = [_]std.c.SIG{ .KILL, .STOP, .ILL, .FPE, .SEGV, .BUS, .TRAP };
     for (forbidden) |sig| {
         if (number == @backingInt(sig)) return error.InvalidArgument;
     }
@@ -119,24 +115,24 @@ pub fn validate(signo: i32) errors.Error!u32 {
 
 /// Starts counting `signo` for the registration, installing the handler on first use.
 pub fn watch(index: u32, signo: i32) errors.Error!void {
-    assert(index < registrations_max);
+    std.debug.assert(index < registrations_max);
     const number = try validate(signo);
     table_lock.lock() catch return error.Busy;
     defer table_lock.unlock();
-    assert(registrations[index].used);
-    if (is_windows) {
+    std.debug.assert(registrations[index].used);
+    if (builtin.os.tag == .windows) {
         if (!Windows.installed) {
             if (Windows.SetConsoleCtrlHandler(&consoleHandler, 1) == 0) return error.Unexpected;
             Windows.installed = true;
         }
     } else if (!Posix.installed[number]) {
-        const action: c.Sigaction = .{
+        const action: std.c.Sigaction = .{
             .handler = .{ .sigaction = &posixHandler },
             .mask = std.posix.sigemptyset(),
-            .flags = c.SA.SIGINFO | c.SA.RESTART | c.SA.ONSTACK,
+            .flags = std.c.SA.SIGINFO | std.c.SA.RESTART | std.c.SA.ONSTACK,
         };
-        if (c.sigaction(@fromBackingInt(number), &action, &Posix.previous[number]) != 0) {
-            return errors.fromErrno(c.errno(@as(c_int, -1)));
+        if (std.c.sigaction(@fromBackingInt(number), &action, &Posix.previous[number]) != 0) {
+            return errors.fromErrno(std.c.errno(@as(c_int, -1)));
         }
         Posix.installed[number] = true;
     }
@@ -146,7 +142,7 @@ pub fn watch(index: u32, signo: i32) errors.Error!void {
 /// Stops counting `signo` for the registration; when no loop watches it any more, the
 /// previous handler is restored (unless someone installed theirs over ours since).
 pub fn unwatch(index: u32, signo: i32) errors.Error!void {
-    assert(index < registrations_max);
+    std.debug.assert(index < registrations_max);
     const number = try validate(signo);
     table_lock.lock() catch return error.Busy;
     defer table_lock.unlock();
@@ -154,7 +150,7 @@ pub fn unwatch(index: u32, signo: i32) errors.Error!void {
     const before = watchers[number].fetchAnd(~bit, .seq_cst);
     registrations[index].pending[number].store(0, .monotonic);
     if (before & ~bit != 0) return; // other loops still watch it
-    if (is_windows) {
+    if (builtin.os.tag == .windows) {
         if (Windows.installed and watchers[Windows.sigint].load(.seq_cst) == 0 and
             watchers[Windows.sigbreak].load(.seq_cst) == 0)
         {
@@ -164,24 +160,24 @@ pub fn unwatch(index: u32, signo: i32) errors.Error!void {
         return;
     }
     if (!Posix.installed[number]) return;
-    var current: c.Sigaction = undefined;
-    if (c.sigaction(@fromBackingInt(number), null, &current) != 0) return error.Unexpected;
+    var current: std.c.Sigaction = undefined;
+    if (std.c.sigaction(@fromBackingInt(number), null, &current) != 0) return error.Unexpected;
     if (current.handler.sigaction != &posixHandler) return; // ours stays in their chain
-    if (c.sigaction(@fromBackingInt(number), &Posix.previous[number], null) != 0) return error.Unexpected;
+    if (std.c.sigaction(@fromBackingInt(number), &Posix.previous[number], null) != 0) return error.Unexpected;
     Posix.installed[number] = false;
 }
 
 /// Takes the count of `signo` arrivals for the registration since the last take.
 pub fn take(index: u32, signo: u32) u32 {
-    assert(index < registrations_max);
-    assert(signo >= 1 and signo <= signal_max);
+    std.debug.assert(index < registrations_max);
+    std.debug.assert(signo >= 1 and signo <= signal_max);
     return registrations[index].pending[signo].swap(0, .acq_rel);
 }
 
 /// Returns a count that could not be reported yet (the ring was full).
 pub fn giveBack(index: u32, signo: u32, count: u32) void {
-    assert(index < registrations_max);
-    assert(signo >= 1 and signo <= signal_max);
+    std.debug.assert(index < registrations_max);
+    std.debug.assert(signo >= 1 and signo <= signal_max);
     _ = registrations[index].pending[signo].fetchAdd(count, .acq_rel);
 }
 
@@ -193,7 +189,7 @@ pub fn arrivalCount(signo: i32) u32 {
 
 /// Whether a handler of ours is installed for signo (for tests).
 pub fn isInstalled(signo: u32) bool {
-    if (is_windows) return Windows.installed;
+    if (builtin.os.tag == .windows) return Windows.installed;
     return Posix.installed[signo];
 }
 
@@ -214,21 +210,21 @@ fn record(number: u32) void {
     }
 }
 
-fn posixHandler(sig: c.SIG, info: *const c.siginfo_t, context: ?*anyopaque) callconv(.c) void {
+fn posixHandler(sig: std.c.SIG, info: *const std.c.siginfo_t, context: ?*anyopaque) callconv(.c) void {
     // write(2) may set errno; the interrupted code must not see it change.
-    const saved_errno = c._errno().*;
-    defer c._errno().* = saved_errno;
+    const saved_errno = std.c._errno().*;
+    defer std.c._errno().* = saved_errno;
     const number = @backingInt(sig);
     if (number < 1 or number > signal_max) return;
     record(number);
     const previous = Posix.previous[number];
-    if (previous.flags & c.SA.SIGINFO != 0) {
+    if (previous.flags & std.c.SA.SIGINFO != 0) {
         if (previous.handler.sigaction) |chained| chained(sig, info, context);
         return;
     }
     // SIG_DFL and SIG_IGN are not functions: a watched signal is ours to handle.
     const handler = previous.handler.handler orelse return;
-    if (handler == c.SIG.IGN or handler == c.SIG.DFL) return;
+    if (handler == std.c.SIG.IGN or handler == std.c.SIG.DFL) return;
     handler(sig);
 }
 

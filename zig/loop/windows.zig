@@ -4,34 +4,30 @@
 //! Same shape as epoll.zig.
 
 const std = @import("std");
-const assert = std.debug.assert;
 const errors = @import("errors.zig");
 const event = @import("event.zig");
 const SpinLock = @import("spin_lock.zig").SpinLock;
-const sys = @import("winsock.zig");
-
-const Fd = event.Fd;
+const winsock = @import("winsock.zig");
 
 pub const Backend = struct {
     gpa: std.mem.Allocator,
-    wake_socket: sys.SOCKET,
+    wake_socket: winsock.SOCKET,
     /// fds[0] is the wake socket; the owner thread changes the array under `lock` only.
-    fds: std.ArrayList(sys.WSAPOLLFD),
-    positions: std.AutoHashMapUnmanaged(sys.SOCKET, u32),
+    fds: std.ArrayList(winsock.WSAPOLLFD),
+    positions: std.AutoHashMapUnmanaged(winsock.SOCKET, u32),
     lock: SpinLock = .{},
     /// park's own copy of the set: WSAPoll writes revents, and the owner may poll meanwhile.
-    park_fds: std.ArrayList(sys.WSAPOLLFD),
+    park_fds: std.ArrayList(winsock.WSAPOLLFD),
     scan_start: u32 = 1,
 
     pub fn init(gpa: std.mem.Allocator) errors.Error!Backend {
-        var data: sys.WSADATA = undefined;
-        if (sys.WSAStartup(0x0202, &data) != 0) return error.Unsupported;
-        errdefer _ = sys.WSACleanup();
+        try winsock.start();
+        errdefer winsock.stop();
         const wake_socket = try selfConnectedUdp();
-        errdefer _ = sys.closesocket(wake_socket);
-        var fds: std.ArrayList(sys.WSAPOLLFD) = .empty;
+        errdefer _ = winsock.closesocket(wake_socket);
+        var fds: std.ArrayList(winsock.WSAPOLLFD) = .empty;
         errdefer fds.deinit(gpa);
-        try fds.append(gpa, .{ .fd = wake_socket, .events = sys.POLLIN, .revents = 0 });
+        try fds.append(gpa, .{ .fd = wake_socket, .events = winsock.POLLIN, .revents = 0 });
         return .{
             .gpa = gpa,
             .wake_socket = wake_socket,
@@ -42,19 +38,19 @@ pub const Backend = struct {
     }
 
     pub fn deinit(backend: *Backend) void {
-        _ = sys.closesocket(backend.wake_socket);
+        _ = winsock.closesocket(backend.wake_socket);
         backend.fds.deinit(backend.gpa);
         backend.park_fds.deinit(backend.gpa);
         backend.positions.deinit(backend.gpa);
-        _ = sys.WSACleanup();
+        winsock.stop();
         backend.* = undefined;
     }
 
     /// Registers, changes or removes (new_mask == 0) interest; old_mask is what is registered.
-    pub fn register(backend: *Backend, fd: Fd, old_mask: u32, new_mask: u32) errors.Error!void {
-        assert(old_mask & ~event.interest_mask == 0);
-        assert(new_mask & ~event.interest_mask == 0);
-        if (fd == sys.invalid_socket) return error.BadDescriptor;
+    pub fn register(backend: *Backend, fd: event.Fd, old_mask: u32, new_mask: u32) errors.Error!void {
+        std.debug.assert(old_mask & ~event.interest_mask == 0);
+        std.debug.assert(new_mask & ~event.interest_mask == 0);
+        if (fd == winsock.invalid_socket) return error.BadDescriptor;
         if (fd == backend.wake_socket) return error.InvalidArgument;
         // Equal masks: WSAPoll keeps no kernel-side state that a closed socket could drop.
         if (old_mask == new_mask) return;
@@ -65,7 +61,7 @@ pub const Backend = struct {
         const found = backend.positions.get(fd);
         if (new_mask == 0) {
             const position = found orelse return;
-            assert(position > 0);
+            std.debug.assert(position > 0);
             const last = backend.fds.items.len - 1;
             backend.fds.items[position] = backend.fds.items[last];
             backend.fds.items.len = last;
@@ -86,10 +82,10 @@ pub const Backend = struct {
     /// Waits up to timeout_ms; reports at most events.len ready sockets, starting the scan
     /// where the last one stopped so that a long ready list cannot starve its tail.
     pub fn wait(backend: *Backend, events: []event.Event, timeout_ms: i32, woken: *bool) errors.Error!usize {
-        assert(events.len > 0);
+        std.debug.assert(events.len > 0);
         const fds = backend.fds.items;
-        const rc = sys.WSAPoll(fds.ptr, @intCast(fds.len), timeout_ms);
-        if (rc == sys.socket_error) return sys.lastError();
+        const rc = winsock.WSAPoll(fds.ptr, @intCast(fds.len), timeout_ms);
+        if (rc == winsock.socket_error) return winsock.lastError();
         if (rc == 0) return 0;
         if (fds[0].revents != 0) {
             backend.drainWake();
@@ -118,7 +114,7 @@ pub const Backend = struct {
         return wakeSocket(backend.wake_socket);
     }
 
-    pub fn signalFd(backend: *const Backend) Fd {
+    pub fn signalFd(backend: *const Backend) event.Fd {
         return backend.wake_socket;
     }
 
@@ -134,8 +130,8 @@ pub const Backend = struct {
             }
         }
         const fds = backend.park_fds.items;
-        const rc = sys.WSAPoll(fds.ptr, @intCast(fds.len), timeout_ms);
-        if (rc == sys.socket_error) return sys.lastError();
+        const rc = winsock.WSAPoll(fds.ptr, @intCast(fds.len), timeout_ms);
+        if (rc == winsock.socket_error) return winsock.lastError();
         return rc > 0;
     }
 
@@ -143,51 +139,51 @@ pub const Backend = struct {
         var buffer: [64]u8 = undefined;
         var rounds: u32 = 0;
         while (rounds < 64) : (rounds += 1) {
-            if (sys.recv(backend.wake_socket, &buffer, buffer.len, 0) <= 0) return;
+            if (winsock.recv(backend.wake_socket, &buffer, buffer.len, 0) <= 0) return;
         }
     }
 };
 
 /// Console control handlers run on their own thread, so a plain send is fine there.
-pub fn notifyFromSignal(fd: Fd) void {
+pub fn notifyFromSignal(fd: event.Fd) void {
     wakeSocket(fd) catch {};
 }
 
-fn wakeSocket(s: sys.SOCKET) errors.Error!void {
+fn wakeSocket(s: winsock.SOCKET) errors.Error!void {
     const byte = [1]u8{1};
-    if (sys.send(s, &byte, 1, 0) == 1) return;
-    return switch (sys.lastError()) {
+    if (winsock.send(s, &byte, 1, 0) == 1) return;
+    return switch (winsock.lastError()) {
         error.WouldBlock, error.NoBufferSpace => {}, // datagrams already queued: a wake is pending
         else => |err| err,
     };
 }
 
 /// A nonblocking UDP socket on 127.0.0.1 connected to its own address.
-fn selfConnectedUdp() errors.Error!sys.SOCKET {
-    const s = sys.socket(sys.AF_INET, sys.SOCK_DGRAM, 0);
-    if (s == sys.invalid_socket) return sys.lastError();
-    errdefer _ = sys.closesocket(s);
-    var address: sys.sockaddr_in = .{ .port = 0, .addr = sys.loopback };
-    if (sys.bind(s, &address, @sizeOf(sys.sockaddr_in)) != 0) return sys.lastError();
-    var length: i32 = @sizeOf(sys.sockaddr_in);
-    if (sys.getsockname(s, &address, &length) != 0) return sys.lastError();
-    if (sys.connect(s, &address, @sizeOf(sys.sockaddr_in)) != 0) return sys.lastError();
-    try sys.setNonBlocking(s);
+fn selfConnectedUdp() errors.Error!winsock.SOCKET {
+    const s = winsock.socket(winsock.AF_INET, winsock.SOCK_DGRAM, 0);
+    if (s == winsock.invalid_socket) return winsock.lastError();
+    errdefer _ = winsock.closesocket(s);
+    var address: winsock.sockaddr_in = .{ .port = 0, .addr = winsock.loopback };
+    if (winsock.bind(s, &address, @sizeOf(winsock.sockaddr_in)) != 0) return winsock.lastError();
+    var length: i32 = @sizeOf(winsock.sockaddr_in);
+    if (winsock.getsockname(s, &address, &length) != 0) return winsock.lastError();
+    if (winsock.connect(s, &address, @sizeOf(winsock.sockaddr_in)) != 0) return winsock.lastError();
+    try winsock.setNonBlocking(s);
     return s;
 }
 
 fn pollEvents(mask: u32) i16 {
     var events: i16 = 0;
-    if (mask & event.readable != 0) events |= sys.POLLIN;
-    if (mask & event.writable != 0) events |= sys.POLLOUT;
+    if (mask & event.readable != 0) events |= winsock.POLLIN;
+    if (mask & event.writable != 0) events |= winsock.POLLOUT;
     return events;
 }
 
 fn readinessMask(revents: i16) u32 {
     var mask: u32 = 0;
-    if (revents & (sys.POLLIN | sys.POLLHUP) != 0) mask |= event.readable;
-    if (revents & sys.POLLOUT != 0) mask |= event.writable;
-    if (revents & (sys.POLLERR | sys.POLLNVAL) != 0) mask |= event.failed | event.readable | event.writable;
-    if (revents & sys.POLLHUP != 0) mask |= event.hangup;
+    if (revents & (winsock.POLLIN | winsock.POLLHUP) != 0) mask |= event.readable;
+    if (revents & winsock.POLLOUT != 0) mask |= event.writable;
+    if (revents & (winsock.POLLERR | winsock.POLLNVAL) != 0) mask |= event.failed | event.readable | event.writable;
+    if (revents & winsock.POLLHUP != 0) mask |= event.hangup;
     return mask;
 }

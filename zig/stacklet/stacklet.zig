@@ -5,7 +5,6 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-const assert = std.debug.assert;
 
 const arch = switch (builtin.cpu.arch) {
     .x86_64 => if (builtin.os.tag == .windows)
@@ -100,7 +99,7 @@ pub const Stacklet = struct {
 
     comptime {
         // A power of two keeps the handle check in `Thread.lookup` to a mask.
-        assert(std.math.isPowerOfTwo(@sizeOf(Stacklet)));
+        std.debug.assert(std.math.isPowerOfTwo(@sizeOf(Stacklet)));
     }
 };
 
@@ -185,7 +184,7 @@ pub const Thread = struct {
     /// are safe without saving, as every other stacklet lives below that top.
     fn coverFrame(thread: *Thread, marker_address: usize) void {
         if (marker_address >= thread.current_stack_stop) {
-            assert(thread.current == thread.main);
+            std.debug.assert(thread.current == thread.main);
             thread.current_stack_stop = std.mem.alignForward(usize, marker_address + 1, slice_alignment);
         }
     }
@@ -197,8 +196,8 @@ pub const Thread = struct {
             if (thread.free_head == null) thread.free_tail = null;
             stacklet.older = null;
         }
-        assert(stacklet.state == .free);
-        assert(!stacklet.in_chain);
+        std.debug.assert(stacklet.state == .free);
+        std.debug.assert(!stacklet.in_chain);
         stacklet.state = .reserved;
         stacklet.is_main = false;
         return stacklet;
@@ -225,8 +224,8 @@ pub const Thread = struct {
     /// Returns a header to the free list. FIFO reuse keeps a stale handle invalid for as long as
     /// possible, so that using one is reported instead of resuming an unrelated stacklet.
     fn release(thread: *Thread, stacklet: *Stacklet) void {
-        assert(stacklet != thread.main);
-        assert(!stacklet.in_chain);
+        std.debug.assert(stacklet != thread.main);
+        std.debug.assert(!stacklet.in_chain);
         stacklet.state = .free;
         stacklet.saved_size = 0;
         if (stacklet.buffer.len > buffer_keep_size_max) {
@@ -239,9 +238,9 @@ pub const Thread = struct {
     }
 
     fn chainPush(thread: *Thread, stacklet: *Stacklet) void {
-        assert(!stacklet.in_chain);
+        std.debug.assert(!stacklet.in_chain);
         if (thread.chain_head) |head| {
-            assert(head.stack_stop >= stacklet.stack_stop);
+            std.debug.assert(head.stack_stop >= stacklet.stack_stop);
             head.newer = stacklet;
         }
         stacklet.newer = null;
@@ -251,9 +250,9 @@ pub const Thread = struct {
     }
 
     fn chainUnlink(thread: *Thread, stacklet: *Stacklet) void {
-        assert(stacklet.in_chain);
+        std.debug.assert(stacklet.in_chain);
         if (stacklet.newer) |newer| newer.older = stacklet.older else {
-            assert(thread.chain_head == stacklet);
+            std.debug.assert(thread.chain_head == stacklet);
             thread.chain_head = stacklet.older;
         }
         if (stacklet.older) |older| older.newer = stacklet.newer;
@@ -268,10 +267,10 @@ pub const Thread = struct {
         const current = thread.current;
         thread.coverFrame(stack_pointer);
         const stop = thread.current_stack_stop;
-        assert(current.state == .running);
-        assert(stack_pointer < stop);
-        assert(stack_pointer % slice_alignment == 0);
-        assert(stop % slice_alignment == 0);
+        std.debug.assert(current.state == .running);
+        std.debug.assert(stack_pointer < stop);
+        std.debug.assert(stack_pointer % slice_alignment == 0);
+        std.debug.assert(stop % slice_alignment == 0);
         const size = stop - stack_pointer;
         if (size > slice_size_max) return error.OutOfMemory;
         if (current.buffer.len < size) {
@@ -292,9 +291,9 @@ pub const Thread = struct {
     /// Makes `target` the running stacklet and hands its saved slice to the ABI file, which copies
     /// it back once the stack pointer is at `target.stack_start`, the returned value.
     fn resumeTarget(thread: *Thread, target: *Stacklet) usize {
-        assert(target.state == .suspended);
-        assert(!target.in_chain);
-        assert(!target.is_main or thread.chain_head == null);
+        std.debug.assert(target.state == .suspended);
+        std.debug.assert(!target.in_chain);
+        std.debug.assert(!target.is_main or thread.chain_head == null);
         thread.restore_source = target.buffer.ptr;
         thread.restore_size = target.saved_size;
         target.saved_size = 0;
@@ -307,7 +306,7 @@ pub const Thread = struct {
 
     /// Copies more of a suspended slice to its buffer, at least up to `limit`.
     fn saveSlice(stacklet: *Stacklet, limit: usize) void {
-        assert(limit <= stacklet.stack_stop);
+        std.debug.assert(limit <= stacklet.stack_stop);
         const wanted = limit - stacklet.stack_start;
         if (wanted <= stacklet.saved_size) return;
         const stack: [*]const u8 = @ptrFromInt(stacklet.stack_start);
@@ -322,7 +321,7 @@ pub const Thread = struct {
         const limit = target.stack_stop;
         var steps: usize = 0;
         while (thread.chain_head) |stacklet| : (steps += 1) {
-            assert(steps <= thread.suspended_count);
+            std.debug.assert(steps <= thread.suspended_count);
             if (stacklet.stack_stop > limit) {
                 if (stacklet.stack_start < limit) saveSlice(stacklet, limit);
                 break;
@@ -330,7 +329,7 @@ pub const Thread = struct {
             thread.chainUnlink(stacklet);
             if (stacklet != target) saveSlice(stacklet, stacklet.stack_stop);
         }
-        assert(!target.in_chain);
+        std.debug.assert(!target.in_chain);
     }
 };
 
@@ -338,8 +337,8 @@ pub const Thread = struct {
 /// stacklet), where a call to the general memcpy costs as much as the copy itself. Pairs of blocks
 /// let the compiler use 32-byte registers where the target has them, halving the stores.
 fn copyBlocks(destination: []u8, source: []const u8) void {
-    assert(destination.len == source.len);
-    assert(source.len % slice_alignment == 0);
+    std.debug.assert(destination.len == source.len);
+    std.debug.assert(source.len % slice_alignment == 0);
     const Block = @Vector(slice_alignment, u8);
     const Pair = @Vector(2 * slice_alignment, u8);
     var offset: usize = 0;
@@ -395,7 +394,7 @@ fn stepNew(stack_pointer: usize, thread: *Thread) callconv(.c) usize {
     };
     thread.chainPush(origin);
     Thread.saveSlice(origin, thread.new_stack_stop);
-    assert(fresh.state == .reserved);
+    std.debug.assert(fresh.state == .reserved);
     fresh.state = .running;
     thread.current = fresh;
     thread.current_stack_stop = thread.new_stack_stop;
@@ -406,8 +405,8 @@ fn stepNew(stack_pointer: usize, thread: *Thread) callconv(.c) usize {
 fn stepFinish(stack_pointer: usize, thread: *Thread) callconv(.c) usize {
     const finished = thread.current;
     const target = thread.target.?;
-    assert(stack_pointer < thread.current_stack_stop);
-    assert(finished.state == .running);
+    std.debug.assert(stack_pointer < thread.current_stack_stop);
+    std.debug.assert(finished.state == .running);
     thread.release(finished);
     thread.source = null;
     thread.clearStackFor(target);
@@ -452,7 +451,7 @@ pub fn deleteThread(thread: *Thread) void {
 pub fn deleteThreadChecked(thread: *Thread) Error!void {
     try thread.checkOwner();
     if (thread.current != thread.main) return error.StackletRunning;
-    assert(thread.chain_head == null);
+    std.debug.assert(thread.chain_head == null);
     const gpa = thread.gpa;
     for (thread.chunks[0..thread.chunk_count], 0..) |chunk, chunk_index| {
         const used = if (chunk_index + 1 == thread.chunk_count) thread.chunk_used else chunk.len;
@@ -499,12 +498,12 @@ noinline fn startStacklet(thread: *Thread, run: RunFn, arg: ?*anyopaque) void {
     const resumed = arch.switchStack(Thread, &stepNew, thread);
     if (resumed != 0 or thread.switch_failed) return;
     const next = run(thread.source, arg);
-    assert(thread.current != thread.main);
+    std.debug.assert(thread.current != thread.main);
     const target = thread.lookupSuspended(next) orelse blk: {
         thread.run_result_invalid = true;
         break :blk thread.main;
     };
-    assert(target.state == .suspended);
+    std.debug.assert(target.state == .suspended);
     thread.target = target;
     _ = arch.switchStack(Thread, &stepFinish, thread);
     unreachable;
@@ -518,7 +517,7 @@ pub fn switchTo(thread: *Thread, target: Handle) Error!Handle {
     thread.target = stacklet;
     const resumed = arch.switchStack(Thread, &stepSwitch, thread);
     if (resumed == 0) {
-        assert(thread.switch_failed);
+        std.debug.assert(thread.switch_failed);
         thread.switch_failed = false;
         return fail(error.OutOfMemory);
     }
@@ -602,7 +601,7 @@ pub const Stack = struct {
     /// Frees the region; it must not be in use. If the guard page cannot be made writable again the
     /// memory is leaked, since an allocator may write to memory it frees.
     pub fn deinit(self: *Stack, gpa: std.mem.Allocator) void {
-        assert(self.owner.load(.acquire) == 0);
+        std.debug.assert(self.owner.load(.acquire) == 0);
         const guard: []align(std.heap.page_size_min) u8 = @alignCast(self.memory[0..self.guard_size]);
         std.process.protectMemory(guard, .{ .read = true, .write = true }) catch return;
         gpa.rawFree(self.memory, .fromByteUnits(self.guard_size), @returnAddress());
@@ -638,5 +637,10 @@ pub fn enterStack(stack: *Stack, func: EntryFn, arg: ?*anyopaque) Error!void {
     const region_top_before = thread_state.region_top;
     thread_state.region_top = stack.top();
     defer thread_state.region_top = region_top_before;
-    arch.callOnStack(func, arg, stack.top(), stack.bottom());
+    const run_on_stack: RunOnStackFn = @ptrCast(&arch.runOnStack);
+    run_on_stack(func, arg, stack.top(), stack.bottom());
 }
+
+/// The ABI file's `runOnStack`: calls `func(arg)` with the stack pointer at the region's top and
+/// returns on the caller's stack. It is naked, so only a pointer of the C calling convention calls it.
+const RunOnStackFn = *const fn (func: EntryFn, arg: ?*anyopaque, top: usize, bottom: usize) callconv(.c) void;

@@ -2,9 +2,8 @@
 //! inside its switching functions, plus the entry onto a dedicated stack region. x18 is never
 //! touched: it is the platform register on macOS and Windows, a scratch register on Linux.
 
+const std = @import("std");
 const builtin = @import("builtin");
-/// stacklet.zig's EntryFn (function types are structural: the same type).
-const EntryFn = *const fn (arg: ?*anyopaque) callconv(.c) void;
 
 /// Switches stacklets from inside the calling function; same contract as the x86_64 versions.
 /// Every register but sp and x29 is declared clobbered (x19-x28 and d8-d15 included), so the
@@ -52,12 +51,17 @@ pub inline fn switchStack(comptime Thread: type, step: *const fn (stack_pointer:
           [thread] "{x1}" (thread),
           [source_offset] "i" (@offsetOf(Thread, "restore_source")),
           [size_offset] "i" (@offsetOf(Thread, "restore_size")),
-        : .{ .x1 = true, .x2 = true, .x3 = true, .x4 = true, .x5 = true, .x6 = true, .x7 = true, .x8 = true, .x9 = true, .x10 = true, .x11 = true, .x12 = true, .x13 = true, .x14 = true, .x15 = true, .x16 = true, .x17 = true, .x18 = builtin.os.tag != .macos, .x19 = true, .x20 = true, .x21 = true, .x22 = true, .x23 = true, .x24 = true, .x25 = true, .x26 = true, .x27 = true, .x28 = true, .lr = true, .v0 = true, .v1 = true, .v2 = true, .v3 = true, .v4 = true, .v5 = true, .v6 = true, .v7 = true, .v8 = true, .v9 = true, .v10 = true, .v11 = true, .v12 = true, .v13 = true, .v14 = true, .v15 = true, .v16 = true, .v17 = true, .v18 = true, .v19 = true, .v20 = true, .v21 = true, .v22 = true, .v23 = true, .v24 = true, .v25 = true, .v26 = true, .v27 = true, .v28 = true, .v29 = true, .v30 = true, .v31 = true, .nzcv = true, .memory = true });
+        : clobbers);
 }
 
-/// `runOnStack(func, arg, top) callconv(.c) void`: calls `func(arg)` with the stack pointer at `top`
-/// (16-byte aligned), then returns on the caller's stack through x29, which func preserves.
-fn runOnStack() callconv(.naked) void {
+/// Every register but sp and x29, which the switch keeps itself (and x18 where it is the platform
+/// register): what an asm block that switches stacklets (or calls code that may) clobbers.
+pub const clobbers: std.lang.assembly.Clobbers = .{ .x1 = true, .x2 = true, .x3 = true, .x4 = true, .x5 = true, .x6 = true, .x7 = true, .x8 = true, .x9 = true, .x10 = true, .x11 = true, .x12 = true, .x13 = true, .x14 = true, .x15 = true, .x16 = true, .x17 = true, .x18 = builtin.os.tag != .macos, .x19 = true, .x20 = true, .x21 = true, .x22 = true, .x23 = true, .x24 = true, .x25 = true, .x26 = true, .x27 = true, .x28 = true, .lr = true, .v0 = true, .v1 = true, .v2 = true, .v3 = true, .v4 = true, .v5 = true, .v6 = true, .v7 = true, .v8 = true, .v9 = true, .v10 = true, .v11 = true, .v12 = true, .v13 = true, .v14 = true, .v15 = true, .v16 = true, .v17 = true, .v18 = true, .v19 = true, .v20 = true, .v21 = true, .v22 = true, .v23 = true, .v24 = true, .v25 = true, .v26 = true, .v27 = true, .v28 = true, .v29 = true, .v30 = true, .v31 = true, .nzcv = true, .memory = true };
+
+/// `runOnStack(func, arg, top, bottom) callconv(.c) void`: calls `func(arg)` with the stack pointer
+/// at `top` (16-byte aligned), then returns on the caller's stack through x29, which func preserves.
+/// No per-thread stack bookkeeping is needed, so `bottom` goes unused.
+pub fn runOnStack() callconv(.naked) void {
     asm volatile (
         \\ stp x29, x30, [sp, #-16]!
         \\ mov x29, sp
@@ -69,13 +73,4 @@ fn runOnStack() callconv(.naked) void {
         \\ ldp x29, x30, [sp], #16
         \\ ret
     );
-}
-
-const RunOnStackFn = *const fn (func: EntryFn, arg: ?*anyopaque, top: usize) callconv(.c) void;
-
-/// Calls `func(arg)` on the region `[bottom, top)`; no per-thread stack bookkeeping is needed.
-pub fn callOnStack(func: EntryFn, arg: ?*anyopaque, top: usize, bottom: usize) void {
-    const run_on_stack: RunOnStackFn = @ptrCast(&runOnStack);
-    _ = bottom;
-    run_on_stack(func, arg, top);
 }

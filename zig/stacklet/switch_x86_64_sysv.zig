@@ -4,13 +4,11 @@
 
 const std = @import("std");
 const builtin = @import("builtin");
-/// stacklet.zig's EntryFn (function types are structural: the same type).
-const EntryFn = *const fn (arg: ?*anyopaque) callconv(.c) void;
 
 /// The restore copy moves 32 bytes (rsi+rdx to rax+rdx) a step, in one register where AVX has
 /// 32-byte ones: for a slice of a few hundred bytes the store count is what the copy costs. Zig's
 /// own x86_64 backend (Debug builds) cannot size vector moves in asm, so it gets general registers.
-pub const copy_pair = "\n" ++ if (builtin.zig_backend == .stage2_x86_64)
+const copy_pair = "\n" ++ if (builtin.zig_backend == .stage2_x86_64)
     \\ movq (%%rsi,%%rdx), %%r8
     \\ movq 8(%%rsi,%%rdx), %%r9
     \\ movq %%r8, (%%rax,%%rdx)
@@ -32,7 +30,7 @@ else
     \\
 ;
 /// Copies the odd 16 bytes at rsi to rax.
-pub const copy_single = "\n" ++ if (builtin.zig_backend == .stage2_x86_64)
+const copy_single = "\n" ++ if (builtin.zig_backend == .stage2_x86_64)
     \\ movq (%%rsi), %%r8
     \\ movq 8(%%rsi), %%r9
     \\ movq %%r8, (%%rax)
@@ -48,7 +46,7 @@ else
     \\
 ;
 /// Clears the upper halves after an AVX copy, so the resumed SSE code pays no transition penalty.
-pub const copy_done = if (has_avx and builtin.zig_backend != .stage2_x86_64) "\n vzeroupper\n" else "\n";
+const copy_done = if (has_avx and builtin.zig_backend != .stage2_x86_64) "\n vzeroupper\n" else "\n";
 const has_avx = std.Target.x86.featureSetHas(builtin.cpu.features, .avx);
 
 /// Switches stacklets from inside the calling function. Every register but rsp and rbp is declared
@@ -65,6 +63,25 @@ const has_avx = std.Target.x86.featureSetHas(builtin.cpu.features, .avx);
 /// `Thread` is stacklet.zig's (passed in so that this file does not import it back); the asm
 /// reads its `restore_source` and `restore_size` fields.
 pub inline fn switchStack(comptime Thread: type, step: *const fn (stack_pointer: usize, thread: *Thread) callconv(.c) usize, thread: *Thread) usize {
+    return switchStackCalling(call_step, Thread, step, thread);
+}
+
+/// System V's call of `step(sp, thread)`: the stack pointer goes in rdi, `thread` is in rsi already.
+const call_step =
+    \\
+    \\ movq %%rdi, %%rax
+    \\ movq %%rsp, %%rdi
+    \\ callq *%%rax
+    \\
+;
+
+/// Every register but rsp and rbp, which the switch keeps itself: what an asm block that switches
+/// stacklets (or calls code that may) clobbers, in both x86_64 ABIs.
+pub const clobbers: std.lang.assembly.Clobbers = .{ .rbx = true, .rcx = true, .rdx = true, .rsi = true, .rdi = true, .r8 = true, .r9 = true, .r10 = true, .r11 = true, .r12 = true, .r13 = true, .r14 = true, .r15 = true, .xmm0 = true, .xmm1 = true, .xmm2 = true, .xmm3 = true, .xmm4 = true, .xmm5 = true, .xmm6 = true, .xmm7 = true, .xmm8 = true, .xmm9 = true, .xmm10 = true, .xmm11 = true, .xmm12 = true, .xmm13 = true, .xmm14 = true, .xmm15 = true, .memory = true, .flags = true };
+
+/// The x86_64 switch of both ABIs: they differ only in how they call `step(sp, thread)`, which
+/// `step_call` does with `step` in rdi and `thread` in rsi (and r12), leaving the result in rax.
+pub inline fn switchStackCalling(comptime step_call: []const u8, comptime Thread: type, step: *const fn (stack_pointer: usize, thread: *Thread) callconv(.c) usize, thread: *Thread) usize {
     return asm volatile (
         \\ movq %%rsp, %%rcx
         \\ andq $-16, %%rsp
@@ -74,9 +91,7 @@ pub inline fn switchStack(comptime Thread: type, step: *const fn (stack_pointer:
         \\ pushq %%rax
         \\ subq $8, %%rsp
         \\ movq %%rsi, %%r12
-        \\ movq %%rdi, %%rax
-        \\ movq %%rsp, %%rdi
-        \\ callq *%%rax
+    ++ step_call ++
         \\ testq %%rax, %%rax
         \\ jz 2f
         \\ movq %%rax, %%rsp
@@ -110,13 +125,14 @@ pub inline fn switchStack(comptime Thread: type, step: *const fn (stack_pointer:
           [thread] "{rsi}" (thread),
           [source_offset] "i" (@offsetOf(Thread, "restore_source")),
           [size_offset] "i" (@offsetOf(Thread, "restore_size")),
-        : .{ .rbx = true, .rcx = true, .rdx = true, .rsi = true, .rdi = true, .r8 = true, .r9 = true, .r10 = true, .r11 = true, .r12 = true, .r13 = true, .r14 = true, .r15 = true, .xmm0 = true, .xmm1 = true, .xmm2 = true, .xmm3 = true, .xmm4 = true, .xmm5 = true, .xmm6 = true, .xmm7 = true, .xmm8 = true, .xmm9 = true, .xmm10 = true, .xmm11 = true, .xmm12 = true, .xmm13 = true, .xmm14 = true, .xmm15 = true, .memory = true, .flags = true });
+        : clobbers);
 }
 
-/// `runOnStack(func, arg, top) callconv(.c) void`: calls `func(arg)` with the stack pointer at `top`
-/// (16-byte aligned), then returns on the caller's stack. rbp keeps the caller's stack pointer
-/// because func must preserve it, and it chains func's frame to the caller's for unwinders.
-fn runOnStack() callconv(.naked) void {
+/// `runOnStack(func, arg, top, bottom) callconv(.c) void`: calls `func(arg)` with the stack pointer
+/// at `top` (16-byte aligned), then returns on the caller's stack. rbp keeps the caller's stack
+/// pointer because func must preserve it, and it chains func's frame to the caller's for unwinders.
+/// System V needs no per-thread stack bookkeeping, so `bottom` goes unused.
+pub fn runOnStack() callconv(.naked) void {
     asm volatile (
         \\ pushq %%rbp
         \\ movq %%rsp, %%rbp
@@ -128,13 +144,4 @@ fn runOnStack() callconv(.naked) void {
         \\ popq %%rbp
         \\ retq
     );
-}
-
-const RunOnStackFn = *const fn (func: EntryFn, arg: ?*anyopaque, top: usize) callconv(.c) void;
-
-/// Calls `func(arg)` on the region `[bottom, top)`; System V needs no per-thread stack bookkeeping.
-pub fn callOnStack(func: EntryFn, arg: ?*anyopaque, top: usize, bottom: usize) void {
-    const run_on_stack: RunOnStackFn = @ptrCast(&runOnStack);
-    _ = bottom;
-    run_on_stack(func, arg, top);
 }

@@ -492,9 +492,14 @@ export abstract class Stream implements Disposable {
   /** Takes the answer of a read op: `result` bytes from the window. */
   /** The reader, once the stream can be read (see #readable). */
   #readerFor(what: string): StreamReader {
-    this.#readable(what);
+    const reader = this.#reader;
+    // One test for the common case (open, nobody reading, its loop alive);
+    // #readable throws the error of any other.
+    if (this.#state !== OPEN || reader!.busy || this.#loop!._destroyed) {
+      this.#readable(what);
+    }
     this.#peeked = "";
-    return this.#reader!;
+    return reader!;
   }
 
   /** Takes a readInto op's answer: `result` bytes (at most the buffer's). */

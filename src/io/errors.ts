@@ -183,3 +183,22 @@ export function loopDestroyedError(
     `the ${owner} cannot be used: its loop was destroyed`,
   );
 }
+
+/**
+ * @internal The `EBADF` error for using `owner` (a stream, server or TLS
+ * connection, named by its class) after it was closed.
+ *
+ * @example
+ * ```ts
+ * import { closedError, TCPError } from "./errors.ts";
+ * console.log(closedError(TCPError, "TCPClient", "write").message);
+ * // "write failed: EBADF (the TCPClient is closed)"
+ * ```
+ */
+export function closedError(
+  errorClass: StreamErrorClass,
+  owner: string,
+  what: string,
+): StreamError {
+  return errorFor(errorClass, "EBADF", what, `the ${owner} is closed`);
+}

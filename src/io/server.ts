@@ -12,6 +12,7 @@ import { spawn } from "../tasks.ts";
 import * as native from "../native/stream_native.ts";
 import { closeOnCollect, forgetOnCollect } from "../native/finalizer.ts";
 import {
+  closedError,
   errorFor,
   errorFromResult,
   loopDestroyedError,
@@ -247,12 +248,7 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
   };
 
   #closedError(what: string): Error {
-    return errorFor(
-      this._errorClass,
-      "EBADF",
-      what,
-      `the ${this.constructor.name} is closed`,
-    );
+    return closedError(this._errorClass, this.constructor.name, what);
   }
 
   /** @internal Checks that the server can still bind. */

@@ -24,6 +24,7 @@ import { readableOf, writableOf } from "./web_streams.ts";
 import * as native from "../native/stream_native.ts";
 import { closeOnCollect, forgetOnCollect } from "../native/finalizer.ts";
 import {
+  closedError,
   errorFor,
   errorFromResult,
   loopDestroyedError,
@@ -544,11 +545,6 @@ export abstract class Stream implements Disposable {
   }
 
   #closedError(what: string): StreamError {
-    return errorFor(
-      this._errorClass,
-      "EBADF",
-      what,
-      `the ${this.constructor.name} is closed`,
-    );
+    return closedError(this._errorClass, this.constructor.name, what);
   }
 }

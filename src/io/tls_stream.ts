@@ -18,6 +18,7 @@ import {
   WANT_READ,
 } from "../native/openssl.ts";
 import {
+  closedError,
   errorFor,
   StreamError,
   type StreamErrorClass,
@@ -531,12 +532,7 @@ export abstract class TLSStream extends Stream {
   }
 
   #closedError(what: string): TLSError {
-    return errorFor(
-      TLSError,
-      "EBADF",
-      what,
-      `the ${this.constructor.name} is closed`,
-    ) as TLSError;
+    return closedError(TLSError, this.constructor.name, what) as TLSError;
   }
 }
 

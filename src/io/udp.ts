@@ -85,6 +85,9 @@ export interface UDPBindOptions {
 
 type PendingOption = (native: NativeUdpEndpoint) => number;
 
+// The largest buffer size a socket option takes (a C int).
+const I32_MAX = 0x7fff_ffff;
+
 /**
  * A UDP endpoint. `bind()` it to receive, or just `send()`: the first send
  * binds it to an ephemeral port on the destination's address family.
@@ -324,52 +327,43 @@ export class UDPEndpoint implements Disposable {
 
   /** Allows sending to broadcast addresses (SO_BROADCAST). */
   setBroadcast(on: boolean): void {
-    this.#setOption(UDP_OPTION.broadcast, on ? 1 : 0, "setBroadcast()");
+    this.#setOption("setBroadcast()", UDP_OPTION.broadcast, on ? 1 : 0);
   }
 
   /** The hop limit of unicast datagrams (1-255). */
   setTTL(ttl: number): void {
-    this.#setOption(
-      UDP_OPTION.ttl,
-      checkedInteger(ttl, 1, 255, "ttl"),
-      "setTTL()",
-    );
+    this.#setOption("setTTL()", UDP_OPTION.ttl, ttl, "ttl", 1, 255);
   }
 
   /** The hop limit of multicast datagrams (0-255; default 1). */
   setMulticastTTL(ttl: number): void {
-    this.#setOption(
-      UDP_OPTION.multicastTTL,
-      checkedInteger(ttl, 0, 255, "ttl"),
-      "setMulticastTTL()",
-    );
+    const option = UDP_OPTION.multicastTTL;
+    this.#setOption("setMulticastTTL()", option, ttl, "ttl", 0, 255);
   }
 
   /** Whether this host's own members receive multicast sent from here. */
   setMulticastLoopback(on: boolean): void {
-    this.#setOption(
-      UDP_OPTION.multicastLoopback,
-      on ? 1 : 0,
-      "setMulticastLoopback()",
-    );
+    const option = UDP_OPTION.multicastLoopback;
+    this.#setOption("setMulticastLoopback()", option, on ? 1 : 0);
   }
 
   /** The kernel's receive buffer size in bytes (SO_RCVBUF). */
   setReceiveBufferSize(bytes: number): void {
+    const option = UDP_OPTION.receiveBufferSize;
     this.#setOption(
-      UDP_OPTION.receiveBufferSize,
-      checkedInteger(bytes, 1, 0x7fff_ffff, "bytes"),
       "setReceiveBufferSize()",
+      option,
+      bytes,
+      "bytes",
+      1,
+      I32_MAX,
     );
   }
 
   /** The kernel's send buffer size in bytes (SO_SNDBUF). */
   setSendBufferSize(bytes: number): void {
-    this.#setOption(
-      UDP_OPTION.sendBufferSize,
-      checkedInteger(bytes, 1, 0x7fff_ffff, "bytes"),
-      "setSendBufferSize()",
-    );
+    const option = UDP_OPTION.sendBufferSize;
+    this.#setOption("setSendBufferSize()", option, bytes, "bytes", 1, I32_MAX);
   }
 
   /**
@@ -500,7 +494,19 @@ export class UDPEndpoint implements Disposable {
     if (result < 0) throw udpFailure(result, what);
   }
 
-  #setOption(option: number, value: number, what: string): void {
+  /**
+   * Sets `option` to `value` for `what`, now or once the socket exists; a
+   * value `named` is checked against `min` and `max` first.
+   */
+  #setOption(
+    what: string,
+    option: number,
+    value: number,
+    named?: string,
+    min = 0,
+    max = 1,
+  ): void {
+    if (named !== undefined) checkedInteger(value, min, max, named);
     checkOpen(this.#closed, this.#loop, what);
     this.#whenOpen((native) => native.setOption(option, value), what);
   }

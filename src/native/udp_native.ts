@@ -10,9 +10,10 @@
 
 import { openLibrary } from "./library.ts";
 import { closeOnCollect, forgetOnCollect } from "./finalizer.ts";
-import { ERROR_NAMES, NativeError } from "./errors.ts";
+import { NativeError } from "./errors.ts";
 import type { NativeLoop } from "./native_loop.ts";
 import type { NativeLibrary } from "./symbols.ts";
+import { mapSharedRing, type RingLayout } from "./shared_ring.ts";
 import { testSymbols } from "./test_support.ts";
 import {
   type Address,
@@ -74,7 +75,17 @@ export interface NativeUdpOptions {
   queueBytesMax: number;
 }
 
-const EUNKNOWN = -ERROR_NAMES.indexOf("EUNKNOWN");
+const RECEIVE_RING: RingLayout = {
+  name: "the UDP receive ring",
+  headerBytes: HEADER_BYTES,
+  magicWord: WORD_MAGIC,
+  magic: RING_MAGIC,
+  recordSizeWord: WORD_META_SIZE,
+  recordSize: META_BYTES,
+  bytes: (header) =>
+    header[WORD_DATA_OFFSET] +
+    header[WORD_SLOT_COUNT] * header[WORD_SLOT_SIZE],
+};
 
 // The text of IPv4 senders seen lately, so that a server with many peers
 // crosses the FFI seam once per peer, not once per datagram. Bounded:
@@ -199,32 +210,14 @@ export class NativeUdpEndpoint {
     const address = new BigUint64Array(1);
     const result = this.#lib.symbols.eg_udp_ring(this.#handle, address);
     if (result < 0) return result;
-    const pointer = Deno.UnsafePointer.create(address[0]);
-    if (pointer === null) return EUNKNOWN;
-    const header = new Uint32Array(
-      Deno.UnsafePointerView.getArrayBuffer(pointer, HEADER_BYTES),
-    );
-    if (
-      header[WORD_MAGIC] !== RING_MAGIC ||
-      header[WORD_META_SIZE] !== META_BYTES
-    ) {
-      throw new Error(
-        "the UDP receive ring has an unknown layout (stale library build: rebuild it)",
-      );
-    }
-    const slotCount = header[WORD_SLOT_COUNT];
-    const slotSize = header[WORD_SLOT_SIZE];
-    const dataOffset = header[WORD_DATA_OFFSET];
-    const buffer = Deno.UnsafePointerView.getArrayBuffer(
-      pointer,
-      dataOffset + slotCount * slotSize,
-    );
-    this.#words = new Uint32Array(buffer);
+    const buffer = mapSharedRing(address[0], RECEIVE_RING);
+    const words = new Uint32Array(buffer);
+    this.#words = words;
     this.#bytes = new Uint8Array(buffer);
-    this.#mask = slotCount - 1;
-    this.#slotSize = slotSize;
-    this.#metaWord = header[WORD_META_OFFSET] / 4;
-    this.#dataOffset = dataOffset;
+    this.#mask = words[WORD_SLOT_COUNT] - 1;
+    this.#slotSize = words[WORD_SLOT_SIZE];
+    this.#metaWord = words[WORD_META_OFFSET] / 4;
+    this.#dataOffset = words[WORD_DATA_OFFSET];
     return 0;
   }
 

@@ -4,7 +4,7 @@
  * the native endpoint of `native/udp_native.ts`: this module opens, binds
  * and configures the socket; `udp_send.ts` and `udp_receive.ts` move the
  * datagrams (received ones read straight out of a native ring filled in
- * batches, a turn's later sends leaving together at its end), and
+ * batches, a turn's sends leaving together at its end), and
  * `udp_address.ts` turns addresses into native records.
  *
  * @module
@@ -100,14 +100,14 @@ const I32_MAX = 0x7fff_ffff;
  * the resolver on the JS thread the first time (`yield* lookup(name)`
  * first to avoid that).
  *
- * - `send()` never waits. The first send of a loop turn goes to the kernel
- *   at once; while the loop runs, the turn's later sends are queued natively
- *   and leave together when the work queued before them is done (one
- *   sendmmsg on Linux; a run of datagrams of one size to one address as one
- *   segmented message where the kernel can), as do sends the kernel had no
- *   room for. `flush()` waits until the queue is empty and reports a queued
- *   datagram the kernel refused.
- *   Outside a running loop every send goes out at once.
+ * - `send()` never waits. Inside the loop (in a task or a loop callback)
+ *   the sends of a loop turn are queued natively and leave together before
+ *   the loop next polls or parks, as a stream's writes do (one sendmmsg on
+ *   Linux; a run of datagrams of one size to one address as one segmented
+ *   message where the kernel can), so a lone send is not delayed; so do
+ *   sends the kernel had no room for. `flush()` waits until the queue is
+ *   empty and reports a queued datagram the kernel refused. Outside the
+ *   loop every send goes out at once.
  * - `receive()` returns one datagram with its boundaries kept, as
  *   `[bytes, { hostname, port }]`; a datagram larger than `receiveSize`
  *   throws `UDPError` `EMSGSIZE` (and is dropped; the next receive goes on).
@@ -193,9 +193,9 @@ export class UDPEndpoint implements Disposable {
   }
 
   /**
-   * Datagrams waiting in the native send queue: the later sends of the
-   * current loop turn, and those the kernel's buffer had no room for (0 when
-   * every send went out).
+   * Datagrams waiting in the native send queue: the sends of the current
+   * loop turn, and those the kernel's buffer had no room for (0 when every
+   * send went out).
    */
   get queued(): number {
     const native = this.#native;
@@ -249,15 +249,15 @@ export class UDPEndpoint implements Disposable {
   /**
    * Sends one datagram (a string is sent as UTF-8) without waiting. An
    * unbound endpoint is bound first to an ephemeral port on the
-   * destination's family. A later send of the same loop turn is queued and
-   * leaves with the turn's others (see the class); the kernel's refusal of
-   * such a datagram is reported by `flush()`.
+   * destination's family. Inside the loop the send is queued and leaves
+   * with the turn's others (see the class); the kernel's refusal of such a
+   * datagram is reported by `flush()`.
    *
    * @throws {UDPError} `EMSGSIZE` for more than 65507 bytes to an IPv4
    *   address (65527 to IPv6), `EINVAL` for a bad address, `EACCES` for a
-   *   broadcast address without `setBroadcast(true)` (the turn's first
-   *   send), `ENOBUFS` when the send queue is full, `EBADF` after
-   *   `close()`.
+   *   broadcast address without `setBroadcast(true)` (outside the loop;
+   *   inside, `flush()` reports it), `ENOBUFS` when the send queue is full,
+   *   `EBADF` after `close()`.
    * @throws {TypeError} if `data` is neither a `Uint8Array` nor a string.
    */
   send(data: Uint8Array | string, address: Address): void {

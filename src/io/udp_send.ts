@@ -1,10 +1,10 @@
 /**
- * The sending half of a `UDPEndpoint` (`udp.ts`): a send goes to the kernel
- * at once, the later sends of the same loop turn are staged natively and
- * leave together before the loop next polls (the hook streams use for their
- * coalesced writes: sendmmsg, UDP GSO for runs of one size to one address),
- * and what would block is queued natively and drained by a send op that
- * `flush()` waits for. Sends to a host name not resolved yet wait for its
+ * The sending half of a `UDPEndpoint` (`udp.ts`): the sends of a loop turn
+ * are staged natively and leave together before the loop next polls (the
+ * hook streams use for their coalesced writes: sendmmsg, UDP GSO for runs of
+ * one size to one address), a send outside the loop goes to the kernel at
+ * once, and what would block is queued natively and drained by a send op
+ * that `flush()` waits for. Sends to a host name not resolved yet wait for its
  * lookup here.
  *
  * @module
@@ -80,13 +80,13 @@ export class UdpSender {
     if (found instanceof StreamError) throw found;
     return found;
   };
-  // A send went out in this turn of the running loop: later ones are
-  // staged natively until #turnEnd runs (before the loop next polls, the
-  // hook streams use for their coalesced writes).
-  #batching = false;
+  // Sends made inside the loop (in a task or a loop callback) are staged
+  // natively and leave together when #turnEnd runs, before the loop next
+  // polls or parks (the hook streams use for their coalesced writes).
+  #turnEndScheduled = false;
   #staged = 0;
   #turnEnd = (): void => {
-    this.#batching = false;
+    this.#turnEndScheduled = false;
     if (this.#staged > 0) this.#sendStaged();
   };
 
@@ -114,23 +114,23 @@ export class UdpSender {
       return;
     }
     const native = this.#native ?? this.#open(record);
+    const loop = this.#loop!;
     let status: number;
-    // A loop stopped before the turn's end leaves #batching set: sends made
-    // after run() returned go out at once, behind what the turn queued.
-    if (this.#batching && this.#loop!.running) {
-      // Not the turn's first: it leaves with the others at the turn's end.
+    if (loop._inTurn) {
+      // It leaves with the turn's other sends, before the loop polls.
       status = native.stage(bytes, record);
       if (status >= 0) {
+        if (!this.#turnEndScheduled) {
+          this.#turnEndScheduled = true;
+          loop._beforePoll(this.#turnEnd);
+        }
         if (++this.#staged >= STAGED_MAX) this.#sendStaged();
         return;
       }
     } else {
+      // Outside the loop nothing would send it later: it goes now (behind
+      // what is queued, if anything is).
       status = native.send(bytes, record);
-      const loop = this.#loop!;
-      if (status >= 0 && loop.running && loop._acceptsCallbacks()) {
-        this.#batching = true;
-        loop._beforePoll(this.#turnEnd);
-      }
     }
     if (status === SEND_SENT || status === SEND_QUEUED) return;
     if (status === SEND_QUEUED_START) return this.#startSendOp("send()");
@@ -198,6 +198,8 @@ export class UdpSender {
   *flush(): Generator<unknown, void, unknown> {
     checkOpen(this.#closed, this.#loop, "flush()");
     const native = this.#native;
+    // This turn's sends go now; what the kernel has no room for waits.
+    if (this.#staged > 0) this.#sendStaged();
     // Each round waits for one send op to finish; ops end with an empty queue.
     while (native !== null) {
       const queued = native.queued();
@@ -264,6 +266,7 @@ export class UdpSender {
       this.#sendError ??= udpFailure(
         status,
         `sending queued datagram(s) from ${describeAddress(this.#sockname!)}`,
+        sendDetail(status, this.#native!),
       );
     }
     // The kernel is full, or datagrams after the failed one may wait.
@@ -296,6 +299,7 @@ export class UdpSender {
         `sending ${failed} queued datagram(s) from ${
           describeAddress(this.#sockname!)
         }`,
+        sendDetail(result, this.#native!),
       );
     }
     this.#flushers.notifyAll();

@@ -1,13 +1,14 @@
 // Servers written as a user would (bench/servers/, on mod.ts) against their
-// Deno-native twins (bench/peers/) and redis-server, driven by the real
-// clients people use: redis-benchmark, wrk, socat and dnsperf. The server is
-// pinned to CPU 0 and the client to CPU 1 (taskset); the figure that counts
-// is the server's CPU time per request (the CPU time of the server process,
-// all threads, from /proc before and after each client run, over the
-// requests the client completed), steadier than requests/s on a shared
-// machine; requests/s are the client's own figures. The sides of a
-// workload run side by side, alternating round by round (the order rotates
-// each round); the table has medians.
+// Deno-native twins (bench/peers/) and two anchors, redis-server and a line
+// echo in C (bench/peers/line_echo.c, built on first use with zig cc),
+// driven by the real clients people use: redis-benchmark, wrk, socat and
+// dnsperf. The server is pinned to CPU 0 and the client to CPU 1 (taskset);
+// the figure that counts is the server's CPU time per request (the CPU time
+// of the server process, all threads, from /proc before and after each
+// client run, over the requests the client completed), steadier than
+// requests/s on a shared machine; requests/s are the client's own figures.
+// The sides of a workload run side by side, alternating round by round (the
+// order rotates each round); the table has medians.
 //
 //   deno run -A bench/real_clients.ts [options]
 //
@@ -216,55 +217,92 @@ function stopper(child: Deno.ChildProcess): () => Promise<void> {
   };
 }
 
+/** Starts a server process pinned to CPU 0; waits for its JSON line. */
+async function pinnedServer(command: string[], what: string): Promise<Server> {
+  const child = new Deno.Command("taskset", {
+    args: ["-c", "0", ...command],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let text = "";
+  const deadline = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* ended */ }
+  }, 30000);
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) {
+      clearTimeout(deadline);
+      throw new Error(`${what} ended before it listened`);
+    }
+    text += value;
+  }
+  clearTimeout(deadline);
+  (async () => {
+    while (!(await reader.read()).done) { /* drain */ }
+  })();
+  const where = JSON.parse(text.slice(0, text.indexOf("\n")));
+  return {
+    pid: child.pid,
+    port: where.port ?? 0,
+    path: where.path ?? "",
+    stop: stopper(child),
+  };
+}
+
 /** Starts a Deno server script pinned to CPU 0; waits for its JSON line. */
 function denoServer(
   script: string,
   extra: string[] = [],
 ): () => Promise<Server> {
-  return async () => {
-    const child = new Deno.Command("taskset", {
-      args: [
-        "-c",
-        "0",
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--unstable-net",
-        `${here}${script}`,
-        ...extra,
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const reader = child.stdout.pipeThrough(new TextDecoderStream())
-      .getReader();
-    let text = "";
-    const deadline = setTimeout(() => {
+  return () =>
+    pinnedServer([
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--unstable-net",
+      `${here}${script}`,
+      ...extra,
+    ], script);
+}
+
+let cLineEchoBinary: Promise<string> | undefined;
+/**
+ * bench/peers/line_echo.c, built on first use (`zig cc -O2`, the compiler
+ * of the other C peers; `cc -O2` without zig on PATH) into the run's
+ * temporary directory.
+ */
+function cLineEcho(): Promise<string> {
+  cLineEchoBinary ??= (async () => {
+    const source = `${here}peers/line_echo.c`;
+    const binary = `${socketDir}/line_echo`;
+    const tried: string[] = [];
+    for (const compiler of [["zig", "cc"], ["cc"]]) {
       try {
-        child.kill("SIGKILL");
-      } catch { /* ended */ }
-    }, 30000);
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) {
-        clearTimeout(deadline);
-        throw new Error(`${script} ended before it listened`);
+        const { success, stderr } = await new Deno.Command(compiler[0], {
+          args: [...compiler.slice(1), "-O2", "-o", binary, source],
+          stdout: "null",
+          stderr: "piped",
+        }).output();
+        if (success) return binary;
+        tried.push(
+          `${compiler.join(" ")}: ${new TextDecoder().decode(stderr).trim()}`,
+        );
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        tried.push(`${compiler.join(" ")}: not on PATH`);
       }
-      text += value;
     }
-    clearTimeout(deadline);
-    (async () => {
-      while (!(await reader.read()).done) { /* drain */ }
-    })();
-    const where = JSON.parse(text.slice(0, text.indexOf("\n")));
-    return {
-      pid: child.pid,
-      port: where.port ?? 0,
-      path: where.path ?? "",
-      stop: stopper(child),
-    };
-  };
+    throw new Error(
+      `cannot build ${source} (${tried.join("; ")}); put zig on PATH: ` +
+        "export PATH=$(tools/bootstrap.sh):$PATH",
+    );
+  })();
+  return cLineEchoBinary;
 }
 
 /** redis-server on a free port, pinned to CPU 0, persistence off. */
@@ -584,6 +622,15 @@ const WORKLOADS: Workload[] = [
             unixPath("deno"),
           ])(),
       },
+      {
+        name: "C, epoll, memchr + memcpy per line, send per read",
+        role: "anchor",
+        start: async () =>
+          pinnedServer(
+            [await cLineEcho(), "--path", unixPath("c")],
+            "peers/line_echo.c",
+          ),
+      },
     ],
     run: socat,
   },
@@ -816,7 +863,7 @@ function chart(results: Result[], stamp: string): string {
     [["ours", "ours (mod.ts)"], ["ours-alt", "ours, other shape"], [
       "twin",
       "Deno twin",
-    ], ["anchor", "redis-server"]] as const
+    ], ["anchor", "redis-server, C"]] as const
   ).map(([role, text], i) =>
     `<rect x="${10 + i * 170}" y="30" width="12" height="12" fill="${
       COLORS[role]

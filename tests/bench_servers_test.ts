@@ -1,7 +1,8 @@
 // The servers of bench/real_clients.ts answer correctly, not just fast: each
-// of ours (bench/servers/) and each Deno twin (bench/peers/) is started as
-// its own process and spoken to with the real client where the machine has
-// it (redis-cli, curl, socat, dig) and with a hand-written Deno client that
+// of ours (bench/servers/), each Deno twin (bench/peers/) and the C line
+// echo (bench/peers/line_echo.c, built with zig cc) is started as its own
+// process and spoken to with the real client where the machine has it
+// (redis-cli, curl, socat, dig) and with a hand-written Deno client that
 // checks what the real clients do not (pipelined and fragmented requests,
 // bodies, errors). Every wait is bounded.
 
@@ -22,9 +23,24 @@ interface Started {
 }
 
 /** Starts `bench/<script>` and waits (bounded) for its JSON line. */
-async function start(script: string, args: string[] = []): Promise<Started> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", `${bench}${script}`, ...args],
+function start(script: string, args: string[] = []): Promise<Started> {
+  return startCommand(Deno.execPath(), [
+    "run",
+    "-A",
+    "--unstable-net",
+    `${bench}${script}`,
+    ...args,
+  ], script);
+}
+
+/** Starts `command` and waits (bounded) for its JSON line. */
+async function startCommand(
+  command: string,
+  args: string[],
+  script: string,
+): Promise<Started> {
+  const child = new Deno.Command(command, {
+    args,
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",
@@ -296,25 +312,69 @@ for (const [name, script, args] of HTTP_SERVERS) {
 
 // ---------------------------------------------------------------- line echo
 
-const ECHO_SERVERS: [string, string, string[]][] = [
-  ["our line echo", "servers/line_echo.ts", []],
-  ["our line echo under runSync()", "servers/line_echo.ts", ["--sync"]],
-  ["our line echo, readInto shape", "servers/line_echo.ts", [
-    "--shape",
-    "buffered",
-  ]],
-  ["the Deno twin line echo", "peers/line_echo_deno.ts", []],
+/** Builds bench/peers/line_echo.c into `dir` with `zig cc`; the binary. */
+async function buildCLineEcho(dir: string): Promise<string> {
+  const binary = `${dir}/line_echo`;
+  // Bounded only against a hang: on a cold cache zig first builds its C
+  // runtime.
+  const output = await new Deno.Command("zig", {
+    args: [
+      "cc",
+      "-O2",
+      "-Wall",
+      "-Wextra",
+      "-Werror",
+      "-o",
+      binary,
+      `${bench}peers/line_echo.c`,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(10 * 60_000),
+  }).output();
+  assert.ok(
+    output.success,
+    `zig cc bench/peers/line_echo.c failed: ${decoder.decode(output.stderr)}`,
+  );
+  return binary;
+}
+
+/** A line echo server, started with its socket at `path` in `dir`. */
+type EchoStarter = (dir: string, path: string) => Promise<Started>;
+
+const ECHO_SERVERS: [string, EchoStarter][] = [
+  [
+    "our line echo",
+    (_, path) => start("servers/line_echo.ts", ["--path", path]),
+  ],
+  [
+    "our line echo under runSync()",
+    (_, path) => start("servers/line_echo.ts", ["--path", path, "--sync"]),
+  ],
+  ["our line echo, readInto shape", (_, path) =>
+    start("servers/line_echo.ts", [
+      "--path",
+      path,
+      "--shape",
+      "buffered",
+    ])],
+  [
+    "the Deno twin line echo",
+    (_, path) => start("peers/line_echo_deno.ts", ["--path", path]),
+  ],
+  ["the C line echo (the floor)", async (dir, path) =>
+    startCommand(
+      await buildCLineEcho(dir),
+      ["--path", path],
+      "peers/line_echo.c",
+    )],
 ];
 
-for (const [name, script, args] of ECHO_SERVERS) {
+for (const [name, startEcho] of ECHO_SERVERS) {
   Deno.test(`${name} sends every line back, a last one without \\n too`, async () => {
     const dir = await Deno.makeTempDir();
     try {
-      await using server = await start(script, [
-        "--path",
-        `${dir}/echo.sock`,
-        ...args,
-      ]);
+      await using server = await startEcho(dir, `${dir}/echo.sock`);
       const lines = Array.from({ length: 1000 }, (_, i) => `line ${i}\n`)
         .join("") + "the last, unended";
       if (await has("socat")) {

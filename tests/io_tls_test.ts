@@ -99,6 +99,33 @@ tlsTest(
 );
 
 tlsTest(
+  "a TLSClient's readUntilRegex matches one RegExp again and again in what is buffered, its g and y flags ignored, then returns what is left at end of stream",
+  function* () {
+    using server = startServer(function* (connection) {
+      connection.write("alpha\r\nbeta\n");
+      // The rest only once the client found both lines in what it has.
+      yield* connection.readUntil("\n");
+      connection.write("gam");
+      yield* connection.flush();
+      yield* sleep(5);
+      connection.write("ma");
+    });
+    using client = new TLSClient();
+    yield* client.connect(
+      { hostname: "127.0.0.1", port: server.sockname.port },
+      { caCerts: [certs.caPem] },
+    );
+    const newline = /\r?\n/gy;
+    assert.equal(text(yield* client.readUntilRegex(newline)), "alpha\r\n");
+    assert.equal(text(yield* client.readUntilRegex(newline)), "beta\n");
+    client.write("more\n");
+    assert.equal(text(yield* client.readUntilRegex(newline)), "gamma");
+    assert.equal((yield* client.readUntilRegex(newline)).length, 0);
+    assert.equal(newline.lastIndex, 0, "the caller's RegExp is left alone");
+  },
+);
+
+tlsTest(
   "16 MiB go through a TLSClient and a TLSServer intact, both ways",
   function* () {
     const size = 16 * MiB;

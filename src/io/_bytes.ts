@@ -1,8 +1,8 @@
 /**
  * Private byte helpers of the stream modules (not re-exported by `mod.ts`):
  * finding a delimiter in a buffer, checking one, and reading bytes as
- * latin1 text for `readUntilRegex`. `io/tls_stream.ts` uses them;
- * `io/stream.ts` keeps its own copies until issue 14's move of it.
+ * latin1 text for `readUntilRegex`; `io/stream.ts` and `io/tls_stream.ts`
+ * both use them.
  *
  * @example
  * ```ts
@@ -19,7 +19,8 @@ import { STREAM_DELIMITER_MAX } from "../native/constants.ts";
 import { describe } from "../_util.ts";
 
 /**
- * The index of `needle` in `haystack[from, end)`, or -1.
+ * The index of `needle` in `haystack[from, end)`, or -1. `haystack` may go
+ * on past `end` (a stream's stale buffer tail): matches there do not count.
  *
  * @example
  * ```ts
@@ -34,19 +35,21 @@ export function indexOf(
   end: number,
 ): number {
   const first = needle[0];
-  const last = end - needle.length;
-  for (
-    let index = haystack.indexOf(first, from);
-    index >= 0 && index <= last;
-  ) {
-    let matched = 1;
-    while (
-      matched < needle.length && haystack[index + matched] === needle[matched]
-    ) {
-      matched++;
+  const length = needle.length;
+  const last = end - length;
+  // A loop finds a near byte faster than indexOf (a builtin call); far
+  // ones are left to indexOf.
+  const near = Math.min(last, from + 64);
+  for (let at = from; at <= last; at++) {
+    if (at <= near) {
+      if (haystack[at] !== first) continue;
+    } else {
+      at = haystack.indexOf(first, at);
+      if (at < 0 || at > last) return -1;
     }
-    if (matched === needle.length) return index;
-    index = haystack.indexOf(first, index + 1);
+    let k = 1;
+    while (k < length && haystack[at + k] === needle[k]) k++;
+    if (k === length) return at;
   }
   return -1;
 }

@@ -158,3 +158,28 @@ export function errorFor(
     : `${what} failed: ${code} (${detail})`;
   return new errorClass(code, errno, message);
 }
+
+/**
+ * The error for use of an I/O object (of class `owner`) whose loop was
+ * destroyed: code `EBADF`.
+ *
+ * @example
+ * ```ts
+ * import { loopDestroyedError, TCPError } from "./errors.ts";
+ * const error = loopDestroyedError(TCPError, "TCPClient", "write");
+ * console.log(error.message);
+ * // "write failed: EBADF (the TCPClient cannot be used: its loop was destroyed)"
+ * ```
+ */
+export function loopDestroyedError(
+  errorClass: StreamErrorClass,
+  owner: string,
+  what: string,
+): StreamError {
+  return errorFor(
+    errorClass,
+    "EBADF",
+    what,
+    `the ${owner} cannot be used: its loop was destroyed`,
+  );
+}

@@ -13,6 +13,10 @@
  * non-incremental, and `*`, `+`, `{n,}` make its reach unbounded (a match
  * may then start anywhere, so every search starts over).
  *
+ * {@linkcode compileRegex} caches a RegExp's search pattern with its reach
+ * for `Stream.readUntilRegex` (and `TLSStream`'s, which searches from the
+ * start each time).
+ *
  * @module
  */
 
@@ -25,6 +29,50 @@ export interface RegexReach {
   reach: number;
   /** False for patterns with lookbehind, `^`, `$` or backreferences. */
   incremental: boolean;
+}
+
+/** A pattern ready for `readUntilRegex`'s search ({@linkcode compileRegex}). */
+export interface CompiledRegex {
+  /** The RegExp's source when compiled. */
+  source: string;
+  /** The RegExp's flags when compiled. */
+  flags: string;
+  /** The pattern without `y`, with `g` (searches from `lastIndex`). */
+  pattern: RegExp;
+  /** {@linkcode regexReach}'s reach; Infinity: every search starts over. */
+  reach: number;
+}
+
+const compiledRegexes = new WeakMap<RegExp, CompiledRegex>();
+
+/**
+ * `regex` ready for `readUntilRegex`'s incremental search, cached per
+ * RegExp (compiled again if its source or flags changed).
+ *
+ * @example
+ * ```ts
+ * import { compileRegex } from "./regex_reach.ts";
+ * const compiled = compileRegex(/\r?\n/y);
+ * console.log(compiled.pattern.flags, compiled.reach); // "g" 2
+ * ```
+ */
+export function compileRegex(regex: RegExp): CompiledRegex {
+  const { source, flags } = regex;
+  const cached = compiledRegexes.get(regex);
+  if (
+    cached !== undefined && cached.source === source && cached.flags === flags
+  ) {
+    return cached;
+  }
+  const analysis = regexReach(source, flags);
+  const compiled = {
+    source,
+    flags,
+    pattern: new RegExp(source, flags.replace(/[gy]/g, "") + "g"),
+    reach: analysis.incremental ? analysis.reach : Infinity,
+  };
+  compiledRegexes.set(regex, compiled);
+  return compiled;
 }
 
 interface Part {

@@ -11,13 +11,15 @@ import type { EventLoop } from "../loop/event_loop.ts";
 import { spawn } from "../tasks.ts";
 import * as native from "../native/stream_native.ts";
 import { closeOnCollect, forgetOnCollect } from "../native/finalizer.ts";
-import { errorFor, errorFromResult, type StreamErrorClass } from "./errors.ts";
 import {
-  checkMaxBufferSize,
+  errorFor,
+  errorFromResult,
   loopDestroyedError,
-  PendingOp,
-  type Stream,
-} from "./stream.ts";
+  type StreamErrorClass,
+} from "./errors.ts";
+import type { Stream } from "./stream.ts";
+import { PendingOp } from "./_pending_op.ts";
+import { checkMaxBufferSize } from "./_stream_reader.ts";
 import { checkInteger, describe } from "../_util.ts";
 import { blocking } from "../_operation.ts";
 
@@ -273,6 +275,41 @@ function* runHandler<C extends Stream>(
     }
   } finally {
     // The handler owned the connection: close it once its bytes are out.
-    yield* connection._finish(server._lingerMs);
+    yield* finish(connection, server._lingerMs);
+  }
+}
+
+// Where a finished connection's late input is read and dropped.
+const lingerScratch = new Uint8Array(4096);
+
+/**
+ * Ends a connection whose handler returned: sends what was written,
+ * half-closes, reads (and drops) until the peer's end of stream so that
+ * closing cannot reset a reply still in flight, then closes; all within
+ * `lingerMs` (past it the connection is closed as is). Never throws: a reset
+ * or a closed connection just ends it.
+ */
+function* finish(
+  connection: Stream,
+  lingerMs: number,
+): Generator<unknown, void, unknown> {
+  const loop = connection._loop;
+  if (!connection._open || loop === null || loop._destroyed || lingerMs === 0) {
+    connection.close();
+    return;
+  }
+  const timer = Number.isFinite(lingerMs)
+    ? loop.callLater(lingerMs, () => connection.close())
+    : null;
+  try {
+    yield* connection.shutdown();
+    while ((yield* connection.readInto(lingerScratch)) > 0) {
+      // the peer's late bytes are dropped
+    }
+  } catch {
+    // reset, closed by the linger timer or by another task: done
+  } finally {
+    timer?.cancel();
+    connection.close();
   }
 }

@@ -11,7 +11,8 @@ import { describe, isGenerator } from "../_util.ts";
 import { blocking } from "../_operation.ts";
 import { TlsContext, TlsSession } from "../native/openssl.ts";
 import { TLSError } from "./errors.ts";
-import { checkMaxBufferSize, type StreamOptions } from "./stream.ts";
+import type { StreamOptions } from "./stream.ts";
+import { checkMaxBufferSize } from "./_stream_reader.ts";
 import { Timeout } from "../sync/timeout.ts";
 import {
   type Address,

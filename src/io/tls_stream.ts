@@ -26,6 +26,7 @@ import {
 import { Stream } from "./stream.ts";
 import type { TCPClient, TCPConnection } from "./tcp.ts";
 import { DelimiterCache, indexOf, latin1 } from "./_bytes.ts";
+import { compileRegex } from "./regex_reach.ts";
 
 /** @internal Ciphertext moved per TCP read, and per batch of records sent. */
 export const CIPHER_CHUNK = 256 * 1024;
@@ -256,12 +257,13 @@ export abstract class TLSStream extends Stream {
         `readUntilRegex() needs a RegExp, got ${describe(regex)}`,
       );
     }
-    const pattern = new RegExp(regex.source, regex.flags.replace(/[gy]/g, ""));
+    const pattern = compileRegex(regex).pattern;
     this.#readable("readUntilRegex");
     this.#reading = true;
     try {
       for (;;) {
         const text = latin1(this.#plain.subarray(this.#start, this.#end));
+        pattern.lastIndex = 0;
         const match = pattern.exec(text);
         if (match !== null) return this.#take(match.index + match[0].length);
         if (!(yield* this.#fill("readUntilRegex", this.maxBufferSize))) {

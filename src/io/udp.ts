@@ -2,10 +2,10 @@
  * UDP endpoints (evergreen's `io/udp.py`): datagram sockets whose `send`
  * never waits and whose `receive` blocks only the calling task. Built on
  * the native endpoint of `native/udp_native.ts`: this module opens, binds
- * and configures the socket; `udp_send.ts` and `udp_receive.ts` move the
+ * and configures the socket; `_udp_send.ts` and `_udp_receive.ts` move the
  * datagrams (received ones read straight out of a native ring filled in
  * batches, a turn's sends leaving together at its end), and
- * `udp_address.ts` turns addresses into native records.
+ * `_udp_address.ts` turns addresses into native records.
  *
  * @module
  */
@@ -43,9 +43,9 @@ import {
   describeTarget,
   udpError,
   udpFailure,
-} from "./udp_address.ts";
-import { UdpReceiver } from "./udp_receive.ts";
-import { UdpSender } from "./udp_send.ts";
+} from "./_udp_address.ts";
+import { UdpReceiver } from "./_udp_receive.ts";
+import { UdpSender } from "./_udp_send.ts";
 
 export type { Address };
 

@@ -15,7 +15,7 @@ import {
   takeForgotten,
   throwIfForgotten,
 } from "../_operation.ts";
-import { Handler, type Runnable } from "./handler.ts";
+import type { Runnable } from "./handler.ts";
 import {
   CLOCK_EVERY_ITERATIONS,
   HOLD_WINDOW_MS,
@@ -26,7 +26,7 @@ import {
 } from "./pacing.ts";
 import type { StallDetector } from "./stall.ts";
 import { TimerQueue } from "./timers.ts";
-import { TokenTable } from "./tokens.ts";
+import { TokenRecord, TokenTable } from "./tokens.ts";
 
 // Messages from the hub to the fiber that runs `run()`.
 const TURN = { hubMessage: "turn" };
@@ -289,7 +289,7 @@ export class Driver {
     if (entry.internal) {
       entry.callback(result, kind, aux);
     } else {
-      this.ready.push(new Handler(entry.callback, [result, kind, aux]));
+      this.ready.push(new TokenRecord(entry, result, kind, aux));
     }
   };
 

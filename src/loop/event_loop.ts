@@ -18,6 +18,7 @@ import { FdWatchers } from "./fd_watchers.ts";
 import { type Callback, Handler, type Runnable } from "./handler.ts";
 import { checkedSignal, SignalWatchers } from "./signals.ts";
 import { StallDetector, type StallReport } from "./stall.ts";
+import type { TokenEntry } from "./tokens.ts";
 
 let currentLoop: EventLoop | null = null;
 
@@ -399,13 +400,17 @@ export class EventLoop implements Disposable {
         `token callback must be a function, got ${describe(callback)}`,
       );
     }
+    return this._registerOp({ internal: false, keepAlive, callback, settle });
+  }
+
+  /**
+   * @internal {@linkcode EventLoop._registerToken} for an op that is its
+   * own entry (`internal` false): the loop calls `entry.callback(...)` and
+   * `entry.settle()` as its methods, so the op needs no closures.
+   */
+  _registerOp(entry: TokenEntry): number {
     this.#checkUsable("_registerToken");
-    return this.#driver.tokens.allocate({
-      internal: false,
-      keepAlive,
-      callback,
-      settle,
-    });
+    return this.#driver.tokens.allocate(entry);
   }
 
   /** @internal Forgets a token; later completions for it are dropped. */

@@ -11,7 +11,11 @@
 import type { NativeLoop } from "../native/native_loop.ts";
 import type { Runnable } from "./handler.ts";
 
-/** @internal What a token stands for. */
+/**
+ * @internal What a token stands for. The loop calls `callback` and
+ * `settle` as methods of the entry, so an object that is its own entry
+ * (an I/O op) needs no closures.
+ */
 export interface TokenEntry {
   /**
    * Internal dispatchers (fd, signal) run inside the drain; others are
@@ -24,6 +28,41 @@ export interface TokenEntry {
   callback: (result: number, kind: number, aux: number) => unknown;
   /** Called by destroy() for an op that will never complete. */
   settle?: () => void;
+}
+
+/**
+ * @internal One completion of a queued (not internal) token, waiting in
+ * the hub's ready queue: runs `entry.callback(result, kind, aux)`.
+ *
+ * @example
+ * ```ts
+ * import { TokenRecord } from "./tokens.ts";
+ * const entry = {
+ *   internal: false,
+ *   keepAlive: true,
+ *   callback: (result: number) => console.log(result),
+ * };
+ * new TokenRecord(entry, 5, 0, 0)._fire(); // 5
+ * ```
+ */
+export class TokenRecord implements Runnable {
+  #entry: TokenEntry;
+  #result: number;
+  #kind: number;
+  #aux: number;
+
+  /** The record `result`, `kind`, `aux` of `entry`'s token. */
+  constructor(entry: TokenEntry, result: number, kind: number, aux: number) {
+    this.#entry = entry;
+    this.#result = result;
+    this.#kind = kind;
+    this.#aux = aux;
+  }
+
+  /** Delivers the record (what the callback returns, the hub runs). */
+  _fire(): unknown {
+    return this.#entry.callback(this.#result, this.#kind, this.#aux);
+  }
 }
 
 /**

@@ -323,11 +323,16 @@ export function streamBuffered(handle: number): number {
 }
 
 /** Writes without blocking: a `WRITE_*` result or `-code`. */
-export function streamWrite(handle: number, bytes: Uint8Array): number {
+export function streamWrite(
+  handle: number,
+  bytes: Uint8Array,
+  length: number = bytes.length,
+): number {
+  // The first `length` bytes (no subarray per send for a staging buffer).
   return lib().eg_stream_write(
     handle,
     bytes as Uint8Array<ArrayBuffer>,
-    bytes.length,
+    Math.min(length, bytes.length),
   );
 }
 

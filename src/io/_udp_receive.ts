@@ -14,7 +14,7 @@ import type { Runnable } from "../loop/handler.ts";
 import { WaitQueue } from "../sync/wait_queue.ts";
 import { type Address, describeAddress } from "../native/address.ts";
 import type { NativeUdpEndpoint } from "../native/udp_native.ts";
-import { checkOpen, udpError, udpFailure } from "./udp_address.ts";
+import { checkOpen, udpError, udpFailure } from "./_udp_address.ts";
 
 // The hub resumes the receiving task itself, without Task.switch's check.
 const fiberSwitch = Fiber.prototype.switch;

@@ -1,6 +1,6 @@
 /**
- * What every part of a `UDPEndpoint` (`udp.ts`, `udp_send.ts`,
- * `udp_receive.ts`) checks and words the same way: the native records of
+ * What every part of a `UDPEndpoint` (`udp.ts`, `_udp_send.ts`,
+ * `_udp_receive.ts`) checks and words the same way: the native records of
  * the addresses it is given (argument checks, host names resolved now or
  * later through `lookup.ts`, a bounded cache so that a repeated destination
  * parses nothing), and its `UDPError`s.
@@ -33,7 +33,7 @@ let lastRecord: Uint8Array | null = null;
  *
  * @example
  * ```ts
- * import { addressRecord } from "./udp_address.ts";
+ * import { addressRecord } from "./_udp_address.ts";
  * const record = addressRecord({ hostname: "127.0.0.1", port: 53 }, "send()");
  * console.log(record[0]); // 4 (FAMILY_IP4)
  * ```
@@ -54,7 +54,7 @@ export function addressRecord(address: Address, what: string): Uint8Array {
  *
  * @example
  * ```ts
- * import { addressRecordOrPending } from "./udp_address.ts";
+ * import { addressRecordOrPending } from "./_udp_address.ts";
  * const record = addressRecordOrPending(
  *   { hostname: "::1", port: 53 },
  *   "send()",
@@ -143,7 +143,7 @@ function isHostName(text: string): boolean {
  *
  * @example
  * ```ts
- * import { describeTarget } from "./udp_address.ts";
+ * import { describeTarget } from "./_udp_address.ts";
  * console.log(describeTarget({ hostname: "::1", port: 53 })); // "[::1]:53"
  * ```
  */
@@ -159,7 +159,7 @@ export function describeTarget(address: Address): string {
  *
  * @example
  * ```ts
- * import { udpFailure } from "./udp_address.ts";
+ * import { udpFailure } from "./_udp_address.ts";
  * console.log(udpFailure(-22, "bind").code); // "EINVAL"
  * ```
  */
@@ -176,7 +176,7 @@ export function udpFailure(
  *
  * @example
  * ```ts
- * import { udpError } from "./udp_address.ts";
+ * import { udpError } from "./_udp_address.ts";
  * const error = udpError("EBADF", "send()", "the endpoint is closed");
  * console.log(error.message); // "send() failed: EBADF (the endpoint is closed)"
  * ```
@@ -191,7 +191,7 @@ export function udpError(code: string, what: string, detail: string): UDPError {
  *
  * @example
  * ```ts
- * import { checkOpen } from "./udp_address.ts";
+ * import { checkOpen } from "./_udp_address.ts";
  * checkOpen(false, null, "send()"); // open: returns
  * ```
  *

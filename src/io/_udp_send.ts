@@ -35,7 +35,7 @@ import {
   describeTarget,
   udpError,
   udpFailure,
-} from "./udp_address.ts";
+} from "./_udp_address.ts";
 
 const ECANCELED = ERROR_NAMES.indexOf("ECANCELED");
 // Staged datagrams that make send() send them at once, turn or not.

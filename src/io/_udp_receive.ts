@@ -7,54 +7,44 @@
  * @module
  */
 
-import { Fiber } from "../fiber.ts";
+import { current, Fiber } from "../fiber.ts";
 import { checkInteger } from "../_util.ts";
 import type { EventLoop } from "../loop/event_loop.ts";
 import type { Runnable } from "../loop/handler.ts";
 import { WaitQueue } from "../sync/wait_queue.ts";
 import { type Address, describeAddress } from "../native/address.ts";
 import type { NativeUdpEndpoint } from "../native/udp_native.ts";
+import { PendingOp } from "./_pending_op.ts";
 import { checkOpen, udpError, udpFailure } from "./_udp_address.ts";
 
 // The hub resumes the receiving task itself, without Task.switch's check.
 const fiberSwitch = Fiber.prototype.switch;
 
 /**
- * The task waiting on the native receive op. It is its own ready-queue
- * entry, so that close() can wake it without allocating, and the op's
- * completion resumes it at once from the hub.
+ * The native receive op one task waits on: a `PendingOp` (its completion
+ * resumes the task from the hub) that `close()` can also end at once,
+ * being its own ready-queue entry.
  */
-class ReceiveOp implements Runnable {
-  readonly loop: EventLoop;
-  readonly fiber: Fiber;
-  /** False once the task stopped waiting (woken, killed, timed out). */
-  active = true;
-  woken = false;
-  /** The native op completed with `result`. */
-  done = false;
-  result = 0;
+class ReceiveOp extends PendingOp implements Runnable {
+  /** False once the task stopped waiting (resumed, killed, timed out). */
+  waiting = true;
+  #fiber: Fiber;
 
-  constructor(loop: EventLoop, what: string) {
-    this.loop = loop;
-    this.fiber = loop._blockingFiber(what);
+  constructor(loop: EventLoop, fiber: Fiber) {
+    super(loop, fiber);
+    this.#fiber = fiber;
   }
 
-  /** Resumes the task through the ready queue (close). */
-  wake(): void {
-    if (this.woken) return;
-    this.woken = true;
-    this.loop._enqueue(this);
-  }
-
-  /** Resumes the task at once, from a hub callback (the op's completion). */
-  resume(): unknown {
-    if (this.woken || !this.active) return undefined;
-    this.woken = true;
-    return fiberSwitch.call(this.fiber);
+  /** The endpoint closed: the op ends (EBADF) and its task runs next. */
+  endClosed(loop: EventLoop): void {
+    if (this.done) return;
+    // Its ECANCELED completion, later, only gives the token back.
+    this.settle();
+    loop._enqueue(this);
   }
 
   _fire(): unknown {
-    return this.active ? fiberSwitch.call(this.fiber) : undefined;
+    return this.waiting ? fiberSwitch.call(this.#fiber) : undefined;
   }
 }
 
@@ -75,6 +65,7 @@ export class UdpReceiver {
   #loop: EventLoop | null = null;
   #native: NativeUdpEndpoint | null = null;
   #closed = false;
+  // The native receive op one task waits on.
   #op: ReceiveOp | null = null;
   // Tasks receiving while another one waits on the native receive op.
   #receivers = new WaitQueue();
@@ -127,7 +118,7 @@ export class UdpReceiver {
   close(wake: boolean): void {
     this.#closed = true;
     if (!wake) return;
-    this.#op?.wake();
+    this.#op?.endClosed(this.#loop!);
     this.#receivers.notifyAll();
   }
 
@@ -173,55 +164,38 @@ export class UdpReceiver {
       return;
     }
     const loop = this.#loop!;
-    let op: ReceiveOp | null = null;
-    const token = loop._registerToken(
-      (result: number) => this.#receiveDone(loop, token, op, result),
-      true,
-      // The loop was destroyed first: nobody is receiving any more.
-      () => {
-        if (this.#op === op) this.#op = null;
-      },
-    );
+    // The op is its own token entry; its completion resumes this fiber.
+    const op = new ReceiveOp(loop, current());
     // Fills the ring if the kernel has datagrams, else starts the op.
-    const started = native.receive(token);
+    const started = native.receive(op.token);
     if (started !== 0) {
-      loop._releaseToken(token);
+      op.release();
       if (started > 0) return;
       throw udpFailure(started, what);
     }
     try {
-      op = new ReceiveOp(loop, `UDPEndpoint.${what}`);
+      loop._blockingFiber(`UDPEndpoint.${what}`);
     } catch (error) {
       // Not in a task: nothing may wait, the op completes canceled.
+      op.abandon();
       native.cancelReceive();
       throw error;
     }
     this.#op = op;
     try {
-      // Resumed by something else (a user callback), it waits again.
-      while (!op.woken) yield* loop.switch();
+      yield* op.wait();
     } finally {
-      op.active = false;
+      op.waiting = false;
       this.#op = null;
-      // Killed or timed out while waiting: the op completes with ECANCELED
-      // and its token is released then.
-      if (!op.done && !this.#closed) native.cancelReceive();
+      if (!op.done) {
+        // Killed or timed out while waiting: the op completes with
+        // ECANCELED and gives its token back then.
+        op.abandon();
+        if (!this.#closed) native.cancelReceive();
+      }
       this.#receivers.notify(1);
     }
     checkOpen(this.#closed, this.#loop, what);
     if (op.result < 0) throw udpFailure(op.result, what);
-  }
-
-  #receiveDone(
-    loop: EventLoop,
-    token: number,
-    op: ReceiveOp | null,
-    result: number,
-  ): unknown {
-    loop._releaseToken(token);
-    if (op === null) return undefined;
-    op.done = true;
-    op.result = result;
-    return op.resume();
   }
 }

@@ -1,8 +1,8 @@
 // Servers written as a user would (bench/servers/, on mod.ts) against their
-// Deno-native twins (bench/peers/) and two anchors, redis-server and a line
-// echo in C (bench/peers/line_echo.c, built on first use with zig cc),
-// driven by the real clients people use: redis-benchmark, wrk, socat and
-// dnsperf. The server is pinned to CPU 0 and the client to CPU 1 (taskset);
+// Deno-native twins (bench/peers/) and anchors (redis-server; a line echo
+// and a DNS responder in C, bench/peers/line_echo.c and dns.c, built on
+// first use with zig cc), driven by the real clients people use:
+// redis-benchmark, wrk, socat and dnsperf. The server is pinned to CPU 0 and the client to CPU 1 (taskset);
 // the figure that counts is the server's CPU time per request (the CPU time
 // of the server process, all threads, from /proc before and after each
 // client run, over the requests the client completed), steadier than
@@ -270,16 +270,18 @@ function denoServer(
     ], script);
 }
 
-let cLineEchoBinary: Promise<string> | undefined;
+const cPeerBinaries = new Map<string, Promise<string>>();
 /**
- * bench/peers/line_echo.c, built on first use (`zig cc -O2`, the compiler
- * of the other C peers; `cc -O2` without zig on PATH) into the run's
- * temporary directory.
+ * bench/peers/NAME.c, built on first use (`zig cc -O2`, the compiler of the
+ * other C peers; `cc -O2` without zig on PATH) into the run's temporary
+ * directory.
  */
-function cLineEcho(): Promise<string> {
-  cLineEchoBinary ??= (async () => {
-    const source = `${here}peers/line_echo.c`;
-    const binary = `${socketDir}/line_echo`;
+function cPeer(name: string): Promise<string> {
+  let built = cPeerBinaries.get(name);
+  if (built !== undefined) return built;
+  built = (async () => {
+    const source = `${here}peers/${name}.c`;
+    const binary = `${socketDir}/${name}`;
     const tried: string[] = [];
     for (const compiler of [["zig", "cc"], ["cc"]]) {
       try {
@@ -302,7 +304,8 @@ function cLineEcho(): Promise<string> {
         "export PATH=$(tools/bootstrap.sh):$PATH",
     );
   })();
-  return cLineEchoBinary;
+  cPeerBinaries.set(name, built);
+  return built;
 }
 
 /** redis-server on a free port, pinned to CPU 0, persistence off. */
@@ -627,7 +630,7 @@ const WORKLOADS: Workload[] = [
         role: "anchor",
         start: async () =>
           pinnedServer(
-            [await cLineEcho(), "--path", unixPath("c")],
+            [await cPeer("line_echo"), "--path", unixPath("c")],
             "peers/line_echo.c",
           ),
       },
@@ -649,6 +652,15 @@ const WORKLOADS: Workload[] = [
         name: "Deno twin, listenDatagram receive(buffer) + await send",
         role: "twin",
         start: denoServer("peers/dns_deno.ts"),
+      },
+      {
+        name: "C, epoll, recvmmsg + sendmmsg (GSO) per batch",
+        role: "anchor",
+        start: async () =>
+          pinnedServer(
+            [await cPeer("dns")],
+            "peers/dns.c",
+          ),
       },
     ],
     run: dnsperf,

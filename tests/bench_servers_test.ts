@@ -1,10 +1,10 @@
 // The servers of bench/real_clients.ts answer correctly, not just fast: each
 // of ours (bench/servers/), each Deno twin (bench/peers/) and the C line
-// echo (bench/peers/line_echo.c, built with zig cc) is started as its own
-// process and spoken to with the real client where the machine has it
-// (redis-cli, curl, socat, dig) and with a hand-written Deno client that
-// checks what the real clients do not (pipelined and fragmented requests,
-// bodies, errors). Every wait is bounded.
+// echo and DNS responder (bench/peers/line_echo.c and dns.c, built with zig
+// cc) is started as its own process and spoken to with the real client where
+// the machine has it (redis-cli, curl, socat, dig) and with a hand-written
+// Deno client that checks what the real clients do not (pipelined and
+// fragmented requests, bodies, errors). Every wait is bounded.
 
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
@@ -312,9 +312,9 @@ for (const [name, script, args] of HTTP_SERVERS) {
 
 // ---------------------------------------------------------------- line echo
 
-/** Builds bench/peers/line_echo.c into `dir` with `zig cc`; the binary. */
-async function buildCLineEcho(dir: string): Promise<string> {
-  const binary = `${dir}/line_echo`;
+/** Builds bench/peers/NAME.c into `dir` with `zig cc`; the binary. */
+async function buildCPeer(dir: string, name: string): Promise<string> {
+  const binary = `${dir}/${name}`;
   // Bounded only against a hang: on a cold cache zig first builds its C
   // runtime.
   const output = await new Deno.Command("zig", {
@@ -326,7 +326,7 @@ async function buildCLineEcho(dir: string): Promise<string> {
       "-Werror",
       "-o",
       binary,
-      `${bench}peers/line_echo.c`,
+      `${bench}peers/${name}.c`,
     ],
     stdout: "piped",
     stderr: "piped",
@@ -334,7 +334,7 @@ async function buildCLineEcho(dir: string): Promise<string> {
   }).output();
   assert.ok(
     output.success,
-    `zig cc bench/peers/line_echo.c failed: ${decoder.decode(output.stderr)}`,
+    `zig cc bench/peers/${name}.c failed: ${decoder.decode(output.stderr)}`,
   );
   return binary;
 }
@@ -364,7 +364,7 @@ const ECHO_SERVERS: [string, EchoStarter][] = [
   ],
   ["the C line echo (the floor)", async (dir, path) =>
     startCommand(
-      await buildCLineEcho(dir),
+      await buildCPeer(dir, "line_echo"),
       ["--path", path],
       "peers/line_echo.c",
     )],
@@ -436,101 +436,126 @@ function wireName(name: string): Uint8Array {
   return q.subarray(12, q.length - 4);
 }
 
-const DNS_SERVERS: [string, string, string[]][] = [
-  ["our DNS responder", "servers/dns.ts", []],
-  ["our DNS responder under runSync()", "servers/dns.ts", ["--sync"]],
-  ["the Deno twin DNS responder", "peers/dns_deno.ts", []],
+/** A DNS responder, started with `dir` for what it builds. */
+type DnsStarter = (dir: string) => Promise<Started>;
+
+const DNS_SERVERS: [string, DnsStarter][] = [
+  ["our DNS responder", () => start("servers/dns.ts")],
+  [
+    "our DNS responder under runSync()",
+    () => start("servers/dns.ts", ["--sync"]),
+  ],
+  ["the Deno twin DNS responder", () => start("peers/dns_deno.ts")],
+  [
+    "the C DNS responder (the floor)",
+    async (dir) =>
+      startCommand(await buildCPeer(dir, "dns"), [], "peers/dns.c"),
+  ],
 ];
 
-for (const [name, script, args] of DNS_SERVERS) {
-  Deno.test(`${name} answers dig with an A record`, async () => {
-    await using server = await start(script, args);
-    if (!await has("dig")) {
-      // The hand-written Deno client test below still runs.
-      console.warn("dig is not installed: checked with a Deno client only");
-      return;
-    }
-    const dig = (...more: string[]) =>
-      run("dig", [
-        "@127.0.0.1",
-        "-p",
-        String(server.port),
-        "+tries=1",
-        "+time=5",
-        ...more,
-      ]);
-    const address = addressFor(wireName("www.example.test")).join(".");
-    assert.equal(
-      (await dig("+short", "www.example.test", "A")).trim(),
-      address,
-    );
-    const full = await dig("www.example.test", "A");
-    assert.match(full, /status: NOERROR/);
-    assert.match(full, /flags: qr aa rd;/);
-    assert.match(full, /www\.example\.test\.\s+60\s+IN\s+A\s+127\./);
-    const none = await dig("www.example.test", "AAAA");
-    assert.match(none, /status: NOERROR/);
-    assert.match(none, /ANSWER: 0/);
-  });
+/** Runs `test` against a responder started by `startDns` (its files go). */
+async function withDns(
+  startDns: DnsStarter,
+  test: (server: Started) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await using server = await startDns(dir);
+    await test(server);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
 
-  Deno.test(`${name} answers a hand-made query and rejects a bad one`, async () => {
-    await using server = await start(script, args);
-    // node:dgram: Deno.listenDatagram needs --unstable-net.
-    const socket = dgram.createSocket("udp4");
-    try {
-      const replies: Uint8Array[] = [];
-      let arrived = () => {};
-      socket.on("message", (message: Uint8Array) => {
-        replies.push(new Uint8Array(message));
-        arrived();
-      });
-      const ask = async (bytes: Uint8Array) => {
-        const reply = new Promise<void>((resolve) => arrived = resolve);
-        socket.send(bytes, server.port, "127.0.0.1");
-        await bounded(reply, "a DNS reply");
-        return replies.shift()!;
-      };
-      const question = query("a.b", 1, 0x1234);
-      const reply = await ask(question);
-      assert.deepEqual([...reply.subarray(0, 12)], [
-        0x12,
-        0x34,
-        0x85,
-        0x00,
-        0,
-        1,
-        0,
-        1,
-        0,
-        0,
-        0,
-        0,
-      ]);
-      assert.deepEqual([...reply.subarray(12, question.length)], [
-        ...question.subarray(12),
-      ]);
-      assert.deepEqual([...reply.subarray(question.length)], [
-        0xc0,
-        12,
-        0,
-        1,
-        0,
-        1,
-        0,
-        0,
-        0,
-        60,
-        0,
-        4,
-        ...addressFor(wireName("a.b")),
-      ]);
-      // A question whose name runs past the end: FORMERR.
-      const broken = query("abc", 1, 7).subarray(0, 14);
-      const error = await ask(broken);
-      assert.equal(error.length, 12);
-      assert.equal(error[3] & 15, 1);
-    } finally {
-      socket.close();
-    }
-  });
+for (const [name, startDns] of DNS_SERVERS) {
+  Deno.test(`${name} answers dig with an A record`, () =>
+    withDns(startDns, async (server) => {
+      if (!await has("dig")) {
+        // The hand-written Deno client test below still runs.
+        console.warn("dig is not installed: checked with a Deno client only");
+        return;
+      }
+      const dig = (...more: string[]) =>
+        run("dig", [
+          "@127.0.0.1",
+          "-p",
+          String(server.port),
+          "+tries=1",
+          "+time=5",
+          ...more,
+        ]);
+      const address = addressFor(wireName("www.example.test")).join(".");
+      assert.equal(
+        (await dig("+short", "www.example.test", "A")).trim(),
+        address,
+      );
+      const full = await dig("www.example.test", "A");
+      assert.match(full, /status: NOERROR/);
+      assert.match(full, /flags: qr aa rd;/);
+      assert.match(full, /www\.example\.test\.\s+60\s+IN\s+A\s+127\./);
+      const none = await dig("www.example.test", "AAAA");
+      assert.match(none, /status: NOERROR/);
+      assert.match(none, /ANSWER: 0/);
+    }));
+
+  Deno.test(`${name} answers a hand-made query and rejects a bad one`, () =>
+    withDns(startDns, async (server) => {
+      // node:dgram: Deno.listenDatagram needs --unstable-net.
+      const socket = dgram.createSocket("udp4");
+      try {
+        const replies: Uint8Array[] = [];
+        let arrived = () => {};
+        socket.on("message", (message: Uint8Array) => {
+          replies.push(new Uint8Array(message));
+          arrived();
+        });
+        const ask = async (bytes: Uint8Array) => {
+          const reply = new Promise<void>((resolve) => arrived = resolve);
+          socket.send(bytes, server.port, "127.0.0.1");
+          await bounded(reply, "a DNS reply");
+          return replies.shift()!;
+        };
+        const question = query("a.b", 1, 0x1234);
+        const reply = await ask(question);
+        assert.deepEqual([...reply.subarray(0, 12)], [
+          0x12,
+          0x34,
+          0x85,
+          0x00,
+          0,
+          1,
+          0,
+          1,
+          0,
+          0,
+          0,
+          0,
+        ]);
+        assert.deepEqual([...reply.subarray(12, question.length)], [
+          ...question.subarray(12),
+        ]);
+        assert.deepEqual([...reply.subarray(question.length)], [
+          0xc0,
+          12,
+          0,
+          1,
+          0,
+          1,
+          0,
+          0,
+          0,
+          60,
+          0,
+          4,
+          ...addressFor(wireName("a.b")),
+        ]);
+        // A question whose name runs past the end: FORMERR.
+        const broken = query("abc", 1, 7).subarray(0, 14);
+        const error = await ask(broken);
+        assert.equal(error.length, 12);
+        assert.equal(error[3] & 15, 1);
+      } finally {
+        socket.close();
+      }
+    }));
 }

@@ -21,14 +21,30 @@ import { Stream, type StreamOptions } from "./stream.ts";
 
 const NAMES = ["stdin", "stdout", "stderr"];
 
-/** Opens fd's own descriptor natively and attaches it to `stream`. */
-function openStandard(stream: Stream, fd: 0 | 1 | 2): void {
-  const loop = EventLoop.current();
-  const handle = native.stdioOpen(loop._native, fd, stream.maxBufferSize);
-  if (handle < 0) {
-    throw errorFromResult(StreamError, handle, `open ${NAMES[fd]} (fd ${fd})`);
+/**
+ * @internal Base of the three standard streams: a descriptor of its own for
+ * fd 0, 1 or 2, opened natively on the current loop.
+ */
+export abstract class StandardStream extends Stream {
+  /** @throws {StreamError} `EBADF` if `fd` is not open. */
+  constructor(fd: 0 | 1 | 2, options: StreamOptions) {
+    super(options);
+    const loop = EventLoop.current();
+    const handle = native.stdioOpen(loop._native, fd, this.maxBufferSize);
+    if (handle < 0) {
+      throw errorFromResult(
+        StreamError,
+        handle,
+        `open ${NAMES[fd]} (fd ${fd})`,
+      );
+    }
+    this._attach(loop, handle, true);
   }
-  stream._attach(loop, handle, true);
+
+  /** @internal */
+  protected get _errorClass(): StreamErrorClass {
+    return StreamError;
+  }
 }
 
 /**
@@ -51,7 +67,7 @@ function openStandard(stream: Stream, fd: 0 | 1 | 2): void {
  * await loop.run();
  * ```
  */
-export class StdinStream extends Stream {
+export class StdinStream extends StandardStream {
   /**
    * Opens standard input on the current loop.
    *
@@ -59,13 +75,7 @@ export class StdinStream extends Stream {
    * @throws {StreamError} `EBADF` if fd 0 is not open.
    */
   constructor(options: StreamOptions = {}) {
-    super(options);
-    openStandard(this, 0);
-  }
-
-  /** @internal */
-  protected get _errorClass(): StreamErrorClass {
-    return StreamError;
+    super(0, options);
   }
 }
 
@@ -89,7 +99,7 @@ export class StdinStream extends Stream {
  * await loop.run();
  * ```
  */
-export class StdoutStream extends Stream {
+export class StdoutStream extends StandardStream {
   /**
    * Opens standard output on the current loop.
    *
@@ -97,13 +107,7 @@ export class StdoutStream extends Stream {
    * @throws {StreamError} `EBADF` if fd 1 is not open.
    */
   constructor(options: StreamOptions = {}) {
-    super(options);
-    openStandard(this, 1);
-  }
-
-  /** @internal */
-  protected get _errorClass(): StreamErrorClass {
-    return StreamError;
+    super(1, options);
   }
 }
 
@@ -126,7 +130,7 @@ export class StdoutStream extends Stream {
  * await loop.run();
  * ```
  */
-export class StderrStream extends Stream {
+export class StderrStream extends StandardStream {
   /**
    * Opens standard error on the current loop.
    *
@@ -134,12 +138,6 @@ export class StderrStream extends Stream {
    * @throws {StreamError} `EBADF` if fd 2 is not open.
    */
   constructor(options: StreamOptions = {}) {
-    super(options);
-    openStandard(this, 2);
-  }
-
-  /** @internal */
-  protected get _errorClass(): StreamErrorClass {
-    return StreamError;
+    super(2, options);
   }
 }

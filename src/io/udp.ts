@@ -1,48 +1,51 @@
 /**
  * UDP endpoints (evergreen's `io/udp.py`): datagram sockets whose `send`
  * never waits and whose `receive` blocks only the calling task. Built on
- * the native endpoint of `native/udp_native.ts`: received datagrams are read
- * straight out of a native ring filled in batches (recvmmsg on Linux); a
- * send goes to the kernel at once, the later sends of the same loop turn
- * leave together at its end (sendmmsg, UDP GSO for runs of one size to one
- * address), and what would block is queued natively.
+ * the native endpoint of `native/udp_native.ts`: this module opens, binds
+ * and configures the socket; `_udp_send.ts` and `_udp_receive.ts` move the
+ * datagrams (received ones read straight out of a native ring filled in
+ * batches, a turn's sends leaving together at its end), and
+ * `_udp_address.ts` turns addresses into native records.
  *
  * @module
  */
 
-import { Fiber } from "../fiber.ts";
-import {
-  describe as describeValue,
-  EventLoop,
-  type Runnable,
-} from "../loop.ts";
-import { WaitQueue } from "../sync/wait_queue.ts";
-import { resolveLater, resolveNow } from "./lookup.ts";
-import { StreamError } from "./errors.ts";
-import { ERROR_NAMES, NativeError } from "../native/errors.ts";
+import { checkInteger } from "../_util.ts";
+import { EventLoop } from "../loop/event_loop.ts";
+import { blocking } from "../_operation.ts";
+import { NativeError } from "../native/errors.ts";
 import {
   type Address,
   ADDRESS_BYTES,
   decodeAddress,
   describeAddress,
-  encodeAddress,
   FAMILY_IP4,
 } from "../native/address.ts";
 import {
   BIND_IPV6_ONLY,
   BIND_REUSE_ADDRESS,
   BIND_REUSE_PORT,
-  DATAGRAM_SIZE_MAX,
   NativeUdpEndpoint,
   type NativeUdpOptions,
-  SEND_QUEUED,
-  SEND_QUEUED_START,
-  SEND_SENT,
   UDP_OPTION,
 } from "../native/udp_native.ts";
-import { errorFor, errorFromResult, UDPError } from "./errors.ts";
-import { checkInteger } from "../_util.ts";
-import { blocking } from "../_operation.ts";
+import {
+  UDP_QUEUE_BYTES_DEFAULT,
+  UDP_QUEUE_BYTES_MIN,
+  UDP_RECEIVE_BATCH_DEFAULT,
+  UDP_RECEIVE_BATCH_MAX,
+  UDP_RECEIVE_SIZE_DEFAULT,
+  UDP_RECEIVE_SIZE_MAX,
+} from "../native/constants.ts";
+import {
+  addressRecord,
+  checkOpen,
+  describeTarget,
+  udpError,
+  udpFailure,
+} from "./_udp_address.ts";
+import { UdpReceiver } from "./_udp_receive.ts";
+import { UdpSender } from "./_udp_send.ts";
 
 export type { Address };
 
@@ -80,58 +83,10 @@ export interface UDPBindOptions {
   reusePort?: boolean;
 }
 
-// The hub resumes parked tasks itself, without Task.switch's check.
-const fiberSwitch = Fiber.prototype.switch;
-
-/**
- * A task waiting on the native receive op. It is its own ready-queue entry,
- * so that close() can wake it without allocating.
- */
-class ReceiveOp implements Runnable {
-  readonly loop: EventLoop;
-  readonly fiber: Fiber;
-  /** False once the task stopped waiting (woken, killed, timed out). */
-  active = true;
-  woken = false;
-  /** The native op completed with `result`. */
-  done = false;
-  result = 0;
-
-  constructor(loop: EventLoop, what: string) {
-    this.loop = loop;
-    this.fiber = loop._blockingFiber(what);
-  }
-
-  /** Resumes the task through the ready queue (close). */
-  wake(): void {
-    if (this.woken) return;
-    this.woken = true;
-    this.loop._enqueue(this);
-  }
-
-  /** Resumes the task at once, from a hub callback (the op's completion). */
-  resume(): unknown {
-    if (this.woken || !this.active) return undefined;
-    this.woken = true;
-    return fiberSwitch.call(this.fiber);
-  }
-
-  _fire(): unknown {
-    return this.active ? fiberSwitch.call(this.fiber) : undefined;
-  }
-}
-
 type PendingOption = (native: NativeUdpEndpoint) => number;
 
-const DEFAULT_RECEIVE_SIZE = 65536;
-const DEFAULT_RECEIVE_BATCH = 64;
-const MAX_RECEIVE_BATCH = 1024;
-const DEFAULT_MAX_QUEUED_BYTES = 16 << 20;
-const MIN_MAX_QUEUED_BYTES = 65536;
-
-const ECANCELED = code("ECANCELED");
-// Staged datagrams that make send() send them at once, turn or not.
-const STAGED_MAX = 1024;
+// The largest buffer size a socket option takes (a C int).
+const I32_MAX = 0x7fff_ffff;
 
 /**
  * A UDP endpoint. `bind()` it to receive, or just `send()`: the first send
@@ -145,14 +100,14 @@ const STAGED_MAX = 1024;
  * the resolver on the JS thread the first time (`yield* lookup(name)`
  * first to avoid that).
  *
- * - `send()` never waits. The first send of a loop turn goes to the kernel
- *   at once; while the loop runs, the turn's later sends are queued natively
- *   and leave together when the work queued before them is done (one
- *   sendmmsg on Linux; a run of datagrams of one size to one address as one
- *   segmented message where the kernel can), as do sends the kernel had no
- *   room for. `flush()` waits until the queue is empty and reports a queued
- *   datagram the kernel refused.
- *   Outside a running loop every send goes out at once.
+ * - `send()` never waits. Inside the loop (in a task or a loop callback)
+ *   the sends of a loop turn are queued natively and leave together before
+ *   the loop next polls or parks, as a stream's writes do (one sendmmsg on
+ *   Linux; a run of datagrams of one size to one address as one segmented
+ *   message where the kernel can), so a lone send is not delayed; so do
+ *   sends the kernel had no room for. `flush()` waits until the queue is
+ *   empty and reports a queued datagram the kernel refused. Outside the
+ *   loop every send goes out at once.
  * - `receive()` returns one datagram with its boundaries kept, as
  *   `[bytes, { hostname, port }]`; a datagram larger than `receiveSize`
  *   throws `UDPError` `EMSGSIZE` (and is dropped; the next receive goes on).
@@ -189,37 +144,10 @@ export class UDPEndpoint implements Disposable {
   #native: NativeUdpEndpoint | null = null;
   #closed = false;
   #sockname: Address | null = null;
+  // Options set before the socket exists, applied when it is made.
   #pending: PendingOption[] = [];
-  #receiveOp: ReceiveOp | null = null;
-  // Tasks receiving while another one waits on the native receive op.
-  #receivers = new WaitQueue();
-  // Woken by every send op completion, each rechecks the queue.
-  #flushers = new WaitQueue(() => {});
-  #sendError: UDPError | null = null;
-  // Send ops whose completion has not been handled yet: flush() waits for
-  // them too, so that a failure they report is not missed.
-  #sendOpsLive = 0;
-  // Datagrams sent to a host name whose lookup is still running, per name.
-  #awaitingNames = new Map<string, { bytes: Uint8Array; port: number }[]>();
-  #later = (hostname: string): string | undefined => {
-    const loop = this.#loop ?? EventLoop.current();
-    const found = resolveLater(
-      loop,
-      hostname,
-      () => this.#nameResolved(hostname),
-    );
-    if (found instanceof StreamError) throw found;
-    return found;
-  };
-  // A send went out in this turn of the running loop: later ones are
-  // staged natively until #turnEnd runs (before the loop next polls, the
-  // hook streams use for their coalesced writes).
-  #batching = false;
-  #staged = 0;
-  #turnEnd = (): void => {
-    this.#batching = false;
-    if (this.#staged > 0) this.#sendStaged();
-  };
+  #receiver: UdpReceiver;
+  #sender: UdpSender;
 
   /**
    * Creates an unbound endpoint; the socket is made by `bind()` or the
@@ -230,26 +158,33 @@ export class UDPEndpoint implements Disposable {
   constructor(options: UDPEndpointOptions = {}) {
     this.#options = {
       receiveSize: checkedInteger(
-        options.receiveSize ?? DEFAULT_RECEIVE_SIZE,
+        options.receiveSize ?? UDP_RECEIVE_SIZE_DEFAULT,
         1,
-        DEFAULT_RECEIVE_SIZE,
+        UDP_RECEIVE_SIZE_MAX,
         "receiveSize",
       ),
       receiveBatch: powerOfTwoAtLeast(
         checkedInteger(
-          options.receiveBatch ?? DEFAULT_RECEIVE_BATCH,
+          options.receiveBatch ?? UDP_RECEIVE_BATCH_DEFAULT,
           1,
-          MAX_RECEIVE_BATCH,
+          UDP_RECEIVE_BATCH_MAX,
           "receiveBatch",
         ),
       ),
       queueBytesMax: checkedInteger(
-        options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
-        MIN_MAX_QUEUED_BYTES,
+        options.maxQueuedBytes ?? UDP_QUEUE_BYTES_DEFAULT,
+        UDP_QUEUE_BYTES_MIN,
         0xffff_ffff,
         "maxQueuedBytes",
       ),
     };
+    this.#receiver = new UdpReceiver(
+      this.#options.receiveSize,
+      this.#options.receiveBatch,
+    );
+    this.#sender = new UdpSender((destination) =>
+      this.#native ?? this.#bindImplicitly(destination)
+    );
   }
 
   /** True once {@linkcode UDPEndpoint.close} was called. */
@@ -258,9 +193,9 @@ export class UDPEndpoint implements Disposable {
   }
 
   /**
-   * Datagrams waiting in the native send queue: the later sends of the
-   * current loop turn, and those the kernel's buffer had no room for (0 when
-   * every send went out).
+   * Datagrams waiting in the native send queue: the sends of the current
+   * loop turn, and those the kernel's buffer had no room for (0 when every
+   * send went out).
    */
   get queued(): number {
     const native = this.#native;
@@ -296,7 +231,7 @@ export class UDPEndpoint implements Disposable {
    */
   bind(address: Address, options: UDPBindOptions = {}): void {
     const what = `bind to ${describeTarget(address)}`;
-    this.#checkOpen(what);
+    checkOpen(this.#closed, this.#loop, what);
     const record = addressRecord(address, what);
     if (this.#native !== null) {
       throw udpError(
@@ -314,53 +249,19 @@ export class UDPEndpoint implements Disposable {
   /**
    * Sends one datagram (a string is sent as UTF-8) without waiting. An
    * unbound endpoint is bound first to an ephemeral port on the
-   * destination's family. A later send of the same loop turn is queued and
-   * leaves with the turn's others (see the class); the kernel's refusal of
-   * such a datagram is reported by `flush()`.
+   * destination's family. Inside the loop the send is queued and leaves
+   * with the turn's others (see the class); the kernel's refusal of such a
+   * datagram is reported by `flush()`.
    *
    * @throws {UDPError} `EMSGSIZE` for more than 65507 bytes to an IPv4
    *   address (65527 to IPv6), `EINVAL` for a bad address, `EACCES` for a
-   *   broadcast address without `setBroadcast(true)` (the turn's first
-   *   send), `ENOBUFS` when the send queue is full, `EBADF` after
-   *   `close()`.
+   *   broadcast address without `setBroadcast(true)` (outside the loop;
+   *   inside, `flush()` reports it), `ENOBUFS` when the send queue is full,
+   *   `EBADF` after `close()`.
    * @throws {TypeError} if `data` is neither a `Uint8Array` nor a string.
    */
   send(data: Uint8Array | string, address: Address): void {
-    this.#checkOpen("send()");
-    const bytes = typeof data === "string"
-      ? encodeText(data)
-      : checkedBytes(data, "send()");
-    const record = addressRecordOrPending(address, "send()", this.#later);
-    if (record === null) {
-      this.#awaitName(address, bytes);
-      return;
-    }
-    const native = this.#native ?? this.#bindImplicitly(record);
-    let status: number;
-    // A loop stopped before the turn's end leaves #batching set: sends made
-    // after run() returned go out at once, behind what the turn queued.
-    if (this.#batching && this.#loop!.running) {
-      // Not the turn's first: it leaves with the others at the turn's end.
-      status = native.stage(bytes, record);
-      if (status >= 0) {
-        if (++this.#staged >= STAGED_MAX) this.#sendStaged();
-        return;
-      }
-    } else {
-      status = native.send(bytes, record);
-      const loop = this.#loop!;
-      if (status >= 0 && loop.running && loop._acceptsCallbacks()) {
-        this.#batching = true;
-        loop._beforePoll(this.#turnEnd);
-      }
-    }
-    if (status === SEND_SENT || status === SEND_QUEUED) return;
-    if (status === SEND_QUEUED_START) return this.#startSendOp("send()");
-    throw failure(
-      status,
-      `send of ${bytes.length} bytes to ${describeTarget(address)}`,
-      sendDetail(status, native),
-    );
+    this.#sender.send(data, address);
   }
 
   /**
@@ -377,52 +278,7 @@ export class UDPEndpoint implements Disposable {
     datagrams: readonly (Uint8Array | string)[],
     address: Address,
   ): void {
-    this.#checkOpen("sendMany()");
-    if (!Array.isArray(datagrams)) {
-      throw new TypeError(
-        `sendMany() needs an array of datagrams, got ${
-          describeValue(datagrams)
-        }`,
-      );
-    }
-    const record = addressRecord(address, "sendMany()");
-    const payloads = packPayloads;
-    payloads.length = 0;
-    for (const datagram of datagrams) {
-      const bytes = typeof datagram === "string"
-        ? encoder.encode(datagram)
-        : checkedBytes(datagram, "sendMany()");
-      if (bytes.length > DATAGRAM_SIZE_MAX) {
-        const index = payloads.length;
-        payloads.length = 0;
-        throw udpError(
-          "EMSGSIZE",
-          `sendMany() to ${describeTarget(address)}`,
-          `datagram ${index} has ${bytes.length} bytes, more than ${DATAGRAM_SIZE_MAX}; nothing was sent`,
-        );
-      }
-      payloads.push(bytes);
-    }
-    if (payloads.length === 0) return;
-    const native = this.#native ?? this.#bindImplicitly(record);
-    const what = `sendMany() to ${describeTarget(address)}`;
-    let count = 0;
-    let used = 0;
-    try {
-      for (const bytes of payloads) {
-        if (count === PACK_COUNT || used + bytes.length > packData.length) {
-          this.#sendPacked(native, used, count, record, what);
-          count = 0;
-          used = 0;
-        }
-        packData.set(bytes, used);
-        packLengths[count++] = bytes.length;
-        used += bytes.length;
-      }
-      this.#sendPacked(native, used, count, record, what);
-    } finally {
-      payloads.length = 0;
-    }
+    this.#sender.sendMany(datagrams, address);
   }
 
   /**
@@ -436,13 +292,8 @@ export class UDPEndpoint implements Disposable {
    *   after (or during) `close()`.
    */
   @blocking("receive()")
-  *receive(): Generator<unknown, [Uint8Array, Address], unknown> {
-    const native = this.#receiving("receive()");
-    // Each round takes a datagram or waits for the kernel to have some.
-    for (;;) {
-      if (native.pending() > 0) return this.#take(native, "receive()");
-      yield* this.#awaitDatagrams(native, "receive()");
-    }
+  receive(): Generator<unknown, [Uint8Array, Address], unknown> {
+    return this.#receiver.receive();
   }
 
   /**
@@ -456,22 +307,10 @@ export class UDPEndpoint implements Disposable {
    * @throws {RangeError} if `max` is not a positive integer.
    */
   @blocking("receiveMany()")
-  *receiveMany(
-    max: number = this.#options.receiveBatch,
+  receiveMany(
+    max?: number,
   ): Generator<unknown, [Uint8Array, Address][], unknown> {
-    checkedInteger(max, 1, Number.MAX_SAFE_INTEGER, "max");
-    const native = this.#receiving("receiveMany()");
-    for (;;) {
-      if (native.pending() > 0) {
-        const datagrams: [Uint8Array, Address][] = [];
-        // Stops before a datagram that did not fit, unless it comes first.
-        if (native.takeMany(max, datagrams) === 0) {
-          datagrams.push(this.#take(native, "receiveMany()"));
-        }
-        return datagrams;
-      }
-      yield* this.#awaitDatagrams(native, "receiveMany()");
-    }
+    return this.#receiver.receiveMany(max);
   }
 
   /**
@@ -482,73 +321,49 @@ export class UDPEndpoint implements Disposable {
    * @throws {UDPError} that failure, or `EBADF` after (or during) `close()`.
    */
   @blocking("flush()")
-  *flush(): Generator<unknown, void, unknown> {
-    this.#checkOpen("flush()");
-    const native = this.#native;
-    // Each round waits for one send op to finish; ops end with an empty queue.
-    while (native !== null) {
-      const queued = native.queued();
-      if (queued < 0) throw failure(queued, "flush()");
-      if (queued === 0 && this.#sendOpsLive === 0) break;
-      if (queued > 0) this.#startSendOp("flush()");
-      yield* this.#flushers.wait(undefined, "flush()");
-      this.#checkOpen("flush()");
-    }
-    const error = this.#sendError;
-    if (error !== null) {
-      this.#sendError = null;
-      throw error;
-    }
+  flush(): Generator<unknown, void, unknown> {
+    return this.#sender.flush();
   }
 
   /** Allows sending to broadcast addresses (SO_BROADCAST). */
   setBroadcast(on: boolean): void {
-    this.#setOption(UDP_OPTION.broadcast, on ? 1 : 0, "setBroadcast()");
+    this.#setOption("setBroadcast()", UDP_OPTION.broadcast, on ? 1 : 0);
   }
 
   /** The hop limit of unicast datagrams (1-255). */
   setTTL(ttl: number): void {
-    this.#setOption(
-      UDP_OPTION.ttl,
-      checkedInteger(ttl, 1, 255, "ttl"),
-      "setTTL()",
-    );
+    this.#setOption("setTTL()", UDP_OPTION.ttl, ttl, "ttl", 1, 255);
   }
 
   /** The hop limit of multicast datagrams (0-255; default 1). */
   setMulticastTTL(ttl: number): void {
-    this.#setOption(
-      UDP_OPTION.multicastTTL,
-      checkedInteger(ttl, 0, 255, "ttl"),
-      "setMulticastTTL()",
-    );
+    const option = UDP_OPTION.multicastTTL;
+    this.#setOption("setMulticastTTL()", option, ttl, "ttl", 0, 255);
   }
 
   /** Whether this host's own members receive multicast sent from here. */
   setMulticastLoopback(on: boolean): void {
-    this.#setOption(
-      UDP_OPTION.multicastLoopback,
-      on ? 1 : 0,
-      "setMulticastLoopback()",
-    );
+    const option = UDP_OPTION.multicastLoopback;
+    this.#setOption("setMulticastLoopback()", option, on ? 1 : 0);
   }
 
   /** The kernel's receive buffer size in bytes (SO_RCVBUF). */
   setReceiveBufferSize(bytes: number): void {
+    const option = UDP_OPTION.receiveBufferSize;
     this.#setOption(
-      UDP_OPTION.receiveBufferSize,
-      checkedInteger(bytes, 1, 0x7fff_ffff, "bytes"),
       "setReceiveBufferSize()",
+      option,
+      bytes,
+      "bytes",
+      1,
+      I32_MAX,
     );
   }
 
   /** The kernel's send buffer size in bytes (SO_SNDBUF). */
   setSendBufferSize(bytes: number): void {
-    this.#setOption(
-      UDP_OPTION.sendBufferSize,
-      checkedInteger(bytes, 1, 0x7fff_ffff, "bytes"),
-      "setSendBufferSize()",
-    );
+    const option = UDP_OPTION.sendBufferSize;
+    this.#setOption("setSendBufferSize()", option, bytes, "bytes", 1, I32_MAX);
   }
 
   /**
@@ -559,7 +374,7 @@ export class UDPEndpoint implements Disposable {
    */
   setMulticastInterface(interfaceAddress: string): void {
     const what = `setMulticastInterface(${JSON.stringify(interfaceAddress)})`;
-    this.#checkOpen(what);
+    checkOpen(this.#closed, this.#loop, what);
     const record = addressRecord(
       { hostname: interfaceAddress, port: 0 },
       what,
@@ -595,10 +410,9 @@ export class UDPEndpoint implements Disposable {
     this.#closed = true;
     this.#native?.close();
     const loop = this.#loop;
-    if (loop !== null && !loop._acceptsCallbacks()) return;
-    this.#receiveOp?.wake();
-    this.#receivers.notifyAll();
-    this.#flushers.notifyAll();
+    const wake = loop === null || loop._acceptsCallbacks();
+    this.#receiver.close(wake);
+    this.#sender.close(wake);
   }
 
   /** Same as {@linkcode UDPEndpoint.close}, for `using`. */
@@ -608,12 +422,7 @@ export class UDPEndpoint implements Disposable {
 
   /** @internal Queues a datagram as if the kernel were full (tests). */
   _testEnqueue(data: Uint8Array, address: Address): void {
-    this.#checkOpen("_testEnqueue()");
-    const record = addressRecord(address, "_testEnqueue()");
-    const native = this.#native ?? this.#bindImplicitly(record);
-    const status = native.testEnqueue(data, record);
-    if (status === SEND_QUEUED_START) this.#startSendOp("_testEnqueue()");
-    else if (status < 0) throw failure(status, "_testEnqueue()");
+    this.#sender.testEnqueue(data, address);
   }
 
   // ---- binding ----
@@ -642,9 +451,12 @@ export class UDPEndpoint implements Disposable {
       native.close();
       this.#native = null;
       this.#loop = null;
-      throw failure(result, what);
+      throw udpFailure(result, what);
     }
-    this.#sockname = decodeAddress(name);
+    const sockname = decodeAddress(name);
+    this.#sockname = sockname;
+    this.#receiver.attach(this.#loop!, native);
+    this.#sender.attach(this.#loop!, native, sockname);
     return native;
   }
 
@@ -679,11 +491,23 @@ export class UDPEndpoint implements Disposable {
       return;
     }
     const result = apply(native);
-    if (result < 0) throw failure(result, what);
+    if (result < 0) throw udpFailure(result, what);
   }
 
-  #setOption(option: number, value: number, what: string): void {
-    this.#checkOpen(what);
+  /**
+   * Sets `option` to `value` for `what`, now or once the socket exists; a
+   * value `named` is checked against `min` and `max` first.
+   */
+  #setOption(
+    what: string,
+    option: number,
+    value: number,
+    named?: string,
+    min = 0,
+    max = 1,
+  ): void {
+    if (named !== undefined) checkedInteger(value, min, max, named);
+    checkOpen(this.#closed, this.#loop, what);
     this.#whenOpen((native) => native.setOption(option, value), what);
   }
 
@@ -695,7 +519,7 @@ export class UDPEndpoint implements Disposable {
     const what = `${join ? "joinMulticast" : "leaveMulticast"}(${
       JSON.stringify(group)
     })`;
-    this.#checkOpen(what);
+    checkOpen(this.#closed, this.#loop, what);
     const groupRecord = addressRecord({ hostname: group, port: 0 }, what);
     const native = this.#native;
     if (native === null) {
@@ -705,388 +529,8 @@ export class UDPEndpoint implements Disposable {
       (groupRecord[0] === FAMILY_IP4 ? "0.0.0.0" : "::");
     const ifaceRecord = addressRecord({ hostname: iface, port: 0 }, what);
     const result = native.membership(join, groupRecord, ifaceRecord);
-    if (result < 0) throw failure(result, what);
+    if (result < 0) throw udpFailure(result, what);
   }
-
-  // ---- receiving ----
-
-  #receiving(what: string): NativeUdpEndpoint {
-    this.#checkOpen(what);
-    const native = this.#native;
-    if (native === null) {
-      throw udpError(
-        "EINVAL",
-        what,
-        "the endpoint is not bound: bind() it or send() from it first",
-      );
-    }
-    const result = native.mapRing();
-    if (result < 0) throw failure(result, what);
-    return native;
-  }
-
-  #take(native: NativeUdpEndpoint, what: string): [Uint8Array, Address] {
-    const size = native.truncatedSize();
-    if (size < 0) return native.take();
-    const sender = native.dropNext();
-    const limit = this.#options.receiveSize;
-    throw udpError(
-      "EMSGSIZE",
-      what,
-      `a datagram of ${
-        size > limit ? `${size}` : `more than ${limit}`
-      } bytes from ${
-        describeAddress(sender)
-      } did not fit the receive size of ${limit} bytes and was dropped; raise the receiveSize option`,
-    );
-  }
-
-  /** Returns once datagrams are buffered (or another receiver took them). */
-  *#awaitDatagrams(
-    native: NativeUdpEndpoint,
-    what: string,
-  ): Generator<unknown, void, unknown> {
-    if (this.#receiveOp !== null) {
-      yield* this.#receivers.wait(undefined, what);
-      this.#checkOpen(what);
-      return;
-    }
-    const loop = this.#loop!;
-    let op: ReceiveOp | null = null;
-    const token = loop._registerToken(
-      (result: number) => this.#receiveDone(loop, token, op, result),
-      true,
-      // The loop was destroyed first: nobody is receiving any more.
-      () => {
-        if (this.#receiveOp === op) this.#receiveOp = null;
-      },
-    );
-    // Fills the ring if the kernel has datagrams, else starts the op.
-    const started = native.receive(token);
-    if (started !== 0) {
-      loop._releaseToken(token);
-      if (started > 0) return;
-      throw failure(started, what);
-    }
-    try {
-      op = new ReceiveOp(loop, `UDPEndpoint.${what}`);
-    } catch (error) {
-      // Not in a task: nothing may wait, the op completes canceled.
-      native.cancelReceive();
-      throw error;
-    }
-    this.#receiveOp = op;
-    try {
-      // Resumed by something else (a user callback), it waits again.
-      while (!op.woken) yield* loop.switch();
-    } finally {
-      op.active = false;
-      this.#receiveOp = null;
-      // Killed or timed out while waiting: the op completes with ECANCELED
-      // and its token is released then.
-      if (!op.done && !this.#closed) native.cancelReceive();
-      this.#receivers.notify(1);
-    }
-    this.#checkOpen(what);
-    if (op.result < 0) throw failure(op.result, what);
-  }
-
-  #receiveDone(
-    loop: EventLoop,
-    token: number,
-    op: ReceiveOp | null,
-    result: number,
-  ): unknown {
-    loop._releaseToken(token);
-    if (op === null) return undefined;
-    op.done = true;
-    op.result = result;
-    return op.resume();
-  }
-
-  // ---- sending ----
-
-  #sendPacked(
-    native: NativeUdpEndpoint,
-    used: number,
-    count: number,
-    record: Uint8Array,
-    what: string,
-  ): void {
-    const status = native.sendMany(
-      packData,
-      used,
-      packLengthBytes,
-      count,
-      record,
-    );
-    if (status === SEND_SENT || status === SEND_QUEUED) return;
-    if (status === SEND_QUEUED_START) return this.#startSendOp(what);
-    // Datagrams after the failed one were sent or queued: keep them going.
-    this.#startSendOp(what);
-    throw failure(status, what, sendDetail(status, native));
-  }
-
-  /** Sends the staged datagrams (sendmmsg, segmented runs) without waiting. */
-  #sendStaged(): void {
-    this.#staged = 0;
-    if (this.#closed) return;
-    const status = this.#native!.sendQueued();
-    if (status === SEND_SENT || status === SEND_QUEUED) return;
-    if (status !== SEND_QUEUED_START && !this.#closed) {
-      this.#sendError ??= failure(
-        status,
-        `sending queued datagram(s) from ${describeAddress(this.#sockname!)}`,
-      );
-    }
-    // The kernel is full, or datagrams after the failed one may wait.
-    this.#startSendOp("send()");
-  }
-
-  #startSendOp(what: string): void {
-    const loop = this.#loop!;
-    const token = loop._registerToken(
-      (result: number, _kind, aux: number) =>
-        this.#sendDone(token, result, aux),
-      true,
-      () => this.#sendOpsLive--,
-    );
-    const started = this.#native!.flushStart(token);
-    if (started === 1) {
-      this.#sendOpsLive++;
-      return;
-    }
-    loop._releaseToken(token);
-    if (started < 0) throw failure(started, what);
-  }
-
-  #sendDone(token: number, result: number, failed: number): void {
-    this.#loop!._releaseToken(token);
-    this.#sendOpsLive--;
-    if (result < 0 && result !== -ECANCELED && !this.#closed) {
-      this.#sendError ??= failure(
-        result,
-        `sending ${failed} queued datagram(s) from ${
-          describeAddress(this.#sockname!)
-        }`,
-      );
-    }
-    this.#flushers.notifyAll();
-  }
-
-  #awaitName(address: Address, bytes: Uint8Array): void {
-    let queue = this.#awaitingNames.get(address.hostname);
-    if (queue === undefined) {
-      queue = [];
-      this.#awaitingNames.set(address.hostname, queue);
-    }
-    // Datagrams may be dropped: past the bound, the oldest go first.
-    if (queue.length >= AWAITING_NAME_DATAGRAMS_MAX) queue.shift();
-    queue.push({ bytes: bytes.slice(), port: address.port });
-  }
-
-  #nameResolved(hostname: string): void {
-    const queue = this.#awaitingNames.get(hostname);
-    this.#awaitingNames.delete(hostname);
-    if (queue === undefined || this.#closed) return;
-    for (const { bytes, port } of queue) {
-      try {
-        this.send(bytes, { hostname, port });
-      } catch (error) {
-        this.#sendError ??= error instanceof UDPError
-          ? error
-          : udpError("EINVAL", `send to ${hostname}`, String(error));
-        return;
-      }
-    }
-  }
-
-  #checkOpen(what: string): void {
-    if (this.#closed) {
-      throw udpError("EBADF", what, "the endpoint is closed");
-    }
-    if (this.#loop?._destroyed) {
-      throw udpError(
-        "EBADF",
-        what,
-        "the UDPEndpoint cannot be used: its loop was destroyed",
-      );
-    }
-  }
-}
-
-// ---- addresses ----
-
-// Records of recently used addresses, so that a send to the same
-// destination parses nothing. Bounded: cleared when full.
-const RECORD_CACHE_SIZE = 1024;
-const records = new Map<string, Uint8Array>();
-let lastHostname = "";
-let lastPort = -1;
-let lastRecord: Uint8Array | null = null;
-
-/** Datagrams kept per host name while its lookup runs. */
-const AWAITING_NAME_DATAGRAMS_MAX = 64;
-
-/**
- * The native record of an address, a host name resolved at once (blocking
- * the thread the first time; cached for the process).
- */
-function addressRecord(address: Address, what: string): Uint8Array {
-  return addressRecordOrPending(address, what, resolveNow)!;
-}
-
-/**
- * The native record of an address; cached per hostname and port. A host
- * name is resolved by `resolve`; one that answers `undefined` (a lookup
- * started) makes this answer null.
- */
-function addressRecordOrPending(
-  address: Address,
-  what: string,
-  resolve: (hostname: string) => string | undefined,
-): Uint8Array | null {
-  if (typeof address !== "object" || address === null) {
-    throw new TypeError(
-      `${what}: the address must be { hostname, port }, got ${
-        describeValue(address)
-      }`,
-    );
-  }
-  const { hostname, port } = address;
-  if (hostname === lastHostname && port === lastPort) return lastRecord!;
-  if (typeof hostname !== "string") {
-    throw new TypeError(
-      `${what}: hostname must be a string, got ${describeValue(hostname)}`,
-    );
-  }
-  if (typeof port !== "number") {
-    throw new TypeError(
-      `${what}: port must be a number, got ${describeValue(port)}`,
-    );
-  }
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw udpError(
-      "EINVAL",
-      what,
-      `invalid port ${port}: an integer from 0 to 65535`,
-    );
-  }
-  const key = `${port} ${hostname}`;
-  let record = records.get(key);
-  if (record === undefined) {
-    record = new Uint8Array(ADDRESS_BYTES);
-    // "localhost" is the one name taken without resolving (as by
-    // TCPServer.bind); any other host name goes to `resolve`.
-    let family = encodeAddress(hostname, port, record);
-    if (family < 0 && isHostName(hostname)) {
-      let ip: string | undefined;
-      try {
-        ip = resolve(hostname);
-      } catch (error) {
-        if (!(error instanceof StreamError)) throw error;
-        throw udpError(error.code, what, error.message);
-      }
-      if (ip === undefined) return null;
-      family = encodeAddress(ip, port, record);
-    }
-    if (family < 0) {
-      throw failure(
-        family,
-        what,
-        `${JSON.stringify(hostname)} is not an IP address or a host name`,
-      );
-    }
-    if (records.size >= RECORD_CACHE_SIZE) records.clear();
-    records.set(key, record);
-  }
-  lastHostname = hostname;
-  lastPort = port;
-  lastRecord = record;
-  return record;
-}
-
-/** A DNS name's shape: labels of letters, digits, hyphens and underscores. */
-function isHostName(text: string): boolean {
-  return text.length > 0 && text.length <= 253 && !text.includes(":") &&
-    /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/.test(text) &&
-    !/^[0-9.]+$/.test(text);
-}
-
-function describeTarget(address: Address): string {
-  if (typeof address !== "object" || address === null) {
-    return describeValue(address);
-  }
-  return describeAddress(address);
-}
-
-// ---- bytes ----
-
-const encoder = new TextEncoder();
-let textScratch = new Uint8Array(4096);
-
-/** UTF-8 bytes of a string, in a scratch buffer valid until the next call. */
-function encodeText(text: string): Uint8Array {
-  // UTF-8 needs at most 3 bytes per UTF-16 unit.
-  if (text.length * 3 > textScratch.length) {
-    if (text.length * 3 > DATAGRAM_SIZE_MAX * 3) return encoder.encode(text);
-    textScratch = new Uint8Array(text.length * 3);
-  }
-  const { written } = encoder.encodeInto(text, textScratch);
-  return textScratch.subarray(0, written);
-}
-
-function checkedBytes(data: unknown, what: string): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  throw new TypeError(
-    `${what}: data must be a Uint8Array or a string, got ${
-      describeValue(data)
-    }`,
-  );
-}
-
-// sendMany packs datagrams here and hands them to native code in one call.
-const PACK_COUNT = 1024;
-const packData = new Uint8Array(256 * 1024);
-const packLengths = new Uint32Array(PACK_COUNT);
-const packLengthBytes = new Uint8Array(packLengths.buffer);
-const packPayloads: Uint8Array[] = [];
-
-// ---- errors and arguments ----
-
-/** The UDPError of a native result (`-code`) for `what`. */
-function failure(result: number, what: string, detail?: string): UDPError {
-  return errorFromResult(UDPError, result, what, detail) as UDPError;
-}
-
-/** The UDPError with `code` for `what`. */
-function udpError(code: string, what: string, detail: string): UDPError {
-  return errorFor(UDPError, code, what, detail) as UDPError;
-}
-
-/** Why a send failed, where the code alone does not say. */
-function sendDetail(
-  result: number,
-  native: NativeUdpEndpoint,
-): string | undefined {
-  switch (ERROR_NAMES[-result]) {
-    case "EACCES":
-      return "sending to a broadcast address needs setBroadcast(true)";
-    case "EAFNOSUPPORT":
-      return `the endpoint is bound to ${
-        native.family === FAMILY_IP4 ? "IPv4" : "IPv6"
-      }`;
-    case "ENOBUFS":
-      return "the send queue is full: flush() first or raise maxQueuedBytes";
-    default:
-      return undefined;
-  }
-}
-
-function code(name: string): number {
-  const errno = ERROR_NAMES.indexOf(name);
-  if (errno <= 0) throw new Error(`unknown error name ${name}`);
-  return errno;
 }
 
 function checkedInteger(

@@ -11,6 +11,7 @@
 import { openLibrary } from "./library.ts";
 import { check, NativeError } from "./errors.ts";
 import type { NativeLibrary } from "./symbols.ts";
+import { mapSharedRing, type RingLayout } from "./shared_ring.ts";
 import {
   RING_HEADER_BYTES as HEADER_BYTES,
   RING_MAGIC as MAGIC,
@@ -41,6 +42,16 @@ export {
 
 // The ring's layout: zig/loop/ring.zig.
 const HEADER_WORDS = HEADER_BYTES / 4;
+
+const COMPLETION_RING: RingLayout = {
+  name: "the completion ring",
+  headerBytes: HEADER_BYTES,
+  magicWord: WORD_MAGIC,
+  magic: MAGIC,
+  recordSizeWord: WORD_RECORD_SIZE,
+  recordSize: RECORD_BYTES,
+  bytes: (header) => HEADER_BYTES + header[WORD_CAPACITY] * RECORD_BYTES,
+};
 // The longest wait one native call takes (its FFI parameter is an i32). A
 // longer wait, or Infinity, is clamped: it returns after ~24.8 days with
 // nothing to harvest and the caller waits again (issue 10, point 5).
@@ -121,27 +132,10 @@ export class NativeLoop implements Disposable {
     const address = new BigUint64Array(1);
     try {
       check(symbols.eg_loop_ring(this.#handle, address), "map the ring");
-      const pointer = Deno.UnsafePointer.create(address[0]);
-      if (pointer === null) throw new Error("the ring address is null");
-      const header = new Uint32Array(
-        Deno.UnsafePointerView.getArrayBuffer(pointer, HEADER_BYTES),
-      );
-      if (
-        header[WORD_MAGIC] !== MAGIC ||
-        header[WORD_RECORD_SIZE] !== RECORD_BYTES
-      ) {
-        throw new Error(
-          "the completion ring has an unknown layout (stale library build)",
-        );
-      }
-      const capacity = header[WORD_CAPACITY];
-      const buffer = Deno.UnsafePointerView.getArrayBuffer(
-        pointer,
-        HEADER_BYTES + capacity * RECORD_BYTES,
-      );
+      const buffer = mapSharedRing(address[0], COMPLETION_RING);
       this.#words = new Uint32Array(buffer);
       this.#signed = new Int32Array(buffer);
-      this.#mask = capacity - 1;
+      this.#mask = this.#words[WORD_CAPACITY] - 1;
       finalizer.register(this, this.#handle, this);
     } catch (error) {
       symbols.eg_loop_close(this.#handle);

@@ -89,6 +89,45 @@ function eachCertificate(pem: string, use: (x509: Pointer) => void): number {
   return count;
 }
 
+/**
+ * `made` once `configure()` returned; freed (and the error rethrown) if it
+ * threw, so that a half-configured OpenSSL object never leaks.
+ */
+function freedOnFailure<T extends { free(): void }>(
+  made: T,
+  configure: () => void,
+): T {
+  try {
+    configure();
+  } catch (error) {
+    made.free();
+    throw error;
+  }
+  return made;
+}
+
+/**
+ * Hands all of `bytes` to `write` (`BIO_write` or `SSL_write` on `target`),
+ * which may take them a part at a time.
+ *
+ * @throws {OpenSslFailure} for `what` when `write` takes nothing (OpenSSL's
+ *   reason, if it gave one).
+ */
+function writeAll(
+  write: (target: Pointer, chunk: Uint8Array, length: number) => number,
+  target: Pointer,
+  bytes: Uint8Array<ArrayBuffer>,
+  what: string,
+): void {
+  let offset = 0;
+  while (offset < bytes.length) {
+    const chunk = offset === 0 ? bytes : bytes.subarray(offset);
+    const written = write(target, chunk, chunk.length);
+    if (written <= 0) throw failure(what, "OpenSSL took no bytes");
+    offset += written;
+  }
+}
+
 /** Options of a client context. */
 export interface ClientContextOptions {
   /** PEM certificates to trust instead of the system's roots. */
@@ -139,7 +178,7 @@ export class TlsContext {
   static client(options: ClientContextOptions = {}): TlsContext {
     const ssl = openSsl();
     const context = TlsContext.#create(ssl.TLS_client_method());
-    try {
+    return freedOnFailure(context, () => {
       const store = ssl.SSL_CTX_get_cert_store(context.pointer);
       if (options.caCerts === undefined) {
         if (ssl.SSL_CTX_set_default_verify_paths(context.pointer) !== 1) {
@@ -170,11 +209,7 @@ export class TlsContext {
           throw failure("set ALPN protocols", "failed");
         }
       }
-      return context;
-    } catch (error) {
-      context.free();
-      throw error;
-    }
+    });
   }
 
   /**
@@ -187,7 +222,7 @@ export class TlsContext {
   static server(options: ServerContextOptions): TlsContext {
     const ssl = openSsl();
     const context = TlsContext.#create(ssl.TLS_server_method());
-    try {
+    return freedOnFailure(context, () => {
       let first = true;
       const count = eachCertificate(options.cert, (x509) => {
         if (first) {
@@ -225,11 +260,7 @@ export class TlsContext {
       // Clients here do not resume sessions: no TLS 1.3 tickets to make,
       // encrypt and send after each handshake.
       ssl.SSL_CTX_set_num_tickets(context.pointer, 0n);
-      return context;
-    } catch (error) {
-      context.free();
-      throw error;
-    }
+    });
   }
 
   static #create(method: Pointer): TlsContext {
@@ -350,7 +381,7 @@ export class TlsSession {
   ): TlsSession {
     const ssl = openSsl();
     const session = new TlsSession(context);
-    try {
+    return freedOnFailure(session, () => {
       ssl.SSL_set_connect_state(session.#ssl);
       if (options.serverName !== undefined) {
         const name = cString(options.serverName);
@@ -365,11 +396,7 @@ export class TlsSession {
           throw failure("set the IP address to verify", "refused");
         }
       }
-      return session;
-    } catch (error) {
-      session.free();
-      throw error;
-    }
+    });
   }
 
   /** A server session. */
@@ -408,14 +435,7 @@ export class TlsSession {
 
   /** Puts ciphertext from the peer in. */
   feed(bytes: Uint8Array<ArrayBuffer>): void {
-    const ssl = openSsl();
-    let offset = 0;
-    while (offset < bytes.length) {
-      const chunk = offset === 0 ? bytes : bytes.subarray(offset);
-      const written = ssl.BIO_write(this.#input, chunk, chunk.length);
-      if (written <= 0) throw failure("feed ciphertext", "out of memory");
-      offset += written;
-    }
+    writeAll(openSsl().BIO_write, this.#input, bytes, "feed ciphertext");
   }
 
   /**
@@ -453,14 +473,7 @@ export class TlsSession {
    * @throws {OpenSslFailure} if the session cannot write (shut down).
    */
   write(bytes: Uint8Array<ArrayBuffer>): void {
-    const ssl = openSsl();
-    let offset = 0;
-    while (offset < bytes.length) {
-      const chunk = offset === 0 ? bytes : bytes.subarray(offset);
-      const written = ssl.SSL_write(this.#ssl, chunk, chunk.length);
-      if (written <= 0) throw failure("write", "the session cannot write");
-      offset += written;
-    }
+    writeAll(openSsl().SSL_write, this.#ssl, bytes, "write");
   }
 
   /** Queues close_notify (drain it to the peer); false if it could not. */

@@ -10,9 +10,10 @@
 
 import { openLibrary } from "./library.ts";
 import { closeOnCollect, forgetOnCollect } from "./finalizer.ts";
-import { ERROR_NAMES, NativeError } from "./errors.ts";
+import { NativeError } from "./errors.ts";
 import type { NativeLoop } from "./native_loop.ts";
 import type { NativeLibrary } from "./symbols.ts";
+import { mapSharedRing, type RingLayout } from "./shared_ring.ts";
 import { testSymbols } from "./test_support.ts";
 import {
   type Address,
@@ -74,7 +75,17 @@ export interface NativeUdpOptions {
   queueBytesMax: number;
 }
 
-const EUNKNOWN = -ERROR_NAMES.indexOf("EUNKNOWN");
+const RECEIVE_RING: RingLayout = {
+  name: "the UDP receive ring",
+  headerBytes: HEADER_BYTES,
+  magicWord: WORD_MAGIC,
+  magic: RING_MAGIC,
+  recordSizeWord: WORD_META_SIZE,
+  recordSize: META_BYTES,
+  bytes: (header) =>
+    header[WORD_DATA_OFFSET] +
+    header[WORD_SLOT_COUNT] * header[WORD_SLOT_SIZE],
+};
 
 // The text of IPv4 senders seen lately, so that a server with many peers
 // crosses the FFI seam once per peer, not once per datagram. Bounded:
@@ -88,25 +99,40 @@ const ip4Names = new Map<number, string>();
 const POOL_SIZE = 8192;
 const POOLED_MAX = POOL_SIZE >>> 1;
 let pool = new Uint8Array(POOL_SIZE);
+let poolWords = new Int32Array(pool.buffer);
 let poolUsed = 0;
+// Up to this size a datagram is copied word by word: for the short
+// datagrams most protocols exchange, cheaper than set() of a subarray.
+const WORD_COPY_MAX = 256;
 
 /**
- * A copy of `source[start, start + length)`: a view of the shared pool for
- * a small one (under 4 KiB; it keeps at most the 8 KiB pool alive), its own
- * buffer otherwise.
+ * A copy of `source[start, start + length)` (`sourceWords` is the same
+ * memory as i32s): a view of the shared pool for a small one (under 4 KiB;
+ * it keeps at most the 8 KiB pool alive), its own buffer otherwise.
  */
 function copyOut(
   source: Uint8Array,
+  sourceWords: Int32Array,
   start: number,
   length: number,
 ): Uint8Array<ArrayBuffer> {
   if (length >= POOLED_MAX) return source.slice(start, start + length);
   if (poolUsed + length > POOL_SIZE) {
     pool = new Uint8Array(POOL_SIZE);
+    poolWords = new Int32Array(pool.buffer);
     poolUsed = 0;
   }
   const at = poolUsed;
-  pool.set(source.subarray(start, start + length), at);
+  if (length <= WORD_COPY_MAX && (start & 3) === 0) {
+    // Up to 3 bytes past the datagram are copied too: the slot and the
+    // pool's 8-byte step have room (a word past either end is skipped).
+    const from = start >>> 2;
+    const to = at >>> 2;
+    const words = (length + 3) >>> 2;
+    for (let i = 0; i < words; i++) poolWords[to + i] = sourceWords[from + i];
+  } else {
+    pool.set(source.subarray(start, start + length), at);
+  }
   // Views start 8-byte aligned, so that a Float64Array over one works.
   poolUsed = (at + length + 7) & ~7;
   return pool.subarray(at, at + length);
@@ -146,6 +172,7 @@ export class NativeUdpEndpoint {
   #closed = false;
   #words: Uint32Array | null = null;
   #bytes: Uint8Array | null = null;
+  #ints: Int32Array | null = null;
   #mask = 0;
   #slotSize = 0;
   #metaWord = 0;
@@ -199,32 +226,15 @@ export class NativeUdpEndpoint {
     const address = new BigUint64Array(1);
     const result = this.#lib.symbols.eg_udp_ring(this.#handle, address);
     if (result < 0) return result;
-    const pointer = Deno.UnsafePointer.create(address[0]);
-    if (pointer === null) return EUNKNOWN;
-    const header = new Uint32Array(
-      Deno.UnsafePointerView.getArrayBuffer(pointer, HEADER_BYTES),
-    );
-    if (
-      header[WORD_MAGIC] !== RING_MAGIC ||
-      header[WORD_META_SIZE] !== META_BYTES
-    ) {
-      throw new Error(
-        "the UDP receive ring has an unknown layout (stale library build: rebuild it)",
-      );
-    }
-    const slotCount = header[WORD_SLOT_COUNT];
-    const slotSize = header[WORD_SLOT_SIZE];
-    const dataOffset = header[WORD_DATA_OFFSET];
-    const buffer = Deno.UnsafePointerView.getArrayBuffer(
-      pointer,
-      dataOffset + slotCount * slotSize,
-    );
-    this.#words = new Uint32Array(buffer);
+    const buffer = mapSharedRing(address[0], RECEIVE_RING);
+    const words = new Uint32Array(buffer);
+    this.#words = words;
     this.#bytes = new Uint8Array(buffer);
-    this.#mask = slotCount - 1;
-    this.#slotSize = slotSize;
-    this.#metaWord = header[WORD_META_OFFSET] / 4;
-    this.#dataOffset = dataOffset;
+    this.#ints = new Int32Array(buffer);
+    this.#mask = words[WORD_SLOT_COUNT] - 1;
+    this.#slotSize = words[WORD_SLOT_SIZE];
+    this.#metaWord = words[WORD_META_OFFSET] / 4;
+    this.#dataOffset = words[WORD_DATA_OFFSET];
     return 0;
   }
 
@@ -259,7 +269,7 @@ export class NativeUdpEndpoint {
     const length = words[meta];
     const stored = length < this.#slotSize ? length : this.#slotSize;
     const start = this.#dataOffset + slot * this.#slotSize;
-    const data = copyOut(this.#bytes!, start, stored);
+    const data = copyOut(this.#bytes!, this.#ints!, start, stored);
     const sender = this.#sender(words, meta);
     words[WORD_HEAD] = (head + 1) >>> 0;
     return [data, sender];
@@ -436,6 +446,7 @@ export class NativeUdpEndpoint {
     this.#closed = true;
     this.#words = null;
     this.#bytes = null;
+    this.#ints = null;
     forgetOnCollect(this);
     return this.#lib.symbols.eg_udp_close(this.#handle);
   }

@@ -54,6 +54,7 @@ export {
   TCPClient,
   TCPConnection,
   TCPServer,
+  TCPStream,
 } from "./src/io/tcp.ts";
 export {
   PipeClient,

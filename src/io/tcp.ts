@@ -42,6 +42,49 @@ const NOT_SUPPORTED = -ERROR_NAMES.indexOf("ENOSYS");
 export type { Address };
 
 /**
+ * What {@linkcode TCPClient} and {@linkcode TCPConnection} share: the TCP
+ * error class and the two addresses, each read once and still readable
+ * after close.
+ *
+ * @example
+ * ```ts
+ * import { TCPClient, TCPStream } from "./tcp.ts";
+ * console.log(new TCPClient() instanceof TCPStream); // true
+ * ```
+ */
+export abstract class TCPStream extends Stream {
+  #names = new Names();
+
+  /** @internal */
+  protected get _errorClass(): StreamErrorClass {
+    return TCPError;
+  }
+
+  /**
+   * The local address, read once.
+   *
+   * @throws {TCPError} `ENOTCONN` before connecting, `EBADF` if closed first.
+   */
+  get sockname(): Address {
+    return this.#names.local(this, TCPError);
+  }
+
+  /**
+   * The peer's address, read once.
+   *
+   * @throws {TCPError} `ENOTCONN` before connecting, `EBADF` if closed first.
+   */
+  get peername(): Address {
+    return this.#names.peer(this, TCPError);
+  }
+
+  /** @internal */
+  override _beforeClose(): void {
+    this.#names.keep(this);
+  }
+}
+
+/**
  * A TCP client stream. `connect()` resolves the host name off the JS thread
  * (also under `runSync()`) and tries each address in order until one
  * answers.
@@ -74,9 +117,7 @@ export type { Address };
  * await loop.run(); // prints "PING"
  * ```
  */
-export class TCPClient extends Stream {
-  #names = new Names();
-
+export class TCPClient extends TCPStream {
   /**
    * Creates an unconnected client; `connect()` connects it.
    *
@@ -84,11 +125,6 @@ export class TCPClient extends Stream {
    */
   constructor(options: StreamOptions = {}) {
     super(options);
-  }
-
-  /** @internal */
-  protected get _errorClass(): StreamErrorClass {
-    return TCPError;
   }
 
   /**
@@ -136,29 +172,6 @@ export class TCPClient extends Stream {
           : undefined,
     );
   }
-
-  /**
-   * The local address, read once.
-   *
-   * @throws {TCPError} `ENOTCONN` before connecting, `EBADF` if closed first.
-   */
-  get sockname(): Address {
-    return this.#names.local(this, TCPError);
-  }
-
-  /**
-   * The peer's address, read once.
-   *
-   * @throws {TCPError} `ENOTCONN` before connecting, `EBADF` if closed first.
-   */
-  get peername(): Address {
-    return this.#names.peer(this, TCPError);
-  }
-
-  /** @internal */
-  override _beforeClose(): void {
-    this.#names.keep(this);
-  }
 }
 
 /**
@@ -176,8 +189,7 @@ export class TCPClient extends Stream {
  * });
  * ```
  */
-export class TCPConnection extends Stream {
-  #names = new Names();
+export class TCPConnection extends TCPStream {
   #server: TCPServer | null;
 
   /**
@@ -189,29 +201,9 @@ export class TCPConnection extends Stream {
     this._attach(loop, handle, true);
   }
 
-  /** @internal */
-  protected get _errorClass(): StreamErrorClass {
-    return TCPError;
-  }
-
   /** The server that accepted this connection; null once closed. */
   get server(): TCPServer | null {
     return this.#server;
-  }
-
-  /** The local address, read once. */
-  get sockname(): Address {
-    return this.#names.local(this, TCPError);
-  }
-
-  /** The peer's address, read once. */
-  get peername(): Address {
-    return this.#names.peer(this, TCPError);
-  }
-
-  /** @internal */
-  override _beforeClose(): void {
-    this.#names.keep(this);
   }
 
   /** @internal */

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { current, type Fiber, FiberError } from "./fiber.ts";
+import { current, type Fiber, FiberError } from "./fiber/fiber.ts";
 
 // One constant object rather than module `let`s, whose every use from a
 // function pays a check that they are initialised.

@@ -8,7 +8,8 @@
  * @module
  */
 
-import { current, Fiber, HUB_SWITCH, isMainFiber, isSwitch } from "../fiber.ts";
+import { current, Fiber, isMainFiber } from "../fiber/fiber.ts";
+import { HUB_SWITCH, isSwitch } from "../fiber/switch.ts";
 import type { NativeLoop } from "../native/native_loop.ts";
 import {
   forgottenPending,

@@ -8,7 +8,7 @@
 
 import { describe } from "../_util.ts";
 import { EventLoop } from "../loop/event_loop.ts";
-import { shield } from "../tasks.ts";
+import { shield } from "../tasks/shield.ts";
 import { checkTimeout, WaitQueue } from "./wait_queue.ts";
 import { blocking as operation } from "../_operation.ts";
 import { type Guard, guardOf, Lock } from "./locks.ts";

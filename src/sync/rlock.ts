@@ -6,7 +6,7 @@
  * @module
  */
 
-import { current, type Fiber } from "../fiber.ts";
+import { current, type Fiber } from "../fiber/fiber.ts";
 import { checkTimeout } from "./wait_queue.ts";
 import { blocking as operation } from "../_operation.ts";
 import { type Guard, guardOf, Lock } from "./locks.ts";

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { describe, isGenerator } from "../_util.ts";
+import { checkTarget, describe, isGenerator } from "../_util.ts";
 import { protocol } from "./switch.ts";
 
 /**
@@ -149,16 +149,7 @@ export class Fiber<R = unknown> {
     target?: FiberTarget<any[], R>,
     options?: { args?: unknown[]; parent?: Fiber; name?: string },
   ) {
-    if (target !== undefined && typeof target !== "function") {
-      throw new TypeError(
-        `Fiber target must be a function, got ${describe(target)}`,
-      );
-    }
-    if (options?.args !== undefined && !Array.isArray(options.args)) {
-      throw new TypeError(
-        `Fiber args must be an array, got ${describe(options.args)}`,
-      );
-    }
+    checkTarget("Fiber", target, options?.args);
     this.#body = target;
     this.#args = options?.args ?? NO_ARGS;
     const name = options?.name;

@@ -19,7 +19,7 @@ import { EventLoop } from "../loop/event_loop.ts";
 import type { Runnable } from "../loop/handler.ts";
 import { WaitQueue } from "../sync/wait_queue.ts";
 import type { Timeout } from "../sync/timeout.ts";
-import { describe } from "../_util.ts";
+import { checkTarget } from "../_util.ts";
 import { blocking, stickyCancel, takeForgotten } from "../_operation.ts";
 import { TaskExit } from "./task_exit.ts";
 import { annotateError, type SpawnSite } from "./spawn_site.ts";
@@ -144,16 +144,7 @@ export class Task<R = unknown> extends Fiber<R>
     target?: FiberTarget<any[], R>,
     options?: { args?: unknown[]; name?: string },
   ) {
-    if (target !== undefined && typeof target !== "function") {
-      throw new TypeError(
-        `Task target must be a function, got ${describe(target)}`,
-      );
-    }
-    if (options?.args !== undefined && !Array.isArray(options.args)) {
-      throw new TypeError(
-        `Task args must be an array, got ${describe(options.args)}`,
-      );
-    }
+    checkTarget("Task", target, options?.args);
     const loop = EventLoop.current();
     super(Task.#body as FiberTarget<unknown[], R>, {
       parent: loop.task,
@@ -304,7 +295,7 @@ export class Task<R = unknown> extends Fiber<R>
     }
     if ((flags & RUNNING) === 0 || (flags & KILL_DELIVERY) !== 0) return;
     this.#flags = flags | KILL_DELIVERY;
-    this.#loop.callSoon(deliverKill, this);
+    this.#loop.callSoon(Task.#deliverKill, this);
   }
 
   /**
@@ -477,18 +468,20 @@ export class Task<R = unknown> extends Fiber<R>
     }
   }
 
-  /** @internal Throws the kill into the task where it is blocked. */
-  _deliverKill(): Generator<unknown, unknown, unknown> | undefined {
-    this.#flags &= ~KILL_DELIVERY;
-    const extra = this.#extra!;
+  // A loop callback: throws the kill into the task where it is blocked.
+  static #deliverKill(
+    task: Task,
+  ): Generator<unknown, unknown, unknown> | undefined {
+    task.#flags &= ~KILL_DELIVERY;
+    const extra = task.#extra!;
     if (
-      (this.#flags & ENDED) !== 0 || !this.isAlive() || extra.shieldDepth > 0
+      (task.#flags & ENDED) !== 0 || !task.isAlive() || extra.shieldDepth > 0
     ) {
       // Ended, or shielded: the sticky kill takes effect at its next
       // blocking call outside the shield.
       return undefined;
     }
-    return this.throw(extra.killError);
+    return task.throw(extra.killError);
   }
 
   /**
@@ -584,10 +577,4 @@ export class Task<R = unknown> extends Fiber<R>
       }
     }
   }
-}
-
-function deliverKill(
-  task: Task,
-): Generator<unknown, unknown, unknown> | undefined {
-  return task._deliverKill();
 }

@@ -178,3 +178,36 @@ export function checkOptionalTimeMs(
 ): number | undefined {
   return ms === undefined ? undefined : checkTimeMs(ms, what, name);
 }
+
+/**
+ * Checks what a fiber or a task is made with: `target`, if given, is a
+ * function, and `args`, if given, an array.
+ *
+ * @param kind the class, for the message (`"Fiber"`, `"Task"`).
+ * @throws {TypeError} if either is something else.
+ *
+ * @example
+ * ```ts
+ * import { checkTarget } from "./_util.ts";
+ * checkTarget("Fiber", () => 1, [2]);
+ * try {
+ *   checkTarget("Task", 42, undefined);
+ * } catch (error) {
+ *   console.log((error as Error).message); // Task target must be a function, got 42
+ * }
+ * ```
+ */
+export function checkTarget(
+  kind: string,
+  target: unknown,
+  args: unknown,
+): void {
+  if (target !== undefined && typeof target !== "function") {
+    throw new TypeError(
+      `${kind} target must be a function, got ${describe(target)}`,
+    );
+  }
+  if (args !== undefined && !Array.isArray(args)) {
+    throw new TypeError(`${kind} args must be an array, got ${describe(args)}`);
+  }
+}

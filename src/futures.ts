@@ -7,10 +7,12 @@
  * @module
  */
 
-import type { FiberTarget } from "./fiber.ts";
+import type { FiberTarget } from "./fiber/fiber.ts";
 import { EventLoop } from "./loop/event_loop.ts";
 import { checkOptionalTimeMs, describe, isGenerator } from "./_util.ts";
-import { spawn, type Task, TaskExit } from "./tasks.ts";
+import { spawn } from "./tasks/spawn.ts";
+import type { Task } from "./tasks/task.ts";
+import { TaskExit } from "./tasks/task_exit.ts";
 import { Event } from "./sync/event.ts";
 import { Queue } from "./sync/queue.ts";
 import { blocking, made } from "./_operation.ts";

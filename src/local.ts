@@ -7,7 +7,7 @@
  * @module
  */
 
-import { current, localsOf, peekLocals } from "./fiber.ts";
+import { current, localsOf, peekLocals } from "./fiber/fiber.ts";
 
 /**
  * One value per fiber, like a thread-local variable for fibers. Each fiber

@@ -7,9 +7,11 @@
  * @module
  */
 
-import type { FiberTarget } from "./fiber.ts";
-import { EventLoop } from "./loop.ts";
-import { shield, Task, TaskExit } from "./tasks.ts";
+import type { FiberTarget } from "./fiber/fiber.ts";
+import { EventLoop } from "./loop/event_loop.ts";
+import { shield } from "./tasks/shield.ts";
+import { Task } from "./tasks/task.ts";
+import { TaskExit } from "./tasks/task_exit.ts";
 import { WaitQueue } from "./sync/wait_queue.ts";
 import { blocking } from "./_operation.ts";
 

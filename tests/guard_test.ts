@@ -173,3 +173,28 @@ Deno.test("guard: disposing a guard twice releases once; a bad timeout throws", 
   await runClean(loop, errors);
   assert.throws(() => lock.guard("5" as unknown as number), TypeError);
 });
+
+Deno.test("guard: a bad timeout's error names the guard() it was given to", () => {
+  const owners = [
+    new Lock(),
+    new RLock(),
+    new Semaphore(),
+    new BoundedSemaphore(),
+    new Condition(),
+  ];
+  for (const owner of owners) {
+    const call = `${owner.constructor.name}.guard()`;
+    assert.throws(
+      () => owner.guard(-1),
+      (error: unknown) =>
+        error instanceof RangeError && error.message.startsWith(`${call}: `),
+      `${call} with -1 must throw a RangeError naming ${call}`,
+    );
+    assert.throws(
+      () => owner.guard("5" as unknown as number),
+      (error: unknown) =>
+        error instanceof TypeError && error.message.startsWith(`${call}: `),
+      `${call} with "5" must throw a TypeError naming ${call}`,
+    );
+  }
+});

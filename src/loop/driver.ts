@@ -8,7 +8,8 @@
  * @module
  */
 
-import { current, Fiber, HUB_SWITCH, isMainFiber, isSwitch } from "../fiber.ts";
+import { current, Fiber, isMainFiber } from "../fiber/fiber.ts";
+import { HUB_SWITCH, isSwitch } from "../fiber/switch.ts";
 import type { NativeLoop } from "../native/native_loop.ts";
 import {
   forgottenPending,
@@ -108,15 +109,13 @@ export class Driver {
     this.hub = new Fiber(() => this.#hubBody(), { name: "Hub" });
   }
 
-  /** Sends an error to the exception handler. */
+  /**
+   * Sends an error to the exception handler (`console.error` by default);
+   * an error the handler throws goes to `console.error`.
+   */
   reportError(error: unknown): void {
-    const handler = this.exceptionHandler;
-    if (handler === null) {
-      console.error(error);
-      return;
-    }
     try {
-      handler(error);
+      (this.exceptionHandler ?? logError)(error);
     } catch (handlerError) {
       console.error(handlerError);
     }
@@ -414,4 +413,10 @@ function isIterator(value: unknown): value is Iterable<unknown> {
   return typeof value === "object" && value !== null &&
     typeof (value as Iterator<unknown>).next === "function" &&
     typeof (value as Iterable<unknown>)[Symbol.iterator] === "function";
+}
+
+// The default exception handler (looked up when called, so that a
+// replaced `console.error` is the one used).
+function logError(error: unknown): void {
+  console.error(error);
 }

@@ -9,7 +9,12 @@
  * @module
  */
 
-import { current, type Fiber, FiberError, isMainFiber } from "../fiber.ts";
+import {
+  current,
+  type Fiber,
+  FiberError,
+  isMainFiber,
+} from "../fiber/fiber.ts";
 import { NativeLoop, READABLE, WRITABLE } from "../native/native_loop.ts";
 import { checkFd, checkTimeMs, describe } from "../_util.ts";
 import { beforeBlock } from "../_operation.ts";

@@ -7,7 +7,7 @@
  */
 
 import { describe } from "../_util.ts";
-import type { Fiber } from "../fiber.ts";
+import type { Fiber } from "../fiber/fiber.ts";
 
 /**
  * What a stall detector reports: a task (or a loop callback) kept the JS

@@ -8,7 +8,7 @@
 
 import { describe } from "../_util.ts";
 import { EventLoop } from "../loop/event_loop.ts";
-import { shield } from "../tasks.ts";
+import { shield } from "../tasks/shield.ts";
 import { checkTimeout, WaitQueue } from "./wait_queue.ts";
 import { blocking as operation } from "../_operation.ts";
 import { type Guard, guardOf, Lock } from "./locks.ts";
@@ -86,7 +86,7 @@ export class Condition {
   /**
    * Acquires, and returns a {@linkcode Guard} that releases at the end of a
    * `using` block; use with `yield*`. Waits up to `timeoutMs` if given
-   * (undefined or negative: no limit).
+   * (undefined or `Infinity`: no limit).
    *
    * @throws {TimeoutError} if not acquired within `timeoutMs`.
    *
@@ -107,8 +107,7 @@ export class Condition {
    */
   @operation("guard()")
   guard(timeoutMs?: number): Generator<unknown, Guard, unknown> {
-    checkTimeout(timeoutMs);
-    return guardOf(this, timeoutMs, `${this.constructor.name}.guard()`);
+    return guardOf(this, timeoutMs);
   }
 
   /** Releases the underlying lock. */

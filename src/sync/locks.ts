@@ -61,18 +61,33 @@ export class Guard implements Disposable {
 }
 
 /**
- * @internal Acquires `owner` (within `timeoutMs`) and returns its Guard.
+ * @internal The `guard()` of every lock: checks `timeoutMs` at once, then
+ * acquires `owner` within it and returns its Guard.
  *
+ * @throws {TypeError} if `timeoutMs` is neither undefined nor a number.
+ * @throws {RangeError} if it is negative or `NaN`.
  * @throws {TimeoutError} if not acquired in time.
  */
-export function* guardOf(
-  owner: {
-    acquire(
-      blocking?: boolean,
-      timeoutMs?: number,
-    ): Generator<unknown, boolean, unknown>;
-    release(): void;
-  },
+export function guardOf(
+  owner: Acquirable,
+  timeoutMs: number | undefined,
+): Generator<unknown, Guard, unknown> {
+  const what = `${owner.constructor.name}.guard()`;
+  checkTimeout(timeoutMs, what);
+  return acquireGuard(owner, timeoutMs, what);
+}
+
+/** What a Guard can be made for. */
+interface Acquirable {
+  acquire(
+    blocking?: boolean,
+    timeoutMs?: number,
+  ): Generator<unknown, boolean, unknown>;
+  release(): void;
+}
+
+function* acquireGuard(
+  owner: Acquirable,
   timeoutMs: number | undefined,
   what: string,
 ): Generator<unknown, Guard, unknown> {
@@ -184,7 +199,7 @@ export class Semaphore {
   /**
    * Acquires, and returns a {@linkcode Guard} that releases at the end of a
    * `using` block; use with `yield*`. Waits up to `timeoutMs` if given
-   * (undefined or negative: no limit).
+   * (undefined or `Infinity`: no limit).
    *
    * @throws {TimeoutError} if not acquired within `timeoutMs`.
    *
@@ -205,8 +220,7 @@ export class Semaphore {
    */
   @operation("guard()")
   guard(timeoutMs?: number): Generator<unknown, Guard, unknown> {
-    checkTimeout(timeoutMs);
-    return guardOf(this, timeoutMs, `${this.constructor.name}.guard()`);
+    return guardOf(this, timeoutMs);
   }
 
   /**

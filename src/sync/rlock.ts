@@ -6,8 +6,7 @@
  * @module
  */
 
-import { current, type Fiber } from "../fiber.ts";
-import { checkTimeout } from "./wait_queue.ts";
+import { current, type Fiber } from "../fiber/fiber.ts";
 import { blocking as operation } from "../_operation.ts";
 import { type Guard, guardOf, Lock } from "./locks.ts";
 
@@ -105,7 +104,7 @@ export class RLock {
   /**
    * Acquires, and returns a {@linkcode Guard} that releases at the end of a
    * `using` block; use with `yield*`. Waits up to `timeoutMs` if given
-   * (undefined or negative: no limit).
+   * (undefined or `Infinity`: no limit).
    *
    * @throws {TimeoutError} if not acquired within `timeoutMs`.
    *
@@ -126,8 +125,7 @@ export class RLock {
    */
   @operation("guard()")
   guard(timeoutMs?: number): Generator<unknown, Guard, unknown> {
-    checkTimeout(timeoutMs);
-    return guardOf(this, timeoutMs, `${this.constructor.name}.guard()`);
+    return guardOf(this, timeoutMs);
   }
 
   /**

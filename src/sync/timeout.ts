@@ -8,9 +8,11 @@
  * @module
  */
 
-import type { Fiber } from "../fiber.ts";
-import { describe, EventLoop, type Handler } from "../loop.ts";
-import { Task } from "../tasks.ts";
+import type { Fiber } from "../fiber/fiber.ts";
+import { EventLoop } from "../loop/event_loop.ts";
+import type { Handler } from "../loop/handler.ts";
+import { describe } from "../_util.ts";
+import { Task } from "../tasks/task.ts";
 
 // The constructor Timeout's `super()` really calls (see setPrototypeOf at
 // the end; its type and docs say Error): it keeps Error.prototype in the

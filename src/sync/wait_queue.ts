@@ -9,7 +9,7 @@
  * @module
  */
 
-import { Fiber } from "../fiber.ts";
+import { Fiber } from "../fiber/fiber.ts";
 import { EventLoop } from "../loop/event_loop.ts";
 import type { Runnable } from "../loop/handler.ts";
 import { checkOptionalTimeMs } from "../_util.ts";

@@ -789,7 +789,11 @@ test "writes that do not fit are queued and drained by an op, in order" {
     try testing.expect(stream.queued() > 0);
     try testing.expectEqual(@as(i32, 2), stream.write("tail"));
     try testing.expectEqual(errors.negative(error.InProgress), stream.startDrain(fixture.hub, 3));
-    try testing.expectEqual(@as(i32, 0), stream.write("!"));
+    // Queued behind the running drain, unless its first send already took the whole queue (the
+    // kernel's buffers grow on their own; under wine they took all 4 MiB at times): then it goes
+    // out at once, after "tail" either way.
+    const expected: i32 = if (stream.queued() > 0) 0 else 1;
+    try testing.expectEqual(expected, stream.write("!"));
     var received = try testing.allocator.alloc(u8, size + 5);
     defer testing.allocator.free(received);
     var got: usize = 0;

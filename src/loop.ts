@@ -5,7 +5,8 @@
  * Tasks (`tasks.ts`) and every blocking primitive (`sync/`) park by switching
  * to the hub and are resumed by callbacks it runs. This module gathers what
  * `loop/` exports, one concept a file: `loop/event_loop.ts` (the class),
- * `loop/handler.ts`, `loop/driver.ts`, `loop/timers.ts`,
+ * `loop/handler.ts`, `loop/driver.ts`, `loop/ready_queue.ts`,
+ * `loop/timers.ts`,
  * `loop/fd_watchers.ts`, `loop/signals.ts`, `loop/tokens.ts`,
  * `loop/stall.ts`, `loop/pacing.ts`.
  *

@@ -5,7 +5,8 @@
  * `yield*` of one of this library's operations. A synchronous trampoline
  * resumes exactly one generator at a time, so a switch is a plain function
  * call: no promise, no microtask, and no stack growth with the number of
- * switches. The event loop (`loop.ts`) and every blocking primitive are built
+ * switches. The loop's hub is the one exception, one level deep: it runs the
+ * fiber a ready entry switches to in place (`resumeInPlace`). The event loop (`loop.ts`) and every blocking primitive are built
  * on {@linkcode Fiber.switch}. The request a switch makes and the operation
  * that carries it to the trampoline are in `switch.ts`.
  *
@@ -88,6 +89,7 @@ let nextFiberNumber = 1;
 // Module state is per isolate, so each Worker gets its own main fiber: fibers
 // belong to the thread that made them (`request.running`).
 let trampoline: () => unknown;
+let resumeHere: (caller: Fiber) => boolean;
 let fiberLocalsOf: (fiber: Fiber) => WeakMap<object, unknown>;
 let peekFiberLocalsOf: (fiber: Fiber) => WeakMap<object, unknown> | undefined;
 
@@ -440,6 +442,22 @@ export class Fiber<R = unknown> {
     request.main = main;
     request.running = main;
     trampoline = () => Fiber.#runTrampoline();
+    // One trampoline step (#step) with the caller's frame below it instead
+    // of the trampoline's; see resumeInPlace.
+    resumeHere = (caller) => {
+      const target = request.target!;
+      if (target === request.main) return false;
+      const value = request.value;
+      const isThrow = request.isThrow;
+      request.target = null;
+      request.value = undefined;
+      Fiber.#step(target, value, isThrow);
+      request.running = caller;
+      if (request.target !== caller || request.isThrow) return false;
+      request.target = null;
+      request.value = undefined;
+      return true;
+    };
     fiberLocalsOf = (fiber) => fiber.#locals ??= new WeakMap();
     peekFiberLocalsOf = (fiber) => fiber.#locals;
   }
@@ -534,6 +552,25 @@ export function localsOf(fiber: Fiber): WeakMap<object, unknown> {
  */
 export function peekLocals(fiber: Fiber): WeakMap<object, unknown> | undefined {
   return peekFiberLocalsOf(fiber);
+}
+
+/**
+ * @internal Carries out the switch request the running fiber `caller` just
+ * made, in place: runs the target as the trampoline would, on top of the
+ * caller's frame, until it makes a request of its own. True when that request
+ * is a plain switch back to `caller` (consumed: the caller goes on as if
+ * resumed); false when it is anything else, left pending for the caller to
+ * hand to the trampoline (`yield HUB_SWITCH`). For the hub only: nothing a
+ * fiber does can resume the hub's generator while it runs on top of it, since
+ * every switch goes through the request and only the trampoline resumes.
+ *
+ * @example
+ * ```ts ignore
+ * if (!resumeInPlace(hub)) yield HUB_SWITCH;
+ * ```
+ */
+export function resumeInPlace(caller: Fiber): boolean {
+  return resumeHere(caller);
 }
 
 /** @internal True when `fiber` is this thread's main fiber. */

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { current, Fiber, isMainFiber } from "../fiber/fiber.ts";
+import { current, Fiber, isMainFiber, resumeInPlace } from "../fiber/fiber.ts";
 import { HUB_SWITCH, isSwitch } from "../fiber/switch.ts";
 import type { NativeLoop } from "../native/native_loop.ts";
 import {
@@ -16,7 +16,6 @@ import {
   takeForgotten,
   throwIfForgotten,
 } from "../_operation.ts";
-import type { Runnable } from "./handler.ts";
 import {
   CLOCK_EVERY_ITERATIONS,
   HOLD_WINDOW_MS,
@@ -25,6 +24,7 @@ import {
   SpinPolicy,
   TURN_BUDGET_MS,
 } from "./pacing.ts";
+import { ReadyQueue } from "./ready_queue.ts";
 import type { StallDetector } from "./stall.ts";
 import { TimerQueue } from "./timers.ts";
 import { TokenRecord, TokenTable } from "./tokens.ts";
@@ -73,8 +73,8 @@ export class Driver {
   parked = false;
   wakePending = false;
   /** Callbacks: the batch being run is detached; new ones go here. */
-  ready: Runnable[] = [];
-  #spare: Runnable[] = [];
+  ready: ReadyQueue = new ReadyQueue();
+  #spare: ReadyQueue = new ReadyQueue();
   /** Loop time, read at most once per iteration while timers are armed. */
   now = 0;
   nowFresh = false;
@@ -130,8 +130,8 @@ export class Driver {
 
   /** Forgets every queued callback and timer (the loop was destroyed). */
   clear(): void {
-    this.ready = [];
-    this.#spare = [];
+    this.ready = new ReadyQueue();
+    this.#spare = new ReadyQueue();
     this.timers.clear();
     this.beforePoll = [];
   }
@@ -187,6 +187,7 @@ export class Driver {
       }
       const batch = this.ready;
       this.ready = this.#spare;
+      const entries = batch.entries;
       const stallWarningMs = this.stallWarningMs;
       for (let i = 0; i < batch.length; i++) {
         let startMs = 0;
@@ -196,10 +197,14 @@ export class Driver {
         }
         try {
           // A callback that returns nothing still gets the checks below.
-          const result = batch[i]._fire();
+          const result = entries[i]!._fire();
           if (result !== undefined) {
             if (isSwitch(result)) {
-              yield HUB_SWITCH;
+              // The fiber runs right here until it blocks again: no hub
+              // generator step, no allocated yield result, no trampoline
+              // round (sleep(0) among 10 tasks 82 -> 58 ns). Only another
+              // kind of request goes through the trampoline.
+              if (!resumeInPlace(this.hub)) yield HUB_SWITCH;
             } else if (isIterator(result)) {
               yield* result;
             }
@@ -213,7 +218,7 @@ export class Driver {
           this.stall.check(startMs, this.ranFiber, this.#reportError);
         }
       }
-      batch.length = 0;
+      batch.empty();
       this.#spare = batch;
       this.#busySincePark = true;
       if (this.mode === MODE_ASYNC && this.#turnDue()) {

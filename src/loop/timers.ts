@@ -7,7 +7,8 @@
  * @module
  */
 
-import { type Callback, Handler, type Runnable } from "./handler.ts";
+import { type Callback, Handler } from "./handler.ts";
+import type { ReadyQueue } from "./ready_queue.ts";
 
 // Cancelled timers stay in the heap until they reach the top; the heap is
 // rebuilt when they outnumber live ones by this much.
@@ -53,9 +54,10 @@ class Timer extends Handler {
  *
  * @example
  * ```ts
+ * import { ReadyQueue } from "./ready_queue.ts";
  * import { TimerQueue } from "./timers.ts";
  * const timers = new TimerQueue();
- * const ready: { _fire(): unknown }[] = [];
+ * const ready = new ReadyQueue();
  * timers.arm(timers.create(10, () => {}, []));
  * const early = timers.create(5, () => {}, []);
  * timers.arm(early);
@@ -86,7 +88,7 @@ export class TimerQueue {
   }
 
   /** Moves every timer due at `now` to `ready`, in due order. */
-  fireDue(now: number, ready: Runnable[]): void {
+  fireDue(now: number, ready: ReadyQueue): void {
     const timers = this.#heap;
     while (timers.length > 0) {
       const top = timers[0];

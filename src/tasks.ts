@@ -32,4 +32,3 @@ export { TaskExit } from "./tasks/task_exit.ts";
 export { spawn, task } from "./tasks/spawn.ts";
 export { sleep } from "./tasks/sleep.ts";
 export { shield } from "./tasks/shield.ts";
-export { abandonAwaitedTasks } from "./tasks/awaited.ts";

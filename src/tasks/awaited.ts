@@ -47,21 +47,3 @@ export function awaitedDone(task: Task): void {
   if (!awaited.loop._destroyed) awaited.loop._releaseToken(awaited.token);
   awaited = null;
 }
-
-/**
- * @internal Rejects every `await task` of `loop`'s tasks that have not
- * ended: for the loop to call when it has ended for good (its tasks can no
- * longer run). Not re-exported by `mod.ts`.
- *
- * @example
- * ```ts ignore
- * abandonAwaitedTasks(loop);
- * ```
- */
-export function abandonAwaitedTasks(loop: EventLoop): void {
-  if (awaited === null || awaited.loop !== loop) return;
-  const { tasks } = awaited;
-  if (!loop._destroyed) loop._releaseToken(awaited.token);
-  awaited = null;
-  for (const task of tasks) task._abandon("ELOOPENDED");
-}

@@ -283,10 +283,10 @@ export class PipeStream extends Stream {
     if (this._handle !== 0) {
       throw errorFor(PipeError, "EISCONN", what, "already open");
     }
-    const loop = EventLoop.current();
-    const handle = native.streamOpen(loop._native, fd, this.maxBufferSize);
-    if (handle < 0) throw errorFromResult(PipeError, handle, what);
-    this._attach(loop, handle, true);
+    this._attachOpened(
+      what,
+      (loop, maxBufferSize) => native.streamOpen(loop, fd, maxBufferSize),
+    );
   }
 }
 

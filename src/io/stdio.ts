@@ -10,13 +10,8 @@
  * @module
  */
 
-import { EventLoop } from "../loop/event_loop.ts";
 import * as native from "../native/stream_native.ts";
-import {
-  errorFromResult,
-  StreamError,
-  type StreamErrorClass,
-} from "./errors.ts";
+import { StreamError, type StreamErrorClass } from "./errors.ts";
 import { Stream, type StreamOptions } from "./stream.ts";
 
 const NAMES = ["stdin", "stdout", "stderr"];
@@ -29,16 +24,10 @@ export abstract class StandardStream extends Stream {
   /** @throws {StreamError} `EBADF` if `fd` is not open. */
   constructor(fd: 0 | 1 | 2, options: StreamOptions) {
     super(options);
-    const loop = EventLoop.current();
-    const handle = native.stdioOpen(loop._native, fd, this.maxBufferSize);
-    if (handle < 0) {
-      throw errorFromResult(
-        StreamError,
-        handle,
-        `open ${NAMES[fd]} (fd ${fd})`,
-      );
-    }
-    this._attach(loop, handle, true);
+    this._attachOpened(
+      `open ${NAMES[fd]} (fd ${fd})`,
+      (loop, maxBufferSize) => native.stdioOpen(loop, fd, maxBufferSize),
+    );
   }
 
   /** @internal */

@@ -19,7 +19,8 @@
  */
 
 import { describe } from "../_util.ts";
-import type { EventLoop } from "../loop/event_loop.ts";
+import { EventLoop } from "../loop/event_loop.ts";
+import type { NativeLoop } from "../native/native_loop.ts";
 import { readableOf, writableOf } from "./web_streams.ts";
 import * as native from "../native/stream_native.ts";
 import { closeOnCollect, forgetOnCollect } from "../native/finalizer.ts";
@@ -392,6 +393,27 @@ export abstract class Stream implements Disposable {
   /** @internal True once connected (or opened), until closed. */
   get _open(): boolean {
     return this.#state === OPEN;
+  }
+
+  /**
+   * @internal Opens a native stream over a descriptor this stream takes
+   * over (`open` makes it on the current loop's native loop, with this
+   * stream's `maxBufferSize`) and attaches it, connected.
+   *
+   * @throws {StreamError} (the stream's class) for `what` when `open`
+   *   fails; `detail` may word the failure.
+   */
+  protected _attachOpened(
+    what: string,
+    open: (loop: NativeLoop, maxBufferSize: number) => number,
+    detail?: (result: number) => string | undefined,
+  ): void {
+    const loop = EventLoop.current();
+    const handle = open(loop._native, this.#maxBufferSize);
+    if (handle < 0) {
+      throw errorFromResult(this._errorClass, handle, what, detail?.(handle));
+    }
+    this._attach(loop, handle, true);
   }
 
   /**

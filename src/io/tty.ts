@@ -10,7 +10,6 @@
  * @module
  */
 
-import { EventLoop } from "../loop/event_loop.ts";
 import * as native from "../native/stream_native.ts";
 import {
   errorFor,
@@ -70,17 +69,11 @@ export class TTYStream extends Stream {
     super(options);
     checkFd(fd, "TTYStream");
     this.#readable = Boolean(readable);
-    const loop = EventLoop.current();
-    const handle = native.ttyOpen(loop._native, fd, this.maxBufferSize);
-    if (handle < 0) {
-      throw errorFromResult(
-        StreamError,
-        handle,
-        `open the terminal on fd ${fd}`,
-        handle === native.INVALID ? "not a terminal" : undefined,
-      );
-    }
-    this._attach(loop, handle, true);
+    this._attachOpened(
+      `open the terminal on fd ${fd}`,
+      (loop, maxBufferSize) => native.ttyOpen(loop, fd, maxBufferSize),
+      (result) => result === native.INVALID ? "not a terminal" : undefined,
+    );
   }
 
   /** @internal */

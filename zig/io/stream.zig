@@ -215,19 +215,10 @@ pub const Stream = struct {
         var attempt: u32 = 0;
         while (attempt < 8) : (attempt += 1) {
             if (stream.readOutcome(mode, arg)) |result| return result;
-            if (stream.read_expect_empty) {
-                if (stream.read_skips + 1 < stream.read_probe_interval) {
-                    stream.read_skips += 1;
-                    return errors.negative(error.WouldBlock);
-                }
-                stream.read_skips = 0;
-            }
+            if (stream.skipsDirectRead()) return errors.negative(error.WouldBlock);
             const got = stream.fill() catch |err| switch (err) {
                 error.WouldBlock => {
-                    if (stream.read_expect_empty) {
-                        stream.read_probe_interval = @min(stream.read_probe_interval * 2, probe_interval_max);
-                    }
-                    stream.read_expect_empty = true;
+                    stream.directReadFoundNothing();
                     return errors.negative(error.WouldBlock);
                 },
                 else => blk: {
@@ -235,12 +226,33 @@ pub const Stream = struct {
                     break :blk 0;
                 },
             };
-            if (got > 0) {
-                stream.read_expect_empty = false;
-                stream.read_probe_interval = 1;
-            }
+            if (got > 0) stream.directReadFoundData();
         }
         return stream.readOutcome(mode, arg) orelse errors.negative(error.WouldBlock);
+    }
+
+    /// Whether a direct read is skipped because the last ones found nothing (see
+    /// read_expect_empty); every `read_probe_interval`-th call reads anyway.
+    fn skipsDirectRead(stream: *Stream) bool {
+        if (!stream.read_expect_empty) return false;
+        if (stream.read_skips + 1 < stream.read_probe_interval) {
+            stream.read_skips += 1;
+            return true;
+        }
+        stream.read_skips = 0;
+        return false;
+    }
+
+    fn directReadFoundNothing(stream: *Stream) void {
+        if (stream.read_expect_empty) {
+            stream.read_probe_interval = @min(stream.read_probe_interval * 2, probe_interval_max);
+        }
+        stream.read_expect_empty = true;
+    }
+
+    fn directReadFoundData(stream: *Stream) void {
+        stream.read_expect_empty = false;
+        stream.read_probe_interval = 1;
     }
 
     /// Reads up to dest.len bytes into dest: what is buffered, else straight from the
@@ -258,16 +270,20 @@ pub const Stream = struct {
         }
         if (stream.read_error) |err| return errors.negative(err);
         if (stream.eof) return 0;
-        // No read_expect_empty here: callers of readInto stream data, and a read that
-        // finds nothing costs far less than a needless op.
+        // A peer that answers requests (readInto + write per request) leaves nothing to read
+        // here: as readNow, skip the read that would only say EAGAIN while the last ones did.
+        if (stream.skipsDirectRead()) return errors.negative(error.WouldBlock);
         const n = stream.readRaw(dest[0..limit]) catch |err| switch (err) {
-            error.WouldBlock => return errors.negative(error.WouldBlock),
+            error.WouldBlock => {
+                stream.directReadFoundNothing();
+                return errors.negative(error.WouldBlock);
+            },
             else => {
                 stream.read_error = err;
                 return errors.negative(err);
             },
         };
-        if (n == 0) stream.eof = true;
+        if (n == 0) stream.eof = true else stream.directReadFoundData();
         return @intCast(n);
     }
 
@@ -701,6 +717,26 @@ test "a read answered from data already there completes without an op" {
     try testing.expectEqual(errors.negative(error.WouldBlock), stream.readNow(.until, 0));
     try testing.expectEqual(@as(i32, 5), stream.readNow(.exact, 5));
     try testing.expectEqual(@as(u32, 0), fixture.hub.opsLive());
+}
+
+test "readInto skips the direct read while the last ones found nothing, then probes again" {
+    var fixture = try Fixture.init(1024);
+    defer fixture.deinit();
+    const stream = fixture.stream;
+    const would_block = errors.negative(error.WouldBlock);
+    var out: [16]u8 = undefined;
+    // Two reads that find nothing (a peer that answers requests): the next call is skipped.
+    try testing.expectEqual(would_block, stream.readInto(&out));
+    try testing.expectEqual(would_block, stream.readInto(&out));
+    _ = try support.write(fixture.peer, "x");
+    support.sleepMs(5);
+    try testing.expectEqual(would_block, stream.readInto(&out));
+    // The probe after it reads, and a read that finds data makes every call read again.
+    try testing.expectEqual(@as(i32, 1), stream.readInto(&out));
+    _ = try support.write(fixture.peer, "yz");
+    support.sleepMs(5);
+    try testing.expectEqual(@as(i32, 2), stream.readInto(&out));
+    try testing.expectEqualStrings("yz", out[0..2]);
 }
 
 test "the delimiter search never scans a byte twice, also after a take" {

@@ -132,25 +132,11 @@ interface Reader {
  * cheapest forms measured here.
  */
 function* readLine(reader: Reader): Generator<void, Uint8Array, void> {
+  // The library's shape: a small generator around a plain read that answers
+  // from what is buffered (readLineNow, below).
   for (;;) {
-    const bytes = reader.bytes;
-    const end = reader.end;
-    let found = reader.start;
-    while (found < end && bytes[found] !== NEWLINE) found++;
-    if (found < end) {
-      const line = new Uint8Array(
-        bytes.buffer,
-        bytes.byteOffset + reader.start,
-        found + 1 - reader.start,
-      );
-      reader.start = found + 1;
-      return line;
-    }
-    if (end === bytes.length) {
-      const rest = bytes.subarray(reader.start, end);
-      reader.start = end;
-      return rest;
-    }
+    const line = readLineNow(reader);
+    if (line !== null) return line;
     yield;
   }
 }

@@ -18,6 +18,16 @@ import {
 
 const isLinux = Deno.build.os === "linux";
 
+/** The two ends of a fresh pipe as streams: [reader, writer]. */
+function pipeStreams(): [PipeStream, PipeStream] {
+  const [readEnd, writeEnd] = testPipe();
+  const reader = new PipeStream();
+  reader.open(readEnd);
+  const writer = new PipeStream();
+  writer.open(writeEnd);
+  return [reader, writer];
+}
+
 /** write(2)-like system calls made by this process so far. */
 function writeSyscalls(): number {
   const io = Deno.readTextFileSync("/proc/self/io");
@@ -28,11 +38,7 @@ bothModes(
   "sixteen writes in one turn leave in one write system call, in order",
   (mode) =>
     scenario(mode, function* () {
-      const [readEnd, writeEnd] = testPipe();
-      const reader = new PipeStream();
-      reader.open(readEnd);
-      const writer = new PipeStream();
-      writer.open(writeEnd);
+      const [reader, writer] = pipeStreams();
       let expected = "";
       const before = writeSyscalls();
       for (let i = 0; i < 16; i++) {
@@ -55,11 +61,7 @@ bothModes(
   "staged text is UTF-8 whatever it holds: ASCII, accents, emoji, long strings",
   (mode) =>
     scenario(mode, function* () {
-      const [readEnd, writeEnd] = testPipe();
-      const reader = new PipeStream();
-      reader.open(readEnd);
-      const writer = new PipeStream();
-      writer.open(writeEnd);
+      const [reader, writer] = pipeStreams();
       const pieces = [
         "plain ascii\n",
         "é at the start",
@@ -87,11 +89,7 @@ bothModes(
   "past 64 KiB in one turn the staged bytes leave at once, nothing lost",
   (mode) =>
     scenario(mode, function* () {
-      const [readEnd, writeEnd] = testPipe();
-      const reader = new PipeStream();
-      reader.open(readEnd);
-      const writer = new PipeStream();
-      writer.open(writeEnd);
+      const [reader, writer] = pipeStreams();
       const chunk = new Uint8Array(1000);
       let total = 0;
       for (let i = 0; i < 200; i++) {
@@ -115,11 +113,7 @@ bothModes(
   "write() then close() in the same turn still delivers the bytes",
   (mode) =>
     scenario(mode, function* () {
-      const [readEnd, writeEnd] = testPipe();
-      const reader = new PipeStream();
-      reader.open(readEnd);
-      const writer = new PipeStream();
-      writer.open(writeEnd);
+      const [reader, writer] = pipeStreams();
       writer.write("last words\n");
       writer.close();
       assert.equal(text(yield* reader.readBytes(100)), "last words\n");

@@ -32,6 +32,7 @@
 // script says which packages to install.
 
 import { parseArgs } from "node:util";
+import { hasCommand } from "./servers/common.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 const root = new URL("..", import.meta.url).pathname;
@@ -97,22 +98,15 @@ const PACKAGES: Record<string, string> = {
   taskset: "util-linux",
 };
 
-async function which(binary: string): Promise<boolean> {
-  const { success } = await new Deno.Command("sh", {
-    args: ["-c", `command -v ${binary}`],
-    stdout: "null",
-    stderr: "null",
-  }).output();
-  return success;
-}
-
 /** Installs missing clients where it can; returns those still missing. */
 async function ensureClients(binaries: string[]): Promise<Set<string>> {
   const missing: string[] = [];
-  for (const binary of binaries) if (!await which(binary)) missing.push(binary);
+  for (const binary of binaries) {
+    if (!await hasCommand(binary)) missing.push(binary);
+  }
   if (missing.length === 0) return new Set();
   const packages = [...new Set(missing.map((binary) => PACKAGES[binary]))];
-  if (Deno.uid() === 0 && await which("apt-get")) {
+  if (Deno.uid() === 0 && await hasCommand("apt-get")) {
     console.error(`installing ${packages.join(" ")} with apt-get ...`);
     const env = { DEBIAN_FRONTEND: "noninteractive" };
     for (
@@ -128,7 +122,9 @@ async function ensureClients(binaries: string[]): Promise<Set<string>> {
     }
   }
   const still = new Set<string>();
-  for (const binary of missing) if (!await which(binary)) still.add(binary);
+  for (const binary of missing) {
+    if (!await hasCommand(binary)) still.add(binary);
+  }
   if (still.size > 0) {
     const names = [...new Set([...still].map((binary) => PACKAGES[binary]))];
     console.error(

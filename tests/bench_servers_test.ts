@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
+import { hasCommand } from "../bench/servers/common.ts";
 import { addressFor } from "../bench/servers/dns_message.ts";
 
 const bench = new URL("../bench/", import.meta.url).pathname;
@@ -93,15 +94,6 @@ async function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
   }
 }
 
-async function has(binary: string): Promise<boolean> {
-  const { success } = await new Deno.Command("sh", {
-    args: ["-c", `command -v ${binary}`],
-    stdout: "null",
-    stderr: "null",
-  }).output();
-  return success;
-}
-
 /** Runs a client command (bounded); its stdout. */
 async function run(
   command: string,
@@ -176,7 +168,7 @@ const RESP_SERVERS: [string, string, string[]][] = [
 for (const [name, script, args] of RESP_SERVERS) {
   Deno.test(`${name} answers redis-cli PING, SET, GET, INCR`, async () => {
     await using server = await start(script, args);
-    if (!await has("redis-cli")) {
+    if (!await hasCommand("redis-cli")) {
       // The hand-written Deno client test below still runs.
       console.warn(
         "redis-cli is not installed: checked with a Deno client only",
@@ -242,7 +234,7 @@ const HTTP_SERVERS: [string, string, string[]][] = [
 for (const [name, script, args] of HTTP_SERVERS) {
   Deno.test(`${name} answers curl, with keep-alive and bodies`, async () => {
     await using server = await start(script, args);
-    if (!await has("curl")) {
+    if (!await hasCommand("curl")) {
       // The hand-written Deno client test below still runs.
       console.warn("curl is not installed: checked with a Deno client only");
       return;
@@ -377,7 +369,7 @@ for (const [name, startEcho] of ECHO_SERVERS) {
       await using server = await startEcho(dir, `${dir}/echo.sock`);
       const lines = Array.from({ length: 1000 }, (_, i) => `line ${i}\n`)
         .join("") + "the last, unended";
-      if (await has("socat")) {
+      if (await hasCommand("socat")) {
         const back = await run(
           "socat",
           ["-t", "10", "-", `UNIX-CONNECT:${server.path}`],
@@ -470,7 +462,7 @@ async function withDns(
 for (const [name, startDns] of DNS_SERVERS) {
   Deno.test(`${name} answers dig with an A record`, () =>
     withDns(startDns, async (server) => {
-      if (!await has("dig")) {
+      if (!await hasCommand("dig")) {
         // The hand-written Deno client test below still runs.
         console.warn("dig is not installed: checked with a Deno client only");
         return;

@@ -6,16 +6,15 @@
 //
 //   deno run -A bench/peers/line_echo_deno.ts --path /tmp/echo.sock
 
-import { announce, serverArgs } from "../servers/common.ts";
+import {
+  announce,
+  isDisconnect,
+  serverArgs,
+  writeAll,
+} from "../servers/common.ts";
 
 const args = serverArgs();
 if (args.path === "") throw new Error("--path of the Unix socket is required");
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) {
-    at += await conn.write(bytes.subarray(at));
-  }
-}
 
 async function handle(conn: Deno.Conn): Promise<void> {
   let buffer = new Uint8Array(64 * 1024);
@@ -39,10 +38,7 @@ async function handle(conn: Deno.Conn): Promise<void> {
     }
     await writeAll(conn, buffer.subarray(0, end));
   } catch (error) {
-    if (
-      !(error instanceof Deno.errors.ConnectionReset ||
-        error instanceof Deno.errors.BrokenPipe)
-    ) throw error;
+    if (!isDisconnect(error)) throw error;
   } finally {
     conn.close();
   }

@@ -6,7 +6,12 @@
 //
 //   deno run -A bench/peers/resp_deno.ts [--port N]
 
-import { announce, serverArgs } from "../servers/common.ts";
+import {
+  announce,
+  isDisconnect,
+  serverArgs,
+  writeAll,
+} from "../servers/common.ts";
 import {
   InputBuffer,
   parseCommand,
@@ -18,12 +23,6 @@ import {
 
 const args = serverArgs();
 const store = new Store();
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) {
-    at += await conn.write(bytes.subarray(at));
-  }
-}
 
 async function handle(conn: Deno.TcpConn): Promise<void> {
   conn.setNoDelay(true);
@@ -55,10 +54,7 @@ async function handle(conn: Deno.TcpConn): Promise<void> {
       }
     }
   } catch (error) {
-    if (
-      !(error instanceof Deno.errors.ConnectionReset ||
-        error instanceof Deno.errors.BrokenPipe)
-    ) throw error;
+    if (!isDisconnect(error)) throw error;
   } finally {
     conn.close();
   }

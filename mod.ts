@@ -8,6 +8,7 @@
 
 export { current, Fiber, FiberError, type FiberTarget } from "./src/fiber.ts";
 export { FiberLocal, local } from "./src/local.ts";
+export { NamedError } from "./src/named_error.ts";
 export {
   type Callback,
   EventLoop,

@@ -11,6 +11,7 @@ import { EventLoop } from "./loop/event_loop.ts";
 import { describe } from "./_util.ts";
 import { WaitQueue } from "./sync/wait_queue.ts";
 import { blocking } from "./_operation.ts";
+import { NamedError } from "./named_error.ts";
 
 /**
  * Thrown by {@linkcode Future.get} on a cancelled future.
@@ -21,12 +22,9 @@ import { blocking } from "./_operation.ts";
  * console.log(new CancelledError().name); // "CancelledError"
  * ```
  */
-export class CancelledError extends Error {
-  /** Creates the error. */
-  constructor(message = "the future was cancelled") {
-    super(message);
-    this.name = "CancelledError";
-  }
+export class CancelledError extends NamedError {
+  /** The message when none is given. */
+  static override readonly defaultMessage = "the future was cancelled";
 }
 
 /**
@@ -38,12 +36,9 @@ export class CancelledError extends Error {
  * console.log(new TimeoutError().name); // "TimeoutError"
  * ```
  */
-export class TimeoutError extends Error {
-  /** Creates the error. */
-  constructor(message = "the operation timed out") {
-    super(message);
-    this.name = "TimeoutError";
-  }
+export class TimeoutError extends NamedError {
+  /** The message when none is given. */
+  static override readonly defaultMessage = "the operation timed out";
 }
 
 const PENDING = 0;

@@ -15,6 +15,7 @@
 
 import { checkTarget, describe, isGenerator } from "../_util.ts";
 import { protocol } from "./switch.ts";
+import { NamedError } from "../named_error.ts";
 
 /**
  * A function a fiber runs. If the call returns a generator, that generator is
@@ -43,13 +44,7 @@ export type FiberTarget<A extends unknown[] = any[], R = unknown> = (
  * }
  * ```
  */
-export class FiberError extends Error {
-  /** Creates the error with a message that names the misuse. */
-  constructor(message: string) {
-    super(message);
-    this.name = "FiberError";
-  }
-}
+export class FiberError extends NamedError {}
 
 // Module-local names for the switch protocol (see `protocol` on why).
 const {

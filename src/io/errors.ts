@@ -10,6 +10,7 @@
 
 import { ERROR_NAMES, errorName } from "../native/errors.ts";
 import { NATIVE_OPS_MAX } from "../native/native_loop.ts";
+import { NamedError } from "../named_error.ts";
 
 /**
  * A failed stream operation. `code` names the OS error, `errno` is its
@@ -22,7 +23,7 @@ import { NATIVE_OPS_MAX } from "../native/native_loop.ts";
  * console.log(error.code, error.errno, error.message);
  * ```
  */
-export class StreamError extends Error {
+export class StreamError extends NamedError {
   /** The error's name, e.g. `"ECONNRESET"`. */
   readonly code: string;
   /** The portable error number (positive; see `src/native/errors.ts`). */
@@ -37,7 +38,6 @@ export class StreamError extends Error {
    */
   constructor(code: string, errno: number, message: string) {
     super(message);
-    this.name = new.target.name;
     this.code = code;
     this.errno = errno;
   }

@@ -10,6 +10,7 @@
 import { describe, isGenerator } from "../_util.ts";
 import { WaitQueue } from "./wait_queue.ts";
 import { blocking } from "../_operation.ts";
+import { NamedError } from "../named_error.ts";
 
 /**
  * Ends {@linkcode Channel.forEach} when sent with `sendException` (Python's
@@ -21,12 +22,9 @@ import { blocking } from "../_operation.ts";
  * console.log(new StopIteration().name); // "StopIteration"
  * ```
  */
-export class StopIteration extends Error {
-  /** Creates the marker. */
-  constructor(message = "channel iteration ended") {
-    super(message);
-    this.name = "StopIteration";
-  }
+export class StopIteration extends NamedError {
+  /** The message when none is given. */
+  static override readonly defaultMessage = "channel iteration ended";
 }
 
 interface Offer<T> {

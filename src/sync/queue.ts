@@ -11,6 +11,7 @@ import { describe } from "../_util.ts";
 import { EventLoop } from "../loop/event_loop.ts";
 import { checkTimeout, WaitQueue } from "./wait_queue.ts";
 import { blocking } from "../_operation.ts";
+import { NamedError } from "../named_error.ts";
 
 /**
  * Thrown by `get` without blocking, or after its timeout, on an empty queue.
@@ -25,12 +26,9 @@ import { blocking } from "../_operation.ts";
  * }
  * ```
  */
-export class QueueEmpty extends Error {
-  /** Creates the error. */
-  constructor(message = "the queue is empty") {
-    super(message);
-    this.name = "QueueEmpty";
-  }
+export class QueueEmpty extends NamedError {
+  /** The message when none is given. */
+  static override readonly defaultMessage = "the queue is empty";
 }
 
 /**
@@ -48,12 +46,9 @@ export class QueueEmpty extends Error {
  * }
  * ```
  */
-export class QueueFull extends Error {
-  /** Creates the error. */
-  constructor(message = "the queue is full") {
-    super(message);
-    this.name = "QueueFull";
-  }
+export class QueueFull extends NamedError {
+  /** The message when none is given. */
+  static override readonly defaultMessage = "the queue is full";
 }
 
 /** Where a queue keeps its items: the order is the subclass's business. */

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { NamedError } from "../named_error.ts";
+
 /**
  * Ends a task quietly: `kill()` throws it into the task by default, and a
  * task that ends with it is not reported to the loop's exception handler.
@@ -29,10 +31,7 @@
  * console.log(log); // ["exit"]
  * ```
  */
-export class TaskExit extends Error {
-  /** Creates the error; the message is optional. */
-  constructor(message = "task killed") {
-    super(message);
-    this.name = "TaskExit";
-  }
+export class TaskExit extends NamedError {
+  /** The message when none is given. */
+  static override readonly defaultMessage = "task killed";
 }

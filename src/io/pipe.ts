@@ -122,15 +122,6 @@ export class PipeClient extends Stream {
  * ```
  */
 export class PipeConnection extends Stream {
-  #server: PipeServer | null;
-
-  /** @internal Made by the server for an accepted native stream. */
-  constructor(loop: EventLoop, handle: number, server: PipeServer) {
-    super({ maxBufferSize: server._maxBufferSize });
-    this.#server = server;
-    this._attach(loop, handle, true);
-  }
-
   /** @internal */
   protected get _errorClass(): StreamErrorClass {
     return PipeError;
@@ -138,13 +129,7 @@ export class PipeConnection extends Stream {
 
   /** The server that accepted this connection; null once closed. */
   get server(): PipeServer | null {
-    return this.#server;
-  }
-
-  /** @internal */
-  override _afterClose(): void {
-    this.#server?._forget(this);
-    this.#server = null;
+    return this._server as PipeServer | null;
   }
 }
 
@@ -172,17 +157,7 @@ export class PipeServer extends StreamServer<PipeConnection> {
    *   connection whose handler ended may take to deliver its bytes)
    */
   constructor(options: StreamServerOptions<PipeConnection> = {}) {
-    super(options);
-  }
-
-  /** @internal */
-  protected get _errorClass(): StreamErrorClass {
-    return PipeError;
-  }
-
-  /** @internal */
-  protected _connection(loop: EventLoop, handle: number): PipeConnection {
-    return new PipeConnection(loop, handle, this);
+    super(options, PipeError, PipeConnection);
   }
 
   /**

@@ -18,7 +18,7 @@ import {
   loopDestroyedError,
   type StreamErrorClass,
 } from "./errors.ts";
-import type { Stream } from "./stream.ts";
+import type { Stream, StreamOptions } from "./stream.ts";
 import { PendingOp } from "./_pending_op.ts";
 import { checkMaxBufferSize } from "./_stream_reader.ts";
 import { checkInteger, describe } from "../_util.ts";
@@ -56,6 +56,11 @@ export interface StreamServerOptions<C> {
 /** How long a finished handler's connection may linger by default, in ms. */
 export const DEFAULT_LINGER_MS = 30_000;
 
+/** @internal How a server makes the connection for an accepted stream. */
+export type ConnectionClass<C extends Stream> = new (
+  options: StreamOptions,
+) => C;
+
 /**
  * @internal Base of `TCPServer` and `PipeServer`.
  */
@@ -69,14 +74,24 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
   #handler: ConnectionHandler<C> | undefined;
   #maxBufferSize: number;
   #lingerMs: number;
+  #errorClass: StreamErrorClass;
+  #Connection: ConnectionClass<C>;
 
   /**
    * @param options `handleConnection`, `maxBufferSize` of connections and
    *   `lingerMs`
    * @throws {TypeError} if `handleConnection` is given and not a function.
+   * @param errorClass the error class the server and its connections throw
+   * @param Connection the class of accepted connections
    * @throws {RangeError} if `lingerMs` is negative or not a number.
    */
-  constructor(options: StreamServerOptions<C> = {}) {
+  constructor(
+    options: StreamServerOptions<C> = {},
+    errorClass: StreamErrorClass,
+    Connection: ConnectionClass<C>,
+  ) {
+    this.#errorClass = errorClass;
+    this.#Connection = Connection;
     const handler = options?.handleConnection;
     if (handler !== undefined && typeof handler !== "function") {
       throw new TypeError(
@@ -97,10 +112,9 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
   }
 
   /** @internal The error class this server throws. */
-  protected abstract get _errorClass(): StreamErrorClass;
-
-  /** @internal Wraps an accepted native stream. */
-  protected abstract _connection(loop: EventLoop, handle: number): C;
+  protected get _errorClass(): StreamErrorClass {
+    return this.#errorClass;
+  }
 
   /**
    * Handles one accepted connection; runs in a task of its own. Calls the
@@ -241,7 +255,10 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
       native.streamClose(handle);
       return true;
     }
-    const connection = this._connection(this.#loop!, handle);
+    const connection = new this.#Connection({
+      maxBufferSize: this.#maxBufferSize,
+    });
+    connection._attachAccepted(this.#loop!, handle, this);
     this.connections.push(connection);
     spawn(runHandler, this, connection);
     return true;

@@ -75,6 +75,12 @@ const CLOSED = 3;
  * });
  * ```
  */
+/** @internal What a stream needs of the server that accepted it. */
+export interface AcceptingServer {
+  /** Takes a closed connection out of the server's `connections`. */
+  _forget(connection: Stream): void;
+}
+
 export abstract class Stream implements Disposable {
   #loop: EventLoop | null = null;
   #handle = 0;
@@ -89,6 +95,8 @@ export abstract class Stream implements Disposable {
   #reader: StreamReader | null = null;
   #early: Uint8Array[] = [];
   #delimiters = new DelimiterCache();
+  // The server that accepted this stream, until it closes.
+  #server: AcceptingServer | null = null;
 
   /**
    * Sets up the stream's options; subclasses open or connect it.
@@ -370,6 +378,8 @@ export abstract class Stream implements Disposable {
       native.streamClose(this.#handle);
     }
     this.#writer?.wakeAll(loopDestroyed);
+    this.#server?._forget(this);
+    this.#server = null;
     this._afterClose();
   }
 
@@ -414,6 +424,24 @@ export abstract class Stream implements Disposable {
       throw errorFromResult(this._errorClass, handle, what, detail?.(handle));
     }
     this._attach(loop, handle, true);
+  }
+
+  /**
+   * @internal Takes a connection `server` accepted (open at once); closing
+   * it takes it out of `server.connections`.
+   */
+  _attachAccepted(
+    loop: EventLoop,
+    handle: number,
+    server: AcceptingServer,
+  ): void {
+    this.#server = server;
+    this._attach(loop, handle, true);
+  }
+
+  /** @internal The server that accepted this stream; null once closed. */
+  protected get _server(): AcceptingServer | null {
+    return this.#server;
   }
 
   /**

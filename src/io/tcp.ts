@@ -190,26 +190,9 @@ export class TCPClient extends TCPStream {
  * ```
  */
 export class TCPConnection extends TCPStream {
-  #server: TCPServer | null;
-
-  /**
-   * @internal Made by the server for an accepted native stream.
-   */
-  constructor(loop: EventLoop, handle: number, server: TCPServer) {
-    super({ maxBufferSize: server._maxBufferSize });
-    this.#server = server;
-    this._attach(loop, handle, true);
-  }
-
   /** The server that accepted this connection; null once closed. */
   get server(): TCPServer | null {
-    return this.#server;
-  }
-
-  /** @internal */
-  override _afterClose(): void {
-    this.#server?._forget(this);
-    this.#server = null;
+    return this._server as TCPServer | null;
   }
 }
 
@@ -251,17 +234,7 @@ export class TCPServer extends StreamServer<TCPConnection> {
    *   connection whose handler ended may take to deliver its bytes)
    */
   constructor(options: StreamServerOptions<TCPConnection> = {}) {
-    super(options);
-  }
-
-  /** @internal */
-  protected get _errorClass(): StreamErrorClass {
-    return TCPError;
-  }
-
-  /** @internal */
-  protected _connection(loop: EventLoop, handle: number): TCPConnection {
-    return new TCPConnection(loop, handle, this);
+    super(options, TCPError, TCPConnection);
   }
 
   /**

@@ -167,7 +167,7 @@ function closeHandle(handle: number): number {
 export class NativeUdpEndpoint {
   /** The socket's address family: `FAMILY_IP4` or `FAMILY_IP6`. */
   readonly family: number;
-  #lib: NativeLibrary;
+  #sym: NativeLibrary["symbols"];
   #handle: number;
   #closed = false;
   #words: Uint32Array | null = null;
@@ -194,8 +194,8 @@ export class NativeUdpEndpoint {
    *   or an option is out of range (EINVAL).
    */
   constructor(loop: NativeLoop, family: number, options: NativeUdpOptions) {
-    this.#lib = openLibrary();
-    const handle = this.#lib.symbols.eg_udp_open(
+    this.#sym = openLibrary().symbols;
+    const handle = this.#sym.eg_udp_open(
       loop.handle,
       family,
       options.receiveSize,
@@ -212,19 +212,19 @@ export class NativeUdpEndpoint {
 
   /** Binds to an address record; `flags` are the `BIND_*` bits. */
   bind(address: Uint8Array, flags: number): number {
-    return this.#lib.symbols.eg_udp_bind(this.#handle, address, flags);
+    return this.#sym.eg_udp_bind(this.#handle, address, flags);
   }
 
   /** Writes the bound address into the record `out`. */
   sockname(out: Uint8Array): number {
-    return this.#lib.symbols.eg_udp_sockname(this.#handle, out);
+    return this.#sym.eg_udp_sockname(this.#handle, out);
   }
 
   /** Maps the receive ring (created natively on first call). */
   mapRing(): number {
     if (this.#words !== null) return 0;
     const address = new BigUint64Array(1);
-    const result = this.#lib.symbols.eg_udp_ring(this.#handle, address);
+    const result = this.#sym.eg_udp_ring(this.#handle, address);
     if (result < 0) return result;
     const buffer = mapSharedRing(address[0], RECEIVE_RING);
     const words = new Uint32Array(buffer);
@@ -331,22 +331,17 @@ export class NativeUdpEndpoint {
    * instead of an op).
    */
   receive(token: number): number {
-    return this.#lib.symbols.eg_udp_receive(this.#handle, token);
+    return this.#sym.eg_udp_receive(this.#handle, token);
   }
 
   /** Completes a waiting receive op with ECANCELED. */
   cancelReceive(): number {
-    return this.#lib.symbols.eg_udp_cancel_receive(this.#handle);
+    return this.#sym.eg_udp_cancel_receive(this.#handle);
   }
 
   /** Sends one datagram (or queues a native copy); a `SEND_*` result. */
   send(data: Uint8Array, address: Uint8Array): number {
-    return this.#lib.symbols.eg_udp_send(
-      this.#handle,
-      data,
-      data.length,
-      address,
-    );
+    return this.#sym.eg_udp_send(this.#handle, data, data.length, address);
   }
 
   /**
@@ -355,12 +350,7 @@ export class NativeUdpEndpoint {
    * result (nothing to start either way) or a negative code.
    */
   stage(data: Uint8Array, address: Uint8Array): number {
-    return this.#lib.symbols.eg_udp_stage(
-      this.#handle,
-      data,
-      data.length,
-      address,
-    );
+    return this.#sym.eg_udp_stage(this.#handle, data, data.length, address);
   }
 
   /**
@@ -370,7 +360,7 @@ export class NativeUdpEndpoint {
    * datagram refused for good (dropped; the others went or wait).
    */
   sendQueued(): number {
-    return this.#lib.symbols.eg_udp_send_queued(this.#handle);
+    return this.#sym.eg_udp_send_queued(this.#handle);
   }
 
   /**
@@ -386,7 +376,7 @@ export class NativeUdpEndpoint {
     count: number,
     address: Uint8Array,
   ): number {
-    return this.#lib.symbols.eg_udp_send_many(
+    return this.#sym.eg_udp_send_many(
       this.#handle,
       data,
       dataLength,
@@ -398,22 +388,22 @@ export class NativeUdpEndpoint {
 
   /** Starts the op draining the send queue: 1 started, 0 nothing to do. */
   flushStart(token: number): number {
-    return this.#lib.symbols.eg_udp_flush_start(this.#handle, token);
+    return this.#sym.eg_udp_flush_start(this.#handle, token);
   }
 
   /** Datagrams in the native send queue. */
   queued(): number {
-    return this.#lib.symbols.eg_udp_queued(this.#handle);
+    return this.#sym.eg_udp_queued(this.#handle);
   }
 
   /** Sets a `UDP_OPTION`. */
   setOption(option: number, value: number): number {
-    return this.#lib.symbols.eg_udp_set_option(this.#handle, option, value);
+    return this.#sym.eg_udp_set_option(this.#handle, option, value);
   }
 
   /** Joins (true) or leaves a multicast group on an interface record. */
   membership(join: boolean, group: Uint8Array, iface: Uint8Array): number {
-    return this.#lib.symbols.eg_udp_membership(
+    return this.#sym.eg_udp_membership(
       this.#handle,
       join ? 1 : 0,
       group,
@@ -423,7 +413,7 @@ export class NativeUdpEndpoint {
 
   /** Picks the interface outgoing multicast datagrams use. */
   multicastInterface(iface: Uint8Array): number {
-    return this.#lib.symbols.eg_udp_multicast_interface(this.#handle, iface);
+    return this.#sym.eg_udp_multicast_interface(this.#handle, iface);
   }
 
   /** Queues a datagram as if the kernel were full (tests of the queue). */
@@ -448,7 +438,7 @@ export class NativeUdpEndpoint {
     this.#bytes = null;
     this.#ints = null;
     forgetOnCollect(this);
-    return this.#lib.symbols.eg_udp_close(this.#handle);
+    return this.#sym.eg_udp_close(this.#handle);
   }
 
   /** A new sender's text, formatted by native code as TCP's addresses are. */

@@ -56,6 +56,12 @@ export interface StreamServerOptions<C> {
 /** How long a finished handler's connection may linger by default, in ms. */
 export const DEFAULT_LINGER_MS = 30_000;
 
+/** @internal What a stream needs of the server that accepted it. */
+export interface AcceptingServer {
+  /** Takes a closed connection out of the server's `connections`. */
+  _forget(connection: Stream): void;
+}
+
 /** @internal How a server makes the connection for an accepted stream. */
 export type ConnectionClass<C extends Stream> = new (
   options: StreamOptions,

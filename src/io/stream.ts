@@ -38,6 +38,7 @@ import { DelimiterCache, latin1 } from "./_bytes.ts";
 import { PendingOp } from "./_pending_op.ts";
 import { checkMaxBufferSize, StreamReader } from "./_stream_reader.ts";
 import { StreamWriter, toBytes } from "./_stream_writer.ts";
+import type { AcceptingServer } from "./server.ts";
 
 /** Options every stream constructor takes. */
 export interface StreamOptions {
@@ -75,12 +76,6 @@ const CLOSED = 3;
  * });
  * ```
  */
-/** @internal What a stream needs of the server that accepted it. */
-export interface AcceptingServer {
-  /** Takes a closed connection out of the server's `connections`. */
-  _forget(connection: Stream): void;
-}
-
 export abstract class Stream implements Disposable {
   #loop: EventLoop | null = null;
   #handle = 0;

@@ -31,12 +31,6 @@ const spin_rounds_max: u32 = 10_000;
 const spin_skips_max: u32 = 64;
 const spin_supported = builtin.os.tag != .windows;
 
-fn monotonicNs() u64 {
-    var ts: std.c.timespec = undefined;
-    _ = std.c.clock_gettime(.MONOTONIC, &ts);
-    return @as(u64, @intCast(ts.sec)) * 1_000_000_000 + @as(u64, @intCast(ts.nsec));
-}
-
 pub const Options = struct {
     ring_capacity: u32 = 4096,
     /// The overflow queue's first size; it grows on demand up to overflowMax().
@@ -312,7 +306,7 @@ pub const Loop = struct {
         // Comptime-known: Windows builds compile no spin (nor its libc clock).
         if (!spin_supported) return 0;
         std.debug.assert(loop.spin_enabled);
-        const deadline = monotonicNs() + spin_ns;
+        const deadline = event.monotonicNs() + spin_ns;
         var round: u32 = 0;
         while (round < spin_rounds_max) : (round += 1) {
             const count = try loop.backend.wait(events, 0, woken);
@@ -320,7 +314,7 @@ pub const Loop = struct {
                 loop.spin_backoff = 0;
                 return count;
             }
-            if (monotonicNs() >= deadline) break;
+            if (event.monotonicNs() >= deadline) break;
         }
         // Found nothing: back off, so that a peer that is slow or shares this CPU stops
         // paying for spins that cannot catch it.
@@ -666,6 +660,55 @@ const Waker = struct {
         loop.wake() catch unreachable;
     }
 };
+
+test "a poll with a timeout and nothing to report returns after the timeout" {
+    var loop = try Loop.init(testing.allocator, .{});
+    defer loop.deinit();
+    for ([_]i32{ 1, 20 }) |timeout_ms| {
+        const start = event.monotonicNs();
+        try loop.poll(timeout_ms);
+        const elapsed_ms = (event.monotonicNs() - start) / std.time.ns_per_ms;
+        try testing.expect(elapsed_ms >= @as(u64, @intCast(timeout_ms)) - 1);
+        try testing.expect(elapsed_ms < 2000);
+    }
+}
+
+test "polls ended by readiness keep the epoll timer: armed once per deadline, again only to fire sooner" {
+    if (builtin.os.tag != .linux) return error.SkipZigTest;
+    var loop = try Loop.init(testing.allocator, .{ .ring_capacity = 64 });
+    defer loop.deinit();
+    loop.spin_enabled = false; // every poll below reaches the backend's wait
+    const fds = try streamPair();
+    defer for (fds) |fd| support.close(fd);
+    try loop.watch(fds[0], event.readable, 1);
+    _ = try support.write(fds[1], "x");
+    var out: [64]ring.Record = undefined;
+
+    // A server waiting "up to 1 s" for each request: one arm, not one per wait.
+    for (0..10) |_| {
+        try loop.poll(1000);
+        try testing.expectEqual(@as(u32, 1), drain(&loop, &out));
+    }
+    try testing.expectEqual(@as(u32, 1), loop.backend.timer_arms);
+    // A sooner deadline re-arms.
+    try loop.poll(30);
+    try testing.expectEqual(@as(u32, 2), loop.backend.timer_arms);
+    _ = drain(&loop, &out);
+
+    // Nothing ready: a later deadline waits for the armed one (sooner, so the poll may end
+    // early with nothing), which fires and is consumed without a record.
+    var buffer: [8]u8 = undefined;
+    try testing.expectEqual(@as(usize, 1), try support.read(fds[0], &buffer));
+    const start = event.monotonicNs();
+    try loop.poll(5000);
+    try testing.expect(event.monotonicNs() - start < 2000 * std.time.ns_per_ms);
+    try testing.expectEqual(@as(u32, 0), drain(&loop, &out));
+    try testing.expectEqual(@as(u64, 0), loop.backend.timer_deadline_ns);
+    try testing.expectEqual(@as(u32, 2), loop.backend.timer_arms);
+    // The next wait arms afresh.
+    try loop.poll(1);
+    try testing.expectEqual(@as(u32, 3), loop.backend.timer_arms);
+}
 
 test "wake from another thread interrupts a poll that would wait forever" {
     var loop = try Loop.init(testing.allocator, .{});

@@ -302,6 +302,60 @@ for (const [name, script, args] of HTTP_SERVERS) {
   });
 }
 
+/** Sends `text` on a new connection to `port`; everything until it closes. */
+async function exchangeUntilClose(port: number, text: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    return await exchange(conn, text, Infinity, 1000);
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("our HTTP server's byte-level parser checks what it reads", async () => {
+  await using server = await start("servers/http.ts", []);
+  const cases: [string, RegExp][] = [
+    // Header names in any case; repeated Content-Length values that agree.
+    [
+      "POST /x HTTP/1.1\r\nCONTENT-length: 3\r\ncontent-Length:  3 \r\n" +
+      "connection: Close\r\n\r\nabc",
+      /^HTTP\/1\.1 200 OK\r\n[^]*connection: close\r\n\r\nabc$/,
+    ],
+    [
+      "POST /x HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+      /^HTTP\/1\.1 400 Bad Request\r\n[^]*conflicting Content-Length/,
+    ],
+    [
+      "POST /x HTTP/1.1\r\nContent-Length: 1x\r\n\r\n",
+      /^HTTP\/1\.1 400 Bad Request\r\n[^]*bad Content-Length/,
+    ],
+    [
+      "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+      /^HTTP\/1\.1 501 Not Implemented\r\n/,
+    ],
+    [
+      "GET /x HTTP/1.1\r\nBad Name: 1\r\n\r\n",
+      /^HTTP\/1\.1 400 Bad Request\r\n[^]*bad header line: Bad Name: 1/,
+    ],
+    [
+      "GET /x HTTP/1.1\r\nX: a\x01b\r\n\r\n",
+      /^HTTP\/1\.1 400 Bad Request\r\n[^]*bad header line/,
+    ],
+    ["GET /x HTTP/2.0\r\n\r\n", /^HTTP\/1\.1 400 Bad Request\r\n/],
+    ["GET  /x HTTP/1.1\r\n\r\n", /^HTTP\/1\.1 400 Bad Request\r\n/],
+    // HTTP/1.0 closes unless asked to keep the connection; HEAD has no body.
+    ["GET / HTTP/1.0\r\n\r\n", /\r\n\r\nHello, World!$/],
+    [
+      "HEAD / HTTP/1.1\r\nConnection: close\r\n\r\n",
+      /^HTTP\/1\.1 200 OK\r\n[^]*content-length: 13\r\n[^]*\r\n\r\n$/,
+    ],
+  ];
+  for (const [request, expected] of cases) {
+    const reply = await exchangeUntilClose(server.port, request);
+    assert.match(reply, expected, JSON.stringify(request));
+  }
+});
+
 // ---------------------------------------------------------------- line echo
 
 /** Builds bench/peers/NAME.c into `dir` with `zig cc`; the binary. */

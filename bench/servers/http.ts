@@ -1,7 +1,10 @@
 // Our HTTP/1.1 server, written as a user of mod.ts would: one task per
 // connection, keep-alive, a real request parser. readUntil("\r\n\r\n") takes
 // the head (request line and headers), the body is read with readBytes by
-// its Content-Length, and the response leaves in one write(). GET and HEAD
+// its Content-Length, and the response leaves in one write(). The parser
+// works on the head's bytes (no text decoding of the whole head, no split,
+// no regular expressions), and the fixed response is encoded once a second
+// with its Date, as fast servers (and hyper under Deno.serve) do. GET and HEAD
 // answer "Hello, World!" (what the Deno.serve twin answers); a request with
 // a body gets the body back. Prints {"port":N} once it listens.
 //
@@ -18,16 +21,25 @@ import { serveInTask } from "../tcp_shapes.ts";
 import { announce, serverArgs } from "./common.ts";
 
 const args = serverArgs();
-const decoder = new TextDecoder("latin1");
+const encoder = new TextEncoder();
 const HELLO = "Hello, World!";
 const HEAD_MAX = 64 * 1024;
+const CR = 13;
+const LF = 10;
+const SPACE = 32;
+const TAB = 9;
+const COLON = 58;
 
-/** A parsed request head. */
+/** A parsed request head: what this server needs of it, checked. */
 interface Request {
   method: string;
   target: string;
-  version: string;
-  headers: Map<string, string>;
+  /** 1 for HTTP/1.1, 0 for HTTP/1.0. */
+  minor: number;
+  /** Content-Length (0 without one). */
+  length: number;
+  /** The Connection header's value, lower-cased ("" without one). */
+  connection: string;
 }
 
 class BadRequest extends Error {
@@ -36,61 +48,139 @@ class BadRequest extends Error {
   }
 }
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// RFC 9110 token characters (method and header names).
+const TOKEN = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1;
+for (let c = 48; c <= 57; c++) TOKEN[c] = 1;
+for (let c = 65; c <= 90; c++) TOKEN[c] = TOKEN[c + 32] = 1;
 
-/** Parses the request line and headers of `head` (ending in CRLF CRLF). */
-function parseHead(head: Uint8Array): Request {
-  const lines = decoder.decode(head.subarray(0, head.length - 4)).split("\r\n");
-  const [method, target, version, extra] = lines[0].split(" ");
-  if (
-    extra !== undefined || !TOKEN.test(method ?? "") || !target ||
-    (version !== "HTTP/1.1" && version !== "HTTP/1.0")
-  ) {
-    throw new BadRequest(400, `bad request line: ${lines[0]}`);
-  }
-  const headers = new Map<string, string>();
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    const colon = line.indexOf(":");
-    if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) {
-      throw new BadRequest(400, `bad header line: ${line}`);
-    }
-    const name = line.slice(0, colon).toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    const previous = headers.get(name);
-    headers.set(name, previous === undefined ? value : `${previous}, ${value}`);
-  }
-  return { method, target, version, headers };
+/** Latin-1 text of bytes[from, to) (short: method, target, header values). */
+function text(bytes: Uint8Array, from: number, to: number): string {
+  let out = "";
+  for (let i = from; i < to; i++) out += String.fromCharCode(bytes[i]);
+  return out;
 }
 
-/** The body's length from Content-Length (0 without one). */
-function bodyLength(request: Request): number {
-  if (request.headers.has("transfer-encoding")) {
-    throw new BadRequest(501, "Transfer-Encoding is not supported");
+/** Whether bytes[from, from + name.length) is `name` (lower case) in any case. */
+function isName(bytes: Uint8Array, from: number, to: number, name: string) {
+  if (to - from !== name.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    if ((bytes[from + i] | 0x20) !== name.charCodeAt(i)) return false;
   }
-  const text = request.headers.get("content-length");
-  if (text === undefined) return 0;
-  if (!/^\d{1,15}$/.test(text)) {
-    throw new BadRequest(400, `bad Content-Length: ${text}`);
+  return true;
+}
+
+function bad(status: number, what: string, bytes: Uint8Array, from: number) {
+  const end = bytes.indexOf(CR, from);
+  return new BadRequest(status, `${what}: ${text(bytes, from, end)}`);
+}
+
+/**
+ * Parses the request line and headers of `head` (ending in CRLF CRLF) at
+ * the byte level: every name is checked as a token, every line for its
+ * CRLF, and the headers the server acts on (Content-Length,
+ * Transfer-Encoding, Connection) are read; repeated Content-Length values
+ * must agree.
+ */
+function parseHead(head: Uint8Array): Request {
+  const end = head.length - 2; // the final CRLF
+  let i = 0;
+  while (TOKEN[head[i]] === 1) i++;
+  const method = text(head, 0, i);
+  if (i === 0 || head[i] !== SPACE) throw bad(400, "bad request line", head, 0);
+  const targetStart = ++i;
+  while (head[i] > SPACE && head[i] !== 127) i++;
+  const target = text(head, targetStart, i);
+  if (i === targetStart || head[i] !== SPACE) {
+    throw bad(400, "bad request line", head, 0);
   }
-  return Number(text);
+  i++;
+  // "HTTP/1.1" or "HTTP/1.0", then CRLF.
+  if (
+    head[i] !== 72 || head[i + 1] !== 84 || head[i + 2] !== 84 ||
+    head[i + 3] !== 80 || head[i + 4] !== 47 || head[i + 5] !== 49 ||
+    head[i + 6] !== 46 || (head[i + 7] !== 49 && head[i + 7] !== 48) ||
+    head[i + 8] !== CR || head[i + 9] !== LF
+  ) {
+    throw bad(400, "bad request line", head, 0);
+  }
+  const request: Request = {
+    method,
+    target,
+    minor: head[i + 7] - 48,
+    length: 0,
+    connection: "",
+  };
+  let seenLength = -1;
+  i += 10;
+  while (i < end) {
+    const lineStart = i;
+    while (TOKEN[head[i]] === 1) i++;
+    const nameEnd = i;
+    if (nameEnd === lineStart || head[i] !== COLON) {
+      throw bad(400, "bad header line", head, lineStart);
+    }
+    i++;
+    while (head[i] === SPACE || head[i] === TAB) i++;
+    const valueStart = i;
+    while (head[i] !== CR) {
+      // Control characters other than tab end nothing well.
+      if ((head[i] < SPACE && head[i] !== TAB) || head[i] === 127) {
+        throw bad(400, "bad header line", head, lineStart);
+      }
+      i++;
+    }
+    if (head[i + 1] !== LF) throw bad(400, "bad header line", head, lineStart);
+    let valueEnd = i;
+    while (
+      valueEnd > valueStart &&
+      (head[valueEnd - 1] === SPACE || head[valueEnd - 1] === TAB)
+    ) valueEnd--;
+    i += 2;
+    if (isName(head, lineStart, nameEnd, "content-length")) {
+      let length = 0;
+      if (valueEnd === valueStart || valueEnd - valueStart > 15) {
+        throw bad(400, "bad Content-Length", head, lineStart);
+      }
+      for (let d = valueStart; d < valueEnd; d++) {
+        const digit = head[d] - 48;
+        if (digit < 0 || digit > 9) {
+          throw bad(400, "bad Content-Length", head, lineStart);
+        }
+        length = length * 10 + digit;
+      }
+      if (seenLength >= 0 && seenLength !== length) {
+        throw bad(400, "conflicting Content-Length", head, lineStart);
+      }
+      seenLength = request.length = length;
+    } else if (isName(head, lineStart, nameEnd, "transfer-encoding")) {
+      throw new BadRequest(501, "Transfer-Encoding is not supported");
+    } else if (isName(head, lineStart, nameEnd, "connection")) {
+      request.connection = text(head, valueStart, valueEnd).toLowerCase();
+    }
+  }
+  return request;
 }
 
 /** Whether the connection stays open after this request. */
 function keepAlive(request: Request): boolean {
-  const connection = request.headers.get("connection")?.toLowerCase() ?? "";
-  if (request.version === "HTTP/1.0") return connection === "keep-alive";
-  return connection !== "close";
+  if (request.minor === 0) return request.connection === "keep-alive";
+  return request.connection !== "close";
 }
 
 let dateSecond = 0;
 let dateText = "";
+// The two "Hello, World!" responses (keep-alive, close) of this second, and
+// their HEAD forms, encoded once a second as servers cache their Date.
+const hello: Uint8Array[] = [];
+
 /** The Date header's value, computed once a second. */
 function date(): string {
   const second = Math.floor(Date.now() / 1000);
   if (second !== dateSecond) {
     dateSecond = second;
     dateText = new Date(second * 1000).toUTCString();
+    hello.length = 0;
   }
   return dateText;
 }
@@ -101,6 +191,15 @@ function head(status: string, length: number, close: boolean): string {
     (close ? "connection: close\r\n\r\n" : "\r\n");
 }
 
+/** The encoded "Hello, World!" response (without its body for HEAD). */
+function helloResponse(close: boolean, isHead: boolean): Uint8Array {
+  date();
+  const index = (close ? 1 : 0) + (isHead ? 2 : 0);
+  return hello[index] ??= encoder.encode(
+    head("200 OK", HELLO.length, close) + (isHead ? "" : HELLO),
+  );
+}
+
 function* serveConnection(connection: TCPConnection) {
   for (;;) {
     const bytes = yield* connection.readUntil("\r\n\r\n");
@@ -109,7 +208,7 @@ function* serveConnection(connection: TCPConnection) {
       throw new BadRequest(400, "the request head ends early");
     }
     const request = parseHead(bytes);
-    const length = bodyLength(request);
+    const length = request.length;
     const body = length > 0
       ? yield* connection.readBytes(length)
       : new Uint8Array(0);
@@ -118,10 +217,8 @@ function* serveConnection(connection: TCPConnection) {
     if (length > 0) {
       connection.write(head("200 OK", body.length, close));
       connection.write(body);
-    } else if (request.method === "HEAD") {
-      connection.write(head("200 OK", HELLO.length, close));
     } else {
-      connection.write(head("200 OK", HELLO.length, close) + HELLO);
+      connection.write(helloResponse(close, request.method === "HEAD"));
     }
     if (close) return;
   }

@@ -49,11 +49,12 @@ function* bufferedShape(connection: PipeConnection) {
     end += n;
     if (last < 0) continue;
     const lines = end - n + last + 1;
-    connection.write(buffer.slice(0, lines));
+    // write() copies what it keeps: the buffer may be reused at once.
+    connection.write(buffer.subarray(0, lines));
     buffer.copyWithin(0, lines, end);
     end -= lines;
   }
-  if (end > 0) connection.write(buffer.slice(0, end));
+  if (end > 0) connection.write(buffer.subarray(0, end));
 }
 
 const shape = args.shape === "lines"

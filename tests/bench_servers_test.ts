@@ -449,6 +449,17 @@ for (const [name, startEcho] of ECHO_SERVERS) {
 
 // ---------------------------------------------------------------- DNS
 
+/** The four bytes of the address our DNS responders answer for `name`. */
+function addressBytes(name: Uint8Array): number[] {
+  const address = addressFor(name, 0, name.length);
+  return [
+    address >>> 24,
+    (address >>> 16) & 255,
+    (address >>> 8) & 255,
+    address & 255,
+  ];
+}
+
 /** A query for `name`, type `type`, id `id`, RD set. */
 function query(name: string, type: number, id: number): Uint8Array {
   const labels = name.split(".").flatMap((label) => [
@@ -530,7 +541,7 @@ for (const [name, startDns] of DNS_SERVERS) {
           "+time=5",
           ...more,
         ]);
-      const address = addressFor(wireName("www.example.test")).join(".");
+      const address = addressBytes(wireName("www.example.test")).join(".");
       assert.equal(
         (await dig("+short", "www.example.test", "A")).trim(),
         address,
@@ -593,7 +604,7 @@ for (const [name, startDns] of DNS_SERVERS) {
           60,
           0,
           4,
-          ...addressFor(wireName("a.b")),
+          ...addressBytes(wireName("a.b")),
         ]);
         // A question whose name runs past the end: FORMERR.
         const broken = query("abc", 1, 7).subarray(0, 14);

@@ -251,7 +251,8 @@ export class UDPEndpoint implements Disposable {
    * unbound endpoint is bound first to an ephemeral port on the
    * destination's family. Inside the loop the send is queued and leaves
    * with the turn's others (see the class); the kernel's refusal of such a
-   * datagram is reported by `flush()`.
+   * datagram is reported by `flush()`. `data` is copied (or sent) before
+   * `send()` returns, so its buffer may be reused at once.
    *
    * @throws {UDPError} `EMSGSIZE` for more than 65507 bytes to an IPv4
    *   address (65527 to IPv6), `EINVAL` for a bad address, `EACCES` for a

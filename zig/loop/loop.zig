@@ -662,6 +662,8 @@ const Waker = struct {
 };
 
 test "a poll with a timeout and nothing to report returns after the timeout" {
+    // The clock below is POSIX's (Windows builds link no clock_gettime).
+    if (builtin.os.tag == .windows) return error.SkipZigTest;
     var loop = try Loop.init(testing.allocator, .{});
     defer loop.deinit();
     for ([_]i32{ 1, 20 }) |timeout_ms| {

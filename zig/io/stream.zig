@@ -343,14 +343,13 @@ pub const Stream = struct {
         if (data.len < delimiter.len) return null;
         // JS may have consumed past the scan point (it only ever moves start forward).
         const from = @min(@as(usize, stream.window.scan) -| start, data.len);
-        const found = if (delimiter.len == 1)
-            std.mem.indexOfScalarPos(u8, data, from, delimiter[0])
-        else
-            std.mem.indexOfPos(u8, data, from, delimiter);
-        if (found) |index| return index + delimiter.len;
-        // A delimiter may straddle the end: rescan its length minus one next time.
-        stream.window.scan = @intCast(start + data.len - (delimiter.len - 1));
-        return null;
+        switch (searchDelimiter(data, from, delimiter)) {
+            .found => |index| return index + delimiter.len,
+            .resume_at => |index| {
+                stream.window.scan = @intCast(start + index);
+                return null;
+            },
+        }
     }
 
     /// One read of the descriptor into the buffer; 0 at end of stream.
@@ -577,6 +576,38 @@ pub const Stream = struct {
     }
 };
 
+/// What `searchDelimiter` found: where the first delimiter starts, or, when there is none,
+/// where the next search of the same bytes (and more after them) must start.
+pub const Search = union(enum) {
+    found: usize,
+    resume_at: usize,
+};
+
+/// Finds the first `delimiter` in `data` that starts at or after `from`. Each candidate is a
+/// place where the delimiter's first byte is (found by a vectorized scan), checked for the rest
+/// there; a miss resumes after it. When there is none, `resume_at` is the first candidate too
+/// close to the end to hold the whole delimiter (one may straddle the end: the next search,
+/// with more bytes, starts there), else `data.len`: no byte before it starts a delimiter, so
+/// an incremental search never looks at a byte twice but for such a straddling tail.
+pub fn searchDelimiter(data: []const u8, from: usize, delimiter: []const u8) Search {
+    std.debug.assert(delimiter.len > 0 and from <= data.len);
+    const first = delimiter[0];
+    const last = delimiter[delimiter.len - 1];
+    const middle = if (delimiter.len > 2) delimiter[1 .. delimiter.len - 1] else "";
+    var position = from;
+    while (std.mem.indexOfScalarPos(u8, data, position, first)) |candidate| {
+        if (data.len - candidate < delimiter.len) return .{ .resume_at = candidate };
+        // The last byte first: it rejects most candidates without a call (a header line's
+        // "\r\nX" for "\r\n\r\n").
+        const window = data[candidate..][0..delimiter.len];
+        if (window[delimiter.len - 1] == last and std.mem.eql(u8, window[1..][0..middle.len], middle)) {
+            return .{ .found = candidate };
+        }
+        position = candidate + 1;
+    }
+    return .{ .resume_at = data.len };
+}
+
 /// Reads until the request is answered; result = byte count to take, or -code.
 pub const ReadOp = struct {
     pub const kind = kind_read;
@@ -739,26 +770,160 @@ test "readInto skips the direct read while the last ones found nothing, then pro
     try testing.expectEqualStrings("yz", out[0..2]);
 }
 
+/// readNow after the peer wrote: retries while the bytes are on their way (and past the
+/// direct reads skipped after one that found nothing).
+fn readNowSoon(stream: *Stream, mode: ReadMode, arg: usize) i32 {
+    var result = stream.readNow(mode, arg);
+    var rounds: u32 = 0;
+    while (result == errors.negative(error.WouldBlock) and rounds < 100) : (rounds += 1) {
+        support.sleepMs(1);
+        stream.read_expect_empty = false;
+        result = stream.readNow(mode, arg);
+    }
+    return result;
+}
+
 test "the delimiter search never scans a byte twice, also after a take" {
     var fixture = try Fixture.init(1024);
     defer fixture.deinit();
     const stream = fixture.stream;
     try stream.setDelimiter("\r\n");
-    _ = try support.write(fixture.peer, "0123456789");
+    _ = try support.write(fixture.peer, "0123");
     try testing.expectEqual(errors.negative(error.WouldBlock), stream.readNow(.until, 0));
-    // Every byte but the last (a delimiter may start there) is searched.
+    // No byte can begin the delimiter: all are searched.
+    try testing.expectEqual(@as(u32, 4), stream.window.scan - stream.window.start);
+    _ = try support.write(fixture.peer, "45678\r");
+    try testing.expectEqual(errors.negative(error.WouldBlock), readNowSoon(stream, .until, 0));
+    try testing.expectEqual(@as(usize, 10), stream.buffered());
+    // The last byte may begin a delimiter that the next bytes complete.
     try testing.expectEqual(@as(u32, 9), stream.window.scan - stream.window.start);
     try stream.take(null, 4);
     try testing.expectEqual(@as(u32, 5), stream.window.scan - stream.window.start);
-    _ = try support.write(fixture.peer, "\r\nrest");
-    var result = stream.readNow(.until, 0);
-    var rounds: u32 = 0;
-    while (result == errors.negative(error.WouldBlock) and rounds < 100) : (rounds += 1) {
-        support.sleepMs(1);
-        stream.read_expect_empty = false;
-        result = stream.readNow(.until, 0);
+    _ = try support.write(fixture.peer, "\nrest");
+    try testing.expectEqual(@as(i32, 7), readNowSoon(stream, .until, 0));
+}
+
+test "a four-byte delimiter split over two fills is found, searched from where it may begin" {
+    var fixture = try Fixture.init(1024);
+    defer fixture.deinit();
+    const stream = fixture.stream;
+    try stream.setDelimiter("\r\n\r\n");
+    _ = try support.write(fixture.peer, "GET / HTTP/1.1\r\nHost: x\r\n\r");
+    try testing.expectEqual(errors.negative(error.WouldBlock), readNowSoon(stream, .until, 0));
+    // "\r\n\r" at the end may begin the delimiter: the search resumes at its first byte.
+    try testing.expectEqual(@as(u32, 23), stream.window.scan - stream.window.start);
+    _ = try support.write(fixture.peer, "\nbody");
+    try testing.expectEqual(@as(i32, 27), readNowSoon(stream, .until, 0));
+    var out: [32]u8 = undefined;
+    try testing.expectEqualStrings("GET / HTTP/1.1\r\nHost: x\r\n\r\n", try takeText(stream, 27, &out));
+}
+
+/// searchDelimiter's answer as a test compares it.
+fn expectSearch(expected: Search, data: []const u8, from: usize, delimiter: []const u8) !void {
+    try testing.expectEqual(expected, searchDelimiter(data, from, delimiter));
+}
+
+test "searchDelimiter finds a delimiter at the start, at the end, and after repeated first bytes" {
+    try expectSearch(.{ .found = 0 }, "\r\n\r\nGET", 0, "\r\n\r\n");
+    try expectSearch(.{ .found = 14 }, "GET / HTTP/1.1\r\n\r\n", 0, "\r\n\r\n");
+    try expectSearch(.{ .found = 1 }, "\r\r\n\r\n", 0, "\r\n\r\n");
+    try expectSearch(.{ .found = 2 }, "\r\r\r\n\r\n", 0, "\r\n\r\n");
+    try expectSearch(.{ .found = 3 }, "\r\n\r\r\n\r\n", 0, "\r\n\r\n");
+    try expectSearch(.{ .found = 4 }, "aaaaaaab", 0, "aaab");
+    // Only from `from` on.
+    try expectSearch(.{ .found = 6 }, "\r\n\r\nab\r\n\r\n", 1, "\r\n\r\n");
+    try expectSearch(.{ .resume_at = 8 }, "\r\n\r\nab\r\n\r\n", 7, "\r\n\r\n");
+}
+
+test "searchDelimiter resumes at the first byte that may begin a straddling delimiter" {
+    try expectSearch(.{ .resume_at = 8 }, "abcdefgh", 0, "\r\n\r\n");
+    try expectSearch(.{ .resume_at = 7 }, "abcdefg\r", 0, "\r\n\r\n");
+    try expectSearch(.{ .resume_at = 6 }, "abcdef\r\n", 0, "\r\n\r\n");
+    try expectSearch(.{ .resume_at = 5 }, "abcde\r\n\r", 0, "\r\n\r\n");
+    // A candidate in the tail that cannot begin the delimiter still bounds the resumption:
+    // only the first byte is checked there.
+    try expectSearch(.{ .resume_at = 5 }, "abcde\rxy", 0, "\r\n\r\n");
+    try expectSearch(.{ .resume_at = 0 }, "\r\n\r", 0, "\r\n\r\n");
+    try expectSearch(.{ .resume_at = 0 }, "", 0, "\r\n");
+    try expectSearch(.{ .resume_at = 3 }, "abc", 3, "\r\n");
+}
+
+test "searchDelimiter with one- and two-byte delimiters" {
+    try expectSearch(.{ .found = 0 }, "\nabc", 0, "\n");
+    try expectSearch(.{ .found = 3 }, "abc\n", 0, "\n");
+    try expectSearch(.{ .found = 4 }, "\nabc\n\n", 1, "\n");
+    try expectSearch(.{ .resume_at = 4 }, "abcd", 0, "\n");
+    try expectSearch(.{ .found = 0 }, "\r\nabc", 0, "\r\n");
+    try expectSearch(.{ .found = 4 }, "a\r\rb\r\n", 0, "\r\n");
+    try expectSearch(.{ .found = 1 }, "\r\r\n", 0, "\r\n");
+    try expectSearch(.{ .resume_at = 3 }, "abc\r", 0, "\r\n");
+    try expectSearch(.{ .resume_at = 5 }, "a\rb\rc", 0, "\r\n");
+}
+
+test "searchDelimiter over long haystacks with many near misses" {
+    const size = 256 * 1024;
+    const data = try testing.allocator.alloc(u8, size);
+    defer testing.allocator.free(data);
+    // Header-like lines: each "\r\n" is a candidate for "\r\n\r\n" that fails.
+    for (data, 0..) |*byte, i| byte.* = switch (i % 37) {
+        35 => '\r',
+        36 => '\n',
+        else => 'a' + @as(u8, @intCast(i % 26)),
+    };
+    @memcpy(data[size - 3 ..], "zzz");
+    try expectSearch(.{ .resume_at = size }, data, 0, "\r\n\r\n");
+    try expectSearch(.{ .resume_at = size }, data, 0, "\r\n\r");
+    const at = size - 1000;
+    @memcpy(data[at..][0..4], "\r\n\r\n");
+    try expectSearch(.{ .found = at }, data, 0, "\r\n\r\n");
+    try expectSearch(.{ .found = at }, data, 12345, "\r\n\r\n");
+    try expectSearch(.{ .resume_at = size }, data, at + 1, "\r\n\r\n\r");
+    // A long delimiter (a multipart boundary) near the end, with prefixes of it before.
+    const boundary = "\r\n--boundary-7d9a3f0c2b1e4a5f8c6d0e9b2a7f1c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d";
+    var offset: usize = 0;
+    while (offset + boundary.len < at) : (offset += 4099) {
+        @memcpy(data[offset..][0 .. boundary.len - 1], boundary[0 .. boundary.len - 1]);
+        data[offset + boundary.len - 1] = 'X';
     }
-    try testing.expectEqual(@as(i32, 8), result);
+    // It resumes at the first carriage return that may begin a straddling boundary.
+    const tail = std.mem.indexOfScalarPos(u8, data, size - (boundary.len - 1), '\r').?;
+    try expectSearch(.{ .resume_at = tail }, data, 0, boundary);
+    @memcpy(data[size - boundary.len - 7 ..][0..boundary.len], boundary);
+    try expectSearch(.{ .found = size - boundary.len - 7 }, data, 0, boundary);
+}
+
+test "searchDelimiter fed in pieces finds what one search of everything finds, scanning once" {
+    var prng = std.Random.DefaultPrng.init(0xde11);
+    const random = prng.random();
+    const alphabet = "\r\na";
+    var data: [300]u8 = undefined;
+    var delimiter: [6]u8 = undefined;
+    for (0..2000) |_| {
+        const data_len = random.uintAtMost(usize, data.len);
+        for (data[0..data_len]) |*byte| byte.* = alphabet[random.uintLessThan(usize, alphabet.len)];
+        const delimiter_len = random.intRangeAtMost(usize, 1, delimiter.len);
+        for (delimiter[0..delimiter_len]) |*byte| byte.* = alphabet[random.uintLessThan(usize, alphabet.len)];
+        const needle = delimiter[0..delimiter_len];
+        const expected = std.mem.indexOf(u8, data[0..data_len], needle);
+        // Bytes arrive in random pieces; each search starts where the last one said.
+        var end: usize = 0;
+        var from: usize = 0;
+        var found: ?usize = null;
+        while (end < data_len and found == null) {
+            end += random.intRangeAtMost(usize, 1, @min(8, data_len - end));
+            switch (searchDelimiter(data[0..end], from, needle)) {
+                .found => |index| found = index,
+                .resume_at => |index| {
+                    // Never back before where it started, and only a straddling tail is left.
+                    try testing.expect(index >= from and index <= end);
+                    try testing.expect(index == end or end - index < needle.len);
+                    if (expected) |position| try testing.expect(index <= position);
+                    from = index;
+                },
+            }
+        }
+        try testing.expectEqual(expected, found);
+    }
 }
 
 test "a read op waits for the delimiter across several sends" {

@@ -946,6 +946,34 @@ test "a read op waits for the delimiter across several sends" {
     try testing.expectEqual(@as(usize, 4), stream.buffered());
 }
 
+test "read ops that wait allocate nothing once the first has run" {
+    var counting: std.testing.FailingAllocator = .init(testing.allocator, .{});
+    const gpa = counting.allocator();
+    const hub = try hub_module.Hub.create(gpa, .{});
+    defer hub.destroy();
+    const fds = try support.socketPair();
+    defer support.close(fds[1]);
+    const stream = Stream.create(gpa, 0, fds[0], .socket, 1024) catch |err| {
+        support.close(fds[0]);
+        return err;
+    };
+    defer stream.close(hub);
+    try stream.setDelimiter("\r\n\r\n");
+    const head = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (0..20) |round| {
+        const allocations = counting.allocations;
+        const deallocations = counting.deallocations;
+        try testing.expectEqual(errors.negative(error.InProgress), stream.startRead(hub, .until, 0, @intCast(round)));
+        _ = try support.write(fds[1], head);
+        const record = try awaitRecord(hub);
+        try testing.expectEqual(@as(i32, head.len), record.result);
+        try stream.take(null, head.len);
+        if (round == 0) continue;
+        try testing.expectEqual(allocations, counting.allocations);
+        try testing.expectEqual(deallocations, counting.deallocations);
+    }
+}
+
 test "end of stream returns what is left, then zero forever" {
     var fixture = try Fixture.init(1024);
     defer fixture.deinit();

@@ -27,6 +27,8 @@ const probe_interval_max = 16;
 pub const write_queue_max: usize = 1 << 30;
 /// Longest readUntil delimiter.
 pub const delimiter_max: usize = 64 * 1024;
+/// Delimiters up to this long are kept in the stream itself.
+const delimiter_inline_size = 16;
 /// A fresh read buffer's size, and the least free space a read asks the OS to fill.
 const read_chunk_size = 16 * 1024;
 /// Buffers larger than this are freed when they empty, so idle streams stay small.
@@ -95,7 +97,11 @@ pub const Stream = struct {
     read_max: usize,
     eof: bool = false,
     read_error: ?errors.Error = null,
+    /// In delimiter_inline when it fits there, else allocated.
     delimiter: []u8 = &.{},
+    /// Holds short delimiters, so that reads up to alternating ones (a head up to "\r\n\r\n",
+    /// then chunk sizes up to "\r\n") allocate nothing.
+    delimiter_inline: [delimiter_inline_size]u8 = undefined,
     /// The last direct read found nothing: the peer answers requests (ping-pong, or pipelined
     /// batches that JS consumes from the window), so readNow skips a read that would only say
     /// EAGAIN and the op waits for readiness instead. It reads anyway once every
@@ -160,7 +166,7 @@ pub const Stream = struct {
         std.debug.assert(stream.closed and stream.ops_live == 0);
         stream.gpa.free(stream.read_buffer);
         stream.gpa.free(stream.write_queue);
-        stream.gpa.free(stream.delimiter);
+        stream.freeDelimiter();
         stream.gpa.destroy(stream);
     }
 
@@ -186,10 +192,21 @@ pub const Stream = struct {
     pub fn setDelimiter(stream: *Stream, delimiter: []const u8) errors.Error!void {
         if (delimiter.len == 0 or delimiter.len > delimiter_max) return error.InvalidArgument;
         if (std.mem.eql(u8, stream.delimiter, delimiter)) return;
-        const copy = try stream.gpa.dupe(u8, delimiter);
-        stream.gpa.free(stream.delimiter);
-        stream.delimiter = copy;
+        if (delimiter.len <= delimiter_inline_size) {
+            stream.freeDelimiter();
+            @memcpy(stream.delimiter_inline[0..delimiter.len], delimiter);
+            stream.delimiter = stream.delimiter_inline[0..delimiter.len];
+        } else {
+            const copy = try stream.gpa.dupe(u8, delimiter);
+            stream.freeDelimiter();
+            stream.delimiter = copy;
+        }
         stream.window.scan = stream.window.start;
+    }
+
+    fn freeDelimiter(stream: *Stream) void {
+        if (stream.delimiter.len > delimiter_inline_size) stream.gpa.free(stream.delimiter);
+        stream.delimiter = &.{};
     }
 
     pub fn buffered(stream: *const Stream) usize {
@@ -972,6 +989,45 @@ test "read ops that wait allocate nothing once the first has run" {
         try testing.expectEqual(allocations, counting.allocations);
         try testing.expectEqual(deallocations, counting.deallocations);
     }
+}
+
+test "reads up to alternating short delimiters allocate nothing; a long one is copied" {
+    var counting: std.testing.FailingAllocator = .init(testing.allocator, .{});
+    var fixture = try Fixture.init(1024);
+    defer fixture.deinit();
+    const stream = fixture.stream;
+    stream.gpa = counting.allocator();
+    _ = try support.write(fixture.peer, "HEAD\r\n\r\n5\r\nhello\r\n");
+    try stream.setDelimiter("\r\n\r\n");
+    try testing.expectEqual(@as(i32, 8), readNowSoon(stream, .until, 0));
+    // The read buffer is made; nothing after it allocates.
+    const allocations = counting.allocations;
+    for (0..10) |_| {
+        try stream.setDelimiter("\r\n");
+        try stream.setDelimiter("\r\n\r\n");
+    }
+    try testing.expectEqual(@as(i32, 8), stream.readNow(.until, 0));
+    try stream.take(null, 8);
+    try stream.setDelimiter("\r\n");
+    try testing.expectEqual(@as(i32, 3), stream.readNow(.until, 0));
+    try stream.take(null, 3);
+    try testing.expectEqual(@as(i32, 7), stream.readNow(.until, 0));
+    try stream.take(null, 7);
+    try testing.expectEqual(allocations, counting.allocations);
+    // Longer than the stream keeps inline: a copy, freed when replaced (and the search works
+    // the same).
+    const long = "\r\n--0123456789abcdef0123456789abcdef\r\n";
+    const deallocations = counting.deallocations;
+    try stream.setDelimiter(long);
+    try testing.expectEqual(allocations + 1, counting.allocations);
+    try stream.setDelimiter("\r\n");
+    try testing.expectEqual(deallocations + 1, counting.deallocations);
+    try stream.setDelimiter(long);
+    try testing.expectEqual(errors.negative(error.WouldBlock), stream.readNow(.until, 0));
+    _ = try support.write(fixture.peer, long);
+    try testing.expectEqual(@as(i32, long.len), readNowSoon(stream, .until, 0));
+    try testing.expectEqual(allocations + 2, counting.allocations);
+    try testing.expectEqual(deallocations + 1, counting.deallocations);
 }
 
 test "end of stream returns what is left, then zero forever" {

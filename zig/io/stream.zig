@@ -398,15 +398,19 @@ pub const Stream = struct {
         }
         const room_wanted = @min(read_chunk_size, stream.read_max - count);
         if (stream.read_buffer.len - stream.window.end >= room_wanted) return;
-        if (stream.read_buffer.len - count >= room_wanted and stream.window.start >= stream.read_buffer.len / 2) {
+        const grown = @max(stream.read_buffer.len * 2, read_chunk_size, count + room_wanted);
+        const size = @min(grown, @max(stream.read_max, count + room_wanted));
+        // Moving the bytes to the front beats a new buffer when they are in the back half (as
+        // much room for less copying) or when the buffer cannot grow (it is read_max long: a
+        // new one would be as long, and JS would have to fetch a view of it).
+        const fits = stream.read_buffer.len - count >= room_wanted;
+        if (fits and (stream.window.start >= stream.read_buffer.len / 2 or size <= stream.read_buffer.len)) {
             std.mem.copyForwards(u8, stream.read_buffer[0..count], stream.read_buffer[stream.window.start..stream.window.end]);
             stream.window.scan -|= stream.window.start;
             stream.window.start = 0;
             stream.window.end = @intCast(count);
             return;
         }
-        const grown = @max(stream.read_buffer.len * 2, read_chunk_size, count + room_wanted);
-        const size = @min(grown, @max(stream.read_max, count + room_wanted));
         const buffer = try stream.gpa.alloc(u8, size);
         @memcpy(buffer[0..count], stream.read_buffer[stream.window.start..stream.window.end]);
         stream.replaceBuffer(buffer);
@@ -1028,6 +1032,32 @@ test "reads up to alternating short delimiters allocate nothing; a long one is c
     try testing.expectEqual(@as(i32, long.len), readNowSoon(stream, .until, 0));
     try testing.expectEqual(allocations + 2, counting.allocations);
     try testing.expectEqual(deallocations + 1, counting.deallocations);
+}
+
+test "a buffer as long as read_max makes room by moving its bytes, not by a new buffer" {
+    var counting: std.testing.FailingAllocator = .init(testing.allocator, .{});
+    var fixture = try Fixture.init(1024);
+    defer fixture.deinit();
+    const stream = fixture.stream;
+    stream.gpa = counting.allocator();
+    var bytes: [1000]u8 = undefined;
+    for (&bytes, 0..) |*byte, i| byte.* = @truncate(i);
+    _ = try support.write(fixture.peer, &bytes);
+    try testing.expectEqual(@as(i32, 1000), readNowSoon(stream, .exact, 1000));
+    try testing.expectEqual(@as(usize, 1024), stream.read_buffer.len);
+    const generation = stream.window.generation;
+    const allocations = counting.allocations;
+    // 900 bytes from offset 100: the next read wants more room than the 24 bytes at the end.
+    try stream.take(null, 100);
+    _ = try support.write(fixture.peer, bytes[0..100]);
+    try testing.expectEqual(@as(i32, 1000), readNowSoon(stream, .exact, 1000));
+    try testing.expectEqual(allocations, counting.allocations);
+    try testing.expectEqual(generation, stream.window.generation);
+    try testing.expectEqual(@as(u32, 0), stream.window.start);
+    var out: [1000]u8 = undefined;
+    try stream.take(&out, 1000);
+    try testing.expectEqualSlices(u8, bytes[100..], out[0..900]);
+    try testing.expectEqualSlices(u8, bytes[0..100], out[900..]);
 }
 
 test "end of stream returns what is left, then zero forever" {

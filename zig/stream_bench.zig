@@ -7,6 +7,8 @@
 //!   search N   N delimiter searches of a buffered HTTP request head (the bytes are there;
 //!              each search starts from the head's first byte, as a fresh request's does).
 //!   long N     the same over a browser-sized head (about 500 bytes).
+//!   udp N      N datagrams as a UDP server answers: one staged (copied into the send queue),
+//!              sent by sendQueued, and read by the peer.
 //!
 //! It prints the allocator calls made during the N rounds (after a warm-up), so a steady path
 //! that allocates shows at once. Instructions per round: run twice with different N and divide
@@ -22,6 +24,8 @@ const hub_module = @import("hub/hub.zig");
 const ring = @import("loop/ring.zig");
 const stream_module = @import("io/stream.zig");
 const support = @import("loop/test_support.zig");
+const udp = @import("io/udp.zig");
+const ip = @import("io/address.zig");
 
 const Stream = stream_module.Stream;
 
@@ -132,6 +136,39 @@ const Bench = struct {
     }
 };
 
+/// One datagram staged, sent and received, per round (a DNS responder's answer).
+fn udpRounds(counting: *Counting, rounds: u32) !u64 {
+    const loopback = try ip.parse("127.0.0.1", 0);
+    const sender_handle = try udp.open(counting.allocator(), 0, ip.Address.ip4, .{});
+    defer udp.close(sender_handle, null) catch {};
+    const receiver_handle = try udp.open(std.heap.c_allocator, 0, ip.Address.ip4, .{});
+    defer udp.close(receiver_handle, null) catch {};
+    const sender = try udp.get(sender_handle);
+    const receiver = try udp.get(receiver_handle);
+    try sender.bind(&loopback, 0);
+    try receiver.bind(&loopback, 0);
+    const target = try receiver.sockname();
+    const answer: [48]u8 = @splat(0x5a);
+    var calls: u64 = 0;
+    for (0..warmup_rounds + rounds) |round| {
+        if (round == warmup_rounds) calls = counting.calls;
+        _ = try sender.stage(&answer, &target);
+        if (sender.sendQueued().status != .sent) return error.Unexpected;
+        var got: [64]u8 = undefined;
+        var tries: u32 = 0;
+        while (true) : (tries += 1) {
+            if (tries == 1000) return error.TimedOut;
+            const n = support.read(receiver.fd, &got) catch |err| switch (err) {
+                error.WouldBlock => continue,
+                else => return err,
+            };
+            if (n != answer.len) return error.Unexpected;
+            break;
+        }
+    }
+    return counting.calls - calls;
+}
+
 pub fn main(init: std.process.Init) !void {
     const args = try init.minimal.args.toSlice(init.arena.allocator());
     if (args.len != 3) return error.Usage;
@@ -144,16 +181,19 @@ pub fn main(init: std.process.Init) !void {
     var calls: u64 = 0;
     if (std.mem.eql(u8, workload, "ops")) {
         for (0..warmup_rounds) |round| try bench.readOp(@intCast(round));
-        calls = bench.counting.calls;
+        const before = bench.counting.calls;
         for (0..rounds) |round| try bench.readOp(@intCast(round));
+        calls = bench.counting.calls - before;
     } else if (std.mem.eql(u8, workload, "search") or std.mem.eql(u8, workload, "long")) {
         const head: []const u8 = if (std.mem.eql(u8, workload, "search")) short_head else long_head;
         try bench.buffer(head);
         for (0..warmup_rounds) |_| try bench.search(head.len);
-        calls = bench.counting.calls;
+        const before = bench.counting.calls;
         for (0..rounds) |_| try bench.search(head.len);
+        calls = bench.counting.calls - before;
+    } else if (std.mem.eql(u8, workload, "udp")) {
+        calls = try udpRounds(&bench.counting, rounds);
     } else return error.Usage;
-    calls = bench.counting.calls - calls;
 
     var text: [256]u8 = undefined;
     var stdout_writer: std.Io.File.Writer = .initStreaming(.stdout(), init.io, &text);

@@ -1,5 +1,5 @@
 //! Instruction-count benchmark of the stream read path, meant to run under valgrind (whose
-//! counts a shared, noisy machine does not disturb). Two workloads over a real socket pair:
+//! counts a shared, noisy machine does not disturb), over real sockets:
 //!
 //!   ops N      N read ops that wait, as an HTTP keep-alive server's readUntil("\r\n\r\n"):
 //!              readNow says EAGAIN, startRead starts the op, the peer writes one request head,
@@ -14,18 +14,24 @@
 //! that allocates shows at once. Instructions per round: run twice with different N and divide
 //! the difference of the totals by the difference of N (the setup cancels out):
 //!
-//!   zig build-exe -OReleaseFast -lc zig/stream_bench.zig -femit-bin=/tmp/stream_bench
+//!   echo 'pub const main = @import("evergreen").io.stream_bench.main;' > /tmp/bench_main.zig
+//!   echo 'pub const test_exports = false;' > /tmp/bench_options.zig
+//!   zig build-exe -OReleaseFast -lc --dep evergreen -Mroot=/tmp/bench_main.zig \
+//!     -OReleaseFast --dep build_options -Mevergreen=zig/root.zig \
+//!     -Mbuild_options=/tmp/bench_options.zig -femit-bin=/tmp/stream_bench
 //!   valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
 //!     /tmp/stream_bench ops 1000      # then ops 11000; (Ir2 - Ir1) / 10000
+//!
+//! (It lives in io/ as the layers require, so it is built through the library's root module.)
 
 const std = @import("std");
-const errors = @import("loop/errors.zig");
-const hub_module = @import("hub/hub.zig");
-const ring = @import("loop/ring.zig");
-const stream_module = @import("io/stream.zig");
-const support = @import("loop/test_support.zig");
-const udp = @import("io/udp.zig");
-const ip = @import("io/address.zig");
+const errors = @import("../loop/errors.zig");
+const hub_module = @import("../hub/hub.zig");
+const ring = @import("../loop/ring.zig");
+const stream_module = @import("stream.zig");
+const support = @import("../loop/test_support.zig");
+const udp = @import("udp.zig");
+const ip = @import("address.zig");
 
 const Stream = stream_module.Stream;
 

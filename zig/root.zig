@@ -11,6 +11,9 @@ pub const loop = @import("loop/loop.zig");
 pub const hub = @import("hub/hub.zig");
 pub const exports = @import("exports.zig");
 pub const abi = @import("abi.zig");
+/// The I/O layer (streams, UDP, addresses, ...), for Zig programs that import the library as a
+/// module (io/stream_bench.zig's build does).
+pub const io = @import("io/io.zig");
 /// The `eg_test_*` symbols, in the library only with -Dtest-exports=true (build.zig).
 pub const test_exports = if (build_options.test_exports) @import("test_exports.zig") else struct {};
 

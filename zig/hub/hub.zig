@@ -48,6 +48,10 @@ pub const OpKind = enum(u32) {
 /// op table grows on demand up to this cap (loops.zig sets it as `ops_max`).
 pub const ops_limit: u32 = 1 << 20;
 
+/// Bytes of finished ops' memory a hub keeps for the next ops (see OpCache): enough for a
+/// read op per connection of a server with a hundred busy ones, little for an idle hub.
+pub const op_cache_bytes_max: usize = 16 * 1024;
+
 pub const Options = struct {
     loop: loop.Options = .{},
     /// Ops alive at once, a hard cap (reaching it fails a start with error.Overflow). Each live
@@ -76,7 +80,8 @@ pub const Op = struct {
     token: u32,
     kind: u32,
     body: *const fn (*Op) Completion,
-    free: *const fn (*Op, std.mem.Allocator) void,
+    /// Gives the op's memory back to its hub (OpCache) or to the allocator.
+    free: *const fn (*Op) void,
     /// The op's stacklet, valid while it is suspended.
     handle: stacklet.Handle = null,
     /// The hub's stacklet (the thread's main one): where the op switches back to.
@@ -201,6 +206,73 @@ const OpQueue = struct {
     }
 };
 
+/// Memory of finished ops kept for the next op of the same size and alignment, so that an op
+/// per request (a read that waits) costs no malloc and free. Each class is a LIFO list through
+/// the kept blocks' first word; the kept bytes are bounded (op_cache_bytes_max) and freed with
+/// the hub.
+const OpCache = struct {
+    /// Op types of distinct size and alignment that one hub keeps memory for (the library
+    /// has a handful); a block of any other goes back to the allocator.
+    const class_count = 8;
+
+    const Node = struct { next: ?*Node };
+
+    const Class = struct {
+        size: usize = 0,
+        alignment: std.mem.Alignment = .@"1",
+        head: ?*Node = null,
+    };
+
+    classes: [class_count]Class = @splat(.{}),
+    bytes: usize = 0,
+
+    /// The class of T: the one with its size and alignment, else the first unused one.
+    fn classOf(cache: *OpCache, comptime T: type) ?*Class {
+        comptime std.debug.assert(@sizeOf(T) >= @sizeOf(Node) and @alignOf(T) >= @alignOf(Node));
+        const alignment: std.mem.Alignment = .of(T);
+        for (&cache.classes) |*class| {
+            if (class.size == @sizeOf(T) and class.alignment == alignment) return class;
+            if (class.size == 0) {
+                class.* = .{ .size = @sizeOf(T), .alignment = alignment };
+                return class;
+            }
+        }
+        return null;
+    }
+
+    fn take(cache: *OpCache, comptime T: type) ?*T {
+        const class = cache.classOf(T) orelse return null;
+        const node = class.head orelse return null;
+        class.head = node.next;
+        cache.bytes -= @sizeOf(T);
+        return @ptrCast(@alignCast(node));
+    }
+
+    /// Keeps typed's memory; false when the cache is full (the caller frees it).
+    fn put(cache: *OpCache, comptime T: type, typed: *T) bool {
+        if (cache.bytes + @sizeOf(T) > op_cache_bytes_max) return false;
+        const class = cache.classOf(T) orelse return false;
+        typed.* = undefined;
+        const node: *Node = @ptrCast(typed);
+        node.* = .{ .next = class.head };
+        class.head = node;
+        cache.bytes += @sizeOf(T);
+        return true;
+    }
+
+    fn deinit(cache: *OpCache, gpa: std.mem.Allocator) void {
+        for (&cache.classes) |*class| {
+            while (class.head) |node| {
+                class.head = node.next;
+                const block: [*]u8 = @ptrCast(node);
+                gpa.rawFree(block[0..class.size], class.alignment, @returnAddress());
+                cache.bytes -= class.size;
+            }
+        }
+        std.debug.assert(cache.bytes == 0);
+    }
+};
+
 pub const Hub = struct {
     gpa: std.mem.Allocator,
     options: Options,
@@ -212,6 +284,7 @@ pub const Hub = struct {
     ops_live: u32 = 0,
     turn_queue: OpQueue = .{},
     space_queue: OpQueue = .{},
+    op_cache: OpCache = .{},
     /// Set by an entry function run on the stack region, which cannot return a Zig error.
     entry_error: ?errors.Error = null,
     completions_lost: u32 = 0,
@@ -233,6 +306,7 @@ pub const Hub = struct {
             hub.stack.deinit(hub.gpa);
         }
         hub.loop.deinit();
+        hub.op_cache.deinit(hub.gpa);
         hub.gpa.destroy(hub);
     }
 
@@ -261,7 +335,7 @@ pub const Hub = struct {
         const typed = try hub.admit(T, value, token);
         typed.op.state = .waiting_fd;
         hub.loop.addWaiter(fd, direction, &typed.op.waiter) catch |err| {
-            hub.gpa.destroy(typed);
+            typed.op.free(&typed.op);
             return err;
         };
         hub.link(&typed.op);
@@ -269,14 +343,14 @@ pub const Hub = struct {
     }
 
     /// Admits a new op T (within ops_max, growing the overflow reserve as needed) and allocates
-    /// it, not yet linked or started.
+    /// it (from the op cache when it can), not yet linked or started.
     fn admit(hub: *Hub, comptime T: type, value: T, token: u32) errors.Error!*T {
         comptime std.debug.assert(T.kind >= 16);
         if (hub.ops_live >= hub.options.ops_max) return error.Overflow;
         // Every live op keeps one overflow slot for its final completion, this one included.
         try hub.loop.ring.reserveOverflow(hub.ops_live + 1);
         try hub.ensureStacklets();
-        const typed = try hub.gpa.create(T);
+        const typed = hub.op_cache.take(T) orelse try hub.gpa.create(T);
         typed.* = value;
         typed.op = .{
             .hub = hub,
@@ -352,7 +426,7 @@ pub const Hub = struct {
             if (op) |started| {
                 // The op never ran: drop it without a completion; the caller reports the error.
                 hub.unlink(started);
-                started.free(started, hub.gpa);
+                started.free(started);
             }
             return mapStackletError(err);
         };
@@ -362,7 +436,7 @@ pub const Hub = struct {
     fn startOp(hub: *Hub, op: *Op) void {
         const handle = stacklet.new(hub.thread.?, opEntry, op) catch |err| {
             hub.unlink(op);
-            op.free(op, hub.gpa);
+            op.free(op);
             hub.entry_error = mapStackletError(err);
             return;
         };
@@ -516,7 +590,7 @@ pub const Hub = struct {
 
     fn release(hub: *Hub, op: *Op) void {
         hub.unlink(op);
-        op.free(op, hub.gpa);
+        op.free(op);
     }
 };
 
@@ -537,9 +611,10 @@ fn Adapter(comptime T: type) type {
             return typed.run();
         }
 
-        fn free(op: *Op, gpa: std.mem.Allocator) void {
+        fn free(op: *Op) void {
             const typed: *T = @fieldParentPtr("op", op);
-            gpa.destroy(typed);
+            const hub = op.hub;
+            if (!hub.op_cache.put(T, typed)) hub.gpa.destroy(typed);
         }
     };
 }

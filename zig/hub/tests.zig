@@ -303,3 +303,56 @@ test "intermediate posts wait for ring space and yieldTurn resumes on the next p
     try testing.expectEqual(@as(i32, 31), expected);
     try testing.expectEqual(@as(u32, 0), hub.opsLive());
 }
+
+/// An op as large as a few kilobytes of arguments, that lets the turn go once and finishes.
+const Bulky = struct {
+    pub const kind: u32 = 98;
+    op: hub_module.Op,
+    payload: [2000]u8,
+
+    pub fn run(self: *Bulky) hub_module.Completion {
+        self.op.yieldTurn() catch |err| return .fail(err);
+        return .{ .result = self.payload[0] };
+    }
+};
+
+test "a finished op's memory serves the next op of its size, and the hub keeps a bounded amount" {
+    var counting: std.testing.FailingAllocator = .init(testing.allocator, .{});
+    const hub = try Hub.create(counting.allocator(), .{});
+    defer hub.destroy();
+    const fds = try streamPair();
+    defer for (fds) |fd| support.close(fd);
+    var out: [64]ring.Record = undefined;
+
+    // The first op makes the stacks; every op after it reuses the memory of the one before.
+    for (0..50) |round| {
+        const allocations = counting.allocations;
+        const deallocations = counting.deallocations;
+        _ = try support.write(fds[1], "abc");
+        try hub.start(ReadExact, .{ .op = undefined, .fd = fds[0], .length = 3 }, @intCast(round));
+        try testing.expectEqual(@as(u32, 1), drain(hub, &out));
+        try testing.expectEqual(hub_module.fnv1a("abc"), out[0].aux);
+        if (round == 0) continue;
+        try testing.expectEqual(allocations, counting.allocations);
+        try testing.expectEqual(deallocations, counting.deallocations);
+    }
+
+    // Many ops finishing at once: only op_cache_bytes_max of them are kept.
+    const count = 20;
+    const kept = hub_module.op_cache_bytes_max / @sizeOf(Bulky);
+    comptime std.debug.assert(kept > 0 and kept < count);
+    for (0..2) |round| {
+        const allocations = counting.allocations;
+        const deallocations = counting.deallocations;
+        for (0..count) |i| try hub.start(Bulky, .{ .op = undefined, .payload = @splat(@intCast(i)) }, @intCast(i));
+        try testing.expectEqual(@as(u32, count), hub.opsLive());
+        // The second time (the first also made the stacklets' buffers), the kept ones serve
+        // as many starts.
+        if (round == 1) try testing.expectEqual(count - kept, counting.allocations - allocations);
+        _ = try hub.poll(0);
+        try testing.expectEqual(@as(u32, count), drain(hub, &out));
+        for (out[0..count]) |record| try testing.expectEqual(@as(i32, @intCast(record.token)), record.result);
+        try testing.expectEqual(@as(u32, 0), hub.opsLive());
+        try testing.expectEqual(count - kept, counting.deallocations - deallocations);
+    }
+}

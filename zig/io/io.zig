@@ -25,6 +25,9 @@ pub const stream_calls = @import("stream_calls.zig");
 pub const udp_calls = @import("udp_calls.zig");
 pub const lookup = @import("lookup.zig");
 pub const owned = @import("owned.zig");
+/// Not part of the library: an instruction-count benchmark of the read path, reached through
+/// here so that it can be built as a program (see its header).
+pub const stream_bench = @import("stream_bench.zig");
 
 test {
     _ = address;

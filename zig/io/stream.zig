@@ -27,6 +27,8 @@ const probe_interval_max = 16;
 pub const write_queue_max: usize = 1 << 30;
 /// Longest readUntil delimiter.
 pub const delimiter_max: usize = 64 * 1024;
+/// Delimiters up to this long are kept in the stream itself.
+const delimiter_inline_size = 16;
 /// A fresh read buffer's size, and the least free space a read asks the OS to fill.
 const read_chunk_size = 16 * 1024;
 /// Buffers larger than this are freed when they empty, so idle streams stay small.
@@ -95,7 +97,11 @@ pub const Stream = struct {
     read_max: usize,
     eof: bool = false,
     read_error: ?errors.Error = null,
+    /// In delimiter_inline when it fits there, else allocated.
     delimiter: []u8 = &.{},
+    /// Holds short delimiters, so that reads up to alternating ones (a head up to "\r\n\r\n",
+    /// then chunk sizes up to "\r\n") allocate nothing.
+    delimiter_inline: [delimiter_inline_size]u8 = undefined,
     /// The last direct read found nothing: the peer answers requests (ping-pong, or pipelined
     /// batches that JS consumes from the window), so readNow skips a read that would only say
     /// EAGAIN and the op waits for readiness instead. It reads anyway once every
@@ -160,7 +166,7 @@ pub const Stream = struct {
         std.debug.assert(stream.closed and stream.ops_live == 0);
         stream.gpa.free(stream.read_buffer);
         stream.gpa.free(stream.write_queue);
-        stream.gpa.free(stream.delimiter);
+        stream.freeDelimiter();
         stream.gpa.destroy(stream);
     }
 
@@ -186,10 +192,21 @@ pub const Stream = struct {
     pub fn setDelimiter(stream: *Stream, delimiter: []const u8) errors.Error!void {
         if (delimiter.len == 0 or delimiter.len > delimiter_max) return error.InvalidArgument;
         if (std.mem.eql(u8, stream.delimiter, delimiter)) return;
-        const copy = try stream.gpa.dupe(u8, delimiter);
-        stream.gpa.free(stream.delimiter);
-        stream.delimiter = copy;
+        if (delimiter.len <= delimiter_inline_size) {
+            stream.freeDelimiter();
+            @memcpy(stream.delimiter_inline[0..delimiter.len], delimiter);
+            stream.delimiter = stream.delimiter_inline[0..delimiter.len];
+        } else {
+            const copy = try stream.gpa.dupe(u8, delimiter);
+            stream.freeDelimiter();
+            stream.delimiter = copy;
+        }
         stream.window.scan = stream.window.start;
+    }
+
+    fn freeDelimiter(stream: *Stream) void {
+        if (stream.delimiter.len > delimiter_inline_size) stream.gpa.free(stream.delimiter);
+        stream.delimiter = &.{};
     }
 
     pub fn buffered(stream: *const Stream) usize {
@@ -343,14 +360,13 @@ pub const Stream = struct {
         if (data.len < delimiter.len) return null;
         // JS may have consumed past the scan point (it only ever moves start forward).
         const from = @min(@as(usize, stream.window.scan) -| start, data.len);
-        const found = if (delimiter.len == 1)
-            std.mem.indexOfScalarPos(u8, data, from, delimiter[0])
-        else
-            std.mem.indexOfPos(u8, data, from, delimiter);
-        if (found) |index| return index + delimiter.len;
-        // A delimiter may straddle the end: rescan its length minus one next time.
-        stream.window.scan = @intCast(start + data.len - (delimiter.len - 1));
-        return null;
+        switch (searchDelimiter(data, from, delimiter)) {
+            .found => |index| return index + delimiter.len,
+            .resume_at => |index| {
+                stream.window.scan = @intCast(start + index);
+                return null;
+            },
+        }
     }
 
     /// One read of the descriptor into the buffer; 0 at end of stream.
@@ -382,15 +398,19 @@ pub const Stream = struct {
         }
         const room_wanted = @min(read_chunk_size, stream.read_max - count);
         if (stream.read_buffer.len - stream.window.end >= room_wanted) return;
-        if (stream.read_buffer.len - count >= room_wanted and stream.window.start >= stream.read_buffer.len / 2) {
+        const grown = @max(stream.read_buffer.len * 2, read_chunk_size, count + room_wanted);
+        const size = @min(grown, @max(stream.read_max, count + room_wanted));
+        // Moving the bytes to the front beats a new buffer when they are in the back half (as
+        // much room for less copying) or when the buffer cannot grow (it is read_max long: a
+        // new one would be as long, and JS would have to fetch a view of it).
+        const fits = stream.read_buffer.len - count >= room_wanted;
+        if (fits and (stream.window.start >= stream.read_buffer.len / 2 or size <= stream.read_buffer.len)) {
             std.mem.copyForwards(u8, stream.read_buffer[0..count], stream.read_buffer[stream.window.start..stream.window.end]);
             stream.window.scan -|= stream.window.start;
             stream.window.start = 0;
             stream.window.end = @intCast(count);
             return;
         }
-        const grown = @max(stream.read_buffer.len * 2, read_chunk_size, count + room_wanted);
-        const size = @min(grown, @max(stream.read_max, count + room_wanted));
         const buffer = try stream.gpa.alloc(u8, size);
         @memcpy(buffer[0..count], stream.read_buffer[stream.window.start..stream.window.end]);
         stream.replaceBuffer(buffer);
@@ -577,6 +597,38 @@ pub const Stream = struct {
     }
 };
 
+/// What `searchDelimiter` found: where the first delimiter starts, or, when there is none,
+/// where the next search of the same bytes (and more after them) must start.
+pub const Search = union(enum) {
+    found: usize,
+    resume_at: usize,
+};
+
+/// Finds the first `delimiter` in `data` that starts at or after `from`. Each candidate is a
+/// place where the delimiter's first byte is (found by a vectorized scan), checked for the rest
+/// there; a miss resumes after it. When there is none, `resume_at` is the first candidate too
+/// close to the end to hold the whole delimiter (one may straddle the end: the next search,
+/// with more bytes, starts there), else `data.len`: no byte before it starts a delimiter, so
+/// an incremental search never looks at a byte twice but for such a straddling tail.
+pub fn searchDelimiter(data: []const u8, from: usize, delimiter: []const u8) Search {
+    std.debug.assert(delimiter.len > 0 and from <= data.len);
+    const first = delimiter[0];
+    const last = delimiter[delimiter.len - 1];
+    const middle = if (delimiter.len > 2) delimiter[1 .. delimiter.len - 1] else "";
+    var position = from;
+    while (std.mem.indexOfScalarPos(u8, data, position, first)) |candidate| {
+        if (data.len - candidate < delimiter.len) return .{ .resume_at = candidate };
+        // The last byte first: it rejects most candidates without a call (a header line's
+        // "\r\nX" for "\r\n\r\n").
+        const window = data[candidate..][0..delimiter.len];
+        if (window[delimiter.len - 1] == last and std.mem.eql(u8, window[1..][0..middle.len], middle)) {
+            return .{ .found = candidate };
+        }
+        position = candidate + 1;
+    }
+    return .{ .resume_at = data.len };
+}
+
 /// Reads until the request is answered; result = byte count to take, or -code.
 pub const ReadOp = struct {
     pub const kind = kind_read;
@@ -739,26 +791,160 @@ test "readInto skips the direct read while the last ones found nothing, then pro
     try testing.expectEqualStrings("yz", out[0..2]);
 }
 
+/// readNow after the peer wrote: retries while the bytes are on their way (and past the
+/// direct reads skipped after one that found nothing).
+fn readNowSoon(stream: *Stream, mode: ReadMode, arg: usize) i32 {
+    var result = stream.readNow(mode, arg);
+    var rounds: u32 = 0;
+    while (result == errors.negative(error.WouldBlock) and rounds < 100) : (rounds += 1) {
+        support.sleepMs(1);
+        stream.read_expect_empty = false;
+        result = stream.readNow(mode, arg);
+    }
+    return result;
+}
+
 test "the delimiter search never scans a byte twice, also after a take" {
     var fixture = try Fixture.init(1024);
     defer fixture.deinit();
     const stream = fixture.stream;
     try stream.setDelimiter("\r\n");
-    _ = try support.write(fixture.peer, "0123456789");
+    _ = try support.write(fixture.peer, "0123");
     try testing.expectEqual(errors.negative(error.WouldBlock), stream.readNow(.until, 0));
-    // Every byte but the last (a delimiter may start there) is searched.
+    // No byte can begin the delimiter: all are searched.
+    try testing.expectEqual(@as(u32, 4), stream.window.scan - stream.window.start);
+    _ = try support.write(fixture.peer, "45678\r");
+    try testing.expectEqual(errors.negative(error.WouldBlock), readNowSoon(stream, .until, 0));
+    try testing.expectEqual(@as(usize, 10), stream.buffered());
+    // The last byte may begin a delimiter that the next bytes complete.
     try testing.expectEqual(@as(u32, 9), stream.window.scan - stream.window.start);
     try stream.take(null, 4);
     try testing.expectEqual(@as(u32, 5), stream.window.scan - stream.window.start);
-    _ = try support.write(fixture.peer, "\r\nrest");
-    var result = stream.readNow(.until, 0);
-    var rounds: u32 = 0;
-    while (result == errors.negative(error.WouldBlock) and rounds < 100) : (rounds += 1) {
-        support.sleepMs(1);
-        stream.read_expect_empty = false;
-        result = stream.readNow(.until, 0);
+    _ = try support.write(fixture.peer, "\nrest");
+    try testing.expectEqual(@as(i32, 7), readNowSoon(stream, .until, 0));
+}
+
+test "a four-byte delimiter split over two fills is found, searched from where it may begin" {
+    var fixture = try Fixture.init(1024);
+    defer fixture.deinit();
+    const stream = fixture.stream;
+    try stream.setDelimiter("\r\n\r\n");
+    _ = try support.write(fixture.peer, "GET / HTTP/1.1\r\nHost: x\r\n\r");
+    try testing.expectEqual(errors.negative(error.WouldBlock), readNowSoon(stream, .until, 0));
+    // "\r\n\r" at the end may begin the delimiter: the search resumes at its first byte.
+    try testing.expectEqual(@as(u32, 23), stream.window.scan - stream.window.start);
+    _ = try support.write(fixture.peer, "\nbody");
+    try testing.expectEqual(@as(i32, 27), readNowSoon(stream, .until, 0));
+    var out: [32]u8 = undefined;
+    try testing.expectEqualStrings("GET / HTTP/1.1\r\nHost: x\r\n\r\n", try takeText(stream, 27, &out));
+}
+
+/// searchDelimiter's answer as a test compares it.
+fn expectSearch(expected: Search, data: []const u8, from: usize, delimiter: []const u8) !void {
+    try testing.expectEqual(expected, searchDelimiter(data, from, delimiter));
+}
+
+test "searchDelimiter finds a delimiter at the start, at the end, and after repeated first bytes" {
+    try expectSearch(.{ .found = 0 }, "\r\n\r\nGET", 0, "\r\n\r\n");
+    try expectSearch(.{ .found = 14 }, "GET / HTTP/1.1\r\n\r\n", 0, "\r\n\r\n");
+    try expectSearch(.{ .found = 1 }, "\r\r\n\r\n", 0, "\r\n\r\n");
+    try expectSearch(.{ .found = 2 }, "\r\r\r\n\r\n", 0, "\r\n\r\n");
+    try expectSearch(.{ .found = 3 }, "\r\n\r\r\n\r\n", 0, "\r\n\r\n");
+    try expectSearch(.{ .found = 4 }, "aaaaaaab", 0, "aaab");
+    // Only from `from` on.
+    try expectSearch(.{ .found = 6 }, "\r\n\r\nab\r\n\r\n", 1, "\r\n\r\n");
+    try expectSearch(.{ .resume_at = 8 }, "\r\n\r\nab\r\n\r\n", 7, "\r\n\r\n");
+}
+
+test "searchDelimiter resumes at the first byte that may begin a straddling delimiter" {
+    try expectSearch(.{ .resume_at = 8 }, "abcdefgh", 0, "\r\n\r\n");
+    try expectSearch(.{ .resume_at = 7 }, "abcdefg\r", 0, "\r\n\r\n");
+    try expectSearch(.{ .resume_at = 6 }, "abcdef\r\n", 0, "\r\n\r\n");
+    try expectSearch(.{ .resume_at = 5 }, "abcde\r\n\r", 0, "\r\n\r\n");
+    // A candidate in the tail that cannot begin the delimiter still bounds the resumption:
+    // only the first byte is checked there.
+    try expectSearch(.{ .resume_at = 5 }, "abcde\rxy", 0, "\r\n\r\n");
+    try expectSearch(.{ .resume_at = 0 }, "\r\n\r", 0, "\r\n\r\n");
+    try expectSearch(.{ .resume_at = 0 }, "", 0, "\r\n");
+    try expectSearch(.{ .resume_at = 3 }, "abc", 3, "\r\n");
+}
+
+test "searchDelimiter with one- and two-byte delimiters" {
+    try expectSearch(.{ .found = 0 }, "\nabc", 0, "\n");
+    try expectSearch(.{ .found = 3 }, "abc\n", 0, "\n");
+    try expectSearch(.{ .found = 4 }, "\nabc\n\n", 1, "\n");
+    try expectSearch(.{ .resume_at = 4 }, "abcd", 0, "\n");
+    try expectSearch(.{ .found = 0 }, "\r\nabc", 0, "\r\n");
+    try expectSearch(.{ .found = 4 }, "a\r\rb\r\n", 0, "\r\n");
+    try expectSearch(.{ .found = 1 }, "\r\r\n", 0, "\r\n");
+    try expectSearch(.{ .resume_at = 3 }, "abc\r", 0, "\r\n");
+    try expectSearch(.{ .resume_at = 5 }, "a\rb\rc", 0, "\r\n");
+}
+
+test "searchDelimiter over long haystacks with many near misses" {
+    const size = 256 * 1024;
+    const data = try testing.allocator.alloc(u8, size);
+    defer testing.allocator.free(data);
+    // Header-like lines: each "\r\n" is a candidate for "\r\n\r\n" that fails.
+    for (data, 0..) |*byte, i| byte.* = switch (i % 37) {
+        35 => '\r',
+        36 => '\n',
+        else => 'a' + @as(u8, @intCast(i % 26)),
+    };
+    @memcpy(data[size - 3 ..], "zzz");
+    try expectSearch(.{ .resume_at = size }, data, 0, "\r\n\r\n");
+    try expectSearch(.{ .resume_at = size }, data, 0, "\r\n\r");
+    const at = size - 1000;
+    @memcpy(data[at..][0..4], "\r\n\r\n");
+    try expectSearch(.{ .found = at }, data, 0, "\r\n\r\n");
+    try expectSearch(.{ .found = at }, data, 12345, "\r\n\r\n");
+    try expectSearch(.{ .resume_at = size }, data, at + 1, "\r\n\r\n\r");
+    // A long delimiter (a multipart boundary) near the end, with prefixes of it before.
+    const boundary = "\r\n--boundary-7d9a3f0c2b1e4a5f8c6d0e9b2a7f1c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d";
+    var offset: usize = 0;
+    while (offset + boundary.len < at) : (offset += 4099) {
+        @memcpy(data[offset..][0 .. boundary.len - 1], boundary[0 .. boundary.len - 1]);
+        data[offset + boundary.len - 1] = 'X';
     }
-    try testing.expectEqual(@as(i32, 8), result);
+    // It resumes at the first carriage return that may begin a straddling boundary.
+    const tail = std.mem.indexOfScalarPos(u8, data, size - (boundary.len - 1), '\r').?;
+    try expectSearch(.{ .resume_at = tail }, data, 0, boundary);
+    @memcpy(data[size - boundary.len - 7 ..][0..boundary.len], boundary);
+    try expectSearch(.{ .found = size - boundary.len - 7 }, data, 0, boundary);
+}
+
+test "searchDelimiter fed in pieces finds what one search of everything finds, scanning once" {
+    var prng = std.Random.DefaultPrng.init(0xde11);
+    const random = prng.random();
+    const alphabet = "\r\na";
+    var data: [300]u8 = undefined;
+    var delimiter: [6]u8 = undefined;
+    for (0..2000) |_| {
+        const data_len = random.uintAtMost(usize, data.len);
+        for (data[0..data_len]) |*byte| byte.* = alphabet[random.uintLessThan(usize, alphabet.len)];
+        const delimiter_len = random.intRangeAtMost(usize, 1, delimiter.len);
+        for (delimiter[0..delimiter_len]) |*byte| byte.* = alphabet[random.uintLessThan(usize, alphabet.len)];
+        const needle = delimiter[0..delimiter_len];
+        const expected = std.mem.indexOf(u8, data[0..data_len], needle);
+        // Bytes arrive in random pieces; each search starts where the last one said.
+        var end: usize = 0;
+        var from: usize = 0;
+        var found: ?usize = null;
+        while (end < data_len and found == null) {
+            end += random.intRangeAtMost(usize, 1, @min(8, data_len - end));
+            switch (searchDelimiter(data[0..end], from, needle)) {
+                .found => |index| found = index,
+                .resume_at => |index| {
+                    // Never back before where it started, and only a straddling tail is left.
+                    try testing.expect(index >= from and index <= end);
+                    try testing.expect(index == end or end - index < needle.len);
+                    if (expected) |position| try testing.expect(index <= position);
+                    from = index;
+                },
+            }
+        }
+        try testing.expectEqual(expected, found);
+    }
 }
 
 test "a read op waits for the delimiter across several sends" {
@@ -779,6 +965,99 @@ test "a read op waits for the delimiter across several sends" {
     var out: [8]u8 = undefined;
     try testing.expectEqualStrings("abc\r\n", try takeText(stream, 5, &out));
     try testing.expectEqual(@as(usize, 4), stream.buffered());
+}
+
+test "read ops that wait allocate nothing once the first has run" {
+    var counting: std.testing.FailingAllocator = .init(testing.allocator, .{});
+    const gpa = counting.allocator();
+    const hub = try hub_module.Hub.create(gpa, .{});
+    defer hub.destroy();
+    const fds = try support.socketPair();
+    defer support.close(fds[1]);
+    const stream = Stream.create(gpa, 0, fds[0], .socket, 1024) catch |err| {
+        support.close(fds[0]);
+        return err;
+    };
+    defer stream.close(hub);
+    try stream.setDelimiter("\r\n\r\n");
+    const head = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (0..20) |round| {
+        const allocations = counting.allocations;
+        const deallocations = counting.deallocations;
+        try testing.expectEqual(errors.negative(error.InProgress), stream.startRead(hub, .until, 0, @intCast(round)));
+        _ = try support.write(fds[1], head);
+        const record = try awaitRecord(hub);
+        try testing.expectEqual(@as(i32, head.len), record.result);
+        try stream.take(null, head.len);
+        if (round == 0) continue;
+        try testing.expectEqual(allocations, counting.allocations);
+        try testing.expectEqual(deallocations, counting.deallocations);
+    }
+}
+
+test "reads up to alternating short delimiters allocate nothing; a long one is copied" {
+    var counting: std.testing.FailingAllocator = .init(testing.allocator, .{});
+    var fixture = try Fixture.init(1024);
+    defer fixture.deinit();
+    const stream = fixture.stream;
+    stream.gpa = counting.allocator();
+    _ = try support.write(fixture.peer, "HEAD\r\n\r\n5\r\nhello\r\n");
+    try stream.setDelimiter("\r\n\r\n");
+    try testing.expectEqual(@as(i32, 8), readNowSoon(stream, .until, 0));
+    // The read buffer is made; nothing after it allocates.
+    const allocations = counting.allocations;
+    for (0..10) |_| {
+        try stream.setDelimiter("\r\n");
+        try stream.setDelimiter("\r\n\r\n");
+    }
+    try testing.expectEqual(@as(i32, 8), stream.readNow(.until, 0));
+    try stream.take(null, 8);
+    try stream.setDelimiter("\r\n");
+    try testing.expectEqual(@as(i32, 3), stream.readNow(.until, 0));
+    try stream.take(null, 3);
+    try testing.expectEqual(@as(i32, 7), stream.readNow(.until, 0));
+    try stream.take(null, 7);
+    try testing.expectEqual(allocations, counting.allocations);
+    // Longer than the stream keeps inline: a copy, freed when replaced (and the search works
+    // the same).
+    const long = "\r\n--0123456789abcdef0123456789abcdef\r\n";
+    const deallocations = counting.deallocations;
+    try stream.setDelimiter(long);
+    try testing.expectEqual(allocations + 1, counting.allocations);
+    try stream.setDelimiter("\r\n");
+    try testing.expectEqual(deallocations + 1, counting.deallocations);
+    try stream.setDelimiter(long);
+    try testing.expectEqual(errors.negative(error.WouldBlock), stream.readNow(.until, 0));
+    _ = try support.write(fixture.peer, long);
+    try testing.expectEqual(@as(i32, long.len), readNowSoon(stream, .until, 0));
+    try testing.expectEqual(allocations + 2, counting.allocations);
+    try testing.expectEqual(deallocations + 1, counting.deallocations);
+}
+
+test "a buffer as long as read_max makes room by moving its bytes, not by a new buffer" {
+    var counting: std.testing.FailingAllocator = .init(testing.allocator, .{});
+    var fixture = try Fixture.init(1024);
+    defer fixture.deinit();
+    const stream = fixture.stream;
+    stream.gpa = counting.allocator();
+    var bytes: [1000]u8 = undefined;
+    for (&bytes, 0..) |*byte, i| byte.* = @truncate(i);
+    _ = try support.write(fixture.peer, &bytes);
+    try testing.expectEqual(@as(i32, 1000), readNowSoon(stream, .exact, 1000));
+    try testing.expectEqual(@as(usize, 1024), stream.read_buffer.len);
+    const generation = stream.window.generation;
+    const allocations = counting.allocations;
+    // 900 bytes from offset 100: the next read wants more room than the 24 bytes at the end.
+    try stream.take(null, 100);
+    _ = try support.write(fixture.peer, bytes[0..100]);
+    try testing.expectEqual(@as(i32, 1000), readNowSoon(stream, .exact, 1000));
+    try testing.expectEqual(allocations, counting.allocations);
+    try testing.expectEqual(generation, stream.window.generation);
+    try testing.expectEqual(@as(u32, 0), stream.window.start);
+    var out: [1000]u8 = undefined;
+    try stream.take(&out, 1000);
+    try testing.expectEqualSlices(u8, bytes[100..], out[0..900]);
+    try testing.expectEqualSlices(u8, bytes[0..100], out[900..]);
 }
 
 test "end of stream returns what is left, then zero forever" {

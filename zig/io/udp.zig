@@ -311,13 +311,30 @@ const ReceiveRing = struct {
 
 const Queued = struct {
     name: socket.Name,
-    data: []u8,
+    /// Where the datagram's copy is in the queue's `data`.
+    offset: usize,
+    len: usize,
 };
 
 const SendQueue = struct {
     items: std.ArrayList(Queued) = .empty,
     head: usize = 0,
+    /// The datagrams' copies, back to back, in one buffer that is emptied (and kept, up to
+    /// data_keep_max) when the queue empties: staging a datagram per request allocates nothing.
+    data: std.ArrayList(u8) = .empty,
+    /// Bytes of the datagrams not sent yet.
     bytes: usize = 0,
+
+    /// A buffer larger than this is freed when the queue empties, so an idle endpoint is small.
+    const data_keep_max = 256 * 1024;
+    /// Sent datagrams' room is reclaimed (the rest moved to the front) once there are this many
+    /// of them, or bytes, and more than are left.
+    const dead_items_min = 1024;
+    const dead_bytes_min = 64 * 1024;
+
+    /// What an empty datagram's bytes point at: an empty buffer's address is one the kernel
+    /// refuses (EFAULT) even for zero bytes.
+    var empty_payload: [1]u8 = .{0};
 
     fn len(queue: *const SendQueue) usize {
         return queue.items.items.len - queue.head;
@@ -327,39 +344,49 @@ const SendQueue = struct {
         return queue.items.items[queue.head..];
     }
 
-    /// What an empty datagram's copy points at: an allocator's empty slice has an address
-    /// the kernel refuses (EFAULT) even for zero bytes.
-    var empty_payload: [1]u8 = .{0};
+    fn payload(queue: *const SendQueue, item: *const Queued) []u8 {
+        if (item.len == 0) return empty_payload[0..0];
+        return queue.data.items[item.offset..][0..item.len];
+    }
 
     fn push(queue: *SendQueue, gpa: std.mem.Allocator, name: *const socket.Name, bytes: []const u8) errors.Error!void {
-        const copy = if (bytes.len == 0) empty_payload[0..0] else try gpa.dupe(u8, bytes);
-        errdefer if (copy.len > 0) gpa.free(copy);
-        try queue.items.append(gpa, .{ .name = name.*, .data = copy });
+        try queue.items.ensureUnusedCapacity(gpa, 1);
+        const offset = queue.data.items.len;
+        try queue.data.appendSlice(gpa, bytes);
+        queue.items.appendAssumeCapacity(.{ .name = name.*, .offset = offset, .len = bytes.len });
         queue.bytes += bytes.len;
     }
 
-    /// Frees the first n datagrams (sent, or dropped after a permanent error).
+    /// Forgets the first n datagrams (sent, or dropped after a permanent error).
     fn dropFront(queue: *SendQueue, gpa: std.mem.Allocator, n: usize) void {
         std.debug.assert(n <= queue.len());
-        for (queue.pending()[0..n]) |item| {
-            queue.bytes -= item.data.len;
-            if (item.data.len > 0) gpa.free(item.data);
-        }
+        for (queue.pending()[0..n]) |item| queue.bytes -= item.len;
         queue.head += n;
         if (queue.head == queue.items.items.len) {
             queue.items.clearRetainingCapacity();
             queue.head = 0;
-        } else if (queue.head >= 1024 and queue.head * 2 >= queue.items.items.len) {
+            if (queue.data.capacity > data_keep_max) queue.data.clearAndFree(gpa) else queue.data.clearRetainingCapacity();
+            return;
+        }
+        const dead_bytes = queue.pending()[0].offset;
+        const dead_items = queue.head;
+        if ((dead_items >= dead_items_min and dead_items >= queue.len()) or
+            (dead_bytes >= dead_bytes_min and dead_bytes >= queue.data.items.len - dead_bytes))
+        {
             const rest = queue.len();
             std.mem.copyForwards(Queued, queue.items.items[0..rest], queue.pending());
             queue.items.items.len = rest;
             queue.head = 0;
+            for (queue.items.items) |*item| item.offset -= dead_bytes;
+            const kept = queue.data.items.len - dead_bytes;
+            std.mem.copyForwards(u8, queue.data.items[0..kept], queue.data.items[dead_bytes..]);
+            queue.data.items.len = kept;
         }
     }
 
     fn deinit(queue: *SendQueue, gpa: std.mem.Allocator) void {
-        queue.dropFront(gpa, queue.len());
         queue.items.deinit(gpa);
+        queue.data.deinit(gpa);
         queue.* = undefined;
     }
 };
@@ -812,14 +839,15 @@ pub const Endpoint = struct {
                     break;
                 };
                 for (endpoint.queue.pending()[0..batch], 0..) |*item, i| {
-                    scratch.vectors[i] = .{ .base = item.data.ptr, .len = item.data.len };
+                    const bytes = endpoint.queue.payload(item);
+                    scratch.vectors[i] = .{ .base = bytes.ptr, .len = bytes.len };
                     scratch.names[i] = &item.name;
                 }
                 step = endpoint.sendPrepared(scratch, batch, &progress);
             } else {
                 while (step < batch and !progress.blocked) {
-                    const item = endpoint.queue.pending()[step];
-                    endpoint.sendOne(item.data, &item.name, &progress);
+                    const item = &endpoint.queue.pending()[step];
+                    endpoint.sendOne(endpoint.queue.payload(item), &item.name, &progress);
                     if (!progress.blocked) step += 1;
                 }
             }
@@ -1227,6 +1255,77 @@ test "staged datagrams leave in one sendQueued with boundaries, order and sender
         try testing.expectEqual(from.port, address.port);
     }
     try testing.expectEqual(to_other, at_second);
+}
+
+test "a datagram staged and sent per request allocates nothing once the first has gone" {
+    var counting: std.testing.FailingAllocator = .init(testing.allocator, .{});
+    const pair = try Pair.init(Address.ip4, .{ .receive_batch = 8, .receive_size = 512 });
+    defer pair.deinit(null);
+    const loopback = try ip.parse("127.0.0.1", 0);
+    const handle = try open(counting.allocator(), 0, Address.ip4, .{});
+    defer close(handle, null) catch unreachable;
+    const sender = try get(handle);
+    try sender.bind(&loopback, 0);
+    const receiver = try get(pair.receiver);
+    var answer: [100]u8 = undefined;
+    for (0..30) |round| {
+        const allocations = counting.allocations;
+        const deallocations = counting.deallocations;
+        @memset(&answer, @intCast(round));
+        _ = try sender.stage(answer[0 .. 20 + round], &pair.target);
+        _ = try sender.stage("", &pair.target);
+        try testing.expectEqual(SendStatus.sent, sender.sendQueued().status);
+        var got: [2][]u8 = undefined;
+        var senders: [2]Address = undefined;
+        try receiveAll(receiver, &got, &senders);
+        defer for (got) |bytes| testing.allocator.free(bytes);
+        try testing.expectEqualSlices(u8, answer[0 .. 20 + round], got[0]);
+        try testing.expectEqual(@as(usize, 0), got[1].len);
+        if (round == 0) continue;
+        try testing.expectEqual(allocations, counting.allocations);
+        try testing.expectEqual(deallocations, counting.deallocations);
+    }
+}
+
+test "a send queue that never empties reclaims the room of the datagrams it sent" {
+    var queue: SendQueue = .{};
+    defer queue.deinit(testing.allocator);
+    const name = socket.Name.fromAddress(&(try ip.parse("127.0.0.1", 9)));
+    var datagram: [3000]u8 = undefined;
+    var pushed: usize = 0;
+    var dropped: usize = 0;
+    // Datagrams leave a few at a time, as a kernel that keeps pushing back takes them, while
+    // more arrive, so the queue never empties: large ones of varied sizes (empty ones too),
+    // then tiny ones.
+    for (0..4000) |round| {
+        for (0..3) |_| {
+            const size = testDatagramSize(pushed);
+            @memset(datagram[0..size], @truncate(pushed));
+            try queue.push(testing.allocator, &name, datagram[0..size]);
+            pushed += 1;
+        }
+        const n: usize = if (round == 0) 1 else 3;
+        for (queue.pending()[0..n], dropped..) |*item, index| {
+            const size = testDatagramSize(index);
+            const bytes = queue.payload(item);
+            try testing.expectEqual(size, bytes.len);
+            for (bytes) |byte| try testing.expectEqual(@as(u8, @truncate(index)), byte);
+        }
+        queue.dropFront(testing.allocator, n);
+        dropped += n;
+        var pending_bytes: usize = 0;
+        for (queue.pending()) |*item| pending_bytes += item.len;
+        try testing.expectEqual(pending_bytes, queue.bytes);
+        // Bounded by what is pending, not by all that ever passed.
+        try testing.expect(queue.data.items.len <= 2 * queue.bytes + SendQueue.dead_bytes_min + datagram.len);
+        try testing.expect(queue.head <= @max(SendQueue.dead_items_min, queue.len()));
+    }
+    try testing.expectEqual(@as(usize, 2), queue.len());
+}
+
+/// The size of the test's datagram number `index`.
+fn testDatagramSize(index: usize) usize {
+    return if (index < 6000) (index * 997) % 3000 else index % 2;
 }
 
 test "a segmented run the kernel refuses goes datagram by datagram; each failure is counted" {

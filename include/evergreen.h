@@ -139,6 +139,9 @@ int32_t eg_loop_poll(uint32_t loop, int32_t timeout_ms);
 int32_t eg_loop_park(uint32_t loop, int32_t timeout_ms);
 /* Any thread: interrupts poll/park. */
 int32_t eg_loop_wake(uint32_t loop);
+/* Owner thread: whether the host runtime (Deno) has I/O events it has not collected: one of
+ * EG_HOST_IO_IDLE, EG_HOST_IO_PENDING, EG_HOST_IO_UNKNOWN (not Linux, host sets not found). */
+int32_t eg_loop_host_io_pending(uint32_t loop);
 /* Level-triggered readiness for fd (events = EG_READABLE|EG_WRITABLE; 0 unwatches). */
 int32_t eg_loop_watch(uint32_t loop, int32_t fd, uint32_t events, uint32_t token);
 int32_t eg_loop_unwatch(uint32_t loop, int32_t fd);
@@ -268,6 +271,12 @@ enum eg_write_result {
   EG_WRITE_SENT = 1, /* every byte went to the kernel */
   EG_WRITE_QUEUED_START = 2, /* queued: start the drain (eg_stream_drain) */
   EG_WRITE_FAILED = 3 /* failed now; the error comes back from the next write or drain */
+};
+
+enum eg_host_io {
+  EG_HOST_IO_IDLE = 0, /* no host epoll set holds uncollected events */
+  EG_HOST_IO_PENDING = 1, /* some host epoll set holds events */
+  EG_HOST_IO_UNKNOWN = 2 /* not known here (not Linux, sets not found) */
 };
 
 enum eg_cancel_side {

@@ -9,6 +9,7 @@ import { EventLoop } from "../src/loop.ts";
 import { sleep, spawn } from "../src/tasks.ts";
 import { waitPromise } from "../src/futures.ts";
 import { makeLoop, runClean } from "./fixtures/loop_harness.ts";
+import { NativeLoop } from "../src/native/native_loop.ts";
 
 Deno.test("deno: setInterval keeps firing while tasks sleep on the loop", async () => {
   const { loop, errors } = makeLoop();
@@ -369,4 +370,36 @@ Deno.test("deno: after run() and destroy() nothing is pending in Deno", async ()
   await loop.run();
   loop.destroy();
   assert.equal(parks, 5);
+});
+
+Deno.test({
+  name:
+    "deno: the native loop sees whether Deno's runtime has I/O events waiting",
+  ignore: Deno.build.os !== "linux",
+}, async () => {
+  using native = new NativeLoop();
+  // A child that answers a line; Deno waits for it in its own epoll set.
+  const child = new Deno.Command("sh", {
+    args: ["-c", "read line; echo ready"],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const read = reader.read();
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(native.hostIoPending(), false, "quiet while the child waits");
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode("go\n"));
+  // The JS thread stays busy, so Deno collects nothing until it yields.
+  const until = performance.now() + 5000;
+  while (!native.hostIoPending() && performance.now() < until) {
+    // busy
+  }
+  assert.equal(native.hostIoPending(), true, "the child's answer is seen");
+  const { value } = await read;
+  assert.equal(new TextDecoder().decode(value), "ready\n");
+  reader.releaseLock();
+  await writer.close();
+  await child.stdout.cancel();
+  await child.status;
 });

@@ -22,6 +22,7 @@ const stream = @import("io/stream.zig");
 const stream_calls = @import("io/stream_calls.zig");
 const udp = @import("io/udp.zig");
 const udp_socket = @import("io/udp_socket.zig");
+const host_io = @import("loop/host_io.zig");
 
 /// Bumped whenever an exported signature or a ring layout changes; the TS seam checks it.
 pub const version: u32 = 1;
@@ -56,6 +57,7 @@ pub const table: []const Constant = named ++ errorCodes() ++
     enumConstants("EG_SIDE_", stream_calls.CancelSide) ++
     enumConstants("EG_SEND_", udp.SendStatus) ++
     enumConstants("EG_UDP_OPTION_", udp_socket.Option) ++
+    enumConstants("EG_HOST_IO_", host_io.State) ++
     // Where each word of both ring headers is.
     headerWords("EG_RING_WORD_", ring.Header) ++
     headerWords("EG_UDP_RING_WORD_", udp.RingHeader);

@@ -91,6 +91,11 @@ pub export fn eg_loop_wake(handle: u32) i32 {
     return call(loops.wake, .{handle});
 }
 
+/// Owner thread: whether Deno's runtime has I/O events it has not collected (EG_HOST_IO_*).
+pub export fn eg_loop_host_io_pending(handle: u32) i32 {
+    return call(Loop.hostIo, .{loopOf(handle)});
+}
+
 /// Level-triggered readiness for fd (events: 1 readable, 2 writable; 0 unwatches).
 pub export fn eg_loop_watch(handle: u32, fd: i32, events: u32, token: u32) i32 {
     return call(Loop.watch, .{ loopOf(handle), toFd(fd), events, token });

@@ -33,6 +33,7 @@ test {
     _ = @import("loop/lifetime.zig");
     _ = @import("loop/signals.zig");
     _ = @import("loop/loop.zig");
+    _ = @import("loop/host_io.zig");
     _ = @import("hub/hub.zig");
     _ = @import("hub/loops.zig");
     _ = @import("hub/stacklets.zig");

@@ -19,6 +19,7 @@ import {
 import {
   CLOCK_EVERY_ITERATIONS,
   HOLD_WINDOW_MS,
+  HOST_POLL_MAX_MS,
   setImmediateTurn,
   SPIN_WINDOW_MS,
   SpinPolicy,
@@ -79,6 +80,7 @@ export class Driver {
   now = 0;
   nowFresh = false;
   #lastTurnMs = 0;
+  #lastHostPollMs = 0;
   #lastBusyMs = 0;
   #busySincePark = false;
   // The last idle gap under run() was short enough to wait out in the kernel.
@@ -339,8 +341,17 @@ export class Driver {
         const message = this.#enterHub();
         if (message === TURN) {
           await setImmediateTurn();
-          await this.native.park(0);
-          await setImmediateTurn();
+          // Deno polls its own I/O only when its runtime waits; a zero
+          // park on its blocking pool makes it wait, at the price of a
+          // thread hand-off, paid only when Deno has I/O to collect.
+          if (
+            performance.now() - this.#lastHostPollMs >= HOST_POLL_MAX_MS ||
+            this.native.hostIoPending()
+          ) {
+            await this.native.park(0);
+            await setImmediateTurn();
+            this.#lastHostPollMs = performance.now();
+          }
           this.#lastTurnMs = performance.now();
         } else if (message === PARK) {
           await this.#idle();

@@ -93,6 +93,13 @@ export const WRITE_QUEUED_START = 2;
 /** Write result: the write failed now; the error comes back later. */
 export const WRITE_FAILED = 3;
 
+/** `eg_loop_host_io_pending`: no host epoll set holds uncollected events. */
+export const HOST_IO_IDLE = 0;
+/** `eg_loop_host_io_pending`: Deno's runtime has I/O events to collect. */
+export const HOST_IO_PENDING = 1;
+/** `eg_loop_host_io_pending`: not known here (not Linux, sets not found). */
+export const HOST_IO_UNKNOWN = 2;
+
 /** Cancel side: the read (or accept) op. */
 export const SIDE_READ = 0;
 /** Cancel side: the drain (or connect) op. */

@@ -13,6 +13,7 @@ import { check, NativeError } from "./errors.ts";
 import type { NativeLibrary } from "./symbols.ts";
 import { mapSharedRing, type RingLayout } from "./shared_ring.ts";
 import {
+  HOST_IO_IDLE,
   RING_HEADER_BYTES as HEADER_BYTES,
   RING_MAGIC as MAGIC,
   RING_RECORD_BYTES as RECORD_BYTES,
@@ -200,6 +201,16 @@ export class NativeLoop implements Disposable {
     if (result < 0 && !this.#closed) {
       throw NativeError.from(result, "park the native loop");
     }
+  }
+
+  /**
+   * Whether Deno's runtime may have I/O events it has not collected: false
+   * only when the library can see Deno's epoll sets and none holds any
+   * (zig/loop/host_io.zig); true where it cannot tell.
+   */
+  hostIoPending(): boolean {
+    return this.#lib.symbols.eg_loop_host_io_pending(this.#handle) !==
+      HOST_IO_IDLE;
   }
 
   /** Interrupts a poll or park in progress (or the next one). */

@@ -40,6 +40,7 @@ export const SYMBOLS = {
     nonblocking: true,
   },
   eg_loop_wake: { parameters: ["u32"], result: "i32" },
+  eg_loop_host_io_pending: { parameters: ["u32"], result: "i32" },
   eg_loop_watch: { parameters: ["u32", "i32", "u32", "u32"], result: "i32" },
   eg_loop_unwatch: { parameters: ["u32", "i32"], result: "i32" },
   eg_loop_watch_signal: { parameters: ["u32", "i32", "u32"], result: "i32" },

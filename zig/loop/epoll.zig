@@ -8,7 +8,7 @@ const event = @import("event.zig");
 
 /// epoll user data for the eventfd and the timerfd; user descriptors use their own
 /// (non-negative) number.
-const wake_key: u64 = 1 << 32;
+pub const wake_key: u64 = 1 << 32;
 const timer_key: u64 = wake_key + 1;
 
 pub const Backend = struct {

@@ -9,6 +9,7 @@ const errors = @import("errors.zig");
 const event = @import("event.zig");
 const ring = @import("ring.zig");
 const signals = @import("signals.zig");
+const host_io = @import("host_io.zig");
 
 /// This OS's poll backend; the three files have the same shape.
 const backend_file = switch (builtin.os.tag) {
@@ -107,6 +108,8 @@ pub const Loop = struct {
     /// Would-be spins still to skip, and how many the next fruitless spin makes skip.
     spin_skips: u32 = 0,
     spin_backoff: u32 = 0,
+    /// The host runtime's epoll sets (host_io.zig), found on first use.
+    host_io: host_io.HostIo = .{},
 
     pub fn init(gpa: std.mem.Allocator, options: Options) errors.Error!Loop {
         if (options.watches_max == 0 or options.overflow_capacity == 0) return error.InvalidArgument;
@@ -181,6 +184,11 @@ pub const Loop = struct {
         if (!loop.signal_watched.isSet(number)) return error.NotFound;
         try signals.unwatch(loop.signal_registration.?, signo);
         loop.signal_watched.unset(number);
+    }
+
+    /// Whether the host runtime (Deno) has I/O events it has not collected (host_io.zig).
+    pub fn hostIo(loop: *Loop) host_io.State {
+        return loop.host_io.state(if (builtin.os.tag == .linux) backend_file.wake_key else 0);
     }
 
     /// Wakes a poll or park in progress. Any thread.

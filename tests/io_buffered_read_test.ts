@@ -82,3 +82,46 @@ bothModes(
       server.close();
     }),
 );
+
+bothModes(
+  "a read op behaves as a generator: it does its work once started, bad arguments throw from yield*, a finished one answers done",
+  (mode) =>
+    scenario(mode, function* () {
+      const server = startEchoServer();
+      const client = new TCPClient();
+      yield* client.connect(server.sockname);
+      client.write("one\ntwo\n");
+      assert.equal(text(yield* client.readUntil("\n")), "one\n");
+      assert.equal(text(yield* client.readBytes(4)), "two\n");
+      // Made, the call returns; started, it throws.
+      const bad = client.readBytes(-1);
+      assert.throws(() => {
+        for (const _ of bad) break;
+      }, RangeError);
+      const badInto = client.readInto(new Uint8Array(0));
+      assert.throws(() => {
+        for (const _ of badInto) break;
+      }, TypeError);
+      // A finished op, stepped again, answers done and reads nothing.
+      client.write("o\n");
+      const third = client.readBytes(1);
+      assert.equal(text(yield* third), "o");
+      assert.deepEqual(third.next(), { done: true, value: undefined });
+      assert.equal(text(yield* client.readBytes(1)), "\n");
+      // One that waits, ended by return(), gives up its op: a byte that
+      // comes later goes to the next read.
+      const waiting = client.readBytes(1);
+      assert.equal(waiting[Symbol.iterator](), waiting);
+      assert.equal(waiting.next().done, false);
+      assert.equal(waiting.return(undefined as never).done, true);
+      client.write("?\n");
+      assert.equal(text(yield* client.readBytes(2)), "?\n");
+      // Made before close(), started after: it finds the stream closed.
+      const late = client.readBytes(1);
+      client.close();
+      assert.throws(() => {
+        for (const _ of late) break;
+      }, /EBADF/);
+      server.close();
+    }),
+);

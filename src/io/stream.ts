@@ -33,6 +33,15 @@ import {
   type StreamErrorClass,
 } from "./errors.ts";
 import { blocking } from "../_operation.ts";
+import {
+  READ_BYTES,
+  READ_INTO,
+  READ_MODES,
+  READ_NAMES,
+  READ_UNTIL,
+  readOperation,
+  WAIT,
+} from "./_read_op.ts";
 import { compileRegex } from "./regex_reach.ts";
 import { DelimiterCache, latin1 } from "./_bytes.ts";
 import { PendingOp } from "./_pending_op.ts";
@@ -136,25 +145,8 @@ export abstract class Stream implements Disposable {
    *   when `n` exceeds `maxBufferSize` (the stream is closed), or the OS
    *   error that broke the connection (the stream is closed).
    */
-  @blocking("readBytes()")
-  *readBytes(n: number): Generator<unknown, Uint8Array, unknown> {
-    if (!Number.isInteger(n) || n <= 0) {
-      throw new RangeError(
-        `readBytes() needs a positive integer byte count, got ${describe(n)}`,
-      );
-    }
-    // The work is in the reader's plain methods: a generator's frame is
-    // allocated on every call, so this one stays small.
-    const reader = this.#readerFor("readBytes");
-    if (n > this.#maxBufferSize) {
-      throw this.#readFailure(native.NO_BUFFER_SPACE, "readBytes");
-    }
-    let result = reader.exact(n, "readBytes");
-    if (typeof result !== "number") return result;
-    if (result === native.WOULD_BLOCK) {
-      result = yield* reader.wait(native.READ_EXACT, n, "readBytes");
-    }
-    return this.#took(result, "readBytes");
+  readBytes(n: number): Generator<unknown, Uint8Array, unknown> {
+    return readOperation(this, READ_BYTES, n);
   }
 
   /**
@@ -165,20 +157,8 @@ export abstract class Stream implements Disposable {
    * @throws {TypeError} if `buffer` is not a non-empty Uint8Array.
    * @throws {StreamError} as {@linkcode Stream.readBytes} does.
    */
-  @blocking("readInto()")
-  *readInto(buffer: Uint8Array): Generator<unknown, number, unknown> {
-    if (!(buffer instanceof Uint8Array) || buffer.length === 0) {
-      throw new TypeError(
-        `readInto() needs a non-empty Uint8Array, got ${describe(buffer)}`,
-      );
-    }
-    const reader = this.#readerFor("readInto");
-    let result = reader.into(buffer, "readInto");
-    if (result >= 0) return result;
-    if (result === native.WOULD_BLOCK) {
-      result = yield* reader.wait(native.READ_MORE, 0, "readInto");
-    }
-    return this.#tookInto(result, buffer);
+  readInto(buffer: Uint8Array): Generator<unknown, number, unknown> {
+    return readOperation(this, READ_INTO, buffer);
   }
 
   /**
@@ -189,18 +169,54 @@ export abstract class Stream implements Disposable {
    * @throws {StreamError} as {@linkcode Stream.readBytes} does; `ENOBUFS`
    *   when `maxBufferSize` bytes arrive without the delimiter.
    */
-  @blocking("readUntil()")
-  *readUntil(
+  readUntil(
     delimiter: string | Uint8Array,
   ): Generator<unknown, Uint8Array, unknown> {
-    const bytes = this.#delimiters.bytes(delimiter);
-    const reader = this.#readerFor("readUntil");
-    let result = reader.until(bytes, "readUntil");
-    if (typeof result !== "number") return result;
-    if (result === native.WOULD_BLOCK) {
-      result = yield* reader.wait(native.READ_UNTIL, 0, "readUntil");
+    return readOperation(this, READ_UNTIL, delimiter);
+  }
+
+  /**
+   * @internal The first step of readBytes/readUntil/readInto, its argument
+   * checked (see `_read_op.ts`): the answer when the bytes are buffered (or
+   * the error), else `WAIT`. The reader's plain methods do the work.
+   */
+  _readNow(kind: number, arg: unknown): unknown {
+    let result: Uint8Array | number;
+    if (kind === READ_UNTIL) {
+      const bytes = this.#delimiters.bytes(arg as string | Uint8Array);
+      result = this.#readerFor("readUntil").until(bytes, "readUntil");
+    } else if (kind === READ_BYTES) {
+      const reader = this.#readerFor("readBytes");
+      if ((arg as number) > this.#maxBufferSize) {
+        throw this.#readFailure(native.NO_BUFFER_SPACE, "readBytes");
+      }
+      result = reader.exact(arg as number, "readBytes");
+    } else {
+      const reader = this.#readerFor("readInto");
+      const count = reader.into(arg as Uint8Array, "readInto");
+      if (count >= 0) return count;
+      if (count === native.WOULD_BLOCK) return WAIT;
+      throw this.#readFailure(count, "readInto");
     }
-    return this.#took(result, "readUntil");
+    if (typeof result !== "number") return result;
+    if (result === native.WOULD_BLOCK) return WAIT;
+    return this.#took(result, READ_NAMES[kind]);
+  }
+
+  /** @internal The rest of a read that waits for bytes (see `_readNow`). */
+  *_readLater(kind: number, arg: unknown): Generator<unknown, unknown> {
+    const what = READ_NAMES[kind];
+    const n = kind === READ_BYTES ? arg as number : 0;
+    const result = yield* this.#reader!.wait(READ_MODES[kind], n, what);
+    if (kind !== READ_INTO || result < 0) return this.#took(result, what);
+    // readInto: the buffer may have been detached (transferred) while it
+    // waited; then the bytes stay buffered (0 would claim end of stream).
+    if ((arg as Uint8Array).length === 0) {
+      throw new TypeError(
+        `readInto(): the buffer was detached while waiting; ${result} byte(s) stay buffered for the next read`,
+      );
+    }
+    return this.#reader!.into(arg as Uint8Array, what);
   }
 
   /**
@@ -535,7 +551,6 @@ export abstract class Stream implements Disposable {
     return this.#handle;
   }
 
-  /** Takes the answer of a read op: `result` bytes from the window. */
   /** The reader, once the stream can be read (see #readable). */
   #readerFor(what: string): StreamReader {
     const reader = this.#reader;
@@ -548,19 +563,7 @@ export abstract class Stream implements Disposable {
     return reader!;
   }
 
-  /** Takes a readInto op's answer: `result` bytes (at most the buffer's). */
-  #tookInto(result: number, buffer: Uint8Array): number {
-    if (result < 0) throw this.#readFailure(result, "readInto");
-    if (buffer.length === 0) {
-      // Detached (transferred) while waiting: the bytes stay buffered for the
-      // next read; a count of 0 would claim end of stream.
-      throw new TypeError(
-        `readInto(): the buffer was detached while waiting; ${result} byte(s) stay buffered for the next read`,
-      );
-    }
-    return this.#reader!.into(buffer, "readInto");
-  }
-
+  /** Takes the answer of a read op: `result` bytes from the window. */
   #took(result: number, what: string): Uint8Array {
     if (result < 0) throw this.#readFailure(result, what);
     if (result === 0) return new Uint8Array(0);

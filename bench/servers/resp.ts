@@ -91,7 +91,7 @@ function* bufferedShape(connection: TCPConnection) {
     }
     input.settle();
     if (replies.length > 0) {
-      connection.write(replies.view().slice());
+      connection.write(replies.view()); // write() copies what it keeps
       replies.clear();
     }
   }

@@ -336,6 +336,9 @@ export class Driver {
   /** `run()` (`forever`: `runForever()`). */
   async runAsync(forever: boolean): Promise<void> {
     this.#begin(MODE_ASYNC, forever, forever ? "runForever" : "run");
+    // The first ask finds Deno's epoll sets (one look at each descriptor of
+    // the process): now, while few are open, not in a busy turn later.
+    this.native.hostIoPending();
     try {
       while (this.hub.isAlive()) {
         const message = this.#enterHub();

@@ -69,7 +69,7 @@ const HostSets = struct {
                 offset += entry.reclen;
                 const name = std.mem.sliceTo(@as([*:0]const u8, @ptrCast(&buffer[offset - entry.reclen + @offsetOf(linux.dirent64, "name")])), 0);
                 const fd = std.fmt.parseInt(i32, name, 10) catch continue;
-                if (fd == dir or !isEpoll(fd) or holdsKey(fd, own_key)) continue;
+                if (fd == dir or !mayBeEpoll(fd) or !isEpoll(fd) or holdsKey(fd, own_key)) continue;
                 if (count == sets_max) return false;
                 host.fds[count] = .{ .fd = fd, .events = std.c.POLL.IN, .revents = 0 };
                 count += 1;
@@ -79,6 +79,17 @@ const HostSets = struct {
         return count > 0;
     }
 };
+
+/// A statx per descriptor skips sockets, pipes, directories and devices (a server's many
+/// descriptors) before the readlink of /proc (~6 µs each) that names an epoll set. Anon inodes
+/// have no file type here; kernels that give them S_IFREG are looked at too.
+fn mayBeEpoll(fd: i32) bool {
+    var info: linux.Statx = undefined;
+    const rc = linux.statx(fd, "", linux.AT.EMPTY_PATH, .{ .TYPE = true }, &info);
+    if (linux.errno(rc) != .SUCCESS) return true;
+    const file_type = info.mode & linux.S.IFMT;
+    return file_type == 0 or file_type == linux.S.IFREG;
+}
 
 fn isEpoll(fd: i32) bool {
     var path_buffer: [32]u8 = undefined;

@@ -22,8 +22,9 @@ export const TURN_BUDGET_MS = 1;
 // thread hand-off: ~100 µs on a VM whose other CPU sleeps) only when Deno's
 // runtime has I/O events waiting (zig/loop/host_io.zig: one poll(2) of its
 // epoll set) or at least this often, for what no descriptor announces
-// (timers inside Deno's runtime). A busy in-process ping-pong under run():
-// 45k -> 50k round trips/s, while Deno.serve answers as many fetches.
+// (timers inside Deno's runtime). A busy in-process ping-pong of 32 B under
+// run(): 1.28x -> 1.42x Deno, while Deno.serve beside it answers as many
+// fetches (bench/RESULTS.md).
 export const HOST_POLL_MAX_MS = 10;
 // Without armed timers the clock (~95 ns per read) is read only every this
 // many loop iterations, to check the turn budget.

@@ -311,7 +311,10 @@ export class EventLoop implements Disposable {
    * Runs the loop inside Deno's event loop until no work is left (no
    * callback, timer, watcher, native operation or `waitPromise`) or
    * {@linkcode EventLoop.stop} is called. Deno's own timers and I/O keep
-   * running the whole time; an idle loop waits off the JS thread.
+   * running the whole time; an idle loop waits off the JS thread. While tasks
+   * keep the loop busy, Deno gets a turn at least every millisecond (timers,
+   * promise callbacks), in which it also polls its own I/O when it has some
+   * waiting (on Linux the library sees Deno's epoll set) or 10 ms have passed.
    *
    * @throws {Error} if the loop was already started, has ended, or if called
    *   inside a fiber.

@@ -125,3 +125,20 @@ bothModes(
       server.close();
     }),
 );
+
+bothModes(
+  "a read op has what a generator has: iterator helpers and Symbol.dispose",
+  (mode) =>
+    scenario(mode, function* () {
+      const server = startEchoServer();
+      const client = new TCPClient();
+      yield* client.connect(server.sockname);
+      client.write("ab\n");
+      const op = client.readUntil("\n");
+      assert.ok(op instanceof Iterator);
+      assert.equal(typeof op[Symbol.dispose], "function");
+      assert.equal(text(yield* op), "ab\n");
+      client.close();
+      server.close();
+    }),
+);

@@ -116,6 +116,11 @@ class ReadOperation {
   }
 }
 
+// Iterator helpers and `Symbol.dispose`, as a generator has (chaining the
+// prototype costs nothing per object; extending Iterator would call its
+// constructor on every read).
+Object.setPrototypeOf(ReadOperation.prototype, Iterator.prototype);
+
 /** @internal A read of `kind` on `source`, counted as made until started. */
 export function readOperation<T>(
   source: ReadSource,

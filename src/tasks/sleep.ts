@@ -116,6 +116,10 @@ class YieldInTask {
   }
 }
 
+// Iterator helpers and `Symbol.dispose`, as the generators of other
+// operations have.
+Object.setPrototypeOf(YieldInTask.prototype, Iterator.prototype);
+
 const YIELD_IN_TASK = new YieldInTask();
 
 /**
@@ -166,3 +170,5 @@ class YieldOperation implements Runnable {
     return { done: true, value: value as undefined };
   }
 }
+
+Object.setPrototypeOf(YieldOperation.prototype, Iterator.prototype);

@@ -37,46 +37,46 @@ pub const HostIo = if (builtin.os.tag == .linux) HostSets else struct {
 
 const HostSets = struct {
     fds: [sets_max]std.c.pollfd = undefined,
-    count: u8 = 0,
-    /// 0 not scanned yet, 1 scanned and usable, 2 unusable (answer `unknown`).
-    scan: u8 = 0,
+    /// How many of `fds` hold a host set; null until the first call looked, 0 when none can
+    /// be watched (the answer is then `unknown`).
+    count: ?u8 = null,
 
     /// One poll(2) over the host's epoll sets (found on the first call).
-    pub fn state(host: *HostIo, own_key: u64) State {
-        if (host.scan == 0) host.scan = if (host.find(own_key)) 1 else 2;
-        if (host.scan != 1) return .unknown;
-        for (host.fds[0..host.count]) |*entry| entry.revents = 0;
-        const rc = std.c.poll(&host.fds, host.count, 0);
+    pub fn state(host: *HostSets, own_key: u64) State {
+        const count = host.count orelse found: {
+            host.count = host.find(own_key);
+            break :found host.count.?;
+        };
+        if (count == 0) return .unknown;
+        for (host.fds[0..count]) |*entry| entry.revents = 0;
+        const rc = std.c.poll(&host.fds, count, 0);
         if (rc < 0) return .unknown;
         return if (rc > 0) .pending else .idle;
     }
 
-    /// Fills `fds` with the process's epoll sets that do not hold `own_key`; false when none
-    /// was found or they do not fit.
-    fn find(host: *HostIo, own_key: u64) bool {
+    /// Fills `fds` with the process's epoll sets that do not hold `own_key`; how many, 0
+    /// when none was found or they do not fit.
+    fn find(host: *HostSets, own_key: u64) u8 {
         const dir = std.c.open("/proc/self/fd", .{ .DIRECTORY = true, .CLOEXEC = true });
-        if (dir < 0) return false;
+        if (dir < 0) return 0;
         defer _ = std.c.close(dir);
         var buffer: [4096]u8 align(8) = undefined;
-        var count: usize = 0;
+        var count: u8 = 0;
         while (true) {
             const got = linux.getdents64(dir, &buffer, buffer.len);
-            if (linux.errno(got) != .SUCCESS) return false;
-            if (got == 0) break;
+            if (linux.errno(got) != .SUCCESS) return 0;
+            if (got == 0) return count;
             var offset: usize = 0;
-            while (offset < got) {
-                const entry: *align(1) const linux.dirent64 = @ptrCast(&buffer[offset]);
-                offset += entry.reclen;
-                const name = std.mem.sliceTo(@as([*:0]const u8, @ptrCast(&buffer[offset - entry.reclen + @offsetOf(linux.dirent64, "name")])), 0);
+            while (offset < got) : (offset += @as(*align(1) const linux.dirent64, @ptrCast(&buffer[offset])).reclen) {
+                const name_at = offset + @offsetOf(linux.dirent64, "name");
+                const name = std.mem.sliceTo(@as([*:0]const u8, @ptrCast(&buffer[name_at])), 0);
                 const fd = std.fmt.parseInt(i32, name, 10) catch continue;
                 if (fd == dir or !mayBeEpoll(fd) or !isEpoll(fd) or holdsKey(fd, own_key)) continue;
-                if (count == sets_max) return false;
+                if (count == sets_max) return 0;
                 host.fds[count] = .{ .fd = fd, .events = std.c.POLL.IN, .revents = 0 };
                 count += 1;
             }
         }
-        host.count = @intCast(count);
-        return count > 0;
     }
 };
 
@@ -150,7 +150,7 @@ test "host epoll sets: found, idle, pending while they hold events, and ours lef
     // Our set is readable (its eventfd holds 1) but is not the host's.
     try testing.expectEqual(State.idle, host.state(own_key));
     var found_host = false;
-    for (host.fds[0..host.count]) |entry| {
+    for (host.fds[0..host.count.?]) |entry| {
         try testing.expect(entry.fd != own);
         if (entry.fd == host_set) found_host = true;
     }

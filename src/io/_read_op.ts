@@ -43,8 +43,16 @@ export const READ_NAMES = ["readBytes", "readUntil", "readInto"];
 export const READ_MODES = [READ_EXACT, MODE_UNTIL, READ_MORE];
 const OPERATION_NAMES = READ_NAMES.map((name) => `${name}()`);
 
-/** Throws for a bad byte count or buffer, as the read starts. */
-function checkArgument(kind: number, arg: unknown): void {
+/**
+ * @internal Throws for a bad byte count (`READ_BYTES`) or buffer
+ * (`READ_INTO`), as a read starts; TLS streams check theirs with it too.
+ *
+ * @example
+ * ```ts ignore
+ * checkReadArgument(READ_BYTES, n);
+ * ```
+ */
+export function checkReadArgument(kind: number, arg: unknown): void {
   if (kind === READ_BYTES) {
     if (!Number.isInteger(arg) || (arg as number) <= 0) {
       throw new RangeError(
@@ -95,7 +103,7 @@ class ReadOperation {
     // Ended, whatever the first step does (answers, throws or waits).
     this.#source = null;
     const kind = this.#kind;
-    if (kind !== READ_UNTIL) checkArgument(kind, this.#arg);
+    if (kind !== READ_UNTIL) checkReadArgument(kind, this.#arg);
     const result = source._readNow(kind, this.#arg);
     if (result !== WAIT) return { done: true, value: result };
     const rest = source._readLater(kind, this.#arg);

@@ -25,6 +25,7 @@ import {
   TLSError,
 } from "./errors.ts";
 import { Stream } from "./stream.ts";
+import { checkReadArgument, READ_BYTES, READ_INTO } from "./_read_op.ts";
 import type { TCPClient, TCPConnection } from "./tcp.ts";
 import { DelimiterCache, indexOf, latin1 } from "./_bytes.ts";
 import { compileRegex } from "./regex_reach.ts";
@@ -149,11 +150,7 @@ export abstract class TLSStream extends Stream {
   override *readBytes(
     n: number,
   ): Generator<unknown, Uint8Array<ArrayBuffer>, unknown> {
-    if (!Number.isInteger(n) || n <= 0) {
-      throw new RangeError(
-        `readBytes() needs a positive integer byte count, got ${describe(n)}`,
-      );
-    }
+    checkReadArgument(READ_BYTES, n);
     this.#readable("readBytes");
     if (n > this.maxBufferSize) throw this.#overflow("readBytes");
     this.#reading = true;
@@ -176,11 +173,7 @@ export abstract class TLSStream extends Stream {
    */
   @blocking("readInto()")
   override *readInto(buffer: Uint8Array): Generator<unknown, number, unknown> {
-    if (!(buffer instanceof Uint8Array) || buffer.length === 0) {
-      throw new TypeError(
-        `readInto() needs a non-empty Uint8Array, got ${describe(buffer)}`,
-      );
-    }
+    checkReadArgument(READ_INTO, buffer);
     this.#readable("readInto");
     const buffered = this.#end - this.#start;
     if (buffered > 0) {

@@ -4,11 +4,10 @@
 // on 127.0.0.1, both loop modes.
 
 import assert from "node:assert/strict";
-import { TCPClient } from "../src/io/tcp.ts";
 import {
   bothModes,
+  connectedToEcho,
   scenario,
-  startEchoServer,
   text,
 } from "./fixtures/stream_harness.ts";
 
@@ -16,9 +15,7 @@ bothModes(
   "pipelined lines read back with readUntil, readBytes, readUntilRegex and readInto in turn, every byte once",
   (mode) =>
     scenario(mode, function* () {
-      const server = startEchoServer();
-      const client = new TCPClient();
-      yield* client.connect(server.sockname);
+      const { server, client } = yield* connectedToEcho();
       let sent = "";
       for (let i = 0; i < 400; i++) sent += `line ${i} ${"x".repeat(i % 50)}\n`;
       client.write(sent);
@@ -51,9 +48,7 @@ bothModes(
   "readUntilRegex answers a second match from bytes it already decoded",
   (mode) =>
     scenario(mode, function* () {
-      const server = startEchoServer();
-      const client = new TCPClient();
-      yield* client.connect(server.sockname);
+      const { server, client } = yield* connectedToEcho();
       client.write("a1;b22;c333;\n");
       assert.equal(text(yield* client.readUntilRegex(/\d+;/)), "a1;");
       assert.equal(text(yield* client.readUntilRegex(/\d+;/)), "b22;");
@@ -69,9 +64,7 @@ bothModes(
   "a delimiter split across reads of the peer is found once both halves arrived",
   (mode) =>
     scenario(mode, function* () {
-      const server = startEchoServer();
-      const client = new TCPClient();
-      yield* client.connect(server.sockname);
+      const { server, client } = yield* connectedToEcho();
       client.write("head\r");
       yield* client.flush();
       client.write("\n");
@@ -87,9 +80,7 @@ bothModes(
   "a read op behaves as a generator: it does its work once started, bad arguments throw from yield*, a finished one answers done",
   (mode) =>
     scenario(mode, function* () {
-      const server = startEchoServer();
-      const client = new TCPClient();
-      yield* client.connect(server.sockname);
+      const { server, client } = yield* connectedToEcho();
       client.write("one\ntwo\n");
       assert.equal(text(yield* client.readUntil("\n")), "one\n");
       assert.equal(text(yield* client.readBytes(4)), "two\n");
@@ -130,9 +121,7 @@ bothModes(
   "a read op has what a generator has: iterator helpers and Symbol.dispose",
   (mode) =>
     scenario(mode, function* () {
-      const server = startEchoServer();
-      const client = new TCPClient();
-      yield* client.connect(server.sockname);
+      const { server, client } = yield* connectedToEcho();
       client.write("ab\n");
       const op = client.readUntil("\n");
       assert.ok(op instanceof Iterator);

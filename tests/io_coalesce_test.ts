@@ -7,12 +7,11 @@
 import assert from "node:assert/strict";
 import { sleep } from "../src/tasks.ts";
 import { PipeStream } from "../src/io/pipe.ts";
-import { TCPClient } from "../src/io/tcp.ts";
 import { testPipe } from "../src/native/test_support.ts";
 import {
   bothModes,
+  connectedToEcho,
   scenario,
-  startEchoServer,
   text,
 } from "./fixtures/stream_harness.ts";
 
@@ -127,9 +126,7 @@ bothModes(
   "write() reports false while bytes wait for a peer that does not read",
   (mode) =>
     scenario(mode, function* () {
-      const server = startEchoServer();
-      const client = new TCPClient();
-      yield* client.connect(server.sockname);
+      const { server, client } = yield* connectedToEcho();
       assert.equal(client.write("ping\n"), true);
       assert.equal(text(yield* client.readUntil("\n")), "ping\n");
       // The echo server reads lines: without a newline nothing comes back,

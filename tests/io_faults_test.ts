@@ -8,6 +8,7 @@ import { TCPClient, type TCPConnection, TCPServer } from "../src/io/tcp.ts";
 import { testLingerZero } from "../src/native/stream_native.ts";
 import {
   bothModes,
+  connectedToEcho,
   echoLines,
   isClosedError,
   residentBytes,
@@ -397,9 +398,7 @@ bothModes(
   "every use of a closed stream throws EBADF; close is idempotent",
   (mode) =>
     scenario(mode, function* () {
-      const server = startEchoServer();
-      const client = new TCPClient();
-      yield* client.connect(server.sockname);
+      const { server, client } = yield* connectedToEcho();
       client.close();
       client.close();
       assert.equal(client.closed, true);

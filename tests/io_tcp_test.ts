@@ -12,6 +12,7 @@ import { streamsLive, testLingerZero } from "../src/native/stream_native.ts";
 import {
   bothModes,
   bytes,
+  connectedToEcho,
   echoLines,
   scenario,
   serveUntilClosed,
@@ -312,9 +313,7 @@ bothModes(
   "a second reader of the same stream is refused while the first waits",
   (mode) =>
     scenario(mode, function* () {
-      const server = startEchoServer();
-      const client = new TCPClient();
-      yield* client.connect(server.sockname);
+      const { server, client } = yield* connectedToEcho();
       const first = spawn(function* () {
         return text(yield* client.readUntil("\n"));
       });
@@ -331,9 +330,7 @@ bothModes(
   "a killed reader cancels its op; the bytes stay for the next read",
   (mode) =>
     scenario(mode, function* () {
-      const server = startEchoServer();
-      const client = new TCPClient();
-      yield* client.connect(server.sockname);
+      const { server, client } = yield* connectedToEcho();
       const reader = spawn(function* () {
         yield* client.readBytes(100);
       });
@@ -592,9 +589,7 @@ bothModes(
   "run() ends by itself once every stream is closed",
   (mode) =>
     scenario(mode, function* () {
-      const server = startEchoServer();
-      const client = new TCPClient();
-      yield* client.connect(server.sockname);
+      const { server, client } = yield* connectedToEcho();
       client.close();
       server.close();
     }),

@@ -221,6 +221,32 @@ for (const [name, script, args] of RESP_SERVERS) {
       conn.close();
     }
   });
+
+  Deno.test(`${name} keeps a SET value when later requests reuse its read buffer`, async () => {
+    await using server = await start(script, args);
+    const conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: server.port,
+    });
+    try {
+      // Each request is answered before the next is sent, so each lands
+      // where the one before it was read (the parser's arguments are views
+      // of that buffer until the store copies them).
+      const steps: [string, string][] = [
+        ["*3\r\n$3\r\nSET\r\n$1\r\na\r\n$5\r\nfirst\r\n", "+OK\r\n"],
+        ["SET b other\r\n", "+OK\r\n"],
+        ["*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$5\r\nzzzzz\r\n", "+OK\r\n"],
+        ["SET d yyyyy\r\n", "+OK\r\n"],
+        ["*2\r\n$3\r\nGET\r\n$1\r\na\r\n", "$5\r\nfirst\r\n"],
+        ["GET b\r\n", "$5\r\nother\r\n"],
+      ];
+      for (const [request, reply] of steps) {
+        assert.equal(await exchange(conn, request, reply.length, 100), reply);
+      }
+    } finally {
+      conn.close();
+    }
+  });
 }
 
 // ---------------------------------------------------------------- HTTP

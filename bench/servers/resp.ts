@@ -34,7 +34,9 @@ import {
 } from "./resp_protocol.ts";
 
 const args = serverArgs("stream");
-const store = new Store();
+// readBytes() returns arrays the server owns; the buffered shape's
+// arguments are views of its input buffer, which the store must copy.
+const store = new Store({ copyValues: args.shape === "buffered" });
 
 /** One command through readUntil/readBytes; null at end of stream. */
 function* readCommand(

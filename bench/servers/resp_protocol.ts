@@ -57,9 +57,19 @@ export function bulk(data: Uint8Array): Uint8Array {
 const errorReply = (message: string) => ascii(`-ERR ${message}\r\n`);
 const integer = (value: number) => ascii(`:${value}\r\n`);
 
-/** The key/value store and the commands; one per server process. */
+/**
+ * The key/value store and the commands; one per server process. SET keeps a
+ * copy of its value unless `copyValues` is false: a server whose arguments
+ * are views of a buffer it reads into again (the parser below) needs the
+ * copy; one whose reads return arrays of its own (our `readBytes`) does not.
+ */
 export class Store {
   readonly #values = new Map<string, Uint8Array>();
+  readonly #copyValues: boolean;
+
+  constructor(options: { copyValues?: boolean } = {}) {
+    this.#copyValues = options.copyValues ?? true;
+  }
 
   /** The reply to one command (`args[0]` is its name). */
   execute(args: Uint8Array[]): Uint8Array {
@@ -74,7 +84,10 @@ export class Store {
         return bulk(args[1]);
       case "SET":
         if (args.length < 3) break;
-        this.#values.set(latin1(args[1]), args[2]);
+        this.#values.set(
+          latin1(args[1]),
+          this.#copyValues ? args[2].slice() : args[2],
+        );
         return OK;
       case "GET": {
         if (args.length !== 2) break;
@@ -158,7 +171,7 @@ export function splitInline(
     while (i < end && bytes[i] === 32) i++;
     const begin = i;
     while (i < end && bytes[i] !== 32) i++;
-    if (i > begin) args.push(bytes.slice(begin, i));
+    if (i > begin) args.push(bytes.subarray(begin, i));
   }
   return args;
 }
@@ -202,7 +215,10 @@ export interface Parsed {
 
 /**
  * Parses one command at `bytes[start, end)`: null when it is not complete
- * yet. The arguments are copies (the buffer may be reused).
+ * yet. The arguments are views of `bytes`, valid until the buffer is read
+ * into again (the store copies what it keeps). A copy per argument would
+ * cost most of a request: each `slice()` makes an `ArrayBuffer`, ~0.4 µs in
+ * Deno against ~35 ns for a view.
  *
  * @throws {ProtocolError} for malformed input.
  */
@@ -241,7 +257,7 @@ export function parseCommand(
     }
     const dataStart = headerEnd + 2;
     if (dataStart + length + 2 > end) return null;
-    args[i] = bytes.slice(dataStart, dataStart + length);
+    args[i] = bytes.subarray(dataStart, dataStart + length);
     at = dataStart + length + 2;
   }
   return { args, next: at };

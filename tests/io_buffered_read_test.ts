@@ -131,3 +131,30 @@ bothModes(
       server.close();
     }),
 );
+
+bothModes(
+  "a result whose buffer the caller transferred away does not break later reads",
+  (mode) =>
+    scenario(mode, function* () {
+      const { server, client } = yield* connectedToEcho();
+      client.write("one\ntwo\nthree\n");
+      const first = yield* client.readUntil("\n");
+      assert.equal(text(first), "one\n");
+      // Small results are views of a shared buffer; moving it to a worker
+      // (or structuredClone with transfer) detaches it under the reader.
+      detach(first);
+      assert.equal(first.length, 0);
+      assert.equal(text(yield* client.readUntil("\n")), "two\n");
+      const third = yield* client.readBytes(3);
+      detach(third);
+      assert.equal(text(yield* client.readUntil("\n")), "ee\n");
+      client.close();
+      server.close();
+    }),
+);
+
+/** Detaches the ArrayBuffer behind `bytes`, as moving it to a worker does. */
+function detach(bytes: Uint8Array): void {
+  const buffer = bytes.buffer as ArrayBuffer;
+  structuredClone(buffer, { transfer: [buffer] });
+}

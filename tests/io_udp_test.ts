@@ -352,6 +352,30 @@ Deno.test("options out of range are RangeErrors", () => {
 
 // ---- datagrams: boundaries, sizes, strings ----
 
+bothModes(
+  "a datagram whose buffer the caller transferred away does not break later receives",
+  function* () {
+    const receiver = bound();
+    const sender = bound();
+    for (const word of ["one", "two", "three"]) {
+      sender.send(word, receiver.sockname);
+    }
+    const [first] = yield* receiver.receive();
+    assert.equal(text(first), "one");
+    // Small datagrams are views of a shared pool; moving it to a worker (or
+    // structuredClone with transfer) detaches it under the receiver.
+    detach(first);
+    assert.equal(first.length, 0);
+    const [second] = yield* receiver.receive();
+    assert.equal(text(second), "two");
+    detach(second);
+    const [third] = yield* receiver.receive();
+    assert.equal(text(third), "three");
+    receiver.close();
+    sender.close();
+  },
+);
+
 bothModes("many datagrams keep their boundaries and order", function* () {
   // A small batch makes the receive ring wrap many times.
   const receiver = bound(LOCAL4, { receiveBatch: 4 });
@@ -1222,3 +1246,9 @@ Deno.test("the loop ends with an open, idle endpoint", async () => {
   endpoint.close();
   loop.destroy();
 });
+
+/** Detaches the ArrayBuffer behind `bytes`, as moving it to a worker does. */
+function detach(bytes: Uint8Array): void {
+  const buffer = bytes.buffer as ArrayBuffer;
+  structuredClone(buffer, { transfer: [buffer] });
+}

@@ -15,6 +15,15 @@ import { PendingOp } from "./_pending_op.ts";
 import { describe } from "../_util.ts";
 import { indexOf } from "./_bytes.ts";
 
+/** Options every stream constructor takes. */
+export interface StreamOptions {
+  /**
+   * The read buffer's bound in bytes (default 100 MiB). A read that cannot
+   * be answered within it throws `ENOBUFS` and closes the stream.
+   */
+  maxBufferSize?: number;
+}
+
 /** The read buffer's default bound: 100 MiB, as in evergreen. */
 export const DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024;
 /** The largest `maxBufferSize` (reads are counted in 31 bits natively). */

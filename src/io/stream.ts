@@ -45,18 +45,15 @@ import {
 import { compileRegex } from "./regex_reach.ts";
 import { DelimiterCache, latin1 } from "./_bytes.ts";
 import { PendingOp } from "./_pending_op.ts";
-import { checkMaxBufferSize, StreamReader } from "./_stream_reader.ts";
+import {
+  checkMaxBufferSize,
+  type StreamOptions,
+  StreamReader,
+} from "./_stream_reader.ts";
 import { StreamWriter, toBytes } from "./_stream_writer.ts";
 import type { AcceptingServer } from "./server.ts";
 
-/** Options every stream constructor takes. */
-export interface StreamOptions {
-  /**
-   * The read buffer's bound in bytes (default 100 MiB). A read that cannot
-   * be answered within it throws `ENOBUFS` and closes the stream.
-   */
-  maxBufferSize?: number;
-}
+export type { StreamOptions } from "./_stream_reader.ts";
 
 const IDLE = 0;
 const CONNECTING = 1;
@@ -140,6 +137,10 @@ export abstract class Stream implements Disposable {
    * Reads exactly `n` bytes; fewer (what is left) at end of stream, then an
    * empty array.
    *
+   * The bytes are the caller's; one under 1 KiB is a view of a shared 64 KiB
+   * buffer (as Node's small `Buffer`s are): `slice()` one kept for long, and
+   * transfer a `slice()` to a worker rather than the shared `.buffer`.
+   *
    * @throws {RangeError} if `n` is not a positive integer.
    * @throws {StreamError} (the stream's class) `EBADF` when closed, `ENOBUFS`
    *   when `n` exceeds `maxBufferSize` (the stream is closed), or the OS
@@ -163,7 +164,8 @@ export abstract class Stream implements Disposable {
 
   /**
    * Reads up to and including `delimiter` (a string is UTF-8 encoded); at
-   * end of stream returns what is left without it, then empty arrays.
+   * end of stream returns what is left without it, then empty arrays. A
+   * short result shares its buffer as {@linkcode Stream.readBytes}' does.
    *
    * @throws {RangeError} for an empty delimiter or one over 64 KiB.
    * @throws {StreamError} as {@linkcode Stream.readBytes} does; `ENOBUFS`

@@ -130,7 +130,8 @@ export function streamReadStart(
 // A fresh ArrayBuffer costs 250-400 ns in Deno (an embedder allocation),
 // ten times a view of an existing one, so small results are views carved
 // from a shared slab (as Node's Buffer pool does); a kept result pins at most
-// one slab.
+// one slab. The slab is replaced when full or when a caller detached it
+// (transferred a result's `.buffer`): a detached slab's length reads 0.
 const SLAB_SIZE = 64 * 1024;
 const SLAB_RESULT_MAX = 1024;
 let slab = new Uint8Array(SLAB_SIZE);
@@ -141,7 +142,7 @@ let slabUsed = 0;
 /** A zero-filled array of `n` bytes, a slab view when small. */
 function resultArray(n: number): Uint8Array {
   if (n > SLAB_RESULT_MAX) return new Uint8Array(n);
-  if (slabUsed + n > SLAB_SIZE) {
+  if (slabUsed + n > slab.length) {
     slab = new Uint8Array(SLAB_SIZE);
     slabBuffer = slab.buffer;
     slabUsed = 0;
@@ -164,7 +165,7 @@ export function streamReadTake(
   arg: number,
   delimiter: Uint8Array | null,
 ): Uint8Array | number {
-  if (slabUsed + SLAB_RESULT_MAX > SLAB_SIZE) {
+  if (slabUsed + SLAB_RESULT_MAX > slab.length) {
     slab = new Uint8Array(SLAB_SIZE);
     slabBuffer = slab.buffer;
     slabUsed = 0;

@@ -95,7 +95,9 @@ const ip4Names = new Map<number, string>();
 
 // Small datagrams are copied out of the ring into a shared pool, as Node's
 // Buffer.allocUnsafe does (same sizes): an ArrayBuffer per datagram costs
-// more than the datagram's whole trip through the kernel.
+// more than the datagram's whole trip through the kernel. The pool is
+// replaced when full or when a caller detached it (transferred a datagram's
+// `.buffer`): a detached pool's length reads 0.
 const POOL_SIZE = 8192;
 const POOLED_MAX = POOL_SIZE >>> 1;
 let pool = new Uint8Array(POOL_SIZE);
@@ -117,7 +119,7 @@ function copyOut(
   length: number,
 ): Uint8Array<ArrayBuffer> {
   if (length >= POOLED_MAX) return source.slice(start, start + length);
-  if (poolUsed + length > POOL_SIZE) {
+  if (poolUsed + length > pool.length) {
     pool = new Uint8Array(POOL_SIZE);
     poolWords = new Int32Array(pool.buffer);
     poolUsed = 0;

@@ -19,7 +19,7 @@
 //                     about 15000*S (P=1) or 50000*S (P=16) requests per
 //                     redis-benchmark test (default 3)
 //   --resp-requests N requests per redis-benchmark test (overrides the above)
-//   --lines N         lines per socat run (default 200000)
+//   --lines N         lines per socat run (default 1000000)
 //   --sync            run our servers with runSync() instead of run()
 //   --quick           smoke test: 1 round, 1 s, 20000 lines, short warm-up,
 //                     and RESULTS.md/SVG left alone unless --write
@@ -74,7 +74,9 @@ const positive = (name: string, text: string | undefined, fallback: number) => {
 const ROUNDS = Math.round(positive("rounds", options.rounds, quick ? 1 : 5));
 const SECONDS = positive("seconds", options.seconds, quick ? 1 : 3);
 const LINES = Math.round(
-  positive("lines", options.lines, quick ? 20000 : 200000),
+  // A million lines cost the servers 60-250 ms of CPU each: 200k were too
+  // few to tell 0.06 from 0.07 µs a line.
+  positive("lines", options.lines, quick ? 20000 : 1000000),
 );
 const respRequests = (pipeline: number) =>
   Math.round(
@@ -735,7 +737,9 @@ const fixed = (value: number) =>
     ? value.toFixed(0)
     : value >= 10
     ? value.toFixed(1)
-    : value.toFixed(2);
+    : value >= 1
+    ? value.toFixed(2)
+    : value.toPrecision(3); // the line echo's hundredths of a µs
 const thousands = (value: number) =>
   Number.isNaN(value) ? "n/a" : `${(value / 1000).toFixed(1)}k`;
 

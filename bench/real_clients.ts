@@ -8,7 +8,8 @@
 // client run, over the requests the client completed), steadier than
 // requests/s on a shared machine; requests/s are the client's own figures.
 // The sides of a workload run side by side, alternating round by round (the
-// order rotates each round); the table has medians.
+// order rotates each round); the table has medians, and ours/twin is the
+// median of the rounds' ratios.
 //
 //   deno run -A bench/real_clients.ts [options]
 //
@@ -671,6 +672,7 @@ const WORKLOADS: Workload[] = [
 interface Figures {
   side: Side;
   cpuMicros: number[]; // server CPU µs per request, per counted round
+  byRound: number[]; // the same by round number (NaN: not counted)
   perSecond: number[];
   problems: string[];
 }
@@ -692,6 +694,7 @@ async function measure(workload: Workload): Promise<Figures[]> {
     const figures: Figures[] = workload.sides.map((side) => ({
       side,
       cpuMicros: [],
+      byRound: new Array(ROUNDS).fill(NaN),
       perSecond: [],
       problems: [],
     }));
@@ -709,6 +712,7 @@ async function measure(workload: Workload): Promise<Figures[]> {
           continue;
         }
         entry.cpuMicros.push(cpu / run.requests * 1e6);
+        entry.byRound[round] = cpu / run.requests * 1e6;
         entry.perSecond.push(run.perSecond);
         console.error(
           `  round ${round + 1} ${entry.side.name}: ${
@@ -747,10 +751,22 @@ function twinOf(result: Result): Figures | undefined {
   return result.figures.find((entry) => entry.side.role === "twin");
 }
 
+/**
+ * Ours against the twin: the median of the rounds' ratios (each round
+ * measures the sides back to back, so a machine that slows down over the
+ * run, as this one does by up to 2x, moves both sides of a ratio).
+ */
 function ratio(entry: Figures, result: Result): number {
   const twin = twinOf(result);
   if (twin === undefined) return NaN;
-  return median(entry.cpuMicros) / median(twin.cpuMicros);
+  const ratios: number[] = [];
+  entry.byRound.forEach((ours, round) => {
+    const theirs = twin.byRound[round];
+    if (!Number.isNaN(ours) && !Number.isNaN(theirs)) {
+      ratios.push(ours / theirs);
+    }
+  });
+  return median(ratios);
 }
 
 function table(results: Result[]): string {
@@ -975,7 +991,8 @@ const stamp = `${started.toISOString().slice(0, 16)}Z, ${commit}${
 const command = `deno run -A bench/real_clients.ts ${Deno.args.join(" ")}`
   .trim();
 const report = [
-  `Run ${stamp}; \`${command}\`: ${ROUNDS} rounds per side, alternating; ` +
+  `Run ${stamp}; \`${command}\`: ${ROUNDS} rounds per side, alternating ` +
+  `(ours/twin: the median of the rounds' ratios); ` +
   `${SECONDS} s per wrk/dnsperf run, ${respRequests(1)} (P=1) and ${
     respRequests(16)
   } (P=16) requests per redis-benchmark test, ${LINES} lines per socat run; ` +

@@ -137,8 +137,8 @@ export abstract class Stream implements Disposable {
    * Reads exactly `n` bytes; fewer (what is left) at end of stream, then an
    * empty array.
    *
-   * The bytes are the caller's; one under 1 KiB is a view of a shared 64 KiB
-   * buffer (as Node's small `Buffer`s are): `slice()` one kept for long, and
+   * The bytes are the caller's, a view of a shared 64 KiB buffer when 1 KiB
+   * or less (as Node's small `Buffer`s are): `slice()` one kept for long, and
    * transfer a `slice()` to a worker rather than the shared `.buffer`.
    *
    * @throws {RangeError} if `n` is not a positive integer.

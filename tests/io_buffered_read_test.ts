@@ -133,6 +133,39 @@ bothModes(
 );
 
 bothModes(
+  "results of every length from 1 to 80 bytes, at every offset, are exact and stay so while later reads fill the shared buffer",
+  (mode) =>
+    scenario(mode, function* () {
+      const { server, client } = yield* connectedToEcho();
+      // Bytes that differ from their neighbours, sent in one piece so that
+      // each read starts at another offset of the read buffer.
+      const lengths: number[] = [];
+      for (let n = 1; n <= 80; n++) lengths.push(n, 81 - n);
+      const total = lengths.reduce((sum, n) => sum + n, 0);
+      const sent = new Uint8Array(total);
+      for (let i = 0; i < total; i++) sent[i] = (i * 131 + 7) & 0xff;
+      client.write(sent);
+      client.write("\n"); // the echo server answers whole lines
+      const results: Uint8Array[] = [];
+      let at = 0;
+      for (const n of lengths) {
+        const bytes = yield* client.readBytes(n);
+        assert.deepEqual(bytes, sent.subarray(at, at + n));
+        results.push(bytes);
+        at += n;
+      }
+      at = 0;
+      for (const bytes of results) {
+        assert.deepEqual(bytes, sent.subarray(at, at + bytes.length));
+        at += bytes.length;
+      }
+      assert.equal(text(yield* client.readBytes(1)), "\n");
+      client.close();
+      server.close();
+    }),
+);
+
+bothModes(
   "a result whose buffer the caller transferred away does not break later reads",
   (mode) =>
     scenario(mode, function* () {

@@ -139,14 +139,17 @@ let slab = new Uint8Array(SLAB_SIZE);
 let slabBuffer = slab.buffer;
 let slabUsed = 0;
 
+/** A fresh slab, when the last is full or was detached. */
+function newSlab(): void {
+  slab = new Uint8Array(SLAB_SIZE);
+  slabBuffer = slab.buffer;
+  slabUsed = 0;
+}
+
 /** A zero-filled array of `n` bytes, a slab view when small. */
 function resultArray(n: number): Uint8Array {
   if (n > SLAB_RESULT_MAX) return new Uint8Array(n);
-  if (slabUsed + n > slab.length) {
-    slab = new Uint8Array(SLAB_SIZE);
-    slabBuffer = slab.buffer;
-    slabUsed = 0;
-  }
+  if (slabUsed + n > slab.length) newSlab();
   // A constructed view costs about half of subarray() (no species lookup).
   const view = new Uint8Array(slabBuffer, slabUsed, n);
   // Keep views 8-byte aligned so typed-array views over them stay possible.
@@ -165,11 +168,7 @@ export function streamReadTake(
   arg: number,
   delimiter: Uint8Array | null,
 ): Uint8Array | number {
-  if (slabUsed + SLAB_RESULT_MAX > slab.length) {
-    slab = new Uint8Array(SLAB_SIZE);
-    slabBuffer = slab.buffer;
-    slabUsed = 0;
-  }
+  if (slabUsed + SLAB_RESULT_MAX > slab.length) newSlab();
   const result = lib().eg_stream_read_take(
     handle,
     mode,

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import {
   bothModes,
   connectedToEcho,
+  detach,
   scenario,
   text,
 } from "./fixtures/stream_harness.ts";
@@ -185,9 +186,3 @@ bothModes(
       server.close();
     }),
 );
-
-/** Detaches the ArrayBuffer behind `bytes`, as moving it to a worker does. */
-function detach(bytes: Uint8Array): void {
-  const buffer = bytes.buffer as ArrayBuffer;
-  structuredClone(buffer, { transfer: [buffer] });
-}

@@ -15,6 +15,7 @@ import { UDPError } from "../src/io/errors.ts";
 import { startOp } from "./fixtures/loop_harness.ts";
 import {
   bothModes as registerBothModes,
+  detach,
   scenario,
   udpSocketDescriptors,
 } from "./fixtures/stream_harness.ts";
@@ -1246,9 +1247,3 @@ Deno.test("the loop ends with an open, idle endpoint", async () => {
   endpoint.close();
   loop.destroy();
 });
-
-/** Detaches the ArrayBuffer behind `bytes`, as moving it to a worker does. */
-function detach(bytes: Uint8Array): void {
-  const buffer = bytes.buffer as ArrayBuffer;
-  structuredClone(buffer, { transfer: [buffer] });
-}

@@ -671,11 +671,14 @@ const WORKLOADS: Workload[] = [
 /** The figures of one side after every round. */
 interface Figures {
   side: Side;
-  cpuMicros: number[]; // server CPU µs per request, per counted round
-  byRound: number[]; // the same by round number (NaN: not counted)
+  byRound: number[]; // server CPU µs per request by round (NaN: not counted)
   perSecond: number[];
   problems: string[];
 }
+
+/** The server CPU µs per request of the rounds that counted. */
+const cpuMicros = (entry: Figures): number[] =>
+  entry.byRound.filter((value) => !Number.isNaN(value));
 
 const median = (values: number[]): number => {
   if (values.length === 0) return NaN;
@@ -693,7 +696,6 @@ async function measure(workload: Workload): Promise<Figures[]> {
     for (const server of servers) await workload.run(server, WARMUP);
     const figures: Figures[] = workload.sides.map((side) => ({
       side,
-      cpuMicros: [],
       byRound: new Array(ROUNDS).fill(NaN),
       perSecond: [],
       problems: [],
@@ -711,7 +713,6 @@ async function measure(workload: Workload): Promise<Figures[]> {
           console.error(`  ${entry.side.name}: ${run.problem}`);
           continue;
         }
-        entry.cpuMicros.push(cpu / run.requests * 1e6);
         entry.byRound[round] = cpu / run.requests * 1e6;
         entry.perSecond.push(run.perSecond);
         console.error(
@@ -778,12 +779,12 @@ function table(results: Result[]): string {
     for (const entry of result.figures) {
       const ours = entry.side.role === "ours" || entry.side.role === "ours-alt";
       const r = ours ? ratio(entry, result) : NaN;
-      const counted = entry.cpuMicros.length;
-      const cpu = counted === 0
+      const counted = cpuMicros(entry);
+      const cpu = counted.length === 0
         ? "no valid round"
-        : `${fixed(median(entry.cpuMicros))} [${
-          fixed(Math.min(...entry.cpuMicros))
-        }-${fixed(Math.max(...entry.cpuMicros))}]`;
+        : `${fixed(median(counted))} [${fixed(Math.min(...counted))}-${
+          fixed(Math.max(...counted))
+        }]`;
       const failed = entry.problems.length > 0
         ? ` (${entry.problems.length} of ${ROUNDS} rounds failed: ${
           entry.problems[0]
@@ -834,11 +835,11 @@ function chart(results: Result[], stamp: string): string {
     );
     y += 8;
     const largest = Math.max(
-      ...result.figures.map((entry) => median(entry.cpuMicros))
+      ...result.figures.map((entry) => median(cpuMicros(entry)))
         .filter((value) => !Number.isNaN(value)),
     );
     for (const entry of result.figures) {
-      const value = median(entry.cpuMicros);
+      const value = median(cpuMicros(entry));
       const length = Number.isNaN(value) ? 0 : value / largest * barMax;
       const ours = entry.side.role === "ours" ||
         entry.side.role === "ours-alt";
@@ -869,7 +870,7 @@ function chart(results: Result[], stamp: string): string {
     const twin = twinOf(result);
     const goal = twin === undefined
       ? NaN
-      : median(twin.cpuMicros) * result.workload.target;
+      : median(cpuMicros(twin)) * result.workload.target;
     if (!Number.isNaN(goal) && largest > 0) {
       const x = labelWidth + Math.min(goal / largest, 1) * barMax;
       const top = y - result.figures.length * (barHeight + 4) - 2;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { FiberTarget } from "./fiber/fiber.ts";
+import { current, type FiberTarget } from "./fiber/fiber.ts";
 import { EventLoop } from "./loop/event_loop.ts";
 import { shield } from "./tasks/shield.ts";
 import { Task } from "./tasks/task.ts";
@@ -97,9 +97,17 @@ export class TaskGroup implements Disposable {
    *   were killed and have ended).
    * @throws whatever is thrown into the joining task (a kill, a Timeout),
    *   after the group's tasks were killed and have ended.
+   * @throws {Error} if called by a task of the group, which would wait for
+   *   itself.
    */
   @blocking("TaskGroup.join()")
   *join(): Generator<unknown, void, unknown> {
+    const fiber = current();
+    if (fiber instanceof Task && this.#tasks.has(fiber)) {
+      throw new Error(
+        `${fiber.name} cannot join its own TaskGroup: it would wait for itself`,
+      );
+    }
     try {
       yield* this.#waitAll();
     } catch (error) {

@@ -8,7 +8,13 @@
  * @module
  */
 
-import { current, Fiber, isMainFiber, resumeInPlace } from "../fiber/fiber.ts";
+import {
+  current,
+  Fiber,
+  FiberError,
+  isMainFiber,
+  resumeInPlace,
+} from "../fiber/fiber.ts";
 import { HUB_SWITCH, isSwitch } from "../fiber/switch.ts";
 import type { NativeLoop } from "../native/native_loop.ts";
 import {
@@ -102,13 +108,15 @@ export class Driver {
   /** Run once each before the loop next polls or parks (coalesced writes). */
   beforePoll: (() => void)[] = [];
   #beforePollSpare: (() => void)[] = [];
+  /** Run once each when `run()`/`runSync()` ends: the loop cannot run again. */
+  atEnd: (() => void)[] = [];
 
   /** A driver of `native`, reporting stalls to `stall`. */
   constructor(native: NativeLoop, stall: StallDetector) {
     this.native = native;
     this.stall = stall;
     this.stallWarningMs = stall.warningMs;
-    this.hub = new Fiber(() => this.#hubBody(), { name: "Hub" });
+    this.hub = new Hub(this, () => this.#hubBody());
   }
 
   /**
@@ -132,6 +140,7 @@ export class Driver {
 
   /** Forgets every queued callback and timer (the loop was destroyed). */
   clear(): void {
+    this.atEnd = [];
     this.ready = new ReadyQueue();
     this.#spare = new ReadyQueue();
     this.timers.clear();
@@ -331,6 +340,15 @@ export class Driver {
     this.ended = true;
     this.mode = MODE_IDLE;
     this.runner = null;
+    const hooks = this.atEnd;
+    this.atEnd = [];
+    for (const hook of hooks) {
+      try {
+        hook();
+      } catch (error) {
+        this.reportError(error);
+      }
+    }
   }
 
   /** `run()` (`forever`: `runForever()`). */
@@ -425,6 +443,48 @@ export class Driver {
     } finally {
       this.hubActive = false;
     }
+  }
+}
+
+/**
+ * The hub fiber: only the loop resumes it, while it drives it (`run()`,
+ * `runSync()`, and tasks blocking in a turn). Switched into from anywhere
+ * else, it would run the loop's callbacks outside `run()` and end the loop
+ * for good, so that throws instead.
+ */
+class Hub extends Fiber<void> {
+  readonly #driver: Driver;
+
+  constructor(driver: Driver, body: () => Generator<unknown, void, unknown>) {
+    super(body, { name: "Hub" });
+    this.#driver = driver;
+  }
+
+  override switch(value?: unknown): Generator<unknown, unknown, unknown> {
+    this.#checkDriven("switch to");
+    return super.switch(value);
+  }
+
+  override throw(error: unknown): Generator<unknown, unknown, unknown> {
+    this.#checkDriven("throw into");
+    return super.throw(error);
+  }
+
+  override switchSync(value?: unknown): unknown {
+    this.#checkDriven("switch to");
+    return super.switchSync(value);
+  }
+
+  override throwSync(error: unknown): unknown {
+    this.#checkDriven("throw into");
+    return super.throwSync(error);
+  }
+
+  #checkDriven(verb: string): void {
+    if (this.#driver.hubActive) return;
+    throw new FiberError(
+      `cannot ${verb} the hub (loop.task) from outside the loop: it runs only under loop.run() or loop.runSync(), and tasks return to it with \`yield* loop.switch()\``,
+    );
   }
 }
 

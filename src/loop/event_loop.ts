@@ -9,12 +9,7 @@
  * @module
  */
 
-import {
-  current,
-  type Fiber,
-  FiberError,
-  isMainFiber,
-} from "../fiber/fiber.ts";
+import { current, Fiber, FiberError, isMainFiber } from "../fiber/fiber.ts";
 import { NativeLoop, READABLE, WRITABLE } from "../native/native_loop.ts";
 import { checkFd, checkTimeMs, describe } from "../_util.ts";
 import { beforeBlock } from "../_operation.ts";
@@ -26,6 +21,9 @@ import { StallDetector, type StallReport } from "./stall.ts";
 import type { TokenEntry } from "./tokens.ts";
 
 let currentLoop: EventLoop | null = null;
+// loop.switch() has checked that the hub is driven: it skips the hub's own
+// check of that (see Hub in driver.ts).
+const fiberSwitch = Fiber.prototype.switch;
 
 /**
  * Options of {@linkcode EventLoop}'s constructor.
@@ -304,7 +302,7 @@ export class EventLoop implements Disposable {
         if (!(error instanceof FiberError)) throw error;
       }
     }
-    return hub.switch();
+    return fiberSwitch.call(hub);
   }
 
   /**
@@ -495,6 +493,17 @@ export class EventLoop implements Disposable {
   /** @internal True until the loop has ended or was destroyed. */
   _acceptsCallbacks(): boolean {
     return !this.#driver.destroyed && !this.#driver.ended;
+  }
+
+  /**
+   * @internal Runs `hook` once when `run()`/`runSync()` ends (at once if the
+   * loop has already ended): from then on no task of the loop can resume.
+   */
+  _atEnd(hook: () => void): void {
+    const driver = this.#driver;
+    if (driver.destroyed) throw destroyedError("_atEnd");
+    if (driver.ended) hook();
+    else driver.atEnd.push(hook);
   }
 
   /** @internal Counts a pending `waitPromise` (keeps `run()` alive). */

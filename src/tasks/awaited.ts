@@ -2,7 +2,8 @@
  * The tasks being awaited (`await task`, `Task.then` in `task.ts`) before
  * they end, for the loop of this thread: while there are any, one token
  * registered with the loop (kept alive by nothing) lets `destroy()` reject
- * them, since they can never end then.
+ * them, and a hook rejects them when `run()` ends, since they can never end
+ * then.
  *
  * @module
  */
@@ -11,6 +12,8 @@ import type { EventLoop } from "../loop/event_loop.ts";
 import type { Task } from "./task.ts";
 
 let awaited: { loop: EventLoop; tasks: Set<Task>; token: number } | null = null;
+// The loops whose end already rejects their awaited tasks.
+const hooked = new WeakSet<EventLoop>();
 
 /**
  * @internal The set of `loop`'s awaited tasks, registering the loop's token
@@ -29,6 +32,15 @@ export function awaitedBy(loop: EventLoop): Set<Task> {
     for (const task of tasks) task._abandon("ELOOPDESTROYED");
   });
   awaited = { loop, tasks, token };
+  if (!hooked.has(loop)) {
+    // Once per loop (the set is made anew each time it empties): a task
+    // still blocked when run() ends can never end either.
+    hooked.add(loop);
+    loop._atEnd(() => {
+      if (awaited?.loop !== loop) return;
+      for (const task of awaited.tasks) task._abandon("ELOOPENDED");
+    });
+  }
   return tasks;
 }
 

@@ -304,7 +304,8 @@ export class Task<R = unknown> extends Fiber<R>
    * error of a task awaited before it ends is not also sent to the loop's
    * exception handler. A task that can no longer end rejects with an
    * `Error` whose `code` says why: `"ELOOPDESTROYED"` when its loop is
-   * destroyed first, `"ELOOPENDED"` when awaited after its loop has ended.
+   * destroyed first, `"ELOOPENDED"` when its loop ends first (or has
+   * ended).
    *
    * @example
    * ```ts

@@ -505,6 +505,8 @@ export abstract class Stream implements Disposable {
         if (this.#state === CONNECTING) {
           native.streamCancel(this.#handle, native.SIDE_WRITE);
           this.#state = IDLE;
+          // Tasks in flush() waited for this connect: it will not come.
+          this.#writer!.waiters.notifyAll();
         }
       }
     }

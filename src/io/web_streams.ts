@@ -11,6 +11,7 @@
  */
 
 import { Task } from "../tasks.ts";
+import { StreamError } from "./errors.ts";
 import type { Stream } from "./stream.ts";
 
 // One chunk of a readable is at most this big (Deno's conn.readable reads
@@ -55,7 +56,9 @@ export function readableOf(stream: Stream): ReadableStream<Uint8Array> {
  * with `write()` in a task of the stream's loop, which also waits for
  * `flush()` when the kernel did not take it at once (backpressure).
  * Closing it flushes and half-closes the stream (`shutdown()`), so the
- * stream can still be read; aborting it closes the stream.
+ * stream can still be read; a stream that cannot half-close (a pipe, a
+ * terminal, standard output) is closed once flushed instead. Aborting it
+ * closes the stream.
  *
  * @example
  * ```ts ignore
@@ -94,7 +97,16 @@ function makeWritable(stream: Stream): WritableStream<Uint8Array> {
     },
     async close() {
       await inTask(name, function* () {
-        yield* stream.shutdown();
+        try {
+          yield* stream.shutdown();
+        } catch (error) {
+          // A pipe, terminal or file has no half-close: once its bytes are
+          // out, close it (as Deno's own `writable` does).
+          if (!(error instanceof StreamError) || error.code !== "ENOTSOCK") {
+            throw error;
+          }
+          stream.close();
+        }
       });
     },
     abort() {

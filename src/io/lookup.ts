@@ -12,6 +12,8 @@ import { made } from "../_operation.ts";
 import { EventLoop } from "../loop/event_loop.ts";
 import * as native from "../native/lookup_native.ts";
 import { NOT_FOUND } from "../native/stream_native.ts";
+import { errorName } from "../native/errors.ts";
+import { WaitQueue } from "../sync/wait_queue.ts";
 import { errorFor, errorFromResult, StreamError } from "./errors.ts";
 import type { Address } from "./tcp.ts";
 
@@ -40,11 +42,15 @@ export interface LookupOptions {
  * await loop.run();
  * ```
  *
+ * At most 64 lookups run at once in a process; past that, a lookup waits
+ * for one of its loop's to end.
+ *
  * @throws {TypeError} if `hostname` is not a string or `family` is not 4
  *   or 6.
  * @throws {StreamError} `ENOTFOUND` for a name that does not resolve (or
  *   has no address of the family asked for), `EINVAL` for an empty name or
- *   one over 253 bytes, `EAGAIN` when 64 lookups already run.
+ *   one over 253 bytes, `EAGAIN`/`EMFILE` when the process runs 64 lookups
+ *   and none of them is this loop's (other Workers hold them all).
  */
 export function lookup(
   hostname: string,
@@ -71,8 +77,12 @@ function* lookupAddresses(
   const what = `lookup ${JSON.stringify(hostname)}`;
   const loop = EventLoop.current();
   const fiber = loop._blockingFiber("lookup()");
-  const handle = native.lookupStart(hostname);
-  if (handle < 0) throw errorFromResult(StreamError, handle, what);
+  const handle = yield* startWhenFree(loop, hostname, what);
+  // A loop destroyed while this task waits never resumes it: the lookup
+  // ends then (its descriptor and request are given back).
+  const token = loop._registerToken(() => {}, false, () => {
+    native.lookupClose(handle);
+  });
   try {
     const fd = native.lookupFd(handle);
     if (fd < 0) throw errorFromResult(StreamError, fd, what);
@@ -108,8 +118,64 @@ function* lookupAddresses(
     }
     return addresses;
   } finally {
+    if (!loop._destroyed) loop._releaseToken(token);
     native.lookupClose(handle);
+    lookupEnded(loop);
   }
+}
+
+/** Lookups a process runs at once (zig/io/resolve.zig `in_flight_max`). */
+const LOOKUPS_MAX = 64;
+
+/** The lookups of `lookup()` running on a loop, and the tasks waiting. */
+interface LoopLookups {
+  running: number;
+  waiting: WaitQueue;
+}
+const loopLookups = new WeakMap<EventLoop, LoopLookups>();
+
+/**
+ * Starts a lookup; while the process runs as many as it allows (64) and
+ * some of them are this loop's, waits for one of those to end first rather
+ * than fail (as getaddrinfo on libuv's thread pool queues).
+ */
+function* startWhenFree(
+  loop: EventLoop,
+  hostname: string,
+  what: string,
+): Generator<unknown, number, unknown> {
+  let lookups = loopLookups.get(loop);
+  if (lookups === undefined) {
+    lookups = { running: 0, waiting: new WaitQueue() };
+    loopLookups.set(loop, lookups);
+  }
+  for (;;) {
+    const handle = native.lookupStart(hostname);
+    if (handle >= 0) {
+      lookups.running++;
+      return handle;
+    }
+    const code = errorName(handle);
+    const full = code === "EAGAIN" || code === "EMFILE";
+    if (!full || lookups.running === 0) {
+      throw errorFromResult(
+        StreamError,
+        handle,
+        what,
+        full
+          ? `the process runs ${LOOKUPS_MAX} lookups at once, none of them a lookup() on this loop to wait for`
+          : undefined,
+      );
+    }
+    yield* lookups.waiting.wait(undefined, "lookup()");
+  }
+}
+
+/** A `lookup()` on `loop` ended: the first task waiting tries again. */
+function lookupEnded(loop: EventLoop): void {
+  const lookups = loopLookups.get(loop)!;
+  lookups.running--;
+  if (!loop._destroyed) lookups.waiting.notify(1);
 }
 
 /**
@@ -160,8 +226,15 @@ export function resolveLater(
   const fd = native.lookupFd(handle);
   const callbacks = [done];
   running.set(hostname, callbacks);
+  // A loop destroyed before the answer ends the lookup and forgets it, so
+  // that a later send to the name (on a new loop) starts another.
+  const token = loop._registerToken(() => {}, false, () => {
+    native.lookupClose(handle);
+    running.delete(hostname);
+  });
   loop.addReader(fd, () => {
     loop.removeReader(fd);
+    loop._releaseToken(token);
     remember(hostname, native.lookupResult(handle));
     native.lookupClose(handle);
     running.delete(hostname);

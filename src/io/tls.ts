@@ -84,10 +84,13 @@ export class TLSClient extends TLSStream {
   /**
    * Connects to `target` and completes the TLS handshake.
    *
-   * @throws {TypeError} if `target` is not `{ hostname, port }`.
-   * @throws {TLSError} `ENOTSUP` where TLS is not available; `EPROTO` with
-   *   OpenSSL's reason when the handshake fails (`"certificate verify
-   *   failed: ..."` for an untrusted certificate or a wrong host name);
+   * @throws {TypeError} if `target` is not `{ hostname, port }` or
+   *   `serverName` is not a string.
+   * @throws {TLSError} `EINVAL` for an empty `serverName` (or hostname,
+   *   when it is the one verified); `ENOTSUP` where TLS is not available;
+   *   `EPROTO` with OpenSSL's reason when the handshake fails
+   *   (`"certificate verify failed: ..."` for an untrusted certificate or a
+   *   wrong host name);
    *   `ECONNRESET` when the peer closes during the handshake; the TCP
    *   error (`ECONNREFUSED`, `ENOENT` for a name that does not resolve);
    *   `EISCONN` when connected already; `EBADF` when closed.
@@ -109,8 +112,25 @@ export class TLSClient extends TLSStream {
     if (this._tcp !== null) {
       throw errorFor(TLSError, "EISCONN", what, "already connected");
     }
-    const context = clientContext(options, what);
     const serverName = options.serverName ?? target.hostname;
+    if (typeof serverName !== "string") {
+      throw new TypeError(
+        `connect() serverName must be a string, got ${describe(serverName)}`,
+      );
+    }
+    if (serverName === "" || serverName.includes("\0")) {
+      // OpenSSL takes an empty name as "check no name" (and stops at a NUL):
+      // the certificate would go unchecked against the host.
+      throw errorFor(
+        TLSError,
+        "EINVAL",
+        what,
+        `serverName ${
+          JSON.stringify(serverName)
+        } is not a host name or IP address to verify the certificate against`,
+      );
+    }
+    const context = clientContext(options, what);
     let session: TlsSession;
     try {
       session = TlsSession.client(

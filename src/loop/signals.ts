@@ -104,8 +104,9 @@ export class SignalWatchers extends TokenWatchers {
           for (const handler of signalEntry.handlers) this.enqueue(handler);
         },
       });
-      entry.denoListener = holdDenoSignal(entry);
       try {
+        // Deno refuses some signals (SIGKILL, SIGSEGV, ...) here.
+        entry.denoListener = holdDenoSignal(entry);
         this.native.watchSignal(signo, entry.token);
       } catch (error) {
         this.tokens.release(entry.token);

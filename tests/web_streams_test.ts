@@ -180,3 +180,83 @@ function concat(chunks: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+Deno.test("web streams: an async handleConnection keeps its connection until its promise settles", async () => {
+  using loop = new EventLoop();
+  const errors: unknown[] = [];
+  loop.setExceptionHandler((error) => errors.push(error));
+  // An async handler echoes through the connection's web streams; the
+  // server closes the connection only once the handler's promise settles.
+  const server = new TCPServer({
+    async handleConnection(conn) {
+      const upper = new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          controller.enqueue(
+            encoder.encode(new TextDecoder().decode(chunk).toUpperCase()),
+          );
+        },
+      });
+      await conn.readable.pipeThrough(upper).pipeTo(conn.writable);
+    },
+  });
+  server.bind({ hostname: "127.0.0.1", port: 0 });
+  let reply = "";
+  spawn(function* () {
+    yield* serveUntilClosed(server);
+  });
+  spawn(function* () {
+    const client = new TCPClient();
+    try {
+      yield* client.connect(server.sockname);
+      client.write("hello ");
+      yield* sleep(20);
+      client.write("async\n");
+      yield* client.shutdown();
+      for (;;) {
+        const chunk = yield* client.readBytes(1);
+        if (chunk.length === 0) break;
+        reply += new TextDecoder().decode(chunk);
+      }
+    } finally {
+      client.close();
+      server.close();
+    }
+  });
+  await loop.run();
+  assert.deepEqual(errors, []);
+  assert.equal(reply, "HELLO ASYNC\n");
+});
+
+Deno.test("web streams: an async handleConnection under runSync() fails with a clear error and its connection is closed", () => {
+  using loop = new EventLoop();
+  const errors: unknown[] = [];
+  loop.setExceptionHandler((error) => errors.push(error));
+  const server = new TCPServer({
+    async handleConnection(conn) {
+      await Promise.resolve();
+      conn.write("never\n");
+    },
+  });
+  server.bind({ hostname: "127.0.0.1", port: 0 });
+  let got: Uint8Array | null = null;
+  spawn(function* () {
+    yield* serveUntilClosed(server);
+  });
+  spawn(function* () {
+    const client = new TCPClient();
+    try {
+      yield* client.connect(server.sockname);
+      got = yield* client.readBytes(1);
+    } finally {
+      client.close();
+      server.close();
+    }
+  });
+  loop.runSync();
+  assert.equal(got!.length, 0, "the connection was closed without a reply");
+  assert.equal(errors.length, 1);
+  assert.match(
+    String(errors[0]),
+    /waitPromise\(\) cannot work under loop\.runSync\(\)/,
+  );
+});

@@ -9,6 +9,7 @@
 
 import type { EventLoop } from "../loop/event_loop.ts";
 import { spawn } from "../tasks.ts";
+import { waitPromise } from "../futures.ts";
 import * as native from "../native/stream_native.ts";
 import { closeOnCollect, forgetOnCollect } from "../native/finalizer.ts";
 import {
@@ -32,10 +33,16 @@ export const BACKLOG_MAX = 0x7fff_ffff;
 /** The listen backlog when `serve()` is given none (as libuv and Node). */
 export const DEFAULT_BACKLOG = 511;
 
-/** A connection handler: a plain function or a generator function. */
+/**
+ * A connection handler: a generator function (it blocks with `yield*`), a
+ * plain function, or an async function. An async one's connection stays
+ * open until its promise settles; it runs under `loop.run()` only (promises
+ * settle only while Deno's event loop turns) and uses the connection from
+ * async code: `write()`, and `readable`/`writable`.
+ */
 export type ConnectionHandler<C> = (
   connection: C,
-) => Generator<unknown, void, unknown> | void;
+) => Generator<unknown, void, unknown> | PromiseLike<void> | void;
 
 /** Options of a stream server. */
 export interface StreamServerOptions<C> {
@@ -129,7 +136,9 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
    *
    * @throws {Error} when neither was provided (the connection is closed).
    */
-  handleConnection(connection: C): Generator<unknown, void, unknown> | void {
+  handleConnection(
+    connection: C,
+  ): Generator<unknown, void, unknown> | PromiseLike<void> | void {
     if (this.#handler !== undefined) return this.#handler(connection);
     connection.close();
     throw new Error(
@@ -288,13 +297,36 @@ function* runHandler<C extends Stream>(
   connection: C,
 ): Generator<unknown, void, unknown> {
   try {
-    const result = server.handleConnection(connection);
-    if (result !== undefined && typeof result.next === "function") {
-      yield* result;
-    }
+    yield* awaitHandler(server.handleConnection(connection));
   } finally {
     // The handler owned the connection: close it once its bytes are out.
     yield* finish(connection, server._lingerMs);
+  }
+}
+
+/**
+ * @internal Runs what a connection handler returned to its end: a
+ * generator with `yield*`, a promise (an async handler) with
+ * `waitPromise`, which throws a clear error under `runSync()`.
+ *
+ * @example
+ * ```ts ignore
+ * yield* awaitHandler(server.handleConnection(connection));
+ * ```
+ */
+export function* awaitHandler(
+  result: Generator<unknown, void, unknown> | PromiseLike<void> | void,
+): Generator<unknown, void, unknown> {
+  if (result === undefined || result === null) return;
+  if (typeof (result as Generator).next === "function") {
+    yield* result as Generator<unknown, void, unknown>;
+  } else if (typeof (result as PromiseLike<void>).then === "function") {
+    const promise = Promise.resolve(result);
+    // Its rejection fails this task (reported once, by the loop), also when
+    // it comes after the task gave up waiting (killed, or under runSync()
+    // where waiting throws): never an unhandled rejection as well.
+    promise.catch(() => {});
+    yield* waitPromise(promise);
   }
 }
 

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { describe, isGenerator } from "../_util.ts";
+import { describe } from "../_util.ts";
 import { blocking } from "../_operation.ts";
 import { TlsContext, TlsSession } from "../native/openssl.ts";
 import { TLSError } from "./errors.ts";
@@ -21,6 +21,7 @@ import {
   TCPServer,
 } from "./tcp.ts";
 import { tlsFailure, TLSStream } from "./tls_stream.ts";
+import { awaitHandler } from "./server.ts";
 
 /**
  * A connection a {@linkcode TLSServer} accepted, its handshake done before
@@ -90,7 +91,7 @@ export interface TLSServerOptions {
   /** Runs for each connection once its handshake is done, in a task of its own. */
   handleConnection?: (
     connection: TLSConnection,
-  ) => Generator<unknown, void, unknown> | void;
+  ) => Generator<unknown, void, unknown> | PromiseLike<void> | void;
   /** The plaintext read buffer bound of connections (default 100 MiB). */
   maxBufferSize?: number;
   /**
@@ -235,7 +236,7 @@ export class TLSServer implements Disposable {
    */
   handleConnection(
     connection: TLSConnection,
-  ): Generator<unknown, void, unknown> | void {
+  ): Generator<unknown, void, unknown> | PromiseLike<void> | void {
     if (this.#handler !== undefined) return this.#handler(connection);
     throw new Error(
       "TLSServer has no connection handler: pass { handleConnection } or override handleConnection()",
@@ -279,8 +280,7 @@ export class TLSServer implements Disposable {
       } finally {
         timeout?.cancel();
       }
-      const result = this.handleConnection(connection);
-      if (isGenerator(result)) yield* result;
+      yield* awaitHandler(this.handleConnection(connection));
       yield* connection._closeGracefully();
     } finally {
       connection.close();

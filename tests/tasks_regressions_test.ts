@@ -3,7 +3,7 @@
 // wrong before its fix.
 
 import assert from "node:assert/strict";
-import { Event, EventLoop, sleep, spawn, TaskGroup } from "../mod.ts";
+import { Event, EventLoop, sleep, spawn, Task, TaskGroup } from "../mod.ts";
 import { makeLoop, runClean } from "./fixtures/loop_harness.ts";
 
 /** `promise`'s outcome, or "pending" if it has not settled within `ms`. */
@@ -86,4 +86,21 @@ Deno.test("switching into loop.task from plain code throws FiberError and leaves
   assert.equal(loop.task.isAlive(), true);
   await runClean(loop, errors);
   assert.equal(slept, true, "the task ran under run()");
+});
+
+Deno.test("kill() of a task whose loop was destroyed does nothing; start() says the loop was destroyed", () => {
+  const loop = new EventLoop();
+  const blocked = spawn(function* () {
+    yield* new Event().wait();
+  });
+  const started = spawn(function* () {});
+  const fresh = new Task(function* () {}); // never started
+  loop.runSync();
+  loop.destroy();
+  assert.equal(started.isAlive(), false);
+  blocked.kill(); // was: Error "callSoon(): the loop was destroyed"
+  assert.throws(
+    () => fresh.start(),
+    /start\(\): the loop of Task-\d+ was destroyed/,
+  );
 });

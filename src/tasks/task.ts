@@ -199,11 +199,14 @@ export class Task<R = unknown> extends Fiber<R>
   /**
    * Schedules the task to run (with `callSoon`).
    *
-   * @throws {Error} if the task was already started.
+   * @throws {Error} if the task was already started, or its loop destroyed.
    */
   start(): void {
     if ((this.#flags & STARTED) !== 0) {
       throw new Error(`${this.name} was already started: tasks start once`);
+    }
+    if (this.#loop._destroyed) {
+      throw new Error(`start(): the loop of ${this.name} was destroyed`);
     }
     // The task is its own ready-queue entry (see _fire).
     this.#loop._enqueue(this);
@@ -294,6 +297,8 @@ export class Task<R = unknown> extends Fiber<R>
       if ((flags & RUNNING) !== 0) this.#addSticky(extra, 1);
     }
     if ((flags & RUNNING) === 0 || (flags & KILL_DELIVERY) !== 0) return;
+    // A destroyed loop never resumes the task: nothing to deliver.
+    if (this.#loop._destroyed) return;
     this.#flags = flags | KILL_DELIVERY;
     this.#loop.callSoon(Task.#deliverKill, this);
   }

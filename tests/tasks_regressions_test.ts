@@ -104,3 +104,26 @@ Deno.test("kill() of a task whose loop was destroyed does nothing; start() says 
     /start\(\): the loop of Task-\d+ was destroyed/,
   );
 });
+
+Deno.test("a timer for Infinity never fires and does not keep run() alive", async () => {
+  using loop = new EventLoop();
+  let fired = false;
+  const never = loop.callLater(Infinity, () => {
+    fired = true;
+  });
+  loop.callAt(Infinity, () => {
+    fired = true;
+  });
+  const sleeper = spawn(function* () {
+    yield* sleep(Infinity);
+  });
+  spawn(function* () {
+    yield* sleep(1);
+  });
+  // Before: run() never returned (the Infinity timers kept it alive).
+  await loop.run();
+  assert.equal(fired, false);
+  assert.equal(sleeper.isAlive(), true, "the sleeper is still blocked");
+  never.cancel();
+  assert.equal(never.cancelled, true);
+});

@@ -17,6 +17,9 @@ const HEAP_GARBAGE_SLACK = 64;
 const TIMER_ARMED = 0;
 const TIMER_FIRED = 1;
 const TIMER_CANCELLED = 2;
+// A timer for Infinity: it never fires, so it neither waits in the heap nor
+// keeps run() alive (as a task blocked on what nobody can signal does not).
+const TIMER_NEVER = 3;
 
 /** A handler waiting in the timer heap. */
 class Timer extends Handler {
@@ -83,6 +86,10 @@ export class TimerQueue {
 
   /** Arms a timer made by {@linkcode TimerQueue.create}. */
   arm(timer: Handler): void {
+    if ((timer as Timer).when === Infinity) {
+      (timer as Timer).state = TIMER_NEVER;
+      return;
+    }
     heapPush(this.#heap, timer as Timer);
     this.live++;
   }

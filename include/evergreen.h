@@ -408,6 +408,9 @@ int32_t eg_test_openpty(int32_t out[2]);
 int32_t eg_test_set_winsize(int32_t fd, uint32_t columns, uint32_t rows);
 /* The stream's next close resets the connection (SO_LINGER 0). */
 int32_t eg_test_stream_linger_zero(uint32_t stream);
+/* Counts count more name lookups as running (a negative count gives them back), so that a
+ * test fills the process's 64; returns how many run now. */
+int32_t eg_test_lookup_slots_hold(int32_t count);
 
 /* ---- Stacklets (PyPy's API) ---------------------------------------------
  * A handle is a suspended stacklet; NULL means EMPTY (it finished).

@@ -10,7 +10,9 @@ import { Timeout } from "../src/sync/timeout.ts";
 import { lookup } from "../src/io/lookup.ts";
 import { UDPEndpoint } from "../src/io/udp.ts";
 import { TLSClient, TLSServer } from "../src/io/tls.ts";
-import { TLSError } from "../src/io/errors.ts";
+import { TCPError, TLSError } from "../src/io/errors.ts";
+import { TCPClient, TCPServer } from "../src/io/tcp.ts";
+import { testSymbols } from "../src/native/test_support.ts";
 import { makeCertificates } from "./fixtures/tls_certs.ts";
 import { scenario } from "./fixtures/stream_harness.ts";
 
@@ -132,3 +134,62 @@ Deno.test("TLSClient.connect refuses an empty serverName rather than verify no h
     Deno.removeSync(certs.directory, { recursive: true });
   }
 });
+
+Deno.test("200 connects by host name at once, with 60 of the process's 64 lookups taken, all connect: past 64 they wait for a slot", async () => {
+  // 60 slots held (as lookups of other loops would), so that 200 connects
+  // by name, each of which resolves "localhost" on a lookup of its own,
+  // need 50 rounds of the 4 left: before, most failed with a bare EAGAIN.
+  const hold = testSymbols().eg_test_lookup_slots_hold;
+  assert.ok(hold(60) >= 60);
+  try {
+    await scenario("run", function* () {
+      using server = new TCPServer({ *handleConnection() {} });
+      server.bind({ hostname: "127.0.0.1", port: 0 });
+      spawn(function* () {
+        yield* server.serve();
+      });
+      const port = server.sockname.port;
+      let connected = 0;
+      const failures: string[] = [];
+      const tasks = Array.from({ length: 200 }, () =>
+        spawn(function* () {
+          using client = new TCPClient();
+          try {
+            yield* client.connect({ hostname: "localhost", port });
+            connected++;
+          } catch (error) {
+            failures.push(String(error));
+          }
+        }));
+      using _timeout = Timeout.after(20_000);
+      for (const task of tasks) yield* task.join();
+      assert.deepEqual(failures.slice(0, 3), [], "no connect failed");
+      assert.equal(connected, 200);
+    }, 30_000);
+  } finally {
+    hold(-60);
+  }
+});
+
+Deno.test("a connect by host name with every lookup slot taken by others fails with a clear EAGAIN at once", () =>
+  scenario("run", function* () {
+    const hold = testSymbols().eg_test_lookup_slots_hold;
+    const held = 64 - hold(0);
+    hold(held);
+    try {
+      using client = new TCPClient();
+      let error: unknown = null;
+      try {
+        yield* client.connect({ hostname: "localhost", port: 9 });
+      } catch (thrown) {
+        error = thrown;
+      }
+      assert.ok(
+        error instanceof TCPError && error.code === "EAGAIN" &&
+          /none of them this loop's/.test(error.message),
+        `expected TCPError EAGAIN naming the full lookups, got ${error}`,
+      );
+    } finally {
+      hold(-held);
+    }
+  }, 10_000));

@@ -184,3 +184,28 @@ Deno.test("workers: a Worker in runSync() with a far timer, ended by self.close(
   assert.deepEqual(JSON.parse(run.out), { message: "in", loopsLive: 0 });
   assert.ok(wallMs < 15_000, `the process took ${wallMs.toFixed(0)} ms`);
 });
+
+Deno.test("workers: a Worker under run() that keeps calling lookup() ends at once when terminated, and its loop is given back", async () => {
+  const loopsBefore = testLoopsLive();
+  for (let round = 0; round < 3; round++) {
+    const { worker } = await startWorker(`
+      const loop = new eg.EventLoop();
+      eg.spawn(function* () {
+        for (let n = 0; ; n++) {
+          yield* eg.lookup("localhost");
+          if (n === 2) postMessage("looking up");
+        }
+      });
+      await loop.run();
+    `);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const started = performance.now();
+    worker.terminate();
+    assert.ok(
+      await eventually(() => testLoopsLive() === loopsBefore, 3_000),
+      `loops alive: ${testLoopsLive()}, before: ${loopsBefore}`,
+    );
+    const endMs = performance.now() - started;
+    assert.ok(endMs < 1_000, `the Worker took ${endMs.toFixed(0)} ms to end`);
+  }
+});

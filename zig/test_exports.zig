@@ -79,6 +79,15 @@ export fn eg_test_stream_linger_zero(handle: u32) i32 {
     return 0;
 }
 
+/// Counts `count` more name lookups as running in the process (fewer for a negative count that
+/// gives back what an earlier call took), so that a test fills the 64 with fewer real ones;
+/// returns how many run now.
+export fn eg_test_lookup_slots_hold(count: i32) i32 {
+    if (count < -@as(i32, io.resolve.in_flight_max) or count > io.resolve.in_flight_max) return ffi.fail(error.InvalidArgument);
+    if (count < 0 and io.resolve.inFlight() < @as(u32, @intCast(-count))) return ffi.fail(error.InvalidArgument);
+    return @intCast(io.resolve.holdSlots(count));
+}
+
 const testing = std.testing;
 
 test "test exports validate their arguments" {

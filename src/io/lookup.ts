@@ -42,8 +42,9 @@ export interface LookupOptions {
  * await loop.run();
  * ```
  *
- * At most 64 lookups run at once in a process; past that, a lookup waits
- * for one of its loop's to end.
+ * At most 64 lookups run at once in a process (a `TCPClient.connect` to a
+ * host name runs one too); past that, a lookup waits for one of its loop's
+ * to end.
  *
  * @throws {TypeError} if `hostname` is not a string or `family` is not 4
  *   or 6.
@@ -120,9 +121,12 @@ function* lookupAddresses(
   } finally {
     if (!loop._destroyed) loop._releaseToken(token);
     native.lookupClose(handle);
-    lookupEnded(loop);
+    _lookupEnded(loop);
   }
 }
+
+/** How long a lookup waiting for a slot waits before it tries again, in ms. */
+const SLOT_RETRY_MS = 50;
 
 /** Lookups a process runs at once (zig/io/resolve.zig `in_flight_max`). */
 const LOOKUPS_MAX = 64;
@@ -144,35 +148,70 @@ function* startWhenFree(
   hostname: string,
   what: string,
 ): Generator<unknown, number, unknown> {
+  for (;;) {
+    const handle = native.lookupStart(hostname);
+    if (handle >= 0) {
+      _lookupStarted(loop);
+      return handle;
+    }
+    if (!(yield* _awaitLookupSlot(loop, handle))) {
+      throw errorFromResult(StreamError, handle, what, _slotsDetail(handle));
+    }
+  }
+}
+
+function lookupsOf(loop: EventLoop): LoopLookups {
   let lookups = loopLookups.get(loop);
   if (lookups === undefined) {
     lookups = { running: 0, waiting: new WaitQueue() };
     loopLookups.set(loop, lookups);
   }
-  for (;;) {
-    const handle = native.lookupStart(hostname);
-    if (handle >= 0) {
-      lookups.running++;
-      return handle;
-    }
-    const code = errorName(handle);
-    const full = code === "EAGAIN" || code === "EMFILE";
-    if (!full || lookups.running === 0) {
-      throw errorFromResult(
-        StreamError,
-        handle,
-        what,
-        full
-          ? `the process runs ${LOOKUPS_MAX} lookups at once, none of them a lookup() on this loop to wait for`
-          : undefined,
-      );
-    }
-    yield* lookups.waiting.wait(undefined, "lookup()");
-  }
+  return lookups;
 }
 
-/** A `lookup()` on `loop` ended: the first task waiting tries again. */
-function lookupEnded(loop: EventLoop): void {
+/**
+ * @internal A lookup of `loop` started (a `lookup()`, or a connect by host
+ * name): call {@linkcode _lookupEnded} once it ended.
+ */
+export function _lookupStarted(loop: EventLoop): void {
+  lookupsOf(loop).running++;
+}
+
+/**
+ * @internal After a lookup's start failed with `result` (`-code`): when the
+ * process runs as many lookups as it allows (`EAGAIN`/`EMFILE`) and some are
+ * this loop's, waits for one of those to end and returns true (start again);
+ * false when waiting cannot help (another error, or none of the lookups
+ * running is this loop's).
+ */
+export function* _awaitLookupSlot(
+  loop: EventLoop,
+  result: number,
+): Generator<unknown, boolean, unknown> {
+  const code = errorName(result);
+  if (code !== "EAGAIN" && code !== "EMFILE") return false;
+  const lookups = lookupsOf(loop);
+  if (lookups.running === 0) return false;
+  // Woken when one of them ends; the timeout tries again anyway, since a
+  // slot may free first (a connect by name counts until it is connected,
+  // its lookup ended before that; other Workers' lookups end unseen).
+  yield* lookups.waiting.wait(SLOT_RETRY_MS, "lookup()");
+  return true;
+}
+
+/**
+ * @internal The detail of the error for a lookup start that failed with
+ * `result` and could not wait (see {@linkcode _awaitLookupSlot}).
+ */
+export function _slotsDetail(result: number): string | undefined {
+  const code = errorName(result);
+  return code === "EAGAIN" || code === "EMFILE"
+    ? `the process runs ${LOOKUPS_MAX} lookups at once, none of them this loop's to wait for`
+    : undefined;
+}
+
+/** @internal A lookup of `loop` ended: the first task waiting tries again. */
+export function _lookupEnded(loop: EventLoop): void {
   const lookups = loopLookups.get(loop)!;
   lookups.running--;
   if (!loop._destroyed) lookups.waiting.notify(1);

@@ -26,6 +26,12 @@ import {
 import { Stream, type StreamOptions } from "./stream.ts";
 import { type Address, describeAddress } from "../native/address.ts";
 import { blocking } from "../_operation.ts";
+import {
+  _awaitLookupSlot,
+  _lookupEnded,
+  _lookupStarted,
+  _slotsDetail,
+} from "./lookup.ts";
 
 /** Options of `TCPServer.bind` (and `TLSServer.bind`). */
 export interface TCPBindOptions {
@@ -135,7 +141,11 @@ export class TCPClient extends TCPStream {
    * @throws {TCPError} `EINVAL` for a port outside 0-65535 or a source that
    *   is not an IP literal; `ENOENT` for a name that does not resolve; the
    *   last address's error (`ECONNREFUSED`, `ETIMEDOUT`, ...); `EISCONN`
-   *   when connected already; `EBADF` when closed.
+   *   when connected already; `EBADF` when closed; `EAGAIN`/`EMFILE` when
+   *   the process runs 64 lookups and none of them is this loop's (a host
+   *   name's lookup is one of them: past 64, a connect by name waits for
+   *   one of its loop's lookups or connects by name to end, as
+   *   `lookup()` does).
    */
   @blocking("connect()")
   *connect(
@@ -160,18 +170,64 @@ export class TCPClient extends TCPStream {
       this._attach(loop, handle, false);
     }
     const handle = this._handle;
-    yield* this._connect(
-      what,
-      (token) =>
-        native.tcpConnect(handle, target.hostname, target.port, source, token),
-      (result) =>
-        result === native.NOT_FOUND
-          ? "the host name does not resolve"
-          : result === native.INVALID && source !== undefined
-          ? "the source must be an IP address"
-          : undefined,
-    );
+    const detail = (result: number) =>
+      result === native.NOT_FOUND
+        ? "the host name does not resolve"
+        : result === native.INVALID && source !== undefined
+        ? "the source must be an IP address"
+        : undefined;
+    if (isIpLiteral(target.hostname)) {
+      yield* this._connect(
+        what,
+        (token) =>
+          native.tcpConnect(
+            handle,
+            target.hostname,
+            target.port,
+            source,
+            token,
+          ),
+        detail,
+      );
+      return;
+    }
+    // A host name is resolved by a lookup of its own, one of the process's
+    // 64: past them, wait for one of this loop's as lookup() does.
+    const loop = EventLoop.current();
+    for (;;) {
+      let failed = 0;
+      let started = false;
+      try {
+        yield* this._connect(what, (token) => {
+          const result = native.tcpConnect(
+            handle,
+            target.hostname,
+            target.port,
+            source,
+            token,
+          );
+          if (result === native.IN_PROGRESS) {
+            started = true;
+            _lookupStarted(loop);
+          } else {
+            failed = result;
+          }
+          return result;
+        }, (result) => detail(result) ?? _slotsDetail(result));
+        return;
+      } catch (error) {
+        if (failed === 0 || !(yield* _awaitLookupSlot(loop, failed))) {
+          throw error;
+        }
+      } finally {
+        if (started) _lookupEnded(loop);
+      }
+    }
   }
+}
+
+function isIpLiteral(text: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(text) || text.includes(":");
 }
 
 /**

@@ -53,4 +53,9 @@ export const TEST_SYMBOLS = {
     result: "i32",
     optional: true,
   },
+  eg_test_lookup_slots_hold: {
+    parameters: ["i32"],
+    result: "i32",
+    optional: true,
+  },
 } as const satisfies Deno.ForeignLibraryInterface;

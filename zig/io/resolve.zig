@@ -26,6 +26,14 @@ pub fn inFlight() u32 {
     return in_flight.load(.acquire);
 }
 
+/// For tests that fill the process's lookups: counts `count` more lookups as running (fewer
+/// for a negative count, which must give back only what an earlier call took); returns the
+/// count of lookups running now.
+pub fn holdSlots(count: i32) u32 {
+    if (count >= 0) return in_flight.fetchAdd(@intCast(count), .acq_rel) + @as(u32, @intCast(count));
+    return in_flight.fetchSub(@intCast(-count), .acq_rel) - @as(u32, @intCast(-count));
+}
+
 pub const Request = struct {
     gpa: std.mem.Allocator,
     /// The op's reference and the thread's.

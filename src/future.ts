@@ -9,7 +9,7 @@
 
 import { EventLoop } from "./loop/event_loop.ts";
 import { describe } from "./_util.ts";
-import { WaitQueue } from "./sync/wait_queue.ts";
+import { checkTimeout, WaitQueue } from "./sync/wait_queue.ts";
 import { blocking } from "./_operation.ts";
 import { NamedError } from "./named_error.ts";
 
@@ -148,6 +148,7 @@ export class Future<T> {
   @blocking("Future.get()")
   *get(timeoutMs?: number): Generator<unknown, T, unknown> {
     if (!this.done()) yield* this.#done.wait(timeoutMs, "Future.get()");
+    else checkTimeout(timeoutMs, "Future.get()");
     if (this.#state === CANCELLED) throw new CancelledError();
     if (this.#state !== FINISHED) {
       throw new TimeoutError(`future not done after ${timeoutMs} ms`);

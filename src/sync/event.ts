@@ -6,7 +6,7 @@
  * @module
  */
 
-import { WaitQueue } from "./wait_queue.ts";
+import { checkTimeout, WaitQueue } from "./wait_queue.ts";
 import { blocking } from "../_operation.ts";
 
 /**
@@ -58,7 +58,10 @@ export class Event {
    */
   @blocking("Event.wait()")
   *wait(timeoutMs?: number): Generator<unknown, boolean, unknown> {
-    if (this.#flag) return true;
+    if (this.#flag) {
+      checkTimeout(timeoutMs, "Event.wait()");
+      return true;
+    }
     return yield* this.#waiters.wait(timeoutMs, "Event.wait()");
   }
 }

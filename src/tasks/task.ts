@@ -17,7 +17,7 @@ import {
 } from "../fiber/fiber.ts";
 import { EventLoop } from "../loop/event_loop.ts";
 import type { Runnable } from "../loop/handler.ts";
-import { WaitQueue } from "../sync/wait_queue.ts";
+import { checkTimeout, WaitQueue } from "../sync/wait_queue.ts";
 import type { Timeout } from "../sync/timeout.ts";
 import { checkTarget } from "../_util.ts";
 import { blocking, stickyCancel, takeForgotten } from "../_operation.ts";
@@ -138,6 +138,7 @@ export class Task<R = unknown> extends Fiber<R>
    * @param target the body; a generator function can block with `yield*`.
    * @param options `args` for the target and a `name` (default `Task-N`).
    * @throws {TypeError} if `target` is given and is not a function.
+   * @throws {Error} if the current loop has ended (run() returned).
    */
   constructor(
     // deno-lint-ignore no-explicit-any
@@ -146,6 +147,13 @@ export class Task<R = unknown> extends Fiber<R>
   ) {
     checkTarget("Task", target, options?.args);
     const loop = EventLoop.current();
+    if (!loop.task.isAlive()) {
+      // Said plainly rather than as the hub's FiberError ("parent Hub has
+      // already ended"): spawning after `await loop.run()` is easy to do.
+      throw new Error(
+        "cannot create a task: this thread's loop has ended (run() returned) and cannot run it; destroy() the loop and create a new EventLoop to run more tasks",
+      );
+    }
     super(Task.#body as FiberTarget<unknown[], R>, {
       parent: loop.task,
       // A number: named Task-N only if the name is read (_defaultName).
@@ -277,7 +285,10 @@ export class Task<R = unknown> extends Fiber<R>
   }
 
   *#join(timeoutMs?: number): Generator<unknown, boolean, unknown> {
-    if ((this.#flags & ENDED) !== 0) return true;
+    if ((this.#flags & ENDED) !== 0) {
+      checkTimeout(timeoutMs, "Task.join()");
+      return true;
+    }
     const extra = this.#extra ??= new TaskExtra();
     extra.joiners ??= new WaitQueue(() => {});
     return yield* extra.joiners.wait(timeoutMs, "Task.join()");

@@ -197,6 +197,12 @@ export class UdpSender {
   /** See `UDPEndpoint.flush`. */
   *flush(): Generator<unknown, void, unknown> {
     checkOpen(this.#closed, this.#loop, "flush()");
+    // Datagrams waiting for their host name's lookup are not out yet
+    // (#nameResolved sends them, or records the lookup's failure).
+    while (this.#awaitingNames.size > 0) {
+      yield* this.#flushers.wait(undefined, "flush()");
+      checkOpen(this.#closed, this.#loop, "flush()");
+    }
     const native = this.#native;
     // This turn's sends go now; what the kernel has no room for waits.
     if (this.#staged > 0) this.#sendStaged();
@@ -320,15 +326,17 @@ export class UdpSender {
     const queue = this.#awaitingNames.get(hostname);
     this.#awaitingNames.delete(hostname);
     if (queue === undefined || this.#closed) return;
-    for (const { bytes, port } of queue) {
-      try {
+    try {
+      for (const { bytes, port } of queue) {
         this.send(bytes, { hostname, port });
-      } catch (error) {
-        this.#sendError ??= error instanceof UDPError
-          ? error
-          : udpError("EINVAL", `send to ${hostname}`, String(error));
-        return;
       }
+    } catch (error) {
+      this.#sendError ??= error instanceof UDPError
+        ? error
+        : udpError("EINVAL", `send to ${hostname}`, String(error));
+    } finally {
+      // A flush() waiting for these datagrams goes on.
+      this.#flushers.notifyAll();
     }
   }
 }

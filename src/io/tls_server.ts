@@ -100,15 +100,24 @@ export interface TLSServerOptions {
    * that connect and stay silent cannot pile up.
    */
   handshakeTimeoutMs?: number;
+  /**
+   * How long, in ms, the server lets a connection whose handler ended
+   * deliver what it wrote (and its close_notify) before it closes it
+   * anyway: a peer that stopped reading cannot hold it open for ever.
+   * Default 30000; 0 closes at once (unsent bytes are dropped); `Infinity`
+   * waits as long as it takes.
+   */
+  lingerMs?: number;
 }
 
 /**
  * A TLS server: `bind()`, then `serve()` accepts connections, runs each
  * handshake in the connection's own task and then `handleConnection`.
  * When the handler returns or throws, the connection sends close_notify,
- * delivers what was written and closes. A client whose handshake fails,
- * or does not end within `handshakeTimeoutMs`, is dropped (its `TLSError`
- * goes nowhere: a bad client is not a server failure).
+ * delivers what was written (within `lingerMs`, default 30 s) and closes.
+ * A client whose handshake fails, or does not end within
+ * `handshakeTimeoutMs`, is dropped (its `TLSError` goes nowhere: a bad
+ * client is not a server failure).
  *
  * Needs `--allow-ffi` and, to read the PEM files, `--allow-read`
  * (`--allow-net` is not checked: the sockets are native).
@@ -148,7 +157,8 @@ export class TLSServer implements Disposable {
    *
    * @throws {TypeError} if `cert` or `key` is not a string, or
    *   `handleConnection` is given and not a function.
-   * @throws {RangeError} for a `handshakeTimeoutMs` that is not positive.
+   * @throws {RangeError} for a `handshakeTimeoutMs` that is not positive,
+   *   or a `lingerMs` that is negative or not a number.
    * @throws {TLSError} `ENOTSUP` where TLS is not available; `EINVAL` with
    *   OpenSSL's reason for a certificate or key it refuses (or a key that
    *   does not match).
@@ -183,6 +193,7 @@ export class TLSServer implements Disposable {
     }
     this.#tcp = new TCPServer({
       handleConnection: (connection) => this.#serveConnection(connection),
+      lingerMs: options.lingerMs,
     });
   }
 
@@ -280,10 +291,36 @@ export class TLSServer implements Disposable {
       } finally {
         timeout?.cancel();
       }
-      yield* awaitHandler(this.handleConnection(connection));
-      yield* connection._closeGracefully();
+      try {
+        yield* awaitHandler(this.handleConnection(connection));
+      } finally {
+        // Returned or threw: the handler owned the connection.
+        yield* this.#linger(connection, tcp);
+      }
     } finally {
       connection.close();
+    }
+  }
+
+  /**
+   * Lets a connection whose handler ended deliver what it wrote and its
+   * close_notify, within `lingerMs` (past it the connection is closed as
+   * is). Never throws.
+   */
+  *#linger(
+    connection: TLSConnection,
+    tcp: TCPConnection,
+  ): Generator<unknown, void, unknown> {
+    const lingerMs = this.#tcp._lingerMs;
+    const loop = tcp._loop;
+    if (lingerMs === 0 || loop === null || loop._destroyed) return;
+    const timer = Number.isFinite(lingerMs)
+      ? loop.callLater(lingerMs, () => connection.close())
+      : null;
+    try {
+      yield* connection._closeGracefully();
+    } finally {
+      timer?.cancel();
     }
   }
 }

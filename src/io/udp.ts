@@ -293,8 +293,13 @@ export class UDPEndpoint implements Disposable {
    *   after (or during) `close()`.
    */
   @blocking("receive()")
-  receive(): Generator<unknown, [Uint8Array, Address], unknown> {
-    return this.#receiver.receive();
+  receive(): Generator<unknown, [Uint8Array<ArrayBuffer>, Address], unknown> {
+    // The bytes are views of ArrayBuffers (never shared memory).
+    return this.#receiver.receive() as Generator<
+      unknown,
+      [Uint8Array<ArrayBuffer>, Address],
+      unknown
+    >;
   }
 
   /**
@@ -310,16 +315,22 @@ export class UDPEndpoint implements Disposable {
   @blocking("receiveMany()")
   receiveMany(
     max?: number,
-  ): Generator<unknown, [Uint8Array, Address][], unknown> {
-    return this.#receiver.receiveMany(max);
+  ): Generator<unknown, [Uint8Array<ArrayBuffer>, Address][], unknown> {
+    return this.#receiver.receiveMany(max) as Generator<
+      unknown,
+      [Uint8Array<ArrayBuffer>, Address][],
+      unknown
+    >;
   }
 
   /**
    * Waits until every queued datagram went to the kernel (at once when
-   * nothing is queued), then throws the first failure of a queued datagram
+   * nothing is queued), datagrams sent to a host name whose lookup is still
+   * running included, then throws the first failure of a queued datagram
    * since the last `flush()`, if any.
    *
-   * @throws {UDPError} that failure, or `EBADF` after (or during) `close()`.
+   * @throws {UDPError} that failure (`ENOTFOUND` for a name that does not
+   *   resolve), or `EBADF` after (or during) `close()`.
    */
   @blocking("flush()")
   flush(): Generator<unknown, void, unknown> {

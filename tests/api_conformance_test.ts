@@ -9,6 +9,7 @@ import {
   Future,
   sleep,
   spawn,
+  TCPClient,
   TLSClient,
   TLSServer,
   UDPEndpoint,
@@ -153,3 +154,15 @@ for (const mode of MODES) {
       }, 15_000),
   );
 }
+
+Deno.test("stream reads are typed Uint8Array<ArrayBuffer>, as API.md's Uint8Array is", () => {
+  // Checked by `deno check`: a read's bytes go where an ArrayBuffer-backed
+  // array is required (a Response body, crypto.subtle).
+  function* typed(stream: TCPClient): Generator<unknown, BodyInit, unknown> {
+    const bytes: Uint8Array<ArrayBuffer> = yield* stream.readBytes(4);
+    const line: Uint8Array<ArrayBuffer> = yield* stream.readUntil("\n");
+    const match: Uint8Array<ArrayBuffer> = yield* stream.readUntilRegex(/x/);
+    return bytes.length > 0 ? bytes : line.length > 0 ? line : match;
+  }
+  assert.equal(typeof typed, "function");
+});

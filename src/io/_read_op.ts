@@ -73,7 +73,7 @@ export function checkReadArgument(kind: number, arg: unknown): void {
  *
  * @example
  * ```ts ignore
- * readBytes(n: number): Generator<unknown, Uint8Array, unknown> {
+ * readBytes(n: number): Generator<unknown, Uint8Array<ArrayBuffer>, unknown> {
  *   return readOperation(this, READ_BYTES, n);
  * }
  * ```

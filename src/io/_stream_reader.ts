@@ -228,7 +228,7 @@ export class StreamReader {
   }
 
   /** Takes the first `count` buffered bytes (a read op's answer). */
-  take(count: number, what: string): Uint8Array {
+  take(count: number, what: string): Uint8Array<ArrayBuffer> {
     const window = this.window(what);
     const start = window.words[native.WINDOW_START];
     window.words[native.WINDOW_START] = start + count;

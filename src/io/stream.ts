@@ -146,7 +146,7 @@ export abstract class Stream implements Disposable {
    *   when `n` exceeds `maxBufferSize` (the stream is closed), or the OS
    *   error that broke the connection (the stream is closed).
    */
-  readBytes(n: number): Generator<unknown, Uint8Array, unknown> {
+  readBytes(n: number): Generator<unknown, Uint8Array<ArrayBuffer>, unknown> {
     return readOperation(this, READ_BYTES, n);
   }
 
@@ -173,7 +173,7 @@ export abstract class Stream implements Disposable {
    */
   readUntil(
     delimiter: string | Uint8Array,
-  ): Generator<unknown, Uint8Array, unknown> {
+  ): Generator<unknown, Uint8Array<ArrayBuffer>, unknown> {
     return readOperation(this, READ_UNTIL, delimiter);
   }
 
@@ -239,7 +239,9 @@ export abstract class Stream implements Disposable {
    * @throws {StreamError} as {@linkcode Stream.readUntil} does.
    */
   @blocking("readUntilRegex()")
-  *readUntilRegex(regex: RegExp): Generator<unknown, Uint8Array, unknown> {
+  *readUntilRegex(
+    regex: RegExp,
+  ): Generator<unknown, Uint8Array<ArrayBuffer>, unknown> {
     if (!(regex instanceof RegExp)) {
       throw new TypeError(
         `readUntilRegex() needs a RegExp, got ${describe(regex)}`,
@@ -568,7 +570,7 @@ export abstract class Stream implements Disposable {
   }
 
   /** Takes the answer of a read op: `result` bytes from the window. */
-  #took(result: number, what: string): Uint8Array {
+  #took(result: number, what: string): Uint8Array<ArrayBuffer> {
     if (result < 0) throw this.#readFailure(result, what);
     if (result === 0) return new Uint8Array(0);
     return this.#reader!.take(result, what);

@@ -113,7 +113,9 @@ export class TTYStream extends Stream {
    * @throws {StreamError} `EINVAL` on a stream opened as not readable.
    */
   @blocking("readBytes()")
-  override *readBytes(n: number): Generator<unknown, Uint8Array, unknown> {
+  override *readBytes(
+    n: number,
+  ): Generator<unknown, Uint8Array<ArrayBuffer>, unknown> {
     this.#checkReadable("readBytes");
     return yield* super.readBytes(n);
   }
@@ -137,7 +139,7 @@ export class TTYStream extends Stream {
   @blocking("readUntil()")
   override *readUntil(
     delimiter: string | Uint8Array,
-  ): Generator<unknown, Uint8Array, unknown> {
+  ): Generator<unknown, Uint8Array<ArrayBuffer>, unknown> {
     this.#checkReadable("readUntil");
     return yield* super.readUntil(delimiter);
   }
@@ -150,7 +152,7 @@ export class TTYStream extends Stream {
   @blocking("readUntilRegex()")
   override *readUntilRegex(
     regex: RegExp,
-  ): Generator<unknown, Uint8Array, unknown> {
+  ): Generator<unknown, Uint8Array<ArrayBuffer>, unknown> {
     this.#checkReadable("readUntilRegex");
     return yield* super.readUntilRegex(regex);
   }

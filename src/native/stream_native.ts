@@ -147,7 +147,7 @@ function newSlab(): void {
 }
 
 /** A zero-filled array of `n` bytes, a slab view when small. */
-function resultArray(n: number): Uint8Array {
+function resultArray(n: number): Uint8Array<ArrayBuffer> {
   if (n > SLAB_RESULT_MAX) return new Uint8Array(n);
   if (slabUsed + n > slab.length) newSlab();
   // A constructed view costs about half of subarray() (no species lookup).
@@ -258,7 +258,7 @@ export function copyOut(
   bytes: Uint8Array,
   start: number,
   n: number,
-): Uint8Array {
+): Uint8Array<ArrayBuffer> {
   if (n > SLAB_RESULT_MAX) return bytes.slice(start, start + n);
   const out = resultArray(n);
   // A loop beats set() (which builds a subarray first) up to a few dozen
@@ -272,7 +272,7 @@ export function copyOut(
 }
 
 /** Moves the first `n` buffered bytes into a new array. */
-export function streamTake(handle: number, n: number): Uint8Array {
+export function streamTake(handle: number, n: number): Uint8Array<ArrayBuffer> {
   const out = resultArray(n);
   if (n > 0) {
     lib().eg_stream_take(handle, out as Uint8Array<ArrayBuffer>, n);

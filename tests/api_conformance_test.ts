@@ -6,10 +6,12 @@ import assert from "node:assert/strict";
 import {
   type Address,
   Event,
+  EventLoop,
   Future,
   sleep,
   spawn,
   TCPClient,
+  TCPServer,
   TLSClient,
   TLSServer,
   UDPEndpoint,
@@ -165,4 +167,62 @@ Deno.test("stream reads are typed Uint8Array<ArrayBuffer>, as API.md's Uint8Arra
     return bytes.length > 0 ? bytes : line.length > 0 ? line : match;
   }
   assert.equal(typeof typed, "function");
+});
+
+Deno.test("peername stays readable after a reset closed the stream, on both sides (API.md: readable after close)", async () => {
+  using loop = new EventLoop();
+  const seen: Record<string, unknown> = {};
+  const server = new TCPServer({
+    *handleConnection(conn) {
+      if (seen.first === undefined) {
+        // The client closes without reading what it was sent: a reset.
+        seen.first = true;
+        conn.write("unread");
+        try {
+          for (;;) if ((yield* conn.readBytes(16)).length === 0) break;
+        } catch (error) {
+          seen.serverError = (error as Error).message;
+        }
+        seen.serverPeer = conn.peername;
+      } else {
+        // Closes with the client's bytes unread: the client gets a reset.
+        yield* sleep(20);
+        conn.close();
+      }
+    },
+  });
+  server.bind({ hostname: "127.0.0.1", port: 0 });
+  spawn(function* () {
+    try {
+      yield* server.serve();
+    } catch { /* closed */ }
+  });
+  spawn(function* () {
+    const first = new TCPClient();
+    yield* first.connect(server.sockname);
+    first.write("x");
+    yield* sleep(10);
+    first.close();
+    const second = new TCPClient();
+    yield* second.connect(server.sockname);
+    const port = second.sockname.port;
+    second.write("unread by the server");
+    try {
+      for (;;) if ((yield* second.readBytes(16)).length === 0) break;
+    } catch (error) {
+      seen.clientError = (error as Error).message;
+    }
+    seen.clientPeer = second.peername;
+    seen.clientPort = port;
+    yield* sleep(10);
+    server.close();
+  });
+  await loop.run();
+  assert.match(String(seen.serverError), /ECONNRESET/);
+  assert.deepEqual(
+    (seen.serverPeer as Address).hostname,
+    "127.0.0.1",
+  );
+  assert.match(String(seen.clientError), /ECONNRESET/);
+  assert.deepEqual(seen.clientPeer, server.sockname);
 });

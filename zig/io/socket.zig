@@ -84,9 +84,11 @@ pub const Connect = struct {
         // Latency over batching, as for every stream here (TCP_NODELAY on by default).
         if (self.tcp) sys.setNoDelay(fd) catch {};
         if (self.source) |*source| try sys.bind(fd, source);
-        if (try sys.connect(fd, address)) return;
-        try stream.waitFor(&self.op, .write, fd);
-        try sys.pendingError(fd);
+        if (!try sys.connect(fd, address)) {
+            try stream.waitFor(&self.op, .write, fd);
+            try sys.pendingError(fd);
+        }
+        stream.keepPeer(address);
     }
 };
 
@@ -207,7 +209,8 @@ pub const AcceptLoop = struct {
                 server.waitFor(&self.op, .read, server.fd) catch |err| return .fail(err);
                 continue;
             }
-            const fd = sys.accept(server.fd) catch |err| switch (err) {
+            var peer: sys.Address = .{};
+            const fd = sys.accept(server.fd, &peer) catch |err| switch (err) {
                 error.WouldBlock => {
                     batch = 0;
                     server.waitFor(&self.op, .read, server.fd) catch |wait_err| return .fail(wait_err);
@@ -221,7 +224,7 @@ pub const AcceptLoop = struct {
                 else => return .fail(err),
             };
             batch += 1;
-            const connection = adopt(server, fd) catch |err| {
+            const connection = adopt(server, fd, &peer) catch |err| {
                 sys.close(fd);
                 return .fail(err);
             };
@@ -232,9 +235,11 @@ pub const AcceptLoop = struct {
         }
     }
 
-    fn adopt(server: *Stream, fd: event.Fd) errors.Error!*Stream {
+    fn adopt(server: *Stream, fd: event.Fd, peer: *const sys.Address) errors.Error!*Stream {
         if (server.accept_tcp) sys.setNoDelay(fd) catch {};
-        return Stream.create(server.gpa, server.loop_handle, fd, .socket, server.accept_read_max);
+        const connection = try Stream.create(server.gpa, server.loop_handle, fd, .socket, server.accept_read_max);
+        connection.keepPeer(peer);
+        return connection;
     }
 };
 

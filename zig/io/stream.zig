@@ -23,6 +23,8 @@ pub const kind_accept: u32 = 35;
 pub const read_max_limit: usize = std.math.maxInt(i32);
 /// While direct reads find nothing, readNow tries one at most once in this many calls.
 const probe_interval_max = 16;
+/// Room for a kept peer address: an IPv6 socket address (28 bytes) or an IPv4 one.
+const peer_kept_max = 28;
 /// Bytes queued for writing at once, at most.
 pub const write_queue_max: usize = 1 << 30;
 /// Longest readUntil delimiter.
@@ -116,6 +118,11 @@ pub const Stream = struct {
     write_end: usize = 0,
     write_error: ?errors.Error = null,
 
+    /// The peer's IP address as accept or connect found it: `address` answers with it once
+    /// the socket no longer can (getpeername fails after a reset). Empty when len is 0.
+    peer_kept: [peer_kept_max]u8 align(4) = undefined,
+    peer_kept_len: u8 = 0,
+
     /// A second descriptor an op waits on (the resolver's signal during connect).
     aux_fd: event.Fd = sys.invalid_fd,
     /// Listeners: settings for accepted connections.
@@ -207,6 +214,21 @@ pub const Stream = struct {
     fn freeDelimiter(stream: *Stream) void {
         if (stream.delimiter.len > delimiter_inline_size) stream.gpa.free(stream.delimiter);
         stream.delimiter = &.{};
+    }
+
+    /// Keeps the peer's address (IP families only: a Unix peer is rarely named).
+    pub fn keepPeer(stream: *Stream, peer: *const sys.Address) void {
+        if (peer.len == 0 or peer.len > peer_kept_max) return;
+        @memcpy(stream.peer_kept[0..peer.len], peer.storage[0..peer.len]);
+        stream.peer_kept_len = @intCast(peer.len);
+    }
+
+    /// The address keepPeer kept, or null.
+    pub fn keptPeer(stream: *const Stream) ?sys.Address {
+        if (stream.peer_kept_len == 0) return null;
+        var address: sys.Address = .{ .len = stream.peer_kept_len };
+        @memcpy(address.storage[0..stream.peer_kept_len], stream.peer_kept[0..stream.peer_kept_len]);
+        return address;
     }
 
     pub fn buffered(stream: *const Stream) usize {

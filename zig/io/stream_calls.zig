@@ -157,7 +157,12 @@ pub fn cancel(stream: *Stream, side: u32) errors.Error!void {
 /// u16, the text's length as a u16, then the host or path text.
 pub fn address(stream: *const Stream, peer: u32, out: []u8) errors.Error!void {
     if (stream.fd == sys.invalid_fd) return error.NotConnected;
-    const found = try if (peer != 0) sys.peerAddress(stream.fd) else sys.localAddress(stream.fd);
+    // After a reset the socket no longer knows its peer: the address kept at accept or connect
+    // answers then.
+    const found = if (peer != 0)
+        sys.peerAddress(stream.fd) catch |err| (stream.keptPeer() orelse return err)
+    else
+        try sys.localAddress(stream.fd);
     const length = found.hostText(out[4..]);
     std.mem.writeInt(u16, out[0..2], found.port(), .little);
     std.mem.writeInt(u16, out[2..4], @intCast(length), .little);

@@ -222,20 +222,29 @@ pub fn listenLoopback(backlog: u31) errors.Error!struct { fd: event.Fd, address:
 }
 
 /// Accepts one connection as a nonblocking, close-on-exec socket; WouldBlock when none waits.
-pub fn accept(fd: event.Fd) errors.Error!event.Fd {
+/// The peer's address goes into `peer` when given (the kernel hands it over with the socket).
+pub fn accept(fd: event.Fd, peer: ?*Address) errors.Error!event.Fd {
     if (builtin.os.tag == .windows) {
-        const accepted = winsock.accept(fd, null, null);
+        var length: i32 = 128;
+        const accepted = if (peer) |out|
+            winsock.accept(fd, @ptrCast(&out.storage), &length)
+        else
+            winsock.accept(fd, null, null);
         if (accepted == invalid_fd) return winsock.lastError();
         errdefer close(accepted);
         try descriptor.setNonBlocking(accepted);
+        if (peer) |out| out.len = @intCast(@max(length, 0));
         return accepted;
     }
     var attempt: u32 = 0;
     while (attempt < 16) : (attempt += 1) {
+        var length: std.c.socklen_t = 128;
+        const storage: ?*std.c.sockaddr = if (peer) |out| @ptrCast(&out.storage) else null;
+        const length_out: ?*std.c.socklen_t = if (peer != null) &length else null;
         const accepted = if (builtin.os.tag == .linux)
-            std.c.accept4(fd, null, null, std.c.SOCK.NONBLOCK | std.c.SOCK.CLOEXEC)
+            std.c.accept4(fd, storage, length_out, std.c.SOCK.NONBLOCK | std.c.SOCK.CLOEXEC)
         else
-            std.c.accept(fd, null, null);
+            std.c.accept(fd, storage, length_out);
         if (accepted < 0) {
             const err = lastError();
             if (err == error.Interrupted) continue;
@@ -247,6 +256,7 @@ pub fn accept(fd: event.Fd) errors.Error!event.Fd {
             try setCloseOnExec(accepted);
             if (builtin.os.tag.isDarwin()) try setOption(accepted, std.c.SOL.SOCKET, std.c.SO.NOSIGPIPE, 1);
         }
+        if (peer) |out| out.len = @min(length, 128);
         return accepted;
     }
     return error.Interrupted;
@@ -549,7 +559,7 @@ test "connect to a closed port is refused; listen, accept, send and recv work" {
     try listen(listener, 16);
     address = try localAddress(listener);
     try testing.expect(address.port() != 0);
-    try testing.expectError(error.WouldBlock, accept(listener));
+    try testing.expectError(error.WouldBlock, accept(listener, null));
 
     const client = try openSocket(af_inet, .stream);
     defer close(client);
@@ -559,8 +569,9 @@ test "connect to a closed port is refused; listen, accept, send and recv work" {
     _ = std.c.poll(&fds, 1, 1000);
     try pendingError(client);
     var server: event.Fd = invalid_fd;
+    var accepted_from: Address = .{};
     for (0..100) |_| {
-        server = accept(listener) catch |err| switch (err) {
+        server = accept(listener, &accepted_from) catch |err| switch (err) {
             error.WouldBlock => {
                 _ = std.c.poll(&fds, 0, 10);
                 continue;
@@ -586,6 +597,9 @@ test "connect to a closed port is refused; listen, accept, send and recv work" {
     try testing.expect(isSocket(server));
     const peer = try peerAddress(server);
     try testing.expectEqual((try localAddress(client)).port(), peer.port());
+    // accept handed over the same address.
+    try testing.expectEqual(peer.len, accepted_from.len);
+    try testing.expectEqualSlices(u8, peer.storage[0..peer.len], accepted_from.storage[0..accepted_from.len]);
 
     try shutdownWrite(client);
     rounds = 0;

@@ -181,7 +181,7 @@ pub const bridge = struct {
         _ = try sys.connect(near, &listener.address);
         var attempt: u32 = 0;
         const far = while (attempt < 1000) : (attempt += 1) {
-            break sys.accept(listener.fd) catch |err| switch (err) {
+            break sys.accept(listener.fd, null) catch |err| switch (err) {
                 error.WouldBlock => {
                     std.Thread.yield() catch {};
                     continue;

@@ -15,21 +15,12 @@ import { TCPClient, TCPServer } from "../src/io/tcp.ts";
 import { testSymbols } from "../src/native/test_support.ts";
 import { makeCertificates } from "./fixtures/tls_certs.ts";
 import { scenario } from "./fixtures/stream_harness.ts";
+import { eventually } from "./fixtures/loop_harness.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 function descriptorCount(): number {
   return [...Deno.readDirSync("/proc/self/fd")].length;
-}
-
-/** Polls (bounded) until `done()` holds; returns whether it did. */
-async function eventually(done: () => boolean, ms = 5_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > end) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
 }
 
 Deno.test("a send to a host name whose lookup outlived its loop reaches the name from the next loop", async () => {

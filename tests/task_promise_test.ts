@@ -8,7 +8,7 @@ import { EventLoop } from "../src/loop.ts";
 import { Event } from "../src/sync/event.ts";
 import { waitPromise } from "../src/futures.ts";
 import { Timeout } from "../src/sync/timeout.ts";
-import { makeLoop, runClean } from "./fixtures/loop_harness.ts";
+import { makeLoop, runClean, within } from "./fixtures/loop_harness.ts";
 
 Deno.test("task promise: await task gives its result", async () => {
   const { loop, errors } = makeLoop();
@@ -161,19 +161,6 @@ function settle(task: Task): Promise<{ value?: unknown; error?: Error }> {
     (value) => ({ value }),
     (error) => ({ error: error as Error }),
   );
-}
-
-/** `promise`'s outcome, or "pending" if it has not settled within `ms`. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | string> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve("pending"), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 Deno.test("task promise: await of a task never started rejects with ELOOPDESTROYED when its loop is destroyed", async () => {

@@ -4,20 +4,7 @@
 
 import assert from "node:assert/strict";
 import { Event, EventLoop, sleep, spawn, Task, TaskGroup } from "../mod.ts";
-import { makeLoop, runClean } from "./fixtures/loop_harness.ts";
-
-/** `promise`'s outcome, or "pending" if it has not settled within `ms`. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | string> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve("pending"), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { makeLoop, runClean, within } from "./fixtures/loop_harness.ts";
 
 Deno.test("await of a task awaited while run() runs rejects with ELOOPENDED when run() ends with it blocked", async () => {
   // `using loop; const running = loop.run(); await task;` used to wait for

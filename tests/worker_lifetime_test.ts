@@ -10,6 +10,7 @@ import { testLoopsLive } from "../src/native/test_support.ts";
 import { EventLoop } from "../src/loop.ts";
 import { TCPClient, TCPServer } from "../src/io/tcp.ts";
 import { spawn } from "../src/tasks.ts";
+import { eventually } from "./fixtures/loop_harness.ts";
 
 const MOD_URL = new URL("../mod.ts", import.meta.url).href;
 const decoder = new TextDecoder();
@@ -120,16 +121,6 @@ async function startWorker(
     };
   });
   return { worker, first };
-}
-
-/** Polls (bounded) until `done()` holds; returns whether it did. */
-async function eventually(done: () => boolean, ms = 10_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > end) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
 }
 
 Deno.test("workers: a Worker blocked in runSync() with no timer armed ends when a task calls self.close(), and its loop and port are given back", async () => {

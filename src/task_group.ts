@@ -43,11 +43,16 @@ function delivered(failure: Failure): void {
  * failure, after killing the other tasks and waiting for their `finally`
  * blocks. If the task in `join()` is itself killed (or its Timeout fires),
  * the group's tasks are killed and waited for before the error goes on.
- * Disposal (`using`) kills what is left. A task that ends with
- * {@linkcode TaskExit} (killed) is not a failure. A failure that no
- * `join()` threw goes to the loop's exception handler when the group is
- * disposed, or, for a group neither joined nor disposed, when it is
- * garbage-collected (after all its tasks ended).
+ * Disposal (`using`) kills what is left. Once a failure, `kill()` or
+ * disposal has cancelled the group, a task spawned into it starts killed
+ * (it never runs its body), as in a cancelled Trio nursery, so a cleanup
+ * that spawns cannot keep `join()` waiting. A task that ends with
+ * {@linkcode TaskExit} (killed) is not a failure. Only the first failure is
+ * thrown; later ones (a second task failing, a `finally` block failing
+ * while the group is cancelled) go to the loop's exception handler. A
+ * failure that no `join()` threw goes to the loop's exception handler when
+ * the group is disposed, or, for a group neither joined nor disposed, when
+ * it is garbage-collected (after all its tasks ended).
  *
  * @example
  * ```ts
@@ -74,11 +79,14 @@ function delivered(failure: Failure): void {
 export class TaskGroup implements Disposable {
   #tasks = new Set<Task>();
   #failure: Failure | null = null;
+  // Set by the first failure, kill() and disposal: later spawns start killed.
+  #cancelled = false;
   // Made by the first join() that has to wait.
   #ended: WaitQueue | null = null;
 
   /**
-   * Creates a task running `fn(...args)` in the group and starts it.
+   * Creates a task running `fn(...args)` in the group and starts it (killed
+   * at once if the group was cancelled: it never runs its body).
    *
    * @throws {TypeError} if `fn` is not a function.
    */
@@ -87,6 +95,7 @@ export class TaskGroup implements Disposable {
     this.#tasks.add(task);
     task._observe(this.#onEnd);
     task.start();
+    if (this.#cancelled) task.kill();
     return task;
   }
 
@@ -96,7 +105,9 @@ export class TaskGroup implements Disposable {
    * @throws the first error a task of the group failed with (the others
    *   were killed and have ended).
    * @throws whatever is thrown into the joining task (a kill, a Timeout),
-   *   after the group's tasks were killed and have ended.
+   *   after the group's tasks were killed and have ended; but a failure of
+   *   the group not thrown yet wins (as in Trio and asyncio), and the kill
+   *   or Timeout, sticky, is thrown by the task's next blocking call.
    * @throws {Error} if called by a task of the group, which would wait for
    *   itself.
    */
@@ -113,7 +124,10 @@ export class TaskGroup implements Disposable {
     } catch (error) {
       this.kill();
       yield* shield(() => this.#waitAll());
-      throw error;
+      const failure = this.#failure;
+      if (failure === null || failure.thrown) throw error;
+      delivered(failure);
+      throw failure.error;
     }
     const failure = this.#failure;
     if (failure !== null) {
@@ -122,8 +136,12 @@ export class TaskGroup implements Disposable {
     }
   }
 
-  /** Kills every task of the group still running. */
+  /**
+   * Kills every task of the group still running; the group stays
+   * cancelled: a task spawned into it later starts killed.
+   */
   kill(): void {
+    this.#cancelled = true;
     for (const task of [...this.#tasks]) task.kill();
   }
 
@@ -154,21 +172,24 @@ export class TaskGroup implements Disposable {
 
   #onEnd = (task: Task): void => {
     this.#tasks.delete(task);
-    if (
-      task._failed && !(task._outcome instanceof TaskExit) &&
-      this.#failure === null
-    ) {
-      const failure = {
-        error: task._outcome,
-        thrown: false,
-        loop: EventLoop.current(),
-      };
-      this.#failure = failure;
-      // A group neither joined nor disposed would lose it: reported when
-      // the group is collected instead (only failing groups pay for this).
-      unreported.register(this, failure, failure);
-      this.kill();
+    if (task._failed && !(task._outcome instanceof TaskExit)) {
+      if (this.#failure !== null) {
+        // Observed tasks are not reported by the loop, and join() throws
+        // only the first failure: a later one would be lost.
+        this.#failure.loop._reportError(task._outcome);
+      } else {
+        this.#recordFailure(task._outcome);
+      }
     }
     if (this.#tasks.size === 0) this.#ended?.notifyAll();
   };
+
+  #recordFailure(error: unknown): void {
+    const failure = { error, thrown: false, loop: EventLoop.current() };
+    this.#failure = failure;
+    // A group neither joined nor disposed would lose it: reported when
+    // the group is collected instead (only failing groups pay for this).
+    unreported.register(this, failure, failure);
+    this.kill();
+  }
 }

@@ -55,7 +55,8 @@ enum eg_error {
   EG_ENOTSOCK = 33,
   EG_ENOBUFS = 34,
   EG_ENFILE = 35,
-  EG_EUNKNOWN = 36
+  EG_EUNKNOWN = 36,
+  EG_ENOSPC = 37
 };
 
 uint32_t eg_abi_version(void);

@@ -135,7 +135,8 @@ export class PipeConnection extends Stream {
 
 /**
  * A pipe server on a Unix socket path: `bind(path)`, then `serve()` in a
- * task until `close()`, which also removes the socket file. Each
+ * task until `close()`, which also removes the socket file while the path
+ * still names that socket (never a file or socket put there since). Each
  * connection's `handleConnection` runs in a task of its own.
  *
  * @example

@@ -49,6 +49,7 @@ export const ERROR_NAMES: readonly string[] = [
   "ENOBUFS",
   "ENFILE",
   "EUNKNOWN",
+  "ENOSPC",
 ];
 
 const DESCRIPTIONS: Readonly<Record<string, string>> = {
@@ -88,6 +89,7 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
   ENOBUFS: "no buffer space available",
   ENFILE: "too many open files in the system",
   EUNKNOWN: "unexpected native error",
+  ENOSPC: "no space left on device",
 };
 
 /**

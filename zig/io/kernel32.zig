@@ -54,6 +54,7 @@ pub fn lastError() errors.Error {
         6 => error.BadDescriptor, // ERROR_INVALID_HANDLE
         8, 14 => error.OutOfMemory,
         87 => error.InvalidArgument,
+        39, 112 => error.NoSpaceLeft, // ERROR_HANDLE_DISK_FULL, ERROR_DISK_FULL
         109, 232 => error.BrokenPipe, // ERROR_BROKEN_PIPE, ERROR_NO_DATA
         231 => error.Busy, // ERROR_PIPE_BUSY
         else => error.Unexpected,

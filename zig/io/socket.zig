@@ -178,9 +178,13 @@ pub fn listen(
     server.accept_read_max = read_max;
     server.accept_tcp = tcp;
     if (unix) {
+        // Close removes the socket file only while it is still this one (see Stream.close).
         const path = unixPath(address);
-        @memcpy(server.unlink_path[0..path.len], path);
-        server.unlink_len = path.len;
+        if (sys.socketFileId(path)) |id| {
+            @memcpy(server.unlink_path[0..path.len], path);
+            server.unlink_len = path.len;
+            server.unlink_id = id;
+        }
     }
     return server;
 }

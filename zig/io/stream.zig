@@ -128,9 +128,12 @@ pub const Stream = struct {
     /// Listeners: settings for accepted connections.
     accept_read_max: usize = 0,
     accept_tcp: bool = false,
-    /// Unix socket servers remove their socket file on close.
+    /// Unix socket servers remove their socket file on close, if the path still names the
+    /// socket they made (`unlink_id`): not a file that replaced it, nor, after a change of
+    /// directory, another file at a relative path.
     unlink_path: [sys.unix_path_max]u8 = undefined,
     unlink_len: usize = 0,
+    unlink_id: sys.FileId = .{ .device = 0, .inode = 0 },
     tty_state: terminal.State = .{},
     /// A Windows named-pipe server feeding this listener, stopped on close.
     named_server: ?*windows_pipe.named.Server = null,
@@ -164,7 +167,7 @@ pub const Stream = struct {
             sys.close(stream.fd);
             stream.fd = sys.invalid_fd;
         }
-        if (stream.unlink_len > 0) sys.unlinkPath(stream.unlink_path[0..stream.unlink_len]);
+        if (stream.unlink_len > 0) sys.unlinkSocketFile(stream.unlink_path[0..stream.unlink_len], stream.unlink_id);
         stream.ops_live -= 1;
         if (stream.ops_live == 0) stream.destroy();
     }

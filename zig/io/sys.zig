@@ -412,6 +412,41 @@ pub fn unlinkPath(path: []const u8) void {
     _ = std.c.unlink(@ptrCast(&buffer));
 }
 
+/// Which file a path names: its device and inode.
+pub const FileId = struct { device: u64, inode: u64 };
+
+/// The identity of the Unix socket file at path (not following a symbolic link); null when
+/// nothing is there or it is not a socket.
+pub fn socketFileId(path: []const u8) ?FileId {
+    if (builtin.os.tag == .windows) return null;
+    var buffer: [unix_path_max + 1]u8 = undefined;
+    if (path.len > unix_path_max) return null;
+    @memcpy(buffer[0..path.len], path);
+    buffer[path.len] = 0;
+    const path_z: [*:0]const u8 = @ptrCast(&buffer);
+    if (builtin.os.tag == .linux) {
+        const linux = std.os.linux;
+        var info: linux.Statx = undefined;
+        const rc = linux.statx(linux.AT.FDCWD, path_z, linux.AT.SYMLINK_NOFOLLOW, .{ .TYPE = true, .INO = true }, &info);
+        if (linux.errno(rc) != .SUCCESS or info.mode & linux.S.IFMT != linux.S.IFSOCK) return null;
+        return .{ .device = (@as(u64, info.dev_major) << 32) | info.dev_minor, .inode = info.ino };
+    }
+    var info: std.c.Stat = undefined;
+    if (std.c.fstatat(std.c.AT.FDCWD, path_z, &info, std.c.AT.SYMLINK_NOFOLLOW) != 0) return null;
+    if (!std.c.S.ISSOCK(@intCast(info.mode))) return null;
+    const signed = @typeInfo(@TypeOf(info.dev)).int.signedness == .signed;
+    const device: u64 = if (signed) @bitCast(@as(i64, info.dev)) else info.dev;
+    return .{ .device = device, .inode = @intCast(info.ino) };
+}
+
+/// Removes the Unix socket file at path if it is still the one a listener made (`id`): a file
+/// that replaced it since (another server's socket, or anything else) is left alone.
+pub fn unlinkSocketFile(path: []const u8, id: FileId) void {
+    const now = socketFileId(path) orelse return;
+    if (now.device != id.device or now.inode != id.inode) return;
+    unlinkPath(path);
+}
+
 pub fn lastError() errors.Error {
     if (builtin.os.tag == .windows) return winsock.lastError();
     return errors.fromErrno(std.c.errno(@as(c_int, -1)));

@@ -45,6 +45,7 @@ pub const Code = enum(i32) {
     ENOBUFS = 34,
     ENFILE = 35,
     EUNKNOWN = 36,
+    ENOSPC = 37,
 };
 
 /// The Zig error set that native code returns; `table` pairs each with its code.
@@ -85,6 +86,7 @@ pub const Error = error{
     NoBufferSpace,
     SystemFdQuotaExceeded,
     Unexpected,
+    NoSpaceLeft,
 };
 
 const Pair = struct { code: Code, err: Error };
@@ -127,6 +129,7 @@ const table = [_]Pair{
     .{ .code = .ENOBUFS, .err = error.NoBufferSpace },
     .{ .code = .ENFILE, .err = error.SystemFdQuotaExceeded },
     .{ .code = .EUNKNOWN, .err = error.Unexpected },
+    .{ .code = .ENOSPC, .err = error.NoSpaceLeft },
 };
 
 const error_names = @typeInfo(Error).error_set.error_names.?;

@@ -21,6 +21,20 @@ import { StallDetector, type StallReport } from "./stall.ts";
 import type { TokenEntry } from "./tokens.ts";
 
 let currentLoop: EventLoop | null = null;
+
+/**
+ * @internal A task of a loop parked on a primitive (`sync/wait_queue.ts`),
+ * linked into its loop's list of parked tasks: `destroy()` takes each out
+ * of its primitive, which can outlive the loop (a module-level `Event`),
+ * since the task can never resume.
+ */
+export interface ParkedTask {
+  /** The loop's list. */
+  loopPrevious: ParkedTask | null;
+  loopNext: ParkedTask | null;
+  /** Leaves the primitive's queue without waking anyone. */
+  _unpark(): void;
+}
 // loop.switch() has checked that the hub is driven: it skips the hub's own
 // check of that (see Hub in driver.ts).
 const fiberSwitch = Fiber.prototype.switch;
@@ -81,6 +95,8 @@ export class EventLoop implements Disposable {
   readonly #signals: SignalWatchers;
   /** @internal Tasks record where they were spawned (`traceSpawns`). */
   readonly _traceSpawns: boolean;
+  /** @internal The head of the list of this loop's parked tasks. */
+  _parked: ParkedTask | null = null;
 
   /**
    * Creates this thread's loop and makes it the current one.
@@ -378,8 +394,24 @@ export class EventLoop implements Disposable {
     // Native ops end with the native loop: their owners settle them now so
     // that nothing stays marked busy (I/O objects then throw EBADF).
     driver.tokens.settleAll();
+    this.#unparkAll();
     driver.clear();
     driver.native.close();
+  }
+
+  // A primitive that outlives the loop would otherwise keep its tasks (and
+  // all they hold: streams, so descriptors) for ever, and wake them into a
+  // destroyed loop (its set() or release() threw).
+  #unparkAll(): void {
+    let parked = this._parked;
+    this._parked = null;
+    while (parked !== null) {
+      const next = parked.loopNext;
+      parked.loopPrevious = null;
+      parked.loopNext = null;
+      parked._unpark();
+      parked = next;
+    }
   }
 
   /** Destroys the loop unless it already was. */

@@ -10,7 +10,7 @@
  */
 
 import { Fiber } from "../fiber/fiber.ts";
-import { EventLoop } from "../loop/event_loop.ts";
+import { EventLoop, type ParkedTask } from "../loop/event_loop.ts";
 import type { Runnable } from "../loop/handler.ts";
 import { checkOptionalTimeMs } from "../_util.ts";
 
@@ -21,7 +21,7 @@ const fiberSwitch = Fiber.prototype.switch;
  * One parked task, linked into its queue; it is also the ready-queue entry
  * that resumes the task, so a wake-up allocates nothing.
  */
-class Waiter implements Runnable {
+class Waiter implements Runnable, ParkedTask {
   readonly loop: EventLoop;
   readonly fiber: Fiber;
   woken = false;
@@ -32,6 +32,9 @@ class Waiter implements Runnable {
   queue: WaitQueue | null = null;
   previous: Waiter | null = null;
   next: Waiter | null = null;
+  // The loop's list of parked tasks (see ParkedTask).
+  loopPrevious: ParkedTask | null = null;
+  loopNext: ParkedTask | null = null;
 
   constructor(what: string) {
     this.loop = EventLoop.current();
@@ -46,6 +49,28 @@ class Waiter implements Runnable {
 
   _fire(): unknown {
     return this.parked ? fiberSwitch.call(this.fiber) : undefined;
+  }
+
+  _unpark(): void {
+    this.queue?._drop(this);
+  }
+
+  linkIntoLoop(): void {
+    const loop = this.loop;
+    const head = loop._parked;
+    this.loopNext = head;
+    if (head !== null) head.loopPrevious = this;
+    loop._parked = this;
+  }
+
+  unlinkFromLoop(): void {
+    const previous = this.loopPrevious;
+    const next = this.loopNext;
+    if (previous !== null) previous.loopNext = next;
+    else if (this.loop._parked === this) this.loop._parked = next;
+    if (next !== null) next.loopPrevious = previous;
+    this.loopPrevious = null;
+    this.loopNext = null;
   }
 }
 
@@ -127,6 +152,7 @@ export class WaitQueue {
     const waiter = new Waiter(what);
     const loop = waiter.loop;
     this.#append(waiter);
+    waiter.linkIntoLoop();
     const timer = timeoutMs === undefined || timeoutMs === Infinity
       ? null
       : loop.callLater(timeoutMs, expire, waiter);
@@ -141,6 +167,7 @@ export class WaitQueue {
     } finally {
       waiter.parked = false;
       timer?.cancel();
+      waiter.unlinkFromLoop();
       if (waiter.queue === this) this.#remove(waiter);
     }
   }
@@ -160,6 +187,11 @@ export class WaitQueue {
   /** Wakes every parked task; returns how many. */
   notifyAll(): number {
     return this.notify(this.#size);
+  }
+
+  /** @internal Takes out a waiter whose loop was destroyed. */
+  _drop(waiter: Waiter): void {
+    if (waiter.queue === this) this.#remove(waiter);
   }
 
   #append(waiter: Waiter): void {

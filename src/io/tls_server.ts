@@ -146,7 +146,8 @@ export interface TLSServerOptions {
 export class TLSServer implements Disposable {
   /** The connections whose handler still runs, oldest first. */
   readonly connections: TLSConnection[] = [];
-  #context: TlsContext;
+  // Freed by close(), once every connection (and so its session) is.
+  #context: TlsContext | null;
   #tcp: TCPServer;
   #handler: TLSServerOptions["handleConnection"];
   #maxBufferSize: number;
@@ -259,6 +260,8 @@ export class TLSServer implements Disposable {
     if (this.#tcp.closed) return;
     this.#tcp.close();
     for (const connection of [...this.connections]) connection.close();
+    this.#context?.free();
+    this.#context = null;
   }
 
   /** Same as {@linkcode TLSServer.close}. */
@@ -281,9 +284,12 @@ export class TLSServer implements Disposable {
       const timeout = Number.isFinite(this.#handshakeTimeoutMs)
         ? new Timeout(this.#handshakeTimeoutMs)
         : null;
+      // Accepted just before close(): its context is gone.
+      const context = this.#context;
+      if (context === null) return;
       try {
         timeout?.start();
-        yield* connection._accept(this.#context);
+        yield* connection._accept(context);
       } catch (error) {
         // A client that fails or stalls its handshake is dropped.
         if (error instanceof TLSError || error === timeout) return;

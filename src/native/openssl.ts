@@ -161,7 +161,7 @@ export interface ServerContextOptions {
 export class TlsContext {
   /** @internal The `SSL_CTX *`. */
   readonly pointer: Pointer;
-  #alpnSelect: { pointer: Deno.PointerObject } | null = null;
+  #alpnSelect: { pointer: Deno.PointerObject; close(): void } | null = null;
   #alpnServer: Uint8Array<ArrayBuffer> | null = null;
 
   private constructor(pointer: Pointer) {
@@ -318,11 +318,16 @@ export class TlsContext {
     ssl.SSL_CTX_set_alpn_select_cb(this.pointer, callback.pointer, null);
   }
 
-  /** Frees the context (sessions hold their own reference). */
+  /**
+   * Frees the context (sessions hold their own reference). A server
+   * context's ALPN callback is freed too: free it once no session made from
+   * it can handshake any more (they are freed).
+   */
   free(): void {
     openSsl().SSL_CTX_free(this.pointer);
-    // Sessions made from it may still call the ALPN callback: it and the
-    // protocol list live on with this object (one per server made).
+    this.#alpnSelect?.close();
+    this.#alpnSelect = null;
+    this.#alpnServer = null;
   }
 }
 

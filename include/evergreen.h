@@ -56,7 +56,8 @@ enum eg_error {
   EG_ENOBUFS = 34,
   EG_ENFILE = 35,
   EG_EUNKNOWN = 36,
-  EG_ENOSPC = 37
+  EG_ENOSPC = 37,
+  EG_EISDIR = 38
 };
 
 uint32_t eg_abi_version(void);

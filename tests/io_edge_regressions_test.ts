@@ -7,6 +7,10 @@
 //   It now removes the socket file only while it is still its own.
 // - A write that failed for lack of space (stdout sent to /dev/full, a full
 //   disk) was reported as EUNKNOWN; it is ENOSPC.
+// - Standard input from a file or a directory is copied in by a native
+//   thread, which took a read error (EISDIR for `< /`, EIO) for the end of
+//   the input: the reader saw an empty (or truncated) input and no error. The
+//   error now reaches the reader.
 
 import assert from "node:assert/strict";
 import { EventLoop } from "../src/loop.ts";
@@ -89,5 +93,32 @@ Deno.test({
     const errors = new TextDecoder().decode(output.stderr);
     assert.match(errors, /ENOSPC/);
     assert.doesNotMatch(errors, /EUNKNOWN/);
+  },
+});
+
+Deno.test({
+  name: "standard input that is a directory fails to read with EISDIR",
+  ignore: !unix,
+  async fn() {
+    const child = new URL("./fixtures/stdio_child.ts", import.meta.url)
+      .pathname;
+    const quote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
+    // "copy" reads with readInto, "line" with readUntil: both read paths.
+    for (const mode of ["copy", "line"]) {
+      const output = await new Deno.Command("sh", {
+        args: [
+          "-c",
+          `${quote(Deno.execPath())} run --allow-ffi --allow-read ` +
+          `--allow-env ${quote(child)} ${mode} < /`,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(30_000),
+      }).output();
+      const errors = new TextDecoder().decode(output.stderr);
+      assert.match(errors, /EISDIR/, `${mode}: ${errors}`);
+      assert.doesNotMatch(errors, /copied 0/);
+      assert.equal(new TextDecoder().decode(output.stdout), "");
+    }
   },
 });

@@ -50,6 +50,7 @@ export const ERROR_NAMES: readonly string[] = [
   "ENFILE",
   "EUNKNOWN",
   "ENOSPC",
+  "EISDIR",
 ];
 
 const DESCRIPTIONS: Readonly<Record<string, string>> = {
@@ -90,6 +91,7 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
   ENFILE: "too many open files in the system",
   EUNKNOWN: "unexpected native error",
   ENOSPC: "no space left on device",
+  EISDIR: "is a directory",
 };
 
 /**

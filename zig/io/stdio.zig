@@ -87,10 +87,17 @@ fn openInputCopy(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: us
         const on: c_int = 1;
         _ = std.c.setsockopt(pair[1], std.c.SOL.SOCKET, std.c.SO.NOSIGPIPE, @ptrCast(&on), @sizeOf(c_int));
     }
-    const stream = try Stream.create(gpa, loop_handle, pair[0], .socket, read_max);
+    const status = try stream_module.CopyStatus.create(gpa);
+    const stream = Stream.create(gpa, loop_handle, pair[0], .socket, read_max) catch |err| {
+        status.release();
+        return err;
+    };
+    stream.copy_status = status;
     errdefer stream.close(null);
     _ = threads_live.fetchAdd(1, .acq_rel);
-    const thread = std.Thread.spawn(.{ .stack_size = thread_stack_size }, copyInput, .{ source, pair[1] }) catch |err| {
+    status.retain();
+    const thread = std.Thread.spawn(.{ .stack_size = thread_stack_size }, copyInput, .{ source, pair[1], status }) catch |err| {
+        status.release();
         _ = threads_live.fetchSub(1, .acq_rel);
         return switch (err) {
             error.ThreadQuotaExceeded => error.WouldBlock,
@@ -104,8 +111,9 @@ fn openInputCopy(gpa: std.mem.Allocator, loop_handle: u32, fd: i32, read_max: us
     return stream;
 }
 
-fn copyInput(source: event.Fd, far: event.Fd) void {
+fn copyInput(source: event.Fd, far: event.Fd, status: *stream_module.CopyStatus) void {
     defer _ = threads_live.fetchSub(1, .acq_rel);
+    defer status.release();
     defer sys.close(source);
     defer sys.close(far);
     var buffer: [copy_buffer_size]u8 = undefined;
@@ -113,10 +121,12 @@ fn copyInput(source: event.Fd, far: event.Fd) void {
     while (rounds < std.math.maxInt(u64)) : (rounds += 1) {
         const count = std.c.read(source, &buffer, buffer.len);
         if (count < 0 and std.c._errno().* == @backingInt(std.c.E.INTR)) continue;
+        // A read error (EISDIR for a directory, EIO) is the reader's error, not end of input.
+        if (count < 0) status.fail(sys.lastError());
         if (count <= 0) break;
         if (!sendAll(far, buffer[0..@intCast(count)])) return;
     }
-    // End of input is end of stream for the reader.
+    // End of input is end of stream for the reader (or, after a failure, its error).
     _ = std.c.shutdown(far, 1);
 }
 

@@ -72,6 +72,40 @@ pub const Window = extern struct {
     generation: u32 = 0,
 };
 
+/// What a thread copying input into a stream's socket pair (stdio.zig) leaves the stream: the
+/// read error that ended the input, if one did, so the reader gets it instead of end of stream.
+/// Shared by the stream and the thread; the later of the two to let go frees it.
+pub const CopyStatus = struct {
+    gpa: std.mem.Allocator,
+    refs: std.atomic.Value(u32) = .init(1),
+    /// 0, or the code of the error that ended the input (set before the far end shuts down).
+    code: std.atomic.Value(i32) = .init(0),
+
+    pub fn create(gpa: std.mem.Allocator) errors.Error!*CopyStatus {
+        const status = try gpa.create(CopyStatus);
+        status.* = .{ .gpa = gpa };
+        return status;
+    }
+
+    pub fn retain(status: *CopyStatus) void {
+        _ = status.refs.fetchAdd(1, .acq_rel);
+    }
+
+    pub fn release(status: *CopyStatus) void {
+        if (status.refs.fetchSub(1, .acq_rel) == 1) status.gpa.destroy(status);
+    }
+
+    pub fn fail(status: *CopyStatus, err: errors.Error) void {
+        status.code.store(@backingInt(errors.code(err)), .release);
+    }
+
+    fn failure(status: *const CopyStatus) ?errors.Error {
+        const value = status.code.load(.acquire);
+        if (value == 0) return null;
+        return errors.fromCode(@fromBackingInt(@intCast(value)));
+    }
+};
+
 pub const Stream = struct {
     gpa: std.mem.Allocator,
     handle: u32 = 0,
@@ -99,6 +133,8 @@ pub const Stream = struct {
     read_max: usize,
     eof: bool = false,
     read_error: ?errors.Error = null,
+    /// Input copied in by a thread (stdio.zig): how the copy ended, consulted at end of stream.
+    copy_status: ?*CopyStatus = null,
     /// In delimiter_inline when it fits there, else allocated.
     delimiter: []u8 = &.{},
     /// Holds short delimiters, so that reads up to alternating ones (a head up to "\r\n\r\n",
@@ -177,6 +213,7 @@ pub const Stream = struct {
         stream.gpa.free(stream.read_buffer);
         stream.gpa.free(stream.write_queue);
         stream.freeDelimiter();
+        if (stream.copy_status) |status| status.release();
         stream.gpa.destroy(stream);
     }
 
@@ -325,7 +362,10 @@ pub const Stream = struct {
                 return errors.negative(err);
             },
         };
-        if (n == 0) stream.eof = true else stream.directReadFoundData();
+        if (n == 0) {
+            stream.reachedEnd();
+            if (stream.read_error) |err| return errors.negative(err);
+        } else stream.directReadFoundData();
         return @intCast(n);
     }
 
@@ -402,12 +442,20 @@ pub const Stream = struct {
         std.debug.assert(room > 0);
         const n = try stream.readRaw(stream.read_buffer[stream.window.end..][0..room]);
         if (n == 0) {
-            stream.eof = true;
+            stream.reachedEnd();
             return 0;
         }
         std.debug.assert(n <= room);
         stream.window.end += @intCast(n);
         return n;
+    }
+
+    /// The descriptor said end of stream: for copied input whose copy failed, the copy's read
+    /// error instead (readOutcome answers with read_error before eof).
+    fn reachedEnd(stream: *Stream) void {
+        stream.eof = true;
+        const status = stream.copy_status orelse return;
+        if (status.failure()) |err| stream.read_error = err;
     }
 
     /// Makes room at the buffer's end: compacts, or grows up to read_max.

@@ -46,6 +46,7 @@ pub const Code = enum(i32) {
     ENFILE = 35,
     EUNKNOWN = 36,
     ENOSPC = 37,
+    EISDIR = 38,
 };
 
 /// The Zig error set that native code returns; `table` pairs each with its code.
@@ -87,6 +88,7 @@ pub const Error = error{
     SystemFdQuotaExceeded,
     Unexpected,
     NoSpaceLeft,
+    IsDir,
 };
 
 const Pair = struct { code: Code, err: Error };
@@ -130,6 +132,7 @@ const table = [_]Pair{
     .{ .code = .ENFILE, .err = error.SystemFdQuotaExceeded },
     .{ .code = .EUNKNOWN, .err = error.Unexpected },
     .{ .code = .ENOSPC, .err = error.NoSpaceLeft },
+    .{ .code = .EISDIR, .err = error.IsDir },
 };
 
 const error_names = @typeInfo(Error).error_set.error_names.?;

@@ -3,6 +3,9 @@
 //
 // TLSServer churn: close() frees the server's OpenSSL context (and its ALPN
 // callback), about 20 KiB of native memory per server that stayed for ever.
+// A server dropped without close() kept them for ever too: they are freed
+// when it is collected (once, and never under a live connection, which
+// holds its server).
 //
 // Loops created and destroyed with tasks still parked on a primitive that
 // outlives them (a module-level Event, Lock, Queue): destroy() takes those
@@ -231,6 +234,75 @@ Deno.test("TLSServer.close() frees its OpenSSL context, also with connections op
     assert.equal(freed.size, SERVERS, "each closed server frees its context");
   } finally {
     TlsContext.prototype.free = free;
+    Deno.removeSync(certs.directory, { recursive: true });
+  }
+});
+
+// A child Deno with the collector drops servers without close(), some
+// bound, and counts the contexts their finalizers free.
+function tlsDropChild(certPem: string, keyPem: string): string {
+  const url = (path: string) =>
+    JSON.stringify(new URL(path, import.meta.url).href);
+  return `
+import { EventLoop } from ${url("../src/loop.ts")};
+import { TLSServer } from ${url("../src/io/tls.ts")};
+import { TlsContext } from ${url("../src/native/openssl.ts")};
+const free = TlsContext.prototype.free;
+const freed = new Set();
+let twice = 0;
+TlsContext.prototype.free = function () {
+  if (freed.has(this)) twice++;
+  freed.add(this);
+  free.call(this);
+};
+const loop = new EventLoop();
+function drop(bind) {
+  const server = new TLSServer({
+    cert: ${JSON.stringify(certPem)},
+    key: ${JSON.stringify(keyPem)},
+    alpnProtocols: ["h2", "http/1.1"],
+    handleConnection() {},
+  });
+  if (bind) server.bind({ hostname: "127.0.0.1", port: 0 });
+}
+for (let i = 0; i < 20; i++) drop(i % 2 === 0);
+// Closed on purpose: freed by close(), never again by the finalizer.
+const closed = new TLSServer({
+  cert: ${JSON.stringify(certPem)},
+  key: ${JSON.stringify(keyPem)},
+  alpnProtocols: ["h2"],
+});
+closed.close();
+for (let i = 0; i < 10 && freed.size < 21; i++) {
+  globalThis.gc();
+  await new Promise((resolve) => setTimeout(resolve, 10));
+}
+loop.destroy();
+console.log(JSON.stringify({ freed: freed.size, twice }));
+`;
+}
+
+Deno.test("a TLSServer dropped without close() frees its OpenSSL context once collected", async () => {
+  const certs = makeCertificates();
+  try {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        "--v8-flags=--expose-gc",
+        tlsDropChild(certs.certPem, certs.keyPem),
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, `child failed:\n${stderr}`);
+    const stdout = new TextDecoder().decode(output.stdout).trim();
+    const { freed, twice } = JSON.parse(stdout.split("\n").at(-1)!);
+    assert.equal(twice, 0, "a context was freed twice");
+    // All 21 (the closed one by close()); a few finalizers may lag.
+    assert.ok(freed >= 18, `${freed} of 21 contexts freed (1 before the fix)`);
+  } finally {
     Deno.removeSync(certs.directory, { recursive: true });
   }
 });

@@ -9,6 +9,7 @@
 
 import { describe } from "../_util.ts";
 import { blocking } from "../_operation.ts";
+import { closeOnCollect, forgetOnCollect } from "../native/finalizer.ts";
 import { TlsContext, TlsSession } from "../native/openssl.ts";
 import { TLSError } from "./errors.ts";
 import type { StreamOptions } from "./stream.ts";
@@ -146,7 +147,9 @@ export interface TLSServerOptions {
 export class TLSServer implements Disposable {
   /** The connections whose handler still runs, oldest first. */
   readonly connections: TLSConnection[] = [];
-  // Freed by close(), once every connection (and so its session) is.
+  // Freed by close(), once every connection (and so its session) is; or
+  // when the server is collected without close(): connections hold the
+  // server until they close (and free their session), so none is left then.
   #context: TlsContext | null;
   #tcp: TCPServer;
   #handler: TLSServerOptions["handleConnection"];
@@ -192,6 +195,7 @@ export class TLSServer implements Disposable {
     } catch (error) {
       throw tlsFailure(error, "load the TLS certificate and key", "EINVAL");
     }
+    closeOnCollect(this, this.#context, freeContext);
     this.#tcp = new TCPServer({
       handleConnection: (connection) => this.#serveConnection(connection),
       lingerMs: options.lingerMs,
@@ -260,6 +264,7 @@ export class TLSServer implements Disposable {
     if (this.#tcp.closed) return;
     this.#tcp.close();
     for (const connection of [...this.connections]) connection.close();
+    forgetOnCollect(this);
     this.#context?.free();
     this.#context = null;
   }
@@ -329,4 +334,9 @@ export class TLSServer implements Disposable {
       timer?.cancel();
     }
   }
+}
+
+/** Frees a server's context when the server is collected without close(). */
+function freeContext(context: TlsContext): void {
+  context.free();
 }

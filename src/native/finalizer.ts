@@ -10,20 +10,22 @@
  */
 
 /** What a collected owner leaves to close. */
-interface Held {
-  handle: number;
-  close: (handle: number) => unknown;
+interface Held<T> {
+  handle: T;
+  close: (handle: T) => unknown;
 }
 
-const registry = new FinalizationRegistry<Held>((held) => {
+// deno-lint-ignore no-explicit-any
+const registry = new FinalizationRegistry<Held<any>>((held) => {
   held.close(held.handle);
 });
 
 /**
  * Closes `handle` with `close` once `owner` is collected, unless
  * {@linkcode forgetOnCollect} is called first (by the owner's `close()`).
- * `close` must not keep `owner` alive (pass a module function, not a
- * closure over it).
+ * `handle` is a native handle number, or an object that owns native memory
+ * (a TLS server's OpenSSL context). Neither `handle` nor `close` may keep
+ * `owner` alive (pass a module function, not a closure over it).
  *
  * @example
  * ```ts ignore
@@ -40,10 +42,10 @@ const registry = new FinalizationRegistry<Held>((held) => {
  * }
  * ```
  */
-export function closeOnCollect(
+export function closeOnCollect<T = number>(
   owner: object,
-  handle: number,
-  close: (handle: number) => unknown,
+  handle: T,
+  close: (handle: T) => unknown,
 ): void {
   registry.register(owner, { handle, close }, owner);
 }

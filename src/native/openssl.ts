@@ -163,6 +163,7 @@ export class TlsContext {
   readonly pointer: Pointer;
   #alpnSelect: { pointer: Deno.PointerObject; close(): void } | null = null;
   #alpnServer: Uint8Array<ArrayBuffer> | null = null;
+  #freed = false;
 
   private constructor(pointer: Pointer) {
     this.pointer = pointer;
@@ -321,9 +322,11 @@ export class TlsContext {
   /**
    * Frees the context (sessions hold their own reference). A server
    * context's ALPN callback is freed too: free it once no session made from
-   * it can handshake any more (they are freed).
+   * it can handshake any more (they are freed). A second call does nothing.
    */
   free(): void {
+    if (this.#freed) return;
+    this.#freed = true;
     openSsl().SSL_CTX_free(this.pointer);
     this.#alpnSelect?.close();
     this.#alpnSelect = null;

@@ -219,6 +219,8 @@ export abstract class StreamServer<C extends Stream> implements Disposable {
     if (this.#handle !== 0) {
       forgetOnCollect(this);
       native.streamClose(this.#handle);
+      // serve() waits in the accept op: wake a parked run() to deliver it.
+      this.#loop?._wakeParked();
     }
     for (const connection of [...this.connections]) connection.close();
   }

@@ -391,6 +391,9 @@ export abstract class Stream implements Disposable {
     if (this.#handle !== 0) {
       forgetOnCollect(this);
       native.streamClose(this.#handle);
+      // Closed from plain JS while run() parks: its canceled ops' records
+      // must be delivered.
+      this.#loop?._wakeParked();
     }
     this.#writer?.wakeAll(loopDestroyed);
     this.#server?._forget(this);

@@ -495,6 +495,15 @@ export class EventLoop implements Disposable {
     if (driver.parked) driver.wakeNative();
   }
 
+  /**
+   * @internal Wakes the loop if it is parked: after a native call from plain
+   * JS (a Deno timer, a signal listener) that posted records a park in
+   * progress does not notice, such as closing a stream.
+   */
+  _wakeParked(): void {
+    if (this.#driver.parked) this.#driver.wakeNative();
+  }
+
   /** @internal Sends an error to the exception handler. */
   _reportError(error: unknown): void {
     this.#driver.reportError(error);

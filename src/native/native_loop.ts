@@ -69,13 +69,6 @@ function nativeWaitMs(timeoutMs: number): number {
   return timeoutMs >= WAIT_MS_MAX ? WAIT_MS_MAX : Math.ceil(timeoutMs);
 }
 
-// The loops of this thread parked off the JS thread right now. A native call
-// that plain JS makes meanwhile (closing a stream or a server from a Deno
-// timer or signal listener) runs the canceled ops at once and posts their
-// records, which a park in progress does not see: NativeLoop.wakeParked()
-// ends such parks so that the loop delivers them.
-const parkedLoops = new Set<NativeLoop>();
-
 // A loop that is dropped without close() is closed when it is collected, on
 // the JS thread that owns it (as eg_loop_close requires).
 const finalizer = new FinalizationRegistry<number>((handle) => {
@@ -201,16 +194,10 @@ export class NativeLoop implements Disposable {
    * afterwards. Closing the loop ends a park.
    */
   async park(timeoutMs: number): Promise<void> {
-    parkedLoops.add(this);
-    let result: number;
-    try {
-      result = await this.#lib.symbols.eg_loop_park(
-        this.#handle,
-        nativeWaitMs(timeoutMs),
-      );
-    } finally {
-      parkedLoops.delete(this);
-    }
+    const result = await this.#lib.symbols.eg_loop_park(
+      this.#handle,
+      nativeWaitMs(timeoutMs),
+    );
     if (result < 0 && !this.#closed) {
       throw NativeError.from(result, "park the native loop");
     }
@@ -224,18 +211,6 @@ export class NativeLoop implements Disposable {
   hostIoPending(): boolean {
     return this.#lib.symbols.eg_loop_host_io_pending(this.#handle) !==
       HOST_IO_IDLE;
-  }
-
-  /**
-   * Wakes every loop of this thread that is parked right now: call it after
-   * a native call that may have posted records (a close from plain JS),
-   * which a park in progress would not notice. Costs nothing when none is.
-   */
-  static wakeParked(): void {
-    if (parkedLoops.size === 0) return;
-    for (const loop of parkedLoops) {
-      if (!loop.#closed) loop.wake();
-    }
   }
 
   /** Interrupts a poll or park in progress (or the next one). */

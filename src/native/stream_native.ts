@@ -11,7 +11,7 @@
 
 import { openLibrary } from "./library.ts";
 import { ERROR_NAMES } from "./errors.ts";
-import { NativeLoop } from "./native_loop.ts";
+import type { NativeLoop } from "./native_loop.ts";
 import type { NativeLibrary } from "./symbols.ts";
 import type { Address } from "./address.ts";
 import { STREAM_ADDRESS_BYTES, WINDOW_GENERATION } from "./constants.ts";
@@ -373,13 +373,11 @@ export function streamCancel(handle: number, side: number): number {
 
 /**
  * Closes the stream; its ops complete with ECANCELED. Their records are
- * posted at once: a loop parked meanwhile (the close came from plain JS, a
- * Deno timer or signal listener) is woken to deliver them.
+ * posted at once, which a loop parked meanwhile does not notice: the caller
+ * wakes it (`EventLoop._wakeParked`).
  */
 export function streamClose(handle: number): number {
-  const result = lib().eg_stream_close(handle);
-  NativeLoop.wakeParked();
-  return result;
+  return lib().eg_stream_close(handle);
 }
 
 /** The local (`peer` false) or remote address, or `-code`. */

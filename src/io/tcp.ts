@@ -24,7 +24,11 @@ import {
   type StreamServerOptions,
 } from "./server.ts";
 import { Stream, type StreamOptions } from "./stream.ts";
-import { type Address, describeAddress } from "../native/address.ts";
+import {
+  type Address,
+  describeAddress,
+  isIpLiteral,
+} from "../native/address.ts";
 import { blocking } from "../_operation.ts";
 import {
   _awaitLookupSlot,
@@ -224,10 +228,6 @@ export class TCPClient extends TCPStream {
       }
     }
   }
-}
-
-function isIpLiteral(text: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(text) || text.includes(":");
 }
 
 /**

@@ -15,6 +15,7 @@
  */
 
 import { describe } from "../_util.ts";
+import { isIpLiteral } from "../native/address.ts";
 import { blocking } from "../_operation.ts";
 import { TlsContext, TlsSession } from "../native/openssl.ts";
 import { errorFor, StreamError, TLSError } from "./errors.ts";
@@ -216,8 +217,4 @@ function clientContext(options: TLSConnectOptions, what: string): TlsContext {
   }
   clientContexts.set(key, context);
   return context;
-}
-
-function isIpLiteral(text: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(text) || text.includes(":");
 }

@@ -119,3 +119,19 @@ export function describeAddress(address: Address): string {
     ? `[${host}]:${address.port}`
     : `${host}:${address.port}`;
 }
+
+/**
+ * Whether `text` is written as an IP address (dotted IPv4, or anything with
+ * a colon: IPv6) rather than a host name to look up.
+ *
+ * @example
+ * ```ts ignore
+ * import { isIpLiteral } from "./address.ts";
+ * console.log(isIpLiteral("127.0.0.1"), isIpLiteral("localhost")); // true false
+ * ```
+ */
+export function isIpLiteral(text: string): boolean {
+  return DOTTED_IP4.test(text) || text.includes(":");
+}
+
+const DOTTED_IP4 = /^\d{1,3}(\.\d{1,3}){3}$/;

@@ -180,25 +180,12 @@ export class TCPClient extends TCPStream {
         : result === native.INVALID && source !== undefined
         ? "the source must be an IP address"
         : undefined;
-    if (isIpLiteral(target.hostname)) {
-      yield* this._connect(
-        what,
-        (token) =>
-          native.tcpConnect(
-            handle,
-            target.hostname,
-            target.port,
-            source,
-            token,
-          ),
-        detail,
-      );
-      return;
-    }
     // A host name is resolved by a lookup of its own, one of the process's
     // 64: past them, wait for one of this loop's as lookup() does.
+    const byName = !isIpLiteral(target.hostname);
     const loop = EventLoop.current();
     for (;;) {
+      // The start's failure while looking up (and whether a lookup runs).
       let failed = 0;
       let started = false;
       try {
@@ -210,6 +197,7 @@ export class TCPClient extends TCPStream {
             source,
             token,
           );
+          if (!byName) return result;
           if (result === native.IN_PROGRESS) {
             started = true;
             _lookupStarted(loop);
@@ -217,7 +205,9 @@ export class TCPClient extends TCPStream {
             failed = result;
           }
           return result;
-        }, (result) => detail(result) ?? _slotsDetail(result));
+        }, (result) =>
+          detail(result) ??
+            (failed !== 0 ? _slotsDetail(result) : undefined));
         return;
       } catch (error) {
         if (failed === 0 || !(yield* _awaitLookupSlot(loop, failed))) {

@@ -351,18 +351,43 @@ function* finish(
     connection.close();
     return;
   }
+  try {
+    yield* withinLinger(loop, lingerMs, connection, goodbye(connection));
+  } catch {
+    // reset, closed by the linger timer or by another task: done
+  } finally {
+    connection.close();
+  }
+}
+
+function* goodbye(connection: Stream): Generator<unknown, void, unknown> {
+  yield* connection.shutdown();
+  while ((yield* connection.readInto(lingerScratch)) > 0) {
+    // the peer's late bytes are dropped
+  }
+}
+
+/**
+ * @internal Runs `ending` (the goodbye of a connection whose handler ended)
+ * for at most `lingerMs`: past it `connection` is closed, which ends it.
+ *
+ * @example
+ * ```ts ignore
+ * yield* withinLinger(loop, 300, connection, connection._closeGracefully());
+ * ```
+ */
+export function* withinLinger(
+  loop: EventLoop,
+  lingerMs: number,
+  connection: { close(): void },
+  ending: Generator<unknown, void, unknown>,
+): Generator<unknown, void, unknown> {
   const timer = Number.isFinite(lingerMs)
     ? loop.callLater(lingerMs, () => connection.close())
     : null;
   try {
-    yield* connection.shutdown();
-    while ((yield* connection.readInto(lingerScratch)) > 0) {
-      // the peer's late bytes are dropped
-    }
-  } catch {
-    // reset, closed by the linger timer or by another task: done
+    yield* ending;
   } finally {
     timer?.cancel();
-    connection.close();
   }
 }

@@ -22,7 +22,7 @@ import {
   TCPServer,
 } from "./tcp.ts";
 import { tlsFailure, TLSStream } from "./tls_stream.ts";
-import { awaitHandler } from "./server.ts";
+import { awaitHandler, withinLinger } from "./server.ts";
 
 /**
  * A connection a {@linkcode TLSServer} accepted, its handshake done before
@@ -325,14 +325,12 @@ export class TLSServer implements Disposable {
     const lingerMs = this.#tcp._lingerMs;
     const loop = tcp._loop;
     if (lingerMs === 0 || loop === null || loop._destroyed) return;
-    const timer = Number.isFinite(lingerMs)
-      ? loop.callLater(lingerMs, () => connection.close())
-      : null;
-    try {
-      yield* connection._closeGracefully();
-    } finally {
-      timer?.cancel();
-    }
+    yield* withinLinger(
+      loop,
+      lingerMs,
+      connection,
+      connection._closeGracefully(),
+    );
   }
 }
 
